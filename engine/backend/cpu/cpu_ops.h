@@ -1,0 +1,42 @@
+// CPU kernels. Every op accumulates in f32; the SIMD paths (AVX2+F16C+FMA, AVX-512 with BF16/VNNI) are picked
+// at run time from what the CPU reports, with a portable scalar fallback that is also the reference in tests.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cpu/weight_matrix.h"
+#include "core/thread_pool.h"
+
+namespace wb::cpu {
+
+enum class Isa { Scalar, Avx2, Avx512 };
+/// The best instruction set this CPU has (overridable with WB_CPU_ISA=scalar|avx2|avx512 for tests).
+Isa detectedIsa();
+const char* isaName(Isa isa);
+
+/// y[m, w.rows] = x[m, w.cols] · Wᵀ. x and y are row-major f32. Threads split the output rows (and for
+/// large m, tiles of rows × tokens). Supports every dtype of WeightMatrix.
+void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool);
+
+/// out = x / rms(x) * weight, over rows of n (m rows). out may alias x.
+void rmsNorm(const float* x, const float* weight, float eps, int64_t m, int64_t n, float* out);
+
+/// Rotary embedding in rotate-half (NeoX/HF) order on `numHeads` heads of `headDim` for one token at
+/// position `pos`; only the first `rotaryDim` dims of each head rotate. invFreq has rotaryDim/2 entries.
+void ropeRotateHalf(float* x, int numHeads, int headDim, int rotaryDim, float pos, const float* invFreq);
+
+/// out[i] = silu(gate[i]) * up[i].
+void siluMul(const float* gate, const float* up, int64_t n, float* out);
+
+/// In-place softmax over n values.
+void softmax(float* x, int64_t n);
+
+/// y += x (n values).
+void addInPlace(float* y, const float* x, int64_t n);
+
+/// Dot products of f32 vectors, used by attention.
+float dot(const float* a, const float* b, int64_t n);
+/// y += a * x.
+void axpy(float a, const float* x, float* y, int64_t n);
+
+}  // namespace wb::cpu

@@ -1,0 +1,48 @@
+// A 2-D weight as the CPU kernels consume it: W is [rows = out features, cols = in features], each row stored
+// contiguously in `dtype` (block-quantized rows for Q8_0/Q4_0/Q4_K/Q6_K; int8 with one f32 scale per row for I8).
+// The bytes either point into a memory-mapped file (used in place) or are owned after a load-time conversion.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/result.h"
+#include "formats/tensor_info.h"
+
+namespace wb {
+
+struct WeightMatrix {
+    std::string name;
+    DType dtype = DType::F32;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    const uint8_t* data = nullptr;      // rows * rowBytes() bytes
+    const float* rowScales = nullptr;   // I8 only: rows scales
+    std::shared_ptr<void> keepAlive;    // keeps mapped file or owned buffer alive
+    std::vector<uint8_t> owned;         // set when converted at load time
+    std::vector<float> ownedScales;
+
+    int64_t rowBytes() const { return dtypeRowBytes(dtype, cols); }
+    int64_t numBytes() const { return rows * rowBytes() + (dtype == DType::I8 ? rows * 4 : 0); }
+};
+
+/// Wraps a file tensor of shape {rows, cols} (or {n} treated as one row) without copying.
+Result<WeightMatrix> weightFromTensor(const TensorInfo& t, std::shared_ptr<void> keepAlive);
+
+/// Converts to `target` (F32, F16, BF16, Q8_0 or I8) into owned memory; a no-op copy-free view when equal.
+/// I8 is per-output-row symmetric: scale = max|w| / 127.
+Result<WeightMatrix> convertWeight(const WeightMatrix& src, DType target);
+
+/// Decodes `n` values of one row (n a multiple of the block size) into f32.
+void dequantizeRow(DType dtype, const uint8_t* src, float* dst, int64_t n);
+/// Encodes `n` f32 values into one row of `dtype` (F32, F16, BF16, Q8_0, Q4_0). Used by converters and writers.
+void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n);
+
+/// Reorders whole rows: out row i = in row perm[i]. Used to turn GGUF's interleaved rotary Q/K rows into the
+/// rotate-half order (works for every dtype since rows move whole).
+void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm);
+
+}  // namespace wb

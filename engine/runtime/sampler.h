@@ -1,0 +1,38 @@
+// Token sampling: penalties, then temperature, then top-k / top-p / min-p truncation, then a seeded draw.
+// temperature <= 0 is greedy (argmax after penalties; ties go to the lowest id).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace wb {
+
+struct SamplingParams {
+    float temperature = 0.0f;
+    int topK = 0;            // 0: off
+    float topP = 1.0f;       // 1: off
+    float minP = 0.0f;       // 0: off
+    float repetitionPenalty = 1.0f;  // HF/llama.cpp style: divide positive logits, multiply negative ones
+    float presencePenalty = 0.0f;    // OpenAI style: minus once per token present
+    float frequencyPenalty = 0.0f;   // OpenAI style: minus count * penalty
+    int penaltyLastN = 64;   // window over history for the penalties; -1: all history
+    uint64_t seed = 0xC0FFEE;
+};
+
+class Sampler {
+public:
+    explicit Sampler(const SamplingParams& params);
+    /// Picks the next token from `logits` (modified in place) given the ids generated so far (prompt included
+    /// for the repetition penalty window, as llama.cpp does).
+    int32_t sample(float* logits, int32_t vocabSize, std::span<const int32_t> history);
+    const SamplingParams& params() const { return m_params; }
+
+private:
+    SamplingParams m_params;
+    std::mt19937_64 m_rng;
+    std::vector<std::pair<float, int32_t>> m_scratch;
+};
+
+}  // namespace wb
