@@ -1,0 +1,493 @@
+// wb: the headless front end of the engine (generate, chat, tokenize, inspect, bench).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+#include "formats/gguf.h"
+#include "models/generator.h"
+#include "models/llama_model.h"
+#include "tokenizer/tokenizer.h"
+
+#if __has_include("template/chat_template.h")
+#include "template/chat_template.h"
+#define WB_HAVE_TEMPLATE 1
+#endif
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+const char* kUsage = R"(wb — Workbench engine, headless
+
+usage: wb <command> [options]
+
+commands:
+  generate   -m MODEL -p PROMPT   generate text (streamed); --json prints ids, text and timings
+  chat       -m MODEL              interactive chat using the checkpoint's chat template when it has one
+  tokenize   -m MODEL -p TEXT      print token ids and pieces (--json)
+  inspect    -m MODEL              architecture, parameters, dtypes, context, tokenizer, memory (--json)
+  bench      -m MODEL              prompt-processing and generation tokens/s (--json)
+
+MODEL is a .gguf file or a Hugging Face folder (config.json + *.safetensors).
+
+common options:
+  -m, --model PATH        model file or folder
+  -t, --threads N         CPU threads (default: all cores)
+  --precision P           native | fp32 | fp16 | bf16 | int8 (weight-only, per-channel) (default: native)
+  --json                  machine-readable output
+generate/chat options:
+  -p, --prompt TEXT       prompt text (generate)
+  -f, --file PATH         read the prompt from a file
+  -n, --max-tokens N      tokens to generate (default 128)
+  --temp T                temperature (default 0 = greedy)
+  --top-k K  --top-p P  --min-p P
+  --repeat-penalty R  --presence-penalty P  --frequency-penalty F  --repeat-last-n N
+  --seed S                sampling seed
+  --stop TEXT             stop string (repeatable)
+  --no-bos                do not prepend BOS
+  --special               parse special-token text in the prompt (e.g. "</s>") as control tokens
+  --system TEXT           system prompt (chat)
+bench options:
+  -p, --pp N              prompt tokens (default 128)
+  -n, --tg N              generated tokens (default 64)
+  -r, --reps N            repetitions (default 3)
+)";
+
+struct Args {
+    std::string command;
+    std::map<std::string, std::string> opt;
+    std::vector<std::string> stops;
+    bool has(const std::string& k) const { return opt.count(k) != 0; }
+    std::string get(const std::string& k, const std::string& def = "") const {
+        auto it = opt.find(k);
+        return it == opt.end() ? def : it->second;
+    }
+};
+
+bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
+    static const std::map<std::string, std::string> alias = {
+        {"-m", "model"}, {"-p", "prompt"}, {"-n", "max-tokens"}, {"-t", "threads"}, {"-f", "file"}, {"-r", "reps"}};
+    static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos"};
+    for (int i = 2; i < argc; ++i) {
+        std::string k = argv[i];
+        if (alias.count(k)) {
+            k = alias.at(k);
+        } else if (k.rfind("--", 0) == 0) {
+            k = k.substr(2);
+            if (auto eq = k.find('='); eq != std::string::npos) {
+                a.opt[k.substr(0, eq)] = k.substr(eq + 1);
+                continue;
+            }
+        } else {
+            err = "unexpected argument: " + k;
+            return false;
+        }
+        if (std::find(flags.begin(), flags.end(), k) != flags.end()) {
+            a.opt[k] = "1";
+            continue;
+        }
+        if (i + 1 >= argc) {
+            err = "option --" + k + " needs a value";
+            return false;
+        }
+        if (k == "stop")
+            a.stops.push_back(argv[++i]);
+        else
+            a.opt[k] = argv[++i];
+    }
+    return true;
+}
+
+template <typename T>
+bool number(const Args& a, const std::string& key, T& out) {
+    if (!a.has(key)) return true;
+    try {
+        size_t used = 0;
+        const std::string s = a.get(key);
+        if constexpr (std::is_floating_point_v<T>)
+            out = T(std::stod(s, &used));
+        else
+            out = T(std::stoll(s, &used));
+        if (used != s.size()) throw std::invalid_argument(s);
+        return true;
+    } catch (...) {
+        std::fprintf(stderr, "wb: --%s expects a number, got \"%s\"\n", key.c_str(), a.get(key).c_str());
+        return false;
+    }
+}
+
+int fail(const std::string& msg) {
+    std::fprintf(stderr, "wb: error: %s\n", msg.c_str());
+    return 1;
+}
+
+wb::Result<std::unique_ptr<wb::Tokenizer>> loadTokenizerOnly(const std::string& path) {
+    if (std::filesystem::is_directory(path)) return wb::Tokenizer::fromHfFolder(path);
+    auto g = wb::GgufFile::open(path);
+    if (!g) return g.error();
+    return wb::Tokenizer::fromGguf(**g);
+}
+
+wb::Result<std::unique_ptr<wb::LlamaModel>> loadModel(const Args& a) {
+    if (!a.has("model")) return wb::makeError("no model given (-m PATH)");
+    wb::LoadOptions lo;
+    auto p = wb::parsePrecision(a.get("precision", "native"));
+    if (!p) return p.error();
+    lo.precision = *p;
+    lo.numThreads = std::atoi(a.get("threads", "0").c_str());
+    return wb::LlamaModel::load(a.get("model"), lo);
+}
+
+bool samplingFromArgs(const Args& a, const wb::ModelConfig& cfg, wb::GenerateOptions& g) {
+    auto& s = g.sampling;
+    s.temperature = 0;
+    return number(a, "temp", s.temperature) && number(a, "top-k", s.topK) && number(a, "top-p", s.topP) &&
+           number(a, "min-p", s.minP) && number(a, "repeat-penalty", s.repetitionPenalty) &&
+           number(a, "presence-penalty", s.presencePenalty) && number(a, "frequency-penalty", s.frequencyPenalty) &&
+           number(a, "repeat-last-n", s.penaltyLastN) && number(a, "seed", s.seed) &&
+           number(a, "max-tokens", g.maxNewTokens);
+}
+
+std::string readPrompt(const Args& a, bool& ok) {
+    ok = true;
+    if (a.has("file")) {
+        FILE* f = std::fopen(a.get("file").c_str(), "rb");
+        if (!f) {
+            ok = false;
+            return "";
+        }
+        std::string s;
+        char buf[4096];
+        size_t n;
+        while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+        std::fclose(f);
+        return s;
+    }
+    return a.get("prompt");
+}
+
+int cmdGenerate(const Args& a) {
+    bool ok;
+    const std::string prompt = readPrompt(a, ok);
+    if (!ok) return fail("cannot read prompt file " + a.get("file"));
+    auto m = loadModel(a);
+    if (!m) return fail(m.error().message);
+    wb::LlamaModel& model = **m;
+    wb::GenerateOptions g;
+    if (!samplingFromArgs(a, model.config(), g)) return 2;
+    g.stopStrings = a.stops;
+    g.ignoreEos = a.has("ignore-eos");
+    const auto special = a.has("special") ? wb::SpecialTokens::Parse : wb::SpecialTokens::Plain;
+    const bool addBos = !a.has("no-bos") && model.tokenizer().addBosByDefault();
+    std::vector<int32_t> ids = model.tokenizer().encode(prompt, addBos, special);
+    const bool asJson = a.has("json");
+    if (!asJson) {
+        std::fputs(prompt.c_str(), stdout);
+        std::fflush(stdout);
+    }
+    auto r = wb::generate(model, ids, g, [&](const std::string& t) {
+        if (!asJson) {
+            std::fputs(t.c_str(), stdout);
+            std::fflush(stdout);
+        }
+    });
+    if (!r) return fail(r.error().message);
+    if (asJson) {
+        json j;
+        j["model"] = model.path();
+        j["precision"] = wb::precisionName(model.precision());
+        j["prompt_tokens"] = r->promptTokens;
+        j["tokens"] = r->tokens;
+        j["text"] = r->text;
+        j["finish_reason"] = wb::finishReasonName(r->finish);
+        j["timings"] = {{"prompt_ms", r->prefillMs},
+                        {"first_token_ms", r->firstTokenMs},
+                        {"decode_ms", r->decodeMs},
+                        {"total_ms", r->totalMs},
+                        {"prompt_tokens_per_s", r->prefillMs > 0 ? r->promptTokens.size() * 1000.0 / r->prefillMs : 0},
+                        {"decode_tokens_per_s",
+                         r->tokens.size() > 1 && r->decodeMs > 0 ? (r->tokens.size() - 1) * 1000.0 / r->decodeMs : 0}};
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::fprintf(stdout, "\n");
+        std::fprintf(stderr, "\n[%zu prompt tokens in %.1f ms, %zu generated at %.2f tokens/s, finish: %s]\n",
+                     r->promptTokens.size(), r->prefillMs, r->tokens.size(),
+                     r->tokens.size() > 1 && r->decodeMs > 0 ? (r->tokens.size() - 1) * 1000.0 / r->decodeMs : 0.0,
+                     wb::finishReasonName(r->finish));
+    }
+    return 0;
+}
+
+int cmdChat(const Args& a) {
+    auto m = loadModel(a);
+    if (!m) return fail(m.error().message);
+    wb::LlamaModel& model = **m;
+    const wb::Tokenizer& tok = model.tokenizer();
+    wb::GenerateOptions g;
+    g.maxNewTokens = 512;
+    if (!samplingFromArgs(a, model.config(), g)) return 2;
+    if (!a.has("temp")) g.sampling.temperature = 0.7f;
+    json messages = json::array();
+    if (a.has("system")) messages.push_back({{"role", "system"}, {"content", a.get("system")}});
+    const bool haveTemplate = tok.chatTemplate().has_value();
+    std::fprintf(stderr, "wb chat: %s (%s). %s. Empty line or Ctrl-D quits.\n", model.path().c_str(),
+                 model.config().architecture.c_str(),
+                 haveTemplate ? "Using the checkpoint's chat template" : "No chat template: plain transcript format");
+    std::string line;
+    while (true) {
+        std::fputs("\n> ", stderr);
+        if (!std::getline(std::cin, line) || line.empty()) break;
+        messages.push_back({{"role", "user"}, {"content", line}});
+        std::vector<int32_t> ids;
+        std::string rendered;
+        bool templated = false;
+#ifdef WB_HAVE_TEMPLATE
+        if (haveTemplate) {
+            auto t = wb::ChatTemplate::parse(*tok.chatTemplate());
+            if (t) {
+                auto bosText = tok.bos() >= 0 ? tok.piece(tok.bos()) : std::string();
+                auto eosText = tok.eos() >= 0 ? tok.piece(tok.eos()) : std::string();
+                auto r = t->renderChat(wb::TemplateValue::fromJson(messages), true, wb::TemplateValue::Map{}, bosText,
+                                       eosText);
+                if (r) {
+                    rendered = *r;
+                    templated = true;
+                } else {
+                    std::fprintf(stderr, "wb: chat template failed (%s); using the plain format\n",
+                                 r.error().message.c_str());
+                }
+            }
+        }
+#endif
+        if (templated) {
+            // The template writes BOS itself when the model wants it; control tokens come from the template only.
+            ids = tok.encode(rendered, false, wb::SpecialTokens::Parse);
+        } else {
+            std::string transcript;
+            for (const auto& msg : messages) {
+                const std::string role = msg["role"];
+                transcript += (role == "user" ? "User: " : role == "system" ? "System: " : "Assistant: ");
+                transcript += msg["content"].get<std::string>() + "\n";
+            }
+            transcript += "Assistant:";
+            ids = tok.encode(transcript, tok.addBosByDefault(), wb::SpecialTokens::Plain);
+            g.stopStrings = {"\nUser:"};
+        }
+        auto r = wb::generate(model, ids, g, [](const std::string& t) {
+            std::fputs(t.c_str(), stdout);
+            std::fflush(stdout);
+        });
+        if (!r) return fail(r.error().message);
+        std::fputs("\n", stdout);
+        messages.push_back({{"role", "assistant"}, {"content", r->text}});
+    }
+    return 0;
+}
+
+int cmdTokenize(const Args& a) {
+    if (!a.has("model")) return fail("no model given (-m PATH)");
+    bool ok;
+    const std::string text = readPrompt(a, ok);
+    if (!ok) return fail("cannot read prompt file " + a.get("file"));
+    auto t = loadTokenizerOnly(a.get("model"));
+    if (!t) return fail(t.error().message);
+    const wb::Tokenizer& tok = **t;
+    const auto special = a.has("special") ? wb::SpecialTokens::Parse : wb::SpecialTokens::Plain;
+    auto ids = tok.encode(text, !a.has("no-bos") && tok.addBosByDefault(), special);
+    if (a.has("json")) {
+        json j;
+        j["ids"] = ids;
+        json pieces = json::array();
+        for (int32_t id : ids) pieces.push_back(tok.piece(id));
+        j["pieces"] = pieces;
+        j["count"] = ids.size();
+        std::cout << j.dump(2) << "\n";
+    } else {
+        for (int32_t id : ids) std::printf("%6d -> '%s'\n", id, tok.piece(id).c_str());
+        std::printf("%zu tokens\n", ids.size());
+    }
+    return 0;
+}
+
+std::string humanBytes(double b) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024 && u < 4) {
+        b /= 1024;
+        ++u;
+    }
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
+    return buf;
+}
+
+int cmdInspect(const Args& a) {
+    if (!a.has("model")) return fail("no model given (-m PATH)");
+    auto s = wb::summarizeModel(a.get("model"));
+    if (!s) return fail(s.error().message);
+    const wb::ModelConfig& c = s->config;
+    json j;
+    j["path"] = s->path;
+    j["format"] = s->format;
+    j["architecture"] = c.architecture;
+    j["name"] = c.name;
+    j["parameters"] = s->numParameters;
+    j["layers"] = c.numLayers;
+    j["hidden_size"] = c.dim;
+    j["heads"] = c.numHeads;
+    j["kv_heads"] = c.numKvHeads;
+    j["head_dim"] = c.headDim;
+    j["ffn_size"] = c.ffnDim;
+    j["vocab_size"] = c.vocabSize;
+    j["context_length"] = c.maxContext;
+    j["rope_theta"] = c.ropeTheta;
+    j["tied_embeddings"] = c.tiedEmbeddings;
+    j["qkv_bias"] = c.qkvBias;
+    j["tensor_dtypes"] = s->tensorCountByDtype;
+    j["tokenizer"] = s->tokenizerKind;
+    j["weight_bytes"] = s->weightBytesByPrecision;
+    j["kv_cache_bytes_per_token_fp32"] = s->kvBytesPerToken;
+    j["kv_cache_bytes_full_context_fp32"] = s->kvBytesPerToken * c.maxContext;
+    if (a.has("json")) {
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("%s (%s)\n", s->path.c_str(), s->format.c_str());
+    std::printf("  architecture   %s%s\n", c.architecture.c_str(), c.name.empty() ? "" : (" — " + c.name).c_str());
+    std::printf("  parameters     %lld (%.2f M)\n", (long long)s->numParameters, s->numParameters / 1e6);
+    std::printf("  layers %lld, hidden %lld, heads %lld (KV %lld, head dim %lld), FFN %lld, vocab %lld\n",
+                (long long)c.numLayers, (long long)c.dim, (long long)c.numHeads, (long long)c.numKvHeads,
+                (long long)c.headDim, (long long)c.ffnDim, (long long)c.vocabSize);
+    std::printf("  context        %lld tokens, rope theta %g%s\n", (long long)c.maxContext, c.ropeTheta,
+                c.tiedEmbeddings ? ", tied embeddings" : "");
+    std::printf("  tokenizer      %s\n", s->tokenizerKind.c_str());
+    std::printf("  tensor dtypes ");
+    for (const auto& [k, v] : s->tensorCountByDtype) std::printf(" %s×%lld", k.c_str(), (long long)v);
+    std::printf("\n  weights by precision:\n");
+    for (const auto& [k, v] : s->weightBytesByPrecision) std::printf("    %-7s %s\n", k.c_str(), humanBytes(v).c_str());
+    std::printf("  KV cache (f32) %s per token, %s at full context\n", humanBytes(s->kvBytesPerToken).c_str(),
+                humanBytes(double(s->kvBytesPerToken) * c.maxContext).c_str());
+    return 0;
+}
+
+struct Stat {
+    double mean = 0, sd = 0;
+};
+Stat stats(const std::vector<double>& v) {
+    Stat s;
+    if (v.empty()) return s;
+    for (double x : v) s.mean += x;
+    s.mean /= v.size();
+    for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+    s.sd = v.size() > 1 ? std::sqrt(s.sd / (v.size() - 1)) : 0;
+    return s;
+}
+
+int cmdBench(const Args& a) {
+    auto m = loadModel(a);
+    if (!m) return fail(m.error().message);
+    wb::LlamaModel& model = **m;
+    const wb::ModelConfig& c = model.config();
+    int64_t pp = 128, tg = 64, reps = 3;
+    if (!number(a, "pp", pp) || !number(a, "tg", tg) || !number(a, "reps", reps) || !number(a, "max-tokens", tg))
+        return 2;
+    if (a.has("prompt")) pp = std::atoll(a.get("prompt").c_str());
+    if (pp + tg + 1 > c.maxContext) return fail("pp + tg exceeds the model's context of " + std::to_string(c.maxContext));
+    using Clock = std::chrono::steady_clock;
+    std::vector<float> logits(static_cast<size_t>(c.vocabSize));
+    // Deterministic pseudo-random prompt ids, as llama-bench uses random tokens.
+    std::vector<int32_t> prompt(static_cast<size_t>(pp));
+    uint64_t st = 42;
+    for (auto& id : prompt) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        id = int32_t((st >> 33) % uint64_t(c.vocabSize));
+    }
+    std::vector<double> ppRates, tgRates;
+    // One warm-up run of each (page in the weights, grow scratch buffers).
+    for (int64_t r = -1; r < reps; ++r) {
+        wb::KvCache cache(c, pp + tg + 1);
+        auto t0 = Clock::now();
+        auto e = model.forward(prompt, 0, cache, logits.data());
+        if (!e) return fail(e.error().message);
+        auto t1 = Clock::now();
+        wb::KvCache cache2(c, tg + 1);
+        int32_t tok = c.bosTokenId >= 0 ? c.bosTokenId : 1;
+        auto t2 = Clock::now();
+        for (int64_t i = 0; i < tg; ++i) {
+            auto e2 = model.forward(std::span<const int32_t>(&tok, 1), i, cache2, logits.data());
+            if (!e2) return fail(e2.error().message);
+            tok = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+        }
+        auto t3 = Clock::now();
+        if (r < 0) continue;
+        ppRates.push_back(pp / std::chrono::duration<double>(t1 - t0).count());
+        tgRates.push_back(tg / std::chrono::duration<double>(t3 - t2).count());
+    }
+    const Stat sp = stats(ppRates), sg = stats(tgRates);
+    json j;
+    j["engine"] = "workbench";
+    j["version"] = kVersion;
+    j["model"] = model.path();
+    j["precision"] = wb::precisionName(model.precision());
+    j["weight_bytes"] = model.weightBytes();
+    j["threads"] = model.threadPool().size();
+    j["isa"] = wb::cpu::isaName(wb::cpu::detectedIsa());
+    j["pp"] = {{"tokens", pp}, {"tokens_per_s", sp.mean}, {"stddev", sp.sd}, {"runs", ppRates}};
+    j["tg"] = {{"tokens", tg}, {"tokens_per_s", sg.mean}, {"stddev", sg.sd}, {"runs", tgRates}};
+    if (a.has("json")) {
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::printf("model %s, precision %s, %d threads, ISA %s, weights %s\n", model.path().c_str(),
+                    wb::precisionName(model.precision()).c_str(), model.threadPool().size(),
+                    wb::cpu::isaName(wb::cpu::detectedIsa()), humanBytes(double(model.weightBytes())).c_str());
+        std::printf("  pp%-5lld %10.2f ± %.2f tokens/s\n", (long long)pp, sp.mean, sp.sd);
+        std::printf("  tg%-5lld %10.2f ± %.2f tokens/s\n", (long long)tg, sg.mean, sg.sd);
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fputs(kUsage, stderr);
+        return 2;
+    }
+    const std::string cmd = argv[1];
+    if (cmd == "--version" || cmd == "version") {
+        std::printf("wb %s\n", kVersion);
+        return 0;
+    }
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    Args a;
+    a.command = cmd;
+    std::string err;
+    if (!parseArgs(argc, argv, a, err)) {
+        std::fprintf(stderr, "wb: %s\n", err.c_str());
+        return 2;
+    }
+    if (a.has("help")) {
+        std::fputs(kUsage, stdout);
+        return 0;
+    }
+    if (cmd == "generate") return cmdGenerate(a);
+    if (cmd == "chat") return cmdChat(a);
+    if (cmd == "tokenize") return cmdTokenize(a);
+    if (cmd == "inspect") return cmdInspect(a);
+    if (cmd == "bench") return cmdBench(a);
+    std::fprintf(stderr, "wb: unknown command \"%s\"\n\n%s", cmd.c_str(), kUsage);
+    return 2;
+}

@@ -1,0 +1,45 @@
+// One sequence's generation loop on a LlamaModel: prefill the prompt, then sample token by token, streaming
+// UTF-8-complete text and stopping on EOS/stop tokens, stop strings or the token limit.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "models/llama_model.h"
+#include "runtime/sampler.h"
+
+namespace wb {
+
+struct GenerateOptions {
+    SamplingParams sampling;
+    int64_t maxNewTokens = 128;
+    std::vector<std::string> stopStrings;
+    bool ignoreEos = false;  // benchmarks generate a fixed count
+    int64_t prefillChunk = 512;  // prompt tokens per forward call
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+enum class FinishReason { Stop, Length, Cancelled };
+
+struct GenerateResult {
+    std::vector<int32_t> promptTokens;
+    std::vector<int32_t> tokens;  // generated ids
+    std::string text;
+    FinishReason finish = FinishReason::Length;
+    double prefillMs = 0;   // prompt processing (time to first token minus sampling)
+    double firstTokenMs = 0;
+    double decodeMs = 0;    // after the first token
+    double totalMs = 0;
+};
+
+/// Generates from prompt ids. onText receives each UTF-8-complete delta (never half a character).
+Result<GenerateResult> generate(LlamaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& options,
+                                const std::function<void(const std::string&)>& onText = {});
+
+const char* finishReasonName(FinishReason r);
+
+}  // namespace wb

@@ -1,0 +1,111 @@
+// The Llama-family decoder (Llama 1/2/3, Mistral, TinyLlama, Qwen2) on the CPU backend: loads a GGUF file or
+// a Hugging Face folder into one in-memory layout (Q/K rows in rotate-half order, whatever the file used),
+// converts weights to the chosen precision, and runs the forward pass over a contiguous KV cache.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/weight_matrix.h"
+#include "core/result.h"
+#include "core/thread_pool.h"
+#include "models/model_config.h"
+#include "tokenizer/tokenizer.h"
+
+namespace wb {
+
+enum class Precision { Native, F32, F16, BF16, Int8 };
+std::string precisionName(Precision p);
+Result<Precision> parsePrecision(const std::string& s);
+
+struct LoadOptions {
+    Precision precision = Precision::Native;
+    int numThreads = 0;  // 0: one per core
+};
+
+/// What `inspect` reports without converting anything.
+struct ModelSummary {
+    std::string path;
+    std::string format;  // "gguf" or "hf-safetensors"
+    ModelConfig config;
+    int64_t numParameters = 0;
+    std::map<std::string, int64_t> tensorCountByDtype;
+    int64_t fileWeightBytes = 0;
+    /// Bytes of weights at each precision (matrices converted, norms and biases kept f32).
+    std::map<std::string, int64_t> weightBytesByPrecision;
+    /// KV cache bytes per token of context (f32 keys and values, all layers).
+    int64_t kvBytesPerToken = 0;
+    std::string tokenizerKind;
+};
+
+/// Reads only headers and metadata: cheap, for `inspect` and memory plans.
+Result<ModelSummary> summarizeModel(const std::string& path);
+
+/// Keys and values of every layer for one sequence, f32, [layer][position][kvHeads * headDim].
+class KvCache {
+public:
+    KvCache(const ModelConfig& config, int64_t capacityTokens);
+    int64_t capacity() const { return m_capacity; }
+    float* keys(int64_t layer, int64_t pos) { return m_k.data() + (layer * m_capacity + pos) * m_rowSize; }
+    float* values(int64_t layer, int64_t pos) { return m_v.data() + (layer * m_capacity + pos) * m_rowSize; }
+
+private:
+    int64_t m_capacity;
+    int64_t m_rowSize;
+    std::vector<float> m_k;
+    std::vector<float> m_v;
+};
+
+enum class LogitsMode { Last, All };
+
+class LlamaModel {
+public:
+    /// `path` is a .gguf file or a folder with config.json and *.safetensors.
+    static Result<std::unique_ptr<LlamaModel>> load(const std::string& path, const LoadOptions& options = {});
+    ~LlamaModel();
+
+    const ModelConfig& config() const { return m_config; }
+    const Tokenizer& tokenizer() const { return *m_tokenizer; }
+    Precision precision() const { return m_precision; }
+    const std::string& path() const { return m_path; }
+    ThreadPool& threadPool() { return *m_pool; }
+    /// Bytes of weights held (converted or mapped).
+    int64_t weightBytes() const;
+
+    /// Runs `tokens` at positions startPos.. and appends their keys/values to `cache`. Writes the logits of
+    /// the last token (vocabSize floats) or of every token (tokens.size() * vocabSize) to `logits`.
+    /// Not thread-safe: one forward at a time per model.
+    Result<void> forward(std::span<const int32_t> tokens, int64_t startPos, KvCache& cache, float* logits,
+                         LogitsMode mode = LogitsMode::Last);
+
+private:
+    struct Layer {
+        std::vector<float> attnNorm, ffnNorm, bq, bk, bv;
+        WeightMatrix wq, wk, wv, wo, wGate, wUp, wDown;
+    };
+    LlamaModel() = default;
+    void embed(int32_t token, float* out) const;
+    void ensureScratch(int64_t n);
+
+    std::string m_path;
+    ModelConfig m_config;
+    Precision m_precision = Precision::Native;
+    std::unique_ptr<Tokenizer> m_tokenizer;
+    std::shared_ptr<void> m_source;  // keeps mapped files alive
+    std::unique_ptr<ThreadPool> m_pool;
+    WeightMatrix m_embedding;
+    WeightMatrix m_output;  // shares data with m_embedding when tied
+    std::vector<float> m_outputNorm;
+    std::vector<Layer> m_layers;
+    std::vector<float> m_invFreq;
+
+    // Scratch for a batch of n tokens, grown on demand.
+    int64_t m_scratchTokens = 0;
+    std::vector<float> m_x, m_h, m_q, m_k, m_v, m_att, m_gate, m_up, m_scores;
+};
+
+}  // namespace wb
