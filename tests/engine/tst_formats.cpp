@@ -1,0 +1,249 @@
+// Checkpoint readers against real fixtures and crafted broken files: every failure is an Error naming the
+// file and the field or tensor, and no truncation of a real file crashes the reader.
+#include <QtTest>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "fixtures.h"
+#include "formats/gguf.h"
+#include "formats/safetensors.h"
+#include "models/llama_model.h"
+#include "models/model_config.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string readAll(const std::string& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void writeAll(const std::string& p, const std::string& data) {
+    std::ofstream out(p, std::ios::binary | std::ios::trunc);
+    out.write(data.data(), std::streamsize(data.size()));
+}
+
+// A minimal GGUF v3 writer for crafting bad files byte by byte.
+struct Bytes {
+    std::string s;
+    template <typename T>
+    Bytes& put(T v) {
+        s.append(reinterpret_cast<const char*>(&v), sizeof v);
+        return *this;
+    }
+    Bytes& str(const std::string& x) {
+        put<uint64_t>(x.size());
+        s += x;
+        return *this;
+    }
+};
+
+std::string tinyGguf(uint32_t tensorType, uint64_t dim0, bool withData) {
+    Bytes b;
+    b.s = "GGUF";
+    b.put<uint32_t>(3).put<uint64_t>(1).put<uint64_t>(1);
+    b.str("general.architecture").put<uint32_t>(8).str("llama");
+    b.str("w").put<uint32_t>(2).put<uint64_t>(dim0).put<uint64_t>(2).put<uint32_t>(tensorType).put<uint64_t>(0);
+    while (b.s.size() % 32) b.s.push_back('\0');
+    if (withData) b.s.append(size_t(dim0 * 2 * 4), '\0');
+    return b.s;
+}
+
+std::string copyHfFolder(const std::string& name) {
+    const std::string dst = wbtest::tempDir() + "/" + name;
+    fs::remove_all(dst);
+    fs::copy(wbtest::fixture("models/stories260K/hf"), dst, fs::copy_options::recursive);
+    return dst;
+}
+
+void editConfig(const std::string& dir, const std::function<void(nlohmann::json&)>& edit) {
+    const std::string p = dir + "/config.json";
+    auto j = nlohmann::json::parse(readAll(p));
+    edit(j);
+    writeAll(p, j.dump(2));
+}
+
+}  // namespace
+
+class TestFormats : public QObject {
+    Q_OBJECT
+
+private slots:
+    void ggufReadsFixture() {
+        WB_REQUIRE_FIXTURE("models/stories260K/stories260K.gguf");
+        auto g = wb::GgufFile::open(wbtest::fixture("models/stories260K/stories260K.gguf"));
+        QVERIFY2(g.ok(), g.ok() ? "" : g.error().message.c_str());
+        QCOMPARE((*g)->version(), 3u);
+        QCOMPARE(*(*g)->getString("general.architecture"), std::string("llama"));
+        QCOMPARE(*(*g)->getInt("llama.embedding_length"), int64_t(64));
+        const wb::TensorInfo* t = (*g)->findTensor("blk.0.attn_q.weight");
+        QVERIFY(t);
+        QCOMPARE(t->shape, (std::vector<int64_t>{64, 64}));
+        QVERIFY((*g)->getStringArray("tokenizer.ggml.tokens"));
+        QCOMPARE((*g)->getStringArray("tokenizer.ggml.tokens")->size(), size_t(512));
+    }
+
+    void safetensorsReadsFixture() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/model.safetensors");
+        auto s = wb::SafetensorsSet::openFolder(wbtest::fixture("models/stories260K/hf"));
+        QVERIFY2(s.ok(), s.ok() ? "" : s.error().message.c_str());
+        const wb::TensorInfo* t = (*s)->find("model.layers.0.mlp.gate_proj.weight");
+        QVERIFY(t);
+        QCOMPARE(t->shape, (std::vector<int64_t>{172, 64}));
+        QCOMPARE(t->dtype, wb::DType::F32);
+    }
+
+    void hfConfigReads() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/config.json");
+        auto c = wb::configFromHfFolder(wbtest::fixture("models/stories260K/hf"));
+        QVERIFY(c.ok());
+        QCOMPARE(c->numKvHeads, int64_t(4));
+        QCOMPARE(c->ffnDim, int64_t(172));
+        QCOMPARE(c->architecture, std::string("llama"));
+    }
+
+    void ggufWrongMagic() {
+        const std::string p = wbtest::tempDir() + "/wrong_magic.gguf";
+        writeAll(p, "GGUX" + std::string(100, '\0'));
+        auto g = wb::GgufFile::open(p);
+        QVERIFY(!g.ok());
+        QVERIFY2(g.error().message.find(p) != std::string::npos, g.error().message.c_str());
+        QVERIFY2(g.error().message.find("magic") != std::string::npos, g.error().message.c_str());
+    }
+
+    void ggufUnknownDtype() {
+        const std::string p = wbtest::tempDir() + "/unknown_dtype.gguf";
+        writeAll(p, tinyGguf(99, 32, true));
+        auto g = wb::GgufFile::open(p);
+        QVERIFY(!g.ok());
+        QVERIFY2(g.error().message.find("tensor w") != std::string::npos, g.error().message.c_str());
+        QVERIFY2(g.error().message.find("unsupported tensor type 99") != std::string::npos, g.error().message.c_str());
+    }
+
+    void ggufTensorPastEnd() {
+        const std::string p = wbtest::tempDir() + "/short_data.gguf";
+        writeAll(p, tinyGguf(0, 32, false));
+        auto g = wb::GgufFile::open(p);
+        QVERIFY(!g.ok());
+        QVERIFY2(g.error().message.find("truncated") != std::string::npos, g.error().message.c_str());
+        QVERIFY2(g.error().message.find("tensor w") != std::string::npos, g.error().message.c_str());
+    }
+
+    void ggufHostileLengths() {
+        // A string length of 2^63 must not allocate or read out of bounds.
+        Bytes b;
+        b.s = "GGUF";
+        b.put<uint32_t>(3).put<uint64_t>(0).put<uint64_t>(1).put<uint64_t>(uint64_t(1) << 63);
+        const std::string p = wbtest::tempDir() + "/hostile.gguf";
+        writeAll(p, b.s);
+        auto g = wb::GgufFile::open(p);
+        QVERIFY(!g.ok());
+        QVERIFY2(g.error().message.find(p) != std::string::npos, g.error().message.c_str());
+    }
+
+    void ggufEveryTruncationFailsCleanly() {
+        WB_REQUIRE_FIXTURE("models/stories260K/stories260K.gguf");
+        const std::string full = readAll(wbtest::fixture("models/stories260K/stories260K.gguf"));
+        const std::string p = wbtest::tempDir() + "/truncated.gguf";
+        // Cut inside the header densely, then through the tensor data coarsely.
+        std::vector<size_t> cuts;
+        for (size_t c = 0; c < 20000 && c < full.size(); c += 37) cuts.push_back(c);
+        for (size_t c = 20000; c < full.size(); c += full.size() / 50) cuts.push_back(c);
+        for (size_t cut : cuts) {
+            writeAll(p, full.substr(0, cut));
+            auto g = wb::GgufFile::open(p);
+            QVERIFY2(!g.ok(), qPrintable(QString("a GGUF cut at %1 bytes was accepted").arg(cut)));
+            QVERIFY2(g.error().message.find(p) != std::string::npos, g.error().message.c_str());
+        }
+        writeAll(p, full.substr(0, full.size() / 2));
+        auto m = wb::LlamaModel::load(p);
+        QVERIFY(!m.ok());
+        QVERIFY2(m.error().message.find("truncated") != std::string::npos, m.error().message.c_str());
+    }
+
+    void safetensorsTruncated() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/model.safetensors");
+        const std::string dir = copyHfFolder("st_truncated");
+        const std::string full = readAll(dir + "/model.safetensors");
+        writeAll(dir + "/model.safetensors", full.substr(0, full.size() - 1000));
+        auto s = wb::SafetensorsSet::openFolder(dir);
+        QVERIFY(!s.ok());
+        QVERIFY2(s.error().message.find("model.safetensors") != std::string::npos, s.error().message.c_str());
+        QVERIFY2(s.error().message.find("truncated") != std::string::npos, s.error().message.c_str());
+    }
+
+    void safetensorsBadHeaderAndDtype() {
+        const std::string dir = wbtest::tempDir() + "/st_bad";
+        fs::create_directories(dir);
+        std::string header = R"({"w":{"dtype":"F8_E4M3","shape":[2,2],"data_offsets":[0,4]}})";
+        uint64_t n = header.size();
+        writeAll(dir + "/model.safetensors", std::string(reinterpret_cast<const char*>(&n), 8) + header + "abcd");
+        auto s = wb::SafetensorsFile::open(dir + "/model.safetensors");
+        QVERIFY(!s.ok());
+        QVERIFY2(s.error().message.find("tensor w") != std::string::npos, s.error().message.c_str());
+        QVERIFY2(s.error().message.find("F8_E4M3") != std::string::npos, s.error().message.c_str());
+        header = "{not json";
+        n = header.size();
+        writeAll(dir + "/model.safetensors", std::string(reinterpret_cast<const char*>(&n), 8) + header);
+        s = wb::SafetensorsFile::open(dir + "/model.safetensors");
+        QVERIFY(!s.ok());
+        QVERIFY2(s.error().message.find("JSON") != std::string::npos, s.error().message.c_str());
+        header = R"({"w":{"dtype":"F32","shape":[3,3],"data_offsets":[0,4]}})";
+        n = header.size();
+        writeAll(dir + "/model.safetensors", std::string(reinterpret_cast<const char*>(&n), 8) + header + "abcd");
+        s = wb::SafetensorsFile::open(dir + "/model.safetensors");
+        QVERIFY(!s.ok());
+        QVERIFY2(s.error().message.find("[3, 3]") != std::string::npos, s.error().message.c_str());
+    }
+
+    void shapeMismatchNamesTensor() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/config.json");
+        const std::string dir = copyHfFolder("shape_mismatch");
+        editConfig(dir, [](nlohmann::json& j) { j["intermediate_size"] = 256; });
+        auto m = wb::LlamaModel::load(dir);
+        QVERIFY(!m.ok());
+        QVERIFY2(m.error().message.find("model.layers.0.mlp.gate_proj.weight") != std::string::npos,
+                 m.error().message.c_str());
+        QVERIFY2(m.error().message.find("[172, 64]") != std::string::npos, m.error().message.c_str());
+    }
+
+    void missingTensorNamesIt() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/config.json");
+        const std::string dir = copyHfFolder("missing_tensor");
+        editConfig(dir, [](nlohmann::json& j) { j["num_hidden_layers"] = 6; });
+        auto m = wb::LlamaModel::load(dir);
+        QVERIFY(!m.ok());
+        QVERIFY2(m.error().message.find("missing tensor model.layers.5.") != std::string::npos,
+                 m.error().message.c_str());
+    }
+
+    void unsupportedArchitecture() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/config.json");
+        const std::string dir = copyHfFolder("bad_arch");
+        editConfig(dir, [](nlohmann::json& j) { j["architectures"] = {"MambaForCausalLM"}; });
+        auto m = wb::LlamaModel::load(dir);
+        QVERIFY(!m.ok());
+        QVERIFY2(m.error().message.find("MambaForCausalLM") != std::string::npos, m.error().message.c_str());
+        QVERIFY2(m.error().message.find("config.json") != std::string::npos, m.error().message.c_str());
+    }
+
+    void missingConfigField() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/config.json");
+        const std::string dir = copyHfFolder("no_hidden");
+        editConfig(dir, [](nlohmann::json& j) { j.erase("hidden_size"); });
+        auto m = wb::LlamaModel::load(dir);
+        QVERIFY(!m.ok());
+        QVERIFY2(m.error().message.find("hidden_size") != std::string::npos, m.error().message.c_str());
+    }
+
+    void notAModel() {
+        auto m = wb::LlamaModel::load(wbtest::tempDir() + "/does_not_exist.gguf");
+        QVERIFY(!m.ok());
+        QVERIFY2(m.error().message.find("does_not_exist.gguf") != std::string::npos, m.error().message.c_str());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestFormats)
+#include "tst_formats.moc"

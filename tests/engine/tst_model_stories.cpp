@@ -1,0 +1,152 @@
+// End to end on real trained weights: karpathy's stories260K in both layouts gives the documented greedy
+// continuation, the two layouts give the same logits, and the converted precisions stay close to FP32.
+#include <QtTest>
+#include <cmath>
+
+#include "fixtures.h"
+#include "models/generator.h"
+#include "models/llama_model.h"
+
+namespace {
+
+const char* kGguf = "models/stories260K/stories260K.gguf";
+const char* kHf = "models/stories260K/hf";
+// From the fixtures README: llama2.c, llama.cpp and a reference forward of the HF folder agree on it.
+const std::string kContinuation =
+    ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.";
+
+std::unique_ptr<wb::LlamaModel> load(const std::string& rel, wb::Precision p = wb::Precision::Native) {
+    wb::LoadOptions o;
+    o.precision = p;
+    o.numThreads = 2;
+    auto m = wb::LlamaModel::load(wbtest::fixture(rel), o);
+    if (!m) qWarning("load failed: %s", m.error().message.c_str());
+    return m ? std::move(*m) : nullptr;
+}
+
+std::vector<float> allLogits(wb::LlamaModel& m, const std::vector<int32_t>& ids) {
+    wb::KvCache cache(m.config(), int64_t(ids.size()));
+    std::vector<float> out(ids.size() * size_t(m.config().vocabSize));
+    auto r = m.forward(ids, 0, cache, out.data(), wb::LogitsMode::All);
+    if (!r) qWarning("forward failed: %s", r.error().message.c_str());
+    return out;
+}
+
+double maxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
+    double d = 0;
+    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, double(std::fabs(a[i] - b[i])));
+    return d;
+}
+
+double maxAbs(const std::vector<float>& a) {
+    double d = 0;
+    for (float x : a) d = std::max(d, double(std::fabs(x)));
+    return d;
+}
+
+wb::GenerateResult greedy(wb::LlamaModel& m, int64_t n) {
+    wb::GenerateOptions g;
+    g.maxNewTokens = n;
+    g.sampling.temperature = 0;
+    auto ids = m.tokenizer().encode("Once upon a time", true, wb::SpecialTokens::Plain);
+    auto r = wb::generate(m, ids, g);
+    if (!r) qWarning("generate failed: %s", r.error().message.c_str());
+    return r ? *r : wb::GenerateResult{};
+}
+
+}  // namespace
+
+class TestModelStories : public QObject {
+    Q_OBJECT
+
+private slots:
+    void greedyContinuation_data() {
+        QTest::addColumn<QString>("rel");
+        QTest::newRow("gguf") << QString(kGguf);
+        QTest::newRow("hf") << QString(kHf);
+    }
+    void greedyContinuation() {
+        QFETCH(QString, rel);
+        WB_REQUIRE_FIXTURE(rel.toStdString());
+        auto m = load(rel.toStdString());
+        QVERIFY(m);
+        auto r = greedy(*m, 40);
+        QVERIFY2(r.text.rfind(kContinuation, 0) == 0,
+                 qPrintable(QString("got: %1").arg(QString::fromStdString(r.text))));
+    }
+
+    void layoutsGiveSameLogits() {
+        WB_REQUIRE_FIXTURE(kGguf);
+        WB_REQUIRE_FIXTURE(kHf);
+        auto a = load(kGguf);
+        auto b = load(kHf);
+        QVERIFY(a && b);
+        auto ids = a->tokenizer().encode("Once upon a time, there was a little dog", true, wb::SpecialTokens::Plain);
+        QCOMPARE(ids, b->tokenizer().encode("Once upon a time, there was a little dog", true, wb::SpecialTokens::Plain));
+        const auto la = allLogits(*a, ids), lb = allLogits(*b, ids);
+        // Same f32 weights, same math: only summation order could differ, and it does not.
+        QVERIFY2(maxAbsDiff(la, lb) <= 1e-4, qPrintable(QString("max |diff| = %1").arg(maxAbsDiff(la, lb))));
+    }
+
+    void precisionsStayClose_data() {
+        QTest::addColumn<int>("precision");
+        QTest::addColumn<double>("tolerance");  // max |logit diff| relative to max |logit| of FP32
+        QTest::newRow("fp16") << int(wb::Precision::F16) << 0.01;
+        QTest::newRow("bf16") << int(wb::Precision::BF16) << 0.05;
+        QTest::newRow("int8") << int(wb::Precision::Int8) << 0.05;
+    }
+    void precisionsStayClose() {
+        QFETCH(int, precision);
+        QFETCH(double, tolerance);
+        WB_REQUIRE_FIXTURE(kGguf);
+        auto ref = load(kGguf, wb::Precision::F32);
+        auto low = load(kGguf, wb::Precision(precision));
+        QVERIFY(ref && low);
+        auto ids = ref->tokenizer().encode("Once upon a time, there was a little dog", true, wb::SpecialTokens::Plain);
+        const auto lr = allLogits(*ref, ids), ll = allLogits(*low, ids);
+        const double rel = maxAbsDiff(lr, ll) / maxAbs(lr);
+        qInfo("%s: max |logit diff| / max |logit| = %.5f (tolerance %.3f)",
+              wb::precisionName(wb::Precision(precision)).c_str(), rel, tolerance);
+        QVERIFY2(rel <= tolerance, qPrintable(QString("relative diff %1").arg(rel)));
+    }
+
+    void int8SameGreedyTokens() {
+        WB_REQUIRE_FIXTURE(kGguf);
+        auto ref = load(kGguf, wb::Precision::F32);
+        auto q = load(kGguf, wb::Precision::Int8);
+        QVERIFY(ref && q);
+        auto a = greedy(*ref, 32), b = greedy(*q, 32);
+        QCOMPARE(a.tokens.size(), size_t(32));
+        QCOMPARE(b.tokens, a.tokens);
+    }
+
+    void kvCacheMatchesFullRecompute() {
+        // Decoding token by token through the cache must give the logits of one full forward.
+        WB_REQUIRE_FIXTURE(kGguf);
+        auto m = load(kGguf);
+        QVERIFY(m);
+        auto ids = m->tokenizer().encode("Once upon a time, there was", true, wb::SpecialTokens::Plain);
+        const auto full = allLogits(*m, ids);
+        wb::KvCache cache(m->config(), int64_t(ids.size()));
+        std::vector<float> step(size_t(m->config().vocabSize));
+        for (size_t i = 0; i < ids.size(); ++i) {
+            QVERIFY(m->forward(std::span<const int32_t>(&ids[i], 1), int64_t(i), cache, step.data()).ok());
+            std::vector<float> want(full.begin() + i * step.size(), full.begin() + (i + 1) * step.size());
+            QVERIFY2(maxAbsDiff(step, want) <= 1e-4, qPrintable(QString("position %1").arg(i)));
+        }
+    }
+
+    void requestLargerThanContextIsAnError() {
+        WB_REQUIRE_FIXTURE(kGguf);
+        auto m = load(kGguf);
+        QVERIFY(m);
+        std::vector<int32_t> ids(size_t(m->config().maxContext + 10), 1);
+        wb::GenerateOptions g;
+        auto r = wb::generate(*m, ids, g);
+        QVERIFY(!r.ok());
+        QVERIFY2(r.error().message.find("context") != std::string::npos, r.error().message.c_str());
+    }
+};
+
+QTEST_GUILESS_MAIN(TestModelStories)
+#include "tst_model_stories.moc"
