@@ -218,7 +218,8 @@ Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
             if (bytes > __int128(size)) break;
         }
         if (bytes > __int128(size))
-            return makeError(path + ": tensor " + *name + " " + t.shapeString() + " needs more bytes than the file has");
+            return makeError(path + ": truncated file or bad shape: tensor " + *name + " " + t.shapeString() +
+                             " needs more bytes than the whole file has (" + std::to_string(size) + ")");
         t.numBytes = int64_t(bytes);
         if (file->m_tensorIndex.count(t.name))
             return makeError(path + ": tensor " + t.name + " appears twice");
