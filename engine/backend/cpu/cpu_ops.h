@@ -13,6 +13,11 @@ enum class Isa { Scalar, Avx2, Avx512 };
 /// The best instruction set this CPU has (overridable with WB_CPU_ISA=scalar|avx2|avx512 for tests).
 Isa detectedIsa();
 const char* isaName(Isa isa);
+/// Switches the kernels used from now on (clamped to what the CPU supports; returns the ISA in effect). For tests
+/// and benchmarks that compare paths within one process; not to be called while kernels run.
+Isa setIsa(Isa isa);
+/// The ISA whose kernels run now (detectedIsa() until setIsa is called).
+Isa activeIsa();
 
 /// y[m, w.rows] = x[m, w.cols] · Wᵀ. x and y are row-major f32. Threads split the output rows (and for
 /// large m, tiles of rows × tokens). Supports every dtype of WeightMatrix.

@@ -1,0 +1,55 @@
+// Private to backend/cpu: the per-ISA kernel tables that cpu_ops.cpp dispatches to. Each ISA lives in its own
+// .cpp compiled (through #pragma GCC target) for that instruction set only, so nothing it defines can leak into
+// code that runs on a CPU without it.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cpu/weight_matrix.h"
+
+namespace wb::cpu::detail {
+
+/// Activations quantized once per matmul for the integer paths (Q8_0, I8): per token, `ldq` int8 values
+/// (cols rounded up to 64 and zero padded, so kernels may load two 32-blocks at a time), and per 32-block an f32
+/// scale and bias = -16·Σq. The AVX-512 path feeds weights as unsigned w+128 to vpdpbusd, which adds 128·Σq per
+/// block; starting each block's 8 int32 lanes at -16·Σq cancels that for free.
+struct QuantizedActs {
+    const int8_t* q = nullptr;
+    const float* d = nullptr;
+    const int32_t* bias = nullptr;
+    int64_t ldq = 0;  // bytes per token in q
+    int64_t ldb = 0;  // entries per token in d and sum (ldq / 32)
+};
+
+struct MatmulJob {
+    const WeightMatrix* w = nullptr;
+    const float* x = nullptr;  // [m, cols]
+    int64_t m = 0;
+    float* y = nullptr;  // [m, rows]
+    QuantizedActs qa;
+};
+
+/// Computes y[:, r0:r1) for all m tokens. r0 is a multiple of 16 (except possibly for the last range).
+using RowRangeFn = void (*)(const MatmulJob& job, int64_t r0, int64_t r1);
+
+struct KernelTable {
+    RowRangeFn matmulF32 = nullptr;
+    RowRangeFn matmulF16 = nullptr;
+    RowRangeFn matmulBF16 = nullptr;
+    RowRangeFn matmulQ8_0 = nullptr;
+    RowRangeFn matmulI8 = nullptr;
+    /// Any dtype: dequantizes a few rows at a time to f32 (thread-local scratch) and runs the f32 tile kernel.
+    RowRangeFn matmulPanel = nullptr;
+    float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
+    void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
+};
+
+const KernelTable& scalarKernels();
+const KernelTable& avx2Kernels();
+const KernelTable& avx512Kernels();
+
+/// Quantizes m rows of `cols` f32 values into `qa`'s buffers (see QuantizedActs), ggml's Q8_0 rounding.
+void quantizeActs(const float* x, int64_t m, int64_t cols, int8_t* q, float* d, int32_t* bias, int64_t ldq,
+                  int64_t ldb);
+
+}  // namespace wb::cpu::detail

@@ -1,0 +1,223 @@
+#include "backend/cpu/cpu_ops.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <string_view>
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.h"
+
+namespace wb::cpu {
+
+namespace {
+
+Isa hardwareIsa() {
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("f16c");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                        __builtin_cpu_supports("avx512vnni");
+    return avx512 ? Isa::Avx512 : avx2 ? Isa::Avx2 : Isa::Scalar;
+}
+
+Isa probeIsa() {
+    const Isa best = hardwareIsa();
+    // The override can only lower the level: forcing an ISA the CPU lacks would crash on the first kernel.
+    if (const char* env = std::getenv("WB_CPU_ISA")) {
+        const std::string_view v(env);
+        Isa want = best;
+        if (v == "scalar") want = Isa::Scalar;
+        else if (v == "avx2") want = Isa::Avx2;
+        else if (v == "avx512") want = Isa::Avx512;
+        return std::min(want, best);
+    }
+    return best;
+}
+
+const detail::KernelTable& tableFor(Isa isa) {
+    switch (isa) {
+        case Isa::Avx512: return detail::avx512Kernels();
+        case Isa::Avx2: return detail::avx2Kernels();
+        default: return detail::scalarKernels();
+    }
+}
+
+std::atomic<const detail::KernelTable*> g_kernels{nullptr};
+std::atomic<Isa> g_isa{Isa::Scalar};
+
+const detail::KernelTable& kernels() {
+    const detail::KernelTable* t = g_kernels.load(std::memory_order_acquire);
+    if (t) return *t;
+    setIsa(detectedIsa());
+    return *g_kernels.load(std::memory_order_acquire);
+}
+
+// Per-caller scratch for quantized activations: grown on demand, never freed, so steady-state matmuls allocate
+// nothing.
+struct ActScratch {
+    std::vector<int8_t> q;
+    std::vector<float> d;
+    std::vector<int32_t> bias;
+};
+
+}  // namespace
+
+Isa detectedIsa() {
+    static const Isa isa = probeIsa();
+    return isa;
+}
+
+Isa setIsa(Isa isa) {
+    static const Isa hw = hardwareIsa();
+    isa = std::min(isa, hw);
+    g_isa.store(isa, std::memory_order_relaxed);
+    g_kernels.store(&tableFor(isa), std::memory_order_release);
+    return isa;
+}
+
+Isa activeIsa() {
+    kernels();
+    return g_isa.load(std::memory_order_relaxed);
+}
+
+const char* isaName(Isa isa) {
+    switch (isa) {
+        case Isa::Scalar: return "scalar";
+        case Isa::Avx2: return "avx2";
+        case Isa::Avx512: return "avx512";
+    }
+    return "?";
+}
+
+void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool) {
+    if (m <= 0 || w.rows <= 0) return;
+    const detail::KernelTable& k = kernels();
+    detail::MatmulJob job;
+    job.w = &w;
+    job.x = x;
+    job.m = m;
+    job.y = y;
+
+    detail::RowRangeFn fn = nullptr;
+    switch (w.dtype) {
+        case DType::F32: fn = k.matmulF32; break;
+        case DType::F16: fn = k.matmulF16; break;
+        case DType::BF16: fn = k.matmulBF16; break;
+        case DType::Q8_0: fn = k.matmulQ8_0; break;
+        case DType::I8: fn = k.matmulI8; break;
+        default: fn = k.matmulPanel; break;
+    }
+
+    const int nThreads = pool.size();
+    if (w.dtype == DType::Q8_0 || w.dtype == DType::I8) {
+        thread_local ActScratch scratch;
+        ActScratch& s = scratch;  // a lambda naming the thread_local would see each worker's own instance
+        const int64_t ldq = (w.cols + 63) / 64 * 64;
+        const int64_t ldb = ldq / 32;
+        if (int64_t(s.q.size()) < m * ldq) s.q.resize(size_t(m * ldq));
+        if (int64_t(s.d.size()) < m * ldb) {
+            s.d.resize(size_t(m * ldb));
+            s.bias.resize(size_t(m * ldb));
+        }
+        job.qa = {s.q.data(), s.d.data(), s.bias.data(), ldq, ldb};
+        if (m >= 4 * nThreads && nThreads > 1) {
+            pool.parallelFor(m, 1, [&s, x, &w, ldq, ldb](int64_t t0, int64_t t1, int) {
+                detail::quantizeActs(x + t0 * w.cols, t1 - t0, w.cols, s.q.data() + t0 * ldq, s.d.data() + t0 * ldb,
+                                     s.bias.data() + t0 * ldb, ldq, ldb);
+            });
+        } else {
+            detail::quantizeActs(x, m, w.cols, s.q.data(), s.d.data(), s.bias.data(), ldq, ldb);
+        }
+    }
+
+    // Split output rows in chunks of 16 (whole tiles, and whole cache lines of y per thread). A few chunks per
+    // thread, taken dynamically, absorb a core that is slowed down by other work on the machine.
+    constexpr int64_t kRowAlign = 16;
+    const double work = double(w.rows) * double(w.cols) * double(m);
+    int threads = nThreads;
+    if (work < 64.0 * 1024) threads = 1;  // waking workers costs more than it saves
+    const int64_t units = (w.rows + kRowAlign - 1) / kRowAlign;
+    threads = int(std::min<int64_t>(threads, units));
+    if (threads <= 1) {
+        fn(job, 0, w.rows);
+        return;
+    }
+    const int64_t numChunks = std::min<int64_t>(units, int64_t(threads) * 4);
+    const int64_t unitsPerChunk = (units + numChunks - 1) / numChunks;
+    std::atomic<int64_t> next{0};
+    pool.runOnAll([&](int, int) {
+        for (;;) {
+            const int64_t c = next.fetch_add(1, std::memory_order_relaxed);
+            const int64_t r0 = c * unitsPerChunk * kRowAlign;
+            if (r0 >= w.rows) break;
+            fn(job, r0, std::min(w.rows, r0 + unitsPerChunk * kRowAlign));
+        }
+    });
+}
+
+void rmsNorm(const float* x, const float* weight, float eps, int64_t m, int64_t n, float* out) {
+    const auto& k = kernels();
+    for (int64_t t = 0; t < m; ++t) {
+        const float* xr = x + t * n;
+        float* o = out + t * n;
+        const float ss = k.dot(xr, xr, n);
+        const float scale = 1.0f / std::sqrt(ss / float(n) + eps);
+        for (int64_t i = 0; i < n; ++i) o[i] = xr[i] * scale * weight[i];
+    }
+}
+
+void ropeRotateHalf(float* x, int numHeads, int headDim, int rotaryDim, float pos, const float* invFreq) {
+    const int half = rotaryDim / 2;
+    // The angles are the same for every head: compute them once (double, so large positions keep precision).
+    thread_local std::vector<float> cosv, sinv;
+    if (int(cosv.size()) < half) {
+        cosv.resize(size_t(half));
+        sinv.resize(size_t(half));
+    }
+    for (int i = 0; i < half; ++i) {
+        const double a = double(pos) * double(invFreq[i]);
+        cosv[size_t(i)] = float(std::cos(a));
+        sinv[size_t(i)] = float(std::sin(a));
+    }
+    for (int h = 0; h < numHeads; ++h) {
+        float* v = x + int64_t(h) * headDim;
+        for (int i = 0; i < half; ++i) {
+            const float a = v[i], b = v[i + half];
+            v[i] = a * cosv[size_t(i)] - b * sinv[size_t(i)];
+            v[i + half] = b * cosv[size_t(i)] + a * sinv[size_t(i)];
+        }
+    }
+}
+
+void siluMul(const float* gate, const float* up, int64_t n, float* out) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    if (n <= 0) return;
+    float mx = x[0];
+    for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = float(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void addInPlace(float* y, const float* x, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+float dot(const float* a, const float* b, int64_t n) { return kernels().dot(a, b, n); }
+
+void axpy(float a, const float* x, float* y, int64_t n) { kernels().axpy(a, x, y, n); }
+
+}  // namespace wb::cpu

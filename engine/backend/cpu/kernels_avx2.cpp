@@ -1,0 +1,300 @@
+// AVX2 + F16C + FMA kernels, the path for x86 CPUs without AVX-512 VNNI. Same dot-product tiling as the AVX-512
+// file with 16 ymm registers (tiles of 4 rows × 2 tokens for floats); int8 dot products use the maddubs sign
+// trick (|w| as unsigned, sign moved onto x) because AVX2 has no signed×signed byte multiply.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace wb::cpu::detail {
+namespace {
+
+constexpr int kRm = 4;
+constexpr int kRn = 2;
+constexpr int kRmGemv = 4;
+constexpr int kRmInt = 2;
+constexpr int kRnInt = 3;
+constexpr int64_t kActBlockBytes = 256 * 1024;
+
+inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+struct LoadF32 {
+    using T = float;
+    static __m256 load(const float* p) { return _mm256_loadu_ps(p); }
+    static float scalar(const float* p) { return *p; }
+};
+
+struct LoadF16 {
+    using T = uint16_t;
+    static __m256 load(const uint16_t* p) {
+        return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    }
+    static float scalar(const uint16_t* p) { return fp16ToFp32(*p); }
+};
+
+struct LoadBF16 {
+    using T = uint16_t;
+    static __m256 load(const uint16_t* p) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    static float scalar(const uint16_t* p) { return bf16ToFp32(*p); }
+};
+
+template <class L, int RM, int RN>
+void tileFloat(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t K, float* y, int64_t ldy) {
+    __m256 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 8 <= K; k += 8) {
+        __m256 wv[RM];
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) wv[i] = L::load(w + i * ldw + k);
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m256 xv = _mm256_loadu_ps(x + j * ldx + k);
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
+        }
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) {
+            float s = hsum(acc[i][j]);
+            for (int64_t kk = k; kk < K; ++kk) s += L::scalar(w + i * ldw + kk) * x[j * ldx + kk];
+            y[j * ldy + i] = s;
+        }
+}
+
+int64_t tokenBlock(int64_t bytesPerToken, int64_t m, int rn) {
+    int64_t tb = std::max<int64_t>(1, kActBlockBytes / std::max<int64_t>(1, bytesPerToken)) / rn * rn;
+    return std::clamp<int64_t>(tb, rn, std::max<int64_t>(m, 1));
+}
+
+template <class L>
+void matmulFloatRows(const typename L::T* wbase, int64_t ldw, const float* x, int64_t m, int64_t K, float* y,
+                     int64_t ldy, int64_t r0, int64_t r1) {
+    if (m == 1) {
+        int64_t r = r0;
+        for (; r + kRmGemv <= r1; r += kRmGemv) tileFloat<L, kRmGemv, 1>(wbase + r * ldw, ldw, x, K, K, y + r, ldy);
+        for (; r < r1; ++r) tileFloat<L, 1, 1>(wbase + r * ldw, ldw, x, K, K, y + r, ldy);
+        return;
+    }
+    const int64_t tb = tokenBlock(K * 4, m, kRn);
+    for (int64_t t0 = 0; t0 < m; t0 += tb) {
+        const int64_t t1 = std::min(m, t0 + tb);
+        int64_t r = r0;
+        for (; r + kRm <= r1; r += kRm) {
+            int64_t t = t0;
+            for (; t + kRn <= t1; t += kRn)
+                tileFloat<L, kRm, kRn>(wbase + r * ldw, ldw, x + t * K, K, K, y + t * ldy + r, ldy);
+            for (; t < t1; ++t) tileFloat<L, kRm, 1>(wbase + r * ldw, ldw, x + t * K, K, K, y + t * ldy + r, ldy);
+        }
+        for (; r < r1; ++r)
+            for (int64_t t = t0; t < t1; ++t)
+                tileFloat<L, 1, 1>(wbase + r * ldw, ldw, x + t * K, K, K, y + t * ldy + r, ldy);
+    }
+}
+
+template <class L>
+void matmulFloat(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    matmulFloatRows<L>(reinterpret_cast<const typename L::T*>(w.data), w.cols, job.x, job.m, w.cols, job.y, w.rows,
+                       r0, r1);
+}
+
+void matmulPanel(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    const int64_t K = w.cols;
+    constexpr int64_t kPanelRows = 8;
+    thread_local std::vector<float> panel;
+    if (int64_t(panel.size()) < kPanelRows * K) panel.resize(size_t(kPanelRows * K));
+    for (int64_t r = r0; r < r1; r += kPanelRows) {
+        const int64_t nr = std::min<int64_t>(kPanelRows, r1 - r);
+        for (int64_t i = 0; i < nr; ++i) dequantizeRow(w.dtype, w.data + (r + i) * w.rowBytes(), panel.data() + i * K, K);
+        matmulFloatRows<LoadF32>(panel.data(), K, job.x, job.m, K, job.y + r, w.rows, 0, nr);
+    }
+}
+
+// --- Integer paths --------------------------------------------------------------------------------------------
+
+// Σ over 32 bytes of w·x as 8 int32 lanes: maddubs needs an unsigned operand, so feed |w| and x·sign(w).
+inline __m256i dotI8(__m256i absW, __m256i signW, __m256i x) {
+    const __m256i p16 = _mm256_maddubs_epi16(absW, _mm256_sign_epi8(x, signW));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+inline uint16_t loadU16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+
+template <int RM, int RN>
+void tileQ8(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t nb, float* y, int64_t ldy) {
+    __m256 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i wv[RM], wa[RM];
+        float wd[RM];
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) {
+            const uint8_t* p = w + i * ldw + b * 34;
+            wv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+            wa[i] = _mm256_sign_epi8(wv[i], wv[i]);
+            wd[i] = _cvtsh_ss(loadU16(p));
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa.q + (t + j) * qa.ldq + b * 32));
+            const float xd = qa.d[(t + j) * qa.ldb + b];
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i)
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dotI8(wa[i], wv[i], xv)), _mm256_set1_ps(wd[i] * xd),
+                                            acc[i][j]);
+        }
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) y[j * ldy + i] = hsum(acc[i][j]);
+}
+
+template <int RM, int RN>
+void tileI8(const int8_t* w, int64_t ldw, const float* rowScale, const QuantizedActs& qa, int64_t t, int64_t K,
+            float* y, int64_t ldy) {
+    __m256 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + 32 <= K; k += 32) {
+        __m256i wv[RM], wa[RM];
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) {
+            wv[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i * ldw + k));
+            wa[i] = _mm256_sign_epi8(wv[i], wv[i]);
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa.q + (t + j) * qa.ldq + k));
+            const __m256 xd = _mm256_set1_ps(qa.d[(t + j) * qa.ldb + k / 32]);
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i)
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dotI8(wa[i], wv[i], xv)), xd, acc[i][j]);
+        }
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) {
+            float s = hsum(acc[i][j]);
+            if (k < K) {  // partial last block
+                int32_t si = 0;
+                for (int64_t kk = k; kk < K; ++kk) si += int32_t(w[i * ldw + kk]) * int32_t(qa.q[(t + j) * qa.ldq + kk]);
+                s += float(si) * qa.d[(t + j) * qa.ldb + k / 32];
+            }
+            y[j * ldy + i] = s * rowScale[i];
+        }
+}
+
+template <int RM, int RN>
+struct Q8Tile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ8<RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 32, y, ldy);
+    }
+};
+
+template <int RM, int RN>
+struct I8Tile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileI8<RM, RN>(reinterpret_cast<const int8_t*>(w.data) + r * w.cols, w.cols, w.rowScales + r, job.qa, t,
+                       w.cols, y, ldy);
+    }
+};
+
+template <template <int, int> class Tile>
+void matmulIntRows(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const int64_t m = job.m;
+    float* y = job.y;
+    const int64_t ldy = job.w->rows;
+    if (m == 1) {
+        int64_t r = r0;
+        for (; r + kRmGemv <= r1; r += kRmGemv) Tile<kRmGemv, 1>::run(job, r, 0, y + r, ldy);
+        for (; r < r1; ++r) Tile<1, 1>::run(job, r, 0, y + r, ldy);
+        return;
+    }
+    const int64_t tb = tokenBlock(job.qa.ldq + 8 * job.qa.ldb, m, kRnInt);
+    for (int64_t t0 = 0; t0 < m; t0 += tb) {
+        const int64_t t1 = std::min(m, t0 + tb);
+        int64_t r = r0;
+        for (; r + kRmInt <= r1; r += kRmInt) {
+            int64_t t = t0;
+            for (; t + kRnInt <= t1; t += kRnInt) Tile<kRmInt, kRnInt>::run(job, r, t, y + t * ldy + r, ldy);
+            for (; t < t1; ++t) Tile<kRmInt, 1>::run(job, r, t, y + t * ldy + r, ldy);
+        }
+        for (; r < r1; ++r)
+            for (int64_t t = t0; t < t1; ++t) Tile<1, 1>::run(job, r, t, y + t * ldy + r, ldy);
+    }
+}
+
+void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1); }
+void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1); }
+
+float dotAvx2(const float* a, const float* b, int64_t n) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = hsum(_mm256_add_ps(s0, s1));
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+void axpyAvx2(float a, const float* x, float* y, int64_t n) {
+    const __m256 av = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace
+
+const KernelTable& avx2Kernels() {
+    static const KernelTable table = [] {
+        KernelTable t;
+        t.matmulF32 = matmulFloat<LoadF32>;
+        t.matmulF16 = matmulFloat<LoadF16>;
+        t.matmulBF16 = matmulFloat<LoadBF16>;
+        t.matmulQ8_0 = matmulQ8_0;
+        t.matmulI8 = matmulI8;
+        t.matmulPanel = matmulPanel;
+        t.dot = dotAvx2;
+        t.axpy = axpyAvx2;
+        return t;
+    }();
+    return table;
+}
+
+}  // namespace wb::cpu::detail
+
+#pragma GCC pop_options

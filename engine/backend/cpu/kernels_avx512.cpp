@@ -1,0 +1,362 @@
+// AVX-512 (F, BW, VL, DQ, VNNI) + F16C + FMA kernels. Everything below the target pragma is compiled for that ISA
+// and only reached through avx512Kernels() after the CPU check in cpu_ops.cpp.
+//
+// Matmul is in "dot-product" form, as llamafile's tinyBLAS: W rows and x rows are both contiguous along k, so a
+// tile of RM weight rows × RN tokens keeps RM·RN vector accumulators in registers, loads RM weight vectors and RN
+// activation vectors per k step (each reused RN resp. RM times), and reduces horizontally once at the end.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.h"
+
+#pragma GCC push_options
+// GCC 12 flags the deliberately undefined upper lanes of _mm512_cast* intrinsics as uninitialized.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
+
+namespace wb::cpu::detail {
+namespace {
+
+// Tile shapes. 4×6 uses 24 accumulators + 4 weights + 1 activation of the 32 zmm registers; generation (m = 1)
+// streams 8 rows at once so that enough independent loads and FMA chains are in flight.
+constexpr int kRm = 4;
+constexpr int kRn = 6;
+constexpr int kRmGemv = 8;
+// Activations for one token block are sized to stay in L2 while every row tile of the block sweeps over them.
+constexpr int64_t kActBlockBytes = 256 * 1024;
+
+inline __mmask16 tailMask16(int64_t n) { return __mmask16((1u << n) - 1); }
+
+struct LoadF32 {
+    using T = float;
+    static __m512 load(const float* p) { return _mm512_loadu_ps(p); }
+    static __m512 loadTail(const float* p, __mmask16 k) { return _mm512_maskz_loadu_ps(k, p); }
+};
+
+struct LoadF16 {
+    using T = uint16_t;
+    static __m512 load(const uint16_t* p) {
+        return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    }
+    static __m512 loadTail(const uint16_t* p, __mmask16 k) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p)); }
+};
+
+struct LoadBF16 {
+    using T = uint16_t;
+    static __m512 widen(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+    static __m512 load(const uint16_t* p) { return widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+    static __m512 loadTail(const uint16_t* p, __mmask16 k) { return widen(_mm256_maskz_loadu_epi16(k, p)); }
+};
+
+// y[j*ldy + i] = Σk w[i*ldw + k] · x[j*ldx + k] for i < RM, j < RN.
+template <class L, int RM, int RN>
+void tileFloat(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t K, float* y, int64_t ldy) {
+    __m512 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 wv[RM];
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) wv[i] = L::load(w + i * ldw + k);
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m512 xv = _mm512_loadu_ps(x + j * ldx + k);
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+        }
+    }
+    if (k < K) {
+        const __mmask16 mask = tailMask16(K - k);
+        __m512 wv[RM];
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) wv[i] = L::loadTail(w + i * ldw + k, mask);
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m512 xv = _mm512_maskz_loadu_ps(mask, x + j * ldx + k);
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; ++j)
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+template <class L, int RM>
+void tileFloatRn(int rn, const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t K, float* y,
+                 int64_t ldy) {
+    switch (rn) {
+        case 1: tileFloat<L, RM, 1>(w, ldw, x, ldx, K, y, ldy); break;
+        case 2: tileFloat<L, RM, 2>(w, ldw, x, ldx, K, y, ldy); break;
+        case 3: tileFloat<L, RM, 3>(w, ldw, x, ldx, K, y, ldy); break;
+        case 4: tileFloat<L, RM, 4>(w, ldw, x, ldx, K, y, ldy); break;
+        case 5: tileFloat<L, RM, 5>(w, ldw, x, ldx, K, y, ldy); break;
+        default: tileFloat<L, RM, 6>(w, ldw, x, ldx, K, y, ldy); break;
+    }
+}
+
+int64_t tokenBlock(int64_t bytesPerToken, int64_t m) {
+    int64_t tb = std::max<int64_t>(1, kActBlockBytes / std::max<int64_t>(1, bytesPerToken)) / kRn * kRn;
+    return std::clamp<int64_t>(tb, kRn, std::max<int64_t>(m, 1));
+}
+
+// Rows [r0, r1) of y for a weight whose rows are arrays of L::T.
+template <class L>
+void matmulFloatRows(const typename L::T* wbase, int64_t ldw, const float* x, int64_t m, int64_t K, float* y,
+                     int64_t ldy, int64_t r0, int64_t r1) {
+    if (m == 1) {
+        int64_t r = r0;
+        for (; r + kRmGemv <= r1; r += kRmGemv) tileFloat<L, kRmGemv, 1>(wbase + r * ldw, ldw, x, K, K, y + r, ldy);
+        for (; r < r1; ++r) tileFloat<L, 1, 1>(wbase + r * ldw, ldw, x, K, K, y + r, ldy);
+        return;
+    }
+    const int64_t tb = tokenBlock(K * 4, m);
+    for (int64_t t0 = 0; t0 < m; t0 += tb) {
+        const int64_t t1 = std::min(m, t0 + tb);
+        int64_t r = r0;
+        for (; r + kRm <= r1; r += kRm)
+            for (int64_t t = t0; t < t1; t += kRn)
+                tileFloatRn<L, kRm>(int(std::min<int64_t>(kRn, t1 - t)), wbase + r * ldw, ldw, x + t * K, K, K,
+                                    y + t * ldy + r, ldy);
+        for (; r < r1; ++r)
+            for (int64_t t = t0; t < t1; t += kRn)
+                tileFloatRn<L, 1>(int(std::min<int64_t>(kRn, t1 - t)), wbase + r * ldw, ldw, x + t * K, K, K,
+                                  y + t * ldy + r, ldy);
+    }
+}
+
+template <class L>
+void matmulFloat(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    matmulFloatRows<L>(reinterpret_cast<const typename L::T*>(w.data), w.cols, job.x, job.m, w.cols, job.y, w.rows,
+                       r0, r1);
+}
+
+// Other dtypes: decode kRmGemv rows into f32 scratch (once per row tile, reused by every token), then f32 tiles.
+void matmulPanel(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    const int64_t K = w.cols;
+    thread_local std::vector<float> panel;
+    if (int64_t(panel.size()) < kRmGemv * K) panel.resize(size_t(kRmGemv * K));
+    for (int64_t r = r0; r < r1; r += kRmGemv) {
+        const int64_t nr = std::min<int64_t>(kRmGemv, r1 - r);
+        for (int64_t i = 0; i < nr; ++i) dequantizeRow(w.dtype, w.data + (r + i) * w.rowBytes(), panel.data() + i * K, K);
+        matmulFloatRows<LoadF32>(panel.data(), K, job.x, job.m, K, job.y + r, w.rows, 0, nr);
+    }
+}
+
+// --- Integer paths --------------------------------------------------------------------------------------------
+
+// Lanes 0-7 take element 0 and lanes 8-15 element 1: one zmm holds two 32-blocks, each spread over 8 int32 lanes.
+inline __m512i halvesIndex() { return _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0); }
+
+inline __m512 loadScalePair(const float* d, __m512i idx) {
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(d)))));
+}
+
+inline __m512i loadBiasPair(const int32_t* b, __m512i idx) {
+    return _mm512_permutexvar_epi32(idx, _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b))));
+}
+
+inline uint16_t loadU16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+
+// Q8_0 weights × quantized activations; one k step covers two 34-byte blocks (64 values). kFull = false handles
+// a final odd block: the upper half of the weight vector and its scale are zero.
+template <int RM, int RN, bool kFull>
+inline void stepQ8(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t b, __m512 (&acc)[RM][RN],
+                   __m512i idx, __m512i flip) {
+    __m512i wv[RM];
+    __m512 wd[RM];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i) {
+        const uint8_t* p = w + i * ldw + b * 34;
+        const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+        const __m256i hi = kFull ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 36)) : _mm256_setzero_si256();
+        wv[i] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
+        const uint32_t dd = uint32_t(loadU16(p)) | (kFull ? uint32_t(loadU16(p + 34)) << 16 : 0u);
+        wd[i] = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(int(dd)))));
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; ++j) {
+        const __m512i xv = _mm512_loadu_si512(qa.q + (t + j) * qa.ldq + b * 32);
+        const __m512 xd = loadScalePair(qa.d + (t + j) * qa.ldb + b, idx);
+        const __m512i bias = loadBiasPair(qa.bias + (t + j) * qa.ldb + b, idx);
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) {
+            const __m512i dot = _mm512_dpbusd_epi32(bias, wv[i], xv);
+            acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wd[i], xd), acc[i][j]);
+        }
+    }
+}
+
+template <int RM, int RN>
+void tileQ8(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t nb, float* y, int64_t ldy) {
+    const __m512i idx = halvesIndex();
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
+    __m512 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) stepQ8<RM, RN, true>(w, ldw, qa, t, b, acc, idx, flip);
+    if (b < nb) stepQ8<RM, RN, false>(w, ldw, qa, t, b, acc, idx, flip);
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; ++j)
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+// I8 weights (per-row scale) × quantized activations: 64 contiguous int8 per step, masked at the row's end.
+template <int RM, int RN>
+void tileI8(const int8_t* w, int64_t ldw, const float* rowScale, const QuantizedActs& qa, int64_t t, int64_t K,
+            float* y, int64_t ldy) {
+    const __m512i idx = halvesIndex();
+    const __m512i flip = _mm512_set1_epi8(char(0x80));
+    __m512 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 64) {
+        __m512i wv[RM];
+        if (k + 64 <= K) {
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) wv[i] = _mm512_xor_si512(_mm512_loadu_si512(w + i * ldw + k), flip);
+        } else {
+            // Masked-off lanes read 0 ^ 0x80 = 128, multiplied by the zero padding of the activations.
+            const __mmask64 mask = (~0ull) >> (64 - (K - k));
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) wv[i] = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, w + i * ldw + k), flip);
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m512i xv = _mm512_loadu_si512(qa.q + (t + j) * qa.ldq + k);
+            const __m512 xd = loadScalePair(qa.d + (t + j) * qa.ldb + k / 32, idx);
+            const __m512i bias = loadBiasPair(qa.bias + (t + j) * qa.ldb + k / 32, idx);
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i)
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(bias, wv[i], xv)), xd, acc[i][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; ++j)
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]) * rowScale[i];
+}
+
+// Shared driver for the integer tiles: Tile<RM, RN>::run(r, t, y) computes rows r.., tokens t.. .
+template <template <int, int> class Tile>
+void matmulIntRows(const MatmulJob& job, int64_t r0, int64_t r1, int64_t bytesPerToken) {
+    const int64_t m = job.m;
+    float* y = job.y;
+    const int64_t ldy = job.w->rows;
+    if (m == 1) {
+        int64_t r = r0;
+        for (; r + kRmGemv <= r1; r += kRmGemv) Tile<kRmGemv, 1>::run(job, r, 0, y + r, ldy);
+        for (; r < r1; ++r) Tile<1, 1>::run(job, r, 0, y + r, ldy);
+        return;
+    }
+    const int64_t tb = tokenBlock(bytesPerToken, m);
+    for (int64_t t0 = 0; t0 < m; t0 += tb) {
+        const int64_t t1 = std::min(m, t0 + tb);
+        auto sweep = [&](auto rmTag, int64_t r) {
+            constexpr int RM = decltype(rmTag)::value;
+            for (int64_t t = t0; t < t1; t += kRn) {
+                float* yt = y + t * ldy + r;
+                switch (std::min<int64_t>(kRn, t1 - t)) {
+                    case 1: Tile<RM, 1>::run(job, r, t, yt, ldy); break;
+                    case 2: Tile<RM, 2>::run(job, r, t, yt, ldy); break;
+                    case 3: Tile<RM, 3>::run(job, r, t, yt, ldy); break;
+                    case 4: Tile<RM, 4>::run(job, r, t, yt, ldy); break;
+                    case 5: Tile<RM, 5>::run(job, r, t, yt, ldy); break;
+                    default: Tile<RM, 6>::run(job, r, t, yt, ldy); break;
+                }
+            }
+        };
+        int64_t r = r0;
+        for (; r + kRm <= r1; r += kRm) sweep(std::integral_constant<int, kRm>{}, r);
+        for (; r < r1; ++r) sweep(std::integral_constant<int, 1>{}, r);
+    }
+}
+
+template <int RM, int RN>
+struct Q8Tile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ8<RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 32, y, ldy);
+    }
+};
+
+template <int RM, int RN>
+struct I8Tile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileI8<RM, RN>(reinterpret_cast<const int8_t*>(w.data) + r * w.cols, w.cols, w.rowScales + r, job.qa, t,
+                       w.cols, y, ldy);
+    }
+};
+
+void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1, job.qa.ldq + 8 * job.qa.ldb); }
+void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1, job.qa.ldq + 8 * job.qa.ldb); }
+
+// --- Vector helpers -------------------------------------------------------------------------------------------
+
+float dotAvx512(const float* a, const float* b, int64_t n) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? __mmask16(0xffff) : tailMask16(n - i);
+        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i), s0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+void axpyAvx512(float a, const float* x, float* y, int64_t n) {
+    const __m512 av = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(av, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        const __mmask16 k = tailMask16(n - i);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(k, x + i), _mm512_maskz_loadu_ps(k, y + i)));
+    }
+}
+
+}  // namespace
+
+const KernelTable& avx512Kernels() {
+    static const KernelTable table = [] {
+        KernelTable t;
+        t.matmulF32 = matmulFloat<LoadF32>;
+        t.matmulF16 = matmulFloat<LoadF16>;
+        t.matmulBF16 = matmulFloat<LoadBF16>;
+        t.matmulQ8_0 = matmulQ8_0;
+        t.matmulI8 = matmulI8;
+        t.matmulPanel = matmulPanel;
+        t.dot = dotAvx512;
+        t.axpy = axpyAvx512;
+        return t;
+    }();
+    return table;
+}
+
+}  // namespace wb::cpu::detail
+
+#pragma GCC pop_options

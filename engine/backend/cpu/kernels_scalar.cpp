@@ -1,0 +1,129 @@
+// Portable kernels: the fallback on CPUs without AVX2 and the path WB_CPU_ISA=scalar forces in tests. They follow
+// the same numerics as the SIMD paths (f32 accumulation; Q8_0/I8 against int8-quantized activations).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/cpu_kernels.h"
+
+namespace wb::cpu::detail {
+namespace {
+
+float dotScalar(const float* a, const float* b, int64_t n) {
+    // Eight partial sums: shorter dependency chains, and the compiler can keep them in vector registers.
+    float s[8] = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) s[j] += a[i + j] * b[i + j];
+    float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    for (; i < n; ++i) total += a[i] * b[i];
+    return total;
+}
+
+void axpyScalar(float a, const float* x, float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+std::vector<float>& rowScratch(int64_t n) {
+    thread_local std::vector<float> buf;
+    if (int64_t(buf.size()) < n) buf.resize(size_t(n));
+    return buf;
+}
+
+// Every float-weight dtype: decode one row, then dot it with each token.
+void matmulPanelScalar(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    std::vector<float>& row = rowScratch(w.cols);
+    for (int64_t r = r0; r < r1; ++r) {
+        dequantizeRow(w.dtype, w.data + r * w.rowBytes(), row.data(), w.cols);
+        const float scale = (w.dtype == DType::I8 && w.rowScales) ? w.rowScales[r] : 1.0f;
+        for (int64_t t = 0; t < job.m; ++t)
+            job.y[t * w.rows + r] = scale * dotScalar(row.data(), job.x + t * w.cols, w.cols);
+    }
+}
+
+void matmulQ8_0Scalar(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    const int64_t nb = w.cols / 32;
+    for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* row = w.data + r * w.rowBytes();
+        for (int64_t t = 0; t < job.m; ++t) {
+            const int8_t* xq = job.qa.q + t * job.qa.ldq;
+            const float* xd = job.qa.d + t * job.qa.ldb;
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; ++b) {
+                const uint8_t* blk = row + b * 34;
+                const float d = fp16ToFp32(uint16_t(blk[0] | (blk[1] << 8)));
+                const auto* q = reinterpret_cast<const int8_t*>(blk + 2);
+                int32_t s = 0;
+                for (int i = 0; i < 32; ++i) s += int32_t(q[i]) * int32_t(xq[b * 32 + i]);
+                acc += float(s) * (d * xd[b]);
+            }
+            job.y[t * w.rows + r] = acc;
+        }
+    }
+}
+
+void matmulI8Scalar(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    for (int64_t r = r0; r < r1; ++r) {
+        const auto* row = reinterpret_cast<const int8_t*>(w.data + r * w.rowBytes());
+        for (int64_t t = 0; t < job.m; ++t) {
+            const int8_t* xq = job.qa.q + t * job.qa.ldq;
+            const float* xd = job.qa.d + t * job.qa.ldb;
+            float acc = 0.0f;
+            for (int64_t k0 = 0; k0 < w.cols; k0 += 32) {
+                int32_t s = 0;
+                const int64_t k1 = std::min(w.cols, k0 + 32);
+                for (int64_t k = k0; k < k1; ++k) s += int32_t(row[k]) * int32_t(xq[k]);
+                acc += float(s) * xd[k0 / 32];
+            }
+            job.y[t * w.rows + r] = acc * w.rowScales[r];
+        }
+    }
+}
+
+}  // namespace
+
+const KernelTable& scalarKernels() {
+    static const KernelTable table = [] {
+        KernelTable t;
+        t.matmulF32 = matmulPanelScalar;
+        t.matmulF16 = matmulPanelScalar;
+        t.matmulBF16 = matmulPanelScalar;
+        t.matmulQ8_0 = matmulQ8_0Scalar;
+        t.matmulI8 = matmulI8Scalar;
+        t.matmulPanel = matmulPanelScalar;
+        t.dot = dotScalar;
+        t.axpy = axpyScalar;
+        return t;
+    }();
+    return table;
+}
+
+void quantizeActs(const float* x, int64_t m, int64_t cols, int8_t* q, float* d, int32_t* bias, int64_t ldq,
+                  int64_t ldb) {
+    for (int64_t t = 0; t < m; ++t) {
+        const float* xr = x + t * cols;
+        int8_t* qr = q + t * ldq;
+        for (int64_t b = 0; b < ldb; ++b) {
+            const int64_t k0 = b * 32;
+            const int64_t k1 = std::min(cols, k0 + 32);
+            float amax = 0.0f;
+            for (int64_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(xr[k]));
+            const float scale = amax / 127.0f;
+            const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+            int32_t s = 0;
+            for (int64_t k = k0; k < k0 + 32; ++k) {
+                // nearbyint rounds half to even where ggml's roundf rounds half away; ties are measure-zero here.
+                const int v = k < k1 ? int(std::nearbyint(xr[k] * inv)) : 0;
+                qr[k] = int8_t(v);
+                s += v;
+            }
+            d[t * ldb + b] = scale;
+            bias[t * ldb + b] = -16 * s;
+        }
+    }
+}
+
+}  // namespace wb::cpu::detail

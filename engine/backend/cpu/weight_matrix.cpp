@@ -1,0 +1,320 @@
+#include "backend/cpu/weight_matrix.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace wb {
+
+namespace {
+
+// GGUF block layouts, byte for byte as ggml defines them (ggml-common.h).
+constexpr int kQK = 32;
+constexpr int kQKK = 256;
+
+struct BlockQ8_0 {
+    uint16_t d;
+    int8_t qs[kQK];
+};
+static_assert(sizeof(BlockQ8_0) == 34);
+
+struct BlockQ4_0 {
+    uint16_t d;
+    uint8_t qs[kQK / 2];
+};
+static_assert(sizeof(BlockQ4_0) == 18);
+
+struct BlockQ4K {
+    uint16_t d;
+    uint16_t dmin;
+    uint8_t scales[12];  // 8 (scale, min) pairs of 6 bits
+    uint8_t qs[kQKK / 2];
+};
+static_assert(sizeof(BlockQ4K) == 144);
+
+struct BlockQ6K {
+    uint8_t ql[kQKK / 2];
+    uint8_t qh[kQKK / 4];
+    int8_t scales[kQKK / 16];
+    uint16_t d;
+};
+static_assert(sizeof(BlockQ6K) == 210);
+
+// The 6-bit scale and min of sub-block j of a Q4_K super-block: the first four sit in the low 6 bits of bytes
+// 0..7, the last four are split between the low/high nibbles of bytes 8..11 and the top 2 bits of bytes 0..7.
+inline void scaleMinK4(int j, const uint8_t* q, uint8_t& sc, uint8_t& mn) {
+    if (j < 4) {
+        sc = q[j] & 63;
+        mn = q[j + 4] & 63;
+    } else {
+        sc = uint8_t((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        mn = uint8_t((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+void dequantQ8_0(const uint8_t* src, float* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        BlockQ8_0 blk;
+        std::memcpy(&blk, src + b * sizeof(BlockQ8_0), sizeof blk);
+        const float d = fp16ToFp32(blk.d);
+        for (int i = 0; i < kQK; ++i) dst[b * kQK + i] = d * float(blk.qs[i]);
+    }
+}
+
+void dequantQ4_0(const uint8_t* src, float* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        BlockQ4_0 blk;
+        std::memcpy(&blk, src + b * sizeof(BlockQ4_0), sizeof blk);
+        const float d = fp16ToFp32(blk.d);
+        float* y = dst + b * kQK;
+        for (int i = 0; i < kQK / 2; ++i) {
+            y[i] = d * float(int(blk.qs[i] & 0xF) - 8);
+            y[i + kQK / 2] = d * float(int(blk.qs[i] >> 4) - 8);
+        }
+    }
+}
+
+void dequantQ4K(const uint8_t* src, float* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        BlockQ4K blk;
+        std::memcpy(&blk, src + b * sizeof(BlockQ4K), sizeof blk);
+        const float d = fp16ToFp32(blk.d);
+        const float dmin = fp16ToFp32(blk.dmin);
+        float* y = dst + b * kQKK;
+        const uint8_t* q = blk.qs;
+        for (int j = 0, is = 0; j < kQKK; j += 64, is += 2) {
+            uint8_t sc, mn;
+            scaleMinK4(is, blk.scales, sc, mn);
+            const float d1 = d * sc, m1 = dmin * mn;
+            scaleMinK4(is + 1, blk.scales, sc, mn);
+            const float d2 = d * sc, m2 = dmin * mn;
+            for (int l = 0; l < 32; ++l) y[j + l] = d1 * float(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; ++l) y[j + 32 + l] = d2 * float(q[l] >> 4) - m2;
+            q += 32;
+        }
+    }
+}
+
+void dequantQ6K(const uint8_t* src, float* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        BlockQ6K blk;
+        std::memcpy(&blk, src + b * sizeof(BlockQ6K), sizeof blk);
+        const float d = fp16ToFp32(blk.d);
+        float* y = dst + b * kQKK;
+        const uint8_t* ql = blk.ql;
+        const uint8_t* qh = blk.qh;
+        const int8_t* sc = blk.scales;
+        for (int half = 0; half < 2; ++half) {
+            for (int l = 0; l < 32; ++l) {
+                const int is = l / 16;
+                const int q1 = int((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l] = d * float(sc[is + 0]) * float(q1);
+                y[l + 32] = d * float(sc[is + 2]) * float(q2);
+                y[l + 64] = d * float(sc[is + 4]) * float(q3);
+                y[l + 96] = d * float(sc[is + 6]) * float(q4);
+            }
+            y += 128;
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+    }
+}
+
+// Same rounding as ggml's quantize_row_q8_0_ref, so re-quantizing a dequantized Q8_0 row is lossless.
+void quantQ8_0(const float* src, uint8_t* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        const float* x = src + b * kQK;
+        float amax = 0.0f;
+        for (int i = 0; i < kQK; ++i) amax = std::max(amax, std::fabs(x[i]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        BlockQ8_0 blk;
+        blk.d = fp32ToFp16(d);
+        for (int i = 0; i < kQK; ++i) blk.qs[i] = int8_t(std::lround(x[i] * id));
+        std::memcpy(dst + b * sizeof(BlockQ8_0), &blk, sizeof blk);
+    }
+}
+
+// ggml's quantize_row_q4_0_ref: the value of largest magnitude maps to -8 so the full 4-bit range is used.
+void quantQ4_0(const float* src, uint8_t* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        const float* x = src + b * kQK;
+        float amax = 0.0f, vmax = 0.0f;
+        for (int i = 0; i < kQK; ++i) {
+            if (std::fabs(x[i]) > amax) {
+                amax = std::fabs(x[i]);
+                vmax = x[i];
+            }
+        }
+        const float d = vmax / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        BlockQ4_0 blk;
+        blk.d = fp32ToFp16(d);
+        for (int i = 0; i < kQK / 2; ++i) {
+            const int x0 = std::min(15, int(int8_t(x[i] * id + 8.5f)));
+            const int x1 = std::min(15, int(int8_t(x[i + kQK / 2] * id + 8.5f)));
+            blk.qs[i] = uint8_t(x0 | (x1 << 4));
+        }
+        std::memcpy(dst + b * sizeof(BlockQ4_0), &blk, sizeof blk);
+    }
+}
+
+// Converted bytes live behind keepAlive rather than in WeightMatrix::owned, so that copying a WeightMatrix
+// (which copies `owned` but not the `data` pointer into it) can never leave a dangling pointer.
+struct OwnedStorage {
+    std::vector<uint8_t> bytes;
+    std::vector<float> scales;
+};
+
+void adoptStorage(WeightMatrix& w, std::shared_ptr<OwnedStorage> s) {
+    w.data = s->bytes.data();
+    w.rowScales = s->scales.empty() ? nullptr : s->scales.data();
+    w.owned.clear();
+    w.ownedScales.clear();
+    w.keepAlive = std::move(s);
+}
+
+}  // namespace
+
+void dequantizeRow(DType dtype, const uint8_t* src, float* dst, int64_t n) {
+    switch (dtype) {
+        case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+        case DType::F16: {
+            const auto* h = reinterpret_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = fp16ToFp32(h[i]);
+            return;
+        }
+        case DType::BF16: {
+            const auto* h = reinterpret_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = bf16ToFp32(h[i]);
+            return;
+        }
+        case DType::Q8_0: dequantQ8_0(src, dst, n); return;
+        case DType::Q4_0: dequantQ4_0(src, dst, n); return;
+        case DType::Q4_K: dequantQ4K(src, dst, n); return;
+        case DType::Q6_K: dequantQ6K(src, dst, n); return;
+        case DType::I8: {  // without its row scale: callers multiply by WeightMatrix::rowScales[row]
+            const auto* q = reinterpret_cast<const int8_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = float(q[i]);
+            return;
+        }
+        case DType::I32: {
+            const auto* q = reinterpret_cast<const int32_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = float(q[i]);
+            return;
+        }
+    }
+}
+
+void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n) {
+    switch (dtype) {
+        case DType::F32: std::memcpy(dst, src, size_t(n) * 4); return;
+        case DType::F16: {
+            auto* h = reinterpret_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) h[i] = fp32ToFp16(src[i]);
+            return;
+        }
+        case DType::BF16: {
+            auto* h = reinterpret_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) h[i] = fp32ToBf16(src[i]);
+            return;
+        }
+        case DType::Q8_0: quantQ8_0(src, dst, n); return;
+        case DType::Q4_0: quantQ4_0(src, dst, n); return;
+        default: std::memset(dst, 0, size_t(dtypeRowBytes(dtype, n))); return;  // not encodable here
+    }
+}
+
+Result<WeightMatrix> weightFromTensor(const TensorInfo& t, std::shared_ptr<void> keepAlive) {
+    if (t.shape.empty() || t.shape.size() > 2)
+        return makeError(t.file + ": tensor " + t.name + " has shape " + t.shapeString() + ", expected 1-D or 2-D");
+    WeightMatrix w;
+    w.name = t.name;
+    w.dtype = t.dtype;
+    w.rows = t.shape.size() == 2 ? t.shape[0] : 1;
+    w.cols = t.shape.back();
+    if (w.dtype == DType::I8 || w.dtype == DType::I32)
+        return makeError(t.file + ": tensor " + t.name + " has type " + std::string(dtypeName(t.dtype)) +
+                         ", which is not a weight type");
+    if (w.cols % dtypeBlockSize(w.dtype) != 0)
+        return makeError(t.file + ": tensor " + t.name + " has " + std::to_string(w.cols) +
+                         " columns, not a multiple of the " + std::string(dtypeName(t.dtype)) + " block size");
+    if (t.data == nullptr || t.numBytes < w.rows * w.rowBytes())
+        return makeError(t.file + ": tensor " + t.name + " holds " + std::to_string(t.numBytes) + " bytes, expected " +
+                         std::to_string(w.rows * w.rowBytes()));
+    w.data = t.data;
+    w.keepAlive = std::move(keepAlive);
+    return w;
+}
+
+Result<WeightMatrix> convertWeight(const WeightMatrix& src, DType target) {
+    if (target != DType::F32 && target != DType::F16 && target != DType::BF16 && target != DType::Q8_0 &&
+        target != DType::I8)
+        return makeError("cannot convert " + src.name + " to " + std::string(dtypeName(target)));
+    if (target == src.dtype) {
+        WeightMatrix w;  // a view: shares the source's bytes and whatever keeps them alive
+        w.name = src.name;
+        w.dtype = src.dtype;
+        w.rows = src.rows;
+        w.cols = src.cols;
+        w.data = src.data;
+        w.rowScales = src.rowScales;
+        w.keepAlive = src.keepAlive;
+        if (!src.owned.empty() || !src.ownedScales.empty()) {  // storage owned by src dies with it: copy it
+            auto s = std::make_shared<OwnedStorage>();
+            s->bytes.assign(src.data, src.data + src.rows * src.rowBytes());
+            if (src.rowScales) s->scales.assign(src.rowScales, src.rowScales + src.rows);
+            adoptStorage(w, std::move(s));
+        }
+        return w;
+    }
+    if (src.cols % dtypeBlockSize(target) != 0)
+        return makeError("cannot convert " + src.name + " to " + std::string(dtypeName(target)) + ": " +
+                         std::to_string(src.cols) + " columns is not a multiple of the block size");
+    WeightMatrix w;
+    w.name = src.name;
+    w.dtype = target;
+    w.rows = src.rows;
+    w.cols = src.cols;
+    auto storage = std::make_shared<OwnedStorage>();
+    storage->bytes.resize(size_t(w.rows * w.rowBytes()));
+    if (target == DType::I8) storage->scales.resize(size_t(w.rows));
+    std::vector<float> row(size_t(src.cols));
+    for (int64_t r = 0; r < src.rows; ++r) {
+        dequantizeRow(src.dtype, src.data + r * src.rowBytes(), row.data(), src.cols);
+        if (src.dtype == DType::I8 && src.rowScales)
+            for (float& v : row) v *= src.rowScales[r];
+        uint8_t* out = storage->bytes.data() + r * w.rowBytes();
+        if (target == DType::I8) {
+            float amax = 0.0f;
+            for (float v : row) amax = std::max(amax, std::fabs(v));
+            const float scale = amax / 127.0f;
+            const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+            for (int64_t i = 0; i < src.cols; ++i) out[i] = uint8_t(int8_t(std::lround(row[size_t(i)] * inv)));
+            storage->scales[size_t(r)] = scale;
+        } else {
+            quantizeRow(target, row.data(), out, src.cols);
+        }
+    }
+    adoptStorage(w, std::move(storage));
+    return w;
+}
+
+void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm) {
+    const int64_t rb = w.rowBytes();
+    auto s = std::make_shared<OwnedStorage>();
+    s->bytes.resize(size_t(w.rows * rb));
+    if (w.dtype == DType::I8 && w.rowScales) s->scales.resize(size_t(w.rows));
+    for (int64_t i = 0; i < w.rows; ++i) {
+        std::memcpy(s->bytes.data() + i * rb, w.data + perm[size_t(i)] * rb, size_t(rb));
+        if (!s->scales.empty()) s->scales[size_t(i)] = w.rowScales[perm[size_t(i)]];
+    }
+    // The source may be a read-only mapping, so the permuted rows always end up owned.
+    adoptStorage(w, std::move(s));
+}
+
+}  // namespace wb
