@@ -206,11 +206,11 @@ Result<const TensorInfo*> requireTensor(const Source& s, const std::string& name
 
 }  // namespace
 
-KvCache::KvCache(const ModelConfig& c, int64_t capacityTokens)
+KvCache::KvCache(const ModelConfig& c, int64_t capacityTokens, int64_t blockSize)
     : m_capacity(capacityTokens),
-      m_rowSize(c.numKvHeads * c.headDim),
-      m_k(size_t(c.numLayers * capacityTokens * m_rowSize)),
-      m_v(size_t(c.numLayers * capacityTokens * m_rowSize)) {}
+      m_pool(c.numLayers, c.numKvHeads * c.headDim, blockSize, BlockTable::blocksFor(capacityTokens, blockSize)) {
+    for (int64_t i = 0; i < m_pool.numBlocks(); ++i) m_table.blocks.push_back(*m_pool.allocate());
+}
 
 Result<ModelSummary> summarizeModel(const std::string& path) {
     ModelSummary sum;
@@ -395,33 +395,67 @@ void LlamaModel::ensureScratch(int64_t n) {
 
 Result<void> LlamaModel::forward(std::span<const int32_t> tokens, int64_t startPos, KvCache& cache, float* logits,
                                  LogitsMode mode) {
+    if (startPos < 0 || startPos + int64_t(tokens.size()) > cache.capacity())
+        return makeError("forward: positions " + std::to_string(startPos) + ".." +
+                         std::to_string(startPos + int64_t(tokens.size())) + " exceed the KV cache capacity of " +
+                         std::to_string(cache.capacity()) + " tokens");
+    BatchSequence seq{tokens, startPos, &cache.table(), true};
+    return forwardImpl(std::span<const BatchSequence>(&seq, 1), cache.pool(), logits, mode == LogitsMode::All);
+}
+
+Result<void> LlamaModel::forwardBatch(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits) {
+    return forwardImpl(batch, pool, logits, false);
+}
+
+Result<void> LlamaModel::forwardImpl(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits,
+                                     bool allLogits) {
     const ModelConfig& c = m_config;
-    const int64_t n = int64_t(tokens.size());
+    const int64_t bs = pool.blockSize();
+    // Flatten the batch: token t belongs to entry tokSeq[t] at position tokPos[t].
+    std::vector<int32_t> ids;
+    std::vector<int32_t> tokSeq;
+    std::vector<int64_t> tokPos;
+    int64_t maxCtx = 0;
+    for (size_t e = 0; e < batch.size(); ++e) {
+        const BatchSequence& s = batch[e];
+        if (s.tokens.empty()) return makeError("forward: batch entry " + std::to_string(e) + " has no tokens");
+        if (!s.blocks) return makeError("forward: batch entry " + std::to_string(e) + " has no block table");
+        const int64_t end = s.startPos + int64_t(s.tokens.size());
+        if (s.startPos < 0 || BlockTable::blocksFor(end, bs) > int64_t(s.blocks->blocks.size()))
+            return makeError("forward: batch entry " + std::to_string(e) + " positions up to " + std::to_string(end) +
+                             " exceed its " + std::to_string(s.blocks->blocks.size()) + " KV blocks");
+        if (end > c.maxContext)
+            return makeError("forward: position " + std::to_string(end) + " exceeds the model's context of " +
+                             std::to_string(c.maxContext));
+        for (size_t j = 0; j < s.tokens.size(); ++j) {
+            const int32_t t = s.tokens[j];
+            if (t < 0 || t >= c.vocabSize)
+                return makeError("forward: token id " + std::to_string(t) + " is outside the vocabulary of " +
+                                 std::to_string(c.vocabSize));
+            ids.push_back(t);
+            tokSeq.push_back(int32_t(e));
+            tokPos.push_back(s.startPos + int64_t(j));
+        }
+        maxCtx = std::max(maxCtx, end);
+    }
+    const int64_t n = int64_t(ids.size());
     if (n == 0) return makeError("forward: no tokens");
-    if (startPos < 0 || startPos + n > cache.capacity())
-        return makeError("forward: positions " + std::to_string(startPos) + ".." + std::to_string(startPos + n) +
-                         " exceed the KV cache capacity of " + std::to_string(cache.capacity()) + " tokens");
-    for (int32_t t : tokens)
-        if (t < 0 || t >= c.vocabSize)
-            return makeError("forward: token id " + std::to_string(t) + " is outside the vocabulary of " +
-                             std::to_string(c.vocabSize));
     ensureScratch(n);
-    ThreadPool& pool = *m_pool;
+    ThreadPool& pool_ = *m_pool;
     const int64_t hd = c.headDim, qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd;
     const int64_t group = c.numHeads / c.numKvHeads;
     const float attnScale = 1.0f / std::sqrt(float(hd));
-    const int64_t ctxLen = startPos + n;
-    if (int64_t(m_scores.size()) < int64_t(pool.size()) * ctxLen) m_scores.assign(size_t(pool.size() * ctxLen), 0);
+    if (int64_t(m_scores.size()) < int64_t(pool_.size()) * maxCtx) m_scores.assign(size_t(pool_.size() * maxCtx), 0);
 
     float* x = m_x.data();
-    for (int64_t i = 0; i < n; ++i) embed(tokens[size_t(i)], x + i * c.dim);
+    for (int64_t i = 0; i < n; ++i) embed(ids[size_t(i)], x + i * c.dim);
 
     for (int64_t l = 0; l < c.numLayers; ++l) {
         Layer& L = m_layers[size_t(l)];
         cpu::rmsNorm(x, L.attnNorm.data(), c.normEps, n, c.dim, m_h.data());
-        cpu::matmul(L.wq, m_h.data(), n, m_q.data(), pool);
-        cpu::matmul(L.wk, m_h.data(), n, m_k.data(), pool);
-        cpu::matmul(L.wv, m_h.data(), n, m_v.data(), pool);
+        cpu::matmul(L.wq, m_h.data(), n, m_q.data(), pool_);
+        cpu::matmul(L.wk, m_h.data(), n, m_k.data(), pool_);
+        cpu::matmul(L.wv, m_h.data(), n, m_v.data(), pool_);
         for (int64_t i = 0; i < n; ++i) {
             float* q = m_q.data() + i * qDim;
             float* k = m_k.data() + i * kvDim;
@@ -431,22 +465,24 @@ Result<void> LlamaModel::forward(std::span<const int32_t> tokens, int64_t startP
                 cpu::addInPlace(k, L.bk.data(), kvDim);
                 cpu::addInPlace(v, L.bv.data(), kvDim);
             }
-            const float pos = float(startPos + i);
-            cpu::ropeRotateHalf(q, int(c.numHeads), int(hd), int(hd), pos, m_invFreq.data());
-            cpu::ropeRotateHalf(k, int(c.numKvHeads), int(hd), int(hd), pos, m_invFreq.data());
-            std::memcpy(cache.keys(l, startPos + i), k, size_t(kvDim) * 4);
-            std::memcpy(cache.values(l, startPos + i), v, size_t(kvDim) * 4);
+            const int64_t pos = tokPos[size_t(i)];
+            cpu::ropeRotateHalf(q, int(c.numHeads), int(hd), int(hd), float(pos), m_invFreq.data());
+            cpu::ropeRotateHalf(k, int(c.numKvHeads), int(hd), int(hd), float(pos), m_invFreq.data());
+            const int32_t block = batch[size_t(tokSeq[size_t(i)])].blocks->blocks[size_t(pos / bs)];
+            std::memcpy(pool.keys(l, block, pos % bs), k, size_t(kvDim) * 4);
+            std::memcpy(pool.values(l, block, pos % bs), v, size_t(kvDim) * 4);
         }
-        // Causal attention: one work item per (token, head).
-        pool.parallelFor(n * c.numHeads, 1, [&](int64_t begin, int64_t end, int t) {
-            float* scores = m_scores.data() + int64_t(t) * ctxLen;
+        // Causal attention over each sequence's own blocks: one work item per (token, head).
+        pool_.parallelFor(n * c.numHeads, 1, [&](int64_t begin, int64_t end, int t) {
+            float* scores = m_scores.data() + int64_t(t) * maxCtx;
             for (int64_t item = begin; item < end; ++item) {
                 const int64_t i = item / c.numHeads, h = item % c.numHeads, kvh = h / group;
-                const int64_t len = startPos + i + 1;
+                const std::vector<int32_t>& table = batch[size_t(tokSeq[size_t(i)])].blocks->blocks;
+                const int64_t len = tokPos[size_t(i)] + 1;
                 const float* q = m_q.data() + i * qDim + h * hd;
                 float maxScore = -INFINITY;
                 for (int64_t p = 0; p < len; ++p) {
-                    scores[p] = cpu::dot(q, cache.keys(l, p) + kvh * hd, hd) * attnScale;
+                    scores[p] = cpu::dot(q, pool.keys(l, table[size_t(p / bs)], p % bs) + kvh * hd, hd) * attnScale;
                     maxScore = std::max(maxScore, scores[p]);
                 }
                 float sum = 0;
@@ -457,26 +493,36 @@ Result<void> LlamaModel::forward(std::span<const int32_t> tokens, int64_t startP
                 float* out = m_att.data() + i * qDim + h * hd;
                 std::fill(out, out + hd, 0.0f);
                 const float inv = 1.0f / sum;
-                for (int64_t p = 0; p < len; ++p) cpu::axpy(scores[p] * inv, cache.values(l, p) + kvh * hd, out, hd);
+                for (int64_t p = 0; p < len; ++p)
+                    cpu::axpy(scores[p] * inv, pool.values(l, table[size_t(p / bs)], p % bs) + kvh * hd, out, hd);
             }
         });
-        cpu::matmul(L.wo, m_att.data(), n, m_h.data(), pool);
+        cpu::matmul(L.wo, m_att.data(), n, m_h.data(), pool_);
         cpu::addInPlace(x, m_h.data(), n * c.dim);
         cpu::rmsNorm(x, L.ffnNorm.data(), c.normEps, n, c.dim, m_h.data());
-        cpu::matmul(L.wGate, m_h.data(), n, m_gate.data(), pool);
-        cpu::matmul(L.wUp, m_h.data(), n, m_up.data(), pool);
+        cpu::matmul(L.wGate, m_h.data(), n, m_gate.data(), pool_);
+        cpu::matmul(L.wUp, m_h.data(), n, m_up.data(), pool_);
         cpu::siluMul(m_gate.data(), m_up.data(), n * c.ffnDim, m_gate.data());
-        cpu::matmul(L.wDown, m_gate.data(), n, m_h.data(), pool);
+        cpu::matmul(L.wDown, m_gate.data(), n, m_h.data(), pool_);
         cpu::addInPlace(x, m_h.data(), n * c.dim);
     }
     const WeightMatrix& head = c.tiedEmbeddings ? m_embedding : m_output;
-    if (mode == LogitsMode::Last) {
-        cpu::rmsNorm(x + (n - 1) * c.dim, m_outputNorm.data(), c.normEps, 1, c.dim, m_h.data());
-        cpu::matmul(head, m_h.data(), 1, logits, pool);
-    } else {
+    if (allLogits) {
         cpu::rmsNorm(x, m_outputNorm.data(), c.normEps, n, c.dim, m_h.data());
-        cpu::matmul(head, m_h.data(), n, logits, pool);
+        cpu::matmul(head, m_h.data(), n, logits, pool_);
+        return {};
     }
+    // Gather the rows that want logits, then one matmul for all of them.
+    int64_t numOut = 0, t0 = 0;
+    for (const BatchSequence& s : batch) {
+        const int64_t last = t0 + int64_t(s.tokens.size()) - 1;
+        if (s.wantLogits) {
+            cpu::rmsNorm(x + last * c.dim, m_outputNorm.data(), c.normEps, 1, c.dim, m_h.data() + numOut * c.dim);
+            ++numOut;
+        }
+        t0 += int64_t(s.tokens.size());
+    }
+    if (numOut > 0) cpu::matmul(head, m_h.data(), numOut, logits, pool_);
     return {};
 }
 

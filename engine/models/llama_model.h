@@ -14,6 +14,7 @@
 #include "core/result.h"
 #include "core/thread_pool.h"
 #include "models/model_config.h"
+#include "runtime/kv_block_pool.h"
 #include "tokenizer/tokenizer.h"
 
 namespace wb {
@@ -45,22 +46,29 @@ struct ModelSummary {
 /// Reads only headers and metadata: cheap, for `inspect` and memory plans.
 Result<ModelSummary> summarizeModel(const std::string& path);
 
-/// Keys and values of every layer for one sequence, f32, [layer][position][kvHeads * headDim].
+/// The KV cache of one sequence on its own: a private block pool whose blocks all belong to it.
 class KvCache {
 public:
-    KvCache(const ModelConfig& config, int64_t capacityTokens);
+    KvCache(const ModelConfig& config, int64_t capacityTokens, int64_t blockSize = 16);
     int64_t capacity() const { return m_capacity; }
-    float* keys(int64_t layer, int64_t pos) { return m_k.data() + (layer * m_capacity + pos) * m_rowSize; }
-    float* values(int64_t layer, int64_t pos) { return m_v.data() + (layer * m_capacity + pos) * m_rowSize; }
+    KvBlockPool& pool() { return m_pool; }
+    const BlockTable& table() const { return m_table; }
 
 private:
     int64_t m_capacity;
-    int64_t m_rowSize;
-    std::vector<float> m_k;
-    std::vector<float> m_v;
+    KvBlockPool m_pool;
+    BlockTable m_table;
 };
 
 enum class LogitsMode { Last, All };
+
+/// One sequence's share of a batched forward step.
+struct BatchSequence {
+    std::span<const int32_t> tokens;
+    int64_t startPos = 0;               // position of tokens[0]
+    const BlockTable* blocks = nullptr;  // must already cover startPos + tokens.size() positions
+    bool wantLogits = true;              // logits of this entry's last token
+};
 
 class LlamaModel {
 public:
@@ -82,6 +90,11 @@ public:
     Result<void> forward(std::span<const int32_t> tokens, int64_t startPos, KvCache& cache, float* logits,
                          LogitsMode mode = LogitsMode::Last);
 
+    /// One step over several sequences at once (mixed prefill chunks and decodes): the tokens of all entries
+    /// go through each matmul together; attention reads each sequence's own blocks in `pool`. Writes one row
+    /// of vocabSize logits per entry with wantLogits, in entry order.
+    Result<void> forwardBatch(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits);
+
 private:
     struct Layer {
         std::vector<float> attnNorm, ffnNorm, bq, bk, bv;
@@ -90,6 +103,7 @@ private:
     LlamaModel() = default;
     void embed(int32_t token, float* out) const;
     void ensureScratch(int64_t n);
+    Result<void> forwardImpl(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits, bool allLogits);
 
     std::string m_path;
     ModelConfig m_config;

@@ -1,0 +1,54 @@
+// Paged KV cache storage: a fixed pool of blocks of `blockSize` token slots, each slot holding the keys and
+// values of every layer. Sequences own blocks through their block tables; blocks are reference-counted so
+// that identical prompt prefixes can share them. Not thread-safe: owned by the engine loop.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace wb {
+
+class KvBlockPool {
+public:
+    /// kvDim = numKvHeads * headDim. Storage: numLayers * numBlocks * blockSize * kvDim floats, twice.
+    KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks);
+
+    int64_t blockSize() const { return m_blockSize; }
+    int64_t numBlocks() const { return m_numBlocks; }
+    int64_t numFree() const { return int64_t(m_free.size()); }
+    int64_t numUsed() const { return m_numBlocks - numFree(); }
+    static int64_t bytesPerBlock(int64_t numLayers, int64_t kvDim, int64_t blockSize) {
+        return 2 * numLayers * kvDim * blockSize * int64_t(sizeof(float));
+    }
+
+    /// A free block with reference count 1, or nothing when the pool is exhausted.
+    std::optional<int32_t> allocate();
+    /// Adds a reference (prefix sharing).
+    void retain(int32_t block);
+    /// Drops a reference; the block returns to the pool at zero.
+    void release(int32_t block);
+    int32_t refCount(int32_t block) const { return m_refs[size_t(block)]; }
+
+    float* keys(int64_t layer, int32_t block, int64_t offset) {
+        return m_k.data() + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
+    }
+    float* values(int64_t layer, int32_t block, int64_t offset) {
+        return m_v.data() + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
+    }
+
+private:
+    int64_t m_numLayers, m_kvDim, m_blockSize, m_numBlocks;
+    std::vector<float> m_k, m_v;
+    std::vector<int32_t> m_free;  // stack of free block ids
+    std::vector<int32_t> m_refs;
+};
+
+/// The blocks of one sequence, in position order: position p lives in block table[p / blockSize].
+struct BlockTable {
+    std::vector<int32_t> blocks;
+    /// Blocks needed to hold `numTokens` tokens.
+    static int64_t blocksFor(int64_t numTokens, int64_t blockSize) { return (numTokens + blockSize - 1) / blockSize; }
+};
+
+}  // namespace wb
