@@ -10,16 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "api/chat_prompt.h"
+#include "api/engine.h"
 #include "backend/cpu/cpu_ops.h"
 #include "formats/gguf.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
 #include "tokenizer/tokenizer.h"
 
-#if __has_include("template/chat_template.h")
-#include "template/chat_template.h"
-#define WB_HAVE_TEMPLATE 1
-#endif
 
 using nlohmann::json;
 
@@ -77,7 +75,7 @@ struct Args {
 bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
     static const std::map<std::string, std::string> alias = {
         {"-m", "model"}, {"-p", "prompt"}, {"-n", "max-tokens"}, {"-t", "threads"}, {"-f", "file"}, {"-r", "reps"}};
-    static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos"};
+    static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos", "no-think"};
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (alias.count(k)) {
@@ -237,59 +235,27 @@ int cmdChat(const Args& a) {
     g.maxNewTokens = 512;
     if (!samplingFromArgs(a, model.config(), g)) return 2;
     if (!a.has("temp")) g.sampling.temperature = 0.7f;
-    json messages = json::array();
-    if (a.has("system")) messages.push_back({{"role", "system"}, {"content", a.get("system")}});
-    const bool haveTemplate = tok.chatTemplate().has_value();
+    std::vector<wb::ChatMessage> messages;
+    if (a.has("system")) messages.push_back({"system", a.get("system")});
     std::fprintf(stderr, "wb chat: %s (%s). %s. Empty line or Ctrl-D quits.\n", model.path().c_str(),
                  model.config().architecture.c_str(),
-                 haveTemplate ? "Using the checkpoint's chat template" : "No chat template: plain transcript format");
+                 tok.chatTemplate() ? "Using the checkpoint's chat template" : "No chat template: plain transcript format");
     std::string line;
     while (true) {
         std::fputs("\n> ", stderr);
         if (!std::getline(std::cin, line) || line.empty()) break;
-        messages.push_back({{"role", "user"}, {"content", line}});
-        std::vector<int32_t> ids;
-        std::string rendered;
-        bool templated = false;
-#ifdef WB_HAVE_TEMPLATE
-        if (haveTemplate) {
-            auto t = wb::ChatTemplate::parse(*tok.chatTemplate());
-            if (t) {
-                auto bosText = tok.bos() >= 0 ? tok.piece(tok.bos()) : std::string();
-                auto eosText = tok.eos() >= 0 ? tok.piece(tok.eos()) : std::string();
-                auto r = t->renderChat(wb::TemplateValue::fromJson(messages), true, wb::TemplateValue::Map{}, bosText,
-                                       eosText);
-                if (r) {
-                    rendered = *r;
-                    templated = true;
-                } else {
-                    std::fprintf(stderr, "wb: chat template failed (%s); using the plain format\n",
-                                 r.error().message.c_str());
-                }
-            }
-        }
-#endif
-        if (templated) {
-            // The template writes BOS itself when the model wants it; control tokens come from the template only.
-            ids = tok.encode(rendered, false, wb::SpecialTokens::Parse);
-        } else {
-            std::string transcript;
-            for (const auto& msg : messages) {
-                const std::string role = msg["role"];
-                transcript += (role == "user" ? "User: " : role == "system" ? "System: " : "Assistant: ");
-                transcript += msg["content"].get<std::string>() + "\n";
-            }
-            transcript += "Assistant:";
-            ids = tok.encode(transcript, tok.addBosByDefault(), wb::SpecialTokens::Plain);
-            g.stopStrings = {"\nUser:"};
-        }
-        auto r = wb::generate(model, ids, g, [](const std::string& t) {
+        messages.push_back({"user", line});
+        auto prompt = wb::buildChatPrompt(tok, messages, true, !a.has("no-think"));
+        if (!prompt) return fail(prompt.error().message);
+        g.stopStrings = a.stops;
+        if (!prompt->stopString.empty()) g.stopStrings.push_back(prompt->stopString);
+        auto r = wb::generate(model, prompt->ids, g, [](const std::string& t) {
             std::fputs(t.c_str(), stdout);
             std::fflush(stdout);
         });
         if (!r) return fail(r.error().message);
         std::fputs("\n", stdout);
-        messages.push_back({{"role", "assistant"}, {"content", r->text}});
+        messages.push_back({"assistant", r->text});
     }
     return 0;
 }

@@ -1,0 +1,584 @@
+#include "api/engine.h"
+
+#include "api/chat_prompt.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <fstream>
+#include <list>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "backend/cpu/cpu_ops.h"
+#include "runtime/detokenizer.h"
+#include "runtime/kv_block_pool.h"
+#include "runtime/reasoning_splitter.h"
+
+
+namespace wb {
+
+const char* stopReasonName(StopReason r) {
+    switch (r) {
+        case StopReason::Stop: return "stop";
+        case StopReason::Length: return "length";
+        case StopReason::Cancelled: return "cancelled";
+        case StopReason::Error: return "error";
+    }
+    return "?";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double msBetween(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+int64_t availableMemoryBytes() {
+    std::ifstream in("/proc/meminfo");
+    std::string key;
+    int64_t value;
+    std::string unit;
+    while (in >> key >> value >> unit)
+        if (key == "MemAvailable:") return value * 1024;
+    return int64_t(4) << 30;
+}
+
+struct Sequence {
+    RequestId id = 0;
+    Request request;
+    EventSink sink;
+    std::vector<int32_t> tokens;  // prompt followed by what was generated
+    int64_t promptLen = 0;
+    int64_t numComputed = 0;  // tokens whose keys/values are in the cache
+    BlockTable table;
+    std::unique_ptr<Sampler> sampler;
+    Utf8Stream utf8;
+    std::unique_ptr<StopStringMatcher> stops;
+    std::unique_ptr<ReasoningSplitter> splitter;
+    std::vector<int32_t> stopIds;
+    Clock::time_point submitted, scheduledAt, lastTokenAt;
+    bool scheduled = false;
+    double ttftMs = -1;
+    std::vector<double> interTokenMs;
+    uint64_t arrival = 0;
+
+    int64_t generated() const { return int64_t(tokens.size()) - promptLen; }
+    int64_t pending() const { return int64_t(tokens.size()) - numComputed; }
+};
+
+}  // namespace
+
+struct Engine::Impl {
+    EngineOptions options;
+    std::unique_ptr<LlamaModel> model;
+    std::unique_ptr<KvBlockPool> pool;
+    int64_t maxModelLen = 0;
+    Clock::time_point startedAt = Clock::now();
+    std::string deviceName;
+
+    // Shared with other threads, under mutex.
+    mutable std::mutex mutex;
+    mutable std::condition_variable cv;
+    mutable std::condition_variable idleCv;
+    std::deque<std::unique_ptr<Sequence>> incoming;
+    std::set<RequestId> cancelRequests;
+    std::set<RequestId> live;  // submitted and not yet finished
+    StatsSnapshot snapshot;
+    bool stopping = false;
+    RequestId nextId = 1;
+    uint64_t totalRequests = 0;
+
+    // Owned by the loop thread.
+    std::list<std::unique_ptr<Sequence>> waiting;  // FIFO; preempted sequences go back to the front
+    std::vector<std::unique_ptr<Sequence>> running;  // admission order
+    uint64_t step = 0, arrivals = 0, totalFinished = 0, totalPreemptions = 0, totalGenerated = 0;
+    std::deque<StepStats> recentSteps;
+    std::vector<float> logits;
+    std::thread loop;
+
+    void run();
+    bool prepare(Sequence& s, std::string& error);
+    void finish(std::unique_ptr<Sequence>& s, StopReason reason, const std::string& error = {});
+    void freeBlocks(Sequence& s);
+    bool ensureBlocks(Sequence& s, int64_t numTokens);
+    void preempt(size_t runningIndex);
+    void emit(Sequence& s, Event e);
+    void emitText(Sequence& s, const std::string& text);
+    void publishStats();
+};
+
+void Engine::Impl::emit(Sequence& s, Event e) {
+    e.id = s.id;
+    if (!s.sink) return;
+    try {
+        s.sink(e);
+    } catch (...) {
+        // A sink must not take the engine down.
+    }
+}
+
+void Engine::Impl::emitText(Sequence& s, const std::string& text) {
+    if (text.empty()) return;
+    auto d = s.splitter->push(text);
+    if (!d.reasoning.empty()) emit(s, Event{0, EventType::ReasoningDelta, d.reasoning});
+    if (!d.content.empty()) emit(s, Event{0, EventType::TextDelta, d.content});
+}
+
+void Engine::Impl::freeBlocks(Sequence& s) {
+    for (int32_t b : s.table.blocks) pool->release(b);
+    s.table.blocks.clear();
+}
+
+bool Engine::Impl::ensureBlocks(Sequence& s, int64_t numTokens) {
+    const int64_t need = BlockTable::blocksFor(numTokens, pool->blockSize());
+    while (int64_t(s.table.blocks.size()) < need) {
+        auto b = pool->allocate();
+        if (!b) return false;
+        s.table.blocks.push_back(*b);
+    }
+    return true;
+}
+
+void Engine::Impl::preempt(size_t i) {
+    // Recompute later: drop the cache, keep prompt + generated tokens and the streaming state, so nothing
+    // already emitted is emitted twice.
+    std::unique_ptr<Sequence> s = std::move(running[i]);
+    running.erase(running.begin() + long(i));
+    freeBlocks(*s);
+    s->numComputed = 0;
+    ++totalPreemptions;
+    // Back to the waiting queue in arrival order, ahead of younger requests.
+    auto it = waiting.begin();
+    while (it != waiting.end() && (*it)->arrival < s->arrival) ++it;
+    waiting.insert(it, std::move(s));
+}
+
+void Engine::Impl::finish(std::unique_ptr<Sequence>& s, StopReason reason, const std::string& error) {
+    const auto now = Clock::now();
+    if (reason != StopReason::Error) {
+        // Release whatever the streaming stages still hold.
+        std::string tail = s->utf8.flush();
+        if (s->stops && !s->stops->stopped()) tail = s->stops->push(tail) + s->stops->flush();
+        if (s->stops && s->stops->stopped()) tail.clear();
+        emitText(*s, tail);
+        if (s->splitter) {
+            auto d = s->splitter->flush();
+            if (!d.reasoning.empty()) emit(*s, Event{0, EventType::ReasoningDelta, d.reasoning});
+            if (!d.content.empty()) emit(*s, Event{0, EventType::TextDelta, d.content});
+        }
+    }
+    Event e;
+    e.type = reason == StopReason::Error ? EventType::Error : EventType::Finished;
+    e.reason = reason;
+    e.text = error;
+    e.usage.promptTokens = s->promptLen;
+    e.usage.completionTokens = std::max<int64_t>(0, s->generated());
+    e.timings.queueMs = s->scheduled ? msBetween(s->submitted, s->scheduledAt) : msBetween(s->submitted, now);
+    e.timings.ttftMs = s->ttftMs;
+    e.timings.e2eMs = msBetween(s->submitted, now);
+    e.timings.interTokenMs = std::move(s->interTokenMs);
+    e.tokens.assign(s->tokens.begin() + std::min<int64_t>(s->promptLen, int64_t(s->tokens.size())), s->tokens.end());
+    freeBlocks(*s);
+    ++totalFinished;
+    emit(*s, std::move(e));
+    std::lock_guard lock(mutex);
+    live.erase(s->id);
+    cancelRequests.erase(s->id);
+}
+
+bool Engine::Impl::prepare(Sequence& s, std::string& error) {
+    const Tokenizer& tok = model->tokenizer();
+    const Request& r = s.request;
+    if (!r.promptTokens.empty()) {
+        s.tokens = r.promptTokens;
+    } else if (!r.messages.empty()) {
+        auto p = buildChatPrompt(tok, r.messages, true, r.enableThinking);
+        if (!p) {
+            error = p.error().message;
+            return false;
+        }
+        s.tokens = std::move(p->ids);
+        if (!p->stopString.empty()) s.request.stop.push_back(p->stopString);
+    } else {
+        s.tokens = tok.encode(r.prompt, tok.addBosByDefault(), SpecialTokens::Plain);
+    }
+    s.promptLen = int64_t(s.tokens.size());
+    const ModelConfig& c = model->config();
+    if (s.promptLen == 0) {
+        error = "the prompt is empty";
+        return false;
+    }
+    for (int32_t t : s.tokens)
+        if (t < 0 || t >= c.vocabSize) {
+            error = "prompt token id " + std::to_string(t) + " is outside the vocabulary of " + std::to_string(c.vocabSize);
+            return false;
+        }
+    if (r.maxTokens <= 0) {
+        error = "max_tokens must be positive";
+        return false;
+    }
+    if (s.promptLen + r.maxTokens > maxModelLen) {
+        error = "the request needs " + std::to_string(s.promptLen) + " prompt + " + std::to_string(r.maxTokens) +
+                " new tokens, more than the maximum model length of " + std::to_string(maxModelLen);
+        return false;
+    }
+    const int64_t blocks = BlockTable::blocksFor(s.promptLen + r.maxTokens, pool->blockSize());
+    if (blocks > pool->numBlocks()) {
+        error = "the request needs " + std::to_string(blocks) + " KV cache blocks (" +
+                std::to_string(s.promptLen + r.maxTokens) + " tokens) but the whole cache has " +
+                std::to_string(pool->numBlocks()) + "; it can never fit";
+        return false;
+    }
+    s.sampler = std::make_unique<Sampler>(r.sampling);
+    s.stops = std::make_unique<StopStringMatcher>(r.stop);
+    s.splitter = std::make_unique<ReasoningSplitter>(false);
+    if (!r.ignoreEos) {
+        s.stopIds = tok.stopTokens();
+        if (tok.eos() >= 0) s.stopIds.push_back(tok.eos());
+        for (int32_t e : c.generation.eosTokenIds) s.stopIds.push_back(e);
+    }
+    return true;
+}
+
+void Engine::Impl::publishStats() {
+    StatsSnapshot s;
+    const auto now = Clock::now();
+    auto add = [&](const Sequence& q, const char* state) {
+        RequestStats r;
+        r.id = q.id;
+        r.state = state;
+        r.promptTokens = q.promptLen;
+        r.generatedTokens = std::max<int64_t>(0, q.generated());
+        r.kvBlocks = int64_t(q.table.blocks.size());
+        r.ageMs = msBetween(q.submitted, now);
+        r.ttftMs = q.ttftMs;
+        s.requests.push_back(r);
+    };
+    for (const auto& q : running) add(*q, q->pending() > 1 ? "prefill" : "decode");
+    for (const auto& q : waiting) add(*q, "waiting");
+    s.recentSteps.assign(recentSteps.begin(), recentSteps.end());
+    s.kvBlocksTotal = pool->numBlocks();
+    s.kvBlocksUsed = pool->numUsed();
+    s.kvBlockSize = pool->blockSize();
+    s.weightBytes = model->weightBytes();
+    s.kvCacheBytes = KvBlockPool::bytesPerBlock(model->config().numLayers,
+                                                model->config().numKvHeads * model->config().headDim,
+                                                pool->blockSize()) *
+                     pool->numBlocks();
+    s.numRunning = int(running.size());
+    s.totalFinished = totalFinished;
+    s.totalPreemptions = totalPreemptions;
+    s.totalGeneratedTokens = totalGenerated;
+    s.device = deviceName;
+    std::lock_guard lock(mutex);
+    s.numWaiting = int(waiting.size() + incoming.size());
+    s.totalRequests = totalRequests;
+    snapshot = std::move(s);
+}
+
+void Engine::Impl::run() {
+    const ModelConfig& c = model->config();
+    logits.resize(size_t(options.maxNumSeqs) * size_t(c.vocabSize));
+    for (;;) {
+        // Take in new requests and cancellations.
+        std::vector<std::unique_ptr<Sequence>> fresh;
+        std::set<RequestId> cancels;
+        {
+            std::unique_lock lock(mutex);
+            cv.wait(lock, [&] {
+                return stopping || !incoming.empty() || !cancelRequests.empty() || !running.empty() || !waiting.empty();
+            });
+            if (stopping) break;
+            while (!incoming.empty()) {
+                fresh.push_back(std::move(incoming.front()));
+                incoming.pop_front();
+            }
+            cancels = cancelRequests;
+        }
+        for (auto& s : fresh) {
+            std::string error;
+            if (!prepare(*s, error)) {
+                finish(s, StopReason::Error, error);
+                continue;
+            }
+            s->arrival = arrivals++;
+            waiting.push_back(std::move(s));
+        }
+        if (!cancels.empty()) {
+            for (size_t i = 0; i < running.size();) {
+                if (cancels.count(running[i]->id)) {
+                    finish(running[i], StopReason::Cancelled);
+                    running.erase(running.begin() + long(i));
+                } else {
+                    ++i;
+                }
+            }
+            for (auto it = waiting.begin(); it != waiting.end();) {
+                if (cancels.count((*it)->id)) {
+                    finish(*it, StopReason::Cancelled);
+                    it = waiting.erase(it);
+                } else {
+                    ++it;
+                }
+            }
+            std::lock_guard lock(mutex);
+            for (RequestId id : cancels) cancelRequests.erase(id);
+        }
+
+        // Schedule: decodes first (oldest first), then prefill chunks under the token budget.
+        struct Item {
+            Sequence* seq;
+            int64_t count;
+            bool wantLogits;
+        };
+        std::vector<Item> items;
+        int64_t budget = options.maxBatchTokens;
+        int64_t prefillTokens = 0, decodeTokens = 0;
+        for (size_t i = 0; i < running.size() && budget > 0;) {
+            Sequence& s = *running[i];
+            if (s.pending() != 1) {
+                ++i;
+                continue;
+            }
+            if (!ensureBlocks(s, s.numComputed + 1)) {
+                // Out of blocks: preempt the youngest running sequence (maybe this one) and retry.
+                size_t youngest = 0;
+                for (size_t j = 1; j < running.size(); ++j)
+                    if (running[j]->arrival > running[youngest]->arrival) youngest = j;
+                const bool self = youngest == i;
+                // Items already picked point at sequences that stay (the youngest was not picked yet unless
+                // it is older than i, which it cannot be).
+                items.erase(std::remove_if(items.begin(), items.end(),
+                                           [&](const Item& it) { return it.seq == running[youngest].get(); }),
+                            items.end());
+                preempt(youngest);
+                if (self) continue;
+                if (youngest < i) --i;
+                continue;
+            }
+            items.push_back({&s, 1, true});
+            --budget;
+            ++decodeTokens;
+            ++i;
+        }
+        for (auto& sp : running) {
+            Sequence& s = *sp;
+            if (budget <= 0) break;
+            if (s.pending() <= 1) continue;
+            const int64_t n = std::min(s.pending(), budget);
+            if (!ensureBlocks(s, s.numComputed + n)) break;
+            items.push_back({&s, n, s.numComputed + n == int64_t(s.tokens.size())});
+            budget -= n;
+            prefillTokens += n;
+        }
+        while (!waiting.empty() && budget > 0 && int(running.size()) < options.maxNumSeqs) {
+            Sequence& s = *waiting.front();
+            const int64_t n = std::min(s.pending(), budget);
+            if (!ensureBlocks(s, s.numComputed + n)) {
+                freeBlocks(s);
+                break;
+            }
+            if (!s.scheduled) {
+                s.scheduled = true;
+                s.scheduledAt = Clock::now();
+            }
+            items.push_back({&s, n, s.numComputed + n == int64_t(s.tokens.size())});
+            budget -= n;
+            prefillTokens += n;
+            running.push_back(std::move(waiting.front()));
+            waiting.pop_front();
+        }
+        if (items.empty()) {
+            if (!running.empty()) {
+                // Every running sequence is stuck on blocks: free the youngest so the others can move.
+                size_t youngest = 0;
+                for (size_t j = 1; j < running.size(); ++j)
+                    if (running[j]->arrival > running[youngest]->arrival) youngest = j;
+                preempt(youngest);
+            } else if (!waiting.empty()) {
+                // Cannot happen: an empty pool fits any admitted request. Fail it rather than spin.
+                finish(waiting.front(), StopReason::Error, "internal: no KV blocks for a lone request");
+                waiting.pop_front();
+            }
+            publishStats();
+            continue;
+        }
+
+        std::vector<BatchSequence> batch;
+        batch.reserve(items.size());
+        for (const Item& it : items)
+            batch.push_back({std::span<const int32_t>(it.seq->tokens.data() + it.seq->numComputed, size_t(it.count)),
+                             it.seq->numComputed, &it.seq->table, it.wantLogits});
+        const auto t0 = Clock::now();
+        auto r = model->forwardBatch(batch, *pool, logits.data());
+        const auto t1 = Clock::now();
+        if (!r) {
+            // A failed step fails the sequences in it, not the engine.
+            for (const Item& it : items)
+                for (size_t i = 0; i < running.size(); ++i)
+                    if (running[i].get() == it.seq) {
+                        finish(running[i], StopReason::Error, r.error().message);
+                        running.erase(running.begin() + long(i));
+                        break;
+                    }
+            publishStats();
+            continue;
+        }
+        int64_t row = 0;
+        std::set<Sequence*> done;
+        std::map<Sequence*, StopReason> reasons;
+        for (const Item& it : items) {
+            Sequence& s = *it.seq;
+            s.numComputed += it.count;
+            if (!it.wantLogits) continue;
+            float* lg = logits.data() + row++ * c.vocabSize;
+            const int32_t next = s.sampler->sample(lg, int32_t(c.vocabSize), s.tokens);
+            const auto now = Clock::now();
+            if (s.ttftMs < 0)
+                s.ttftMs = msBetween(s.submitted, now);
+            else
+                s.interTokenMs.push_back(msBetween(s.lastTokenAt, now));
+            s.lastTokenAt = now;
+            if (std::find(s.stopIds.begin(), s.stopIds.end(), next) != s.stopIds.end()) {
+                done.insert(&s);
+                reasons[&s] = StopReason::Stop;
+                continue;
+            }
+            s.tokens.push_back(next);
+            ++totalGenerated;
+            const std::string text = s.stops->push(s.utf8.push(model->tokenizer().tokenBytes(next)));
+            emitText(s, text);
+            if (s.stops->stopped()) {
+                done.insert(&s);
+                reasons[&s] = StopReason::Stop;
+            } else if (s.generated() >= s.request.maxTokens) {
+                done.insert(&s);
+                reasons[&s] = StopReason::Length;
+            }
+        }
+        for (size_t i = 0; i < running.size();) {
+            if (done.count(running[i].get())) {
+                const StopReason why = reasons[running[i].get()];
+                finish(running[i], why);
+                running.erase(running.begin() + long(i));
+            } else {
+                ++i;
+            }
+        }
+        StepStats st;
+        st.step = ++step;
+        st.batchSize = int(items.size());
+        st.prefillTokens = prefillTokens;
+        st.decodeTokens = decodeTokens;
+        st.stepMs = msBetween(t0, t1);
+        st.atMs = msBetween(startedAt, t1);
+        recentSteps.push_back(st);
+        if (recentSteps.size() > 256) recentSteps.pop_front();
+        publishStats();
+        if (running.empty() && waiting.empty()) idleCv.notify_all();
+    }
+    // Shutting down: everything still live ends as cancelled.
+    for (auto& s : running) finish(s, StopReason::Cancelled);
+    for (auto& s : waiting) finish(s, StopReason::Cancelled);
+    running.clear();
+    waiting.clear();
+    std::deque<std::unique_ptr<Sequence>> rest;
+    {
+        std::lock_guard lock(mutex);
+        rest.swap(incoming);
+    }
+    for (auto& s : rest) finish(s, StopReason::Cancelled);
+    idleCv.notify_all();
+}
+
+Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
+    std::unique_ptr<Engine> e(new Engine());
+    e->m = std::make_unique<Impl>();
+    Impl& m = *e->m;
+    m.options = options;
+    if (options.blockSize <= 0) return makeError("engine: block size must be positive");
+    if (options.maxNumSeqs <= 0) return makeError("engine: max_num_seqs must be positive");
+    if (options.maxBatchTokens <= 0) return makeError("engine: the per-step token budget must be positive");
+    auto model = LlamaModel::load(options.modelPath, options.load);
+    if (!model) return model.error();
+    m.model = std::move(*model);
+    const ModelConfig& c = m.model->config();
+    m.maxModelLen = options.maxModelLen > 0 ? std::min(options.maxModelLen, c.maxContext) : c.maxContext;
+    const int64_t perBlock = KvBlockPool::bytesPerBlock(c.numLayers, c.numKvHeads * c.headDim, options.blockSize);
+    int64_t blocks = options.numKvBlocks;
+    if (blocks <= 0) {
+        const int64_t budget = options.kvCacheBytes > 0 ? options.kvCacheBytes
+                                                        : int64_t(double(availableMemoryBytes()) * options.kvMemoryFraction);
+        blocks = budget / perBlock;
+        // No point in more than every sequence at full length.
+        blocks = std::min(blocks, int64_t(options.maxNumSeqs) * BlockTable::blocksFor(m.maxModelLen, options.blockSize));
+    }
+    if (blocks < 1)
+        return makeError("engine: the KV cache budget holds no block of " + std::to_string(perBlock) + " bytes");
+    m.pool = std::make_unique<KvBlockPool>(c.numLayers, c.numKvHeads * c.headDim, options.blockSize, blocks);
+    m.deviceName = "cpu (" + std::to_string(m.model->threadPool().size()) + " threads, " +
+                   cpu::isaName(cpu::detectedIsa()) + ")";
+    m.publishStats();
+    m.loop = std::thread([&m] { m.run(); });
+    return e;
+}
+
+Engine::~Engine() {
+    if (!m) return;
+    {
+        std::lock_guard lock(m->mutex);
+        m->stopping = true;
+    }
+    m->cv.notify_all();
+    if (m->loop.joinable()) m->loop.join();
+}
+
+RequestId Engine::submit(Request request, EventSink sink) {
+    auto s = std::make_unique<Sequence>();
+    s->request = std::move(request);
+    s->sink = std::move(sink);
+    s->submitted = Clock::now();
+    RequestId id;
+    {
+        std::lock_guard lock(m->mutex);
+        id = m->nextId++;
+        s->id = id;
+        m->live.insert(id);
+        ++m->totalRequests;
+        m->incoming.push_back(std::move(s));
+    }
+    m->cv.notify_all();
+    return id;
+}
+
+bool Engine::cancel(RequestId id) {
+    {
+        std::lock_guard lock(m->mutex);
+        if (!m->live.count(id)) return false;
+        m->cancelRequests.insert(id);
+    }
+    m->cv.notify_all();
+    return true;
+}
+
+StatsSnapshot Engine::stats() const {
+    std::lock_guard lock(m->mutex);
+    return m->snapshot;
+}
+
+void Engine::waitIdle() const {
+    std::unique_lock lock(m->mutex);
+    m->idleCv.wait(lock, [&] { return m->live.empty() || m->stopping; });
+}
+
+const ModelConfig& Engine::modelConfig() const { return m->model->config(); }
+const Tokenizer& Engine::tokenizer() const { return m->model->tokenizer(); }
+const EngineOptions& Engine::options() const { return m->options; }
+
+}  // namespace wb

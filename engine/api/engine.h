@@ -1,0 +1,145 @@
+// The engine's public API: submit requests, receive their events, cancel them, read stats snapshots.
+// One loop thread owns scheduling (continuous batching over a paged KV cache) and runs each step on the
+// model's thread pool. Nothing here throws; errors reach the request's sink as Error events.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "models/llama_model.h"
+#include "runtime/sampler.h"
+
+namespace wb {
+
+using RequestId = uint64_t;
+
+struct ChatMessage {
+    std::string role;  // system | user | assistant
+    std::string content;
+};
+
+struct Request {
+    /// Exactly one prompt source is used: promptTokens if non-empty, else messages (rendered with the
+    /// checkpoint's chat template, or a plain transcript when it has none), else prompt (raw text + BOS).
+    std::vector<int32_t> promptTokens;
+    std::vector<ChatMessage> messages;
+    std::string prompt;
+    SamplingParams sampling;
+    int64_t maxTokens = 256;
+    std::vector<std::string> stop;
+    bool ignoreEos = false;       // benchmarks: always generate maxTokens
+    bool enableThinking = true;   // passed to the template as enable_thinking
+};
+
+enum class EventType { TextDelta, ReasoningDelta, Finished, Error };
+enum class StopReason { Stop, Length, Cancelled, Error };
+const char* stopReasonName(StopReason r);
+
+struct Usage {
+    int64_t promptTokens = 0;
+    int64_t completionTokens = 0;
+};
+
+struct RequestTimings {
+    double queueMs = 0;        // submit → first scheduled
+    double ttftMs = 0;         // submit → first token sampled
+    double e2eMs = 0;          // submit → finished
+    std::vector<double> interTokenMs;
+};
+
+struct Event {
+    RequestId id = 0;
+    EventType type = EventType::TextDelta;
+    std::string text;  // delta text, or the error message
+    // Finished / Error only:
+    StopReason reason = StopReason::Stop;
+    Usage usage;
+    RequestTimings timings;
+    std::vector<int32_t> tokens;  // the generated ids
+};
+
+/// Called on the engine's loop thread, in order for one request, ending with exactly one Finished or Error
+/// event. Keep it short (queue the event elsewhere); an exception thrown from it is swallowed.
+using EventSink = std::function<void(const Event&)>;
+
+struct EngineOptions {
+    std::string modelPath;
+    LoadOptions load;
+    int64_t blockSize = 16;
+    int64_t numKvBlocks = 0;       // explicit pool size; 0: from kvCacheBytes or memory
+    int64_t kvCacheBytes = 0;      // 0: kvMemoryFraction of the memory available after loading
+    double kvMemoryFraction = 0.3;
+    int maxNumSeqs = 64;
+    int64_t maxModelLen = 0;       // 0: the model's context length
+    int64_t maxBatchTokens = 512;  // per-step token budget (decodes first, then prefill chunks)
+};
+
+struct RequestStats {
+    RequestId id = 0;
+    std::string state;  // waiting | prefill | decode
+    int64_t promptTokens = 0;
+    int64_t generatedTokens = 0;
+    int64_t kvBlocks = 0;
+    double ageMs = 0;
+    double ttftMs = -1;
+};
+
+struct StepStats {
+    uint64_t step = 0;
+    int batchSize = 0;  // sequences in the step
+    int64_t prefillTokens = 0;
+    int64_t decodeTokens = 0;
+    double stepMs = 0;
+    double atMs = 0;  // since engine start
+};
+
+struct StatsSnapshot {
+    std::vector<RequestStats> requests;
+    std::vector<StepStats> recentSteps;  // newest last, up to 256
+    int64_t kvBlocksTotal = 0;
+    int64_t kvBlocksUsed = 0;
+    int64_t kvBlockSize = 0;
+    int64_t weightBytes = 0;
+    int64_t kvCacheBytes = 0;
+    int numWaiting = 0;
+    int numRunning = 0;
+    uint64_t totalRequests = 0;
+    uint64_t totalFinished = 0;
+    uint64_t totalPreemptions = 0;
+    uint64_t totalGeneratedTokens = 0;
+    std::string device;  // "cpu (N threads, ISA)"
+};
+
+class Engine {
+public:
+    /// Loads the model and sizes the KV pool (blocking: call it off any UI thread).
+    static Result<std::unique_ptr<Engine>> create(const EngineOptions& options);
+    ~Engine();  // cancels what is live, joins the loop
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    /// Queues a request and returns its id at once. Thread-safe.
+    RequestId submit(Request request, EventSink sink);
+    /// Cancels a live request (its sink gets Finished with reason Cancelled). False if unknown or done.
+    /// Thread-safe.
+    bool cancel(RequestId id);
+    /// A copy of the current stats. Thread-safe, cheap, callable at any rate.
+    StatsSnapshot stats() const;
+    /// Blocks until no request is waiting or running (tests, benchmarks).
+    void waitIdle() const;
+
+    const ModelConfig& modelConfig() const;
+    const Tokenizer& tokenizer() const;
+    const EngineOptions& options() const;
+
+private:
+    Engine() = default;
+    struct Impl;
+    std::unique_ptr<Impl> m;
+};
+
+}  // namespace wb
