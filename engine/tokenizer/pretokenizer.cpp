@@ -33,7 +33,9 @@ Cpts decode(std::string_view text) {
     return c;
 }
 
-uint32_t asciiLower(uint32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+uint32_t asciiLower(uint32_t c) {
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
 
 }  // namespace
 
@@ -80,7 +82,8 @@ std::vector<std::string_view> preTokenize(std::string_view text, PreTokenizer ki
 
         if (llamaStyle) {
             // [^\r\n\p{L}\p{N}]?\p{L}+
-            if (!(cpt == '\r' || cpt == '\n' || (flags & kNumber)) && ((flags & kLetter) || (flagsAt(pos + 1) & kLetter))) {
+            if (!(cpt == '\r' || cpt == '\n' || (flags & kNumber)) &&
+                ((flags & kLetter) || (flagsAt(pos + 1) & kLetter))) {
                 ++pos;
                 while (flagsAt(pos) & kLetter) ++pos;
                 emit(pos);

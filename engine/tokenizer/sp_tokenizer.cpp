@@ -15,10 +15,14 @@ Result<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::load(con
     for (int id = 0; id < n; ++id) {
         tok->m_pieces.push_back(tok->m_processor.IdToPiece(id));
         TokenType type = TokenType::Normal;
-        if (tok->m_processor.IsControl(id)) type = TokenType::Control;
-        else if (tok->m_processor.IsUnknown(id)) type = TokenType::Unknown;
-        else if (tok->m_processor.IsByte(id)) type = TokenType::Byte;
-        else if (tok->m_processor.IsUnused(id)) type = TokenType::Unused;
+        if (tok->m_processor.IsControl(id))
+            type = TokenType::Control;
+        else if (tok->m_processor.IsUnknown(id))
+            type = TokenType::Unknown;
+        else if (tok->m_processor.IsByte(id))
+            type = TokenType::Byte;
+        else if (tok->m_processor.IsUnused(id))
+            type = TokenType::Unused;
         tok->m_types.push_back(type);
     }
     tok->m_unk = tok->m_processor.unk_id();

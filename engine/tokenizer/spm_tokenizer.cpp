@@ -12,16 +12,6 @@ namespace {
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // ▁ U+2581, SentencePiece's visible space
 
-/// Length of a UTF-8 character from its lead byte alone, as llama.cpp's SPM splitter does (a stray
-/// continuation byte becomes its own symbol and then a byte token).
-size_t leadLen(uint8_t lead) {
-    if (lead < 0xC0) return 1;
-    if (lead < 0xE0) return 2;
-    if (lead < 0xF0) return 3;
-    if (lead < 0xF8) return 4;
-    return 1;
-}
-
 struct Symbol {
     int32_t prev;
     int32_t next;
@@ -51,19 +41,19 @@ void SpmTokenizer::buildIndex() {
     for (size_t i = 0; i < m_pieces.size(); ++i) {
         const auto id = static_cast<int32_t>(i);
         switch (m_types[i]) {
-        case TokenType::Normal:
-        case TokenType::UserDefined:
-        case TokenType::Undefined:
-            m_mergeable.emplace(m_pieces[i], id);
-            break;
-        case TokenType::Byte:
-            if (const int b = parseBytePiece(m_pieces[i]); b >= 0 && m_byteToken[static_cast<size_t>(b)] < 0)
-                m_byteToken[static_cast<size_t>(b)] = id;
-            break;
-        default:
-            // Control, unknown and unused pieces are never produced by merging; control text such as "<s>"
-            // in user input must come out as ordinary pieces.
-            break;
+            case TokenType::Normal:
+            case TokenType::UserDefined:
+            case TokenType::Undefined:
+                m_mergeable.emplace(m_pieces[i], id);
+                break;
+            case TokenType::Byte:
+                if (const int b = parseBytePiece(m_pieces[i]); b >= 0 && m_byteToken[static_cast<size_t>(b)] < 0)
+                    m_byteToken[static_cast<size_t>(b)] = id;
+                break;
+            default:
+                // Control, unknown and unused pieces are never produced by merging; control text such as "<s>"
+                // in user input must come out as ordinary pieces.
+                break;
         }
     }
 }
@@ -73,15 +63,19 @@ void SpmTokenizer::encodeText(std::string_view text, bool atStart, std::vector<i
     s.reserve(text.size() + 16);
     if (m_addSpacePrefix && atStart) s += kSpace;
     for (char ch : text) {
-        if (ch == ' ') s += kSpace;
-        else s.push_back(ch);
+        if (ch == ' ')
+            s += kSpace;
+        else
+            s.push_back(ch);
     }
     if (s.empty()) return;
 
     std::vector<Symbol> syms;
     syms.reserve(s.size());
     for (size_t pos = 0; pos < s.size();) {
-        const size_t len = std::min(leadLen(static_cast<uint8_t>(s[pos])), s.size() - pos);
+        // Validated length, unlike llama.cpp's lead-byte-only split: with a stray lead byte that would swallow
+        // the first byte of a following "▁" and emit it as <0xE2>, so invalid UTF-8 would not round-trip.
+        const size_t len = unicode::utf8Len(s, pos);
         const auto idx = static_cast<int32_t>(syms.size());
         syms.push_back(Symbol{idx - 1, -1, static_cast<uint32_t>(pos), static_cast<uint32_t>(len)});
         if (idx > 0) syms[static_cast<size_t>(idx - 1)].next = idx;
@@ -126,8 +120,10 @@ void SpmTokenizer::encodeText(std::string_view text, bool atStart, std::vector<i
         }
         for (char ch : piece) {
             const int32_t byteId = m_byteToken[static_cast<uint8_t>(ch)];
-            if (byteId >= 0) out.push_back(byteId);
-            else if (m_unk >= 0) out.push_back(m_unk);
+            if (byteId >= 0)
+                out.push_back(byteId);
+            else if (m_unk >= 0)
+                out.push_back(m_unk);
         }
     }
 }
@@ -177,8 +173,8 @@ Result<void> BpeTokenizer::buildIndex(const std::vector<std::pair<std::string, s
         joined = left;
         joined += right;
         const auto res = m_tokenIds.find(joined);
-        const uint64_t key = (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) |
-                             static_cast<uint32_t>(r->second);
+        const uint64_t key =
+            (static_cast<uint64_t>(static_cast<uint32_t>(l->second)) << 32) | static_cast<uint32_t>(r->second);
         m_merges.emplace(key, Merge{static_cast<int32_t>(rank), res == m_tokenIds.end() ? -1 : res->second});
     }
     return {};
@@ -279,8 +275,10 @@ void BpeTokenizer::encodeWord(std::string_view word, std::vector<int32_t>& out) 
         const std::string_view text = word.substr(sym.offset, sym.len);
         for (size_t pos = 0; pos < text.size();) {
             const size_t len = unicode::utf8Len(text, pos);
-            if (const auto it = m_tokenIds.find(text.substr(pos, len)); it != m_tokenIds.end()) out.push_back(it->second);
-            else if (m_unk >= 0) out.push_back(m_unk);
+            if (const auto it = m_tokenIds.find(text.substr(pos, len)); it != m_tokenIds.end())
+                out.push_back(it->second);
+            else if (m_unk >= 0)
+                out.push_back(m_unk);
             pos += len;
         }
     }
@@ -293,8 +291,10 @@ std::string BpeTokenizer::normalTokenBytes(int32_t id) const {
     for (size_t pos = 0; pos < p.size();) {
         const size_t len = unicode::utf8Len(p, pos);
         const uint32_t cpt = unicode::utf8Decode(p, pos, len);
-        if (const auto it = m_unicodeToByte.find(cpt); it != m_unicodeToByte.end()) out.push_back(static_cast<char>(it->second));
-        else out.append(p, pos, len);  // not a byte stand-in (an added token's plain text): keep as is
+        if (const auto it = m_unicodeToByte.find(cpt); it != m_unicodeToByte.end())
+            out.push_back(static_cast<char>(it->second));
+        else
+            out.append(p, pos, len);  // not a byte stand-in (an added token's plain text): keep as is
         pos += len;
     }
     return out;

@@ -57,7 +57,7 @@ private:
     };
     TokenMap m_tokenIds;
     std::unordered_map<uint64_t, Merge> m_merges;  // (left id << 32 | right id) -> rank and merged id
-    std::array<std::string, 256> m_byteToUnicode;   // byte -> its printable stand-in, UTF-8
+    std::array<std::string, 256> m_byteToUnicode;  // byte -> its printable stand-in, UTF-8
     std::unordered_map<uint32_t, uint8_t> m_unicodeToByte;
 };
 

@@ -138,7 +138,8 @@ std::optional<std::string> chatTemplateFrom(const json& config) {
     // Newer configs list named templates; "default" is the one used for plain chat.
     if (t.is_array()) {
         for (const auto& e : t)
-            if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
+            if (e.is_object() && e.value("name", "") == "default" && e.contains("template") &&
+                e["template"].is_string())
                 return e["template"].get<std::string>();
     }
     return std::nullopt;
@@ -185,8 +186,8 @@ Result<std::unique_ptr<TokenizerBase>> bpeFromTokenizerJson(const json& tj, cons
     PreTokenizer kind = PreTokenizer::Gpt2;
     auto byteLevel = scanPreTokenizer(tj.contains("pre_tokenizer") ? tj["pre_tokenizer"] : json(), kind, path);
     if (!byteLevel) return byteLevel.error();
-    const bool byteDecoder = tj.contains("decoder") && tj["decoder"].is_object() &&
-                             tj["decoder"].value("type", "") == "ByteLevel";
+    const bool byteDecoder =
+        tj.contains("decoder") && tj["decoder"].is_object() && tj["decoder"].value("type", "") == "ByteLevel";
     if (!*byteLevel && !byteDecoder) return makeError(path + ": not a byte-level BPE tokenizer");
 
     if (!model.contains("vocab") || !model["vocab"].is_object()) return makeError(path + ": model.vocab is missing");
@@ -202,7 +203,8 @@ Result<std::unique_ptr<TokenizerBase>> bpeFromTokenizerJson(const json& tj, cons
         if (!id.is_number_integer()) return makeError(path + ": model.vocab[\"" + text + "\"] is not an integer");
         grow(id.get<int64_t>());
     }
-    const json added = tj.contains("added_tokens") && tj["added_tokens"].is_array() ? tj["added_tokens"] : json::array();
+    const json added =
+        tj.contains("added_tokens") && tj["added_tokens"].is_array() ? tj["added_tokens"] : json::array();
     for (const auto& a : added)
         if (a.contains("id") && a["id"].is_number_integer()) grow(a["id"].get<int64_t>());
     if (size > (1u << 24)) return makeError(path + ": implausible vocabulary size " + std::to_string(size));
@@ -310,37 +312,7 @@ Result<void> applyTokenizerConfig(TokenizerBase& tok, const json& config, const 
     return {};
 }
 
-}  // namespace
-
-Result<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile& gguf) {
-    const auto model = gguf.getString("tokenizer.ggml.model");
-    if (!model) return makeError(gguf.path() + ": tokenizer.ggml.model is missing");
-    const auto* tokens = gguf.getStringArray("tokenizer.ggml.tokens");
-    if (!tokens || tokens->empty()) return makeError(gguf.path() + ": tokenizer.ggml.tokens is missing or empty");
-    std::vector<TokenType> types(tokens->size(), TokenType::Normal);
-    if (const auto* tt = gguf.getNumberArray("tokenizer.ggml.token_type")) {
-        if (tt->size() != tokens->size())
-            return makeError(gguf.path() + ": tokenizer.ggml.token_type has " + std::to_string(tt->size()) +
-                             " entries for " + std::to_string(tokens->size()) + " tokens");
-        for (size_t i = 0; i < tt->size(); ++i) {
-            const double v = (*tt)[i];
-            types[i] = v >= 0 && v <= 6 ? static_cast<TokenType>(static_cast<int>(v)) : TokenType::Normal;
-        }
-    }
-    Result<std::unique_ptr<Tokenizer>> tok = makeError("");
-    if (*model == "llama") tok = spmFromGguf(gguf, *tokens, std::move(types));
-    else if (*model == "gpt2") tok = bpeFromGguf(gguf, *tokens, std::move(types));
-    else return makeError(gguf.path() + ": tokenizer.ggml.model \"" + *model + "\" is not supported (llama, gpt2)");
-    if (!tok) return tok.error();
-    auto* base = static_cast<TokenizerBase*>(tok.value().get());
-    if (auto t = gguf.getString("tokenizer.chat_template")) base->setChatTemplate(*t);
-    for (const char* key : {"tokenizer.ggml.eom_token_id"}) {
-        if (auto v = gguf.getInt(key); v && *v >= 0 && *v < base->vocabSize()) base->addStopToken(static_cast<int32_t>(*v));
-    }
-    return tok;
-}
-
-Result<std::unique_ptr<Tokenizer>> Tokenizer::fromHfFolder(const std::string& dir) {
+Result<std::unique_ptr<Tokenizer>> loadHfFolder(const std::string& dir) {
     namespace fs = std::filesystem;
     const std::string jsonPath = (fs::path(dir) / "tokenizer.json").string();
     const std::string modelPath = (fs::path(dir) / "tokenizer.model").string();
@@ -353,8 +325,10 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::fromHfFolder(const std::string& di
         auto tj = readJson(jsonPath);
         if (!tj) return tj.error();
         auto r = bpeFromTokenizerJson(*tj, jsonPath);
-        if (r) tok = std::move(r.value());
-        else jsonError = r.error().message;
+        if (r)
+            tok = std::move(r.value());
+        else
+            jsonError = r.error().message;
     }
     // A tokenizer.json that is not byte-level BPE (Llama 2's SentencePiece-style one) is left to tokenizer.model.
     if (!tok && fs::exists(modelPath, ec)) {
@@ -373,6 +347,56 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::fromHfFolder(const std::string& di
     }
     tok->finishSetup();
     return std::unique_ptr<Tokenizer>(std::move(tok));
+}
+
+Result<std::unique_ptr<Tokenizer>> loadGguf(const GgufFile& gguf) {
+    const auto model = gguf.getString("tokenizer.ggml.model");
+    if (!model) return makeError(gguf.path() + ": tokenizer.ggml.model is missing");
+    const auto* tokens = gguf.getStringArray("tokenizer.ggml.tokens");
+    if (!tokens || tokens->empty()) return makeError(gguf.path() + ": tokenizer.ggml.tokens is missing or empty");
+    std::vector<TokenType> types(tokens->size(), TokenType::Normal);
+    if (const auto* tt = gguf.getNumberArray("tokenizer.ggml.token_type")) {
+        if (tt->size() != tokens->size())
+            return makeError(gguf.path() + ": tokenizer.ggml.token_type has " + std::to_string(tt->size()) +
+                             " entries for " + std::to_string(tokens->size()) + " tokens");
+        for (size_t i = 0; i < tt->size(); ++i) {
+            const double v = (*tt)[i];
+            types[i] = v >= 0 && v <= 6 ? static_cast<TokenType>(static_cast<int>(v)) : TokenType::Normal;
+        }
+    }
+    Result<std::unique_ptr<Tokenizer>> tok = makeError("");
+    if (*model == "llama")
+        tok = spmFromGguf(gguf, *tokens, std::move(types));
+    else if (*model == "gpt2")
+        tok = bpeFromGguf(gguf, *tokens, std::move(types));
+    else
+        return makeError(gguf.path() + ": tokenizer.ggml.model \"" + *model + "\" is not supported (llama, gpt2)");
+    if (!tok) return tok.error();
+    auto* base = static_cast<TokenizerBase*>(tok.value().get());
+    if (auto t = gguf.getString("tokenizer.chat_template")) base->setChatTemplate(*t);
+    if (auto v = gguf.getInt("tokenizer.ggml.eom_token_id"); v && *v >= 0 && *v < base->vocabSize())
+        base->addStopToken(static_cast<int32_t>(*v));
+    return tok;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::fromGguf(const GgufFile& gguf) {
+    try {
+        return loadGguf(gguf);
+    } catch (const std::exception& e) {  // allocation failure on an absurd vocabulary
+        return makeError(gguf.path() + ": cannot build the tokenizer: " + e.what());
+    }
+}
+
+Result<std::unique_ptr<Tokenizer>> Tokenizer::fromHfFolder(const std::string& dir) {
+    // nlohmann::json reports a value of the wrong type by throwing; nothing may escape the API, so any such
+    // surprise in a hand-edited config becomes an Error.
+    try {
+        return loadHfFolder(dir);
+    } catch (const std::exception& e) {
+        return makeError(dir + ": malformed tokenizer files: " + e.what());
+    }
 }
 
 }  // namespace wb

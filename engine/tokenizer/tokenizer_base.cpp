@@ -1,13 +1,15 @@
+#include "tokenizer/tokenizer_base.h"
+
 #include <algorithm>
 #include <cstdio>
-
-#include "tokenizer/tokenizer_base.h"
 
 namespace wb {
 
 namespace {
 
-bool isAsciiSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+bool isAsciiSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 }  // namespace
 
@@ -17,10 +19,14 @@ int parseBytePiece(std::string_view text) {
     for (size_t i = 3; i < 5; ++i) {
         const char c = text[i];
         int digit;
-        if (c >= '0' && c <= '9') digit = c - '0';
-        else if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-        else if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-        else return -1;
+        if (c >= '0' && c <= '9')
+            digit = c - '0';
+        else if (c >= 'A' && c <= 'F')
+            digit = c - 'A' + 10;
+        else if (c >= 'a' && c <= 'f')
+            digit = c - 'a' + 10;
+        else
+            return -1;
         value = value * 16 + digit;
     }
     return value;
@@ -83,9 +89,9 @@ void TokenizerBase::addStopToken(int32_t id) {
 
 void TokenizerBase::finishSetup() {
     // Chat models end a turn with a token of their own rather than eos; treat the well-known ones as stops too.
-    static const std::string_view kEndOfTurn[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-                                                  "<|endoftext|>", "<|eom_id|>", "<EOT>", "<|end_of_text|>",
-                                                  "<｜end▁of▁sentence｜>"};
+    static const std::string_view kEndOfTurn[] = {"<|eot_id|>",    "<|im_end|>",      "<|end|>",
+                                                  "<end_of_turn>", "<|endoftext|>",   "<|eom_id|>",
+                                                  "<EOT>",         "<|end_of_text|>", "<｜end▁of▁sentence｜>"};
     addStopToken(m_eos);
     addStopToken(m_eot);
     for (size_t i = 0; i < m_pieces.size(); ++i) {
@@ -122,17 +128,17 @@ std::string TokenizerBase::tokenBytes(int32_t id, bool includeSpecial) const {
     if (id < 0 || id >= vocabSize()) return {};
     const auto& text = m_pieces[static_cast<size_t>(id)];
     switch (m_types[static_cast<size_t>(id)]) {
-    case TokenType::Control:
-    case TokenType::Unknown:
-        return includeSpecial ? text : std::string();
-    case TokenType::UserDefined:
-        return text;
-    case TokenType::Byte: {
-        const int b = parseBytePiece(text);
-        return b >= 0 ? std::string(1, static_cast<char>(b)) : text;
-    }
-    default:
-        return normalTokenBytes(id);
+        case TokenType::Control:
+        case TokenType::Unknown:
+            return includeSpecial ? text : std::string();
+        case TokenType::UserDefined:
+            return text;
+        case TokenType::Byte: {
+            const int b = parseBytePiece(text);
+            return b >= 0 ? std::string(1, static_cast<char>(b)) : text;
+        }
+        default:
+            return normalTokenBytes(id);
     }
 }
 
@@ -140,9 +146,13 @@ std::string TokenizerBase::piece(int32_t id) const {
     return id >= 0 && id < vocabSize() ? m_pieces[static_cast<size_t>(id)] : std::string();
 }
 
-bool TokenizerBase::isControl(int32_t id) const { return tokenType(id) == TokenType::Control; }
+bool TokenizerBase::isControl(int32_t id) const {
+    return tokenType(id) == TokenType::Control;
+}
 
-std::optional<int32_t> TokenizerBase::specialTokenId(std::string_view text) const { return m_special.find(text); }
+std::optional<int32_t> TokenizerBase::specialTokenId(std::string_view text) const {
+    return m_special.find(text);
+}
 
 std::string TokenizerBase::decode(const std::vector<int32_t>& ids, bool includeSpecial) const {
     std::string out;

@@ -16,8 +16,15 @@
 namespace wb {
 
 /// GGUF tokenizer.ggml.token_type values (llama.cpp's llama_token_type).
-enum class TokenType : uint8_t { Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5,
-                                 Byte = 6 };
+enum class TokenType : uint8_t {
+    Undefined = 0,
+    Normal = 1,
+    Unknown = 2,
+    Control = 3,
+    UserDefined = 4,
+    Unused = 5,
+    Byte = 6
+};
 
 struct StringHash {
     using is_transparent = void;
