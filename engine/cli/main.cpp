@@ -13,6 +13,7 @@
 #include "api/chat_prompt.h"
 #include "api/engine.h"
 #include "backend/cpu/cpu_ops.h"
+#include "bench/load_test.h"
 #include "formats/gguf.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
@@ -55,10 +56,16 @@ generate/chat options:
   --no-bos                do not prepend BOS
   --special               parse special-token text in the prompt (e.g. "</s>") as control tokens
   --system TEXT           system prompt (chat)
-bench options:
+bench options (single sequence, like llama-bench):
   -p, --pp N              prompt tokens (default 128)
   -n, --tg N              generated tokens (default 64)
   -r, --reps N            repetitions (default 3)
+bench options (serving load, continuous batching):
+  --concurrency 1,4,8     requests kept in flight, one run per value
+  --input N --output M    tokens in / out per request (default 128 / 64, the article's workload)
+  --requests N            requests per run (default max(4 x concurrency, 8))
+  --p99-limit-ms X        report the highest concurrency whose end-to-end P99 stays under X ms
+  --max-num-seqs N        engine batch limit (default 64)
 )";
 
 struct Args {
@@ -359,7 +366,85 @@ Stat stats(const std::vector<double>& v) {
     return s;
 }
 
+std::vector<int> parseIntList(const std::string& s) {
+    std::vector<int> out;
+    size_t pos = 0;
+    while (pos < s.size()) {
+        size_t comma = s.find(',', pos);
+        if (comma == std::string::npos) comma = s.size();
+        out.push_back(std::atoi(s.substr(pos, comma - pos).c_str()));
+        pos = comma + 1;
+    }
+    return out;
+}
+
+// The article's workload: fixed input/output lengths at several concurrencies, closed loop.
+int cmdBenchServing(const Args& a) {
+    wb::EngineOptions eo;
+    eo.modelPath = a.get("model");
+    auto prec = wb::parsePrecision(a.get("precision", "native"));
+    if (!prec) return fail(prec.error().message);
+    eo.load.precision = *prec;
+    eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
+    int64_t input = 128, output = 64, requests = 0, maxSeqs = 64;
+    double p99Limit = 0;
+    if (!number(a, "input", input) || !number(a, "output", output) || !number(a, "requests", requests) ||
+        !number(a, "p99-limit-ms", p99Limit) || !number(a, "max-num-seqs", maxSeqs))
+        return 2;
+    eo.maxNumSeqs = int(maxSeqs);
+    auto engine = wb::Engine::create(eo);
+    if (!engine) return fail(engine.error().message);
+    const std::vector<int> levels = parseIntList(a.get("concurrency"));
+    wb::EngineTarget target(**engine);
+    json results = json::array();
+    const bool asJson = a.has("json");
+    if (!asJson)
+        std::printf("%s, %s, workload %lld in / %lld out\n%6s %8s %16s %12s %10s %10s %10s %10s %6s\n",
+                    eo.modelPath.c_str(), (*engine)->stats().device.c_str(), (long long)input, (long long)output,
+                    "conc", "requests", "TTFT ms (±sd)", "out tok/s", "req/s", "P50 ms", "P90 ms", "P99 ms", "errors");
+    int best = 0;
+    for (int conc : levels) {
+        if (conc <= 0) return fail("--concurrency takes positive integers");
+        wb::LoadTestOptions lo;
+        lo.concurrency = conc;
+        lo.numRequests = int(requests);
+        lo.inputTokens = input;
+        lo.outputTokens = output;
+        lo.vocabSize = int((*engine)->modelConfig().vocabSize);
+        auto r = wb::runLoadTest(target, lo);
+        const bool stable = r.errors == 0 && (p99Limit <= 0 || r.e2eMs.p99 <= p99Limit);
+        if (stable) best = std::max(best, conc);
+        auto sum = [](const wb::Summary& s) {
+            return json{{"mean", s.mean}, {"stddev", s.stddev}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99},
+                        {"min", s.min}, {"max", s.max}};
+        };
+        results.push_back({{"concurrency", conc}, {"requests", r.requests}, {"errors", r.errors},
+                           {"first_error", r.firstError}, {"wall_s", r.wallSeconds}, {"ttft_ms", sum(r.ttftMs)},
+                           {"e2e_ms", sum(r.e2eMs)}, {"itl_ms", sum(r.itlMs)},
+                           {"output_tokens_per_s", r.outputTokensPerSecond}, {"requests_per_s", r.requestsPerSecond},
+                           {"within_limit", stable}});
+        if (!asJson) {
+            std::printf("%6d %8d %9.1f ± %-5.1f %12.2f %10.3f %10.1f %10.1f %10.1f %6d\n", conc, r.requests, r.ttftMs.mean,
+                        r.ttftMs.stddev, r.outputTokensPerSecond, r.requestsPerSecond, r.e2eMs.p50, r.e2eMs.p90,
+                        r.e2eMs.p99, r.errors);
+            std::fflush(stdout);
+        }
+    }
+    if (asJson) {
+        json j{{"engine", "workbench"}, {"version", kVersion}, {"model", eo.modelPath},
+               {"precision", wb::precisionName(*prec)}, {"device", (*engine)->stats().device},
+               {"input_tokens", input}, {"output_tokens", output}, {"p99_limit_ms", p99Limit},
+               {"max_stable_concurrency", best}, {"results", results}};
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::printf("highest concurrency with no errors%s: %d\n",
+                    p99Limit > 0 ? (" and P99 <= " + std::to_string(int(p99Limit)) + " ms").c_str() : "", best);
+    }
+    return 0;
+}
+
 int cmdBench(const Args& a) {
+    if (a.has("concurrency")) return cmdBenchServing(a);
     auto m = loadModel(a);
     if (!m) return fail(m.error().message);
     wb::LlamaModel& model = **m;

@@ -1,0 +1,115 @@
+#include "bench/load_test.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <mutex>
+#include <random>
+
+namespace wb {
+
+void EngineTarget::start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
+                         std::function<void(const Event&)> onEvent) {
+    Request r;
+    r.promptTokens = promptTokens;
+    r.maxTokens = maxTokens;
+    r.ignoreEos = true;
+    m_engine.submit(std::move(r), std::move(onEvent));
+}
+
+Summary summarize(std::vector<double> v) {
+    Summary s;
+    if (v.empty()) return s;
+    std::sort(v.begin(), v.end());
+    double sum = 0;
+    for (double x : v) sum += x;
+    s.mean = sum / double(v.size());
+    double sq = 0;
+    for (double x : v) sq += (x - s.mean) * (x - s.mean);
+    s.stddev = v.size() > 1 ? std::sqrt(sq / double(v.size() - 1)) : 0;
+    // Linear interpolation between closest ranks (numpy's default).
+    auto pct = [&](double p) {
+        const double pos = p / 100.0 * double(v.size() - 1);
+        const size_t lo = size_t(std::floor(pos)), hi = std::min(v.size() - 1, lo + 1);
+        return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+    };
+    s.p50 = pct(50);
+    s.p90 = pct(90);
+    s.p99 = pct(99);
+    s.min = v.front();
+    s.max = v.back();
+    return s;
+}
+
+LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
+    using Clock = std::chrono::steady_clock;
+    const int total = o.numRequests > 0 ? o.numRequests : std::max(4 * o.concurrency, 8);
+    std::mt19937_64 rng(o.seed);
+    // Random token ids away from the special ids at the start of most vocabularies, like llama-bench.
+    auto makePrompt = [&] {
+        std::vector<int32_t> p(size_t(o.inputTokens));
+        std::uniform_int_distribution<int32_t> d(std::min(100, o.vocabSize - 1), o.vocabSize - 1);
+        for (auto& t : p) t = d(rng);
+        return p;
+    };
+
+    std::mutex mutex;
+    std::condition_variable cv;
+    int inFlight = 0, started = 0, finished = 0;
+    LoadTestResult res;
+    res.concurrency = o.concurrency;
+    std::vector<double> ttft, e2e, itl;
+
+    // Warm-up requests run alone and are not counted.
+    for (int i = 0; i < o.warmupRequests; ++i) {
+        bool done = false;
+        target.start(makePrompt(), std::min<int64_t>(o.outputTokens, 8), [&](const Event& e) {
+            if (e.type != EventType::Finished && e.type != EventType::Error) return;
+            std::lock_guard lock(mutex);
+            done = true;
+            cv.notify_all();
+        });
+        std::unique_lock lock(mutex);
+        cv.wait(lock, [&] { return done; });
+    }
+
+    const auto t0 = Clock::now();
+    std::unique_lock lock(mutex);
+    while (finished < total) {
+        while (inFlight < o.concurrency && started < total) {
+            ++inFlight;
+            ++started;
+            auto prompt = makePrompt();
+            lock.unlock();
+            target.start(prompt, o.outputTokens, [&](const Event& e) {
+                if (e.type != EventType::Finished && e.type != EventType::Error) return;
+                std::lock_guard l(mutex);
+                if (e.type == EventType::Error || e.reason == StopReason::Error) {
+                    ++res.errors;
+                    if (res.firstError.empty()) res.firstError = e.text;
+                } else {
+                    ttft.push_back(e.timings.ttftMs);
+                    e2e.push_back(e.timings.e2eMs);
+                    itl.insert(itl.end(), e.timings.interTokenMs.begin(), e.timings.interTokenMs.end());
+                    res.outputTokens += e.usage.completionTokens;
+                }
+                --inFlight;
+                ++finished;
+                cv.notify_all();
+            });
+            lock.lock();
+        }
+        cv.wait(lock, [&] { return finished >= total || inFlight < o.concurrency; });
+    }
+    res.wallSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    res.requests = total;
+    res.ttftMs = summarize(ttft);
+    res.e2eMs = summarize(e2e);
+    res.itlMs = summarize(itl);
+    res.outputTokensPerSecond = res.wallSeconds > 0 ? double(res.outputTokens) / res.wallSeconds : 0;
+    res.requestsPerSecond = res.wallSeconds > 0 ? double(total - res.errors) / res.wallSeconds : 0;
+    return res;
+}
+
+}  // namespace wb
