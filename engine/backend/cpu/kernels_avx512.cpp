@@ -26,8 +26,17 @@ namespace {
 constexpr int kRm = 4;
 constexpr int kRn = 6;
 constexpr int kRmGemv = 8;
+// The integer tiles need more live registers per pair (weight bytes, weight scales, activation scale and bias),
+// so 4×4: 16 accumulators + 4 weight vectors + 4 weight-scale vectors + temporaries fit without spilling.
+constexpr int kRmInt = 4;
+constexpr int kRnInt = 4;
 // Activations for one token block are sized to stay in L2 while every row tile of the block sweeps over them.
 constexpr int64_t kActBlockBytes = 256 * 1024;
+// Float GEMM blocking (GotoBLAS-like): a k slice of kKc keeps the 6-token activation tile (6·kKc·4 bytes = 24 KB)
+// in L1 while a panel of weight rows (about kPanelBytes, in L2) sweeps past it; each weight panel then comes from
+// DRAM once per matmul however many tokens there are.
+constexpr int64_t kKc = 1024;
+constexpr int64_t kPanelBytes = 512 * 1024;
 
 inline __mmask16 tailMask16(int64_t n) { return __mmask16((1u << n) - 1); }
 
@@ -52,9 +61,21 @@ struct LoadBF16 {
     static __m512 loadTail(const uint16_t* p, __mmask16 k) { return widen(_mm256_maskz_loadu_epi16(k, p)); }
 };
 
-// y[j*ldy + i] = Σk w[i*ldw + k] · x[j*ldx + k] for i < RM, j < RN.
+// The four horizontal sums of a, b, c, d in one vector: a transpose-and-add tree, a third of the shuffles of four
+// separate reductions.
+inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    const __m512 ab = _mm512_add_ps(_mm512_unpacklo_ps(a, b), _mm512_unpackhi_ps(a, b));
+    const __m512 cd = _mm512_add_ps(_mm512_unpacklo_ps(c, d), _mm512_unpackhi_ps(c, d));
+    const __m512 abcd = _mm512_add_ps(_mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                                      _mm512_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(abcd), _mm512_extractf32x8_ps(abcd, 1));
+    return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// y[j*ldy + i] (+)= Σk w[i*ldw + k] · x[j*ldx + k] for i < RM, j < RN.
 template <class L, int RM, int RN>
-void tileFloat(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t K, float* y, int64_t ldy) {
+void tileFloat(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t K, float* y, int64_t ldy,
+               bool accumulate = false) {
     __m512 acc[RM][RN];
 #pragma GCC unroll 8
     for (int i = 0; i < RM; ++i)
@@ -84,22 +105,32 @@ void tileFloat(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx,
             for (int i = 0; i < RM; ++i) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
         }
     }
+    if constexpr (RM == 4) {
 #pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j)
+        for (int j = 0; j < RN; ++j) {
+            __m128 v = reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+            if (accumulate) v = _mm_add_ps(v, _mm_loadu_ps(y + j * ldy));
+            _mm_storeu_ps(y + j * ldy, v);
+        }
+    } else {
 #pragma GCC unroll 8
-        for (int i = 0; i < RM; ++i) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+        for (int j = 0; j < RN; ++j)
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i)
+                y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]) + (accumulate ? y[j * ldy + i] : 0.0f);
+    }
 }
 
 template <class L, int RM>
 void tileFloatRn(int rn, const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t K, float* y,
-                 int64_t ldy) {
+                 int64_t ldy, bool accumulate) {
     switch (rn) {
-        case 1: tileFloat<L, RM, 1>(w, ldw, x, ldx, K, y, ldy); break;
-        case 2: tileFloat<L, RM, 2>(w, ldw, x, ldx, K, y, ldy); break;
-        case 3: tileFloat<L, RM, 3>(w, ldw, x, ldx, K, y, ldy); break;
-        case 4: tileFloat<L, RM, 4>(w, ldw, x, ldx, K, y, ldy); break;
-        case 5: tileFloat<L, RM, 5>(w, ldw, x, ldx, K, y, ldy); break;
-        default: tileFloat<L, RM, 6>(w, ldw, x, ldx, K, y, ldy); break;
+        case 1: tileFloat<L, RM, 1>(w, ldw, x, ldx, K, y, ldy, accumulate); break;
+        case 2: tileFloat<L, RM, 2>(w, ldw, x, ldx, K, y, ldy, accumulate); break;
+        case 3: tileFloat<L, RM, 3>(w, ldw, x, ldx, K, y, ldy, accumulate); break;
+        case 4: tileFloat<L, RM, 4>(w, ldw, x, ldx, K, y, ldy, accumulate); break;
+        case 5: tileFloat<L, RM, 5>(w, ldw, x, ldx, K, y, ldy, accumulate); break;
+        default: tileFloat<L, RM, 6>(w, ldw, x, ldx, K, y, ldy, accumulate); break;
     }
 }
 
@@ -118,18 +149,25 @@ void matmulFloatRows(const typename L::T* wbase, int64_t ldw, const float* x, in
         for (; r < r1; ++r) tileFloat<L, 1, 1>(wbase + r * ldw, ldw, x, K, K, y + r, ldy);
         return;
     }
-    const int64_t tb = tokenBlock(K * 4, m);
-    for (int64_t t0 = 0; t0 < m; t0 += tb) {
-        const int64_t t1 = std::min(m, t0 + tb);
-        int64_t r = r0;
-        for (; r + kRm <= r1; r += kRm)
-            for (int64_t t = t0; t < t1; t += kRn)
-                tileFloatRn<L, kRm>(int(std::min<int64_t>(kRn, t1 - t)), wbase + r * ldw, ldw, x + t * K, K, K,
-                                    y + t * ldy + r, ldy);
-        for (; r < r1; ++r)
-            for (int64_t t = t0; t < t1; t += kRn)
-                tileFloatRn<L, 1>(int(std::min<int64_t>(kRn, t1 - t)), wbase + r * ldw, ldw, x + t * K, K, K,
-                                  y + t * ldy + r, ldy);
+    const int64_t kc = std::min(K, kKc);
+    const int64_t panelRows =
+        std::max<int64_t>(kRm, kPanelBytes / (kc * int64_t(sizeof(typename L::T))) / kRm * kRm);
+    for (int64_t rb = r0; rb < r1; rb += panelRows) {
+        const int64_t rbEnd = std::min(r1, rb + panelRows);
+        for (int64_t kb = 0; kb < K; kb += kc) {
+            const int64_t kLen = std::min(kc, K - kb);
+            const bool accumulate = kb > 0;
+            for (int64_t t = 0; t < m; t += kRn) {
+                const int rn = int(std::min<int64_t>(kRn, m - t));
+                const float* xt = x + t * K + kb;
+                float* yt = y + t * ldy;
+                int64_t r = rb;
+                for (; r + kRm <= rbEnd; r += kRm)
+                    tileFloatRn<L, kRm>(rn, wbase + r * ldw + kb, ldw, xt, K, kLen, yt + r, ldy, accumulate);
+                for (; r < rbEnd; ++r)
+                    tileFloatRn<L, 1>(rn, wbase + r * ldw + kb, ldw, xt, K, kLen, yt + r, ldy, accumulate);
+            }
+        }
     }
 }
 
@@ -213,10 +251,21 @@ void tileQ8(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, i
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) stepQ8<RM, RN, true>(w, ldw, qa, t, b, acc, idx, flip);
     if (b < nb) stepQ8<RM, RN, false>(w, ldw, qa, t, b, acc, idx, flip);
+    constexpr bool accumulate = false;
+    if constexpr (RM == 4) {
 #pragma GCC unroll 8
-    for (int j = 0; j < RN; ++j)
+        for (int j = 0; j < RN; ++j) {
+            __m128 v = reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
+            if (accumulate) v = _mm_add_ps(v, _mm_loadu_ps(y + j * ldy));
+            _mm_storeu_ps(y + j * ldy, v);
+        }
+    } else {
 #pragma GCC unroll 8
-        for (int i = 0; i < RM; ++i) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+        for (int j = 0; j < RN; ++j)
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i)
+                y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]) + (accumulate ? y[j * ldy + i] : 0.0f);
+    }
 }
 
 // I8 weights (per-row scale) × quantized activations: 64 contiguous int8 per step, masked at the row's end.
@@ -269,25 +318,23 @@ void matmulIntRows(const MatmulJob& job, int64_t r0, int64_t r1, int64_t bytesPe
         for (; r < r1; ++r) Tile<1, 1>::run(job, r, 0, y + r, ldy);
         return;
     }
-    const int64_t tb = tokenBlock(bytesPerToken, m);
+    const int64_t tb = std::max<int64_t>(kRnInt, tokenBlock(bytesPerToken, m) / kRnInt * kRnInt);
     for (int64_t t0 = 0; t0 < m; t0 += tb) {
         const int64_t t1 = std::min(m, t0 + tb);
         auto sweep = [&](auto rmTag, int64_t r) {
             constexpr int RM = decltype(rmTag)::value;
-            for (int64_t t = t0; t < t1; t += kRn) {
+            for (int64_t t = t0; t < t1; t += kRnInt) {
                 float* yt = y + t * ldy + r;
-                switch (std::min<int64_t>(kRn, t1 - t)) {
+                switch (std::min<int64_t>(kRnInt, t1 - t)) {
                     case 1: Tile<RM, 1>::run(job, r, t, yt, ldy); break;
                     case 2: Tile<RM, 2>::run(job, r, t, yt, ldy); break;
                     case 3: Tile<RM, 3>::run(job, r, t, yt, ldy); break;
-                    case 4: Tile<RM, 4>::run(job, r, t, yt, ldy); break;
-                    case 5: Tile<RM, 5>::run(job, r, t, yt, ldy); break;
-                    default: Tile<RM, 6>::run(job, r, t, yt, ldy); break;
+                    default: Tile<RM, kRnInt>::run(job, r, t, yt, ldy); break;
                 }
             }
         };
         int64_t r = r0;
-        for (; r + kRm <= r1; r += kRm) sweep(std::integral_constant<int, kRm>{}, r);
+        for (; r + kRmInt <= r1; r += kRmInt) sweep(std::integral_constant<int, kRmInt>{}, r);
         for (; r < r1; ++r) sweep(std::integral_constant<int, 1>{}, r);
     }
 }
