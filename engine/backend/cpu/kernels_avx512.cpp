@@ -30,8 +30,6 @@ constexpr int kRmGemv = 8;
 // so 4×4: 16 accumulators + 4 weight vectors + 4 weight-scale vectors + temporaries fit without spilling.
 constexpr int kRmInt = 4;
 constexpr int kRnInt = 4;
-// Activations for one token block are sized to stay in L2 while every row tile of the block sweeps over them.
-constexpr int64_t kActBlockBytes = 256 * 1024;
 // Float GEMM blocking (GotoBLAS-like): a k slice of kKc keeps the 6-token activation tile (6·kKc·4 bytes = 24 KB)
 // in L1 while a panel of weight rows (about kPanelBytes, in L2) sweeps past it; each weight panel then comes from
 // DRAM once per matmul however many tokens there are.
@@ -134,10 +132,6 @@ void tileFloatRn(int rn, const typename L::T* w, int64_t ldw, const float* x, in
     }
 }
 
-int64_t tokenBlock(int64_t bytesPerToken, int64_t m) {
-    int64_t tb = std::max<int64_t>(1, kActBlockBytes / std::max<int64_t>(1, bytesPerToken)) / kRn * kRn;
-    return std::clamp<int64_t>(tb, kRn, std::max<int64_t>(m, 1));
-}
 
 // Rows [r0, r1) of y for a weight whose rows are arrays of L::T.
 template <class L>
@@ -308,7 +302,7 @@ void tileI8(const int8_t* w, int64_t ldw, const float* rowScale, const Quantized
 
 // Shared driver for the integer tiles: Tile<RM, RN>::run(r, t, y) computes rows r.., tokens t.. .
 template <template <int, int> class Tile>
-void matmulIntRows(const MatmulJob& job, int64_t r0, int64_t r1, int64_t bytesPerToken) {
+void matmulIntRows(const MatmulJob& job, int64_t r0, int64_t r1, int64_t rowBytes) {
     const int64_t m = job.m;
     float* y = job.y;
     const int64_t ldy = job.w->rows;
@@ -318,24 +312,26 @@ void matmulIntRows(const MatmulJob& job, int64_t r0, int64_t r1, int64_t bytesPe
         for (; r < r1; ++r) Tile<1, 1>::run(job, r, 0, y + r, ldy);
         return;
     }
-    const int64_t tb = std::max<int64_t>(kRnInt, tokenBlock(bytesPerToken, m) / kRnInt * kRnInt);
-    for (int64_t t0 = 0; t0 < m; t0 += tb) {
-        const int64_t t1 = std::min(m, t0 + tb);
-        auto sweep = [&](auto rmTag, int64_t r) {
-            constexpr int RM = decltype(rmTag)::value;
-            for (int64_t t = t0; t < t1; t += kRnInt) {
-                float* yt = y + t * ldy + r;
-                switch (std::min<int64_t>(kRnInt, t1 - t)) {
-                    case 1: Tile<RM, 1>::run(job, r, t, yt, ldy); break;
-                    case 2: Tile<RM, 2>::run(job, r, t, yt, ldy); break;
-                    case 3: Tile<RM, 3>::run(job, r, t, yt, ldy); break;
-                    default: Tile<RM, kRnInt>::run(job, r, t, yt, ldy); break;
-                }
+    // Same order as the float GEMM: a panel of weight rows stays in L2 while each 4-token tile of int8
+    // activations (4·cols bytes, L1-sized for any cols up to ~8k) sweeps it, so weights leave DRAM once.
+    const int64_t panelRows = std::max<int64_t>(kRmInt, kPanelBytes / std::max<int64_t>(1, rowBytes) / kRmInt * kRmInt);
+    for (int64_t rb = r0; rb < r1; rb += panelRows) {
+        const int64_t rbEnd = std::min(r1, rb + panelRows);
+        for (int64_t t = 0; t < m; t += kRnInt) {
+            const int64_t rn = std::min<int64_t>(kRnInt, m - t);
+            auto sweep = [&](auto rnTag) {
+                constexpr int RN = decltype(rnTag)::value;
+                int64_t r = rb;
+                for (; r + kRmInt <= rbEnd; r += kRmInt) Tile<kRmInt, RN>::run(job, r, t, y + t * ldy + r, ldy);
+                for (; r < rbEnd; ++r) Tile<1, RN>::run(job, r, t, y + t * ldy + r, ldy);
+            };
+            switch (rn) {
+                case 1: sweep(std::integral_constant<int, 1>{}); break;
+                case 2: sweep(std::integral_constant<int, 2>{}); break;
+                case 3: sweep(std::integral_constant<int, 3>{}); break;
+                default: sweep(std::integral_constant<int, kRnInt>{}); break;
             }
-        };
-        int64_t r = r0;
-        for (; r + kRmInt <= r1; r += kRmInt) sweep(std::integral_constant<int, kRmInt>{}, r);
-        for (; r < r1; ++r) sweep(std::integral_constant<int, 1>{}, r);
+        }
     }
 }
 
@@ -356,8 +352,8 @@ struct I8Tile {
     }
 };
 
-void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1, job.qa.ldq + 8 * job.qa.ldb); }
-void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1, job.qa.ldq + 8 * job.qa.ldb); }
+void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1, job.w->rowBytes()); }
+void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1, job.w->rowBytes()); }
 
 // --- Vector helpers -------------------------------------------------------------------------------------------
 
