@@ -40,6 +40,9 @@ struct KernelTable {
     RowRangeFn matmulI8 = nullptr;
     /// Any dtype: dequantizes a few rows at a time to f32 (thread-local scratch) and runs the f32 tile kernel.
     RowRangeFn matmulPanel = nullptr;
+    /// quantizeActs (below), vectorized where the ISA allows.
+    void (*quantizeActs)(const float* x, int64_t m, int64_t cols, int8_t* q, float* d, int32_t* bias, int64_t ldq,
+                         int64_t ldb) = nullptr;
     float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
     void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
 };

@@ -124,12 +124,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         }
         job.qa = {s.q.data(), s.d.data(), s.bias.data(), ldq, ldb};
         if (m >= 4 * nThreads && nThreads > 1) {
-            pool.parallelFor(m, 1, [&s, x, &w, ldq, ldb](int64_t t0, int64_t t1, int) {
-                detail::quantizeActs(x + t0 * w.cols, t1 - t0, w.cols, s.q.data() + t0 * ldq, s.d.data() + t0 * ldb,
+            pool.parallelFor(m, 1, [&s, &k, x, &w, ldq, ldb](int64_t t0, int64_t t1, int) {
+                k.quantizeActs(x + t0 * w.cols, t1 - t0, w.cols, s.q.data() + t0 * ldq, s.d.data() + t0 * ldb,
                                      s.bias.data() + t0 * ldb, ldq, ldb);
             });
         } else {
-            detail::quantizeActs(x, m, w.cols, s.q.data(), s.d.data(), s.bias.data(), ldq, ldb);
+            k.quantizeActs(x, m, w.cols, s.q.data(), s.d.data(), s.bias.data(), ldq, ldb);
         }
     }
 

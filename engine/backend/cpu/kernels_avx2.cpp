@@ -288,6 +288,7 @@ const KernelTable& avx2Kernels() {
         t.matmulQ8_0 = matmulQ8_0;
         t.matmulI8 = matmulI8;
         t.matmulPanel = matmulPanel;
+        t.quantizeActs = quantizeActs;
         t.dot = dotAvx2;
         t.axpy = axpyAvx2;
         return t;

@@ -355,6 +355,32 @@ struct I8Tile {
 void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1, job.w->rowBytes()); }
 void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1, job.w->rowBytes()); }
 
+// Per token, blocks of 32: scale = max|x|/127, q = round-to-nearest-even(x/scale), bias = -16·Σq; full blocks
+// with vector code, a partial last block and the zero padding up to ldq through the portable routine's rules.
+void quantizeActsAvx512(const float* x, int64_t m, int64_t cols, int8_t* q, float* d, int32_t* bias, int64_t ldq,
+                        int64_t ldb) {
+    const int64_t fullBlocks = cols / 32;
+    for (int64_t t = 0; t < m; ++t) {
+        const float* xr = x + t * cols;
+        int8_t* qr = q + t * ldq;
+        for (int64_t b = 0; b < fullBlocks; ++b) {
+            const __m512 a = _mm512_loadu_ps(xr + b * 32), c = _mm512_loadu_ps(xr + b * 32 + 16);
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
+            const float scale = amax / 127.0f;
+            const __m512 inv = _mm512_set1_ps(scale != 0.0f ? 1.0f / scale : 0.0f);
+            const __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, inv));  // MXCSR default: nearest even
+            const __m512i qc = _mm512_cvtps_epi32(_mm512_mul_ps(c, inv));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qr + b * 32), _mm512_cvtsepi32_epi8(qa));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qr + b * 32 + 16), _mm512_cvtsepi32_epi8(qc));
+            d[t * ldb + b] = scale;
+            bias[t * ldb + b] = -16 * _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qc));
+        }
+        if (fullBlocks < ldb)
+            quantizeActs(xr + fullBlocks * 32, 1, cols - fullBlocks * 32, qr + fullBlocks * 32, d + t * ldb + fullBlocks,
+                         bias + t * ldb + fullBlocks, ldq - fullBlocks * 32, ldb - fullBlocks);
+    }
+}
+
 // --- Vector helpers -------------------------------------------------------------------------------------------
 
 float dotAvx512(const float* a, const float* b, int64_t n) {
@@ -393,6 +419,7 @@ const KernelTable& avx512Kernels() {
         t.matmulQ8_0 = matmulQ8_0;
         t.matmulI8 = matmulI8;
         t.matmulPanel = matmulPanel;
+        t.quantizeActs = quantizeActsAvx512;
         t.dot = dotAvx512;
         t.axpy = axpyAvx512;
         return t;

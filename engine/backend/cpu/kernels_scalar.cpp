@@ -94,6 +94,7 @@ const KernelTable& scalarKernels() {
         t.matmulQ8_0 = matmulQ8_0Scalar;
         t.matmulI8 = matmulI8Scalar;
         t.matmulPanel = matmulPanelScalar;
+        t.quantizeActs = quantizeActs;
         t.dot = dotScalar;
         t.axpy = axpyScalar;
         return t;
