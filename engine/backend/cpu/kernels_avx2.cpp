@@ -53,7 +53,8 @@ struct LoadBF16 {
 };
 
 template <class L, int RM, int RN>
-void tileFloat(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t K, float* y, int64_t ldy) {
+void tileFloat(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx, int64_t K, float* y, int64_t ldy,
+               bool accumulate = false) {
     __m256 acc[RM][RN];
 #pragma GCC unroll 8
     for (int i = 0; i < RM; ++i)
@@ -75,7 +76,7 @@ void tileFloat(const typename L::T* w, int64_t ldw, const float* x, int64_t ldx,
         for (int i = 0; i < RM; ++i) {
             float s = hsum(acc[i][j]);
             for (int64_t kk = k; kk < K; ++kk) s += L::scalar(w + i * ldw + kk) * x[j * ldx + kk];
-            y[j * ldy + i] = s;
+            y[j * ldy + i] = accumulate ? y[j * ldy + i] + s : s;
         }
 }
 
@@ -93,19 +94,29 @@ void matmulFloatRows(const typename L::T* wbase, int64_t ldw, const float* x, in
         for (; r < r1; ++r) tileFloat<L, 1, 1>(wbase + r * ldw, ldw, x, K, K, y + r, ldy);
         return;
     }
-    const int64_t tb = tokenBlock(K * 4, m, kRn);
-    for (int64_t t0 = 0; t0 < m; t0 += tb) {
-        const int64_t t1 = std::min(m, t0 + tb);
-        int64_t r = r0;
-        for (; r + kRm <= r1; r += kRm) {
-            int64_t t = t0;
-            for (; t + kRn <= t1; t += kRn)
-                tileFloat<L, kRm, kRn>(wbase + r * ldw, ldw, x + t * K, K, K, y + t * ldy + r, ldy);
-            for (; t < t1; ++t) tileFloat<L, kRm, 1>(wbase + r * ldw, ldw, x + t * K, K, K, y + t * ldy + r, ldy);
+    // GotoBLAS order as in the AVX-512 file: k slices keep the activation tile in L1, weight panels stay in L2.
+    const int64_t kc = std::min<int64_t>(K, 1024);
+    const int64_t panelRows = std::max<int64_t>(kRm, (512 * 1024) / (kc * int64_t(sizeof(typename L::T))) / kRm * kRm);
+    for (int64_t rb = r0; rb < r1; rb += panelRows) {
+        const int64_t rbEnd = std::min(r1, rb + panelRows);
+        for (int64_t kb = 0; kb < K; kb += kc) {
+            const int64_t kLen = std::min(kc, K - kb);
+            const bool acc = kb > 0;
+            for (int64_t t = 0; t < m; t += kRn) {
+                const bool pair = t + kRn <= m;
+                const float* xt = x + t * K + kb;
+                float* yt = y + t * ldy;
+                int64_t r = rb;
+                for (; r + kRm <= rbEnd; r += kRm) {
+                    if (pair) tileFloat<L, kRm, kRn>(wbase + r * ldw + kb, ldw, xt, K, kLen, yt + r, ldy, acc);
+                    else tileFloat<L, kRm, 1>(wbase + r * ldw + kb, ldw, xt, K, kLen, yt + r, ldy, acc);
+                }
+                for (; r < rbEnd; ++r) {
+                    if (pair) tileFloat<L, 1, kRn>(wbase + r * ldw + kb, ldw, xt, K, kLen, yt + r, ldy, acc);
+                    else tileFloat<L, 1, 1>(wbase + r * ldw + kb, ldw, xt, K, kLen, yt + r, ldy, acc);
+                }
+            }
         }
-        for (; r < r1; ++r)
-            for (int64_t t = t0; t < t1; ++t)
-                tileFloat<L, 1, 1>(wbase + r * ldw, ldw, x + t * K, K, K, y + t * ldy + r, ldy);
     }
 }
 
