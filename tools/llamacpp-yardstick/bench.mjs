@@ -194,19 +194,21 @@ async function runApi(o) {
 
 // ---------------------------------------------------------------- main
 const o = parseArgs(process.argv.slice(2));
+const loadBefore = os.loadavg()[0];
 let backend = o.backend;
 if (backend === "auto") backend = fs.existsSync(LLAMA_BENCH) ? "llama-bench" : "api";
 if (!fs.existsSync(BINS)) { console.error(`prebuilt llama.cpp binaries not found at ${BINS}; run ./setup.sh`); process.exit(1); }
 if (backend === "llama-bench" && !fs.existsSync(LLAMA_BENCH)) { console.error(`${LLAMA_BENCH} missing; run ./setup.sh`); process.exit(1); }
 const res = backend === "llama-bench" ? runLlamaBench(o) : await runApi(o);
-res.host = {nproc: os.cpus().length, loadavg_1m: os.loadavg()[0]};
+// the 1-min load average before/after the run: >> 0 before means other processes were competing for the cores
+res.host = {nproc: os.cpus().length, loadavg_1m_before: loadBefore, loadavg_1m_after: os.loadavg()[0]};
 if (o.json) {
     console.log(JSON.stringify(res, null, 2));
 } else {
     const lc = res.llama_cpp;
     console.log(`llama.cpp ${lc.release ?? "?"} commit ${lc.build_commit ?? lc.src_commit ?? "?"} (node-llama-cpp ${lc.node_llama_cpp}), backend=${res.backend}` +
         (res.cpu_backend_lib ? `, cpu lib=${path.basename(res.cpu_backend_lib)}` : ""));
-    console.log(`model ${res.model.path} ${res.model.type ?? ""} threads=${res.settings.n_threads} loadavg=${res.host.loadavg_1m.toFixed(2)}`);
+    console.log(`model ${res.model.path} ${res.model.type ?? ""} threads=${res.settings.n_threads} loadavg(before/after)=${res.host.loadavg_1m_before.toFixed(2)}/${res.host.loadavg_1m_after.toFixed(2)}`);
     console.log("| test   |          t/s |");
     for (const r of res.results) console.log(`| ${r.test.padEnd(6)} | ${r.avg_ts.toFixed(2).padStart(9)} ± ${r.stddev_ts.toFixed(2)} |`);
 }
