@@ -1,0 +1,239 @@
+#include "app/chat_store.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QSqlDatabase>
+#include <QSqlError>
+#include <QSqlQuery>
+#include <QVariant>
+#include <atomic>
+
+namespace wbgui {
+
+static std::atomic<int> s_connectionCounter{0};
+
+ChatStore::ChatStore() : m_connection(QStringLiteral("wb-chats-%1").arg(++s_connectionCounter)) {}
+
+ChatStore::~ChatStore() {
+    {
+        QSqlDatabase db = QSqlDatabase::database(m_connection, false);
+        if (db.isValid()) db.close();
+    }
+    if (QSqlDatabase::contains(m_connection)) QSqlDatabase::removeDatabase(m_connection);
+}
+
+bool ChatStore::open(const QString& path) {
+    QSqlDatabase db = QSqlDatabase::addDatabase(QStringLiteral("QSQLITE"), m_connection);
+    db.setDatabaseName(path);
+    if (!db.open()) {
+        m_error = path + QStringLiteral(": ") + db.lastError().text();
+        return false;
+    }
+    QSqlQuery q(db);
+    const char* schema[] = {
+        "PRAGMA foreign_keys = ON",
+        "CREATE TABLE IF NOT EXISTS chats (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL,"
+        " system_prompt TEXT NOT NULL DEFAULT '', sampling TEXT NOT NULL DEFAULT '{}', updated_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " chat_id INTEGER NOT NULL REFERENCES chats(id) ON DELETE CASCADE, role TEXT NOT NULL,"
+        " content TEXT NOT NULL, reasoning TEXT NOT NULL DEFAULT '', stats_line TEXT NOT NULL DEFAULT '',"
+        " stats TEXT NOT NULL DEFAULT '{}', attachments TEXT NOT NULL DEFAULT '[]')",
+        "CREATE INDEX IF NOT EXISTS messages_by_chat ON messages(chat_id, id)",
+    };
+    for (const char* sql : schema) {
+        if (!q.exec(QString::fromLatin1(sql))) {
+            m_error = path + QStringLiteral(": ") + q.lastError().text();
+            return false;
+        }
+    }
+    return true;
+}
+
+QJsonObject ChatStore::samplingToJson(const SamplingSettings& s) {
+    return QJsonObject{{"temperature", s.temperature}, {"top_p", s.topP},       {"top_k", s.topK},
+                       {"repetition_penalty", s.repetitionPenalty},            {"max_tokens", s.maxTokens},
+                       {"enable_thinking", s.enableThinking},                  {"seed", QString::number(s.seed)}};
+}
+
+SamplingSettings ChatStore::samplingFromJson(const QJsonObject& o) {
+    SamplingSettings s;
+    s.temperature = o.value("temperature").toDouble(s.temperature);
+    s.topP = o.value("top_p").toDouble(s.topP);
+    s.topK = o.value("top_k").toInt(s.topK);
+    s.repetitionPenalty = o.value("repetition_penalty").toDouble(s.repetitionPenalty);
+    s.maxTokens = o.value("max_tokens").toInt(s.maxTokens);
+    s.enableThinking = o.value("enable_thinking").toBool(s.enableThinking);
+    s.seed = o.value("seed").toString().toULongLong();
+    return s;
+}
+
+static ChatRecord chatFromQuery(const QSqlQuery& q) {
+    ChatRecord c;
+    c.id = q.value(0).toLongLong();
+    c.title = q.value(1).toString();
+    c.systemPrompt = q.value(2).toString();
+    c.sampling = ChatStore::samplingFromJson(QJsonDocument::fromJson(q.value(3).toByteArray()).object());
+    c.updatedAt = QDateTime::fromString(q.value(4).toString(), Qt::ISODateWithMs);
+    return c;
+}
+
+QList<ChatRecord> ChatStore::chats() const {
+    QList<ChatRecord> out;
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.exec(QStringLiteral("SELECT id, title, system_prompt, sampling, updated_at FROM chats ORDER BY updated_at DESC, id DESC"));
+    while (q.next()) out.append(chatFromQuery(q));
+    return out;
+}
+
+ChatRecord ChatStore::chat(qint64 id) const {
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("SELECT id, title, system_prompt, sampling, updated_at FROM chats WHERE id = ?"));
+    q.addBindValue(id);
+    if (q.exec() && q.next()) return chatFromQuery(q);
+    return {};
+}
+
+ChatRecord ChatStore::createChat(const QString& title) {
+    ChatRecord c;
+    c.title = title;
+    c.updatedAt = QDateTime::currentDateTimeUtc();
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("INSERT INTO chats (title, system_prompt, sampling, updated_at) VALUES (?, ?, ?, ?)"));
+    q.addBindValue(c.title);
+    q.addBindValue(c.systemPrompt);
+    q.addBindValue(QJsonDocument(samplingToJson(c.sampling)).toJson(QJsonDocument::Compact));
+    q.addBindValue(c.updatedAt.toString(Qt::ISODateWithMs));
+    q.exec();
+    c.id = q.lastInsertId().toLongLong();
+    return c;
+}
+
+void ChatStore::updateChat(const ChatRecord& c) {
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("UPDATE chats SET title = ?, system_prompt = ?, sampling = ?, updated_at = ? WHERE id = ?"));
+    q.addBindValue(c.title);
+    q.addBindValue(c.systemPrompt);
+    q.addBindValue(QJsonDocument(samplingToJson(c.sampling)).toJson(QJsonDocument::Compact));
+    q.addBindValue(QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs));
+    q.addBindValue(c.id);
+    q.exec();
+}
+
+void ChatStore::touch(qint64 chatId) {
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("UPDATE chats SET updated_at = ? WHERE id = ?"));
+    q.addBindValue(QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs));
+    q.addBindValue(chatId);
+    q.exec();
+}
+
+void ChatStore::deleteChat(qint64 id) {
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("DELETE FROM messages WHERE chat_id = ?"));
+    q.addBindValue(id);
+    q.exec();
+    q.prepare(QStringLiteral("DELETE FROM chats WHERE id = ?"));
+    q.addBindValue(id);
+    q.exec();
+}
+
+QList<StoredMessage> ChatStore::messages(qint64 chatId) const {
+    QList<StoredMessage> out;
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("SELECT id, role, content, reasoning, stats_line, stats, attachments FROM messages"
+                             " WHERE chat_id = ? ORDER BY id"));
+    q.addBindValue(chatId);
+    q.exec();
+    while (q.next()) {
+        StoredMessage m;
+        m.id = q.value(0).toLongLong();
+        m.chatId = chatId;
+        m.role = q.value(1).toString();
+        m.content = q.value(2).toString();
+        m.reasoning = q.value(3).toString();
+        m.statsLine = q.value(4).toString();
+        m.stats = QJsonDocument::fromJson(q.value(5).toByteArray()).object();
+        for (const QJsonValue& v : QJsonDocument::fromJson(q.value(6).toByteArray()).array())
+            m.attachments.append(v.toString());
+        out.append(m);
+    }
+    return out;
+}
+
+static QByteArray attachmentsJson(const QStringList& a) {
+    return QJsonDocument(QJsonArray::fromStringList(a)).toJson(QJsonDocument::Compact);
+}
+
+qint64 ChatStore::addMessage(const StoredMessage& m) {
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("INSERT INTO messages (chat_id, role, content, reasoning, stats_line, stats, attachments)"
+                             " VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    q.addBindValue(m.chatId);
+    q.addBindValue(m.role);
+    q.addBindValue(m.content);
+    q.addBindValue(m.reasoning);
+    q.addBindValue(m.statsLine);
+    q.addBindValue(QJsonDocument(m.stats).toJson(QJsonDocument::Compact));
+    q.addBindValue(attachmentsJson(m.attachments));
+    q.exec();
+    touch(m.chatId);
+    return q.lastInsertId().toLongLong();
+}
+
+void ChatStore::updateMessage(const StoredMessage& m) {
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("UPDATE messages SET content = ?, reasoning = ?, stats_line = ?, stats = ?, attachments = ?"
+                             " WHERE id = ?"));
+    q.addBindValue(m.content);
+    q.addBindValue(m.reasoning);
+    q.addBindValue(m.statsLine);
+    q.addBindValue(QJsonDocument(m.stats).toJson(QJsonDocument::Compact));
+    q.addBindValue(attachmentsJson(m.attachments));
+    q.addBindValue(m.id);
+    q.exec();
+    touch(m.chatId);
+}
+
+void ChatStore::deleteMessagesFrom(qint64 chatId, qint64 messageId) {
+    QSqlQuery q(QSqlDatabase::database(m_connection));
+    q.prepare(QStringLiteral("DELETE FROM messages WHERE chat_id = ? AND id >= ?"));
+    q.addBindValue(chatId);
+    q.addBindValue(messageId);
+    q.exec();
+    touch(chatId);
+}
+
+QString ChatStore::exportMarkdown(qint64 chatId) const {
+    const ChatRecord c = chat(chatId);
+    QString md = QStringLiteral("# ") + c.title + QStringLiteral("\n\n");
+    if (!c.systemPrompt.isEmpty()) md += QStringLiteral("> **System:** ") + c.systemPrompt + QStringLiteral("\n\n");
+    for (const StoredMessage& m : messages(chatId)) {
+        md += QStringLiteral("## ") + (m.role == QLatin1String("user") ? QStringLiteral("User") : QStringLiteral("Assistant")) +
+              QStringLiteral("\n\n");
+        for (const QString& a : m.attachments) md += QStringLiteral("*Attachment:* `") + a + QStringLiteral("`\n\n");
+        if (!m.reasoning.isEmpty()) {
+            md += QStringLiteral("<details><summary>Thinking</summary>\n\n") + m.reasoning +
+                  QStringLiteral("\n\n</details>\n\n");
+        }
+        md += m.content + QStringLiteral("\n\n");
+        if (!m.statsLine.isEmpty()) md += QStringLiteral("*") + m.statsLine + QStringLiteral("*\n\n");
+    }
+    return md;
+}
+
+QByteArray ChatStore::exportJson(qint64 chatId) const {
+    const ChatRecord c = chat(chatId);
+    QJsonArray msgs;
+    if (!c.systemPrompt.isEmpty()) msgs.append(QJsonObject{{"role", "system"}, {"content", c.systemPrompt}});
+    for (const StoredMessage& m : messages(chatId)) {
+        QJsonObject o{{"role", m.role}, {"content", m.content}};
+        if (!m.reasoning.isEmpty()) o["reasoning_content"] = m.reasoning;
+        if (!m.attachments.isEmpty()) o["attachments"] = QJsonArray::fromStringList(m.attachments);
+        if (!m.stats.isEmpty()) o["stats"] = m.stats;
+        msgs.append(o);
+    }
+    const QJsonObject root{{"title", c.title}, {"sampling", samplingToJson(c.sampling)}, {"messages", msgs}};
+    return QJsonDocument(root).toJson(QJsonDocument::Indented);
+}
+
+}  // namespace wbgui

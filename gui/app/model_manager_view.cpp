@@ -1,0 +1,417 @@
+#include "app/model_manager_view.h"
+
+#include <QComboBox>
+#include <QElapsedTimer>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QListWidget>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSettings>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QThread>
+#include <QTimer>
+#include <QVBoxLayout>
+#include <QtConcurrent/QtConcurrentRun>
+
+#include "bridge/engine_bridge.h"
+#include "bridge/model_info.h"
+
+namespace wbgui {
+
+static const char* kLibraryKey = "library/entries";
+
+ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QWidget* parent)
+    : QWidget(parent), m_bridge(bridge), m_settings(settings),
+      m_scanWatcher(new QFutureWatcher<QList<ModelCard>>(this)), m_loadTicker(new QTimer(this)),
+      m_loadClock(new QElapsedTimer) {
+    setObjectName(QStringLiteral("modelManager"));
+    // Library: the folders and files the user added, and what scanning them found.
+    auto* libraryBox = new QGroupBox(tr("Library"));
+    m_libraryList = new QListWidget;
+    m_libraryList->setObjectName(QStringLiteral("libraryList"));
+    m_libraryList->setMaximumHeight(90);
+    auto* addFolder = new QPushButton(tr("Add folder…"));
+    auto* addFile = new QPushButton(tr("Add file…"));
+    auto* removeEntry = new QPushButton(tr("Remove"));
+    auto* rescanButton = new QPushButton(tr("Rescan"));
+    auto* libButtons = new QHBoxLayout;
+    for (QPushButton* b : {addFolder, addFile, removeEntry, rescanButton}) libButtons->addWidget(b);
+    m_modelList = new QListWidget;
+    m_modelList->setObjectName(QStringLiteral("modelList"));
+    auto* libLayout = new QVBoxLayout(libraryBox);
+    libLayout->addWidget(m_libraryList);
+    libLayout->addLayout(libButtons);
+    libLayout->addWidget(new QLabel(tr("Models found:")));
+    libLayout->addWidget(m_modelList, 1);
+
+    // Card, options, plan and load controls for the selected model.
+    m_card = new QLabel;
+    m_card->setObjectName(QStringLiteral("modelCard"));
+    m_card->setTextFormat(Qt::RichText);
+    m_card->setWordWrap(true);
+    m_card->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_card->setAlignment(Qt::AlignTop | Qt::AlignLeft);
+    auto* cardBox = new QGroupBox(tr("Model card"));
+    (new QVBoxLayout(cardBox))->addWidget(m_card);
+
+    m_precision = new QComboBox;
+    m_precision->addItems(precisionNames());
+    m_threads = new QSpinBox;
+    m_threads->setRange(0, qMax(1, QThread::idealThreadCount()) * 2);
+    m_threads->setSpecialValueText(tr("auto (one per core)"));
+    m_context = new QSpinBox;
+    m_context->setRange(0, 1 << 20);
+    m_context->setSingleStep(256);
+    m_context->setSpecialValueText(tr("model's own"));
+    m_sequences = new QSpinBox;
+    m_sequences->setRange(1, 256);
+    m_sequences->setValue(4);
+    auto* options = new QFormLayout;
+    options->addRow(tr("Precision"), m_precision);
+    options->addRow(tr("Device"), new QLabel(tr("CPU (the only device this build has)")));
+    options->addRow(tr("Threads"), m_threads);
+    options->addRow(tr("Context length"), m_context);
+    options->addRow(tr("Parallel sequences"), m_sequences);
+    auto* optionsBox = new QGroupBox(tr("Load options"));
+    optionsBox->setLayout(options);
+
+    m_plan = new QTableWidget(5, 1);
+    m_plan->setObjectName(QStringLiteral("memoryPlan"));
+    m_plan->setVerticalHeaderLabels({tr("Weights"), tr("KV cache"), tr("Workspace"), tr("Total"), tr("Available RAM")});
+    m_plan->setHorizontalHeaderLabels({tr("CPU")});
+    m_plan->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    m_plan->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_plan->setMaximumHeight(175);
+    m_planVerdict = new QLabel;
+    m_planVerdict->setObjectName(QStringLiteral("planVerdict"));
+    m_planVerdict->setWordWrap(true);
+    auto* planBox = new QGroupBox(tr("Memory plan"));
+    auto* planLayout = new QVBoxLayout(planBox);
+    planLayout->addWidget(m_plan);
+    planLayout->addWidget(m_planVerdict);
+
+    m_load = new QPushButton(tr("Load"));
+    m_load->setObjectName(QStringLiteral("loadButton"));
+    m_cancel = new QPushButton(tr("Cancel"));
+    m_cancel->setObjectName(QStringLiteral("cancelLoadButton"));
+    m_unload = new QPushButton(tr("Unload"));
+    m_unload->setObjectName(QStringLiteral("unloadButton"));
+    m_progress = new QProgressBar;
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_progress->setTextVisible(false);
+    m_status = new QLabel(tr("No model loaded."));
+    m_status->setObjectName(QStringLiteral("loadStatus"));
+    m_status->setWordWrap(true);
+    m_error = new QLabel;
+    m_error->setObjectName(QStringLiteral("loadError"));
+    m_error->setWordWrap(true);
+    m_error->setStyleSheet(QStringLiteral("color: #c62828; font-weight: bold;"));
+    m_error->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_error->hide();
+    auto* loadRow = new QHBoxLayout;
+    loadRow->addWidget(m_load);
+    loadRow->addWidget(m_cancel);
+    loadRow->addWidget(m_unload);
+    loadRow->addWidget(m_progress, 1);
+
+    auto* right = new QWidget;
+    auto* rightLayout = new QVBoxLayout(right);
+    rightLayout->addWidget(cardBox, 1);
+    auto* mid = new QHBoxLayout;
+    mid->addWidget(optionsBox);
+    mid->addWidget(planBox);
+    rightLayout->addLayout(mid);
+    rightLayout->addLayout(loadRow);
+    rightLayout->addWidget(m_status);
+    rightLayout->addWidget(m_error);
+
+    auto* splitter = new QSplitter;
+    splitter->addWidget(libraryBox);
+    splitter->addWidget(right);
+    splitter->setStretchFactor(1, 2);
+    auto* layout = new QVBoxLayout(this);
+    layout->addWidget(splitter);
+
+    for (const QString& e : libraryEntries()) m_libraryList->addItem(e);
+
+    connect(addFolder, &QPushButton::clicked, this, [this] {
+        const QString dir = QFileDialog::getExistingDirectory(this, tr("Add a model folder"));
+        if (!dir.isEmpty()) addLibraryEntry(dir);
+    });
+    connect(addFile, &QPushButton::clicked, this, [this] {
+        const QString file = QFileDialog::getOpenFileName(this, tr("Add a model file"), QString(),
+                                                          tr("GGUF models (*.gguf);;All files (*)"));
+        if (!file.isEmpty()) addLibraryEntry(file);
+    });
+    connect(removeEntry, &QPushButton::clicked, this, [this] {
+        if (auto* item = m_libraryList->currentItem()) removeLibraryEntry(item->text());
+    });
+    connect(rescanButton, &QPushButton::clicked, this, &ModelManagerView::rescan);
+    connect(m_scanWatcher, &QFutureWatcher<QList<ModelCard>>::finished, this, &ModelManagerView::onScanDone);
+    connect(m_modelList, &QListWidget::currentRowChanged, this, [this] {
+        showCard();
+        updatePlan();
+        updateButtons();
+    });
+    connect(m_precision, &QComboBox::currentTextChanged, this, &ModelManagerView::updatePlan);
+    connect(m_context, &QSpinBox::valueChanged, this, &ModelManagerView::updatePlan);
+    connect(m_sequences, &QSpinBox::valueChanged, this, &ModelManagerView::updatePlan);
+    connect(m_load, &QPushButton::clicked, this, &ModelManagerView::loadSelected);
+    connect(m_cancel, &QPushButton::clicked, this, &ModelManagerView::cancelLoad);
+    connect(m_unload, &QPushButton::clicked, this, &ModelManagerView::unload);
+    connect(m_bridge, &EngineBridge::loadStarted, this, &ModelManagerView::onLoadStarted);
+    connect(m_bridge, &EngineBridge::loadFinished, this, &ModelManagerView::onLoadFinished);
+    connect(m_bridge, &EngineBridge::loadFailed, this, &ModelManagerView::onLoadFailed);
+    connect(m_bridge, &EngineBridge::loadCancelled, this, [this](const QString& path) {
+        m_loadTicker->stop();
+        m_progress->setRange(0, 1);
+        m_progress->setValue(0);
+        m_status->setText(tr("Load of %1 cancelled: the engine's result will be discarded when it arrives.")
+                              .arg(QFileInfo(path).fileName()));
+        updateButtons();
+    });
+    connect(m_bridge, &EngineBridge::unloaded, this, [this] {
+        m_status->setText(tr("Model unloaded."));
+        updateButtons();
+    });
+    m_loadTicker->setInterval(200);
+    connect(m_loadTicker, &QTimer::timeout, this, [this] {
+        m_status->setText(tr("Loading… %1 s").arg(m_loadClock->elapsed() / 1000.0, 0, 'f', 1));
+    });
+    updateButtons();
+    rescan();
+}
+
+ModelManagerView::~ModelManagerView() {
+    m_scanWatcher->waitForFinished();  // headers only: short, and the scan must not outlive the view
+    delete m_loadClock;
+}
+
+QStringList ModelManagerView::libraryEntries() const { return m_settings->value(kLibraryKey).toStringList(); }
+
+void ModelManagerView::addLibraryEntry(const QString& path) {
+    const QString abs = QFileInfo(path).absoluteFilePath();
+    QStringList entries = libraryEntries();
+    if (!entries.contains(abs)) {
+        entries.append(abs);
+        m_settings->setValue(kLibraryKey, entries);
+        m_settings->sync();
+        m_libraryList->addItem(abs);
+    }
+    rescan();
+}
+
+void ModelManagerView::removeLibraryEntry(const QString& path) {
+    QStringList entries = libraryEntries();
+    entries.removeAll(path);
+    m_settings->setValue(kLibraryKey, entries);
+    m_settings->sync();
+    for (QListWidgetItem* item : m_libraryList->findItems(path, Qt::MatchExactly)) delete item;
+    rescan();
+}
+
+bool ModelManagerView::isScanning() const { return m_scanWatcher->isRunning() || m_rescanPending; }
+
+void ModelManagerView::rescan() {
+    if (m_scanWatcher->isRunning()) {
+        m_rescanPending = true;
+        return;
+    }
+    m_rescanPending = false;
+    const QStringList entries = libraryEntries();
+    m_scanWatcher->setFuture(QtConcurrent::run([entries] {
+        QList<ModelCard> cards;
+        for (const QString& p : scanForModels(entries)) cards.append(readModelCard(p));
+        return cards;
+    }));
+}
+
+void ModelManagerView::onScanDone() {
+    if (m_rescanPending) {
+        rescan();
+        return;
+    }
+    const QString keep = selectedCard().path;
+    m_cards = m_scanWatcher->result();
+    QSignalBlocker block(m_modelList);
+    m_modelList->clear();
+    int row = m_cards.isEmpty() ? -1 : 0;
+    for (int i = 0; i < m_cards.size(); ++i) {
+        const ModelCard& c = m_cards[i];
+        auto* item = new QListWidgetItem(c.ok() ? c.displayName() : QFileInfo(c.path).fileName() + tr(" — unreadable"));
+        item->setToolTip(c.ok() ? c.path : c.error);
+        if (!c.ok()) item->setForeground(QColor(0xc6, 0x28, 0x28));
+        m_modelList->addItem(item);
+        if (c.path == keep) row = i;
+    }
+    m_modelList->setCurrentRow(row);
+    showCard();
+    updatePlan();
+    updateButtons();
+    Q_EMIT scanFinished();
+}
+
+bool ModelManagerView::selectModel(const QString& path) {
+    const QString abs = QFileInfo(path).absoluteFilePath();
+    for (int i = 0; i < m_cards.size(); ++i) {
+        if (m_cards[i].path == abs || m_cards[i].path == path) {
+            m_modelList->setCurrentRow(i);
+            return true;
+        }
+    }
+    return false;
+}
+
+ModelCard ModelManagerView::selectedCard() const {
+    const int row = m_modelList->currentRow();
+    return row >= 0 && row < m_cards.size() ? m_cards[row] : ModelCard{};
+}
+
+void ModelManagerView::setPrecision(const QString& precision) { m_precision->setCurrentText(precision); }
+void ModelManagerView::setThreads(int threads) { m_threads->setValue(threads); }
+void ModelManagerView::setContextLength(qint64 tokens) { m_context->setValue(int(tokens)); }
+
+void ModelManagerView::showCard() {
+    const ModelCard c = selectedCard();
+    if (c.path.isEmpty()) {
+        m_card->setText(tr("<i>Add a folder or a .gguf file to the library, then pick a model.</i>"));
+        return;
+    }
+    if (!c.ok()) {
+        m_card->setText(QStringLiteral("<b>%1</b><br><span style='color:#c62828'>%2</span>")
+                            .arg(c.path.toHtmlEscaped(), c.error.toHtmlEscaped()));
+        return;
+    }
+    QString dtypes;
+    for (auto it = c.tensorDtypes.begin(); it != c.tensorDtypes.end(); ++it)
+        dtypes += QStringLiteral("%1×%2 ").arg(it.key()).arg(it.value());
+    auto row = [](const QString& k, const QString& v) {
+        return QStringLiteral("<tr><td><b>%1</b></td><td>%2</td></tr>").arg(k, v.toHtmlEscaped());
+    };
+    QString html = QStringLiteral("<h3>%1</h3><table cellspacing='4'>").arg(c.displayName().toHtmlEscaped());
+    html += row(tr("Path"), c.path);
+    html += row(tr("Format"), c.format);
+    html += row(tr("Architecture"), c.architecture);
+    html += row(tr("Parameters"), QStringLiteral("%1 (%2 M)").arg(c.numParameters).arg(c.numParameters / 1e6, 0, 'f', 2));
+    html += row(tr("Layers"), QStringLiteral("%1 (hidden %2, heads %3, KV heads %4)")
+                                  .arg(c.numLayers).arg(c.hiddenSize).arg(c.numHeads).arg(c.numKvHeads));
+    html += row(tr("Context length"), QString::number(c.contextLength));
+    html += row(tr("Tokenizer"), QStringLiteral("%1, vocabulary %2").arg(c.tokenizer).arg(c.vocabSize));
+    html += row(tr("Tensor dtypes"), dtypes.trimmed());
+    html += row(tr("Size on disk"), humanBytes(c.sizeOnDiskBytes));
+    html += row(tr("Inputs"), tr("text only"));
+    html += QStringLiteral("</table>");
+    m_card->setText(html);
+}
+
+MemoryPlan ModelManagerView::currentPlan() const {
+    return planMemory(selectedCard(), m_precision->currentText(), m_context->value(), m_sequences->value(),
+                      availableMemoryBytes());
+}
+
+void ModelManagerView::updatePlan() {
+    const ModelCard c = selectedCard();
+    if (c.path.isEmpty() || !c.ok()) {
+        for (int r = 0; r < 5; ++r) m_plan->setItem(r, 0, new QTableWidgetItem(QStringLiteral("—")));
+        m_planVerdict->clear();
+        return;
+    }
+    const MemoryPlan p = currentPlan();
+    const qint64 values[] = {p.weightBytes, p.kvCacheBytes, p.workspaceBytes, p.totalBytes(), p.availableBytes};
+    for (int r = 0; r < 5; ++r) {
+        auto* item = new QTableWidgetItem(humanBytes(values[r]));
+        if (r == 1) item->setToolTip(tr("%1 tokens × %2 sequences, f32 keys and values").arg(p.contextLength).arg(p.numSequences));
+        if (r == 3 && !p.fits()) {
+            item->setForeground(QColor(0xc6, 0x28, 0x28));
+            QFont f = item->font();
+            f.setBold(true);
+            item->setFont(f);
+        }
+        m_plan->setItem(r, 0, item);
+    }
+    if (p.fits()) {
+        m_planVerdict->setStyleSheet(QStringLiteral("color: #2e7d32;"));
+        m_planVerdict->setText(tr("Fits: %1 of %2 available at %3, %4 tokens of context.")
+                                   .arg(humanBytes(p.totalBytes()), humanBytes(p.availableBytes), p.precision)
+                                   .arg(p.contextLength));
+    } else {
+        m_planVerdict->setStyleSheet(QStringLiteral("color: #c62828; font-weight: bold;"));
+        m_planVerdict->setText(tr("Does not fit: %1 short (needs %2, %3 available). Lower the precision, the context "
+                                  "length or the parallel sequences.")
+                                   .arg(humanBytes(p.shortfallBytes()), humanBytes(p.totalBytes()),
+                                        humanBytes(p.availableBytes)));
+    }
+}
+
+void ModelManagerView::updateButtons() {
+    const bool loading = m_bridge->state() == EngineBridge::State::Loading;
+    const ModelCard c = selectedCard();
+    m_load->setEnabled(!loading && !c.path.isEmpty() && c.ok());
+    m_load->setToolTip(c.ok() ? QString() : c.error);
+    m_cancel->setEnabled(loading);
+    m_unload->setEnabled(m_bridge->isLoaded());
+}
+
+void ModelManagerView::setError(const QString& message) {
+    m_error->setText(message);
+    m_error->setVisible(!message.isEmpty());
+}
+
+QString ModelManagerView::errorText() const { return m_error->isVisible() ? m_error->text() : QString(); }
+QString ModelManagerView::statusText() const { return m_status->text(); }
+
+void ModelManagerView::loadSelected() {
+    const ModelCard c = selectedCard();
+    if (c.path.isEmpty()) return;
+    LoadRequest request;
+    request.path = c.path;
+    request.precision = m_precision->currentText();
+    request.numThreads = m_threads->value();
+    request.contextLength = m_context->value();
+    request.maxSequences = m_sequences->value();
+    m_bridge->loadModel(request);
+}
+
+void ModelManagerView::cancelLoad() { m_bridge->cancelLoad(); }
+void ModelManagerView::unload() { m_bridge->unloadModel(); }
+
+void ModelManagerView::onLoadStarted(const QString& path) {
+    setError(QString());
+    m_progress->setRange(0, 0);  // one blocking engine call: no fraction to show, only that it is alive
+    m_loadClock->start();
+    m_loadTicker->start();
+    m_status->setText(tr("Loading %1…").arg(QFileInfo(path).fileName()));
+    updateButtons();
+}
+
+void ModelManagerView::onLoadFinished(const LoadedModelInfo& info) {
+    m_loadTicker->stop();
+    m_progress->setRange(0, 1);
+    m_progress->setValue(1);
+    m_status->setText(tr("Loaded %1 at %2 in %3 ms on %4: weights %5, KV cache %6, context %7.")
+                          .arg(QFileInfo(info.path).fileName(), info.precision)
+                          .arg(info.loadMs, 0, 'f', 0)
+                          .arg(info.device, humanBytes(info.weightBytes), humanBytes(info.kvCacheBytes))
+                          .arg(info.contextLength));
+    updateButtons();
+}
+
+void ModelManagerView::onLoadFailed(const QString& path, const QString& message) {
+    m_loadTicker->stop();
+    m_progress->setRange(0, 1);
+    m_progress->setValue(0);
+    m_status->setText(tr("Load failed."));
+    setError(message);
+    updateButtons();
+}
+
+}  // namespace wbgui

@@ -1,0 +1,161 @@
+#include "bridge/model_info.h"
+
+#include <QDir>
+#include <QDirIterator>
+#include <QFile>
+#include <QFileInfo>
+#include <QSet>
+#include <unistd.h>
+
+#include "models/llama_model.h"
+
+namespace wbgui {
+
+double GenerationResult::tokensPerSecond() const {
+    const double decodeMs = e2eMs - ttftMs;
+    if (completionTokens > 1 && decodeMs > 0) return double(completionTokens - 1) * 1000.0 / decodeMs;
+    return e2eMs > 0 ? double(completionTokens) * 1000.0 / e2eMs : 0;
+}
+
+QString GenerationResult::statsLine() const {
+    QString line = QStringLiteral("TTFT %1 ms · %2 tok/s · %3 tokens")
+                       .arg(ttftMs, 0, 'f', 1)
+                       .arg(tokensPerSecond(), 0, 'f', 1)
+                       .arg(completionTokens);
+    if (stopReason != QLatin1String("stop")) line += QStringLiteral(" · ") + stopReason;
+    return line;
+}
+
+QString ModelCard::displayName() const {
+    const QFileInfo fi(path);
+    return name.isEmpty() ? fi.fileName() : name + QStringLiteral(" (") + fi.fileName() + QLatin1Char(')');
+}
+
+QString humanBytes(qint64 bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double b = double(bytes);
+    int u = 0;
+    while (std::abs(b) >= 1024 && u < 4) {
+        b /= 1024;
+        ++u;
+    }
+    return QString::number(b, 'f', u == 0 ? 0 : (b < 10 ? 2 : 1)) + QLatin1Char(' ') + QLatin1String(units[u]);
+}
+
+static qint64 sizeOnDisk(const QString& path) {
+    const QFileInfo fi(path);
+    if (fi.isFile()) return fi.size();
+    qint64 total = 0;
+    QDirIterator it(path, QDir::Files, QDirIterator::Subdirectories);
+    while (it.hasNext()) total += QFileInfo(it.next()).size();
+    return total;
+}
+
+ModelCard readModelCard(const QString& path) {
+    ModelCard card;
+    card.path = path;
+    if (!QFileInfo::exists(path)) {
+        card.error = path + QStringLiteral(": no such file or folder");
+        return card;
+    }
+    auto s = wb::summarizeModel(path.toStdString());
+    if (!s) {
+        card.error = QString::fromStdString(s.error().message);
+        // The engine's message usually names the file already; make sure it always does.
+        if (!card.error.contains(QFileInfo(path).fileName())) card.error = path + QStringLiteral(": ") + card.error;
+        return card;
+    }
+    const wb::ModelConfig& c = s->config;
+    card.format = QString::fromStdString(s->format);
+    card.architecture = QString::fromStdString(c.architecture);
+    card.name = QString::fromStdString(c.name);
+    card.numParameters = s->numParameters;
+    card.numLayers = c.numLayers;
+    card.hiddenSize = c.dim;
+    card.numHeads = c.numHeads;
+    card.numKvHeads = c.numKvHeads;
+    card.vocabSize = c.vocabSize;
+    card.contextLength = c.maxContext;
+    card.tokenizer = QString::fromStdString(s->tokenizerKind);
+    for (const auto& [k, v] : s->tensorCountByDtype) card.tensorDtypes.insert(QString::fromStdString(k), v);
+    for (const auto& [k, v] : s->weightBytesByPrecision)
+        card.weightBytesByPrecision.insert(QString::fromStdString(k), v);
+    card.kvBytesPerToken = s->kvBytesPerToken;
+    card.ffnSize = c.ffnDim;
+    card.sizeOnDiskBytes = sizeOnDisk(path);
+    return card;
+}
+
+MemoryPlan planMemory(const ModelCard& card, const QString& precision, qint64 contextLength, int numSequences,
+                      qint64 availableBytes) {
+    MemoryPlan plan;
+    plan.precision = precision;
+    plan.contextLength = contextLength > 0 ? qMin(contextLength, card.contextLength) : card.contextLength;
+    plan.numSequences = qMax(1, numSequences);
+    plan.weightBytes = card.weightBytesByPrecision.value(precision, card.weightBytesByPrecision.value("native"));
+    plan.kvCacheBytes = card.kvBytesPerToken * plan.contextLength * plan.numSequences;
+    // The step scratch the model grows to (activations of a full 512-token step, f32) plus one row of logits
+    // per sequence: the engine's default per-step token budget bounds it.
+    const qint64 stepTokens = 512;
+    const qint64 ffn = card.ffnSize > 0 ? card.ffnSize : card.hiddenSize * 4;
+    plan.workspaceBytes = stepTokens * (6 * card.hiddenSize + 3 * ffn) * 4 + plan.numSequences * card.vocabSize * 4;
+    plan.availableBytes = availableBytes;
+    return plan;
+}
+
+qint64 availableMemoryBytes() {
+    QFile f(QStringLiteral("/proc/meminfo"));
+    if (f.open(QIODevice::ReadOnly)) {
+        while (!f.atEnd()) {
+            const QByteArray line = f.readLine();
+            if (line.startsWith("MemAvailable:")) return line.mid(13).trimmed().split(' ').first().toLongLong() * 1024;
+        }
+    }
+    return qint64(4) << 30;
+}
+
+qint64 processRssBytes() {
+    QFile f(QStringLiteral("/proc/self/statm"));
+    if (!f.open(QIODevice::ReadOnly)) return 0;
+    const QList<QByteArray> parts = f.readAll().split(' ');
+    return parts.size() > 1 ? parts[1].toLongLong() * sysconf(_SC_PAGESIZE) : 0;
+}
+
+static bool isHfFolder(const QDir& d) {
+    return d.exists(QStringLiteral("config.json")) &&
+           !d.entryList({QStringLiteral("*.safetensors")}, QDir::Files).isEmpty();
+}
+
+QStringList scanForModels(const QStringList& libraryEntries) {
+    QSet<QString> found;
+    for (const QString& entry : libraryEntries) {
+        const QFileInfo fi(entry);
+        if (fi.isFile()) {
+            found.insert(fi.absoluteFilePath());
+            continue;
+        }
+        if (!fi.isDir()) continue;
+        if (isHfFolder(QDir(entry))) {
+            found.insert(fi.absoluteFilePath());
+            continue;
+        }
+        QDirIterator it(entry, QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot, QDirIterator::Subdirectories);
+        while (it.hasNext()) {
+            const QString p = it.next();
+            const QFileInfo sub(p);
+            if (QDir(entry).relativeFilePath(p).count(QLatin1Char('/')) > 3) continue;
+            if (sub.isFile() && p.endsWith(QLatin1String(".gguf"), Qt::CaseInsensitive)) found.insert(p);
+            else if (sub.isDir() && isHfFolder(QDir(p))) found.insert(p);
+        }
+    }
+    QStringList out(found.begin(), found.end());
+    out.sort();
+    return out;
+}
+
+QStringList precisionNames() {
+    return {QStringLiteral("native"), QStringLiteral("fp32"), QStringLiteral("fp16"), QStringLiteral("bf16"),
+            QStringLiteral("int8")};
+}
+
+}  // namespace wbgui
