@@ -2,8 +2,14 @@
 # Installs what the build and the tests need on Debian 12 (idempotent: does nothing when all is present).
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
-      qt6-base-dev libgl-dev libsentencepiece-dev nlohmann-json3-dev libqcustomplot-dev)
+      qt6-base-dev libgl-dev libsentencepiece-dev nlohmann-json3-dev libqcustomplot-dev
+      libcpp-httplib-dev curl)
 missing=()
+# The real-client tests (tests/clients) need node >= 18 and npm; Debian's packages only where none is present,
+# so a newer node installed another way is kept.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    PKGS+=(nodejs npm)
+fi
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -1,6 +1,8 @@
 // wb: the headless front end of the engine (generate, chat, tokenize, inspect, bench).
 #include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "formats/gguf.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
+#include "serve/server.h"
 #include "tokenizer/tokenizer.h"
 
 
@@ -36,6 +39,7 @@ commands:
   tokenize   -m MODEL -p TEXT      print token ids and pieces (--json)
   inspect    -m MODEL              architecture, parameters, dtypes, context, tokenizer, memory (--json)
   bench      -m MODEL              prompt-processing and generation tokens/s (--json)
+  serve      -m MODEL              OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, ...)
 
 MODEL is a .gguf file or a Hugging Face folder (config.json + *.safetensors).
 
@@ -66,6 +70,16 @@ bench options (serving load, continuous batching):
   --requests N            requests per run (default max(4 x concurrency, 8))
   --p99-limit-ms X        report the highest concurrency whose end-to-end P99 stays under X ms
   --max-num-seqs N        engine batch limit (default 64)
+serve options:
+  --host H                address to bind (default 127.0.0.1: loopback only)
+  --port P                port (default 8000; 0 picks a free one and prints it)
+  --served-model-name N   the model id clients send (default: the model file's stem)
+  --api-key K             require "Authorization: Bearer K" on /v1/*
+  --max-body-mb N         request body limit in MB (default 64)
+  --max-images N          images per request (default 10); --max-audios N likewise
+  --max-queued N          requests waiting beyond the batch before 429 (default 256)
+  --max-num-seqs N        engine batch limit (default 64); --kv-cache-mb N: KV pool size
+  --log-requests          one line per request on stderr
 )";
 
 struct Args {
@@ -82,7 +96,8 @@ struct Args {
 bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
     static const std::map<std::string, std::string> alias = {
         {"-m", "model"}, {"-p", "prompt"}, {"-n", "max-tokens"}, {"-t", "threads"}, {"-f", "file"}, {"-r", "reps"}};
-    static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos", "no-think"};
+    static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos", "no-think",
+                                                   "log-requests"};
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (alias.count(k)) {
@@ -443,6 +458,69 @@ int cmdBenchServing(const Args& a) {
     return 0;
 }
 
+int cmdServe(const Args& a) {
+    if (!a.has("model")) return fail("no model given (-m PATH)");
+    wb::EngineOptions eo;
+    eo.modelPath = a.get("model");
+    auto prec = wb::parsePrecision(a.get("precision", "native"));
+    if (!prec) return fail(prec.error().message);
+    eo.load.precision = *prec;
+    int64_t threads = 0, maxSeqs = 64, kvMb = 0, port = 8000, bodyMb = 64, images = 10, audios = 10, queued = 256;
+    if (!number(a, "threads", threads) || !number(a, "max-num-seqs", maxSeqs) || !number(a, "kv-cache-mb", kvMb) ||
+        !number(a, "port", port) || !number(a, "max-body-mb", bodyMb) || !number(a, "max-images", images) ||
+        !number(a, "max-audios", audios) || !number(a, "max-queued", queued))
+        return 2;
+    if (port < 0 || port > 65535) return fail("--port must be 0-65535");
+    if (bodyMb <= 0 || images < 0 || audios < 0 || queued < 0 || maxSeqs <= 0) return fail("limits must be positive");
+    eo.load.numThreads = int(threads);
+    eo.maxNumSeqs = int(maxSeqs);
+    eo.kvCacheBytes = kvMb << 20;
+    wb::ServeOptions so;
+    so.host = a.get("host", "127.0.0.1");
+    so.port = int(port);
+    so.servedModelName = a.get("served-model-name");
+    so.apiKey = a.get("api-key");
+    so.maxBodyBytes = size_t(bodyMb) << 20;
+    so.media.maxImages = size_t(images);
+    so.media.maxAudios = size_t(audios);
+    so.maxQueued = int(queued);
+    so.logRequests = a.has("log-requests");
+
+    // SIGINT/SIGTERM are taken by one thread with sigwait so the shutdown runs outside a signal handler; they
+    // are blocked before any other thread exists so every thread inherits the mask.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+    std::fprintf(stderr, "wb serve: loading %s\n", eo.modelPath.c_str());
+    auto engine = wb::Engine::create(eo);
+    if (!engine) return fail(engine.error().message);
+    auto server = wb::OpenAiServer::create(**engine, so);
+    if (!server) return fail(server.error().message);
+    auto bound = (*server)->bind();
+    if (!bound) return fail(bound.error().message);
+    std::fputs((*server)->startupSummary().c_str(), stderr);
+    // On stdout, one line a launcher can parse for the port (with --port 0).
+    std::printf("wb serve: listening on http://%s:%d/v1\n", so.host.c_str(), *bound);
+    std::fflush(stdout);
+    wb::OpenAiServer* srv = server->get();
+    std::thread waiter([&sigs, srv] {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        std::fprintf(stderr, "wb serve: signal %d, stopping\n", sig);
+        srv->stop();
+    });
+    auto r = (*server)->run();
+    // run() returned on its own (an error): wake the waiter so it can be joined.
+    pthread_kill(waiter.native_handle(), SIGTERM);
+    waiter.join();
+    server->reset();
+    if (!r) return fail(r.error().message);
+    return 0;
+}
+
 int cmdBench(const Args& a) {
     if (a.has("concurrency")) return cmdBenchServing(a);
     auto m = loadModel(a);
@@ -539,6 +617,7 @@ int main(int argc, char** argv) {
     if (cmd == "tokenize") return cmdTokenize(a);
     if (cmd == "inspect") return cmdInspect(a);
     if (cmd == "bench") return cmdBench(a);
+    if (cmd == "serve") return cmdServe(a);
     std::fprintf(stderr, "wb: unknown command \"%s\"\n\n%s", cmd.c_str(), kUsage);
     return 2;
 }
