@@ -10,6 +10,8 @@
 #include <QTabWidget>
 
 #include "app/chat_store.h"
+#include "app/chat_view.h"
+#include "app/perf_charts_view.h"
 #include "app/model_manager_view.h"
 #include "bridge/engine_bridge.h"
 #include "bridge/model_info.h"
@@ -37,6 +39,12 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     m_tabs = new QTabWidget;
     m_models = new ModelManagerView(m_bridge, m_settings);
     m_tabs->addTab(m_models, tr("Models"));
+    m_chat = new ChatView(m_bridge, m_store, m_dataDir);
+    m_tabs->addTab(m_chat, tr("Chat"));
+    m_perf = new PerfChartsView(m_bridge);
+    m_tabs->addTab(m_perf, tr("Performance"));
+    // A loaded model is for chatting: go there, as a user would next.
+    connect(m_bridge, &EngineBridge::loadFinished, this, [this] { m_tabs->setCurrentWidget(m_chat); });
     setCentralWidget(m_tabs);
 
     m_modelStatus = new QLabel(tr("No model loaded"));

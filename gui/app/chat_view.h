@@ -1,0 +1,170 @@
+// The Chat view: several chats kept in SQLite, streaming Markdown answers with a collapsible thinking section,
+// stop / regenerate / edit-and-resend / copy, a stats line under each answer, and per-chat system prompt and
+// sampling settings. Text deltas are buffered and rendered on a short timer, so a fast model costs the GUI
+// thread a few renders a second rather than one per token.
+#pragma once
+
+#include <QPlainTextEdit>
+#include <QTextBrowser>
+#include <QTimer>
+#include <QWidget>
+
+#include "app/chat_store.h"
+#include "bridge/bridge_types.h"
+
+class QCheckBox;
+class QDoubleSpinBox;
+class QLabel;
+class QListWidget;
+class QPushButton;
+class QScrollArea;
+class QSpinBox;
+class QToolButton;
+class QVBoxLayout;
+
+namespace wbgui {
+
+class EngineBridge;
+class InputPanel;
+struct LoadedModelInfo;
+
+/// A read-only Markdown view as tall as its document, for stacking messages in one scroll area.
+class MarkdownView : public QTextBrowser {
+    Q_OBJECT
+public:
+    explicit MarkdownView(QWidget* parent = nullptr);
+    void setMarkdownText(const QString& md);
+    QString markdownText() const { return m_text; }
+
+private:
+    void fitHeight();
+    QString m_text;
+};
+
+class MessageWidget : public QFrame {
+    Q_OBJECT
+public:
+    explicit MessageWidget(const StoredMessage& message, QWidget* parent = nullptr);
+    StoredMessage& message() { return m_message; }
+    /// Re-renders text, reasoning and stats from message().
+    void render();
+    void setRegenerateVisible(bool visible);
+    bool thinkingExpanded() const;
+    void setThinkingExpanded(bool expanded);
+    QString answerText() const { return m_answer->markdownText(); }
+
+Q_SIGNALS:
+    void copyRequested(const QString& text);
+    void editRequested(qint64 messageId);
+    void regenerateRequested();
+
+private:
+    StoredMessage m_message;
+    QLabel* m_attachments;
+    QToolButton* m_thinkingToggle;
+    MarkdownView* m_thinking;
+    MarkdownView* m_answer;
+    QLabel* m_stats;
+    QToolButton* m_regenerate;
+};
+
+/// The message box: Enter sends, Shift+Enter breaks the line, a pasted image goes to the input panel.
+class Composer : public QPlainTextEdit {
+    Q_OBJECT
+public:
+    using QPlainTextEdit::QPlainTextEdit;
+    InputPanel* inputPanel = nullptr;
+
+Q_SIGNALS:
+    void submitted();
+
+protected:
+    void keyPressEvent(QKeyEvent* e) override;
+    bool canInsertFromMimeData(const QMimeData* source) const override;
+    void insertFromMimeData(const QMimeData* source) override;
+};
+
+class ChatView : public QWidget {
+    Q_OBJECT
+public:
+    ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDir, QWidget* parent = nullptr);
+
+    qint64 currentChatId() const { return m_chat.id; }
+    ChatRecord currentChat() const { return m_chat; }
+    QList<ChatRecord> chats() const;
+    qint64 newChat();
+    void selectChat(qint64 id);
+    void deleteCurrentChat();
+
+    /// Sends `text` (and the input panel's attachments) as the user; false when nothing can be sent.
+    bool send(const QString& text);
+    void stop();
+    void regenerate();
+    /// Puts a user message back into the composer; the next send replaces it and everything after it.
+    void editMessage(qint64 messageId);
+    bool isGenerating() const { return m_activeRequest != 0; }
+
+    QList<MessageWidget*> messageWidgets() const;
+    QString streamingText() const;  // the answer being generated, as received so far
+    QString errorText() const;
+    Composer* composer() const { return m_composer; }
+    InputPanel* inputPanel() const { return m_input; }
+    QScrollArea* transcript() const { return m_scroll; }
+
+    void setSystemPrompt(const QString& prompt);
+    void setSampling(const SamplingSettings& s);
+    SamplingSettings sampling() const;
+
+    bool exportMarkdown(const QString& path) const;
+    bool exportJson(const QString& path) const;
+
+Q_SIGNALS:
+    void generationStarted(quint64 id);
+    void generationFinished(const wbgui::GenerationResult& result);
+    void chatsChanged();
+
+private:
+    void reloadChatList();
+    void reloadMessages();
+    MessageWidget* appendWidget(const StoredMessage& m);
+    void startGeneration();
+    void onDelta(quint64 id, const QString& text, bool reasoning);
+    void onFinished(quint64 id, const GenerationResult& result);
+    void onFailed(quint64 id, const QString& message);
+    void flushRender();
+    void saveSettings();
+    void loadSettingsIntoControls();
+    void updateButtons();
+    void showError(const QString& message);
+    void scrollToEnd();
+    void onModelLoaded(const LoadedModelInfo& info);
+
+    EngineBridge* m_bridge;
+    ChatStore* m_store;
+    ChatRecord m_chat;
+    quint64 m_activeRequest = 0;
+    MessageWidget* m_activeWidget = nullptr;
+    qint64 m_editFrom = 0;  // a user message id: the next send replaces it and what follows
+    QTimer m_renderTimer;
+    bool m_loadingControls = false;
+
+    QListWidget* m_chatList;
+    QScrollArea* m_scroll;
+    QWidget* m_messagesHost;
+    QVBoxLayout* m_messagesLayout;
+    InputPanel* m_input;
+    Composer* m_composer;
+    QPushButton* m_send;
+    QPushButton* m_stop;
+    QPushButton* m_regenerate;
+    QLabel* m_error;
+    QPlainTextEdit* m_systemPrompt;
+    QDoubleSpinBox* m_temperature;
+    QDoubleSpinBox* m_topP;
+    QSpinBox* m_topK;
+    QDoubleSpinBox* m_repetition;
+    QSpinBox* m_maxTokens;
+    QCheckBox* m_thinkingBox;
+};
+
+}  // namespace wbgui
