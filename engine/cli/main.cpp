@@ -1,5 +1,6 @@
 // wb: the headless front end of the engine (generate, chat, tokenize, inspect, bench).
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <thread>
@@ -506,13 +507,20 @@ int cmdServe(const Args& a) {
     std::printf("wb serve: listening on http://%s:%d/v1\n", so.host.c_str(), *bound);
     std::fflush(stdout);
     wb::OpenAiServer* srv = server->get();
-    std::thread waiter([&sigs, srv] {
+    std::atomic<bool> running{true};
+    std::thread waiter([&sigs, &running, srv] {
         int sig = 0;
         sigwait(&sigs, &sig);
+        if (!running) return;
         std::fprintf(stderr, "wb serve: signal %d, stopping\n", sig);
         srv->stop();
+        // httplib lets an idle keep-alive connection hold its worker until the keep-alive timeout; a server
+        // told to stop should not linger that long, and nothing is left to save once new work is refused.
+        for (int i = 0; i < 100 && running; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (running) std::_Exit(0);
     });
     auto r = (*server)->run();
+    running = false;
     // run() returned on its own (an error): wake the waiter so it can be joined.
     pthread_kill(waiter.native_handle(), SIGTERM);
     waiter.join();
