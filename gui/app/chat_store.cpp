@@ -12,6 +12,16 @@ namespace wbgui {
 
 static std::atomic<int> s_connectionCounter{0};
 
+// A failed statement is a bug or a broken disk, not a user error: say which, and keep the app running.
+// A null QString binds as SQL NULL; the columns are NOT NULL text.
+static QString nn(const QString& s) { return s.isNull() ? QStringLiteral("") : s; }
+
+static bool run(QSqlQuery& q) {
+    if (q.exec()) return true;
+    qWarning("chat store: %s: %s", qPrintable(q.lastQuery()), qPrintable(q.lastError().text()));
+    return false;
+}
+
 ChatStore::ChatStore() : m_connection(QStringLiteral("wb-chats-%1").arg(++s_connectionCounter)) {}
 
 ChatStore::~ChatStore() {
@@ -99,11 +109,11 @@ ChatRecord ChatStore::createChat(const QString& title) {
     c.updatedAt = QDateTime::currentDateTimeUtc();
     QSqlQuery q(QSqlDatabase::database(m_connection));
     q.prepare(QStringLiteral("INSERT INTO chats (title, system_prompt, sampling, updated_at) VALUES (?, ?, ?, ?)"));
-    q.addBindValue(c.title);
-    q.addBindValue(c.systemPrompt);
+    q.addBindValue(nn(c.title));
+    q.addBindValue(nn(c.systemPrompt));
     q.addBindValue(QJsonDocument(samplingToJson(c.sampling)).toJson(QJsonDocument::Compact));
     q.addBindValue(c.updatedAt.toString(Qt::ISODateWithMs));
-    q.exec();
+    run(q);
     c.id = q.lastInsertId().toLongLong();
     return c;
 }
@@ -111,12 +121,12 @@ ChatRecord ChatStore::createChat(const QString& title) {
 void ChatStore::updateChat(const ChatRecord& c) {
     QSqlQuery q(QSqlDatabase::database(m_connection));
     q.prepare(QStringLiteral("UPDATE chats SET title = ?, system_prompt = ?, sampling = ?, updated_at = ? WHERE id = ?"));
-    q.addBindValue(c.title);
-    q.addBindValue(c.systemPrompt);
+    q.addBindValue(nn(c.title));
+    q.addBindValue(nn(c.systemPrompt));
     q.addBindValue(QJsonDocument(samplingToJson(c.sampling)).toJson(QJsonDocument::Compact));
     q.addBindValue(QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs));
     q.addBindValue(c.id);
-    q.exec();
+    run(q);
 }
 
 void ChatStore::touch(qint64 chatId) {
@@ -124,17 +134,17 @@ void ChatStore::touch(qint64 chatId) {
     q.prepare(QStringLiteral("UPDATE chats SET updated_at = ? WHERE id = ?"));
     q.addBindValue(QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs));
     q.addBindValue(chatId);
-    q.exec();
+    run(q);
 }
 
 void ChatStore::deleteChat(qint64 id) {
     QSqlQuery q(QSqlDatabase::database(m_connection));
     q.prepare(QStringLiteral("DELETE FROM messages WHERE chat_id = ?"));
     q.addBindValue(id);
-    q.exec();
+    run(q);
     q.prepare(QStringLiteral("DELETE FROM chats WHERE id = ?"));
     q.addBindValue(id);
-    q.exec();
+    run(q);
 }
 
 QList<StoredMessage> ChatStore::messages(qint64 chatId) const {
@@ -143,7 +153,7 @@ QList<StoredMessage> ChatStore::messages(qint64 chatId) const {
     q.prepare(QStringLiteral("SELECT id, role, content, reasoning, stats_line, stats, attachments FROM messages"
                              " WHERE chat_id = ? ORDER BY id"));
     q.addBindValue(chatId);
-    q.exec();
+    run(q);
     while (q.next()) {
         StoredMessage m;
         m.id = q.value(0).toLongLong();
@@ -169,13 +179,13 @@ qint64 ChatStore::addMessage(const StoredMessage& m) {
     q.prepare(QStringLiteral("INSERT INTO messages (chat_id, role, content, reasoning, stats_line, stats, attachments)"
                              " VALUES (?, ?, ?, ?, ?, ?, ?)"));
     q.addBindValue(m.chatId);
-    q.addBindValue(m.role);
-    q.addBindValue(m.content);
-    q.addBindValue(m.reasoning);
-    q.addBindValue(m.statsLine);
+    q.addBindValue(nn(m.role));
+    q.addBindValue(nn(m.content));
+    q.addBindValue(nn(m.reasoning));
+    q.addBindValue(nn(m.statsLine));
     q.addBindValue(QJsonDocument(m.stats).toJson(QJsonDocument::Compact));
     q.addBindValue(attachmentsJson(m.attachments));
-    q.exec();
+    run(q);
     touch(m.chatId);
     return q.lastInsertId().toLongLong();
 }
@@ -184,13 +194,13 @@ void ChatStore::updateMessage(const StoredMessage& m) {
     QSqlQuery q(QSqlDatabase::database(m_connection));
     q.prepare(QStringLiteral("UPDATE messages SET content = ?, reasoning = ?, stats_line = ?, stats = ?, attachments = ?"
                              " WHERE id = ?"));
-    q.addBindValue(m.content);
-    q.addBindValue(m.reasoning);
-    q.addBindValue(m.statsLine);
+    q.addBindValue(nn(m.content));
+    q.addBindValue(nn(m.reasoning));
+    q.addBindValue(nn(m.statsLine));
     q.addBindValue(QJsonDocument(m.stats).toJson(QJsonDocument::Compact));
     q.addBindValue(attachmentsJson(m.attachments));
     q.addBindValue(m.id);
-    q.exec();
+    run(q);
     touch(m.chatId);
 }
 
@@ -199,7 +209,7 @@ void ChatStore::deleteMessagesFrom(qint64 chatId, qint64 messageId) {
     q.prepare(QStringLiteral("DELETE FROM messages WHERE chat_id = ? AND id >= ?"));
     q.addBindValue(chatId);
     q.addBindValue(messageId);
-    q.exec();
+    run(q);
     touch(chatId);
 }
 

@@ -401,7 +401,7 @@ void ChatView::showError(const QString& message) {
     m_error->setVisible(!message.isEmpty());
 }
 
-QString ChatView::errorText() const { return m_error->isVisible() ? m_error->text() : QString(); }
+QString ChatView::errorText() const { return m_error->isHidden() ? QString() : m_error->text(); }
 
 bool ChatView::send(const QString& rawText) {
     const QString text = rawText.trimmed();

@@ -219,7 +219,7 @@ void ModelManagerView::removeLibraryEntry(const QString& path) {
     rescan();
 }
 
-bool ModelManagerView::isScanning() const { return m_scanWatcher->isRunning() || m_rescanPending; }
+bool ModelManagerView::isScanning() const { return m_scanning; }
 
 void ModelManagerView::rescan() {
     if (m_scanWatcher->isRunning()) {
@@ -227,6 +227,7 @@ void ModelManagerView::rescan() {
         return;
     }
     m_rescanPending = false;
+    m_scanning = true;
     const QStringList entries = libraryEntries();
     m_scanWatcher->setFuture(QtConcurrent::run([entries] {
         QList<ModelCard> cards;
@@ -242,6 +243,7 @@ void ModelManagerView::onScanDone() {
     }
     const QString keep = selectedCard().path;
     m_cards = m_scanWatcher->result();
+    m_scanning = false;
     QSignalBlocker block(m_modelList);
     m_modelList->clear();
     int row = m_cards.isEmpty() ? -1 : 0;
@@ -366,7 +368,7 @@ void ModelManagerView::setError(const QString& message) {
     m_error->setVisible(!message.isEmpty());
 }
 
-QString ModelManagerView::errorText() const { return m_error->isVisible() ? m_error->text() : QString(); }
+QString ModelManagerView::errorText() const { return m_error->isHidden() ? QString() : m_error->text(); }
 QString ModelManagerView::statusText() const { return m_status->text(); }
 
 void ModelManagerView::loadSelected() {

@@ -73,6 +73,7 @@ private:
     QList<ModelCard> m_cards;
     QFutureWatcher<QList<ModelCard>>* m_scanWatcher;
     bool m_rescanPending = false;
+    bool m_scanning = false;  // until the result is in m_cards, not just until the pool task ends
 
     QListWidget* m_libraryList;
     QListWidget* m_modelList;

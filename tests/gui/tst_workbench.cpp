@@ -1,0 +1,464 @@
+// The workbench driven through its real widgets (offscreen) with the stories260K fixture: load, chat with a
+// streamed answer while the event loop keeps serving a 10 ms timer, stop, regenerate, edit, restart and find
+// the chat again, a broken model file, the charts, the input panel, and screenshots of each main view.
+#include <QApplication>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QImage>
+#include <QLabel>
+#include <QListWidget>
+#include <QPainter>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTimer>
+#include <QtEndian>
+#include <QtTest>
+#include <cmath>
+#include <memory>
+
+#include "app/chat_view.h"
+#include "app/input_panel.h"
+#include "app/main_window.h"
+#include "app/model_manager_view.h"
+#include "app/perf_charts_view.h"
+#include "bridge/engine_bridge.h"
+#include "bridge/model_info.h"
+#include "fixtures.h"
+
+using namespace wbgui;
+
+namespace {
+
+const char* kModel = "models/stories260K/stories260K.gguf";
+
+/// A 10 ms timer and the longest gap between its ticks: how long the GUI thread was kept from its loop.
+class TickProbe {
+public:
+    TickProbe() {
+        m_timer.setInterval(10);
+        QObject::connect(&m_timer, &QTimer::timeout, [this] {
+            const qint64 now = m_clock.nsecsElapsed();
+            if (m_last >= 0) m_maxGapMs = qMax(m_maxGapMs, (now - m_last) / 1e6);
+            m_last = now;
+            ++m_ticks;
+        });
+    }
+    void start() {
+        m_ticks = 0;
+        m_maxGapMs = 0;
+        m_last = -1;
+        m_clock.start();
+        m_timer.start();
+    }
+    void stop() { m_timer.stop(); }
+    int ticks() const { return m_ticks; }
+    double maxGapMs() const { return m_maxGapMs; }
+    double elapsedMs() const { return m_clock.nsecsElapsed() / 1e6; }
+
+private:
+    QTimer m_timer;
+    QElapsedTimer m_clock;
+    qint64 m_last = -1;
+    int m_ticks = 0;
+    double m_maxGapMs = 0;
+};
+
+// The machines that run this share their cores, so a gap is only a failure when it is long enough that the
+// GUI thread must have been waiting on the engine rather than on the scheduler.
+constexpr double kMaxGapMs = 400;
+
+QString screenshotDir() { return QStringLiteral(WB_SOURCE_DIR "/docs/screenshots"); }
+
+void saveScreenshot(QWidget* w, const QString& name) {
+    QDir().mkpath(screenshotDir());
+    QImage img = w->grab().toImage().convertToFormat(QImage::Format_RGB888);
+    const QString path = screenshotDir() + "/" + name + ".png";
+    QVERIFY2(img.save(path, "PNG", 9), qPrintable(path));
+    QVERIFY2(QFileInfo(path).size() < 200 * 1024, qPrintable(path + " is over 200 KB"));
+}
+
+void writeWav(const QString& path, double seconds) {
+    const int rate = 16000;
+    const int n = int(rate * seconds);
+    QByteArray pcm(n * 2, 0);
+    for (int i = 0; i < n; ++i) {
+        const double env = std::sin(M_PI * i / n);
+        const qint16 v = qint16(20000 * env * std::sin(2 * M_PI * 220 * i / rate) * (0.6 + 0.4 * std::sin(i / 900.0)));
+        qToLittleEndian<qint16>(v, pcm.data() + 2 * i);
+    }
+    QByteArray h("RIFF");
+    auto u32 = [&h](quint32 v) { char b[4]; qToLittleEndian(v, b); h.append(b, 4); };
+    auto u16 = [&h](quint16 v) { char b[2]; qToLittleEndian(v, b); h.append(b, 2); };
+    u32(36 + pcm.size());
+    h.append("WAVEfmt ");
+    u32(16); u16(1); u16(1); u32(rate); u32(rate * 2); u16(2); u16(16);
+    h.append("data");
+    u32(pcm.size());
+    QFile f(path);
+    f.open(QIODevice::WriteOnly);
+    f.write(h + pcm);
+}
+
+}  // namespace
+
+class TstWorkbench : public QObject {
+    Q_OBJECT
+private:
+    QTemporaryDir m_tmp;
+    std::unique_ptr<MainWindow> m_window;
+    QString m_modelPath;
+    QString m_chatTitle;
+    QString m_firstAnswer;
+
+    void openWindow() {
+        m_window = std::make_unique<MainWindow>(m_tmp.path() + "/data");
+        m_window->resize(1180, 760);
+        m_window->show();
+        QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
+    }
+
+    void waitScan(ModelManagerView* mm) { QTRY_VERIFY_WITH_TIMEOUT(!mm->isScanning(), 20000); }
+
+    GenerationResult waitFinished(QSignalSpy& spy) {
+        [&] { QTRY_VERIFY_WITH_TIMEOUT(spy.count() > 0, 120000); }();
+        return spy.isEmpty() ? GenerationResult{} : spy.takeFirst().at(0).value<GenerationResult>();
+    }
+
+private Q_SLOTS:
+    void initTestCase() {
+        QVERIFY(m_tmp.isValid());
+        m_modelPath = QString::fromStdString(wbtest::fixture(kModel));
+    }
+
+    void versionAndIcon() {
+        QCOMPARE(QString(WB_VERSION).isEmpty(), false);
+        openWindow();
+        QVERIFY(!m_window->windowIcon().isNull());
+        QVERIFY(m_window->storeError().isEmpty());
+        QCOMPARE(m_window->tabs()->count(), 3);
+    }
+
+    void loadModelWithoutBlocking() {
+        WB_REQUIRE_FIXTURE(kModel);
+        ModelManagerView* mm = m_window->modelManager();
+        mm->addLibraryEntry(QFileInfo(m_modelPath).absolutePath());  // a folder: scanned for models
+        waitScan(mm);
+        QVERIFY2(mm->selectModel(m_modelPath), qPrintable(mm->libraryEntries().join(',')));
+        const ModelCard card = mm->selectedCard();
+        QVERIFY2(card.ok(), qPrintable(card.error));
+        QVERIFY(card.numParameters > 0);
+        QVERIFY(card.numLayers > 0);
+        const MemoryPlan plan = mm->currentPlan();
+        QVERIFY(plan.weightBytes > 0 && plan.kvCacheBytes > 0 && plan.workspaceBytes > 0);
+        QVERIFY(plan.fits());
+        // A plan bigger than the machine is reported with its shortfall.
+        const MemoryPlan huge = planMemory(card, "fp32", card.contextLength, 1, 1024);
+        QVERIFY(!huge.fits());
+        QCOMPARE(huge.shortfallBytes(), huge.totalBytes() - 1024);
+
+        mm->setThreads(1);  // leave the other core to the GUI thread on small CI machines
+        QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
+        TickProbe probe;
+        probe.start();
+        QElapsedTimer call;
+        call.start();
+        mm->loadSelected();
+        QVERIFY2(call.elapsed() < 100, "loadSelected returned only after the load");
+        QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
+        probe.stop();
+        qInfo("load: %.0f ms, %d ticks, max gap %.1f ms", probe.elapsedMs(), probe.ticks(), probe.maxGapMs());
+        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString::number(probe.maxGapMs())));
+        QVERIFY(m_window->bridge()->isLoaded());
+        QVERIFY(mm->errorText().isEmpty());
+        QVERIFY(mm->statusText().contains("Loaded"));
+        QCOMPARE(m_window->tabs()->currentWidget(), static_cast<QWidget*>(m_window->chatView()));
+        m_window->tabs()->setCurrentWidget(mm);
+        saveScreenshot(m_window.get(), "models");
+    }
+
+    void chatStreamsWhileTimersRun() {
+        WB_REQUIRE_FIXTURE(kModel);
+        ChatView* chat = m_window->chatView();
+        m_window->tabs()->setCurrentWidget(chat);
+        SamplingSettings s;
+        s.temperature = 0.8;
+        s.maxTokens = 400;
+        s.seed = 42;
+        chat->setSampling(s);
+        chat->setSystemPrompt("You tell short stories.");
+        QSignalSpy deltas(m_window->bridge(), &EngineBridge::textDelta);
+        QSignalSpy done(chat, &ChatView::generationFinished);
+        // Partial text seen by the view between events: the answer streams rather than arriving whole.
+        int partialSeen = 0;
+        QTimer watch;
+        watch.setInterval(5);
+        QObject::connect(&watch, &QTimer::timeout, [&] {
+            if (chat->isGenerating() && !chat->streamingText().isEmpty()) ++partialSeen;
+        });
+        TickProbe probe;
+        probe.start();
+        watch.start();
+        QVERIFY(chat->send("Once upon a time there was a little dog"));
+        QVERIFY(chat->isGenerating());
+        const GenerationResult r = waitFinished(done);
+        watch.stop();
+        probe.stop();
+        qInfo("generation: %lld tokens, TTFT %.1f ms, %.0f tok/s, %lld deltas; %d ticks over %.0f ms, max gap %.1f ms, "
+              "partial text seen %d times",
+              r.completionTokens, r.ttftMs, r.tokensPerSecond(), qlonglong(deltas.count()), probe.ticks(),
+              probe.elapsedMs(), probe.maxGapMs(), partialSeen);
+        QVERIFY(r.completionTokens > 0);
+        QVERIFY(deltas.count() > 1);
+        QVERIFY2(partialSeen > 0, "the view never showed a partial answer");
+        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString::number(probe.maxGapMs())));
+        QVERIFY(probe.ticks() >= 1);
+        const QList<MessageWidget*> ws = chat->messageWidgets();
+        QCOMPARE(ws.size(), 2);
+        QCOMPARE(ws[0]->message().role, QString("user"));
+        QCOMPARE(ws[1]->message().role, QString("assistant"));
+        QVERIFY(!ws[1]->message().content.isEmpty());
+        QVERIFY(ws[1]->message().statsLine.contains("TTFT"));
+        QVERIFY(ws[1]->message().statsLine.contains("tok/s"));
+        m_firstAnswer = ws[1]->message().content;
+        m_chatTitle = chat->currentChat().title;
+        QVERIFY(m_chatTitle.startsWith("Once upon a time"));
+        QTest::qWait(300);  // a few more stats samples for the charts
+        saveScreenshot(m_window.get(), "chat");
+    }
+
+    void stopRegenerateEdit() {
+        WB_REQUIRE_FIXTURE(kModel);
+        ChatView* chat = m_window->chatView();
+        QSignalSpy done(chat, &ChatView::generationFinished);
+        QSignalSpy started(chat, &ChatView::generationStarted);
+        // Stop: right after sending, so the engine is still generating when the cancel arrives.
+        QVERIFY(chat->send("Tell me another one"));
+        const quint64 id = started.takeFirst().at(0).toULongLong();
+        const bool accepted = m_window->bridge()->stop(id);
+        GenerationResult r = waitFinished(done);
+        QCOMPARE(r.id, id);
+        if (accepted) QCOMPARE(r.stopReason, QString("cancelled"));
+        QVERIFY(!chat->isGenerating());
+        QCOMPARE(chat->messageWidgets().size(), 4);
+
+        // Regenerate replaces the last answer.
+        chat->regenerate();
+        QVERIFY(chat->isGenerating());
+        r = waitFinished(done);
+        QVERIFY(r.completionTokens > 0);
+        QCOMPARE(chat->messageWidgets().size(), 4);
+
+        // Edit the second user message and resend: it and what follows are replaced.
+        const qint64 secondUser = chat->messageWidgets()[2]->message().id;
+        chat->editMessage(secondUser);
+        QCOMPARE(chat->composer()->toPlainText(), QString("Tell me another one"));
+        QVERIFY(chat->send("Tell me about a cat"));
+        r = waitFinished(done);
+        const QList<MessageWidget*> ws = chat->messageWidgets();
+        QCOMPARE(ws.size(), 4);
+        QCOMPARE(ws[2]->message().content, QString("Tell me about a cat"));
+
+        // Exports carry the conversation.
+        const QString md = m_tmp.path() + "/chat.md";
+        const QString json = m_tmp.path() + "/chat.json";
+        QVERIFY(chat->exportMarkdown(md));
+        QVERIFY(chat->exportJson(json));
+        QFile mdf(md);
+        QVERIFY(mdf.open(QIODevice::ReadOnly));
+        QVERIFY(mdf.readAll().contains("Tell me about a cat"));
+        QFile jf(json);
+        QVERIFY(jf.open(QIODevice::ReadOnly));
+        const QJsonObject root = QJsonDocument::fromJson(jf.readAll()).object();
+        QCOMPARE(root["messages"].toArray().size(), 5);  // system + 4
+        QCOMPARE(root["messages"].toArray()[0].toObject()["role"].toString(), QString("system"));
+    }
+
+    void performanceCharts() {
+        WB_REQUIRE_FIXTURE(kModel);
+        PerfChartsView* perf = m_window->perfCharts();
+        m_window->tabs()->setCurrentWidget(perf);
+        QTRY_VERIFY(perf->sampleCount() > 3);
+        QVERIFY(perf->requestCount() >= 4);
+        QVERIFY(perf->pointCount(0) > 3);  // tokens/s
+        QVERIFY(perf->pointCount(1) >= 4);  // TTFT per request
+        QVERIFY(perf->pointCount(5) > 3);  // memory
+        perf->setPaused(true);
+        const int n = perf->sampleCount();
+        QTest::qWait(400);
+        QCOMPARE(perf->sampleCount(), n);
+        perf->setPaused(false);
+        QTRY_VERIFY(perf->sampleCount() > n);
+        const QString csv = m_tmp.path() + "/stats.csv";
+        QVERIFY(perf->exportCsv(csv));
+        QFile f(csv);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        QVERIFY(f.readLine().startsWith("time_s,tokens_per_s"));
+        QVERIFY(QFileInfo::exists(m_tmp.path() + "/stats-requests.csv"));
+        QVERIFY(perf->exportPng(m_tmp.path() + "/charts.png"));
+        QVERIFY(!QImage(m_tmp.path() + "/charts.png").isNull());
+        saveScreenshot(m_window.get(), "performance");
+    }
+
+    void inputPanel() {
+        ChatView* chat = m_window->chatView();
+        InputPanel* in = chat->inputPanel();
+        m_window->tabs()->setCurrentWidget(chat);
+        // The loaded model is text-only: inputs are off, and say why.
+        QVERIFY(!in->acceptsImages());
+        const QString img = m_tmp.path() + "/picture.png";
+        QImage pic(320, 200, QImage::Format_RGB32);
+        QPainter p(&pic);
+        p.fillRect(pic.rect(), QColor(0x7f, 0xd1, 0xae));
+        p.setBrush(QColor(0x1f, 0x3a, 0x5f));
+        p.drawEllipse(QPoint(160, 100), 70, 70);
+        p.end();
+        QVERIFY(pic.save(img));
+        QVERIFY(!in->addImageFile(img));
+        auto* imageButton = in->findChild<QPushButton*>();
+        QVERIFY(imageButton && !imageButton->isEnabled());
+        QVERIFY(imageButton->toolTip().contains("text only"));
+
+        // A model that took them: thumbnails, paste, removal, full-size view, waveform.
+        in->setCapabilities(true, true, QString());
+        QVERIFY(in->addImageFile(img));
+        QVERIFY(in->addImage(pic.mirrored()));  // as pasted
+        QCOMPARE(in->imageCount(), 2);
+        const QString wav = m_tmp.path() + "/voice.wav";
+        writeWav(wav, 1.5);
+        QVERIFY(in->setAudioFile(wav));
+        const Waveform w = readWaveform(wav);
+        QVERIFY2(w.error.isEmpty(), qPrintable(w.error));
+        QCOMPARE(w.sampleRate, 16000);
+        QVERIFY(std::abs(w.durationSec - 1.5) < 0.01);
+        QVERIFY(*std::max_element(w.peaks.begin(), w.peaks.end()) > 0.4f);
+        QCOMPARE(in->attachments().size(), 3);
+        QWidget* full = in->showFullSize(0);
+        QVERIFY(full && full->isVisible());
+        full->close();
+        saveScreenshot(in->window(), "input");
+        in->thumbnails()->setCurrentRow(1);
+        in->removeSelected();
+        QCOMPARE(in->imageCount(), 1);
+        in->clear();
+        QVERIFY(in->attachments().isEmpty());
+        in->setCapabilities(false, false, "text only");
+    }
+
+    void shutdownDuringGenerationDoesNotBlock() {
+        WB_REQUIRE_FIXTURE(kModel);
+        ChatView* chat = m_window->chatView();
+        SamplingSettings s = chat->sampling();
+        s.maxTokens = 100000;  // as long as the context allows
+        chat->setSampling(s);
+        QVERIFY(chat->send("A long story, please"));
+        QElapsedTimer t;
+        t.start();
+        m_window->bridge()->unloadModel();  // cancels and frees the engine on a pool thread
+        qInfo("unload during generation returned in %lld ms", t.elapsed());
+        QVERIFY(t.elapsed() < 100);
+        QVERIFY(!chat->isGenerating());
+        QVERIFY(!m_window->bridge()->isLoaded());
+
+        // Reload, start generating, and destroy the whole window mid-stream.
+        QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
+        m_window->modelManager()->loadSelected();
+        QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
+        QVERIFY(chat->send("Another long story"));
+        t.restart();
+        m_window->close();
+        m_window.reset();
+        qInfo("closing the window during generation took %lld ms", t.elapsed());
+        QVERIFY(t.elapsed() < 500);
+    }
+
+    void restartFindsTheChat() {
+        WB_REQUIRE_FIXTURE(kModel);
+        openWindow();
+        ChatView* chat = m_window->chatView();
+        bool found = false;
+        for (const ChatRecord& c : chat->chats()) {
+            if (c.title == m_chatTitle) {
+                chat->selectChat(c.id);
+                found = true;
+            }
+        }
+        QVERIFY2(found, qPrintable(m_chatTitle));
+        const QList<MessageWidget*> ws = chat->messageWidgets();
+        QVERIFY(ws.size() >= 4);
+        QCOMPARE(ws[0]->message().content, QString("Once upon a time there was a little dog"));
+        QCOMPARE(ws[1]->message().content, m_firstAnswer);
+        QVERIFY(!ws[1]->message().statsLine.isEmpty());
+        QCOMPARE(chat->currentChat().systemPrompt, QString("You tell short stories."));
+        QCOMPARE(chat->currentChat().sampling.seed, quint64(42));
+        // The library is remembered too.
+        ModelManagerView* mm = m_window->modelManager();
+        waitScan(mm);
+        QVERIFY(mm->selectModel(m_modelPath));
+        // Without a model, sending says what to do instead of failing silently.
+        QVERIFY(!chat->send("hello"));
+        QVERIFY(chat->errorText().contains("Models"));
+    }
+
+    void brokenModelShowsErrorAndAppStaysUsable() {
+        if (!m_window) openWindow();
+        ModelManagerView* mm = m_window->modelManager();
+        const QString broken = m_tmp.path() + "/broken.gguf";
+        QFile f(broken);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.write("GGUF\x03\x00\x00\x00 this is not a model");
+        f.close();
+        mm->addLibraryEntry(broken);
+        waitScan(mm);
+        QVERIFY(mm->selectModel(broken));
+        QVERIFY(!mm->selectedCard().ok());
+        QVERIFY2(mm->selectedCard().error.contains("broken.gguf"), qPrintable(mm->selectedCard().error));
+        QVERIFY(!mm->findChild<QPushButton*>("loadButton")->isEnabled());
+        // Loading it anyway (as a stale library entry would) fails in place, naming the file.
+        QSignalSpy failed(m_window->bridge(), &EngineBridge::loadFailed);
+        LoadRequest req;
+        req.path = broken;
+        m_window->bridge()->loadModel(req);
+        QTRY_VERIFY_WITH_TIMEOUT(failed.count() == 1, 30000);
+        QVERIFY2(mm->errorText().contains("broken.gguf"), qPrintable(mm->errorText()));
+        QVERIFY(!m_window->bridge()->isLoaded());
+        m_window->tabs()->setCurrentWidget(mm);
+        saveScreenshot(m_window.get(), "models-error");
+        // Still usable: the good model loads and answers.
+        if (!wbtest::haveFixture(kModel)) return;
+        QVERIFY(mm->selectModel(m_modelPath));
+        QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
+        mm->loadSelected();
+        QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
+        QVERIFY(mm->errorText().isEmpty());
+        ChatView* chat = m_window->chatView();
+        QSignalSpy done(chat, &ChatView::generationFinished);
+        chat->newChat();
+        QVERIFY(chat->send("Hello"));
+        QVERIFY(waitFinished(done).completionTokens > 0);
+    }
+
+    void cancelLoadDiscardsTheResult() {
+        WB_REQUIRE_FIXTURE(kModel);
+        EngineBridge* bridge = m_window->bridge();
+        bridge->unloadModel();
+        QSignalSpy cancelled(bridge, &EngineBridge::loadCancelled);
+        QSignalSpy loaded(bridge, &EngineBridge::loadFinished);
+        LoadRequest req;
+        req.path = m_modelPath;
+        req.numThreads = 1;
+        bridge->loadModel(req);
+        bridge->cancelLoad();
+        QCOMPARE(cancelled.count(), 1);
+        QTest::qWait(1500);  // the engine's result arrives and is dropped
+        QCOMPARE(loaded.count(), 0);
+        QVERIFY(!bridge->isLoaded());
+        QVERIFY(m_window->modelManager()->statusText().contains("cancelled"));
+    }
+
+    void cleanupTestCase() { m_window.reset(); }
+};
+
+QTEST_MAIN(TstWorkbench)
+#include "tst_workbench.moc"
