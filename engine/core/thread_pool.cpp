@@ -1,6 +1,7 @@
 #include "core/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
 
 namespace wb {
 
@@ -23,21 +24,51 @@ ThreadPool::~ThreadPool() {
     for (auto& t : m_workers) t.join();
 }
 
+namespace {
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+// How long a thread spins before it sleeps. A pause instruction takes anything from a few cycles (AMD Zen) to
+// 140 (Intel Skylake and later), so the limit is in time, checked every 256 pauses.
+constexpr auto kSpinTime = std::chrono::microseconds(1000);
+
+template <typename Pred>
+bool spinUntil(Pred pred) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 1;; ++i) {
+        if (pred()) return true;
+        cpuRelax();
+        if ((i & 255) == 0) {
+            if (std::chrono::steady_clock::now() - start > kSpinTime) return false;
+            // With more runnable threads than cores (other processes, or a pool larger than the machine) the
+            // thread we wait for may need this core.
+            std::this_thread::yield();
+        }
+    }
+}
+}  // namespace
+
 void ThreadPool::workerLoop(int index) {
     uint64_t seen = 0;
     for (;;) {
-        const std::function<void(int, int)>* job;
-        {
+        const bool got = spinUntil([&] {
+            return m_generation.load(std::memory_order_acquire) != seen || m_stop.load(std::memory_order_relaxed);
+        });
+        if (!got) {
             std::unique_lock lock(m_mutex);
-            m_cv.wait(lock, [&] { return m_stop || m_generation != seen; });
-            if (m_stop) return;
-            seen = m_generation;
-            job = m_job;
+            m_sleepers.fetch_add(1);
+            m_cv.wait(lock, [&] { return m_stop.load() || m_generation.load() != seen; });
+            m_sleepers.fetch_sub(1);
         }
+        if (m_stop.load()) return;
+        seen = m_generation.load(std::memory_order_acquire);
+        const std::function<void(int, int)>* job = m_job;
         (*job)(index, m_numThreads);
-        {
+        if (m_pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
             std::lock_guard lock(m_mutex);
-            if (--m_pending == 0) m_doneCv.notify_one();
+            m_doneCv.notify_one();
         }
     }
 }
@@ -47,17 +78,17 @@ void ThreadPool::runOnAll(const std::function<void(int, int)>& fn) {
         fn(0, 1);
         return;
     }
-    {
+    m_job = &fn;
+    m_pending.store(m_numThreads - 1, std::memory_order_relaxed);
+    m_generation.fetch_add(1);  // seq_cst: ordered before the sleeper check below
+    if (m_sleepers.load() > 0) {
         std::lock_guard lock(m_mutex);
-        m_job = &fn;
-        m_pending = m_numThreads - 1;
-        ++m_generation;
+        m_cv.notify_all();
     }
-    m_cv.notify_all();
     fn(0, m_numThreads);
+    if (spinUntil([&] { return m_pending.load(std::memory_order_acquire) == 0; })) return;
     std::unique_lock lock(m_mutex);
-    m_doneCv.wait(lock, [&] { return m_pending == 0; });
-    m_job = nullptr;
+    m_doneCv.wait(lock, [&] { return m_pending.load(std::memory_order_acquire) == 0; });
 }
 
 void ThreadPool::parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t, int)>& fn) {

@@ -36,13 +36,17 @@ private:
 
     int m_numThreads = 1;
     std::vector<std::thread> m_workers;
+    // Dispatch is lock-free while the pool is busy: workers spin briefly on m_generation after each job (a
+    // decode step issues a few hundred small jobs, and a condition-variable wake-up per job costs more than the
+    // job), then sleep on m_cv so an idle engine uses no CPU.
     std::mutex m_mutex;
     std::condition_variable m_cv;
     std::condition_variable m_doneCv;
     const std::function<void(int, int)>* m_job = nullptr;
-    uint64_t m_generation = 0;
-    int m_pending = 0;
-    bool m_stop = false;
+    std::atomic<uint64_t> m_generation{0};
+    std::atomic<int> m_pending{0};
+    std::atomic<int> m_sleepers{0};
+    std::atomic<bool> m_stop{false};
 };
 
 }  // namespace wb

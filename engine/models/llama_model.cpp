@@ -277,10 +277,13 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
         WeightMatrix wm = std::move(*w);
         if (perm) permuteRows(wm, *perm);
         const DType target = targetDtype(options.precision, wm.dtype);
-        if (target == wm.dtype) return wm;
-        auto conv = convertWeight(wm, target);
-        if (!conv) return makeError((*t)->file + ": tensor " + name + ": " + conv.error().message);
-        return std::move(*conv);
+        if (target != wm.dtype) {
+            auto conv = convertWeight(wm, target);
+            if (!conv) return makeError((*t)->file + ": tensor " + name + ": " + conv.error().message);
+            wm = std::move(*conv);
+        }
+        if (options.hugePages) moveToHugePages(wm);
+        return wm;
     };
     auto loadVector = [&](const std::string& name, const std::vector<int64_t>& shape,
                           const std::vector<int64_t>* perm) -> Result<std::vector<float>> {

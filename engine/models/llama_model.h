@@ -26,6 +26,9 @@ Result<Precision> parsePrecision(const std::string& s);
 struct LoadOptions {
     Precision precision = Precision::Native;
     int numThreads = 0;  // 0: one per core
+    /// Copy weights out of the file mapping into huge-page memory (faster decoding, costs a copy at load and the
+    /// page cache's sharing). Off: weights stay memory-mapped where their dtype allows.
+    bool hugePages = true;
 };
 
 /// What `inspect` reports without converting anything.

@@ -1,5 +1,7 @@
 #include "backend/cpu/weight_matrix.h"
 
+#include "core/huge_buffer.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -315,6 +317,21 @@ void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm) {
     }
     // The source may be a read-only mapping, so the permuted rows always end up owned.
     adoptStorage(w, std::move(s));
+}
+
+void moveToHugePages(WeightMatrix& w) {
+    const int64_t dataBytes = w.rows * w.rowBytes();
+    const int64_t scaleBytes = w.rowScales ? w.rows * int64_t(sizeof(float)) : 0;
+    auto buf = HugeBuffer::allocate(size_t(dataBytes + scaleBytes + 64));
+    if (!buf) return;
+    std::memcpy(buf->data(), w.data, size_t(dataBytes));
+    const int64_t scaleOffset = (dataBytes + 63) / 64 * 64;
+    if (scaleBytes) std::memcpy(buf->data() + scaleOffset, w.rowScales, size_t(scaleBytes));
+    w.data = buf->data();
+    w.rowScales = scaleBytes ? reinterpret_cast<const float*>(buf->data() + scaleOffset) : nullptr;
+    w.owned.clear();
+    w.ownedScales.clear();
+    w.keepAlive = std::move(buf);
 }
 
 }  // namespace wb

@@ -41,6 +41,11 @@ void dequantizeRow(DType dtype, const uint8_t* src, float* dst, int64_t n);
 /// Encodes `n` f32 values into one row of `dtype` (F32, F16, BF16, Q8_0, Q4_0). Used by converters and writers.
 void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n);
 
+/// Copies the weight's bytes (and row scales) into anonymous memory backed by transparent huge pages, so that
+/// streaming it costs few TLB misses; the file mapping or previous buffer is released. Keeps the old storage
+/// when the memory cannot be had.
+void moveToHugePages(WeightMatrix& w);
+
 /// Reorders whole rows: out row i = in row perm[i]. Used to turn GGUF's interleaved rotary Q/K rows into the
 /// rotate-half order (works for every dtype since rows move whole).
 void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm);

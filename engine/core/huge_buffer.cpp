@@ -1,0 +1,33 @@
+#include "core/huge_buffer.h"
+
+#include <sys/mman.h>
+
+namespace wb {
+
+namespace {
+constexpr size_t kHugePage = size_t(2) << 20;
+}
+
+std::shared_ptr<HugeBuffer> HugeBuffer::allocate(size_t numBytes) {
+    const size_t size = (numBytes + kHugePage - 1) / kHugePage * kHugePage;
+    // Over-allocate by one huge page so the usable part can start on a 2 MiB boundary.
+    const size_t mapped = size + kHugePage;
+    void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return nullptr;
+    std::shared_ptr<HugeBuffer> b(new HugeBuffer());
+    b->m_base = static_cast<uint8_t*>(p);
+    b->m_mapped = mapped;
+    const uintptr_t aligned = (reinterpret_cast<uintptr_t>(p) + kHugePage - 1) / kHugePage * kHugePage;
+    b->m_data = reinterpret_cast<uint8_t*>(aligned);
+    b->m_size = numBytes;
+#ifdef MADV_HUGEPAGE
+    ::madvise(b->m_data, size, MADV_HUGEPAGE);  // advice only: without THP the buffer still works
+#endif
+    return b;
+}
+
+HugeBuffer::~HugeBuffer() {
+    if (m_base) ::munmap(m_base, m_mapped);
+}
+
+}  // namespace wb
