@@ -4,6 +4,7 @@
 #include <QIcon>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "app/main_window.h"
 #include "app/model_manager_view.h"
@@ -18,7 +19,8 @@ int main(int argc, char** argv) {
         if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
             std::printf("Usage: workbench [--data-dir DIR] [--add-model PATH]... [--version]\n"
                         "  --data-dir DIR     settings and chat history (default: $WB_DATA_DIR or the app data folder)\n"
-                        "  --add-model PATH   add a .gguf file or model folder to the library and select it\n");
+                        "  --add-model PATH   add a .gguf file or model folder to the library and select it\n"
+                        "  --load             load the last --add-model at start, ready to chat\n");
             return 0;
         }
     }
@@ -32,7 +34,8 @@ int main(int argc, char** argv) {
                                QStringLiteral("DIR"));
     QCommandLineOption addModel(QStringLiteral("add-model"), QStringLiteral("Add a model to the library."),
                                 QStringLiteral("PATH"));
-    parser.addOptions({dataDir, addModel});
+    QCommandLineOption load(QStringLiteral("load"), QStringLiteral("Load the last --add-model at start."));
+    parser.addOptions({dataDir, addModel, load});
     parser.process(app);
 
     wbgui::MainWindow window(parser.isSet(dataDir) ? parser.value(dataDir) : wbgui::MainWindow::defaultDataDir());
@@ -40,8 +43,14 @@ int main(int argc, char** argv) {
     const QStringList models = parser.values(addModel);
     for (const QString& m : models) window.modelManager()->addLibraryEntry(m);
     if (!models.isEmpty()) {
-        QObject::connect(window.modelManager(), &wbgui::ModelManagerView::scanFinished, &window,
-                         [&window, m = models.last()] { window.modelManager()->selectModel(m); });
+        // The scan runs on a pool thread: select (and load) once its result is in, the first time only.
+        auto conn = std::make_shared<QMetaObject::Connection>();
+        *conn = QObject::connect(window.modelManager(), &wbgui::ModelManagerView::scanFinished, &window,
+                                 [&window, conn, m = models.last(), autoLoad = parser.isSet(load)] {
+                                     QObject::disconnect(*conn);
+                                     if (window.modelManager()->selectModel(m) && autoLoad)
+                                         window.modelManager()->loadSelected();
+                                 });
     }
     window.show();
     return app.exec();
