@@ -59,7 +59,7 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
     int inFlight = 0, started = 0, finished = 0;
     LoadTestResult res;
     res.concurrency = o.concurrency;
-    std::vector<double> ttft, e2e, itl;
+    std::vector<double> ttft, e2e, itl, tpot;
 
     // Warm-up requests run alone and are not counted.
     for (int i = 0; i < o.warmupRequests; ++i) {
@@ -75,9 +75,22 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
     }
 
     const auto t0 = Clock::now();
+    // Arrival gaps have their own generator so the prompts match the closed-loop run with the same seed.
+    std::mt19937_64 arrivals(o.seed ^ 0x9E3779B97F4A7C15ull);
+    std::exponential_distribution<double> gap(o.requestRate > 0 ? o.requestRate : 1.0);
+    double nextArrival = 0;  // seconds after t0
     std::unique_lock lock(mutex);
     while (finished < total) {
         while (inFlight < o.concurrency && started < total) {
+            if (o.requestRate > 0) {
+                const auto due = t0 + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(nextArrival));
+                if (Clock::now() < due) {
+                    cv.wait_until(lock, due);
+                    continue;
+                }
+                nextArrival += gap(arrivals);
+            }
             ++inFlight;
             ++started;
             auto prompt = makePrompt();
@@ -93,6 +106,8 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
                     e2e.push_back(e.timings.e2eMs);
                     itl.insert(itl.end(), e.timings.interTokenMs.begin(), e.timings.interTokenMs.end());
                     res.outputTokens += e.usage.completionTokens;
+                    if (e.usage.completionTokens > 1)
+                        tpot.push_back((e.timings.e2eMs - e.timings.ttftMs) / double(e.usage.completionTokens - 1));
                 }
                 --inFlight;
                 ++finished;
@@ -100,13 +115,14 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
             });
             lock.lock();
         }
-        cv.wait(lock, [&] { return finished >= total || inFlight < o.concurrency; });
+        cv.wait(lock, [&] { return finished >= total || (inFlight < o.concurrency && started < total); });
     }
     res.wallSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
     res.requests = total;
     res.ttftMs = summarize(ttft);
     res.e2eMs = summarize(e2e);
     res.itlMs = summarize(itl);
+    res.tpotMs = summarize(tpot);
     res.outputTokensPerSecond = res.wallSeconds > 0 ? double(res.outputTokens) / res.wallSeconds : 0;
     res.requestsPerSecond = res.wallSeconds > 0 ? double(total - res.errors) / res.wallSeconds : 0;
     return res;

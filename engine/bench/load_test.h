@@ -1,5 +1,6 @@
-// Closed-loop load tests: keep `concurrency` requests in flight against a target until `numRequests` have
-// finished, and report the metrics of the article's comparison (TTFT, tokens/s, P50/P90/P99 latency).
+// Load tests: closed loop (keep `concurrency` requests in flight until `numRequests` have finished) or open loop
+// (Poisson arrivals at `requestRate`, at most `concurrency` in flight), reporting the metrics of the article's
+// comparison (TTFT, tokens/s, P50/P90/P99 latency) plus TPOT and inter-token latency.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +12,8 @@
 
 namespace wb {
 
-/// Something that serves generation requests: this engine in process, or (later) an HTTP endpoint.
+/// Something that serves generation requests: this engine in process, or an OpenAI-compatible HTTP endpoint
+/// (serve/http_target.h).
 class BenchTarget {
 public:
     virtual ~BenchTarget() = default;
@@ -41,6 +43,7 @@ struct LoadTestOptions {
     int vocabSize = 32000;
     uint64_t seed = 1;
     int warmupRequests = 1;
+    double requestRate = 0;  // requests/s with exponential gaps (Poisson); 0: closed loop
 };
 
 struct Summary {
@@ -57,6 +60,7 @@ struct LoadTestResult {
     Summary ttftMs;
     Summary e2eMs;
     Summary itlMs;
+    Summary tpotMs;  // per request: (e2e - TTFT) / (output tokens - 1)
     double outputTokensPerSecond = 0;  // all requests' output tokens / wall time
     double requestsPerSecond = 0;
     int64_t outputTokens = 0;

@@ -17,9 +17,12 @@
 #include "api/engine.h"
 #include "backend/cpu/cpu_ops.h"
 #include "bench/load_test.h"
+#include "bench/report.h"
 #include "formats/gguf.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
+#include "serve/http_target.h"
+#include "serve/metrics.h"
 #include "serve/server.h"
 #include "tokenizer/tokenizer.h"
 
@@ -71,6 +74,14 @@ bench options (serving load, continuous batching):
   --requests N            requests per run (default max(4 x concurrency, 8))
   --p99-limit-ms X        report the highest concurrency whose end-to-end P99 stays under X ms
   --max-num-seqs N        engine batch limit (default 64)
+  --request-rate R        Poisson arrivals at R requests/s (open loop; --concurrency caps what is in flight)
+  --url URL --model-name N  benchmark an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) instead of
+                          loading the model; -m MODEL then only supplies the tokenizer for exact prompts
+  --endpoint E            completions (default: token-id prompts) or chat; --api-key K; --no-ignore-eos
+  --label NAME            the run's name in tables (default: workbench (PRECISION), or MODEL @ URL)
+  --format F              table | json | csv | md (the article's table)
+  --append-to FILE.json   add this run to a comparison file (several targets / precisions)
+  --report FILE.json      print a comparison file (--format md | csv | json), runs nothing
 serve options:
   --host H                address to bind (default 127.0.0.1: loopback only)
   --port P                port (default 8000; 0 picks a free one and prints it)
@@ -98,7 +109,7 @@ bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
     static const std::map<std::string, std::string> alias = {
         {"-m", "model"}, {"-p", "prompt"}, {"-n", "max-tokens"}, {"-t", "threads"}, {"-f", "file"}, {"-r", "reps"}};
     static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos", "no-think",
-                                                   "log-requests"};
+                                                   "log-requests", "no-ignore-eos"};
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (alias.count(k)) {
@@ -394,68 +405,173 @@ std::vector<int> parseIntList(const std::string& s) {
     return out;
 }
 
-// The article's workload: fixed input/output lengths at several concurrencies, closed loop.
+// The article's workload: fixed input/output lengths at several concurrencies (closed loop, or Poisson
+// arrivals with --request-rate), against this engine in process or any OpenAI-compatible URL.
 int cmdBenchServing(const Args& a) {
-    wb::EngineOptions eo;
-    eo.modelPath = a.get("model");
-    auto prec = wb::parsePrecision(a.get("precision", "native"));
-    if (!prec) return fail(prec.error().message);
-    eo.load.precision = *prec;
-    eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
-    int64_t input = 128, output = 64, requests = 0, maxSeqs = 64;
-    double p99Limit = 0;
+    int64_t input = 128, output = 64, requests = 0, maxSeqs = 64, warmup = 1, seed = 1, vocab = 0;
+    double p99Limit = 0, rate = 0;
     if (!number(a, "input", input) || !number(a, "output", output) || !number(a, "requests", requests) ||
-        !number(a, "p99-limit-ms", p99Limit) || !number(a, "max-num-seqs", maxSeqs))
+        !number(a, "p99-limit-ms", p99Limit) || !number(a, "max-num-seqs", maxSeqs) ||
+        !number(a, "request-rate", rate) || !number(a, "warmup", warmup) || !number(a, "seed", seed) ||
+        !number(a, "vocab-size", vocab))
         return 2;
-    eo.maxNumSeqs = int(maxSeqs);
-    auto engine = wb::Engine::create(eo);
-    if (!engine) return fail(engine.error().message);
-    const std::vector<int> levels = parseIntList(a.get("concurrency"));
-    wb::EngineTarget target(**engine);
-    json results = json::array();
-    const bool asJson = a.has("json");
-    if (!asJson)
-        std::printf("%s, %s, workload %lld in / %lld out\n%6s %8s %16s %12s %10s %10s %10s %10s %6s\n",
-                    eo.modelPath.c_str(), (*engine)->stats().device.c_str(), (long long)input, (long long)output,
-                    "conc", "requests", "TTFT ms (±sd)", "out tok/s", "req/s", "P50 ms", "P90 ms", "P99 ms", "errors");
+    const std::string format = a.has("json") ? "json" : a.get("format", "table");
+    if (format != "table" && format != "json" && format != "csv" && format != "md")
+        return fail("--format is table, json, csv or md");
+    const std::vector<int> levels = parseIntList(a.get("concurrency", "1"));
+    for (int c : levels)
+        if (c <= 0) return fail("--concurrency takes positive integers");
+
+    json run{{"version", kVersion}, {"input_tokens", input}, {"output_tokens", output}, {"p99_limit_ms", p99Limit},
+             {"request_rate", rate}, {"seed", seed}};
+    std::unique_ptr<wb::Engine> engine;
+    std::unique_ptr<wb::BenchTarget> target;
+    std::unique_ptr<wb::Tokenizer> remoteTok;
+    const bool remote = a.has("url");
+    if (remote) {
+        wb::HttpTargetOptions ho;
+        ho.baseUrl = a.get("url");
+        ho.modelName = a.get("model-name");
+        ho.apiKey = a.get("api-key");
+        ho.chat = a.get("endpoint", "completions") == "chat";
+        ho.ignoreEos = !a.has("no-ignore-eos");
+        // With a local copy of the model's tokenizer (-m), prompts are exact token ids; without one, a chat or
+        // text prompt of about the right length.
+        if (a.has("model")) {
+            auto t = loadTokenizerOnly(a.get("model"));
+            if (!t) return fail(t.error().message);
+            remoteTok = std::move(*t);
+            vocab = remoteTok->vocabSize();
+            if (ho.chat) {
+                const wb::Tokenizer* tk = remoteTok.get();
+                ho.detokenize = [tk](const std::vector<int32_t>& ids) { return tk->decode(ids); };
+            }
+        } else {
+            ho.sendTokenIds = vocab > 0;
+        }
+        run["target"] = "http";
+        run["url"] = ho.baseUrl;
+        run["engine"] = a.get("label", "remote");
+        run["precision"] = a.get("precision", "");
+        auto t = wb::HttpTarget::create(ho);
+        if (!t) {
+            // Unreachable: recorded as such in the comparison, never as numbers.
+            run["label"] = a.get("label", ho.modelName + " @ " + ho.baseUrl);
+            run["model"] = ho.modelName;
+            run["error"] = t.error().message;
+            run["results"] = json::array();
+            if (a.has("append-to")) {
+                auto w = wb::appendRun(a.get("append-to"), run);
+                if (!w) return fail(w.error().message);
+            }
+            return fail(t.error().message);
+        }
+        run["model"] = ho.modelName.empty() ? (*t)->models().front() : ho.modelName;
+        run["device"] = "remote";
+        run["label"] = a.get("label", (*t)->name());
+        target = std::move(*t);
+        if (vocab <= 0) vocab = 32000;
+    } else {
+        wb::EngineOptions eo;
+        eo.modelPath = a.get("model");
+        auto prec = wb::parsePrecision(a.get("precision", "native"));
+        if (!prec) return fail(prec.error().message);
+        eo.load.precision = *prec;
+        eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
+        eo.maxNumSeqs = int(maxSeqs);
+        auto e = wb::Engine::create(eo);
+        if (!e) return fail(e.error().message);
+        engine = std::move(*e);
+        vocab = engine->modelConfig().vocabSize;
+        target = std::make_unique<wb::EngineTarget>(*engine);
+        run["target"] = "engine";
+        run["engine"] = "workbench";
+        run["model"] = eo.modelPath;
+        run["precision"] = wb::precisionName(*prec);
+        run["device"] = engine->stats().device;
+        run["label"] = a.get("label", "workbench (" + wb::precisionName(*prec) + ")");
+    }
+
+    const bool table = format == "table";
+    if (table)
+        std::printf("%s, %s, workload %lld in / %lld out%s\n%6s %8s %16s %10s %12s %10s %10s %10s %10s %6s\n",
+                    run["label"].get<std::string>().c_str(), run.value("device", "").c_str(), (long long)input,
+                    (long long)output, rate > 0 ? (", Poisson " + std::to_string(rate) + " req/s").c_str() : "",
+                    "conc", "requests", "TTFT ms (±sd)", "TPOT ms", "out tok/s", "req/s", "P50 ms", "P90 ms",
+                    "P99 ms", "errors");
     int best = 0;
+    json results = json::array();
     for (int conc : levels) {
-        if (conc <= 0) return fail("--concurrency takes positive integers");
         wb::LoadTestOptions lo;
         lo.concurrency = conc;
         lo.numRequests = int(requests);
         lo.inputTokens = input;
         lo.outputTokens = output;
-        lo.vocabSize = int((*engine)->modelConfig().vocabSize);
-        auto r = wb::runLoadTest(target, lo);
+        lo.vocabSize = int(vocab);
+        lo.seed = uint64_t(seed);
+        lo.warmupRequests = int(warmup);
+        lo.requestRate = rate;
+        auto r = wb::runLoadTest(*target, lo);
         const bool stable = r.errors == 0 && (p99Limit <= 0 || r.e2eMs.p99 <= p99Limit);
         if (stable) best = std::max(best, conc);
-        auto sum = [](const wb::Summary& s) {
-            return json{{"mean", s.mean}, {"stddev", s.stddev}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99},
-                        {"min", s.min}, {"max", s.max}};
-        };
-        results.push_back({{"concurrency", conc}, {"requests", r.requests}, {"errors", r.errors},
-                           {"first_error", r.firstError}, {"wall_s", r.wallSeconds}, {"ttft_ms", sum(r.ttftMs)},
-                           {"e2e_ms", sum(r.e2eMs)}, {"itl_ms", sum(r.itlMs)},
-                           {"output_tokens_per_s", r.outputTokensPerSecond}, {"requests_per_s", r.requestsPerSecond},
-                           {"within_limit", stable}});
-        if (!asJson) {
-            std::printf("%6d %8d %9.1f ± %-5.1f %12.2f %10.3f %10.1f %10.1f %10.1f %6d\n", conc, r.requests, r.ttftMs.mean,
-                        r.ttftMs.stddev, r.outputTokensPerSecond, r.requestsPerSecond, r.e2eMs.p50, r.e2eMs.p90,
-                        r.e2eMs.p99, r.errors);
+        results.push_back(wb::loadTestJson(r, stable));
+        if (table) {
+            std::printf("%6d %8d %9.1f ± %-5.1f %10.2f %12.2f %10.3f %10.1f %10.1f %10.1f %6d\n", conc, r.requests,
+                        r.ttftMs.mean, r.ttftMs.stddev, r.tpotMs.mean, r.outputTokensPerSecond, r.requestsPerSecond,
+                        r.e2eMs.p50, r.e2eMs.p90, r.e2eMs.p99, r.errors);
+            if (r.errors) std::printf("       first error: %s\n", r.firstError.c_str());
             std::fflush(stdout);
         }
     }
-    if (asJson) {
-        json j{{"engine", "workbench"}, {"version", kVersion}, {"model", eo.modelPath},
-               {"precision", wb::precisionName(*prec)}, {"device", (*engine)->stats().device},
-               {"input_tokens", input}, {"output_tokens", output}, {"p99_limit_ms", p99Limit},
-               {"max_stable_concurrency", best}, {"results", results}};
-        std::cout << j.dump(2) << "\n";
+    run["max_stable_concurrency"] = best;
+    run["results"] = results;
+    json mem;
+    if (engine) {
+        const wb::StatsSnapshot st = engine->stats();
+        const int64_t hwm = wb::processPeakRssBytes();
+        mem = {{"weights_bytes", st.weightBytes}, {"kv_cache_bytes", st.kvCacheBytes},
+               {"peak_rss_bytes", hwm > 0 ? json(hwm) : json(nullptr)},
+               {"peak_bytes", hwm > 0 ? json(hwm) : json(nullptr)}, {"source", "process peak RSS (VmHWM)"}};
+    } else {
+        auto rm = wb::fetchRemoteMemory(a.get("url"), a.get("api-key"));
+        mem = {{"peak_bytes", rm.peakBytes ? json(*rm.peakBytes) : json(nullptr)}, {"source", rm.source}};
+    }
+    run["memory"] = mem;
+    target.reset();  // joins an HTTP target's request threads
+
+    if (a.has("append-to")) {
+        auto w = wb::appendRun(a.get("append-to"), run);
+        if (!w) return fail(w.error().message);
+    }
+    const json single{{"format", "wb-bench-comparison"}, {"version", 1}, {"runs", json::array({run})}};
+    if (format == "json") {
+        std::cout << run.dump(2) << "\n";
+    } else if (format == "csv") {
+        std::cout << wb::comparisonCsv(single);
+    } else if (format == "md") {
+        std::cout << wb::comparisonMarkdown(single);
     } else {
         std::printf("highest concurrency with no errors%s: %d\n",
                     p99Limit > 0 ? (" and P99 <= " + std::to_string(int(p99Limit)) + " ms").c_str() : "", best);
+        std::printf("peak memory: %s (%s)\n",
+                    mem["peak_bytes"].is_number() ? humanBytes(mem["peak_bytes"].get<double>()).c_str() : "n/a",
+                    mem["source"].get<std::string>().c_str());
     }
+    return 0;
+}
+
+int cmdBenchReport(const Args& a) {
+    auto doc = wb::loadComparison(a.get("report"));
+    if (!doc) return fail(doc.error().message);
+    const std::string format = a.get("format", "md");
+    if (format == "md")
+        std::cout << wb::comparisonMarkdown(*doc);
+    else if (format == "csv")
+        std::cout << wb::comparisonCsv(*doc);
+    else if (format == "json")
+        std::cout << doc->dump(2) << "\n";
+    else
+        return fail("--format is md, csv or json");
     return 0;
 }
 
@@ -530,7 +646,8 @@ int cmdServe(const Args& a) {
 }
 
 int cmdBench(const Args& a) {
-    if (a.has("concurrency")) return cmdBenchServing(a);
+    if (a.has("report")) return cmdBenchReport(a);
+    if (a.has("concurrency") || a.has("url") || a.has("request-rate")) return cmdBenchServing(a);
     auto m = loadModel(a);
     if (!m) return fail(m.error().message);
     wb::LlamaModel& model = **m;

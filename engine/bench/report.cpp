@@ -1,0 +1,190 @@
+#include "bench/report.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+using nlohmann::json;
+
+namespace wb {
+
+json summaryJson(const Summary& s) {
+    return json{{"mean", s.mean}, {"stddev", s.stddev}, {"p50", s.p50}, {"p90", s.p90},
+                {"p99", s.p99},   {"min", s.min},       {"max", s.max}};
+}
+
+json loadTestJson(const LoadTestResult& r, bool withinLimit) {
+    return json{{"concurrency", r.concurrency},
+                {"requests", r.requests},
+                {"errors", r.errors},
+                {"first_error", r.firstError},
+                {"wall_s", r.wallSeconds},
+                {"ttft_ms", summaryJson(r.ttftMs)},
+                {"tpot_ms", summaryJson(r.tpotMs)},
+                {"itl_ms", summaryJson(r.itlMs)},
+                {"e2e_ms", summaryJson(r.e2eMs)},
+                {"output_tokens", r.outputTokens},
+                {"output_tokens_per_s", r.outputTokensPerSecond},
+                {"requests_per_s", r.requestsPerSecond},
+                {"within_limit", withinLimit}};
+}
+
+Result<json> loadComparison(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return makeError("cannot read " + path);
+    json j = json::parse(in, nullptr, false);
+    if (j.is_discarded()) return makeError(path + " is not valid JSON");
+    if (!j.is_object() || j.value("format", "") != "wb-bench-comparison" || !j.contains("runs") ||
+        !j["runs"].is_array())
+        return makeError(path + " is not a wb bench comparison file");
+    return j;
+}
+
+Result<void> appendRun(const std::string& path, const json& run) {
+    json doc{{"format", "wb-bench-comparison"}, {"version", 1}, {"runs", json::array()}};
+    if (std::ifstream(path).good()) {
+        auto existing = loadComparison(path);
+        if (!existing) return existing.error();
+        doc = std::move(*existing);
+    }
+    doc["runs"].push_back(run);
+    // Write next to it and rename, so an interrupted run never leaves half a comparison file.
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        if (!out) return makeError("cannot write " + tmp);
+        out << doc.dump(2) << "\n";
+        if (!out) return makeError("cannot write " + tmp);
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) return makeError("cannot replace " + path);
+    return {};
+}
+
+namespace {
+
+std::string fmt(const char* f, double v) {
+    char b[64];
+    std::snprintf(b, sizeof b, f, v);
+    return b;
+}
+
+const json* lowestLevel(const json& run) {
+    const json* best = nullptr;
+    if (!run.contains("results") || !run["results"].is_array()) return nullptr;
+    for (const auto& r : run["results"])  // by reference: the pointer returned must outlive the loop
+        if (r.value("requests", 0) > r.value("errors", 0) &&
+            (!best || r.value("concurrency", 0) < (*best).value("concurrency", 0)))
+            best = &r;
+    return best;
+}
+
+std::string label(const json& run) {
+    std::string l = run.value("label", "");
+    if (!l.empty()) return l;
+    l = run.value("engine", run.value("target", std::string("?")));
+    if (run.contains("precision") && run["precision"].is_string()) l += " (" + run["precision"].get<std::string>() + ")";
+    return l;
+}
+
+std::string csvField(std::string s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string o = "\"";
+    for (char c : s) o += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return o + "\"";
+}
+
+std::string peakGb(const json& run) {
+    if (run.contains("memory") && run["memory"].contains("peak_bytes") && run["memory"]["peak_bytes"].is_number())
+        return fmt("%.2f", run["memory"]["peak_bytes"].get<double>() / 1e9);
+    return "n/a";
+}
+
+}  // namespace
+
+std::string comparisonMarkdown(const json& doc) {
+    std::ostringstream o;
+    o << "| framework | TTFT (ms) | tokens/s | max concurrency | VRAM (GB) | P99 (ms) |\n"
+         "| --- | --- | --- | --- | --- | --- |\n";
+    std::vector<std::string> notes;
+    for (const auto& run : doc.value("runs", json::array())) {
+        const std::string name = label(run);
+        if (run.contains("error") && run["error"].is_string() && !run["error"].get<std::string>().empty()) {
+            o << "| " << name << " | unreachable | unreachable | unreachable | " << peakGb(run) << " | unreachable |\n";
+            notes.push_back(name + ": " + run["error"].get<std::string>());
+            continue;
+        }
+        const json* low = lowestLevel(run);
+        if (!low) {
+            o << "| " << name << " | error | error | 0 | " << peakGb(run) << " | error |\n";
+            for (const auto& r : run.value("results", json::array()))
+                if (!r.value("first_error", "").empty()) {
+                    notes.push_back(name + ": " + r["first_error"].get<std::string>());
+                    break;
+                }
+            continue;
+        }
+        double best = 0;
+        for (const auto& r : run["results"])
+            if (r.value("requests", 0) > r.value("errors", 0)) best = std::max(best, r.value("output_tokens_per_s", 0.0));
+        const int maxConc = run.value("max_stable_concurrency", 0);
+        o << "| " << name << " | " << fmt("%.1f", (*low)["ttft_ms"].value("mean", 0.0)) << " ± "
+          << fmt("%.1f", (*low)["ttft_ms"].value("stddev", 0.0)) << " | " << fmt("%.1f", best) << " | "
+          << (maxConc > 0 ? std::to_string(maxConc) : std::string("none")) << " | " << peakGb(run) << " | "
+          << fmt("%.1f", (*low)["e2e_ms"].value("p99", 0.0)) << " |\n";
+        for (const auto& r : run["results"])
+            if (r.value("errors", 0) > 0) {
+                notes.push_back(name + " at concurrency " + std::to_string(r.value("concurrency", 0)) + ": " +
+                                std::to_string(r.value("errors", 0)) + " errors (" + r.value("first_error", "") + ")");
+            }
+    }
+    o << "\nTTFT (mean ± sd) and P99 (end-to-end) at each run's lowest concurrency; tokens/s: best output throughput "
+         "over its concurrency levels; max concurrency: highest level with no errors (and P99 within the limit when "
+         "one was set); VRAM: measured peak memory (this engine on CPU: process peak RSS; a remote server: what its "
+         "/metrics reports); n/a: not reported, never estimated.\n";
+    for (const auto& n : notes) o << "\n- " << n;
+    if (!notes.empty()) o << "\n";
+    return o.str();
+}
+
+std::string comparisonCsv(const json& doc) {
+    std::ostringstream o;
+    o << "framework,target,url,model,precision,device,input_tokens,output_tokens,request_rate,concurrency,requests,"
+         "errors,ttft_mean_ms,ttft_sd_ms,ttft_p50_ms,ttft_p99_ms,tpot_mean_ms,itl_mean_ms,itl_p99_ms,e2e_p50_ms,"
+         "e2e_p90_ms,e2e_p99_ms,output_tokens_per_s,requests_per_s,peak_memory_gb,weights_bytes,kv_cache_bytes,"
+         "max_stable_concurrency,error\n";
+    auto str = [](const json& j, const char* k) {
+        if (!j.contains(k) || j[k].is_null()) return std::string();
+        return j[k].is_string() ? j[k].get<std::string>() : j[k].dump();
+    };
+    for (const auto& run : doc.value("runs", json::array())) {
+        const json mem = run.value("memory", json::object());
+        const std::string head = csvField(label(run)) + "," + csvField(str(run, "target")) + "," +
+                                 csvField(str(run, "url")) + "," + csvField(str(run, "model")) + "," +
+                                 csvField(str(run, "precision")) + "," + csvField(str(run, "device")) + "," +
+                                 str(run, "input_tokens") + "," + str(run, "output_tokens") + "," +
+                                 str(run, "request_rate");
+        const std::string tail = "," + (peakGb(run) == "n/a" ? std::string("n/a") : peakGb(run)) + "," +
+                                 str(mem, "weights_bytes") + "," + str(mem, "kv_cache_bytes") + "," +
+                                 str(run, "max_stable_concurrency");
+        const auto results = run.value("results", json::array());
+        if (results.empty()) {
+            o << head << ",,,,,,,,,,,,,,,," << tail << "," << csvField(str(run, "error")) << "\n";
+            continue;
+        }
+        for (const auto& r : results) {
+            o << head << "," << r.value("concurrency", 0) << "," << r.value("requests", 0) << ","
+              << r.value("errors", 0);
+            const json t = r.value("ttft_ms", json::object()), tp = r.value("tpot_ms", json::object()),
+                       it = r.value("itl_ms", json::object()), e = r.value("e2e_ms", json::object());
+            for (double v : {t.value("mean", 0.0), t.value("stddev", 0.0), t.value("p50", 0.0), t.value("p99", 0.0),
+                             tp.value("mean", 0.0), it.value("mean", 0.0), it.value("p99", 0.0), e.value("p50", 0.0),
+                             e.value("p90", 0.0), e.value("p99", 0.0), r.value("output_tokens_per_s", 0.0),
+                             r.value("requests_per_s", 0.0)})
+                o << "," << fmt("%.3f", v);
+            o << tail << "," << csvField(r.value("first_error", "")) << "\n";
+        }
+    }
+    return o.str();
+}
+
+}  // namespace wb

@@ -1,0 +1,260 @@
+#include "serve/http_target.h"
+
+#include <httplib.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+using nlohmann::json;
+
+namespace wb {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double msSince(Clock::time_point a, Clock::time_point b) {
+    return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+bool splitUrl(const std::string& url, std::string& hostPort, std::string& prefix) {
+    const size_t scheme = url.find("://");
+    if (scheme == std::string::npos) return false;
+    const std::string s = url.substr(0, scheme);
+    if (s != "http" && s != "https") return false;
+    const size_t slash = url.find('/', scheme + 3);
+    hostPort = url.substr(0, slash);
+    prefix = slash == std::string::npos ? "" : url.substr(slash);
+    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+    return hostPort.size() > scheme + 3;
+}
+
+httplib::Headers headersFor(const std::string& apiKey) {
+    httplib::Headers h{{"Accept", "text/event-stream, application/json"}};
+    if (!apiKey.empty()) h.emplace("Authorization", "Bearer " + apiKey);
+    return h;
+}
+
+std::string wordSalad(const std::vector<int32_t>& ids) {
+    static const char* words[] = {"the", "river", "light", "stone", "quiet", "market", "window", "yellow", "garden",
+                                  "number", "after", "people", "machine", "small", "north", "paper", "music",
+                                  "winter", "table", "simple", "bridge", "silver", "open", "story", "field",
+                                  "cloud", "engine", "morning", "letter", "green", "house", "travel"};
+    std::string s;
+    for (int32_t id : ids) {
+        if (!s.empty()) s += ' ';
+        s += words[uint32_t(id) % (sizeof words / sizeof *words)];
+    }
+    return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HttpTarget>> HttpTarget::create(HttpTargetOptions options) {
+    std::signal(SIGPIPE, SIG_IGN);  // a server that drops the connection must fail that request only
+    std::unique_ptr<HttpTarget> t(new HttpTarget(std::move(options)));
+    if (!splitUrl(t->m_options.baseUrl, t->m_hostPort, t->m_prefix))
+        return makeError("not an http(s) base URL: " + t->m_options.baseUrl + " (e.g. http://127.0.0.1:8000/v1)");
+    httplib::Client c(t->m_hostPort);
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(30, 0);
+    auto r = c.Get(t->m_prefix + "/models", headersFor(t->m_options.apiKey));
+    if (!r) return makeError(t->m_options.baseUrl + " cannot be reached (" + httplib::to_string(r.error()) + " error)");
+    if (r->status != 200)
+        return makeError(t->m_options.baseUrl + "/models answered HTTP " + std::to_string(r->status) + ": " +
+                         r->body.substr(0, 300));
+    json j = json::parse(r->body, nullptr, false);
+    if (j.is_object() && j.contains("data") && j["data"].is_array())
+        for (const auto& m : j["data"])
+            if (m.is_object() && m.contains("id") && m["id"].is_string()) t->m_models.push_back(m["id"]);
+    if (t->m_options.modelName.empty()) {
+        if (t->m_models.empty()) return makeError("the server lists no model; give --model-name");
+        t->m_options.modelName = t->m_models.front();
+    }
+    return t;
+}
+
+HttpTarget::~HttpTarget() {
+    std::vector<std::thread> threads;
+    {
+        std::lock_guard lock(m_mutex);
+        threads.swap(m_threads);
+    }
+    for (auto& t : threads) t.join();
+}
+
+std::string HttpTarget::name() const { return m_options.modelName + " @ " + m_options.baseUrl; }
+
+void HttpTarget::start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
+                       std::function<void(const Event&)> onEvent) {
+    std::lock_guard lock(m_mutex);
+    m_threads.emplace_back(&HttpTarget::runOne, this, promptTokens, maxTokens, std::move(onEvent));
+}
+
+void HttpTarget::runOne(std::vector<int32_t> prompt, int64_t maxTokens, std::function<void(const Event&)> onEvent) {
+    const HttpTargetOptions& o = m_options;
+    json body{{"model", o.modelName},
+              {"max_tokens", maxTokens},
+              {"temperature", 0},
+              {"stream", true},
+              {"stream_options", {{"include_usage", true}}}};
+    if (o.ignoreEos) body["ignore_eos"] = true;
+    if (o.chat) {
+        body["messages"] = json::array({{{"role", "user"}, {"content", o.detokenize ? o.detokenize(prompt)
+                                                                                     : wordSalad(prompt)}}});
+    } else if (o.detokenize) {
+        body["prompt"] = o.detokenize(prompt);
+    } else if (o.sendTokenIds) {
+        body["prompt"] = prompt;
+    } else {
+        body["prompt"] = wordSalad(prompt);
+    }
+
+    Event fin;
+    fin.type = EventType::Finished;
+    fin.reason = StopReason::Stop;
+    fin.usage.promptTokens = int64_t(prompt.size());
+    int64_t chunks = 0, reportedTokens = -1;
+    std::string buffer, errorBody, streamError;
+    int status = 0;
+    bool sawDone = false;
+    Clock::time_point last;
+    const auto t0 = Clock::now();
+    fin.timings.ttftMs = -1;
+
+    auto onData = [&](const std::string& payload) {
+        if (payload == "[DONE]") {
+            sawDone = true;
+            return;
+        }
+        json j = json::parse(payload, nullptr, false);
+        if (!j.is_object()) return;
+        if (j.contains("error")) {
+            streamError = j["error"].is_object() ? j["error"].value("message", j["error"].dump()) : j["error"].dump();
+            return;
+        }
+        if (j.contains("usage") && j["usage"].is_object()) {
+            reportedTokens = j["usage"].value("completion_tokens", int64_t(-1));
+            if (j["usage"].contains("prompt_tokens")) fin.usage.promptTokens = j["usage"]["prompt_tokens"];
+        }
+        if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return;
+        const json& c = j["choices"][0];
+        std::string text;
+        if (c.contains("text") && c["text"].is_string()) text = c["text"];
+        if (c.contains("delta") && c["delta"].is_object()) {
+            const json& d = c["delta"];
+            for (const char* k : {"content", "reasoning_content", "reasoning"})
+                if (d.contains(k) && d[k].is_string()) text += d[k].get<std::string>();
+        }
+        if (c.contains("finish_reason") && c["finish_reason"] == "length") fin.reason = StopReason::Length;
+        if (text.empty()) return;
+        const auto now = Clock::now();
+        if (chunks == 0)
+            fin.timings.ttftMs = msSince(t0, now);
+        else
+            fin.timings.interTokenMs.push_back(msSince(last, now));
+        last = now;
+        ++chunks;
+    };
+
+    httplib::Client client(m_hostPort);
+    client.set_connection_timeout(10, 0);
+    client.set_read_timeout(o.timeoutSeconds, 0);
+    client.set_write_timeout(60, 0);
+    httplib::Request req;
+    req.method = "POST";
+    req.path = m_prefix + (o.chat ? "/chat/completions" : "/completions");
+    req.headers = headersFor(o.apiKey);
+    req.headers.emplace("Content-Type", "application/json");
+    req.body = body.dump();
+    req.response_handler = [&](const httplib::Response& r) {
+        status = r.status;
+        return true;
+    };
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        if (status != 200) {
+            errorBody.append(data, std::min<size_t>(n, 4096));
+            return true;
+        }
+        buffer.append(data, n);
+        // SSE events end with a blank line; lines may end with \r\n.
+        size_t pos;
+        while ((pos = buffer.find('\n')) != std::string::npos) {
+            std::string line = buffer.substr(0, pos);
+            buffer.erase(0, pos + 1);
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            if (line.rfind("data:", 0) != 0) continue;
+            std::string payload = line.substr(5);
+            if (!payload.empty() && payload.front() == ' ') payload.erase(0, 1);
+            onData(payload);
+        }
+        return true;
+    };
+    auto res = client.send(req);
+    fin.timings.e2eMs = msSince(t0, Clock::now());
+    if (!res) {
+        fin.type = EventType::Error;
+        fin.reason = StopReason::Error;
+        fin.text = "request failed: " + httplib::to_string(res.error());
+    } else if (status != 200) {
+        fin.type = EventType::Error;
+        fin.reason = StopReason::Error;
+        fin.text = "HTTP " + std::to_string(status) + ": " + errorBody.substr(0, 300);
+    } else if (!streamError.empty()) {
+        fin.type = EventType::Error;
+        fin.reason = StopReason::Error;
+        fin.text = "server error in stream: " + streamError;
+    } else if (chunks == 0) {
+        fin.type = EventType::Error;
+        fin.reason = StopReason::Error;
+        fin.text = sawDone ? "the stream carried no tokens" : "the stream ended without tokens or [DONE]";
+    }
+    // The server's own count when it reports usage; else one token per content chunk (what the client saw).
+    fin.usage.completionTokens = reportedTokens >= 0 ? reportedTokens : chunks;
+    onEvent(fin);
+}
+
+RemoteMemory fetchRemoteMemory(const std::string& baseUrl, const std::string& apiKey) {
+    RemoteMemory out;
+    std::string hostPort, prefix;
+    if (!splitUrl(baseUrl, hostPort, prefix)) {
+        out.source = "bad URL";
+        return out;
+    }
+    httplib::Client c(hostPort);
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(10, 0);
+    auto r = c.Get("/metrics", headersFor(apiKey));
+    if (!r || r->status != 200) {
+        out.source = "no /metrics endpoint";
+        return out;
+    }
+    // Series that are a server's peak (or device) memory in bytes. Host RSS of a GPU server is not its VRAM, so
+    // process_resident_memory_bytes is deliberately not used.
+    static const char* names[] = {"wb_peak_memory_bytes", "gpu_memory_peak_bytes", "nv_gpu_memory_used_bytes"};
+    std::istringstream in(r->body);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') continue;
+        for (const char* n : names) {
+            const size_t len = std::strlen(n);
+            if (line.compare(0, len, n) != 0 || (line.size() > len && line[len] != ' ' && line[len] != '{')) continue;
+            const size_t sp = line.rfind(' ');
+            try {
+                const double v = std::stod(line.substr(sp + 1));
+                if (v > 0 && (!out.peakBytes || v > *out.peakBytes)) {
+                    out.peakBytes = v;
+                    out.source = n;
+                }
+            } catch (...) {
+            }
+        }
+    }
+    if (!out.peakBytes) out.source = "not reported by the server's /metrics";
+    return out;
+}
+
+}  // namespace wb
