@@ -438,7 +438,7 @@ void Engine::Impl::run() {
             s.numComputed += it.count;
             if (!it.wantLogits) continue;
             float* lg = logits.data() + row++ * c.vocabSize;
-            const int32_t next = s.sampler->sample(lg, int32_t(c.vocabSize), s.tokens);
+            const int32_t next = s.sampler->sample(lg, int32_t(c.vocabSize), s.tokens, size_t(s.promptLen));
             const auto now = Clock::now();
             if (s.ttftMs < 0)
                 s.ttftMs = msBetween(s.submitted, now);

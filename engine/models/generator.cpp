@@ -63,7 +63,7 @@ Result<GenerateResult> generate(LlamaModel& model, const std::vector<int32_t>& p
     Clock::time_point firstAt = t0;
     res.finish = FinishReason::Length;
     for (int64_t i = 0; i < options.maxNewTokens; ++i) {
-        const int32_t next = sampler.sample(logits.data(), int32_t(c.vocabSize), history);
+        const int32_t next = sampler.sample(logits.data(), int32_t(c.vocabSize), history, prompt.size());
         if (i == 0) {
             firstAt = Clock::now();
             res.firstTokenMs = ms(t0, firstAt);

@@ -19,26 +19,42 @@ inline bool better(const Candidate& a, const Candidate& b) {
 // NaN would poison every comparison below; a NaN logit is treated as "impossible" instead.
 inline float sanitize(float x) { return std::isnan(x) ? -std::numeric_limits<float>::infinity() : x; }
 
-void applyPenalties(const SamplingParams& p, float* logits, int32_t vocabSize, std::span<const int32_t> history,
-                    std::vector<int32_t>& window) {
-    const bool anyPenalty = p.repetitionPenalty != 1.0f || p.presencePenalty != 0.0f || p.frequencyPenalty != 0.0f;
-    if (!anyPenalty || p.penaltyLastN == 0 || history.empty()) return;
-    size_t n = history.size();
-    if (p.penaltyLastN > 0) n = std::min(n, size_t(p.penaltyLastN));
-    // Sorting a copy of the window counts occurrences without a vocab-sized table, which would cost more than the
-    // window itself for the usual 64 ids.
-    window.assign(history.end() - std::ptrdiff_t(n), history.end());
-    std::sort(window.begin(), window.end());
-    for (size_t i = 0; i < window.size();) {
-        const int32_t id = window[i];
+// Occurrence counts of the ids in `ids`, in `counts` as (id, count) sorted by id. Sorting a copy counts without
+// a vocab-sized table, which would cost more than the usual few hundred ids.
+void countIds(std::span<const int32_t> ids, std::vector<int32_t>& scratch, std::vector<std::pair<int32_t, int32_t>>& counts) {
+    scratch.assign(ids.begin(), ids.end());
+    std::sort(scratch.begin(), scratch.end());
+    counts.clear();
+    for (size_t i = 0; i < scratch.size();) {
         size_t j = i;
-        while (j < window.size() && window[j] == id) ++j;
-        const float count = float(j - i);
+        while (j < scratch.size() && scratch[j] == scratch[i]) ++j;
+        counts.emplace_back(scratch[i], int32_t(j - i));
         i = j;
-        if (id < 0 || id >= vocabSize) continue;
-        float& l = logits[id];
-        if (p.repetitionPenalty != 1.0f) l = l > 0.0f ? l / p.repetitionPenalty : l * p.repetitionPenalty;
-        l -= count * p.frequencyPenalty + p.presencePenalty;
+    }
+}
+
+// Repetition penalty (llama.cpp / HF style) over the last penaltyLastN ids of prompt + output; presence and
+// frequency penalties (OpenAI / vLLM semantics) over every generated id and never the prompt, so a long system
+// prompt does not push the model away from the words it needs.
+void applyPenalties(const SamplingParams& p, float* logits, int32_t vocabSize, std::span<const int32_t> history,
+                    size_t numPromptTokens, std::vector<int32_t>& scratch) {
+    std::vector<std::pair<int32_t, int32_t>> counts;
+    if (p.repetitionPenalty != 1.0f && p.penaltyLastN != 0 && !history.empty()) {
+        size_t n = history.size();
+        if (p.penaltyLastN > 0) n = std::min(n, size_t(p.penaltyLastN));
+        countIds(history.subspan(history.size() - n), scratch, counts);
+        for (const auto& [id, count] : counts) {
+            if (id < 0 || id >= vocabSize) continue;
+            float& l = logits[id];
+            l = l > 0.0f ? l / p.repetitionPenalty : l * p.repetitionPenalty;
+        }
+    }
+    if ((p.presencePenalty != 0.0f || p.frequencyPenalty != 0.0f) && history.size() > numPromptTokens) {
+        countIds(history.subspan(numPromptTokens), scratch, counts);
+        for (const auto& [id, count] : counts) {
+            if (id < 0 || id >= vocabSize) continue;
+            logits[id] -= float(count) * p.frequencyPenalty + p.presencePenalty;
+        }
     }
 }
 
@@ -46,10 +62,10 @@ void applyPenalties(const SamplingParams& p, float* logits, int32_t vocabSize, s
 
 Sampler::Sampler(const SamplingParams& params) : m_params(params), m_rng(params.seed) {}
 
-int32_t Sampler::sample(float* logits, int32_t vocabSize, std::span<const int32_t> history) {
+int32_t Sampler::sample(float* logits, int32_t vocabSize, std::span<const int32_t> history, size_t numPromptTokens) {
     if (vocabSize <= 0) return 0;
     std::vector<int32_t> window;
-    applyPenalties(m_params, logits, vocabSize, history, window);
+    applyPenalties(m_params, logits, vocabSize, history, std::min(numPromptTokens, history.size()), window);
 
     if (m_params.temperature <= 0.0f) {
         // Strict > keeps the first (lowest) id among equal maxima.

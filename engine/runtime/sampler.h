@@ -15,18 +15,19 @@ struct SamplingParams {
     float topP = 1.0f;       // 1: off
     float minP = 0.0f;       // 0: off
     float repetitionPenalty = 1.0f;  // HF/llama.cpp style: divide positive logits, multiply negative ones
-    float presencePenalty = 0.0f;    // OpenAI style: minus once per token present
-    float frequencyPenalty = 0.0f;   // OpenAI style: minus count * penalty
-    int penaltyLastN = 64;   // window over history for the penalties; -1: all history
+    float presencePenalty = 0.0f;    // OpenAI style: minus once per generated token present
+    float frequencyPenalty = 0.0f;   // OpenAI style: minus count (in the generated tokens) * penalty
+    int penaltyLastN = 64;   // window over prompt + output for the repetition penalty; -1: all
     uint64_t seed = 0xC0FFEE;
 };
 
 class Sampler {
 public:
     explicit Sampler(const SamplingParams& params);
-    /// Picks the next token from `logits` (modified in place) given the ids generated so far (prompt included
-    /// for the repetition penalty window, as llama.cpp does).
-    int32_t sample(float* logits, int32_t vocabSize, std::span<const int32_t> history);
+    /// Picks the next token from `logits` (modified in place). `history` is prompt + output so far, the first
+    /// numPromptTokens of it the prompt: the repetition penalty sees both (as llama.cpp and HF do), presence and
+    /// frequency penalties only the output (as OpenAI and vLLM do).
+    int32_t sample(float* logits, int32_t vocabSize, std::span<const int32_t> history, size_t numPromptTokens = 0);
     const SamplingParams& params() const { return m_params; }
 
 private:
