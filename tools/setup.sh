@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       qt6-base-dev libgl-dev libsentencepiece-dev nlohmann-json3-dev libqcustomplot-dev
-      libcpp-httplib-dev curl
+      libcpp-httplib-dev curl libpng-dev libjpeg62-turbo-dev
       libqt6sql6-sqlite libqt6svg6 dpkg-dev)
 missing=()
 # The real-client tests (tests/clients) need node >= 18 and npm; Debian's packages only where none is present,
