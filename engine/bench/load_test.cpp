@@ -80,8 +80,15 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
     std::exponential_distribution<double> gap(o.requestRate > 0 ? o.requestRate : 1.0);
     double nextArrival = 0;  // seconds after t0
     std::unique_lock lock(mutex);
-    while (finished < total) {
-        while (inFlight < o.concurrency && started < total) {
+    auto cancelled = [&] { return o.cancel && o.cancel->load(); };
+    int expected = total;  // lowered to what was started once cancelled
+    while (finished < expected) {
+        if (cancelled()) {
+            expected = started;
+            res.cancelled = true;
+            if (finished >= expected) break;
+        }
+        while (!cancelled() && inFlight < o.concurrency && started < total) {
             if (o.requestRate > 0) {
                 const auto due = t0 + std::chrono::duration_cast<Clock::duration>(
                                           std::chrono::duration<double>(nextArrival));
@@ -111,20 +118,26 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
                 }
                 --inFlight;
                 ++finished;
+                if (o.onProgress) o.onProgress(finished, total);
                 cv.notify_all();
             });
             lock.lock();
         }
-        cv.wait(lock, [&] { return finished >= total || (inFlight < o.concurrency && started < total); });
+        // Cancellation is polled: the flag belongs to the caller and cannot wake this wait.
+        cv.wait_for(lock, std::chrono::milliseconds(100), [&] {
+            return finished >= expected || (inFlight < o.concurrency && started < total) || cancelled();
+        });
     }
     res.wallSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    res.requests = total;
+    res.requests = res.cancelled ? started : total;
+    res.ttftSamplesMs = ttft;
+    res.e2eSamplesMs = e2e;
     res.ttftMs = summarize(ttft);
     res.e2eMs = summarize(e2e);
     res.itlMs = summarize(itl);
     res.tpotMs = summarize(tpot);
     res.outputTokensPerSecond = res.wallSeconds > 0 ? double(res.outputTokens) / res.wallSeconds : 0;
-    res.requestsPerSecond = res.wallSeconds > 0 ? double(total - res.errors) / res.wallSeconds : 0;
+    res.requestsPerSecond = res.wallSeconds > 0 ? double(res.requests - res.errors) / res.wallSeconds : 0;
     return res;
 }
 

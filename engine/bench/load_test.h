@@ -3,6 +3,7 @@
 // comparison (TTFT, tokens/s, P50/P90/P99 latency) plus TPOT and inter-token latency.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -44,6 +45,11 @@ struct LoadTestOptions {
     uint64_t seed = 1;
     int warmupRequests = 1;
     double requestRate = 0;  // requests/s with exponential gaps (Poisson); 0: closed loop
+    /// Set from any thread to stop starting requests; those in flight are still awaited (a target cannot take a
+    /// request back), and the result counts only what finished.
+    const std::atomic<bool>* cancel = nullptr;
+    /// Called (on the thread that finished a request) after each measured request: finished, total.
+    std::function<void(int, int)> onProgress;
 };
 
 struct Summary {
@@ -64,6 +70,10 @@ struct LoadTestResult {
     double outputTokensPerSecond = 0;  // all requests' output tokens / wall time
     double requestsPerSecond = 0;
     int64_t outputTokens = 0;
+    bool cancelled = false;
+    /// Per request, in finishing order: what a latency CDF is drawn from (summaries alone cannot give one).
+    std::vector<double> ttftSamplesMs;
+    std::vector<double> e2eSamplesMs;
 };
 
 LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& options);

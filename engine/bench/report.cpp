@@ -1,5 +1,6 @@
 #include "bench/report.h"
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -14,7 +15,13 @@ json summaryJson(const Summary& s) {
 }
 
 json loadTestJson(const LoadTestResult& r, bool withinLimit) {
-    return json{{"concurrency", r.concurrency},
+    // Raw per-request latencies (rounded to microseconds) so a latency CDF can be drawn from a saved file.
+    auto samples = [](const std::vector<double>& v) {
+        json a = json::array();
+        for (double x : v) a.push_back(std::round(x * 1000.0) / 1000.0);
+        return a;
+    };
+    json j{{"concurrency", r.concurrency},
                 {"requests", r.requests},
                 {"errors", r.errors},
                 {"first_error", r.firstError},
@@ -26,7 +33,11 @@ json loadTestJson(const LoadTestResult& r, bool withinLimit) {
                 {"output_tokens", r.outputTokens},
                 {"output_tokens_per_s", r.outputTokensPerSecond},
                 {"requests_per_s", r.requestsPerSecond},
-                {"within_limit", withinLimit}};
+                {"within_limit", withinLimit},
+                {"ttft_samples_ms", samples(r.ttftSamplesMs)},
+                {"e2e_samples_ms", samples(r.e2eSamplesMs)}};
+    if (r.cancelled) j["cancelled"] = true;
+    return j;
 }
 
 Result<json> loadComparison(const std::string& path) {

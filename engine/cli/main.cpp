@@ -21,6 +21,7 @@
 #include "formats/gguf.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
+#include "plugins/target_plugins.h"
 #include "serve/http_target.h"
 #include "serve/metrics.h"
 #include "serve/server.h"
@@ -78,6 +79,10 @@ bench options (serving load, continuous batching):
   --url URL --model-name N  benchmark an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) instead of
                           loading the model; -m MODEL then only supplies the tokenizer for exact prompts
   --endpoint E            completions (default: token-id prompts) or chat; --api-key K; --no-ignore-eos
+  --target ID             with --url: a comparison-target plugin (vllm, trtllm, sglang, llamacpp, ollama, openai)
+                          that also reads the server's own memory and KV use while the run goes
+  --list-targets          list the target plugins (launch line, health probe, metrics) and broken ones
+  --plugin-dir DIR        look for plugins in DIR first (also WB_PLUGIN_PATH, colon-separated)
   --label NAME            the run's name in tables (default: workbench (PRECISION), or MODEL @ URL)
   --format F              table | json | csv | md (the article's table)
   --append-to FILE.json   add this run to a comparison file (several targets / precisions)
@@ -109,7 +114,7 @@ bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
     static const std::map<std::string, std::string> alias = {
         {"-m", "model"}, {"-p", "prompt"}, {"-n", "max-tokens"}, {"-t", "threads"}, {"-f", "file"}, {"-r", "reps"}};
     static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos", "no-think",
-                                                   "log-requests", "no-ignore-eos"};
+                                                   "log-requests", "no-ignore-eos", "list-targets"};
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (alias.count(k)) {
@@ -405,6 +410,53 @@ std::vector<int> parseIntList(const std::string& s) {
     return out;
 }
 
+wb::TargetPluginRegistry loadTargetPlugins(const Args& a) {
+    wb::TargetPluginRegistry reg;
+    std::vector<std::string> dirs;
+    if (a.has("plugin-dir")) dirs.push_back(a.get("plugin-dir"));
+    for (auto& d : wb::TargetPluginRegistry::defaultSearchPath()) dirs.push_back(d);
+    reg.scan(dirs);
+    return reg;
+}
+
+int cmdBenchListTargets(const Args& a) {
+    const wb::TargetPluginRegistry reg = loadTargetPlugins(a);
+    if (a.has("json")) {
+        json out{{"targets", json::array()}, {"problems", json::array()}};
+        for (const auto& p : reg.plugins()) {
+            json m = p->info().metadata;
+            m["path"] = p->info().path;
+            out["targets"].push_back(m);
+        }
+        for (const auto& pr : reg.problems()) out["problems"].push_back({{"path", pr.path}, {"reason", pr.reason}});
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
+    if (reg.plugins().empty()) std::printf("no target plugins found\n");
+    for (const auto& p : reg.plugins()) {
+        const wb::TargetPluginInfo& i = p->info();
+        std::printf("%-10s %s %s (compat %s)  %s\n", i.id.c_str(), i.name.c_str(), i.version.c_str(),
+                    i.compatVersion.c_str(), i.path.c_str());
+        std::printf("           default URL: %s, endpoint: %s\n", i.defaultUrl.c_str(), i.endpoint.c_str());
+        std::printf("           launch:  %s\n", i.launchTemplate.c_str());
+        std::printf("           health:  %s\n", i.healthProbe.c_str());
+        // Where the flavour reads memory and KV use: its series or fields, else why it is n/a.
+        const json metrics = i.metadata.value("metrics", json::object());
+        auto where = [&](const char* list, const char* from, const std::string& note) {
+            std::string names;
+            for (const auto& m : metrics.value(list, json::array())) names += (names.empty() ? "" : ", ") + m.value("name", "");
+            if (names.empty()) names = metrics.value(from, "");
+            if (names.empty()) return note;
+            return metrics.value("path", std::string("/metrics")) + ": " + names;
+        };
+        std::printf("           memory:  %s\n", where("memory", "memoryFrom", i.memoryReport).c_str());
+        std::printf("           KV use:  %s\n", where("kv", "kvFrom", i.kvReport).c_str());
+    }
+    for (const auto& pr : reg.problems())
+        std::printf("skipped    %s: %s\n", pr.path.c_str(), pr.reason.c_str());
+    return 0;
+}
+
 // The article's workload: fixed input/output lengths at several concurrencies (closed loop, or Poisson
 // arrivals with --request-rate), against this engine in process or any OpenAI-compatible URL.
 int cmdBenchServing(const Args& a) {
@@ -427,8 +479,58 @@ int cmdBenchServing(const Args& a) {
     std::unique_ptr<wb::Engine> engine;
     std::unique_ptr<wb::BenchTarget> target;
     std::unique_ptr<wb::Tokenizer> remoteTok;
+    wb::PluginTarget* pluginTarget = nullptr;
+    wb::TargetPluginRegistry plugins;
     const bool remote = a.has("url");
-    if (remote) {
+    if (a.has("target") && !remote) return fail("--target needs --url (the server's OpenAI base URL)");
+    if (remote && a.has("target")) {
+        plugins = loadTargetPlugins(a);
+        auto plugin = plugins.find(a.get("target"));
+        if (!plugin) {
+            std::string known;
+            for (const auto& p : plugins.plugins()) known += " " + p->info().id;
+            return fail("no target plugin \"" + a.get("target") + "\" (found:" + (known.empty() ? " none" : known) +
+                        "; see wb bench --list-targets)");
+        }
+        if (a.has("model")) {
+            auto t = loadTokenizerOnly(a.get("model"));
+            if (!t) return fail(t.error().message);
+            remoteTok = std::move(*t);
+            vocab = remoteTok->vocabSize();
+        }
+        wb::RemoteTargetConfig rc;
+        rc.url = a.get("url");
+        rc.model = a.get("model-name");
+        rc.apiKey = a.get("api-key");
+        rc.endpoint = a.get("endpoint");
+        rc.ignoreEos = !a.has("no-ignore-eos");
+        run["target"] = "http";
+        run["plugin"] = plugin->info().id;
+        run["plugin_version"] = plugin->info().version;
+        run["url"] = rc.url;
+        run["engine"] = a.get("label", plugin->info().name);
+        run["precision"] = a.get("precision", "");
+        auto t = plugin->open(rc);
+        if (!t) {
+            run["label"] = a.get("label", plugin->info().name + " @ " + rc.url);
+            run["model"] = rc.model;
+            run["error"] = t.error().message;
+            run["results"] = json::array();
+            if (a.has("append-to")) {
+                auto w = wb::appendRun(a.get("append-to"), run);
+                if (!w) return fail(w.error().message);
+            }
+            return fail(t.error().message);
+        }
+        pluginTarget = t->get();
+        run["model"] = pluginTarget->modelName();
+        run["device"] = "remote";
+        run["label"] = a.get("label", plugin->info().name + " (" + pluginTarget->modelName() + ")");
+        std::string detail;
+        run["health"] = {{"ok", pluginTarget->healthy(&detail)}, {"detail", detail}};
+        target = std::move(*t);
+        if (vocab <= 0) vocab = 32000;
+    } else if (remote) {
         wb::HttpTargetOptions ho;
         ho.baseUrl = a.get("url");
         ho.modelName = a.get("model-name");
@@ -501,6 +603,9 @@ int cmdBenchServing(const Args& a) {
                     "P99 ms", "errors");
     int best = 0;
     json results = json::array();
+    // A plugin target's server is read while the load runs: peaks, not the idle state after it.
+    std::unique_ptr<wb::ServerSampler> sampler;
+    if (pluginTarget) sampler = std::make_unique<wb::ServerSampler>(*pluginTarget);
     for (int conc : levels) {
         wb::LoadTestOptions lo;
         lo.concurrency = conc;
@@ -532,11 +637,18 @@ int cmdBenchServing(const Args& a) {
         mem = {{"weights_bytes", st.weightBytes}, {"kv_cache_bytes", st.kvCacheBytes},
                {"peak_rss_bytes", hwm > 0 ? json(hwm) : json(nullptr)},
                {"peak_bytes", hwm > 0 ? json(hwm) : json(nullptr)}, {"source", "process peak RSS (VmHWM)"}};
+    } else if (sampler) {
+        const wb::ServerSample peak = sampler->stop();
+        mem = {{"peak_bytes", peak.memoryBytes ? json(*peak.memoryBytes) : json(nullptr)},
+               {"source", peak.memorySource},
+               {"kv_usage_peak", peak.kvUsage ? json(*peak.kvUsage) : json(nullptr)},
+               {"kv_source", peak.kvSource}};
     } else {
         auto rm = wb::fetchRemoteMemory(a.get("url"), a.get("api-key"));
         mem = {{"peak_bytes", rm.peakBytes ? json(*rm.peakBytes) : json(nullptr)}, {"source", rm.source}};
     }
     run["memory"] = mem;
+    sampler.reset();  // samples through the plugin target, so it goes first
     target.reset();  // joins an HTTP target's request threads
 
     if (a.has("append-to")) {
@@ -556,6 +668,12 @@ int cmdBenchServing(const Args& a) {
         std::printf("peak memory: %s (%s)\n",
                     mem["peak_bytes"].is_number() ? humanBytes(mem["peak_bytes"].get<double>()).c_str() : "n/a",
                     mem["source"].get<std::string>().c_str());
+        if (mem.contains("kv_source"))
+            std::printf("peak KV-cache use: %s (%s)\n",
+                        mem["kv_usage_peak"].is_number()
+                            ? (std::to_string(int(std::lround(mem["kv_usage_peak"].get<double>() * 100))) + "%").c_str()
+                            : "n/a",
+                        mem["kv_source"].get<std::string>().c_str());
     }
     return 0;
 }
@@ -647,6 +765,7 @@ int cmdServe(const Args& a) {
 
 int cmdBench(const Args& a) {
     if (a.has("report")) return cmdBenchReport(a);
+    if (a.has("list-targets")) return cmdBenchListTargets(a);
     if (a.has("concurrency") || a.has("url") || a.has("request-rate")) return cmdBenchServing(a);
     auto m = loadModel(a);
     if (!m) return fail(m.error().message);

@@ -1,0 +1,133 @@
+// Comparison targets loaded at run time (plugins/): finds shared libraries on the plugin path, checks each one's
+// API version, entry symbol and JSON metadata, and keeps the good ones. A broken or incompatible plugin is
+// reported (problems()) and skipped, never fatal: one bad file must not take `wb bench` or the GUI down with it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bench/load_test.h"
+#include "core/result.h"
+#include "plugins/target_plugin_api.h"
+
+namespace wb {
+
+struct TargetPluginInfo {
+    std::string id;             // what --target takes: "openai", "vllm", "trtllm", ...
+    std::string name;           // "vLLM"
+    std::string version;        // the plugin's own version, "1.0.0"
+    std::string compatVersion;  // the oldest version it can stand in for
+    std::string description;
+    std::string defaultUrl;     // where the server listens when launched with the template's defaults
+    std::string endpoint;       // "completions" or "chat": what the flavour benchmarks by default
+    std::string launchTemplate; // "vllm serve {model} --tensor-parallel-size {tp} ..."
+    std::string healthProbe;    // "{root}/health" or "{base}/models"
+    std::string memoryReport;   // where the server reports memory, or why it is n/a
+    std::string kvReport;       // likewise for KV-cache use
+    std::string path;           // the library file
+    nlohmann::json metadata;
+};
+
+struct PluginProblem {
+    std::string path;
+    std::string reason;
+};
+
+struct RemoteTargetConfig {
+    std::string url;    // OpenAI base URL, e.g. http://127.0.0.1:8000/v1
+    std::string model;  // empty: the server's first listed model
+    std::string apiKey;
+    std::string endpoint;  // empty: the flavour's default
+    bool ignoreEos = true;
+};
+
+/// One reading of what the server itself reports; nullopt where it reports nothing (never an estimate).
+struct ServerSample {
+    std::optional<double> memoryBytes;
+    std::string memorySource;
+    std::optional<double> kvUsage;  // 0..1
+    std::string kvSource;
+};
+
+class TargetPlugin;
+
+/// A BenchTarget served through a plugin. Thread-safe as BenchTarget is; destruction waits for running requests.
+class PluginTarget : public BenchTarget {
+public:
+    ~PluginTarget() override;
+    std::string name() const override;
+    void start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
+               std::function<void(const Event&)> onEvent) override;
+    const std::string& modelName() const { return m_model; }
+    const TargetPlugin& plugin() const { return *m_plugin; }
+    /// The flavour's health probe; `detail` says why when unhealthy.
+    bool healthy(std::string* detail = nullptr);
+    ServerSample sample();
+
+private:
+    friend class TargetPlugin;
+    PluginTarget(std::shared_ptr<const TargetPlugin> plugin, void* handle, std::string url);
+    std::shared_ptr<const TargetPlugin> m_plugin;
+    void* m_handle;
+    std::string m_url;
+    std::string m_model;
+};
+
+class TargetPlugin : public std::enable_shared_from_this<TargetPlugin> {
+public:
+    const TargetPluginInfo& info() const { return m_info; }
+    /// Connects to a server; an unreachable one is an error here (reported as unreachable, not as numbers).
+    Result<std::unique_ptr<PluginTarget>> open(const RemoteTargetConfig& config) const;
+    /// The launch template with {key} replaced from `values`; keys not given stay as {key}.
+    std::string launchLine(const std::map<std::string, std::string>& values) const;
+
+private:
+    friend class TargetPluginRegistry;
+    friend class PluginTarget;
+    TargetPluginInfo m_info;
+    const WbTargetPluginV1* m_table = nullptr;
+    void* m_library = nullptr;  // never closed: see TargetPluginRegistry::loadFile
+};
+
+class TargetPluginRegistry {
+public:
+    /// WB_PLUGIN_PATH (colon-separated), then <exe>/../plugins (the build tree) and <exe>/../lib/workbench/plugins
+    /// (the installed layout).
+    static std::vector<std::string> defaultSearchPath();
+    /// Loads every *.so in the folders (missing folders are skipped silently: the path lists candidates).
+    void scan(const std::vector<std::string>& dirs);
+    /// Loads one library; false (and a problem recorded) when it is broken, incompatible or a duplicate.
+    bool loadFile(const std::string& path);
+
+    const std::vector<std::shared_ptr<TargetPlugin>>& plugins() const { return m_plugins; }
+    const std::vector<PluginProblem>& problems() const { return m_problems; }
+    std::shared_ptr<const TargetPlugin> find(const std::string& id) const;
+
+private:
+    std::vector<std::shared_ptr<TargetPlugin>> m_plugins;
+    std::vector<PluginProblem> m_problems;
+};
+
+/// "1.2.3" compared part by part; false from parseVersion when it is not dotted numbers.
+bool parseVersion(const std::string& s, std::vector<int>& out);
+int compareVersions(const std::vector<int>& a, const std::vector<int>& b);
+
+/// Samples a PluginTarget on its own thread while a run goes, keeping the peaks the server reported.
+class ServerSampler {
+public:
+    ServerSampler(PluginTarget& target, int intervalMs = 250);
+    ~ServerSampler();  // stops
+    /// Stops sampling (takes one last sample) and returns the peaks.
+    ServerSample stop();
+
+private:
+    struct State;
+    std::shared_ptr<State> m_state;
+};
+
+}  // namespace wb

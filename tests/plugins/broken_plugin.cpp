@@ -1,0 +1,49 @@
+// Deliberately broken comparison-target plugins, one per way a plugin can be bad (WB_BROKEN_KIND):
+// 1 built for another API version, 2 no entry symbol, 3 metadata that is not JSON, 4 compatVersion newer than
+// version, 5 a table with a missing function. The host must report each one and carry on.
+#include <cstdlib>
+
+#include "plugins/target_plugin_api.h"
+
+namespace {
+
+#if WB_BROKEN_KIND == 3
+const char kMetadata[] = R"({"id": "broken", "name": "Broken", "version": "1.0.0",, })";
+#elif WB_BROKEN_KIND == 4
+const char kMetadata[] = R"({"id": "broken4", "name": "Broken", "version": "1.0.0", "compatVersion": "2.0.0",
+                            "apiVersion": 1})";
+#else
+const char kMetadata[] = R"({"id": "broken", "name": "Broken", "version": "1.0.0", "compatVersion": "1.0.0",
+                            "apiVersion": 1})";
+#endif
+
+void* openTarget(const char*, char** error) { return nullptr; }
+void closeTarget(void*) {}
+char* modelName(void*) { return nullptr; }
+void start(void*, const int32_t*, size_t, int64_t, WbTargetEventFn, void*) {}
+int32_t health(void*, char**) { return 0; }
+char* sampleMetrics(void*) { return nullptr; }
+void freeString(char* s) { std::free(s); }
+
+const WbTargetPluginV1 kTable{WB_TARGET_PLUGIN_API_VERSION, uint32_t(sizeof(WbTargetPluginV1)), kMetadata,
+                              &openTarget, &closeTarget, &modelName,
+#if WB_BROKEN_KIND == 5
+                              nullptr,
+#else
+                              &start,
+#endif
+                              &health, &sampleMetrics, &freeString};
+
+}  // namespace
+
+extern "C" WB_TARGET_PLUGIN_EXPORT uint32_t wbTargetPluginApiVersion(void) {
+#if WB_BROKEN_KIND == 1
+    return WB_TARGET_PLUGIN_API_VERSION + 41;  // a plugin from some future (or past) workbench
+#else
+    return WB_TARGET_PLUGIN_API_VERSION;
+#endif
+}
+
+#if WB_BROKEN_KIND != 2
+extern "C" WB_TARGET_PLUGIN_EXPORT const WbTargetPluginV1* wbTargetPluginEntry(void) { return &kTable; }
+#endif

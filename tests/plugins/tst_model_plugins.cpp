@@ -1,0 +1,176 @@
+// Comparison-target plugins: every shipped plugin loads with sane metadata; each kind of broken plugin is reported
+// and skipped without hiding the good ones; the generic and vLLM plugins drive `wb serve` on the stories260K
+// fixture through the same load test as `wb bench`; and the CLI lists them and benchmarks through one.
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest>
+
+#include "bench/load_test.h"
+#include "fixtures.h"
+#include "plugins/target_plugins.h"
+#include "serve_process.h"
+
+namespace {
+const char* kModel = "models/stories260K/stories260K.gguf";
+
+QString runWb(const QStringList& args, int* rc) {
+    QProcess p;
+    p.setProcessChannelMode(QProcess::MergedChannels);
+    p.start(WB_EXE, args);
+    p.waitForFinished(120000);
+    *rc = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+    return QString::fromUtf8(p.readAll());
+}
+}  // namespace
+
+class TstModelPlugins : public QObject {
+    Q_OBJECT
+private:
+    wbtest::ServeProcess m_serve;
+    QTemporaryDir m_tmp;
+
+private slots:
+    void initTestCase() {
+        WB_REQUIRE_FIXTURE(kModel);
+        QVERIFY2(m_serve.start(WB_EXE, QString::fromStdString(wbtest::fixture(kModel))), qPrintable(m_serve.log()));
+    }
+
+    void shippedPluginsLoad() {
+        wb::TargetPluginRegistry reg;
+        reg.scan({WB_PLUGIN_BUILD_DIR});
+        for (const auto& p : reg.problems()) qWarning("%s: %s", p.path.c_str(), p.reason.c_str());
+        QVERIFY(reg.problems().empty());
+        for (const char* id : {"openai", "vllm", "trtllm", "sglang", "llamacpp", "ollama"}) {
+            auto p = reg.find(id);
+            QVERIFY2(p, id);
+            QVERIFY(!p->info().name.empty());
+            QCOMPARE(p->info().version, std::string("1.0.0"));
+            QVERIFY(!p->info().launchTemplate.empty());
+            QVERIFY(!p->info().healthProbe.empty());
+        }
+        auto vllm = reg.find("vllm");
+        QCOMPARE(vllm->launchLine({{"model", "zai-org/AutoGLM-Phone-9B"}, {"tp", "2"}, {"dtype", "float16"},
+                                   {"max_len", "2048"}, {"port", "8000"}}),
+                 std::string("vllm serve zai-org/AutoGLM-Phone-9B --tensor-parallel-size 2 --dtype float16 "
+                             "--max-model-len 2048 --port 8000"));
+    }
+
+    void brokenPluginsAreReportedAndSkipped() {
+        wb::TargetPluginRegistry reg;
+        // The broken folder first: a good plugin scanned after bad ones must still load.
+        reg.scan({WB_BROKEN_PLUGIN_DIR, WB_PLUGIN_BUILD_DIR});
+        QVERIFY(reg.find("openai"));
+        QVERIFY(!reg.find("broken"));
+        QVERIFY(!reg.find("broken4"));
+        auto reasonFor = [&](const QString& file) {
+            for (const auto& p : reg.problems())
+                if (QString::fromStdString(p.path).endsWith(file)) return QString::fromStdString(p.reason);
+            return QString();
+        };
+        QVERIFY2(reasonFor("libwb_broken_plugin_1.so").contains("incompatible API version 42"),
+                 qPrintable(reasonFor("libwb_broken_plugin_1.so")));
+        QVERIFY(reasonFor("libwb_broken_plugin_2.so").contains("missing symbol wbTargetPluginEntry"));
+        QVERIFY(reasonFor("libwb_broken_plugin_3.so").contains("not valid JSON"));
+        QVERIFY(reasonFor("libwb_broken_plugin_4.so").contains("compatVersion 2.0.0 is newer"));
+        QVERIFY(reasonFor("libwb_broken_plugin_5.so").contains("lacks a function"));
+        QVERIFY(reasonFor("libnot_a_library.so").contains("cannot load"));
+        // A second copy of a plugin of the same version is reported, not loaded twice.
+        QVERIFY(!reg.loadFile(std::string(WB_PLUGIN_BUILD_DIR) + "/libwbtarget_vllm.so"));
+        QVERIFY(QString::fromStdString(reg.problems().back().reason).contains("already loaded"));
+    }
+
+    void genericPluginDrivesWbServe() {
+        wb::TargetPluginRegistry reg;
+        reg.scan({WB_PLUGIN_BUILD_DIR});
+        auto plugin = reg.find("openai");
+        QVERIFY(plugin);
+        wb::RemoteTargetConfig rc;
+        rc.url = m_serve.baseUrl().toStdString();
+        auto t = plugin->open(rc);
+        QVERIFY2(t, t ? "" : t.error().message.c_str());
+        wb::PluginTarget& target = **t;
+        QCOMPARE(QString::fromStdString(target.modelName()), QStringLiteral("stories260K"));
+        std::string detail;
+        QVERIFY2(target.healthy(&detail), detail.c_str());
+
+        wb::ServerSampler sampler(target, 50);
+        wb::LoadTestOptions lo;
+        lo.concurrency = 2;
+        lo.numRequests = 4;
+        lo.inputTokens = 16;
+        lo.outputTokens = 8;
+        lo.vocabSize = 512;
+        const wb::LoadTestResult r = wb::runLoadTest(target, lo);
+        const wb::ServerSample peak = sampler.stop();
+        QCOMPARE(r.errors, 0);
+        QCOMPARE(r.requests, 4);
+        QCOMPARE(r.outputTokens, int64_t(32));
+        QVERIFY(r.ttftMs.mean > 0);
+        QCOMPARE(int(r.e2eSamplesMs.size()), 4);
+        // wb serve reports its peak memory and KV use on /metrics; the plugin reads them, it does not guess.
+        QVERIFY(peak.memoryBytes && *peak.memoryBytes > 0);
+        QCOMPARE(QString::fromStdString(peak.memorySource), QStringLiteral("wb_peak_memory_bytes"));
+        QVERIFY(peak.kvUsage && *peak.kvUsage >= 0 && *peak.kvUsage <= 1);
+        QCOMPARE(QString::fromStdString(peak.kvSource), QStringLiteral("wb_kv_cache_usage_perc"));
+    }
+
+    void vllmFlavourSaysNaWhereNotReported() {
+        wb::TargetPluginRegistry reg;
+        reg.scan({WB_PLUGIN_BUILD_DIR});
+        wb::RemoteTargetConfig rc;
+        rc.url = m_serve.baseUrl().toStdString();
+        auto t = reg.find("vllm")->open(rc);
+        QVERIFY(t);
+        QVERIFY((*t)->healthy());  // wb serve has /health like vLLM
+        const wb::ServerSample s = (*t)->sample();
+        QVERIFY(!s.memoryBytes);
+        QVERIFY(!s.kvUsage);  // wb serve has no vllm:* series: n/a, not someone else's number
+        QVERIFY(QString::fromStdString(s.memorySource).startsWith("n/a"));
+        QVERIFY(QString::fromStdString(s.kvSource).startsWith("n/a"));
+    }
+
+    void unreachableServerIsAnError() {
+        wb::TargetPluginRegistry reg;
+        reg.scan({WB_PLUGIN_BUILD_DIR});
+        wb::RemoteTargetConfig rc;
+        rc.url = "http://127.0.0.1:1/v1";
+        auto t = reg.find("trtllm")->open(rc);
+        QVERIFY(!t);
+        QVERIFY(QString::fromStdString(t.error().message).contains("cannot be reached"));
+    }
+
+    void cliListsAndUsesTargets() {
+        int rc = 0;
+        QString out = runWb({"bench", "--list-targets", "--plugin-dir", WB_BROKEN_PLUGIN_DIR}, &rc);
+        QCOMPARE(rc, 0);
+        QVERIFY2(out.contains("vllm") && out.contains("vllm serve {model} --tensor-parallel-size {tp}"), qPrintable(out));
+        QVERIFY(out.contains("trtllm") && out.contains("kvCacheStats"));
+        QVERIFY(out.contains("skipped") && out.contains("incompatible API version 42"));
+
+        const QString file = m_tmp.filePath("cmp.json");
+        out = runWb({"bench", "--target", "vllm", "--url", m_serve.baseUrl(), "--concurrency", "1,2", "--requests",
+                     "2", "--input", "16", "--output", "8", "--vocab-size", "512", "--append-to", file},
+                    &rc);
+        QVERIFY2(rc == 0, qPrintable(out));
+        QVERIFY2(out.contains("peak memory: n/a") && out.contains("peak KV-cache use: n/a"), qPrintable(out));
+        out = runWb({"bench", "--target", "trtllm", "--url", "http://127.0.0.1:1/v1", "--append-to", file}, &rc);
+        QVERIFY(rc != 0);
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QJsonArray runs = QJsonDocument::fromJson(f.readAll()).object().value("runs").toArray();
+        QCOMPARE(runs.size(), 2);
+        QCOMPARE(runs[0].toObject().value("plugin").toString(), QStringLiteral("vllm"));
+        QCOMPARE(runs[0].toObject().value("results").toArray().size(), 2);
+        QVERIFY(runs[0].toObject().value("memory").toObject().value("peak_bytes").isNull());
+        QVERIFY(runs[1].toObject().value("error").toString().contains("cannot be reached"));
+        out = runWb({"bench", "--report", file, "--format", "md"}, &rc);
+        QVERIFY(out.contains("| vLLM (stories260K) |") && out.contains("unreachable"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TstModelPlugins)
+#include "tst_model_plugins.moc"
