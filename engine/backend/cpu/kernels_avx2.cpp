@@ -17,7 +17,6 @@ namespace {
 
 constexpr int kRm = 4;
 constexpr int kRn = 2;
-constexpr int kRmGemv = 4;
 constexpr int kRmInt = 2;
 constexpr int kRnInt = 3;
 constexpr int64_t kActBlockBytes = 256 * 1024;
@@ -89,9 +88,26 @@ template <class L>
 void matmulFloatRows(const typename L::T* wbase, int64_t ldw, const float* x, int64_t m, int64_t K, float* y,
                      int64_t ldy, int64_t r0, int64_t r1) {
     if (m == 1) {
-        int64_t r = r0;
-        for (; r + kRmGemv <= r1; r += kRmGemv) tileFloat<L, kRmGemv, 1>(wbase + r * ldw, ldw, x, K, K, y + r, ldy);
-        for (; r < r1; ++r) tileFloat<L, 1, 1>(wbase + r * ldw, ldw, x, K, K, y + r, ldy);
+        // One row at a time with a software prefetch, as in the AVX-512 file (rows 4 KiB apart alias in L1).
+        for (int64_t r = r0; r < r1; ++r) {
+            const typename L::T* w = wbase + r * ldw;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),
+                   a3 = _mm256_setzero_ps();
+            constexpr int64_t kAhead = 8192 / int64_t(sizeof(typename L::T));
+            int64_t k = 0;
+            for (; k + 32 <= K; k += 32) {
+                _mm_prefetch(reinterpret_cast<const char*>(w + k + kAhead), _MM_HINT_T0);
+                if constexpr (sizeof(typename L::T) == 4)
+                    _mm_prefetch(reinterpret_cast<const char*>(w + k + kAhead) + 64, _MM_HINT_T0);
+                a0 = _mm256_fmadd_ps(L::load(w + k), _mm256_loadu_ps(x + k), a0);
+                a1 = _mm256_fmadd_ps(L::load(w + k + 8), _mm256_loadu_ps(x + k + 8), a1);
+                a2 = _mm256_fmadd_ps(L::load(w + k + 16), _mm256_loadu_ps(x + k + 16), a2);
+                a3 = _mm256_fmadd_ps(L::load(w + k + 24), _mm256_loadu_ps(x + k + 24), a3);
+            }
+            float acc = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+            for (; k < K; ++k) acc += L::scalar(w + k) * x[k];
+            y[r] = acc;
+        }
         return;
     }
     // GotoBLAS order as in the AVX-512 file: k slices keep the activation tile in L1, weight panels stay in L2.
@@ -245,9 +261,14 @@ void matmulIntRows(const MatmulJob& job, int64_t r0, int64_t r1) {
     float* y = job.y;
     const int64_t ldy = job.w->rows;
     if (m == 1) {
-        int64_t r = r0;
-        for (; r + kRmGemv <= r1; r += kRmGemv) Tile<kRmGemv, 1>::run(job, r, 0, y + r, ldy);
-        for (; r < r1; ++r) Tile<1, 1>::run(job, r, 0, y + r, ldy);
+        for (int64_t r = r0; r < r1; ++r) {
+            // One row at a time (see the float path); prefetch the whole row ahead in 64-byte steps.
+            const int64_t rowBytes = job.w->dtype == DType::I8 ? job.w->cols : job.w->rowBytes();
+            const uint8_t* next = job.w->data + (r + 1) * rowBytes;
+            for (int64_t o = 0; r + 1 < r1 && o < rowBytes; o += 64)
+                _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+            Tile<1, 1>::run(job, r, 0, y + r, ldy);
+        }
         return;
     }
     const int64_t tb = tokenBlock(job.qa.ldq + 8 * job.qa.ldb, m, kRnInt);
