@@ -1,0 +1,539 @@
+#include "glm/glm_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "backend/cpu/cpu_ops.h"
+#include "formats/safetensors.h"
+
+namespace wb {
+
+struct GlmModel::TextLayer {
+    std::vector<float> inputNorm, postSelfAttnNorm, postAttnNorm, postMlpNorm;
+    WeightMatrix wq, wk, wv, wo, wGateUp, wDown;
+    std::vector<float> bq, bk, bv;
+};
+
+struct GlmModel::VisionBlock {
+    std::vector<float> norm1, norm2, qkvBias;
+    WeightMatrix qkv, proj, gate, up, down;
+};
+
+namespace {
+
+// Finds tensors under the prefixes a checkpoint may use (the reference renamed "model.layers" to
+// "model.language_model.layers" and "visual" to "model.visual"; both layouts are published).
+struct TensorSource {
+    std::shared_ptr<SafetensorsSet> set;
+    std::string dir;
+    std::vector<std::string> textPrefixes, visionPrefixes;
+    std::optional<DType> target;
+
+    Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,
+                                   const std::vector<int64_t>& shape) const {
+        const TensorInfo* t = nullptr;
+        for (const auto& p : prefixes)
+            if ((t = set->find(p + name))) break;
+        if (!t) return makeError(dir + ": missing tensor " + prefixes.front() + name);
+        if (t->shape != shape) {
+            TensorInfo want;
+            want.shape = shape;
+            return makeError(t->file + ": tensor " + t->name + " has shape " + t->shapeString() + ", expected " +
+                             want.shapeString());
+        }
+        return t;
+    }
+    // A matrix of `rows` × (everything else) — Conv weights flatten their input dims in PyTorch order.
+    Result<WeightMatrix> matrix(const std::vector<std::string>& prefixes, const std::string& name,
+                                const std::vector<int64_t>& shape) const {
+        auto t = find(prefixes, name, shape);
+        if (!t) return t.error();
+        TensorInfo flat = **t;
+        int64_t cols = 1;
+        for (size_t i = 1; i < shape.size(); ++i) cols *= shape[i];
+        flat.shape = {shape[0], cols};
+        auto w = weightFromTensor(flat, set);
+        if (!w) return makeError(flat.file + ": tensor " + flat.name + ": " + w.error().message);
+        if (target && *target != w->dtype) {
+            auto conv = convertWeight(*w, *target);
+            if (!conv) return makeError(flat.file + ": tensor " + flat.name + ": " + conv.error().message);
+            return std::move(*conv);
+        }
+        return std::move(*w);
+    }
+    Result<std::vector<float>> vector(const std::vector<std::string>& prefixes, const std::string& name,
+                                      const std::vector<int64_t>& shape) const {
+        auto t = find(prefixes, name, shape);
+        if (!t) return t.error();
+        const TensorInfo& ti = **t;
+        if (dtypeBlockSize(ti.dtype) != 1) return makeError(ti.file + ": tensor " + ti.name + ": block dtype");
+        std::vector<float> out(size_t(ti.numElements()));
+        dequantizeRow(ti.dtype, ti.data, out.data(), ti.numElements());
+        return out;
+    }
+};
+
+void addBias(float* x, const std::vector<float>& b, int64_t rows) {
+    const int64_t n = int64_t(b.size());
+    for (int64_t r = 0; r < rows; ++r) cpu::addInPlace(x + r * n, b.data(), n);
+}
+
+// Interleaved rotary on the first 2 * invFreq.size() dims of each head: pair (2j, 2j + 1) turns by
+// pos[axis[j]] * invFreq[j]. Angles in f32 as the reference computes them.
+void ropeInterleaved(float* x, int64_t numHeads, int64_t headDim, const std::vector<float>& invFreq,
+                     const std::vector<int>& axis, const int64_t pos[3]) {
+    const size_t half = invFreq.size();
+    float cs[512], sn[512];
+    for (size_t j = 0; j < half && j < 512; ++j) {
+        const float a = float(pos[axis[j]]) * invFreq[j];
+        cs[j] = std::cos(a);
+        sn[j] = std::sin(a);
+    }
+    for (int64_t h = 0; h < numHeads; ++h) {
+        float* v = x + h * headDim;
+        for (size_t j = 0; j < half; ++j) {
+            const float a = v[2 * j], b = v[2 * j + 1];
+            v[2 * j] = a * cs[j] - b * sn[j];
+            v[2 * j + 1] = b * cs[j] + a * sn[j];
+        }
+    }
+}
+
+// PyTorch's cubic convolution weights (A = -0.75) for grid_sample's bicubic mode.
+void cubicCoeffs(float t, float c[4]) {
+    constexpr float A = -0.75f;
+    auto conv1 = [&](float x) { return ((A + 2) * x - (A + 3)) * x * x + 1; };
+    auto conv2 = [&](float x) { return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A; };
+    c[0] = conv2(t + 1.0f);
+    c[1] = conv1(t);
+    c[2] = conv1(1.0f - t);
+    c[3] = conv2(2.0f - t);
+}
+
+void layerNorm(const float* x, const float* w, const float* b, float eps, int64_t m, int64_t n, float* out) {
+    for (int64_t r = 0; r < m; ++r) {
+        const float* xr = x + r * n;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < n; ++i) mean += xr[i];
+        mean /= double(n);
+        for (int64_t i = 0; i < n; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+        var /= double(n);
+        const float inv = float(1.0 / std::sqrt(var + eps));
+        float* o = out + r * n;
+        for (int64_t i = 0; i < n; ++i) o[i] = float(xr[i] - mean) * inv * w[i] + b[i];
+    }
+}
+
+}  // namespace
+
+GlmModel::GlmModel() = default;
+GlmModel::~GlmModel() = default;
+
+Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const GlmLoadOptions& options) {
+    namespace fs = std::filesystem;
+    std::unique_ptr<GlmModel> m(new GlmModel());
+    auto cfg = glmConfigFromFolder(dir);
+    if (!cfg) return cfg.error();
+    m->m_config = *cfg;
+    const GlmConfig& c = m->m_config;
+    const GlmTextConfig& t = c.text;
+    if (options.loadTokenizer) {
+        auto tok = Tokenizer::fromHfFolder(dir);
+        if (!tok) return tok.error();
+        m->m_tokenizer = std::move(*tok);
+        if (m->m_tokenizer->vocabSize() > t.vocabSize)
+            return makeError(dir + ": tokenizer has " + std::to_string(m->m_tokenizer->vocabSize()) +
+                             " tokens but the model's vocab_size is " + std::to_string(t.vocabSize));
+    }
+    if (c.hasVision) {
+        const std::string pp = (fs::path(dir) / "preprocessor_config.json").string();
+        std::error_code ec;
+        if (fs::exists(pp, ec)) {
+            auto p = loadGlm4vProcessorConfig(pp);
+            if (!p) return p.error();
+            m->m_processor = *p;
+        }
+        if (m->m_processor.patchSize != c.vision.patchSize ||
+            m->m_processor.temporalPatchSize != c.vision.temporalPatchSize ||
+            m->m_processor.mergeSize != c.vision.spatialMergeSize)
+            return makeError(pp + ": patch_size/temporal_patch_size/merge_size differ from config.json's vision_config");
+    }
+    auto set = SafetensorsSet::openFolder(dir);
+    if (!set) return set.error();
+    m->m_source = *set;
+    TensorSource src{*set, dir, {}, {}, options.weightType};
+    if (c.hasVision) {
+        src.textPrefixes = {"model.language_model.", "model."};
+        src.visionPrefixes = {"model.visual.", "visual."};
+    } else {
+        src.textPrefixes = {"model."};
+    }
+    const auto& TP = src.textPrefixes;
+    const auto& VP = src.visionPrefixes;
+    const int64_t q = t.numHeads * t.headDim, kv = t.numKvHeads * t.headDim;
+#define WB_SET(dst, expr)           \
+    {                               \
+        auto r_ = (expr);           \
+        if (!r_) return r_.error(); \
+        dst = std::move(*r_);       \
+    }
+    WB_SET(m->m_embedding, src.matrix(TP, "embed_tokens.weight", {t.vocabSize, t.dim}))
+    WB_SET(m->m_outputNorm, src.vector(TP, "norm.weight", {t.dim}))
+    if (!t.tiedEmbeddings) WB_SET(m->m_output, src.matrix({""}, "lm_head.weight", {t.vocabSize, t.dim}))
+    m->m_layers.resize(size_t(t.numLayers));
+    for (int64_t i = 0; i < t.numLayers; ++i) {
+        TextLayer& L = m->m_layers[size_t(i)];
+        const std::string p = "layers." + std::to_string(i) + ".";
+        WB_SET(L.inputNorm, src.vector(TP, p + "input_layernorm.weight", {t.dim}))
+        WB_SET(L.postSelfAttnNorm, src.vector(TP, p + "post_self_attn_layernorm.weight", {t.dim}))
+        WB_SET(L.postAttnNorm, src.vector(TP, p + "post_attention_layernorm.weight", {t.dim}))
+        WB_SET(L.postMlpNorm, src.vector(TP, p + "post_mlp_layernorm.weight", {t.dim}))
+        WB_SET(L.wq, src.matrix(TP, p + "self_attn.q_proj.weight", {q, t.dim}))
+        WB_SET(L.wk, src.matrix(TP, p + "self_attn.k_proj.weight", {kv, t.dim}))
+        WB_SET(L.wv, src.matrix(TP, p + "self_attn.v_proj.weight", {kv, t.dim}))
+        WB_SET(L.wo, src.matrix(TP, p + "self_attn.o_proj.weight", {t.dim, q}))
+        if (t.attentionBias) {
+            WB_SET(L.bq, src.vector(TP, p + "self_attn.q_proj.bias", {q}))
+            WB_SET(L.bk, src.vector(TP, p + "self_attn.k_proj.bias", {kv}))
+            WB_SET(L.bv, src.vector(TP, p + "self_attn.v_proj.bias", {kv}))
+        }
+        WB_SET(L.wGateUp, src.matrix(TP, p + "mlp.gate_up_proj.weight", {2 * t.ffnDim, t.dim}))
+        WB_SET(L.wDown, src.matrix(TP, p + "mlp.down_proj.weight", {t.dim, t.ffnDim}))
+    }
+    // inv_freq[j] = theta^(-2j / rotaryDim); pair j's position axis from the mrope sections.
+    const int64_t half = t.rotaryDim / 2;
+    if (half > 512) return makeError(dir + ": rotary dim " + std::to_string(t.rotaryDim) + " is too large");
+    for (int64_t j = 0; j < half; ++j) {
+        m->m_invFreq.push_back(float(1.0 / std::pow(double(t.ropeTheta), double(2 * j) / double(t.rotaryDim))));
+        int axis = 0;
+        if (c.hasVision) axis = j < t.mropeSection[0] ? 0 : j < t.mropeSection[0] + t.mropeSection[1] ? 1 : 2;
+        m->m_pairAxis.push_back(axis);
+    }
+    if (c.hasVision) {
+        const GlmVisionConfig& v = c.vision;
+        const int64_t hid = v.hiddenSize, out = v.outHiddenSize, ms = v.spatialMergeSize;
+        WB_SET(m->m_patchEmbed, src.matrix(VP, "patch_embed.proj.weight",
+                                           {hid, v.inChannels, v.temporalPatchSize, v.patchSize, v.patchSize}))
+        WB_SET(m->m_patchBias, src.vector(VP, "patch_embed.proj.bias", {hid}))
+        WB_SET(m->m_postConvNorm, src.vector(VP, "post_conv_layernorm.weight", {hid}))
+        WB_SET(m->m_posEmbed, src.vector(VP, "embeddings.position_embedding.weight", {v.numPositions(), hid}))
+        m->m_blocks.resize(size_t(v.depth));
+        for (int64_t i = 0; i < v.depth; ++i) {
+            VisionBlock& B = m->m_blocks[size_t(i)];
+            const std::string p = "blocks." + std::to_string(i) + ".";
+            WB_SET(B.norm1, src.vector(VP, p + "norm1.weight", {hid}))
+            WB_SET(B.norm2, src.vector(VP, p + "norm2.weight", {hid}))
+            WB_SET(B.qkv, src.matrix(VP, p + "attn.qkv.weight", {3 * hid, hid}))
+            if (v.attentionBias) WB_SET(B.qkvBias, src.vector(VP, p + "attn.qkv.bias", {3 * hid}))
+            WB_SET(B.proj, src.matrix(VP, p + "attn.proj.weight", {hid, hid}))
+            WB_SET(B.gate, src.matrix(VP, p + "mlp.gate_proj.weight", {out, hid}))
+            WB_SET(B.up, src.matrix(VP, p + "mlp.up_proj.weight", {out, hid}))
+            WB_SET(B.down, src.matrix(VP, p + "mlp.down_proj.weight", {hid, out}))
+        }
+        WB_SET(m->m_postNorm, src.vector(VP, "post_layernorm.weight", {hid}))
+        WB_SET(m->m_downsample, src.matrix(VP, "downsample.weight", {out, hid, ms, ms}))
+        WB_SET(m->m_downsampleBias, src.vector(VP, "downsample.bias", {out}))
+        WB_SET(m->m_mergerProj, src.matrix(VP, "merger.proj.weight", {out, out}))
+        WB_SET(m->m_mergerNormW, src.vector(VP, "merger.post_projection_norm.weight", {out}))
+        WB_SET(m->m_mergerNormB, src.vector(VP, "merger.post_projection_norm.bias", {out}))
+        WB_SET(m->m_mergerGate, src.matrix(VP, "merger.gate_proj.weight", {v.intermediateSize, out}))
+        WB_SET(m->m_mergerUp, src.matrix(VP, "merger.up_proj.weight", {v.intermediateSize, out}))
+        WB_SET(m->m_mergerDown, src.matrix(VP, "merger.down_proj.weight", {out, v.intermediateSize}))
+        // Vision rotary: Glm4vVisionRotaryEmbedding(head_dim / 2): head_dim / 4 frequencies.
+        const int64_t rdim = v.headDim / 2;
+        for (int64_t k = 0; k < rdim / 2; ++k)
+            m->m_visionInvFreq.push_back(float(1.0 / std::pow(10000.0, double(2 * k) / double(rdim))));
+    }
+#undef WB_SET
+    m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
+    return m;
+}
+
+void GlmModel::embed(int32_t token, float* out) const {
+    const WeightMatrix& e = m_embedding;
+    dequantizeRow(e.dtype, e.data + int64_t(token) * e.rowBytes(), out, e.cols);
+    if (e.dtype == DType::I8) {
+        const float s = e.rowScales[token];
+        for (int64_t i = 0; i < e.cols; ++i) out[i] *= s;
+    }
+}
+
+Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img) {
+    if (!m_config.hasVision) return makeError("encodeImage: this GLM checkpoint has no vision tower");
+    const GlmVisionConfig& v = m_config.vision;
+    const int64_t ms = v.spatialMergeSize, hid = v.hiddenSize, hd = v.headDim, nh = v.numHeads;
+    if (img.patchDim != v.patchDim() || img.gridT <= 0 || img.gridH % ms != 0 || img.gridW % ms != 0 ||
+        int64_t(img.pixels.size()) != img.numPatches() * img.patchDim)
+        return makeError("encodeImage: input of " + std::to_string(img.numPatches()) + " patches of " +
+                         std::to_string(img.patchDim) + " values (grid " + std::to_string(img.gridT) + "x" +
+                         std::to_string(img.gridH) + "x" + std::to_string(img.gridW) +
+                         ") does not fit the vision tower (patch dim " + std::to_string(v.patchDim()) + ")");
+    ThreadPool& pool = *m_pool;
+    const int64_t N = img.numPatches(), frame = img.gridH * img.gridW;
+    std::vector<float> x(size_t(N * hid)), h(size_t(N * hid));
+    cpu::matmul(m_patchEmbed, img.pixels.data(), N, x.data(), pool);
+    addBias(x.data(), m_patchBias, N);
+    cpu::rmsNorm(x.data(), m_postConvNorm.data(), v.normEps, N, hid, x.data());
+
+    // Grid coordinates of each patch row (the processor's merge-block order), as rot_pos_emb lists them.
+    std::vector<int64_t> hpos(static_cast<size_t>(N)), wpos(static_cast<size_t>(N));
+    const int64_t blocksW = img.gridW / ms;
+    for (int64_t r = 0; r < N; ++r) {
+        const int64_t k = r % frame, j = k % ms, i = (k / ms) % ms, blk = k / (ms * ms);
+        hpos[size_t(r)] = (blk / blocksW) * ms + i;
+        wpos[size_t(r)] = (blk % blocksW) * ms + j;
+    }
+    // Learned position embeddings (a side × side grid) resampled at each patch's centre: grid_sample bicubic,
+    // align_corners=False, border padding, in f32 like the reference.
+    const int64_t side = int64_t(std::lround(std::sqrt(double(v.numPositions()))));
+    const float S = float(side);
+    const float H = float(img.gridH), W = float(img.gridW);
+    pool.parallelFor(N, 16, [&](int64_t begin, int64_t end, int) {
+        std::vector<float> acc(static_cast<size_t>(hid));
+        for (int64_t r = begin; r < end; ++r) {
+            const float nw = ((float(wpos[size_t(r)]) + 0.5f) / W) * 2.0f - 1.0f;
+            const float nhh = ((float(hpos[size_t(r)]) + 0.5f) / H) * 2.0f - 1.0f;
+            const float ix = ((nw + 1.0f) * S - 1.0f) / 2.0f, iy = ((nhh + 1.0f) * S - 1.0f) / 2.0f;
+            const float fx = std::floor(ix), fy = std::floor(iy);
+            float cx[4], cy[4];
+            cubicCoeffs(ix - fx, cx);
+            cubicCoeffs(iy - fy, cy);
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            for (int a = 0; a < 4; ++a) {
+                const int64_t yy = std::clamp<int64_t>(int64_t(fy) - 1 + a, 0, side - 1);
+                // Interpolate along x within row yy, then weight by cy[a] (the reference's order).
+                std::vector<float> rowv(static_cast<size_t>(hid), 0.0f);
+                for (int b = 0; b < 4; ++b) {
+                    const int64_t xx = std::clamp<int64_t>(int64_t(fx) - 1 + b, 0, side - 1);
+                    cpu::axpy(cx[b], m_posEmbed.data() + (yy * side + xx) * hid, rowv.data(), hid);
+                }
+                cpu::axpy(cy[a], rowv.data(), acc.data(), hid);
+            }
+            cpu::addInPlace(x.data() + r * hid, acc.data(), hid);
+        }
+    });
+
+    // 2-D rotary tables per patch: dims [0, hd/4) turn with the row, [hd/4, hd/2) with the column; rotate-half.
+    const int64_t q4 = hd / 4, half = hd / 2;
+    std::vector<float> cosT(size_t(N * half)), sinT(size_t(N * half));
+    for (int64_t r = 0; r < N; ++r)
+        for (int64_t d = 0; d < half; ++d) {
+            const float a = d < q4 ? float(hpos[size_t(r)]) * m_visionInvFreq[size_t(d)]
+                                   : float(wpos[size_t(r)]) * m_visionInvFreq[size_t(d - q4)];
+            cosT[size_t(r * half + d)] = std::cos(a);
+            sinT[size_t(r * half + d)] = std::sin(a);
+        }
+    auto rope = [&](float* vec, int64_t r) {
+        for (int64_t head = 0; head < nh; ++head) {
+            float* p = vec + head * hd;
+            for (int64_t d = 0; d < half; ++d) {
+                const float c = cosT[size_t(r * half + d)], s = sinT[size_t(r * half + d)];
+                const float a = p[d], b = p[d + half];
+                p[d] = a * c - b * s;
+                p[d + half] = b * c + a * s;
+            }
+        }
+    };
+    std::vector<float> qkv(size_t(N * 3 * hid)), att(size_t(N * hid)), g(size_t(N * v.outHiddenSize)),
+            u(size_t(N * v.outHiddenSize));
+    std::vector<float> scores(size_t(pool.size()) * size_t(frame));
+    const float scale = 1.0f / std::sqrt(float(hd));
+    for (const VisionBlock& B : m_blocks) {
+        cpu::rmsNorm(x.data(), B.norm1.data(), v.normEps, N, hid, h.data());
+        cpu::matmul(B.qkv, h.data(), N, qkv.data(), pool);
+        if (!B.qkvBias.empty()) addBias(qkv.data(), B.qkvBias, N);
+        for (int64_t r = 0; r < N; ++r) {
+            rope(qkv.data() + r * 3 * hid, r);
+            rope(qkv.data() + r * 3 * hid + hid, r);
+        }
+        // Full attention within each frame (cu_seqlens: one span per frame of one image).
+        pool.parallelFor(N * nh, 1, [&](int64_t begin, int64_t end, int tid) {
+            float* sc = scores.data() + int64_t(tid) * frame;
+            for (int64_t item = begin; item < end; ++item) {
+                const int64_t r = item / nh, head = item % nh, f0 = (r / frame) * frame;
+                const float* qv = qkv.data() + r * 3 * hid + head * hd;
+                float mx = -INFINITY;
+                for (int64_t k = 0; k < frame; ++k) {
+                    sc[k] = cpu::dot(qv, qkv.data() + (f0 + k) * 3 * hid + hid + head * hd, hd) * scale;
+                    mx = std::max(mx, sc[k]);
+                }
+                float sum = 0;
+                for (int64_t k = 0; k < frame; ++k) sum += (sc[k] = std::exp(sc[k] - mx));
+                float* o = att.data() + r * hid + head * hd;
+                std::fill(o, o + hd, 0.0f);
+                const float inv = 1.0f / sum;
+                for (int64_t k = 0; k < frame; ++k)
+                    cpu::axpy(sc[k] * inv, qkv.data() + (f0 + k) * 3 * hid + 2 * hid + head * hd, o, hd);
+            }
+        });
+        cpu::matmul(B.proj, att.data(), N, h.data(), pool);
+        cpu::addInPlace(x.data(), h.data(), N * hid);
+        cpu::rmsNorm(x.data(), B.norm2.data(), v.normEps, N, hid, h.data());
+        cpu::matmul(B.gate, h.data(), N, g.data(), pool);
+        cpu::matmul(B.up, h.data(), N, u.data(), pool);
+        cpu::siluMul(g.data(), u.data(), N * v.outHiddenSize, g.data());
+        cpu::matmul(B.down, g.data(), N, h.data(), pool);
+        cpu::addInPlace(x.data(), h.data(), N * hid);
+    }
+    cpu::rmsNorm(x.data(), m_postNorm.data(), v.normEps, N, hid, x.data());
+
+    // Downsample: each merge block's ms×ms patches (consecutive rows) through a Conv2d with stride ms, whose
+    // flattened input runs channel-major: element (c, i, j) = patch (i * ms + j), channel c.
+    const int64_t M = N / (ms * ms), out = v.outHiddenSize, blk = ms * ms;
+    std::vector<float> gathered(size_t(M * hid * blk));
+    for (int64_t b = 0; b < M; ++b)
+        for (int64_t k = 0; k < blk; ++k)
+            for (int64_t ch = 0; ch < hid; ++ch)
+                gathered[size_t(b * hid * blk + ch * blk + k)] = x[size_t((b * blk + k) * hid + ch)];
+    std::vector<float> y(size_t(M * out)), z(size_t(M * out));
+    cpu::matmul(m_downsample, gathered.data(), M, y.data(), pool);
+    addBias(y.data(), m_downsampleBias, M);
+    // Merger: proj, LayerNorm, exact GELU, then a SiLU-gated MLP.
+    cpu::matmul(m_mergerProj, y.data(), M, z.data(), pool);
+    layerNorm(z.data(), m_mergerNormW.data(), m_mergerNormB.data(), 1e-5f, M, out, z.data());
+    for (float& e : z) e = 0.5f * e * (1.0f + std::erf(e * float(M_SQRT1_2)));
+    const int64_t inter = v.intermediateSize;
+    std::vector<float> mg(size_t(M * inter)), mu(size_t(M * inter));
+    cpu::matmul(m_mergerGate, z.data(), M, mg.data(), pool);
+    cpu::matmul(m_mergerUp, z.data(), M, mu.data(), pool);
+    cpu::siluMul(mg.data(), mu.data(), M * inter, mg.data());
+    cpu::matmul(m_mergerDown, mg.data(), M, y.data(), pool);
+    return y;
+}
+
+Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPool& kv, float* logits,
+                               bool allLogits) {
+    const GlmTextConfig& c = m_config.text;
+    const int64_t bs = kv.blockSize();
+    std::vector<int32_t> ids, tokSeq;
+    std::vector<int64_t> tokSlot, tokPos;  // tokPos: 3 per token
+    std::vector<const float*> feature;     // image feature row per token, or null
+    int64_t maxCtx = 0;
+    for (size_t e = 0; e < batch.size(); ++e) {
+        const GlmSequenceStep& s = batch[e];
+        const std::string where = "forward: batch entry " + std::to_string(e);
+        const int64_t n = int64_t(s.tokens.size());
+        if (n == 0) return makeError(where + " has no tokens");
+        if (!s.blocks) return makeError(where + " has no block table");
+        const int64_t end = s.startIndex + n;
+        if (s.startIndex < 0 || BlockTable::blocksFor(end, bs) > int64_t(s.blocks->blocks.size()))
+            return makeError(where + ": slots up to " + std::to_string(end) + " exceed its " +
+                             std::to_string(s.blocks->blocks.size()) + " KV blocks");
+        if (!s.positions.empty() && int64_t(s.positions.size()) != 3 * n)
+            return makeError(where + ": " + std::to_string(s.positions.size()) + " positions for " +
+                             std::to_string(n) + " tokens (3 rows expected)");
+        int64_t numImage = 0;
+        for (int32_t t : s.tokens) numImage += m_config.hasVision && t == m_config.imageTokenId;
+        if (int64_t(s.imageFeatures.size()) != numImage * c.dim)
+            return makeError(where + ": " + std::to_string(numImage) + " image tokens but " +
+                             std::to_string(s.imageFeatures.size() / size_t(c.dim)) + " image feature rows");
+        int64_t img = 0;
+        for (int64_t j = 0; j < n; ++j) {
+            const int32_t t = s.tokens[size_t(j)];
+            if (t < 0 || t >= c.vocabSize)
+                return makeError(where + ": token id " + std::to_string(t) + " is outside the vocabulary of " +
+                                 std::to_string(c.vocabSize));
+            ids.push_back(t);
+            tokSeq.push_back(int32_t(e));
+            tokSlot.push_back(s.startIndex + j);
+            for (int a = 0; a < 3; ++a)
+                tokPos.push_back(s.positions.empty() ? s.startIndex + j + s.positionOffset
+                                                     : s.positions[size_t(a * n + j)]);
+            const bool isImg = m_config.hasVision && t == m_config.imageTokenId;
+            feature.push_back(isImg ? s.imageFeatures.data() + (img++) * c.dim : nullptr);
+        }
+        maxCtx = std::max(maxCtx, end);
+    }
+    const int64_t n = int64_t(ids.size());
+    if (n == 0) return makeError("forward: no tokens");
+    ThreadPool& pool = *m_pool;
+    const int64_t hd = c.headDim, qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd, group = c.numHeads / c.numKvHeads;
+    const float attnScale = 1.0f / std::sqrt(float(hd));
+    std::vector<float> x(size_t(n * c.dim)), h(size_t(n * c.dim)), q(size_t(n * qDim)), k(size_t(n * kvDim)),
+            vv(size_t(n * kvDim)), att(size_t(n * qDim)), gu(size_t(n * 2 * c.ffnDim)), act(size_t(n * c.ffnDim)),
+            scores(size_t(pool.size()) * size_t(maxCtx));
+    for (int64_t i = 0; i < n; ++i) {
+        if (feature[size_t(i)])
+            std::memcpy(x.data() + i * c.dim, feature[size_t(i)], size_t(c.dim) * 4);
+        else
+            embed(ids[size_t(i)], x.data() + i * c.dim);
+    }
+    for (int64_t l = 0; l < c.numLayers; ++l) {
+        TextLayer& L = m_layers[size_t(l)];
+        cpu::rmsNorm(x.data(), L.inputNorm.data(), c.normEps, n, c.dim, h.data());
+        cpu::matmul(L.wq, h.data(), n, q.data(), pool);
+        cpu::matmul(L.wk, h.data(), n, k.data(), pool);
+        cpu::matmul(L.wv, h.data(), n, vv.data(), pool);
+        for (int64_t i = 0; i < n; ++i) {
+            float* qi = q.data() + i * qDim;
+            float* ki = k.data() + i * kvDim;
+            float* vi = vv.data() + i * kvDim;
+            if (c.attentionBias) {
+                cpu::addInPlace(qi, L.bq.data(), qDim);
+                cpu::addInPlace(ki, L.bk.data(), kvDim);
+                cpu::addInPlace(vi, L.bv.data(), kvDim);
+            }
+            const int64_t* pos = tokPos.data() + 3 * i;
+            ropeInterleaved(qi, c.numHeads, hd, m_invFreq, m_pairAxis, pos);
+            ropeInterleaved(ki, c.numKvHeads, hd, m_invFreq, m_pairAxis, pos);
+            const int64_t slot = tokSlot[size_t(i)];
+            const int32_t block = batch[size_t(tokSeq[size_t(i)])].blocks->blocks[size_t(slot / bs)];
+            std::memcpy(kv.keys(l, block, slot % bs), ki, size_t(kvDim) * 4);
+            std::memcpy(kv.values(l, block, slot % bs), vi, size_t(kvDim) * 4);
+        }
+        pool.parallelFor(n * c.numHeads, 1, [&](int64_t begin, int64_t end, int tid) {
+            float* sc = scores.data() + int64_t(tid) * maxCtx;
+            for (int64_t item = begin; item < end; ++item) {
+                const int64_t i = item / c.numHeads, head = item % c.numHeads, kvh = head / group;
+                const std::vector<int32_t>& table = batch[size_t(tokSeq[size_t(i)])].blocks->blocks;
+                const int64_t len = tokSlot[size_t(i)] + 1;
+                const float* qi = q.data() + i * qDim + head * hd;
+                float mx = -INFINITY;
+                for (int64_t p = 0; p < len; ++p) {
+                    sc[p] = cpu::dot(qi, kv.keys(l, table[size_t(p / bs)], p % bs) + kvh * hd, hd) * attnScale;
+                    mx = std::max(mx, sc[p]);
+                }
+                float sum = 0;
+                for (int64_t p = 0; p < len; ++p) sum += (sc[p] = std::exp(sc[p] - mx));
+                float* o = att.data() + i * qDim + head * hd;
+                std::fill(o, o + hd, 0.0f);
+                const float inv = 1.0f / sum;
+                for (int64_t p = 0; p < len; ++p)
+                    cpu::axpy(sc[p] * inv, kv.values(l, table[size_t(p / bs)], p % bs) + kvh * hd, o, hd);
+            }
+        });
+        cpu::matmul(L.wo, att.data(), n, h.data(), pool);
+        cpu::rmsNorm(h.data(), L.postSelfAttnNorm.data(), c.normEps, n, c.dim, h.data());
+        cpu::addInPlace(x.data(), h.data(), n * c.dim);
+        cpu::rmsNorm(x.data(), L.postAttnNorm.data(), c.normEps, n, c.dim, h.data());
+        cpu::matmul(L.wGateUp, h.data(), n, gu.data(), pool);
+        for (int64_t i = 0; i < n; ++i) {
+            const float* row = gu.data() + i * 2 * c.ffnDim;  // [gate | up], as chunk(2) splits it
+            cpu::siluMul(row, row + c.ffnDim, c.ffnDim, act.data() + i * c.ffnDim);
+        }
+        cpu::matmul(L.wDown, act.data(), n, h.data(), pool);
+        cpu::rmsNorm(h.data(), L.postMlpNorm.data(), c.normEps, n, c.dim, h.data());
+        cpu::addInPlace(x.data(), h.data(), n * c.dim);
+    }
+    const WeightMatrix& head = c.tiedEmbeddings ? m_embedding : m_output;
+    if (allLogits) {
+        cpu::rmsNorm(x.data(), m_outputNorm.data(), c.normEps, n, c.dim, h.data());
+        cpu::matmul(head, h.data(), n, logits, pool);
+        return {};
+    }
+    int64_t numOut = 0, t0 = 0;
+    for (const GlmSequenceStep& s : batch) {
+        const int64_t last = t0 + int64_t(s.tokens.size()) - 1;
+        if (s.wantLogits) {
+            cpu::rmsNorm(x.data() + last * c.dim, m_outputNorm.data(), c.normEps, 1, c.dim, h.data() + numOut * c.dim);
+            ++numOut;
+        }
+        t0 += int64_t(s.tokens.size());
+    }
+    if (numOut > 0) cpu::matmul(head, h.data(), numOut, logits, pool);
+    return {};
+}
+
+}  // namespace wb

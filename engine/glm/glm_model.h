@@ -1,0 +1,106 @@
+// GLM-4 (Glm4ForCausalLM) and GLM-4.1V (Glm4vForConditionalGeneration; AutoGLM-Phone-9B) on the CPU.
+//
+// Text blocks: x += post_self_attn_norm(attn(input_norm(x))); x += post_mlp_norm(mlp(post_attention_norm(x))),
+// q/k/v biases, a fused gate_up projection, and rotary on the first rotaryDim dims of each head with pairs
+// (2j, 2j+1) interleaved. In the vision-language model each token has three rotary positions (temporal, height,
+// width) and pair j takes the one its mrope section names; text tokens have three equal positions.
+//
+// Vision tower: Conv3d patch embedding as one matmul over the processor's flattened patches, RMSNorm, learned
+// position embeddings resampled to the patch grid (bicubic grid_sample, as the reference), blocks with 2-D
+// rotary attention over each image, post-layernorm, a 2×2 Conv2d downsample of each merge block and the merger
+// MLP into the text width. The features replace the embeddings of the image tokens, in order.
+//
+// The KV cache is the engine's paged KvBlockPool; a token's cache slot is its index in the sequence, which is
+// not its rotary position once images are in the prompt.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/weight_matrix.h"
+#include "core/dtype.h"
+#include "core/result.h"
+#include "core/thread_pool.h"
+#include "glm/glm_config.h"
+#include "media/glm4v_image_processor.h"
+#include "runtime/kv_block_pool.h"
+#include "tokenizer/tokenizer.h"
+
+namespace wb {
+
+struct GlmLoadOptions {
+    /// Matrices converted to this type at load (F32, F16, BF16, I8 per-row int8); unset: the file's own dtype.
+    std::optional<DType> weightType;
+    int numThreads = 0;  // 0: one per core
+    /// Tokenizer from the folder (tokenizer.json + tokenizer_config.json). Off for weight-only test folders.
+    bool loadTokenizer = true;
+};
+
+/// One sequence's share of a batched text forward step.
+struct GlmSequenceStep {
+    std::span<const int32_t> tokens;
+    int64_t startIndex = 0;  // cache slot of tokens[0]
+    /// Rotary positions of these tokens: 3 rows (temporal, height, width) of tokens.size() each. Empty: all three
+    /// are startIndex + i + positionOffset (text, and everything after the prompt's images).
+    std::span<const int64_t> positions;
+    int64_t positionOffset = 0;
+    /// Rows of dim floats for the image tokens among `tokens`, in order (as many rows as image tokens).
+    std::span<const float> imageFeatures;
+    const BlockTable* blocks = nullptr;
+    bool wantLogits = true;  // logits of the last token
+};
+
+class GlmModel {
+public:
+    /// A Hugging Face folder: config.json, *.safetensors (sharded with an index or not), tokenizer files,
+    /// preprocessor_config.json for the vision model.
+    static Result<std::unique_ptr<GlmModel>> load(const std::string& dir, const GlmLoadOptions& options = {});
+    ~GlmModel();
+
+    const GlmConfig& config() const { return m_config; }
+    bool hasTokenizer() const { return m_tokenizer != nullptr; }
+    const Tokenizer& tokenizer() const { return *m_tokenizer; }
+    const Glm4vProcessorConfig& processorConfig() const { return m_processor; }
+    Glm4vProcessorConfig& processorConfig() { return m_processor; }
+    ThreadPool& threadPool() { return *m_pool; }
+    int64_t kvDim() const { return m_config.text.numKvHeads * m_config.text.headDim; }
+
+    /// Vision tower on one preprocessed image: numTokens × dim features (row-major).
+    Result<std::vector<float>> encodeImage(const Glm4vImageInput& image);
+
+    /// One step over several sequences (prefill chunks and decodes mixed). Writes vocabSize logits per entry with
+    /// wantLogits, in entry order, or, with allLogits, one row per token of every entry.
+    Result<void> forward(std::span<const GlmSequenceStep> batch, KvBlockPool& pool, float* logits,
+                         bool allLogits = false);
+
+private:
+    struct TextLayer;
+    struct VisionBlock;
+    GlmModel();
+    void embed(int32_t token, float* out) const;
+
+    GlmConfig m_config;
+    Glm4vProcessorConfig m_processor;
+    std::unique_ptr<Tokenizer> m_tokenizer;
+    std::shared_ptr<void> m_source;
+    std::unique_ptr<ThreadPool> m_pool;
+
+    WeightMatrix m_embedding, m_output;
+    std::vector<float> m_outputNorm;
+    std::vector<TextLayer> m_layers;
+    std::vector<float> m_invFreq;  // rotaryDim / 2
+    std::vector<int> m_pairAxis;   // 0, 1, 2: which position each frequency pair uses
+
+    // Vision tower
+    WeightMatrix m_patchEmbed, m_downsample, m_mergerProj, m_mergerGate, m_mergerUp, m_mergerDown;
+    std::vector<float> m_patchBias, m_postConvNorm, m_posEmbed, m_postNorm, m_downsampleBias, m_mergerNormW,
+            m_mergerNormB;
+    std::vector<VisionBlock> m_blocks;
+    std::vector<float> m_visionInvFreq;  // vision headDim / 4
+};
+
+}  // namespace wb

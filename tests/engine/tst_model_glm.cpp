@@ -1,0 +1,547 @@
+// GLM-4 / GLM-4.1V on the CPU. Self-consistency on tiny random checkpoints written here (loading in both
+// tensor layouts, sharded; shapes; batched = one-at-a-time; image-token expansion and rotary positions; typed
+// markers stay text), and parity with Hugging Face Transformers through the goldens that
+// tools/hf-goldens/make_glm_goldens.py writes into tests/goldens/glm/ (skipped while they are absent).
+#include "glm/glm_model.h"
+#include "glm/glm_prompt.h"
+#include "formats/safetensors_writer.h"
+#include "media/glm4v_image_processor.h"
+#include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/unicode_tables.h"
+
+#include <QtTest>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "fixtures.h"
+
+using namespace wb;
+using nlohmann::json;
+
+namespace {
+
+// Tiny vocabulary: 256 byte tokens, GLM's special tokens, padding up to 300.
+constexpr int kVocab = 300;
+constexpr int32_t kBeginImage = 262, kEndImage = 263, kImage = 264, kBeginVideo = 265, kEndVideo = 266;
+
+void writeTokenizer(const std::string& dir) {
+    json vocab = json::object();
+    const auto byteMap = gpt2ByteToCodepoint();
+    for (int b = 0; b < 256; ++b) {
+        std::string piece;
+        unicode::appendUtf8(piece, byteMap[size_t(b)]);
+        vocab[piece] = b;
+    }
+    const char* specials[] = {"[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>", "<|endoftext|>",
+                              "<|begin_of_image|>", "<|end_of_image|>", "<|image|>", "<|begin_of_video|>",
+                              "<|end_of_video|>"};
+    json added = json::array();
+    for (int i = 0; i < 11; ++i)
+        added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}, {"lstrip", false},
+                         {"rstrip", false}, {"normalized", false}, {"single_word", false}});
+    json tj = {{"added_tokens", added},
+               {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+               {"decoder", {{"type", "ByteLevel"}}},
+               {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}}}};
+    std::ofstream(dir + "/tokenizer.json") << tj.dump();
+    std::ofstream(dir + "/tokenizer_config.json") << R"({"eos_token": "<|endoftext|>", "add_bos_token": false})";
+}
+
+json tinyConfig(bool vision) {
+    json text = {{"vocab_size", kVocab},         {"hidden_size", 64},          {"intermediate_size", 96},
+                 {"num_hidden_layers", 2},       {"num_attention_heads", 4},   {"num_key_value_heads", 2},
+                 {"max_position_embeddings", 512}, {"rms_norm_eps", 1e-5},     {"hidden_act", "silu"},
+                 {"partial_rotary_factor", 0.5}, {"rope_theta", 10000.0},      {"attention_bias", true},
+                 {"tie_word_embeddings", false}};
+    if (!vision) {
+        text["architectures"] = {"Glm4ForCausalLM"};
+        text["model_type"] = "glm4";
+        text["head_dim"] = 16;
+        text["eos_token_id"] = {261};
+        return text;
+    }
+    text["rope_scaling"] = {{"type", "default"}, {"mrope_section", {2, 1, 1}}};
+    text["model_type"] = "glm4v_text";
+    json v = {{"depth", 2},          {"hidden_size", 32},         {"num_heads", 2},        {"patch_size", 14},
+              {"temporal_patch_size", 2}, {"spatial_merge_size", 2}, {"in_channels", 3},  {"image_size", 56},
+              {"out_hidden_size", 64}, {"intermediate_size", 48}, {"rms_norm_eps", 1e-5}, {"attention_bias", false},
+              {"hidden_act", "silu"}};
+    return {{"architectures", {"Glm4vForConditionalGeneration"}},
+            {"model_type", "glm4v"},
+            {"text_config", text},
+            {"vision_config", v},
+            {"image_token_id", kImage},
+            {"image_start_token_id", kBeginImage},
+            {"image_end_token_id", kEndImage},
+            {"video_start_token_id", kBeginVideo},
+            {"video_end_token_id", kEndVideo}};
+}
+
+std::vector<uint8_t> randomF32(std::mt19937& rng, int64_t n, float scale, float offset = 0.0f) {
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<uint8_t> bytes(size_t(n) * 4);
+    for (int64_t i = 0; i < n; ++i) {
+        const float v = offset + d(rng);
+        std::memcpy(bytes.data() + i * 4, &v, 4);
+    }
+    return bytes;
+}
+
+// Writes a tiny random checkpoint. newNames: "model.language_model." / "model.visual." (current HF), else
+// "model." / "visual." (the layout before the rename).
+void writeTinyGlm(const std::string& dir, bool vision, bool newNames, int shards, uint32_t seed = 7) {
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir + "/config.json") << tinyConfig(vision).dump(2);
+    std::ofstream(dir + "/generation_config.json") << R"({"eos_token_id": [261, 259]})";
+    writeTokenizer(dir);
+    if (vision)
+        std::ofstream(dir + "/preprocessor_config.json")
+                << R"({"size": {"shortest_edge": 3136, "longest_edge": 50176}, "patch_size": 14,
+                      "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.48145466, 0.4578275, 0.40821073],
+                      "image_std": [0.26862954, 0.26130258, 0.27577711], "image_processor_type": "Glm4vImageProcessor"})";
+    std::mt19937 rng(seed);
+    SafetensorsWriter w;
+    auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale, float offset = 0.0f) {
+        int64_t n = 1;
+        for (int64_t d : shape) n *= d;
+        QVERIFY(w.addTensor(name, DType::F32, shape, randomF32(rng, n, scale, offset)).ok());
+    };
+    const std::string T = vision ? (newNames ? "model.language_model." : "model.") : "model.";
+    const std::string V = newNames ? "model.visual." : "visual.";
+    add(T + "embed_tokens.weight", {kVocab, 64}, 1.0f);
+    for (int l = 0; l < 2; ++l) {
+        const std::string p = T + "layers." + std::to_string(l) + ".";
+        for (const char* norm : {"input_layernorm", "post_self_attn_layernorm", "post_attention_layernorm",
+                                 "post_mlp_layernorm"})
+            add(p + norm + ".weight", {64}, 0.1f, 1.0f);
+        add(p + "self_attn.q_proj.weight", {64, 64}, 0.15f);
+        add(p + "self_attn.q_proj.bias", {64}, 0.1f);
+        add(p + "self_attn.k_proj.weight", {32, 64}, 0.15f);
+        add(p + "self_attn.k_proj.bias", {32}, 0.1f);
+        add(p + "self_attn.v_proj.weight", {32, 64}, 0.15f);
+        add(p + "self_attn.v_proj.bias", {32}, 0.1f);
+        add(p + "self_attn.o_proj.weight", {64, 64}, 0.15f);
+        add(p + "mlp.gate_up_proj.weight", {192, 64}, 0.15f);
+        add(p + "mlp.down_proj.weight", {64, 96}, 0.15f);
+    }
+    add(T + "norm.weight", {64}, 0.1f, 1.0f);
+    add("lm_head.weight", {kVocab, 64}, 0.2f);
+    if (vision) {
+        add(V + "patch_embed.proj.weight", {32, 3, 2, 14, 14}, 0.05f);
+        add(V + "patch_embed.proj.bias", {32}, 0.1f);
+        add(V + "post_conv_layernorm.weight", {32}, 0.1f, 1.0f);
+        add(V + "embeddings.position_embedding.weight", {16, 32}, 0.5f);
+        for (int b = 0; b < 2; ++b) {
+            const std::string p = V + "blocks." + std::to_string(b) + ".";
+            add(p + "norm1.weight", {32}, 0.1f, 1.0f);
+            add(p + "norm2.weight", {32}, 0.1f, 1.0f);
+            add(p + "attn.qkv.weight", {96, 32}, 0.2f);
+            add(p + "attn.proj.weight", {32, 32}, 0.2f);
+            add(p + "mlp.gate_proj.weight", {64, 32}, 0.2f);
+            add(p + "mlp.up_proj.weight", {64, 32}, 0.2f);
+            add(p + "mlp.down_proj.weight", {32, 64}, 0.2f);
+        }
+        add(V + "post_layernorm.weight", {32}, 0.1f, 1.0f);
+        add(V + "downsample.weight", {64, 32, 2, 2}, 0.1f);
+        add(V + "downsample.bias", {64}, 0.1f);
+        add(V + "merger.proj.weight", {64, 64}, 0.15f);
+        add(V + "merger.post_projection_norm.weight", {64}, 0.1f, 1.0f);
+        add(V + "merger.post_projection_norm.bias", {64}, 0.1f);
+        add(V + "merger.gate_proj.weight", {48, 64}, 0.15f);
+        add(V + "merger.up_proj.weight", {48, 64}, 0.15f);
+        add(V + "merger.down_proj.weight", {64, 48}, 0.15f);
+    }
+    auto r = w.writeSharded(dir, shards);
+    QVERIFY2(r.ok(), r.ok() ? "" : r.error().message.c_str());
+}
+
+Image procedural(int w, int h, int variant) {
+    // The same integer formula as tools/hf-goldens/make_glm_goldens.py's procedural_image().
+    Image img;
+    img.width = w;
+    img.height = h;
+    img.rgb.resize(size_t(w) * h * 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            uint8_t* p = img.rgb.data() + (size_t(y) * w + x) * 3;
+            p[0] = uint8_t((x * 7 + y * 3 + variant * 50) % 256);
+            p[1] = uint8_t((x * y + variant * 17) % 251);
+            p[2] = uint8_t(((x / 8) ^ (y / 8)) * 16 % 256);
+        }
+    return img;
+}
+
+struct Run {
+    std::vector<float> lastLogits;
+    std::vector<float> allLogits;
+};
+
+// Prefill of one sequence in chunks of `chunk` tokens (0: all at once), all logits.
+Result<std::vector<float>> prefill(GlmModel& m, const GlmPrompt& p, const std::vector<float>& features, int chunk) {
+    const int64_t n = int64_t(p.ids.size()), V = m.config().text.vocabSize, dim = m.config().text.dim;
+    KvBlockPool pool(m.config().text.numLayers, m.kvDim(), 16, BlockTable::blocksFor(n + 32, 16));
+    BlockTable table;
+    for (int64_t i = 0; i < pool.numBlocks(); ++i) table.blocks.push_back(*pool.allocate());
+    std::vector<float> out(size_t(n * V));
+    const int64_t step = chunk > 0 ? chunk : n;
+    int64_t featRow = 0;
+    for (int64_t s = 0; s < n; s += step) {
+        const int64_t len = std::min(step, n - s);
+        std::vector<int64_t> pos(size_t(3 * len));
+        int64_t imgs = 0;
+        for (int64_t j = 0; j < len; ++j) {
+            for (int a = 0; a < 3; ++a) pos[size_t(a * len + j)] = p.positions[size_t(a * n + s + j)];
+            imgs += p.ids[size_t(s + j)] == m.config().imageTokenId;
+        }
+        GlmSequenceStep st;
+        st.tokens = std::span<const int32_t>(p.ids.data() + s, size_t(len));
+        st.startIndex = s;
+        st.positions = pos;
+        st.imageFeatures = std::span<const float>(features.data() + featRow * dim, size_t(imgs * dim));
+        featRow += imgs;
+        st.blocks = &table;
+        WB_TRY(m.forward(std::span<const GlmSequenceStep>(&st, 1), pool, out.data() + s * V, true));
+    }
+    return out;
+}
+
+float maxAbsDiff(const float* a, const float* b, int64_t n) {
+    float d = 0;
+    for (int64_t i = 0; i < n; ++i) d = std::max(d, std::fabs(a[i] - b[i]));
+    return d;
+}
+
+std::string goldensDir() { return std::string(WB_SOURCE_DIR) + "/tests/goldens/glm"; }
+
+}  // namespace
+
+class TestModelGlm : public QObject {
+    Q_OBJECT
+
+    std::string m_dir;
+
+private slots:
+    void initTestCase() {
+        m_dir = wbtest::tempDir() + "/glm";
+        writeTinyGlm(m_dir + "/glm4v-new", true, true, 2);
+        writeTinyGlm(m_dir + "/glm4v-old", true, false, 1);
+        writeTinyGlm(m_dir + "/glm4", false, true, 1);
+    }
+
+    void loadsBothLayouts() {
+        auto a = GlmModel::load(m_dir + "/glm4v-new");
+        QVERIFY2(a.ok(), a.ok() ? "" : a.error().message.c_str());
+        auto b = GlmModel::load(m_dir + "/glm4v-old");
+        QVERIFY2(b.ok(), b.ok() ? "" : b.error().message.c_str());
+        const GlmConfig& c = (*a)->config();
+        QCOMPARE(c.architecture, std::string("glm4v"));
+        QCOMPARE(c.text.rotaryDim, int64_t(8));
+        QCOMPARE(c.vision.headDim, int64_t(16));
+        QCOMPARE(c.eosTokenIds, (std::vector<int32_t>{261, 259}));
+        QCOMPARE((*a)->processorConfig().maxPixels, int64_t(50176));
+        auto t = GlmModel::load(m_dir + "/glm4");
+        QVERIFY2(t.ok(), t.ok() ? "" : t.error().message.c_str());
+        QCOMPARE((*t)->config().architecture, std::string("glm4"));
+        QVERIFY(!(*t)->config().hasVision);
+    }
+
+    void missingTensorNamesFileAndTensor() {
+        const std::string dir = m_dir + "/broken";
+        writeTinyGlm(dir, true, true, 1);
+        json cfg = tinyConfig(true);
+        cfg["vision_config"]["depth"] = 3;  // block 2 is not in the file
+        std::ofstream(dir + "/config.json") << cfg.dump();
+        auto r = GlmModel::load(dir);
+        QVERIFY(!r.ok());
+        QVERIFY2(r.error().message.find("blocks.2.norm1.weight") != std::string::npos, r.error().message.c_str());
+        cfg = tinyConfig(true);
+        cfg["text_config"]["intermediate_size"] = 100;  // shapes disagree
+        std::ofstream(dir + "/config.json") << cfg.dump();
+        r = GlmModel::load(dir);
+        QVERIFY(!r.ok());
+        QVERIFY2(r.error().message.find("model.safetensors: tensor model.language_model.layers.0.mlp.gate_up_proj") !=
+                         std::string::npos,
+                 r.error().message.c_str());
+        cfg = tinyConfig(true);
+        cfg["text_config"]["rope_scaling"]["mrope_section"] = {2, 2, 2};
+        std::ofstream(dir + "/config.json") << cfg.dump();
+        r = GlmModel::load(dir);
+        QVERIFY(!r.ok());
+        QVERIFY2(r.error().message.find("mrope_section") != std::string::npos, r.error().message.c_str());
+    }
+
+    void imageTokensAndPositions() {
+        auto m = GlmModel::load(m_dir + "/glm4v-new");
+        QVERIFY(m.ok());
+        GlmModel& model = **m;
+        // 84 x 56 image: smart_resize keeps it (2*56*84 = 9408 within [3136, 50176]); grid 1 x 4 x 6.
+        auto in = glm4vPreprocess(procedural(84, 56, 0), model.processorConfig());
+        QVERIFY(in.ok());
+        QCOMPARE(in->gridH, 4);
+        QCOMPARE(in->gridW, 6);
+        auto feats = model.encodeImage(*in);
+        QVERIFY2(feats.ok(), feats.ok() ? "" : feats.error().message.c_str());
+        QCOMPARE(int64_t(feats->size()), int64_t(1 * 4 * 6 / 4) * 64);  // t*h*w/4 rows of the text width
+        for (float v : *feats) QVERIFY(std::isfinite(v));
+
+        std::vector<GlmPromptPart> parts = {{GlmPromptPart::Kind::Template, "[gMASK]<sop><|user|>\n", -1},
+                                            {GlmPromptPart::Kind::Image, "", 0},
+                                            {GlmPromptPart::Kind::Text, "Hi", -1},
+                                            {GlmPromptPart::Kind::Template, "<|assistant|>", -1}};
+        auto p = buildGlmPrompt(model.tokenizer(), model.config(), parts, {{1, 4, 6}});
+        QVERIFY2(p.ok(), p.ok() ? "" : p.error().message.c_str());
+        // [gMASK] <sop> <|user|> \n = 4 tokens, then begin, 6 image tokens, end, 'H' 'i', <|assistant|>.
+        QCOMPARE(p->ids.size(), size_t(4 + 1 + 6 + 1 + 2 + 1));
+        QCOMPARE(p->ids[4], kBeginImage);
+        for (int k = 5; k < 11; ++k) QCOMPARE(p->ids[size_t(k)], kImage);
+        QCOMPARE(p->ids[11], kEndImage);
+        QCOMPARE(p->imageTokenCounts, (std::vector<int64_t>{6}));
+        const size_t n = p->ids.size();
+        auto pos = [&](int axis, size_t i) { return p->positions[size_t(axis) * n + i]; };
+        // Text 0..4 (begin marker at 4); image start 5: merged grid 2 x 3 -> t 5, h 5..6, w 5..7.
+        QCOMPARE(pos(0, 4), int64_t(4));
+        QCOMPARE(pos(0, 5), int64_t(5));
+        QCOMPARE(pos(1, 5), int64_t(5));
+        QCOMPARE(pos(2, 7), int64_t(7));
+        QCOMPARE(pos(1, 10), int64_t(6));
+        QCOMPARE(pos(2, 10), int64_t(7));
+        QCOMPARE(pos(0, 10), int64_t(5));
+        // End marker: max (7) + 1 = 8 on all axes, then counting on.
+        for (int a = 0; a < 3; ++a) QCOMPARE(pos(a, 11), int64_t(8));
+        QCOMPARE(pos(0, n - 1), int64_t(11));
+        QCOMPARE(p->ropeDelta, int64_t(12 - int64_t(n)));
+    }
+
+    void typedMarkersStayText() {
+        auto m = GlmModel::load(m_dir + "/glm4v-new");
+        QVERIFY(m.ok());
+        const GlmModel& model = **m;
+        std::vector<GlmPromptPart> parts = {{GlmPromptPart::Kind::Text, "<|begin_of_image|><|image|><image>", -1}};
+        auto p = buildGlmPrompt(model.tokenizer(), model.config(), parts, {});
+        QVERIFY(p.ok());
+        for (int32_t id : p->ids) QVERIFY(id < 256);  // bytes only: no marker token
+        QCOMPARE(model.tokenizer().decode(p->ids), std::string("<|begin_of_image|><|image|><image>"));
+        // Template text may not smuggle markers in.
+        parts = {{GlmPromptPart::Kind::Template, "<|user|><|image|>", -1}};
+        QVERIFY(!buildGlmPrompt(model.tokenizer(), model.config(), parts, {}).ok());
+        // An image slot is never split: a token run that disagrees with its grid is refused.
+        std::vector<int32_t> ids = {kBeginImage, kImage, kImage, kEndImage};
+        QVERIFY(!glmRopeIndex(ids, {{1, 4, 6}}, model.config()).ok());
+        QVERIFY(glmRopeIndex({kBeginImage, kImage, kEndImage}, {{1, 2, 2}}, model.config()).ok());
+    }
+
+    void batchedEqualsOneAtATime() {
+        auto m = GlmModel::load(m_dir + "/glm4v-new");
+        QVERIFY(m.ok());
+        GlmModel& model = **m;
+        auto in = glm4vPreprocess(procedural(84, 56, 1), model.processorConfig());
+        QVERIFY(in.ok());
+        auto feats = model.encodeImage(*in);
+        QVERIFY(feats.ok());
+        std::vector<GlmPromptPart> parts = {{GlmPromptPart::Kind::Template, "[gMASK]<sop><|user|>", -1},
+                                            {GlmPromptPart::Kind::Image, "", 0},
+                                            {GlmPromptPart::Kind::Text, "What is it?", -1},
+                                            {GlmPromptPart::Kind::Template, "<|assistant|>", -1}};
+        auto p = buildGlmPrompt(model.tokenizer(), model.config(), parts, {{1, 4, 6}});
+        QVERIFY(p.ok());
+        const int64_t n = int64_t(p->ids.size()), V = kVocab;
+        auto whole = prefill(model, *p, *feats, 0);
+        QVERIFY2(whole.ok(), whole.ok() ? "" : whole.error().message.c_str());
+        auto single = prefill(model, *p, *feats, 1);
+        QVERIFY(single.ok());
+        auto chunks = prefill(model, *p, *feats, 5);
+        QVERIFY(chunks.ok());
+        QVERIFY2(maxAbsDiff(whole->data(), single->data(), n * V) < 1e-4, "whole vs one at a time");
+        QVERIFY2(maxAbsDiff(whole->data(), chunks->data(), n * V) < 1e-4, "whole vs chunks of 5");
+        float spread = 0;
+        for (int64_t i = 1; i < V; ++i) spread = std::max(spread, std::fabs((*whole)[size_t(i)] - (*whole)[0]));
+        QVERIFY(spread > 1e-2);  // the logits say something
+
+        // Two sequences in one step (the image prompt and a text prompt) = each on its own.
+        const std::vector<int32_t> text = {256, 257, 259, 'a', 'b', 'c', 260};
+        KvBlockPool pool(2, model.kvDim(), 16, 16);
+        BlockTable ta, tb;
+        for (int i = 0; i < 4; ++i) ta.blocks.push_back(*pool.allocate());
+        for (int i = 0; i < 4; ++i) tb.blocks.push_back(*pool.allocate());
+        GlmSequenceStep sa, sb;
+        sa.tokens = p->ids;
+        sa.positions = p->positions;
+        sa.imageFeatures = *feats;
+        sa.blocks = &ta;
+        sb.tokens = text;
+        sb.blocks = &tb;
+        std::vector<float> both(size_t(2 * V));
+        const GlmSequenceStep steps[2] = {sa, sb};
+        QVERIFY(model.forward(steps, pool, both.data()).ok());
+        QVERIFY(maxAbsDiff(both.data(), whole->data() + (n - 1) * V, V) < 1e-4);
+        std::vector<float> alone(static_cast<size_t>(V));
+        KvBlockPool pool2(2, model.kvDim(), 16, 4);
+        BlockTable tc;
+        for (int i = 0; i < 4; ++i) tc.blocks.push_back(*pool2.allocate());
+        sb.blocks = &tc;
+        QVERIFY(model.forward(std::span<const GlmSequenceStep>(&sb, 1), pool2, alone.data()).ok());
+        QVERIFY(maxAbsDiff(both.data() + V, alone.data(), V) < 1e-4);
+
+        // Decoding after the prompt: a batched decode step of both = each alone, positions index + ropeDelta.
+        const int32_t na = int32_t(std::max_element(both.begin(), both.begin() + V) - both.begin());
+        GlmSequenceStep da;
+        da.tokens = std::span<const int32_t>(&na, 1);
+        da.startIndex = n;
+        da.positionOffset = p->ropeDelta;
+        da.blocks = &ta;
+        std::vector<float> dec(static_cast<size_t>(V));
+        QVERIFY(model.forward(std::span<const GlmSequenceStep>(&da, 1), pool, dec.data()).ok());
+        // The same token appended to a whole-prompt prefill, with its explicit position.
+        GlmPrompt ext = *p;
+        ext.ids.push_back(na);
+        std::vector<int64_t> pos3;
+        for (int a = 0; a < 3; ++a) {
+            pos3.insert(pos3.end(), p->positions.begin() + a * n, p->positions.begin() + (a + 1) * n);
+            pos3.push_back(n + p->ropeDelta);
+        }
+        ext.positions = pos3;
+        auto extRun = prefill(model, ext, *feats, 0);
+        QVERIFY(extRun.ok());
+        QVERIFY(maxAbsDiff(dec.data(), extRun->data() + n * V, V) < 1e-4);
+
+        // Mismatched feature rows are an error, not a read past the end.
+        sa.imageFeatures = std::span<const float>(feats->data(), feats->size() - 64);
+        QVERIFY(!model.forward(std::span<const GlmSequenceStep>(&sa, 1), pool, both.data()).ok());
+    }
+
+    void precisions() {
+        auto f32 = GlmModel::load(m_dir + "/glm4");
+        QVERIFY(f32.ok());
+        const std::vector<int32_t> ids = {256, 257, 259, 'h', 'e', 'l', 'l', 'o', 260};
+        auto run = [&](GlmModel& m) {
+            KvBlockPool pool(2, m.kvDim(), 16, 1);
+            BlockTable t;
+            t.blocks.push_back(*pool.allocate());
+            GlmSequenceStep s;
+            s.tokens = ids;
+            s.blocks = &t;
+            std::vector<float> out(static_cast<size_t>(kVocab));
+            (void)m.forward(std::span<const GlmSequenceStep>(&s, 1), pool, out.data());
+            return out;
+        };
+        const auto ref = run(**f32);
+        for (DType d : {DType::F16, DType::BF16, DType::I8}) {
+            GlmLoadOptions o;
+            o.weightType = d;
+            auto m = GlmModel::load(m_dir + "/glm4", o);
+            QVERIFY2(m.ok(), m.ok() ? "" : m.error().message.c_str());
+            const auto got = run(**m);
+            QVERIFY2(maxAbsDiff(ref.data(), got.data(), kVocab) < 0.25f, std::string(dtypeName(d)).c_str());
+        }
+    }
+
+    void goldens() {
+        const std::string g = goldensDir();
+        if (!std::filesystem::exists(g + "/goldens.json"))
+            QSKIP(qPrintable(QString("no HF goldens in %1: run tools/hf-goldens/make_glm_goldens.py on a machine with "
+                                     "torch+transformers")
+                                     .arg(QString::fromStdString(g))));
+        std::ifstream f(g + "/goldens.json");
+        const json gj = json::parse(f);
+        const double tol = gj.value("logit_tolerance", 2e-3);
+        // Processor-only cases: grid and pixel checksums.
+        for (const auto& pc : gj["processor"]) {
+            const std::string name = pc["name"];
+            Glm4vProcessorConfig cfg;
+            cfg.minPixels = pc["min_pixels"];
+            cfg.maxPixels = pc["max_pixels"];
+            const Image img = procedural(pc["width"], pc["height"], pc["variant"]);
+            auto in = glm4vPreprocess(img, cfg);
+            QVERIFY2(in.ok(), name.c_str());
+            QCOMPARE(in->gridH, pc["grid_thw"][1].get<int64_t>());
+            QCOMPARE(in->gridW, pc["grid_thw"][2].get<int64_t>());
+            QCOMPARE(int64_t(in->pixels.size()), pc["shape"][0].get<int64_t>() * pc["shape"][1].get<int64_t>());
+            double sum = 0, asum = 0;
+            for (float v : in->pixels) {
+                sum += v;
+                asum += std::fabs(v);
+            }
+            qInfo("%s: pixel sum %.4f (HF %.4f), abs sum %.4f (HF %.4f)", name.c_str(), sum, pc["sum"].get<double>(),
+                  asum, pc["abs_sum"].get<double>());
+            QVERIFY2(std::fabs(asum - pc["abs_sum"].get<double>()) <= 1e-4 * pc["abs_sum"].get<double>() + 1e-2,
+                     name.c_str());
+            const auto& head = pc["first_values"];
+            for (size_t i = 0; i < head.size(); ++i) QVERIFY(std::fabs(in->pixels[i] - head[i].get<double>()) < 1e-4);
+        }
+        // Model cases.
+        for (const auto& mc : gj["models"]) {
+            const std::string name = mc["name"];
+            auto m = GlmModel::load(g + "/" + mc["checkpoint"].get<std::string>(), GlmLoadOptions{{}, 0, false});
+            QVERIFY2(m.ok(), m.ok() ? name.c_str() : m.error().message.c_str());
+            GlmModel& model = **m;
+            const std::vector<int32_t> ids = mc["input_ids"].get<std::vector<int32_t>>();
+            std::vector<GlmImageGrid> grids;
+            std::vector<float> feats;
+            for (const auto& im : mc.value("images", json::array())) {
+                const Image img = procedural(im["width"], im["height"], im["variant"]);
+                auto in = glm4vPreprocess(img, model.processorConfig());
+                QVERIFY(in.ok());
+                QCOMPARE(in->gridH, im["grid_thw"][1].get<int64_t>());
+                QCOMPARE(in->gridW, im["grid_thw"][2].get<int64_t>());
+                grids.push_back({in->gridT, in->gridH, in->gridW});
+                auto f = model.encodeImage(*in);
+                QVERIFY(f.ok());
+                feats.insert(feats.end(), f->begin(), f->end());
+            }
+            auto p = glmRopeIndex(ids, grids, model.config());
+            QVERIFY2(p.ok(), p.ok() ? "" : p.error().message.c_str());
+            if (mc.contains("position_ids")) {
+                const auto hf = mc["position_ids"].get<std::vector<std::vector<int64_t>>>();
+                for (int a = 0; a < 3; ++a)
+                    for (size_t i = 0; i < ids.size(); ++i)
+                        QCOMPARE(p->positions[size_t(a) * ids.size() + i], hf[size_t(a)][i]);
+                QCOMPARE(p->ropeDelta, mc["rope_delta"].get<int64_t>());
+            }
+            auto logits = prefill(model, *p, feats, 0);
+            QVERIFY(logits.ok());
+            const int64_t V = model.config().text.vocabSize, n = int64_t(ids.size());
+            for (const auto& row : mc["logits"]) {
+                int64_t at = row["position"];
+                if (at < 0) at += n;
+                const auto want = row["values"].get<std::vector<double>>();
+                double d = 0;
+                for (int64_t i = 0; i < V; ++i) d = std::max(d, std::fabs((*logits)[size_t(at * V + i)] - want[size_t(i)]));
+                qInfo("%s: logits row %lld max |diff| %.2e", name.c_str(), (long long)at, d);
+                QVERIFY2(d < tol, name.c_str());
+            }
+            // Greedy continuation.
+            KvBlockPool pool(model.config().text.numLayers, model.kvDim(), 16, BlockTable::blocksFor(n + 40, 16));
+            BlockTable t;
+            for (int64_t i = 0; i < pool.numBlocks(); ++i) t.blocks.push_back(*pool.allocate());
+            GlmSequenceStep s;
+            s.tokens = ids;
+            s.positions = p->positions;
+            s.imageFeatures = feats;
+            s.blocks = &t;
+            std::vector<float> last(static_cast<size_t>(V));
+            QVERIFY(model.forward(std::span<const GlmSequenceStep>(&s, 1), pool, last.data()).ok());
+            std::vector<int32_t> gen;
+            const auto want = mc["greedy"].get<std::vector<int32_t>>();
+            for (size_t k = 0; k < want.size(); ++k) {
+                const int32_t tok = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
+                gen.push_back(tok);
+                if (k + 1 == want.size()) break;
+                GlmSequenceStep d;
+                d.tokens = std::span<const int32_t>(&gen.back(), 1);
+                d.startIndex = n + int64_t(k);
+                d.positionOffset = p->ropeDelta;
+                d.blocks = &t;
+                QVERIFY(model.forward(std::span<const GlmSequenceStep>(&d, 1), pool, last.data()).ok());
+            }
+            QCOMPARE(gen, want);
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestModelGlm)
+#include "tst_model_glm.moc"
