@@ -527,7 +527,11 @@ private slots:
             QVERIFY(model.forward(std::span<const GlmSequenceStep>(&s, 1), pool, last.data()).ok());
             std::vector<int32_t> gen;
             const auto want = mc["greedy"].get<std::vector<int32_t>>();
+            // Marker ids are excluded from the argmax, as the script does (a random model could pick them).
+            const auto excluded = gj.value("greedy_excluded", std::vector<int32_t>{});
             for (size_t k = 0; k < want.size(); ++k) {
+                for (int32_t e : excluded)
+                    if (e >= 0 && e < V) last[size_t(e)] = -INFINITY;
                 const int32_t tok = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
                 gen.push_back(tok);
                 if (k + 1 == want.size()) break;
