@@ -11,6 +11,7 @@
 
 #include "app/chat_store.h"
 #include "app/chat_view.h"
+#include "app/compare_view.h"
 #include "app/perf_charts_view.h"
 #include "app/model_manager_view.h"
 #include "bridge/engine_bridge.h"
@@ -43,6 +44,8 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     m_tabs->addTab(m_chat, tr("Chat"));
     m_perf = new PerfChartsView(m_bridge);
     m_tabs->addTab(m_perf, tr("Performance"));
+    m_compare = new CompareView;
+    m_tabs->addTab(m_compare, tr("Compare"));
     // A loaded model is for chatting: go there, as a user would next.
     connect(m_bridge, &EngineBridge::loadFinished, this, [this] { m_tabs->setCurrentWidget(m_chat); });
     setCentralWidget(m_tabs);
@@ -55,6 +58,7 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
 
     connect(m_bridge, &EngineBridge::loadFinished, this, [this](const LoadedModelInfo& info) {
         m_modelStatus->setText(tr("%1 · %2 · %3").arg(QFileInfo(info.path).fileName(), info.precision, info.device));
+        m_compare->setDefaultModelPath(info.path);
     });
     connect(m_bridge, &EngineBridge::unloaded, this, [this] { m_modelStatus->setText(tr("No model loaded")); });
     connect(m_bridge, &EngineBridge::statsSampled, this, [this](const StatsSample& s) {

@@ -1,4 +1,4 @@
-// The workbench window: Models, Chat and Performance views over one EngineBridge. All state lives under one
+// The workbench window: Models, Chat, Performance and Compare views over one EngineBridge. All state lives under one
 // data folder (settings file and chat database), so tests and the packaged app differ only in that folder.
 #pragma once
 
@@ -12,6 +12,7 @@ namespace wbgui {
 
 class ChatStore;
 class ChatView;
+class CompareView;
 class EngineBridge;
 class ModelManagerView;
 class PerfChartsView;
@@ -26,6 +27,7 @@ public:
     ModelManagerView* modelManager() const { return m_models; }
     ChatView* chatView() const { return m_chat; }
     PerfChartsView* perfCharts() const { return m_perf; }
+    CompareView* compareView() const { return m_compare; }
     QTabWidget* tabs() const { return m_tabs; }
     QString dataDir() const { return m_dataDir; }
     /// Non-empty when the chat database could not be opened (the app still runs, without history).
@@ -46,6 +48,7 @@ private:
     ModelManagerView* m_models;
     ChatView* m_chat = nullptr;
     PerfChartsView* m_perf = nullptr;
+    CompareView* m_compare = nullptr;
     QLabel* m_modelStatus;
     QLabel* m_statsStatus;
 };

@@ -137,7 +137,7 @@ private Q_SLOTS:
         openWindow();
         QVERIFY(!m_window->windowIcon().isNull());
         QVERIFY(m_window->storeError().isEmpty());
-        QCOMPARE(m_window->tabs()->count(), 3);
+        QCOMPARE(m_window->tabs()->count(), 4);  // Models, Chat, Performance, Compare
     }
 
     void loadModelWithoutBlocking() {

@@ -1,0 +1,103 @@
+// The Compare view: the article's side-by-side comparison, in the GUI. Define targets (this engine at a precision,
+// loaded in process; remote OpenAI-compatible servers through the target plugins), one workload, run them one
+// after another off the GUI thread, and watch the table (laid out like the article's) and the charts fill in:
+// bars per metric across targets, the end-to-end latency CDF, throughput against concurrency. Results save to
+// and load from the comparison files of `wb bench --append-to`; the view exports PNG, CSV and Markdown.
+#pragma once
+
+#include <QJsonObject>
+#include <QList>
+#include <QWidget>
+
+#include "bridge/compare_runner.h"
+
+class QComboBox;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QTableWidget;
+
+namespace wbgui {
+
+class CompareView : public QWidget {
+    Q_OBJECT
+public:
+    enum ResultColumn { ColTarget, ColTtft, ColTokensPerSec, ColMaxConc, ColMemory, ColP99, ColKv, ColStatus };
+    enum Metric { MetricTtft, MetricTokensPerSec, MetricMaxConc, MetricMemory, MetricP99 };
+
+    explicit CompareView(QWidget* parent = nullptr);
+
+    CompareRunner* runner() const { return m_runner; }
+    QList<CompareTargetSpec> targets() const { return m_specs; }
+    CompareWorkload workload() const;
+    /// The comparison shown: the loaded file's runs and this session's, in the table's order.
+    QJsonObject comparison() const;
+    QTableWidget* resultsTable() const { return m_results; }
+    QList<QCustomPlot*> plots() const { return m_plots; }
+    bool isRunning() const;
+
+    void setDefaultModelPath(const QString& path);
+    /// Runs the targets with the workload (the Run button).
+    bool run();
+    void cancel();
+    bool loadFile(const QString& path, QString* error = nullptr);
+    bool saveFile(const QString& path, QString* error = nullptr) const;
+    bool exportPng(const QString& path);
+    bool exportCsv(const QString& path) const;
+    bool exportMarkdown(const QString& path) const;
+    void clearResults();
+
+Q_SIGNALS:
+    void runFinished(bool cancelled);
+
+private:
+    QWidget* buildTargetsBox();
+    QWidget* buildWorkloadBox();
+    void addEngineTarget();
+    void addRemoteTarget();
+    void removeSelectedTargets();
+    void applyArticlePreset();
+    void refreshTargetsTable();
+    void refreshPluginHint();
+    void setRow(int row, const QJsonObject& run, const QString& status);
+    void refreshRow(int row);
+    void replot();
+    void setRunning(bool running);
+
+    CompareRunner* m_runner;
+    QList<CompareTargetSpec> m_specs;
+    // One per results row: the run record and its status text.
+    QList<QJsonObject> m_runs;
+    QStringList m_status;
+    int m_runBase = 0;  // the row of the current run's first target
+
+    QTableWidget* m_targets;
+    QLineEdit* m_modelPath;
+    QComboBox* m_precision;
+    QComboBox* m_plugin;
+    QLineEdit* m_url;
+    QLineEdit* m_remoteModel;
+    QSpinBox* m_vocab;
+    QLabel* m_pluginHint;
+    QSpinBox* m_input;
+    QSpinBox* m_output;
+    QLineEdit* m_concurrency;
+    QSpinBox* m_requests;
+    QDoubleSpinBox* m_rate;
+    QDoubleSpinBox* m_p99Limit;
+    QPushButton* m_runButton;
+    QPushButton* m_cancelButton;
+    QProgressBar* m_progress;
+    QLabel* m_statusLabel;
+    QTableWidget* m_results;
+    QComboBox* m_metric;
+    QComboBox* m_cdfLevel;
+    QWidget* m_resultsPane;
+    QList<QCustomPlot*> m_plots;  // bars, latency CDF, throughput vs concurrency
+};
+
+}  // namespace wbgui

@@ -1,0 +1,239 @@
+// The Compare view driven through its real widgets (offscreen): the stories260K fixture in process at two
+// precisions, `wb serve` over HTTP through the generic plugin, and an unreachable vLLM URL; the table and charts
+// fill, the run saves and reloads (and a file written by `wb bench --append-to` opens too), PNG/CSV/Markdown
+// exports are written, a run is cancelled, and docs/screenshots/compare.png is taken.
+#include <QApplication>
+#include <QComboBox>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QLineEdit>
+#include <QProcess>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QTabWidget>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QtTest>
+#include <memory>
+#include <qcustomplot.h>
+
+#include "app/compare_view.h"
+#include "app/main_window.h"
+#include "fixtures.h"
+#include "serve_process.h"
+
+using namespace wbgui;
+
+namespace {
+const char* kModel = "models/stories260K/stories260K.gguf";
+QString screenshotDir() { return QStringLiteral(WB_SOURCE_DIR "/docs/screenshots"); }
+}  // namespace
+
+class TstCompare : public QObject {
+    Q_OBJECT
+private:
+    QTemporaryDir m_tmp;
+    std::unique_ptr<MainWindow> m_window;
+    wbtest::ServeProcess m_serve;
+    CompareView* m_view = nullptr;
+
+    void takeScreenshot() {
+        m_window->tabs()->setCurrentWidget(m_view);
+        QApplication::processEvents();
+        QDir().mkpath(screenshotDir());
+        const QString path = screenshotDir() + "/compare.png";
+        QImage img = m_window->grab().toImage().convertToFormat(QImage::Format_RGB888);
+        QVERIFY2(img.save(path, "PNG", 9), qPrintable(path));
+        QVERIFY2(QFileInfo(path).size() < 200 * 1024, qPrintable(path + " is over 200 KB"));
+    }
+
+    template <typename T>
+    T* child(const char* name) {
+        T* w = m_view->findChild<T*>(QString::fromLatin1(name));
+        if (!w) qFatal("no widget %s", name);
+        return w;
+    }
+    QString cell(int row, int col) {
+        auto* item = m_view->resultsTable()->item(row, col);
+        return item ? item->text() : QString();
+    }
+    void addEngine(const QString& precision) {
+        child<QComboBox>("comparePrecision")->setCurrentText(precision);
+        QTest::mouseClick(child<QPushButton>("compareAddEngine"), Qt::LeftButton);
+    }
+    void addRemote(const QString& plugin, const QString& url) {
+        auto* combo = child<QComboBox>("comparePlugin");
+        combo->setCurrentIndex(combo->findData(plugin));
+        QCOMPARE(combo->currentData().toString(), plugin);
+        auto* edit = child<QLineEdit>("compareUrl");
+        edit->clear();
+        QTest::keyClicks(edit, url);
+        QTest::mouseClick(child<QPushButton>("compareAddRemote"), Qt::LeftButton);
+    }
+    void checkTable() {
+        QTableWidget* t = m_view->resultsTable();
+        QCOMPARE(t->rowCount(), 4);
+        QCOMPARE(cell(0, CompareView::ColTarget), QStringLiteral("workbench (fp32)"));
+        QCOMPARE(cell(1, CompareView::ColTarget), QStringLiteral("workbench (int8)"));
+        QCOMPARE(cell(2, CompareView::ColTarget), QStringLiteral("OpenAI-compatible (stories260K)"));
+        for (int row = 0; row < 3; ++row) {
+            QVERIFY2(cell(row, CompareView::ColTtft).contains(" ± "), qPrintable(cell(row, CompareView::ColTtft)));
+            QVERIFY(cell(row, CompareView::ColTokensPerSec).toDouble() > 0);
+            QCOMPARE(cell(row, CompareView::ColMaxConc), QStringLiteral("2"));
+            QVERIFY(cell(row, CompareView::ColP99).toDouble() > 0);
+        }
+        // wb serve reports its peak memory and KV use; the generic plugin shows them.
+        QVERIFY(cell(2, CompareView::ColMemory).toDouble() > 0);
+        QVERIFY(cell(2, CompareView::ColKv).endsWith("%"));
+        // Unreachable is shown as such, never as numbers.
+        QCOMPARE(cell(3, CompareView::ColTtft), QStringLiteral("unreachable"));
+        QCOMPARE(cell(3, CompareView::ColTokensPerSec), QStringLiteral("unreachable"));
+        QCOMPARE(cell(3, CompareView::ColMemory), QStringLiteral("n/a"));
+        QVERIFY2(cell(3, CompareView::ColStatus).contains("cannot be reached"), qPrintable(cell(3, CompareView::ColStatus)));
+    }
+
+private slots:
+    void initTestCase() {
+        WB_REQUIRE_FIXTURE(kModel);
+        QVERIFY(m_tmp.isValid());
+        QVERIFY2(m_serve.start(WB_EXE, QString::fromStdString(wbtest::fixture(kModel))), qPrintable(m_serve.log()));
+        m_window = std::make_unique<MainWindow>(m_tmp.path() + "/data");
+        m_window->resize(1180, 760);
+        m_window->show();
+        QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
+        m_view = m_window->compareView();
+        QVERIFY(m_view);
+        m_window->tabs()->setCurrentWidget(m_view);
+    }
+
+    void pluginsAreOffered() {
+        QStringList ids;
+        for (const auto& p : m_view->runner()->plugins()) ids << p.id;
+        for (const char* id : {"openai", "vllm", "trtllm"}) QVERIFY2(ids.contains(id), qPrintable(ids.join(",")));
+        QVERIFY(m_view->runner()->pluginProblems().isEmpty());
+    }
+
+    void runSmallComparison() {
+        QTest::keyClicks(child<QLineEdit>("compareModelPath"), QString::fromStdString(wbtest::fixture(kModel)));
+        addEngine("fp32");
+        addEngine("int8");
+        child<QSpinBox>("compareVocab")->setValue(512);  // stories260K's vocabulary
+        addRemote("openai", m_serve.baseUrl());
+        addRemote("vllm", "http://127.0.0.1:1/v1");
+        QCOMPARE(m_view->targets().size(), 4);
+
+        QTest::mouseClick(child<QPushButton>("comparePreset"), Qt::LeftButton);
+        QCOMPARE(m_view->workload().inputTokens, 128);
+        QCOMPARE(m_view->workload().outputTokens, 64);
+        QCOMPARE(m_view->workload().concurrency, (QList<int>{1, 4, 8}));
+        // Smaller than the article's, so the test takes seconds on a shared CPU.
+        child<QSpinBox>("compareInput")->setValue(16);
+        child<QSpinBox>("compareOutput")->setValue(8);
+        child<QLineEdit>("compareConcurrency")->setText("1, 2");
+        child<QSpinBox>("compareRequests")->setValue(4);
+
+        QSignalSpy updated(m_view->runner(), &CompareRunner::targetUpdated);
+        QSignalSpy done(m_view, &CompareView::runFinished);
+        QTest::mouseClick(child<QPushButton>("compareRun"), Qt::LeftButton);
+        QVERIFY(m_view->isRunning());
+        QVERIFY(!child<QPushButton>("compareRun")->isEnabled());
+        QVERIFY(done.wait(180000));
+        QCOMPARE(done.first().first().toBool(), false);
+        // Live: each reachable target reported after each level, before its final record.
+        QVERIFY2(updated.size() >= 3 * 3 + 1, qPrintable(QString::number(updated.size())));
+        checkTable();
+
+        // Charts: a bar per target with numbers, a CDF and a throughput line per reachable target.
+        QList<QCustomPlot*> plots = m_view->plots();
+        auto* bars = qobject_cast<QCPBars*>(plots[0]->plottable(0));
+        QVERIFY(bars);
+        QCOMPARE(bars->data()->size(), 3);
+        QCOMPARE(plots[1]->graphCount(), 3);
+        QCOMPARE(plots[1]->graph(0)->data()->size(), 5);  // the origin and the 4 requests
+        QCOMPARE(plots[2]->graphCount(), 3);
+        QCOMPARE(plots[2]->graph(0)->data()->size(), 2);  // concurrency 1 and 2
+    }
+
+    void saveReloadExport() {
+        const QString file = m_tmp.filePath("comparison.json");
+        QString error;
+        QVERIFY2(m_view->saveFile(file, &error), qPrintable(error));
+        const QJsonObject saved = m_view->comparison();
+        QCOMPARE(saved.value("runs").toArray().size(), 4);
+        const QString ttft = cell(0, CompareView::ColTtft);
+        m_view->clearResults();
+        QCOMPARE(m_view->resultsTable()->rowCount(), 0);
+        QVERIFY2(m_view->loadFile(file, &error), qPrintable(error));
+        checkTable();
+        QCOMPARE(cell(0, CompareView::ColTtft), ttft);
+        QCOMPARE(m_view->plots()[1]->graphCount(), 3);
+
+        QVERIFY(m_view->exportPng(m_tmp.filePath("c.png")));
+        QVERIFY(QImage(m_tmp.filePath("c.png")).width() > 400);
+        QVERIFY(m_view->exportCsv(m_tmp.filePath("c.csv")));
+        QVERIFY(m_view->exportMarkdown(m_tmp.filePath("c.md")));
+        QFile md(m_tmp.filePath("c.md"));
+        QVERIFY(md.open(QIODevice::ReadOnly));
+        const QString mdText = QString::fromUtf8(md.readAll());
+        QVERIFY2(mdText.contains("| framework | TTFT (ms) | tokens/s | max concurrency | VRAM (GB) | P99 (ms) |"),
+                 qPrintable(mdText));
+        QVERIFY(mdText.contains("| workbench (int8) |") && mdText.contains("unreachable"));
+        QFile csv(m_tmp.filePath("c.csv"));
+        QVERIFY(csv.open(QIODevice::ReadOnly));
+        QCOMPARE(QString::fromUtf8(csv.readAll()).count('\n'), 1 + 3 * 2 + 1);  // header, 3 targets × 2 levels, 1
+        takeScreenshot();
+    }
+
+    void cliFileOpens() {
+        // The same format as wb bench --append-to: a CLI run opens in the view.
+        const QString file = m_tmp.filePath("cli.json");
+        QProcess p;
+        p.setProcessChannelMode(QProcess::MergedChannels);
+        p.start(WB_EXE, {"bench", "--target", "openai", "--url", m_serve.baseUrl(), "--concurrency", "1",
+                         "--requests", "2", "--input", "16", "--output", "8", "--vocab-size", "512", "--label",
+                         "wb serve via CLI", "--append-to", file});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAll().constData());
+        QString error;
+        QVERIFY2(m_view->loadFile(file, &error), qPrintable(error));
+        QCOMPARE(m_view->resultsTable()->rowCount(), 1);
+        QCOMPARE(cell(0, CompareView::ColTarget), QStringLiteral("wb serve via CLI"));
+        QVERIFY(cell(0, CompareView::ColTtft).contains(" ± "));
+        QVERIFY(!m_view->loadFile(m_tmp.filePath("c.csv"), &error));  // not a comparison: refused, view kept
+        QCOMPARE(m_view->resultsTable()->rowCount(), 1);
+    }
+
+    void cancelStopsTheRun() {
+        m_view->clearResults();
+        // Remove every target but the first engine, then make its run long.
+        auto* targets = m_view->findChild<QTableWidget*>("compareTargets");
+        while (m_view->targets().size() > 1) {
+            targets->selectRow(1);
+            for (auto* b : m_view->findChildren<QPushButton*>())
+                if (b->text() == "Remove") QTest::mouseClick(b, Qt::LeftButton);
+        }
+        child<QSpinBox>("compareOutput")->setValue(200);
+        child<QLineEdit>("compareConcurrency")->setText("1, 2, 4");
+        child<QSpinBox>("compareRequests")->setValue(500);
+        QSignalSpy progress(m_view->runner(), &CompareRunner::progress);
+        QSignalSpy done(m_view, &CompareView::runFinished);
+        QTest::mouseClick(child<QPushButton>("compareRun"), Qt::LeftButton);
+        QVERIFY(progress.wait(60000));
+        QTest::mouseClick(child<QPushButton>("compareCancel"), Qt::LeftButton);
+        QVERIFY(done.wait(60000));
+        QCOMPARE(done.first().first().toBool(), true);
+        QVERIFY2(cell(0, CompareView::ColStatus).contains("cancelled"), qPrintable(cell(0, CompareView::ColStatus)));
+        QVERIFY(child<QPushButton>("compareRun")->isEnabled());
+    }
+
+    void cleanupTestCase() {
+        m_window.reset();
+        m_serve.stop();
+    }
+};
+
+QTEST_MAIN(TstCompare)
+#include "tst_compare.moc"
