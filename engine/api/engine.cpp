@@ -521,9 +521,10 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
     }
     if (blocks < 1)
         return makeError("engine: the KV cache budget holds no block of " + std::to_string(perBlock) + " bytes");
-    m.pool = std::make_unique<KvBlockPool>(c.numLayers, c.numKvHeads * c.headDim, options.blockSize, blocks);
-    m.deviceName = "cpu (" + std::to_string(m.model->threadPool().size()) + " threads, " +
-                   cpu::isaName(cpu::detectedIsa()) + ")";
+    // A model on devices (or split across ranks) keeps the keys and values itself: the pool only allocates blocks.
+    m.pool = std::make_unique<KvBlockPool>(c.numLayers, c.numKvHeads * c.headDim, options.blockSize, blocks,
+                                           m.model->kvOnHost() ? KvStorage::Host : KvStorage::External);
+    m.deviceName = m.model->deviceSummary();
     m.publishStats();
     m.loop = std::thread([&m] { m.run(); });
     return e;

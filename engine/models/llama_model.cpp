@@ -6,9 +6,13 @@
 #include <filesystem>
 #include <functional>
 
+#include "backend/backend_registry.h"
+#include "backend/cpu/cpu_device.h"
 #include "backend/cpu/cpu_ops.h"
 #include "formats/gguf.h"
 #include "formats/safetensors.h"
+#include "parallel/communicator.h"
+#include "parallel/worker_group.h"
 
 namespace wb {
 
@@ -204,6 +208,19 @@ Result<const TensorInfo*> requireTensor(const Source& s, const std::string& name
     return t;
 }
 
+// The part of the split each rank takes: [begin, end) of `total` in units of `align`, as even as possible.
+struct Range {
+    int64_t begin = 0, end = 0;
+    int64_t size() const { return end - begin; }
+};
+
+Range splitRange(int64_t total, int n, int r, int64_t align) {
+    const int64_t units = total / align, base = units / n, extra = units % n;
+    const int64_t b = r * base + std::min<int64_t>(r, extra);
+    const int64_t e = b + base + (r < extra ? 1 : 0);
+    return {b * align, r == n - 1 ? total : e * align};
+}
+
 }  // namespace
 
 KvCache::KvCache(const ModelConfig& c, int64_t capacityTokens, int64_t blockSize)
@@ -254,12 +271,96 @@ Result<ModelSummary> summarizeModel(const std::string& path) {
     return sum;
 }
 
-LlamaModel::~LlamaModel() = default;
+
+struct LlamaModel::Shard {
+    struct Layer {
+        std::unique_ptr<DeviceBuffer> attnNorm, ffnNorm, bq, bk, bv;
+        std::unique_ptr<DeviceWeight> wq, wk, wv, wo, wGate, wUp, wDown;
+    };
+    int rank = 0;
+    std::unique_ptr<Device> device;
+    CpuDevice* cpu = nullptr;  // device, when it is the CPU
+    std::unique_ptr<Communicator> comm;  // null when alone
+    std::unique_ptr<DeviceWeight> embedding, ownHead;
+    const DeviceWeight* head = nullptr;  // ownHead, or embedding when tied and not split
+    std::unique_ptr<DeviceBuffer> outputNorm, invFreq;
+    std::vector<Layer> layers;
+    int64_t heads = 0, kvHeads = 0, ffn = 0;  // this rank's share
+    Range vocab;                               // this rank's logits columns
+    int64_t weightBytes = 0;
+
+    // Scratch, grown on demand.
+    std::unique_ptr<DeviceBuffer> x, h, q, k, v, att, gate, up, logits;
+    std::unique_ptr<DeviceBuffer> ids, tokSeq, tokPos, tables, outRows;
+    std::vector<float> hostLogits;
+
+    Result<std::unique_ptr<DeviceBuffer>> upload(const std::vector<float>& v) {
+        auto b = device->allocate(int64_t(v.size()) * 4);
+        if (!b) return b.error();
+        WB_TRY(device->copyToDevice((*b)->data(), v.data(), int64_t(v.size()) * 4));
+        return std::move(*b);
+    }
+    // Grows `b` to hold numBytes (by half again, so that growing batches do not reallocate every step).
+    Result<void> ensure(std::unique_ptr<DeviceBuffer>& b, int64_t numBytes) {
+        if (b && b->numBytes() >= numBytes) return {};
+        b.reset();
+        auto r = device->allocate(numBytes * 3 / 2 + 64);
+        if (!r) return r.error();
+        b = std::move(*r);
+        return {};
+    }
+};
+
+// One step's batch flattened on the host: token t belongs to entry tokSeq[t] at position tokPos[t].
+struct LlamaModel::Step {
+    std::vector<int32_t> ids, tokSeq, tokPos, tables, outRows;
+    int64_t numSeqs = 0, maxBlocks = 0, maxCtx = 0;
+    bool allLogits = false;
+    float* logits = nullptr;
+    // Each rank's KV cache: layer l at keys[r] + l * layerStride[r].
+    std::vector<float*> keys, values;
+    std::vector<int64_t> layerStride;
+    int64_t numBlocks = 0, blockSize = 0;
+};
+
+// Each rank's share of a pool's keys and values, kept on its device and attached to the pool.
+struct LlamaModel::ShardedKv {
+    int64_t numBlocks = 0, blockSize = 0;
+    std::vector<std::unique_ptr<DeviceBuffer>> keys, values;
+};
+
+LlamaModel::~LlamaModel() {
+    m_workers.reset();  // joins the workers before their devices go
+}
+
+ThreadPool& LlamaModel::threadPool() { return m_shards[0]->cpu ? m_shards[0]->cpu->threadPool() : *m_hostPool; }
+
+std::vector<std::string> LlamaModel::deviceNames() const {
+    std::vector<std::string> v;
+    for (const auto& s : m_shards) v.push_back(s->device->name());
+    return v;
+}
+
+std::string LlamaModel::deviceSummary() const {
+    if (m_shards.size() == 1) return m_shards[0]->device->name();
+    std::string s;
+    for (const auto& sh : m_shards) s += (s.empty() ? "" : " + ") + sh->device->name();
+    return s + ", tensor parallel " + std::to_string(m_shards.size());
+}
+
+std::vector<int64_t> LlamaModel::deviceWeightBytes() const {
+    std::vector<int64_t> v;
+    for (const auto& s : m_shards) v.push_back(s->weightBytes);
+    return v;
+}
+
+bool LlamaModel::kvOnHost() const { return m_shards.size() == 1 && m_shards[0]->cpu; }
 
 Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, const LoadOptions& options) {
     std::unique_ptr<LlamaModel> m(new LlamaModel());
     m->m_path = path;
     m->m_precision = options.precision;
+    m->m_deviceKind = options.device;
     auto src = openSource(path, m->m_config, &m->m_tokenizer);
     if (!src) return src.error();
     m->m_source = src->keepAlive;
@@ -267,6 +368,45 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
     if (m->m_tokenizer->vocabSize() > c.vocabSize)
         return makeError(path + ": tokenizer has " + std::to_string(m->m_tokenizer->vocabSize()) +
                          " tokens but the model's vocabulary is " + std::to_string(c.vocabSize));
+
+    // The split: query heads evenly; KV heads evenly too, or replicated (each rank keeps the one its query heads
+    // read) when there are fewer KV heads than ranks.
+    const int n = options.parallelDegree;
+    if (n < 1) return makeError("parallel degree must be at least 1, not " + std::to_string(n));
+    if (c.numHeads % n != 0)
+        return makeError(path + ": parallel degree " + std::to_string(n) + " does not divide the " +
+                         std::to_string(c.numHeads) + " attention heads");
+    if (c.numKvHeads % n != 0 && n % c.numKvHeads != 0)
+        return makeError(path + ": parallel degree " + std::to_string(n) + " neither divides nor is a multiple of the " +
+                         std::to_string(c.numKvHeads) + " KV heads");
+    const bool single = n == 1;
+
+    {
+        const int threadsEach = options.numThreads > 0 ? std::max(1, options.numThreads / n) : 0;
+        auto devices = createDevices(options.device, n, threadsEach);
+        if (!devices) return devices.error();
+        std::vector<Device*> raw;
+        for (auto& d : *devices) raw.push_back(d.get());
+        std::vector<std::unique_ptr<Communicator>> comms;
+        if (!single) {
+            auto cs = createCommunicators(options.device, raw);
+            if (!cs) return cs.error();
+            comms = std::move(*cs);
+        }
+        for (int r = 0; r < n; ++r) {
+            auto sh = std::make_unique<Shard>();
+            sh->rank = r;
+            sh->device = std::move((*devices)[size_t(r)]);
+            sh->cpu = sh->device->kind() == DeviceKind::Cpu ? static_cast<CpuDevice*>(sh->device.get()) : nullptr;
+            if (!single) sh->comm = std::move(comms[size_t(r)]);
+            sh->heads = c.numHeads / n;
+            sh->kvHeads = c.numKvHeads >= n ? c.numKvHeads / n : 1;
+            sh->layers.resize(size_t(c.numLayers));
+            m->m_shards.push_back(std::move(sh));
+        }
+    }
+    // Huge pages only pay off for weights the CPU streams; a shard is moved after slicing.
+    const bool hugePages = options.hugePages && options.device == DeviceKind::Cpu;
 
     auto loadMatrix = [&](const std::string& name, const std::vector<int64_t>& shape,
                           const std::vector<int64_t>* perm) -> Result<WeightMatrix> {
@@ -282,7 +422,8 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
             if (!conv) return makeError((*t)->file + ": tensor " + name + ": " + conv.error().message);
             wm = std::move(*conv);
         }
-        if (options.hugePages) moveToHugePages(wm);
+        if (hugePages && single) moveToHugePages(wm);
+        m->m_weightBytes += wm.numBytes();
         return wm;
     };
     auto loadVector = [&](const std::string& name, const std::vector<int64_t>& shape,
@@ -295,61 +436,147 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
         for (size_t i = 0; i < out.size(); ++i) out[i] = (*v)[size_t((*perm)[i])];
         return out;
     };
+    // Hands rank r its block of a loaded matrix: rows(r) x cols(r), or the whole when alone (no copy).
+    auto distribute = [&](WeightMatrix&& full, const std::string& what, const std::function<Range(int)>& rows,
+                          const std::function<Range(int)>& cols,
+                          const std::function<std::unique_ptr<DeviceWeight>&(Shard&)>& slot) -> Result<void> {
+        auto shared = std::make_shared<const WeightMatrix>(std::move(full));
+        for (auto& sh : m->m_shards) {
+            std::shared_ptr<const WeightMatrix> part = shared;
+            if (!single) {
+                const Range rr = rows ? rows(sh->rank) : Range{0, shared->rows};
+                const Range cr = cols ? cols(sh->rank) : Range{0, shared->cols};
+                if (rr.size() != shared->rows || cr.size() != shared->cols) {
+                    auto s = sliceWeight(*shared, rr.begin, rr.end, cr.begin, cr.end);
+                    if (!s)
+                        return makeError(path + ": " + what + ": rank " + std::to_string(sh->rank) + ": " +
+                                         s.error().message + " (load at another precision or parallel degree)");
+                    if (hugePages) moveToHugePages(*s);
+                    part = std::make_shared<const WeightMatrix>(std::move(*s));
+                }
+            }
+            auto up = sh->device->uploadWeight(part);
+            if (!up) return makeError(path + ": " + what + ": " + up.error().message);
+            sh->weightBytes += (*up)->numBytes;
+            slot(*sh) = std::move(*up);
+        }
+        return {};
+    };
+    auto distributeVector = [&](const std::vector<float>& full, int64_t stride, const std::function<Range(int)>& units,
+                                const std::function<std::unique_ptr<DeviceBuffer>&(Shard&)>& slot) -> Result<void> {
+        for (auto& sh : m->m_shards) {
+            const Range u = units ? units(sh->rank) : Range{0, int64_t(full.size()) / stride};
+            std::vector<float> part(full.begin() + u.begin * stride, full.begin() + u.end * stride);
+            auto b = sh->upload(part);
+            if (!b) return b.error();
+            sh->weightBytes += int64_t(part.size()) * 4;
+            slot(*sh) = std::move(*b);
+        }
+        return {};
+    };
 
     const std::vector<int64_t> permQ = interleavedToRotateHalf(c.numHeads, c.headDim);
     const std::vector<int64_t> permK = interleavedToRotateHalf(c.numKvHeads, c.headDim);
     const std::vector<int64_t>* pq = src->permuteQk ? &permQ : nullptr;
     const std::vector<int64_t>* pk = src->permuteQk ? &permK : nullptr;
+    const int64_t hd = c.headDim;
+    // In units of rows: query heads, KV heads (a rank's one replicated head when they are fewer than the ranks).
+    auto qRows = [&](int r) { return Range{r * (c.numHeads / n) * hd, (r + 1) * (c.numHeads / n) * hd}; };
+    auto kvRows = [&](int r) {
+        if (c.numKvHeads >= n) return Range{r * (c.numKvHeads / n) * hd, (r + 1) * (c.numKvHeads / n) * hd};
+        const int64_t kvh = (r * (c.numHeads / n)) / (c.numHeads / c.numKvHeads);
+        return Range{kvh * hd, (kvh + 1) * hd};
+    };
+    auto vocabRows = [&](int r) { return splitRange(c.vocabSize, n, r, 1); };
 
     {
         auto e = loadMatrix(src->names.embedding, {c.vocabSize, c.dim}, nullptr);
         if (!e) return e.error();
-        m->m_embedding = std::move(*e);
+        // Every rank gathers any token, so the table is replicated (shared, not copied, between CPU devices); a
+        // tied head is split from it.
+        auto shared = std::make_shared<const WeightMatrix>(std::move(*e));
+        for (auto& sh : m->m_shards) {
+            auto up = sh->device->uploadWeight(shared);
+            if (!up) return makeError(path + ": embedding: " + up.error().message);
+            sh->weightBytes += (*up)->numBytes;
+            sh->embedding = std::move(*up);
+            sh->head = sh->embedding.get();
+            sh->vocab = single ? Range{0, c.vocabSize} : vocabRows(sh->rank);
+        }
+        if (c.tiedEmbeddings && !single) {
+            WeightMatrix copy = *shared;  // a view: shares the storage behind keepAlive
+            WB_TRY(distribute(std::move(copy), "output (tied)", vocabRows, {},
+                              [](Shard& s) -> std::unique_ptr<DeviceWeight>& { return s.ownHead; }));
+        }
     }
     {
-        auto n = loadVector(src->names.outputNorm, {c.dim}, nullptr);
-        if (!n) return n.error();
-        m->m_outputNorm = std::move(*n);
+        auto nrm = loadVector(src->names.outputNorm, {c.dim}, nullptr);
+        if (!nrm) return nrm.error();
+        WB_TRY(distributeVector(*nrm, 1, {}, [](Shard& s) -> std::unique_ptr<DeviceBuffer>& { return s.outputNorm; }));
     }
     if (!c.tiedEmbeddings) {
         auto o = loadMatrix(src->names.output, {c.vocabSize, c.dim}, nullptr);
         if (!o) return o.error();
-        m->m_output = std::move(*o);
+        WB_TRY(distribute(std::move(*o), "output", vocabRows, {},
+                          [](Shard& s) -> std::unique_ptr<DeviceWeight>& { return s.ownHead; }));
     }
-    m->m_layers.resize(size_t(c.numLayers));
+    for (auto& sh : m->m_shards)
+        if (sh->ownHead) sh->head = sh->ownHead.get();
+
     for (int64_t i = 0; i < c.numLayers; ++i) {
-        Layer& L = m->m_layers[size_t(i)];
         auto name = [&](const char* role) { return src->names.layer(i, role); };
-#define WB_LOAD_VEC(field, role, perm)                                          \
-    {                                                                           \
-        auto r_ = loadVector(name(role), expectedShape(c, role), perm);         \
-        if (!r_) return r_.error();                                             \
-        L.field = std::move(*r_);                                               \
-    }
-#define WB_LOAD_MAT(field, role, perm)                                          \
-    {                                                                           \
-        auto r_ = loadMatrix(name(role), expectedShape(c, role), perm);         \
-        if (!r_) return r_.error();                                             \
-        L.field = std::move(*r_);                                               \
-    }
-        WB_LOAD_VEC(attnNorm, "attn_norm", nullptr)
-        WB_LOAD_VEC(ffnNorm, "ffn_norm", nullptr)
-        WB_LOAD_MAT(wq, "q", pq)
-        WB_LOAD_MAT(wk, "k", pk)
-        WB_LOAD_MAT(wv, "v", nullptr)
-        WB_LOAD_MAT(wo, "o", nullptr)
-        WB_LOAD_MAT(wGate, "gate", nullptr)
-        WB_LOAD_MAT(wUp, "up", nullptr)
-        WB_LOAD_MAT(wDown, "down", nullptr)
-        if (c.qkvBias) {
-            WB_LOAD_VEC(bq, "q_bias", pq)
-            WB_LOAD_VEC(bk, "k_bias", pk)
-            WB_LOAD_VEC(bv, "v_bias", nullptr)
+        auto mat = [&](const char* role, const std::vector<int64_t>* perm, std::function<Range(int)> rows,
+                       std::function<Range(int)> cols, std::unique_ptr<DeviceWeight> Shard::Layer::*field)
+            -> Result<void> {
+            auto w = loadMatrix(name(role), expectedShape(c, role), perm);
+            if (!w) return w.error();
+            return distribute(std::move(*w), name(role), rows, cols,
+                              [i, field](Shard& s) -> std::unique_ptr<DeviceWeight>& {
+                                  return s.layers[size_t(i)].*field;
+                              });
+        };
+        auto vec = [&](const char* role, const std::vector<int64_t>* perm, std::function<Range(int)> rows,
+                       std::unique_ptr<DeviceBuffer> Shard::Layer::*field) -> Result<void> {
+            auto v = loadVector(name(role), expectedShape(c, role), perm);
+            if (!v) return v.error();
+            return distributeVector(*v, 1, rows, [i, field](Shard& s) -> std::unique_ptr<DeviceBuffer>& {
+                return s.layers[size_t(i)].*field;
+            });
+        };
+        using L = Shard::Layer;
+        WB_TRY(vec("attn_norm", nullptr, {}, &L::attnNorm));
+        WB_TRY(vec("ffn_norm", nullptr, {}, &L::ffnNorm));
+        WB_TRY(mat("q", pq, qRows, {}, &L::wq));
+        WB_TRY(mat("k", pk, kvRows, {}, &L::wk));
+        WB_TRY(mat("v", nullptr, kvRows, {}, &L::wv));
+        WB_TRY(mat("o", nullptr, {}, qRows, &L::wo));
+        // gate/up rows and down columns share one split of the FFN, aligned to down's blocks.
+        int64_t ffnBlock = 1;
+        {
+            const TensorInfo* t = src->find(name("down"));
+            DType d = targetDtype(options.precision, t ? t->dtype : DType::F32);
+            ffnBlock = dtypeBlockSize(d);
+            if (c.ffnDim % ffnBlock != 0) ffnBlock = 1;  // cannot be split at blocks: sliceWeight reports it
         }
-#undef WB_LOAD_VEC
-#undef WB_LOAD_MAT
+        auto ffnRange = [&c, n, ffnBlock](int r) { return splitRange(c.ffnDim, n, r, ffnBlock); };
+        WB_TRY(mat("gate", nullptr, ffnRange, {}, &L::wGate));
+        WB_TRY(mat("up", nullptr, ffnRange, {}, &L::wUp));
+        WB_TRY(mat("down", nullptr, {}, ffnRange, &L::wDown));
+        if (c.qkvBias) {
+            WB_TRY(vec("q_bias", pq, qRows, &L::bq));
+            WB_TRY(vec("k_bias", pk, kvRows, &L::bk));
+            WB_TRY(vec("v_bias", nullptr, kvRows, &L::bv));
+        }
+        m->m_weightBytes += 2 * c.dim * 4;  // the two norms
     }
-    m->m_invFreq = c.ropeInvFreq();
+    for (auto& sh : m->m_shards) {
+        sh->ffn = sh->layers.empty() ? 0 : sh->layers[0].wGate->rows;
+        if (sh->heads == 0 || sh->ffn == 0 || sh->vocab.size() == 0)
+            return makeError(path + ": parallel degree " + std::to_string(n) + " leaves rank " +
+                             std::to_string(sh->rank) + " without work");
+    }
+
+    std::vector<float> invFreq = c.ropeInvFreq();
     if (src->format == "gguf") {
         // Llama 3 GGUFs carry the rope scaling as per-dimension divisors.
         if (const TensorInfo* rf = src->find("rope_freqs.weight")) {
@@ -358,42 +585,23 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
                                  " values, expected " + std::to_string(c.headDim / 2));
             auto f = toFloatVector(*rf);
             if (!f) return f.error();
-            for (size_t i = 0; i < m->m_invFreq.size(); ++i) m->m_invFreq[i] /= (*f)[i];
+            for (size_t i = 0; i < invFreq.size(); ++i) invFreq[i] /= (*f)[i];
         }
     }
-    m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
-    return m;
-}
-
-int64_t LlamaModel::weightBytes() const {
-    int64_t n = m_embedding.numBytes() + (m_config.tiedEmbeddings ? 0 : m_output.numBytes());
-    for (const Layer& L : m_layers)
-        n += L.wq.numBytes() + L.wk.numBytes() + L.wv.numBytes() + L.wo.numBytes() + L.wGate.numBytes() +
-             L.wUp.numBytes() + L.wDown.numBytes() + int64_t(L.attnNorm.size() + L.ffnNorm.size()) * 4;
-    return n;
-}
-
-void LlamaModel::embed(int32_t token, float* out) const {
-    const WeightMatrix& e = m_embedding;
-    dequantizeRow(e.dtype, e.data + int64_t(token) * e.rowBytes(), out, e.cols);
-    if (e.dtype == DType::I8) {
-        const float s = e.rowScales[token];
-        for (int64_t i = 0; i < e.cols; ++i) out[i] *= s;
+    for (auto& sh : m->m_shards) {
+        auto b = sh->upload(invFreq);
+        if (!b) return b.error();
+        sh->invFreq = std::move(*b);
     }
-}
-
-void LlamaModel::ensureScratch(int64_t n) {
-    if (n <= m_scratchTokens) return;
-    const ModelConfig& c = m_config;
-    m_scratchTokens = n;
-    m_x.assign(size_t(n * c.dim), 0);
-    m_h.assign(size_t(n * std::max(c.dim, c.numHeads * c.headDim)), 0);
-    m_q.assign(size_t(n * c.numHeads * c.headDim), 0);
-    m_k.assign(size_t(n * c.numKvHeads * c.headDim), 0);
-    m_v.assign(size_t(n * c.numKvHeads * c.headDim), 0);
-    m_att.assign(size_t(n * c.numHeads * c.headDim), 0);
-    m_gate.assign(size_t(n * c.ffnDim), 0);
-    m_up.assign(size_t(n * c.ffnDim), 0);
+    if (!m->m_shards[0]->cpu) m->m_hostPool = std::make_unique<ThreadPool>(1);
+    // One CPU device runs on the caller's thread, as the kernels always did; anything else gets a pinned worker
+    // per rank, bound once to its device.
+    if (!(single && m->m_shards[0]->cpu)) {
+        LlamaModel* self = m.get();
+        m->m_workers = std::make_unique<WorkerGroup>(
+            n, [self](int r) { return self->m_shards[size_t(r)]->device->bindCurrentThread(); });
+    }
+    return m;
 }
 
 Result<void> LlamaModel::forward(std::span<const int32_t> tokens, int64_t startPos, KvCache& cache, float* logits,
@@ -410,15 +618,41 @@ Result<void> LlamaModel::forwardBatch(std::span<const BatchSequence> batch, KvBl
     return forwardImpl(batch, pool, logits, false);
 }
 
+Result<LlamaModel::ShardedKv*> LlamaModel::shardedKv(KvBlockPool& pool) {
+    if (auto* kv = static_cast<ShardedKv*>(pool.externalStorage(this))) return kv;
+    const ModelConfig& c = m_config;
+    auto kv = std::make_shared<ShardedKv>();
+    kv->numBlocks = pool.numBlocks();
+    kv->blockSize = pool.blockSize();
+    for (auto& sh : m_shards) {
+        const int64_t bytes = c.numLayers * pool.numBlocks() * pool.blockSize() * sh->kvHeads * c.headDim * 4;
+        auto k = sh->device->allocate(bytes);
+        if (!k) return makeError("KV cache on " + sh->device->name() + ": " + k.error().message);
+        auto v = sh->device->allocate(bytes);
+        if (!v) return makeError("KV cache on " + sh->device->name() + ": " + v.error().message);
+        kv->keys.push_back(std::move(*k));
+        kv->values.push_back(std::move(*v));
+    }
+    ShardedKv* raw = kv.get();
+    pool.setExternalStorage(this, std::move(kv));
+    return raw;
+}
+
 Result<void> LlamaModel::forwardImpl(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits,
                                      bool allLogits) {
     const ModelConfig& c = m_config;
     const int64_t bs = pool.blockSize();
-    // Flatten the batch: token t belongs to entry tokSeq[t] at position tokPos[t].
-    std::vector<int32_t> ids;
-    std::vector<int32_t> tokSeq;
-    std::vector<int64_t> tokPos;
-    int64_t maxCtx = 0;
+    if (pool.numLayers() != c.numLayers || pool.kvDim() != c.numKvHeads * c.headDim)
+        return makeError("forward: the KV pool is shaped for " + std::to_string(pool.numLayers()) + " layers of " +
+                         std::to_string(pool.kvDim()) + " values, the model needs " + std::to_string(c.numLayers) +
+                         " of " + std::to_string(c.numKvHeads * c.headDim));
+    Step st;
+    st.allLogits = allLogits;
+    st.logits = logits;
+    st.numSeqs = int64_t(batch.size());
+    for (const BatchSequence& s : batch)
+        if (s.blocks) st.maxBlocks = std::max<int64_t>(st.maxBlocks, int64_t(s.blocks->blocks.size()));
+    st.tables.assign(size_t(st.numSeqs * st.maxBlocks), 0);
     for (size_t e = 0; e < batch.size(); ++e) {
         const BatchSequence& s = batch[e];
         if (s.tokens.empty()) return makeError("forward: batch entry " + std::to_string(e) + " has no tokens");
@@ -435,97 +669,136 @@ Result<void> LlamaModel::forwardImpl(std::span<const BatchSequence> batch, KvBlo
             if (t < 0 || t >= c.vocabSize)
                 return makeError("forward: token id " + std::to_string(t) + " is outside the vocabulary of " +
                                  std::to_string(c.vocabSize));
-            ids.push_back(t);
-            tokSeq.push_back(int32_t(e));
-            tokPos.push_back(s.startPos + int64_t(j));
+            st.ids.push_back(t);
+            st.tokSeq.push_back(int32_t(e));
+            st.tokPos.push_back(int32_t(s.startPos + int64_t(j)));
         }
-        maxCtx = std::max(maxCtx, end);
+        std::copy(s.blocks->blocks.begin(), s.blocks->blocks.end(), st.tables.begin() + int64_t(e) * st.maxBlocks);
+        if (s.wantLogits && !allLogits) st.outRows.push_back(int32_t(st.ids.size()) - 1);
+        st.maxCtx = std::max(st.maxCtx, end);
     }
-    const int64_t n = int64_t(ids.size());
-    if (n == 0) return makeError("forward: no tokens");
-    ensureScratch(n);
-    ThreadPool& pool_ = *m_pool;
-    const int64_t hd = c.headDim, qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd;
-    const int64_t group = c.numHeads / c.numKvHeads;
+    if (st.ids.empty()) return makeError("forward: no tokens");
+    st.numBlocks = pool.numBlocks();
+    st.blockSize = bs;
+    if (kvOnHost()) {
+        if (!pool.hasHostStorage()) return makeError("forward: the KV pool has no storage");
+        st.keys = {pool.keys(0, 0, 0)};
+        st.values = {pool.values(0, 0, 0)};
+        st.layerStride = {pool.numBlocks() * bs * pool.kvDim()};
+    } else {
+        auto kv = shardedKv(pool);
+        if (!kv) return kv.error();
+        for (auto& sh : m_shards) {
+            st.keys.push_back((*kv)->keys[size_t(sh->rank)]->f32());
+            st.values.push_back((*kv)->values[size_t(sh->rank)]->f32());
+            st.layerStride.push_back(pool.numBlocks() * bs * sh->kvHeads * c.headDim);
+        }
+    }
+    if (!m_workers) return runShard(*m_shards[0], st);
+    for (auto& sh : m_shards)
+        if (sh->comm) sh->comm->reset();
+    return m_workers->run([&](int r) { return runShard(*m_shards[size_t(r)], st); },
+                          [&](const std::string& why) {
+                              for (auto& sh : m_shards)
+                                  if (sh->comm) sh->comm->abort(why);
+                          });
+}
+
+Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
+    const ModelConfig& c = m_config;
+    Device& d = *sh.device;
+    const int64_t n = int64_t(st.ids.size()), hd = c.headDim, dim = c.dim;
+    const int64_t qDim = sh.heads * hd, kvDim = sh.kvHeads * hd;
+    const int64_t numOut = st.allLogits ? n : int64_t(st.outRows.size());
+    const int64_t vocab = sh.vocab.size();
     const float attnScale = 1.0f / std::sqrt(float(hd));
-    if (int64_t(m_scores.size()) < int64_t(pool_.size()) * maxCtx) m_scores.assign(size_t(pool_.size() * maxCtx), 0);
 
-    float* x = m_x.data();
-    for (int64_t i = 0; i < n; ++i) embed(ids[size_t(i)], x + i * c.dim);
+    WB_TRY(sh.ensure(sh.x, n * dim * 4));
+    WB_TRY(sh.ensure(sh.h, n * std::max(dim, qDim) * 4));
+    WB_TRY(sh.ensure(sh.q, n * qDim * 4));
+    WB_TRY(sh.ensure(sh.k, n * kvDim * 4));
+    WB_TRY(sh.ensure(sh.v, n * kvDim * 4));
+    WB_TRY(sh.ensure(sh.att, n * qDim * 4));
+    WB_TRY(sh.ensure(sh.gate, n * sh.ffn * 4));
+    WB_TRY(sh.ensure(sh.up, n * sh.ffn * 4));
+    auto toDevice = [&](std::unique_ptr<DeviceBuffer>& b, const std::vector<int32_t>& v) -> Result<void> {
+        WB_TRY(sh.ensure(b, int64_t(v.size()) * 4 + 4));
+        return d.copyToDevice(b->data(), v.data(), int64_t(v.size()) * 4);
+    };
+    WB_TRY(toDevice(sh.ids, st.ids));
+    WB_TRY(toDevice(sh.tokSeq, st.tokSeq));
+    WB_TRY(toDevice(sh.tokPos, st.tokPos));
+    WB_TRY(toDevice(sh.tables, st.tables));
+    WB_TRY(toDevice(sh.outRows, st.outRows));
+    AttentionBatch ab;
+    ab.numTokens = n;
+    ab.tokenSeq = sh.tokSeq->i32();
+    ab.tokenPos = sh.tokPos->i32();
+    ab.blockTables = sh.tables->i32();
+    ab.maxBlocksPerSeq = st.maxBlocks;
+    ab.maxContext = st.maxCtx;
+    const size_t kvIndex = st.keys.size() == 1 ? 0 : size_t(sh.rank);
 
+    float *x = sh.x->f32(), *h = sh.h->f32(), *q = sh.q->f32(), *k = sh.k->f32(), *v = sh.v->f32();
+    float *att = sh.att->f32(), *gate = sh.gate->f32(), *up = sh.up->f32();
+    WB_TRY(d.embed(*sh.embedding, sh.ids->i32(), n, x));
     for (int64_t l = 0; l < c.numLayers; ++l) {
-        Layer& L = m_layers[size_t(l)];
-        cpu::rmsNorm(x, L.attnNorm.data(), c.normEps, n, c.dim, m_h.data());
-        cpu::matmul(L.wq, m_h.data(), n, m_q.data(), pool_);
-        cpu::matmul(L.wk, m_h.data(), n, m_k.data(), pool_);
-        cpu::matmul(L.wv, m_h.data(), n, m_v.data(), pool_);
-        for (int64_t i = 0; i < n; ++i) {
-            float* q = m_q.data() + i * qDim;
-            float* k = m_k.data() + i * kvDim;
-            float* v = m_v.data() + i * kvDim;
-            if (c.qkvBias) {
-                cpu::addInPlace(q, L.bq.data(), qDim);
-                cpu::addInPlace(k, L.bk.data(), kvDim);
-                cpu::addInPlace(v, L.bv.data(), kvDim);
-            }
-            const int64_t pos = tokPos[size_t(i)];
-            cpu::ropeRotateHalf(q, int(c.numHeads), int(hd), int(hd), float(pos), m_invFreq.data());
-            cpu::ropeRotateHalf(k, int(c.numKvHeads), int(hd), int(hd), float(pos), m_invFreq.data());
-            const int32_t block = batch[size_t(tokSeq[size_t(i)])].blocks->blocks[size_t(pos / bs)];
-            std::memcpy(pool.keys(l, block, pos % bs), k, size_t(kvDim) * 4);
-            std::memcpy(pool.values(l, block, pos % bs), v, size_t(kvDim) * 4);
+        Shard::Layer& L = sh.layers[size_t(l)];
+        // The previous layer's MLP output (in h) joins the residual stream inside the norm.
+        if (l == 0)
+            WB_TRY(d.rmsNorm(x, L.attnNorm->f32(), c.normEps, n, dim, h));
+        else
+            WB_TRY(d.addRmsNorm(x, h, L.attnNorm->f32(), c.normEps, n, dim, h));
+        WB_TRY(d.matmul(*L.wq, h, n, q));
+        WB_TRY(d.matmul(*L.wk, h, n, k));
+        WB_TRY(d.matmul(*L.wv, h, n, v));
+        if (c.qkvBias) {
+            WB_TRY(d.addBias(q, L.bq->f32(), n, qDim));
+            WB_TRY(d.addBias(k, L.bk->f32(), n, kvDim));
+            WB_TRY(d.addBias(v, L.bv->f32(), n, kvDim));
         }
-        // Causal attention over each sequence's own blocks: one work item per (token, head).
-        pool_.parallelFor(n * c.numHeads, 1, [&](int64_t begin, int64_t end, int t) {
-            float* scores = m_scores.data() + int64_t(t) * maxCtx;
-            for (int64_t item = begin; item < end; ++item) {
-                const int64_t i = item / c.numHeads, h = item % c.numHeads, kvh = h / group;
-                const std::vector<int32_t>& table = batch[size_t(tokSeq[size_t(i)])].blocks->blocks;
-                const int64_t len = tokPos[size_t(i)] + 1;
-                const float* q = m_q.data() + i * qDim + h * hd;
-                float maxScore = -INFINITY;
-                for (int64_t p = 0; p < len; ++p) {
-                    scores[p] = cpu::dot(q, pool.keys(l, table[size_t(p / bs)], p % bs) + kvh * hd, hd) * attnScale;
-                    maxScore = std::max(maxScore, scores[p]);
-                }
-                float sum = 0;
-                for (int64_t p = 0; p < len; ++p) {
-                    scores[p] = std::exp(scores[p] - maxScore);
-                    sum += scores[p];
-                }
-                float* out = m_att.data() + i * qDim + h * hd;
-                std::fill(out, out + hd, 0.0f);
-                const float inv = 1.0f / sum;
-                for (int64_t p = 0; p < len; ++p)
-                    cpu::axpy(scores[p] * inv, pool.values(l, table[size_t(p / bs)], p % bs) + kvh * hd, out, hd);
-            }
-        });
-        cpu::matmul(L.wo, m_att.data(), n, m_h.data(), pool_);
-        cpu::addInPlace(x, m_h.data(), n * c.dim);
-        cpu::rmsNorm(x, L.ffnNorm.data(), c.normEps, n, c.dim, m_h.data());
-        cpu::matmul(L.wGate, m_h.data(), n, m_gate.data(), pool_);
-        cpu::matmul(L.wUp, m_h.data(), n, m_up.data(), pool_);
-        cpu::siluMul(m_gate.data(), m_up.data(), n * c.ffnDim, m_gate.data());
-        cpu::matmul(L.wDown, m_gate.data(), n, m_h.data(), pool_);
-        cpu::addInPlace(x, m_h.data(), n * c.dim);
+        WB_TRY(d.rope(q, n, int(sh.heads), int(hd), int(hd), ab.tokenPos, sh.invFreq->f32(), RopeStyle::RotateHalf));
+        WB_TRY(d.rope(k, n, int(sh.kvHeads), int(hd), int(hd), ab.tokenPos, sh.invFreq->f32(), RopeStyle::RotateHalf));
+        KvLayer kl;
+        kl.keys = st.keys[kvIndex] + l * st.layerStride[kvIndex];
+        kl.values = st.values[kvIndex] + l * st.layerStride[kvIndex];
+        kl.numBlocks = st.numBlocks;
+        kl.blockSize = st.blockSize;
+        kl.numKvHeads = sh.kvHeads;
+        kl.headDim = hd;
+        WB_TRY(d.writeKv(k, v, ab, kl));
+        WB_TRY(d.pagedAttention(q, int(sh.heads), attnScale, ab, kl, att));
+        WB_TRY(d.matmul(*L.wo, att, n, h));
+        if (sh.comm) WB_TRY(sh.comm->allReduceSum(h, n * dim));
+        WB_TRY(d.addRmsNorm(x, h, L.ffnNorm->f32(), c.normEps, n, dim, h));
+        WB_TRY(d.matmul(*L.wGate, h, n, gate));
+        WB_TRY(d.matmul(*L.wUp, h, n, up));
+        WB_TRY(d.siluMul(gate, up, n * sh.ffn, gate));
+        WB_TRY(d.matmul(*L.wDown, gate, n, h));
+        if (sh.comm) WB_TRY(sh.comm->allReduceSum(h, n * dim));
     }
-    const WeightMatrix& head = c.tiedEmbeddings ? m_embedding : m_output;
-    if (allLogits) {
-        cpu::rmsNorm(x, m_outputNorm.data(), c.normEps, n, c.dim, m_h.data());
-        cpu::matmul(head, m_h.data(), n, logits, pool_);
+    WB_TRY(d.add(x, h, n * dim));
+    if (numOut == 0) return d.synchronize();
+    // The rows that want logits, normed; then one matmul for all of them.
+    if (st.allLogits) {
+        WB_TRY(d.rmsNorm(x, sh.outputNorm->f32(), c.normEps, n, dim, h));
+    } else {
+        WB_TRY(d.gatherRows(x, sh.outRows->i32(), numOut, dim, h));
+        WB_TRY(d.rmsNorm(h, sh.outputNorm->f32(), c.normEps, numOut, dim, h));
+    }
+    if (vocab == c.vocabSize && sh.cpu) {  // host memory: straight into the caller's logits
+        WB_TRY(d.matmul(*sh.head, h, numOut, st.logits));
         return {};
     }
-    // Gather the rows that want logits, then one matmul for all of them.
-    int64_t numOut = 0, t0 = 0;
-    for (const BatchSequence& s : batch) {
-        const int64_t last = t0 + int64_t(s.tokens.size()) - 1;
-        if (s.wantLogits) {
-            cpu::rmsNorm(x + last * c.dim, m_outputNorm.data(), c.normEps, 1, c.dim, m_h.data() + numOut * c.dim);
-            ++numOut;
-        }
-        t0 += int64_t(s.tokens.size());
-    }
-    if (numOut > 0) cpu::matmul(head, m_h.data(), numOut, logits, pool_);
+    WB_TRY(sh.ensure(sh.logits, numOut * vocab * 4));
+    WB_TRY(d.matmul(*sh.head, h, numOut, sh.logits->f32()));
+    if (vocab == c.vocabSize) return d.copyToHost(st.logits, sh.logits->data(), numOut * vocab * 4);
+    // A split head: this rank's columns of every row (ranks write disjoint columns of the caller's buffer).
+    sh.hostLogits.resize(size_t(numOut * vocab));
+    WB_TRY(d.copyToHost(sh.hostLogits.data(), sh.logits->data(), numOut * vocab * 4));
+    for (int64_t r = 0; r < numOut; ++r)
+        std::copy(sh.hostLogits.begin() + r * vocab, sh.hostLogits.begin() + (r + 1) * vocab,
+                  st.logits + r * c.vocabSize + sh.vocab.begin);
     return {};
 }
 

@@ -1,6 +1,7 @@
-// The Llama-family decoder (Llama 1/2/3, Mistral, TinyLlama, Qwen2) on the CPU backend: loads a GGUF file or
-// a Hugging Face folder into one in-memory layout (Q/K rows in rotate-half order, whatever the file used),
-// converts weights to the chosen precision, and runs the forward pass over a contiguous KV cache.
+// The Llama-family decoder (Llama 1/2/3, Mistral, TinyLlama, Qwen2): loads a GGUF file or a Hugging Face folder
+// into one layout (Q/K rows in rotate-half order, whatever the file used), converts weights to the chosen precision,
+// and runs the forward pass over a paged KV cache on one device, or tensor-parallel over N devices (one worker
+// thread each; column-parallel QKV and gate/up, row-parallel O and down, an all-reduce after each).
 #pragma once
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "backend/cpu/weight_matrix.h"
+#include "backend/device.h"
 #include "core/result.h"
 #include "core/thread_pool.h"
 #include "models/model_config.h"
@@ -18,6 +20,8 @@
 #include "tokenizer/tokenizer.h"
 
 namespace wb {
+
+class WorkerGroup;
 
 enum class Precision { Native, F32, F16, BF16, Int8 };
 std::string precisionName(Precision p);
@@ -29,6 +33,11 @@ struct LoadOptions {
     /// Copy weights out of the file mapping into huge-page memory (faster decoding, costs a copy at load and the
     /// page cache's sharing). Off: weights stay memory-mapped where their dtype allows.
     bool hugePages = true;
+    /// Where the forward pass runs. CUDA needs the CUDA module (libwb_cuda.so) and a driver.
+    DeviceKind device = DeviceKind::Cpu;
+    /// Tensor-parallel degree: ranks on as many devices (CPU: in-process devices splitting numThreads). It must
+    /// divide the attention heads, and the KV heads must be a multiple or a divisor of it.
+    int parallelDegree = 1;
 };
 
 /// What `inspect` reports without converting anything.
@@ -83,9 +92,21 @@ public:
     const Tokenizer& tokenizer() const { return *m_tokenizer; }
     Precision precision() const { return m_precision; }
     const std::string& path() const { return m_path; }
-    ThreadPool& threadPool() { return *m_pool; }
-    /// Bytes of weights held (converted or mapped).
-    int64_t weightBytes() const;
+    /// The CPU thread pool of rank 0 (a small host pool when the model runs on GPUs).
+    ThreadPool& threadPool();
+    /// Bytes of weights of the whole model (converted or mapped), whatever the split.
+    int64_t weightBytes() const { return m_weightBytes; }
+    int parallelDegree() const { return int(m_shards.size()); }
+    DeviceKind deviceKind() const { return m_deviceKind; }
+    /// Name of each rank's device.
+    std::vector<std::string> deviceNames() const;
+    /// One line for stats: "cpu (2 threads, avx2)", "2 x cpu (1 threads, avx2), tensor parallel".
+    std::string deviceSummary() const;
+    /// Bytes of weights each rank holds on its device.
+    std::vector<int64_t> deviceWeightBytes() const;
+    /// Whether forwardBatch reads keys and values from the pool's host storage. When false, a pool made with
+    /// KvStorage::External is enough: the model keeps each rank's share on its device, attached to the pool.
+    bool kvOnHost() const;
 
     /// Runs `tokens` at positions startPos.. and appends their keys/values to `cache`. Writes the logits of
     /// the last token (vocabSize floats) or of every token (tokens.size() * vocabSize) to `logits`.
@@ -99,30 +120,24 @@ public:
     Result<void> forwardBatch(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits);
 
 private:
-    struct Layer {
-        std::vector<float> attnNorm, ffnNorm, bq, bk, bv;
-        WeightMatrix wq, wk, wv, wo, wGate, wUp, wDown;
-    };
+    struct Shard;  // one rank: its device, its shard of the weights, scratch (llama_model.cpp)
+    struct Step;   // one forward step's flattened batch, shared by the ranks
+    struct ShardedKv;
     LlamaModel() = default;
-    void embed(int32_t token, float* out) const;
-    void ensureScratch(int64_t n);
     Result<void> forwardImpl(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits, bool allLogits);
+    Result<ShardedKv*> shardedKv(KvBlockPool& pool);
+    Result<void> runShard(Shard& shard, const Step& step);
 
     std::string m_path;
     ModelConfig m_config;
     Precision m_precision = Precision::Native;
+    DeviceKind m_deviceKind = DeviceKind::Cpu;
     std::unique_ptr<Tokenizer> m_tokenizer;
     std::shared_ptr<void> m_source;  // keeps mapped files alive
-    std::unique_ptr<ThreadPool> m_pool;
-    WeightMatrix m_embedding;
-    WeightMatrix m_output;  // shares data with m_embedding when tied
-    std::vector<float> m_outputNorm;
-    std::vector<Layer> m_layers;
-    std::vector<float> m_invFreq;
-
-    // Scratch for a batch of n tokens, grown on demand.
-    int64_t m_scratchTokens = 0;
-    std::vector<float> m_x, m_h, m_q, m_k, m_v, m_att, m_gate, m_up, m_scores;
+    int64_t m_weightBytes = 0;
+    std::vector<std::unique_ptr<Shard>> m_shards;
+    std::unique_ptr<ThreadPool> m_hostPool;  // only when no rank is a CPU device
+    std::unique_ptr<WorkerGroup> m_workers;  // null for one CPU device: it runs on the caller's thread
 };
 
 }  // namespace wb

@@ -4,13 +4,13 @@
 
 namespace wb {
 
-KvBlockPool::KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks)
+KvBlockPool::KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks, KvStorage storage)
     : m_numLayers(numLayers),
       m_kvDim(kvDim),
       m_blockSize(blockSize),
       m_numBlocks(numBlocks),
-      m_k(size_t(numLayers * numBlocks * blockSize * kvDim)),
-      m_v(size_t(numLayers * numBlocks * blockSize * kvDim)),
+      m_k(storage == KvStorage::Host ? size_t(numLayers * numBlocks * blockSize * kvDim) : 0),
+      m_v(storage == KvStorage::Host ? size_t(numLayers * numBlocks * blockSize * kvDim) : 0),
       m_refs(size_t(numBlocks), 0) {
     m_free.reserve(size_t(numBlocks));
     // Hand out low ids first: a stack popped from the back.

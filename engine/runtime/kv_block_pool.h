@@ -4,15 +4,21 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
 namespace wb {
 
+/// Where a pool keeps keys and values: in host memory here, or elsewhere (device memory, split across the ranks of
+/// a tensor-parallel model) in storage the model attaches with setExternalStorage.
+enum class KvStorage { Host, External };
+
 class KvBlockPool {
 public:
-    /// kvDim = numKvHeads * headDim. Storage: numLayers * numBlocks * blockSize * kvDim floats, twice.
-    KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks);
+    /// kvDim = numKvHeads * headDim. Host storage: numLayers * numBlocks * blockSize * kvDim floats, twice.
+    KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks,
+                KvStorage storage = KvStorage::Host);
 
     int64_t blockSize() const { return m_blockSize; }
     int64_t numBlocks() const { return m_numBlocks; }
@@ -30,6 +36,16 @@ public:
     void release(int32_t block);
     int32_t refCount(int32_t block) const { return m_refs[size_t(block)]; }
 
+    int64_t numLayers() const { return m_numLayers; }
+    int64_t kvDim() const { return m_kvDim; }
+    bool hasHostStorage() const { return !m_k.empty(); }
+    /// Storage kept by `owner` (a model) outside this pool, released with the pool; null until set.
+    void* externalStorage(const void* owner) const { return m_externalOwner == owner ? m_external.get() : nullptr; }
+    void setExternalStorage(const void* owner, std::shared_ptr<void> storage) {
+        m_externalOwner = owner;
+        m_external = std::move(storage);
+    }
+
     float* keys(int64_t layer, int32_t block, int64_t offset) {
         return m_k.data() + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
     }
@@ -42,6 +58,8 @@ private:
     std::vector<float> m_k, m_v;
     std::vector<int32_t> m_free;  // stack of free block ids
     std::vector<int32_t> m_refs;
+    const void* m_externalOwner = nullptr;
+    std::shared_ptr<void> m_external;
 };
 
 /// The blocks of one sequence, in position order: position p lives in block table[p / blockSize].

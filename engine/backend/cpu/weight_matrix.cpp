@@ -334,4 +334,29 @@ void moveToHugePages(WeightMatrix& w) {
     w.keepAlive = std::move(buf);
 }
 
+Result<WeightMatrix> sliceWeight(const WeightMatrix& w, int64_t rowBegin, int64_t rowEnd, int64_t colBegin,
+                                 int64_t colEnd) {
+    const int64_t block = dtypeBlockSize(w.dtype);
+    if (rowBegin < 0 || rowEnd > w.rows || rowBegin >= rowEnd || colBegin < 0 || colEnd > w.cols || colBegin >= colEnd)
+        return makeError("slice [" + std::to_string(rowBegin) + ", " + std::to_string(rowEnd) + ") x [" +
+                         std::to_string(colBegin) + ", " + std::to_string(colEnd) + ") is outside the " +
+                         std::to_string(w.rows) + " x " + std::to_string(w.cols) + " matrix");
+    if (colBegin % block != 0 || (colEnd - colBegin) % block != 0)
+        return makeError("cannot split columns at " + std::to_string(colBegin) + ".." + std::to_string(colEnd) + " of a " +
+                         std::string(dtypeName(w.dtype)) + " matrix (blocks of " + std::to_string(block) + ")");
+    WeightMatrix out;
+    out.name = w.name;
+    out.dtype = w.dtype;
+    out.rows = rowEnd - rowBegin;
+    out.cols = colEnd - colBegin;
+    const int64_t srcRb = w.rowBytes(), rb = out.rowBytes(), off = dtypeRowBytes(w.dtype, colBegin);
+    auto s = std::make_shared<OwnedStorage>();
+    s->bytes.resize(size_t(out.rows * rb));
+    for (int64_t i = 0; i < out.rows; ++i)
+        std::memcpy(s->bytes.data() + i * rb, w.data + (rowBegin + i) * srcRb + off, size_t(rb));
+    if (w.dtype == DType::I8 && w.rowScales) s->scales.assign(w.rowScales + rowBegin, w.rowScales + rowEnd);
+    adoptStorage(out, std::move(s));
+    return out;
+}
+
 }  // namespace wb

@@ -50,4 +50,9 @@ void moveToHugePages(WeightMatrix& w);
 /// rotate-half order (works for every dtype since rows move whole).
 void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm);
 
+/// Copies rows [rowBegin, rowEnd) × columns [colBegin, colEnd) into owned memory: a tensor-parallel rank's shard.
+/// Column bounds must fall on the dtype's block boundaries (I8 rows keep their full-row scale).
+Result<WeightMatrix> sliceWeight(const WeightMatrix& w, int64_t rowBegin, int64_t rowEnd, int64_t colBegin,
+                                 int64_t colEnd);
+
 }  // namespace wb

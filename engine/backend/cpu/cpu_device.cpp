@@ -1,0 +1,210 @@
+#include "backend/cpu/cpu_device.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "backend/cpu/cpu_ops.h"
+
+namespace wb {
+
+namespace {
+
+class HostBuffer final : public DeviceBuffer {
+public:
+    explicit HostBuffer(int64_t n) : m_bytes(size_t((n + 63) / 64)) { m_numBytes = n; }
+    void* data() override { return m_bytes.data(); }
+    int64_t numBytes() const override { return m_numBytes; }
+
+private:
+    struct alignas(64) Line {
+        unsigned char b[64];
+    };
+    std::vector<Line> m_bytes;  // 64-byte aligned, zero-initialised
+    int64_t m_numBytes = 0;
+};
+
+class HostWeight final : public DeviceWeight {
+public:
+    explicit HostWeight(std::shared_ptr<const WeightMatrix> w) : m_w(std::move(w)) {
+        rows = m_w->rows;
+        cols = m_w->cols;
+        dtype = m_w->dtype;
+        numBytes = m_w->numBytes();
+    }
+    const WeightMatrix& weight() const { return *m_w; }
+
+private:
+    std::shared_ptr<const WeightMatrix> m_w;
+};
+
+int64_t meminfoBytes(const char* key) {
+    std::ifstream f("/proc/meminfo");
+    std::string k;
+    int64_t v = 0;
+    std::string unit;
+    while (f >> k >> v >> unit)
+        if (k == key) return v * 1024;
+    return 0;
+}
+
+}  // namespace
+
+CpuDevice::CpuDevice(int numThreads, int index) : m_index(index), m_pool(numThreads) {}
+
+std::string CpuDevice::name() const {
+    std::string n = m_index >= 0 ? "cpu:" + std::to_string(m_index) : "cpu";
+    return n + " (" + std::to_string(m_pool.size()) + " threads, " + cpu::isaName(cpu::activeIsa()) + ")";
+}
+
+DeviceMemory CpuDevice::memory() const { return {meminfoBytes("MemTotal:"), meminfoBytes("MemAvailable:")}; }
+
+const WeightMatrix& CpuDevice::hostWeight(const DeviceWeight& w) { return static_cast<const HostWeight&>(w).weight(); }
+
+Result<std::unique_ptr<DeviceBuffer>> CpuDevice::allocate(int64_t numBytes) {
+    if (numBytes < 0) return makeError("cpu: negative allocation");
+    return std::unique_ptr<DeviceBuffer>(new HostBuffer(numBytes));
+}
+
+Result<std::unique_ptr<DeviceWeight>> CpuDevice::uploadWeight(std::shared_ptr<const WeightMatrix> w) {
+    if (!w) return makeError("cpu: no weight to upload");
+    return std::unique_ptr<DeviceWeight>(new HostWeight(std::move(w)));
+}
+
+Result<void> CpuDevice::copyToDevice(void* dst, const void* src, int64_t numBytes) {
+    if (numBytes > 0) std::memcpy(dst, src, size_t(numBytes));
+    return {};
+}
+
+Result<void> CpuDevice::copyToHost(void* dst, const void* src, int64_t numBytes) {
+    if (numBytes > 0) std::memcpy(dst, src, size_t(numBytes));
+    return {};
+}
+
+Result<void> CpuDevice::matmul(const DeviceWeight& w, const float* x, int64_t m, float* y) {
+    cpu::matmul(hostWeight(w), x, m, y, m_pool);
+    return {};
+}
+
+Result<void> CpuDevice::rmsNorm(const float* x, const float* weight, float eps, int64_t m, int64_t n, float* out) {
+    cpu::rmsNorm(x, weight, eps, m, n, out);
+    return {};
+}
+
+Result<void> CpuDevice::addRmsNorm(float* x, const float* delta, const float* weight, float eps, int64_t m, int64_t n,
+                                   float* out) {
+    // Two passes on the CPU: the add is memory-bound either way, and the unfused calls keep the reference simple.
+    cpu::addInPlace(x, delta, m * n);
+    cpu::rmsNorm(x, weight, eps, m, n, out);
+    return {};
+}
+
+Result<void> CpuDevice::add(float* y, const float* x, int64_t n) {
+    cpu::addInPlace(y, x, n);
+    return {};
+}
+
+Result<void> CpuDevice::addBias(float* y, const float* bias, int64_t m, int64_t n) {
+    for (int64_t i = 0; i < m; ++i) cpu::addInPlace(y + i * n, bias, n);
+    return {};
+}
+
+Result<void> CpuDevice::rope(float* x, int64_t m, int numHeads, int headDim, int rotaryDim, const int32_t* positions,
+                             const float* invFreq, RopeStyle style) {
+    if (rotaryDim > headDim || rotaryDim % 2 != 0) return makeError("rope: rotary dims must be even and <= headDim");
+    for (int64_t i = 0; i < m; ++i) {
+        float* row = x + i * int64_t(numHeads) * headDim;
+        if (style == RopeStyle::RotateHalf) {
+            cpu::ropeRotateHalf(row, numHeads, headDim, rotaryDim, float(positions[i]), invFreq);
+            continue;
+        }
+        for (int h = 0; h < numHeads; ++h) {
+            float* v = row + int64_t(h) * headDim;
+            for (int j = 0; j < rotaryDim / 2; ++j) {
+                const float a = float(positions[i]) * invFreq[j];
+                const float c = std::cos(a), s = std::sin(a);
+                const float x0 = v[2 * j], x1 = v[2 * j + 1];
+                v[2 * j] = x0 * c - x1 * s;
+                v[2 * j + 1] = x0 * s + x1 * c;
+            }
+        }
+    }
+    return {};
+}
+
+Result<void> CpuDevice::siluMul(const float* gate, const float* up, int64_t n, float* out) {
+    cpu::siluMul(gate, up, n, out);
+    return {};
+}
+
+Result<void> CpuDevice::embed(const DeviceWeight& table, const int32_t* ids, int64_t m, float* out) {
+    const WeightMatrix& e = hostWeight(table);
+    for (int64_t i = 0; i < m; ++i) {
+        const int32_t token = ids[i];
+        if (token < 0 || token >= e.rows) return makeError("embed: token id " + std::to_string(token) + " out of range");
+        float* o = out + i * e.cols;
+        dequantizeRow(e.dtype, e.data + int64_t(token) * e.rowBytes(), o, e.cols);
+        if (e.dtype == DType::I8) {
+            const float s = e.rowScales[token];
+            for (int64_t j = 0; j < e.cols; ++j) o[j] *= s;
+        }
+    }
+    return {};
+}
+
+Result<void> CpuDevice::gatherRows(const float* src, const int32_t* rows, int64_t m, int64_t n, float* dst) {
+    for (int64_t i = 0; i < m; ++i) std::memcpy(dst + i * n, src + int64_t(rows[i]) * n, size_t(n) * 4);
+    return {};
+}
+
+Result<void> CpuDevice::writeKv(const float* k, const float* v, const AttentionBatch& b, const KvLayer& c) {
+    const int64_t kvDim = c.numKvHeads * c.headDim;
+    for (int64_t i = 0; i < b.numTokens; ++i) {
+        const int64_t pos = b.tokenPos[i];
+        const int32_t block = b.blockTables[int64_t(b.tokenSeq[i]) * b.maxBlocksPerSeq + pos / c.blockSize];
+        const int64_t slot = (int64_t(block) * c.blockSize + pos % c.blockSize) * kvDim;
+        std::memcpy(c.keys + slot, k + i * kvDim, size_t(kvDim) * 4);
+        std::memcpy(c.values + slot, v + i * kvDim, size_t(kvDim) * 4);
+    }
+    return {};
+}
+
+Result<void> CpuDevice::pagedAttention(const float* qAll, int numHeads, float scale, const AttentionBatch& b,
+                                       const KvLayer& c, float* outAll) {
+    const int64_t hd = c.headDim, bs = c.blockSize, kvDim = c.numKvHeads * hd, qDim = int64_t(numHeads) * hd;
+    const int64_t group = numHeads / c.numKvHeads;
+    const int64_t maxCtx = b.maxContext;
+    if (int64_t(m_scores.size()) < int64_t(m_pool.size()) * maxCtx) m_scores.assign(size_t(m_pool.size() * maxCtx), 0);
+    // One work item per (token, head); each reads its own sequence's blocks.
+    m_pool.parallelFor(b.numTokens * numHeads, 1, [&](int64_t begin, int64_t end, int t) {
+        float* scores = m_scores.data() + int64_t(t) * maxCtx;
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t i = item / numHeads, h = item % numHeads, kvh = h / group;
+            const int32_t* table = b.blockTables + int64_t(b.tokenSeq[i]) * b.maxBlocksPerSeq;
+            const int64_t len = int64_t(b.tokenPos[i]) + 1;
+            const float* q = qAll + i * qDim + h * hd;
+            float maxScore = -INFINITY;
+            for (int64_t p = 0; p < len; ++p) {
+                const float* key = c.keys + (int64_t(table[p / bs]) * bs + p % bs) * kvDim + kvh * hd;
+                scores[p] = cpu::dot(q, key, hd) * scale;
+                maxScore = std::max(maxScore, scores[p]);
+            }
+            float sum = 0;
+            for (int64_t p = 0; p < len; ++p) {
+                scores[p] = std::exp(scores[p] - maxScore);
+                sum += scores[p];
+            }
+            float* out = outAll + i * qDim + h * hd;
+            std::fill(out, out + hd, 0.0f);
+            const float inv = 1.0f / sum;
+            for (int64_t p = 0; p < len; ++p)
+                cpu::axpy(scores[p] * inv, c.values + (int64_t(table[p / bs]) * bs + p % bs) * kvDim + kvh * hd, out,
+                          hd);
+        }
+    });
+    return {};
+}
+
+}  // namespace wb

@@ -1,0 +1,125 @@
+// The backend interface: a Device owns memory and runs the ops that the model's forward pass needs, on buffers
+// that live in its own memory. The CPU device (backend/cpu/cpu_device.h) is the readable reference; the CUDA device
+// (backend/cuda/, a module loaded at run time) is checked against it op by op.
+//
+// Every pointer an op takes is in the device's memory. Ops may run asynchronously (CUDA: on the worker's stream), so
+// an error can surface from a later op or from synchronize(); nothing aborts. Not thread-safe: one thread drives a
+// device (its worker), after bindCurrentThread().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "backend/cpu/weight_matrix.h"
+#include "core/dtype.h"
+#include "core/result.h"
+
+namespace wb {
+
+enum class DeviceKind { Cpu, Cuda };
+const char* deviceKindName(DeviceKind kind);
+Result<DeviceKind> parseDeviceKind(const std::string& s);
+
+/// Bytes owned by one device, released with the object.
+class DeviceBuffer {
+public:
+    virtual ~DeviceBuffer() = default;
+    virtual void* data() = 0;
+    virtual int64_t numBytes() const = 0;
+    float* f32() { return static_cast<float*>(data()); }
+    int32_t* i32() { return static_cast<int32_t*>(data()); }
+};
+
+/// A weight matrix [rows = out features, cols = in features] resident on a device, in the dtype its matmul reads.
+class DeviceWeight {
+public:
+    virtual ~DeviceWeight() = default;
+    int64_t rows = 0;
+    int64_t cols = 0;
+    DType dtype = DType::F32;
+    int64_t numBytes = 0;
+};
+
+/// Where each token of a flattened mixed prefill/decode batch sits. All arrays are in device memory.
+struct AttentionBatch {
+    int64_t numTokens = 0;
+    const int32_t* tokenSeq = nullptr;     // [numTokens] batch entry of each token
+    const int32_t* tokenPos = nullptr;     // [numTokens] position of each token in its sequence
+    const int32_t* blockTables = nullptr;  // [numSeqs, maxBlocksPerSeq] KV block ids of each entry
+    int64_t maxBlocksPerSeq = 0;
+    int64_t maxContext = 0;  // max over tokens of tokenPos + 1
+};
+
+/// One layer of a paged KV cache on a device: keys and values [numBlocks, blockSize, numKvHeads * headDim].
+struct KvLayer {
+    float* keys = nullptr;
+    float* values = nullptr;
+    int64_t numBlocks = 0;
+    int64_t blockSize = 0;
+    int64_t numKvHeads = 0;
+    int64_t headDim = 0;
+};
+
+enum class RopeStyle {
+    RotateHalf,   // NeoX/HF: dims j and j + rotaryDim/2 rotate together
+    Interleaved,  // GPT-J/GGUF llama: dims 2j and 2j+1 rotate together
+};
+
+struct DeviceMemory {
+    int64_t totalBytes = 0;
+    int64_t freeBytes = 0;
+};
+
+class Device {
+public:
+    virtual ~Device() = default;
+    virtual DeviceKind kind() const = 0;
+    /// "cpu (2 threads, avx2)", "cuda:0 NVIDIA H100 80GB HBM3".
+    virtual std::string name() const = 0;
+    virtual DeviceMemory memory() const = 0;
+    /// Binds the calling thread to this device (cudaSetDevice); called once by the worker that drives it.
+    virtual Result<void> bindCurrentThread() { return {}; }
+
+    virtual Result<std::unique_ptr<DeviceBuffer>> allocate(int64_t numBytes) = 0;
+    /// Copies a host weight into the device's own layout. `w` may be shared with other devices (a replicated
+    /// weight): a device that reads host memory keeps the reference instead of copying.
+    virtual Result<std::unique_ptr<DeviceWeight>> uploadWeight(std::shared_ptr<const WeightMatrix> w) = 0;
+    virtual Result<void> copyToDevice(void* dst, const void* src, int64_t numBytes) = 0;
+    virtual Result<void> copyToHost(void* dst, const void* src, int64_t numBytes) = 0;
+    /// Waits for queued work; reports an asynchronous error of an earlier op.
+    virtual Result<void> synchronize() = 0;
+
+    // ---- ops (f32 activations; weights in their own dtype) ----
+
+    /// y[m, w.rows] = x[m, w.cols] · Wᵀ.
+    virtual Result<void> matmul(const DeviceWeight& w, const float* x, int64_t m, float* y) = 0;
+    /// out[m, n] = x / rms(x) * weight; out may alias x.
+    virtual Result<void> rmsNorm(const float* x, const float* weight, float eps, int64_t m, int64_t n, float* out) = 0;
+    /// x += delta (the residual add), then out = rmsNorm(x); out may alias delta.
+    virtual Result<void> addRmsNorm(float* x, const float* delta, const float* weight, float eps, int64_t m, int64_t n,
+                                    float* out) = 0;
+    /// y[n] += x[n].
+    virtual Result<void> add(float* y, const float* x, int64_t n) = 0;
+    /// y[m, n] += bias[n].
+    virtual Result<void> addBias(float* y, const float* bias, int64_t m, int64_t n) = 0;
+    /// Rotary embedding of x[m, numHeads * headDim] at positions[m]; the first rotaryDim dims of each head rotate
+    /// (partial rotary), invFreq has rotaryDim / 2 entries.
+    virtual Result<void> rope(float* x, int64_t m, int numHeads, int headDim, int rotaryDim, const int32_t* positions,
+                              const float* invFreq, RopeStyle style) = 0;
+    /// out[n] = silu(gate) * up; out may alias gate.
+    virtual Result<void> siluMul(const float* gate, const float* up, int64_t n, float* out) = 0;
+    /// out[m, table.cols] = rows ids[m] of the table, dequantized.
+    virtual Result<void> embed(const DeviceWeight& table, const int32_t* ids, int64_t m, float* out) = 0;
+    /// dst[m, n] = src[rows[m], n].
+    virtual Result<void> gatherRows(const float* src, const int32_t* rows, int64_t m, int64_t n, float* dst) = 0;
+    /// Stores k, v [numTokens, numKvHeads * headDim] at each token's slot of the paged cache.
+    virtual Result<void> writeKv(const float* k, const float* v, const AttentionBatch& batch, const KvLayer& cache) = 0;
+    /// Causal attention of q [numTokens, numHeads * headDim] over each token's own sequence in the cache (positions
+    /// 0..tokenPos): query head h reads KV head h / (numHeads / cache.numKvHeads). Decode and prefill tokens mix
+    /// freely. out has q's shape.
+    virtual Result<void> pagedAttention(const float* q, int numHeads, float scale, const AttentionBatch& batch,
+                                        const KvLayer& cache, float* out) = 0;
+};
+
+}  // namespace wb
