@@ -120,6 +120,11 @@ public:
     /// freely. out has q's shape.
     virtual Result<void> pagedAttention(const float* q, int numHeads, float scale, const AttentionBatch& batch,
                                         const KvLayer& cache, float* out) = 0;
+    /// One token per row of logits [m, vocab] into tokens [m] (host memory): the argmax (lowest id on ties) when
+    /// topK <= 1 or temperature <= 0, else a draw among the topK largest, softmax(logit / temperature), using
+    /// uniforms[m] (host, in [0, 1)) so that both devices draw the same token from the same numbers.
+    virtual Result<void> sampleTopK(const float* logits, int64_t m, int64_t vocab, int topK, float temperature,
+                                    const float* uniforms, int32_t* tokens) = 0;
 };
 
 }  // namespace wb

@@ -45,6 +45,7 @@ commands:
   inspect    -m MODEL              architecture, parameters, dtypes, context, tokenizer, memory (--json)
   bench      -m MODEL              prompt-processing and generation tokens/s (--json)
   serve      -m MODEL              OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, ...)
+  devices                          the CPU and any CUDA GPUs this build can use (--json)
 
 MODEL is a .gguf file or a Hugging Face folder (config.json + *.safetensors).
 
@@ -831,6 +832,10 @@ int cmdBench(const Args& a) {
 
 }  // namespace
 
+namespace wb::cli {
+int runDevicesCommand(int argc, char** argv);  // devices_command.cpp
+}
+
 int main(int argc, char** argv) {
     if (argc < 2) {
         std::fputs(kUsage, stderr);
@@ -845,6 +850,7 @@ int main(int argc, char** argv) {
         std::fputs(kUsage, stdout);
         return 0;
     }
+    if (cmd == "devices") return wb::cli::runDevicesCommand(argc, argv);
     Args a;
     a.command = cmd;
     std::string err;

@@ -207,4 +207,36 @@ Result<void> CpuDevice::pagedAttention(const float* qAll, int numHeads, float sc
     return {};
 }
 
+Result<void> CpuDevice::sampleTopK(const float* logits, int64_t m, int64_t vocab, int topK, float temperature,
+                                   const float* uniforms, int32_t* tokens) {
+    if (temperature <= 0.0f) topK = 1;
+    topK = int(std::min<int64_t>(std::max(topK, 1), vocab));
+    std::vector<int32_t> ids(static_cast<size_t>(vocab));
+    for (int64_t r = 0; r < m; ++r) {
+        const float* row = logits + r * vocab;
+        for (int64_t i = 0; i < vocab; ++i) ids[size_t(i)] = int32_t(i);
+        std::partial_sort(ids.begin(), ids.begin() + topK, ids.end(), [row](int32_t a, int32_t b) {
+            return row[a] > row[b] || (row[a] == row[b] && a < b);
+        });
+        if (topK == 1) {
+            tokens[r] = ids[0];
+            continue;
+        }
+        const float top = row[ids[0]];
+        float sum = 0;
+        for (int k = 0; k < topK; ++k) sum += std::exp((row[ids[size_t(k)]] - top) / temperature);
+        const float target = uniforms[r] * sum;
+        float c = 0;
+        tokens[r] = ids[size_t(topK - 1)];
+        for (int k = 0; k < topK; ++k) {
+            c += std::exp((row[ids[size_t(k)]] - top) / temperature);
+            if (target < c) {
+                tokens[r] = ids[size_t(k)];
+                break;
+            }
+        }
+    }
+    return {};
+}
+
 }  // namespace wb

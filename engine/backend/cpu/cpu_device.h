@@ -42,6 +42,8 @@ public:
     Result<void> writeKv(const float* k, const float* v, const AttentionBatch& batch, const KvLayer& cache) override;
     Result<void> pagedAttention(const float* q, int numHeads, float scale, const AttentionBatch& batch,
                                 const KvLayer& cache, float* out) override;
+    Result<void> sampleTopK(const float* logits, int64_t m, int64_t vocab, int topK, float temperature,
+                            const float* uniforms, int32_t* tokens) override;
 
     /// The host weight behind a DeviceWeight made by a CpuDevice.
     static const WeightMatrix& hostWeight(const DeviceWeight& w);

@@ -1,0 +1,307 @@
+#include "backend/cuda/cuda_device.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backend/cuda/common.cuh"
+#include "backend/cuda/elementwise.cuh"
+#include "backend/cuda/embedding.cuh"
+#include "backend/cuda/int8_gemv.cuh"
+#include "backend/cuda/paged_attention.cuh"
+#include "backend/cuda/rms_norm.cuh"
+#include "backend/cuda/rope.cuh"
+#include "backend/cuda/sampling.cuh"
+#include "backend/cuda/silu_mul.cuh"
+#include "core/dtype.h"
+
+namespace wb::cuda {
+
+namespace {
+
+class CudaBuffer final : public DeviceBuffer {
+public:
+    CudaBuffer(int device, void* p, int64_t n) : m_device(device), m_p(p), m_n(n) {}
+    ~CudaBuffer() override {
+        // A free after a fault can fail; there is nobody to tell from a destructor, and it must not abort.
+        int prev = 0;
+        cudaGetDevice(&prev);
+        cudaSetDevice(m_device);
+        cudaFree(m_p);
+        cudaSetDevice(prev);
+    }
+    void* data() override { return m_p; }
+    int64_t numBytes() const override { return m_n; }
+
+private:
+    int m_device;
+    void* m_p;
+    int64_t m_n;
+};
+
+class CudaWeight final : public DeviceWeight {
+public:
+    std::unique_ptr<DeviceBuffer> data, scales;  // scales: I8 only
+};
+
+const CudaWeight& cw(const DeviceWeight& w) { return static_cast<const CudaWeight&>(w); }
+
+ElemType elemType(DType t) {
+    switch (t) {
+        case DType::F16: return ElemType::F16;
+        case DType::BF16: return ElemType::BF16;
+        case DType::I8: return ElemType::I8;
+        default: return ElemType::F32;
+    }
+}
+
+AttnBatch attnBatch(const AttentionBatch& b) {
+    return {b.numTokens, b.tokenSeq, b.tokenPos, b.blockTables, b.maxBlocksPerSeq, b.maxContext};
+}
+
+AttnCache attnCache(const KvLayer& c) { return {c.keys, c.values, c.blockSize, c.numKvHeads, c.headDim}; }
+
+// Above this many tokens an INT8 matmul expands the weight to FP16 and lets cuBLAS's tensor cores do it; below,
+// the register-dequant GEMV reads the weights fewer times than the expansion writes them.
+constexpr int64_t kInt8GemmThreshold = 32;
+
+}  // namespace
+
+Result<std::unique_ptr<CudaDevice>> CudaDevice::create(int index) {
+    std::unique_ptr<CudaDevice> d(new CudaDevice());
+    d->m_index = index;
+    WB_CUDA_CHECK(cudaSetDevice(index));
+    cudaDeviceProp prop{};
+    WB_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
+    d->m_name = "cuda:" + std::to_string(index) + " " + prop.name + " (sm_" + std::to_string(prop.major) +
+                std::to_string(prop.minor) + ")";
+    WB_CUDA_CHECK(cudaStreamCreateWithFlags(&d->m_stream, cudaStreamNonBlocking));
+    WB_CUBLAS_CHECK(cublasCreate(&d->m_cublas));
+    WB_CUBLAS_CHECK(cublasSetStream(d->m_cublas, d->m_stream));
+    return d;
+}
+
+CudaDevice::~CudaDevice() {
+    cudaSetDevice(m_index);
+    if (m_stream) cudaStreamSynchronize(m_stream);
+    if (m_workspace) cudaFree(m_workspace);
+    if (m_cublas) cublasDestroy(m_cublas);
+    if (m_stream) cudaStreamDestroy(m_stream);
+}
+
+DeviceMemory CudaDevice::memory() const {
+    size_t freeB = 0, totalB = 0;
+    int prev = 0;
+    cudaGetDevice(&prev);
+    cudaSetDevice(m_index);
+    cudaMemGetInfo(&freeB, &totalB);
+    cudaSetDevice(prev);
+    return {int64_t(totalB), int64_t(freeB)};
+}
+
+Result<void> CudaDevice::bindCurrentThread() {
+    WB_CUDA_CHECK(cudaSetDevice(m_index));
+    return {};
+}
+
+Result<std::unique_ptr<DeviceBuffer>> CudaDevice::allocate(int64_t numBytes) {
+    WB_CUDA_CHECK(cudaSetDevice(m_index));
+    void* p = nullptr;
+    const cudaError_t e = cudaMalloc(&p, size_t(std::max<int64_t>(numBytes, 1)));
+    if (e != cudaSuccess) {
+        cudaGetLastError();  // an allocation failure is not sticky: clear it
+        return makeError(m_name + ": cannot allocate " + std::to_string(numBytes) + " bytes: " + cudaGetErrorString(e));
+    }
+    WB_CUDA_CHECK(cudaMemsetAsync(p, 0, size_t(std::max<int64_t>(numBytes, 1)), m_stream));
+    return std::unique_ptr<DeviceBuffer>(new CudaBuffer(m_index, p, numBytes));
+}
+
+Result<std::unique_ptr<DeviceWeight>> CudaDevice::uploadWeight(std::shared_ptr<const WeightMatrix> w) {
+    if (!w) return makeError("cuda: no weight to upload");
+    auto out = std::make_unique<CudaWeight>();
+    out->rows = w->rows;
+    out->cols = w->cols;
+    std::vector<uint16_t> expanded;
+    const void* src = w->data;
+    int64_t bytes = w->rows * w->rowBytes();
+    switch (w->dtype) {
+        case DType::F32:
+        case DType::F16:
+        case DType::BF16:
+        case DType::I8: out->dtype = w->dtype; break;
+        default: {
+            // Block formats have no kernel here: expand to FP16 once, at load.
+            out->dtype = DType::F16;
+            expanded.resize(size_t(w->rows * w->cols));
+            std::vector<float> row(size_t(w->cols));
+            for (int64_t r = 0; r < w->rows; ++r) {
+                dequantizeRow(w->dtype, w->data + r * w->rowBytes(), row.data(), w->cols);
+                quantizeRow(DType::F16, row.data(), reinterpret_cast<uint8_t*>(expanded.data() + r * w->cols),
+                            w->cols);
+            }
+            src = expanded.data();
+            bytes = int64_t(expanded.size()) * 2;
+        }
+    }
+    auto data = allocate(bytes);
+    if (!data) return data.error();
+    WB_CUDA_CHECK(cudaMemcpyAsync((*data)->data(), src, size_t(bytes), cudaMemcpyHostToDevice, m_stream));
+    out->data = std::move(*data);
+    out->numBytes = bytes;
+    if (w->dtype == DType::I8) {
+        auto sc = allocate(w->rows * 4);
+        if (!sc) return sc.error();
+        WB_CUDA_CHECK(cudaMemcpyAsync((*sc)->data(), w->rowScales, size_t(w->rows) * 4, cudaMemcpyHostToDevice, m_stream));
+        out->scales = std::move(*sc);
+        out->numBytes += w->rows * 4;
+    }
+    // The host copy (expanded) dies at return: wait for the transfer.
+    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    return std::unique_ptr<DeviceWeight>(std::move(out));
+}
+
+Result<void> CudaDevice::copyToDevice(void* dst, const void* src, int64_t numBytes) {
+    if (numBytes <= 0) return {};
+    WB_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyHostToDevice, m_stream));
+    // Pageable host memory is staged before the call returns, so the caller may reuse `src` at once.
+    return {};
+}
+
+Result<void> CudaDevice::copyToHost(void* dst, const void* src, int64_t numBytes) {
+    if (numBytes <= 0) return {};
+    WB_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyDeviceToHost, m_stream));
+    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    return {};
+}
+
+Result<void> CudaDevice::synchronize() {
+    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    WB_CUDA_CHECK(cudaGetLastError());
+    return {};
+}
+
+Result<void*> CudaDevice::workspace(int64_t numBytes) {
+    if (numBytes <= m_workspaceBytes) return m_workspace;
+    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));  // the old workspace may still be in use
+    if (m_workspace) WB_CUDA_CHECK(cudaFree(m_workspace));
+    m_workspace = nullptr;
+    m_workspaceBytes = 0;
+    const int64_t grown = numBytes * 3 / 2;
+    WB_CUDA_CHECK(cudaMalloc(&m_workspace, size_t(grown)));
+    m_workspaceBytes = grown;
+    return m_workspace;
+}
+
+Result<void> CudaDevice::matmul(const DeviceWeight& dw, const float* x, int64_t m, float* y) {
+    if (m == 0) return {};
+    const CudaWeight& w = cw(dw);
+    NvtxRange r("matmul");
+    const int N = int(w.rows), K = int(w.cols), M = int(m);
+    const float one = 1.0f, zero = 0.0f;
+    // Row-major y[m, N] = x[m, K] · Wᵀ is column-major yᵀ[N, m] = W[K, N]ᵀ · xᵀ[K, m].
+    switch (w.dtype) {
+        case DType::F32:
+            WB_CUBLAS_CHECK(cublasSgemm(m_cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one,
+                                        static_cast<const float*>(w.data->data()), K, x, K, &zero, y, N));
+            return {};
+        case DType::I8:
+            if (m <= kInt8GemmThreshold)
+                return int8Gemv(static_cast<const int8_t*>(w.data->data()), w.scales->f32(), w.rows, w.cols, x, m, y,
+                                m_stream);
+            [[fallthrough]];
+        case DType::F16:
+        case DType::BF16: {
+            const bool bf16 = w.dtype == DType::BF16;
+            const int64_t xBytes = m * w.cols * 2;
+            const int64_t wBytes = w.dtype == DType::I8 ? w.rows * w.cols * 2 : 0;
+            auto ws = workspace(xBytes + wBytes);
+            if (!ws) return ws.error();
+            void* xh = *ws;
+            WB_TRY(convertF32(x, xh, m * w.cols, bf16, m_stream));
+            const void* wp = w.data->data();
+            if (w.dtype == DType::I8) {
+                void* wh = static_cast<char*>(*ws) + xBytes;
+                WB_TRY(dequantizeI8(static_cast<const int8_t*>(w.data->data()), w.scales->f32(), w.rows, w.cols, wh,
+                                    m_stream));
+                wp = wh;
+            }
+            const cudaDataType_t t = bf16 ? CUDA_R_16BF : CUDA_R_16F;
+            WB_CUBLAS_CHECK(cublasGemmEx(m_cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, wp, t, K, xh, t, K, &zero,
+                                         y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+            return {};
+        }
+        default: return makeError("cuda matmul: unsupported weight dtype " + std::string(dtypeName(w.dtype)));
+    }
+}
+
+Result<void> CudaDevice::rmsNorm(const float* x, const float* weight, float eps, int64_t m, int64_t n, float* out) {
+    return cuda::rmsNorm(x, weight, eps, m, n, out, m_stream);
+}
+
+Result<void> CudaDevice::addRmsNorm(float* x, const float* delta, const float* weight, float eps, int64_t m, int64_t n,
+                                    float* out) {
+    return cuda::addRmsNorm(x, delta, weight, eps, m, n, out, m_stream);
+}
+
+Result<void> CudaDevice::add(float* y, const float* x, int64_t n) { return cuda::add(y, x, n, m_stream); }
+
+Result<void> CudaDevice::addBias(float* y, const float* bias, int64_t m, int64_t n) {
+    return cuda::addBias(y, bias, m, n, m_stream);
+}
+
+Result<void> CudaDevice::rope(float* x, int64_t m, int numHeads, int headDim, int rotaryDim, const int32_t* positions,
+                              const float* invFreq, RopeStyle style) {
+    if (rotaryDim > headDim || rotaryDim % 2 != 0) return makeError("rope: rotary dims must be even and <= headDim");
+    return cuda::rope(x, m, numHeads, headDim, rotaryDim, positions, invFreq, style == RopeStyle::RotateHalf ? 0 : 1,
+                      m_stream);
+}
+
+Result<void> CudaDevice::siluMul(const float* gate, const float* up, int64_t n, float* out) {
+    return cuda::siluMul(gate, up, n, out, m_stream);
+}
+
+Result<void> CudaDevice::embed(const DeviceWeight& table, const int32_t* ids, int64_t m, float* out) {
+    const CudaWeight& w = cw(table);
+    return cuda::embed(w.data->data(), w.scales ? w.scales->f32() : nullptr, elemType(w.dtype), w.rows, w.cols, ids, m,
+                       out, m_stream);
+}
+
+Result<void> CudaDevice::gatherRows(const float* src, const int32_t* rows, int64_t m, int64_t n, float* dst) {
+    return cuda::gatherRows(src, rows, m, n, dst, m_stream);
+}
+
+Result<void> CudaDevice::writeKv(const float* k, const float* v, const AttentionBatch& b, const KvLayer& c) {
+    return cuda::writeKv(k, v, attnBatch(b), attnCache(c), m_stream);
+}
+
+Result<void> CudaDevice::pagedAttention(const float* q, int numHeads, float scale, const AttentionBatch& b,
+                                        const KvLayer& c, float* out) {
+    const AttnBatch ab = attnBatch(b);
+    const int64_t need = pagedAttentionWorkspaceBytes(ab, numHeads, c.headDim);
+    void* ws = nullptr;
+    if (need > 0) {
+        auto w = workspace(need);
+        if (!w) return w.error();
+        ws = *w;
+    }
+    return cuda::pagedAttention(q, numHeads, scale, ab, attnCache(c), out, ws, need, m_stream);
+}
+
+Result<void> CudaDevice::sampleTopK(const float* logits, int64_t m, int64_t vocab, int topK, float temperature,
+                                    const float* uniforms, int32_t* tokens) {
+    if (m == 0) return {};
+    // Tiny staging: m uniforms in, m ids out.
+    auto ws = workspace(m * 8);
+    if (!ws) return ws.error();
+    float* du = static_cast<float*>(*ws);
+    int32_t* dt = reinterpret_cast<int32_t*>(du + m);
+    std::vector<float> zeros;
+    if (!uniforms) {
+        zeros.assign(size_t(m), 0.0f);
+        uniforms = zeros.data();
+    }
+    WB_TRY(copyToDevice(du, uniforms, m * 4));
+    WB_TRY(cuda::sampleTopK(logits, m, vocab, topK, temperature, du, dt, m_stream));
+    return copyToHost(tokens, dt, m * 4);
+}
+
+}  // namespace wb::cuda

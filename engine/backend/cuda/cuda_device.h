@@ -1,0 +1,63 @@
+// The CUDA implementation of Device: one GPU, one stream, one cuBLAS handle, owned by the worker thread that
+// binds it. Weights live on the GPU as F32, F16, BF16 or INT8 weight-only (per-row scales); GGUF block formats
+// (Q8_0, Q4_0, Q4_K, Q6_K) are expanded to FP16 at upload. Activations and the KV cache are f32.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <memory>
+
+#include "backend/device.h"
+
+namespace wb::cuda {
+
+class CudaDevice final : public Device {
+public:
+    static Result<std::unique_ptr<CudaDevice>> create(int index);
+    ~CudaDevice() override;
+
+    int index() const { return m_index; }
+    cudaStream_t stream() const { return m_stream; }
+
+    DeviceKind kind() const override { return DeviceKind::Cuda; }
+    std::string name() const override { return m_name; }
+    DeviceMemory memory() const override;
+    Result<void> bindCurrentThread() override;
+
+    Result<std::unique_ptr<DeviceBuffer>> allocate(int64_t numBytes) override;
+    Result<std::unique_ptr<DeviceWeight>> uploadWeight(std::shared_ptr<const WeightMatrix> w) override;
+    Result<void> copyToDevice(void* dst, const void* src, int64_t numBytes) override;
+    Result<void> copyToHost(void* dst, const void* src, int64_t numBytes) override;
+    Result<void> synchronize() override;
+
+    Result<void> matmul(const DeviceWeight& w, const float* x, int64_t m, float* y) override;
+    Result<void> rmsNorm(const float* x, const float* weight, float eps, int64_t m, int64_t n, float* out) override;
+    Result<void> addRmsNorm(float* x, const float* delta, const float* weight, float eps, int64_t m, int64_t n,
+                            float* out) override;
+    Result<void> add(float* y, const float* x, int64_t n) override;
+    Result<void> addBias(float* y, const float* bias, int64_t m, int64_t n) override;
+    Result<void> rope(float* x, int64_t m, int numHeads, int headDim, int rotaryDim, const int32_t* positions,
+                      const float* invFreq, RopeStyle style) override;
+    Result<void> siluMul(const float* gate, const float* up, int64_t n, float* out) override;
+    Result<void> embed(const DeviceWeight& table, const int32_t* ids, int64_t m, float* out) override;
+    Result<void> gatherRows(const float* src, const int32_t* rows, int64_t m, int64_t n, float* dst) override;
+    Result<void> writeKv(const float* k, const float* v, const AttentionBatch& batch, const KvLayer& cache) override;
+    Result<void> pagedAttention(const float* q, int numHeads, float scale, const AttentionBatch& batch,
+                                const KvLayer& cache, float* out) override;
+    Result<void> sampleTopK(const float* logits, int64_t m, int64_t vocab, int topK, float temperature,
+                            const float* uniforms, int32_t* tokens) override;
+
+private:
+    CudaDevice() = default;
+    Result<void*> workspace(int64_t numBytes);
+
+    int m_index = 0;
+    std::string m_name;
+    cudaStream_t m_stream = nullptr;
+    cublasHandle_t m_cublas = nullptr;
+    void* m_workspace = nullptr;  // activations converted for cuBLAS, INT8 expansions, attention partials
+    int64_t m_workspaceBytes = 0;
+};
+
+}  // namespace wb::cuda
