@@ -125,7 +125,9 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
         }
         // Cancellation is polled: the flag belongs to the caller and cannot wake this wait.
         cv.wait_for(lock, std::chrono::milliseconds(100), [&] {
-            return finished >= expected || (inFlight < o.concurrency && started < total) || cancelled();
+            // Once cancelled, only finishing requests wake us: "could start more" must not hold, or this wait
+            // returns at once without releasing the mutex and starves the callbacks that need it.
+            return finished >= expected || (!cancelled() && inFlight < o.concurrency && started < total);
         });
     }
     res.wallSeconds = std::chrono::duration<double>(Clock::now() - t0).count();
