@@ -244,28 +244,44 @@ private slots:
     }
 
     void penaltyWindow() {
+        // The repetition penalty sees the last penaltyLastN ids of prompt + output, as llama.cpp does.
         SamplingParams p;
-        p.frequencyPenalty = 1.0f;
+        p.repetitionPenalty = 2.0f;
         p.penaltyLastN = 2;
-        Sampler s(p);
-        std::vector<float> l = {0.0f, 0.0f, 0.0f};
         const std::vector<int32_t> hist = {0, 0, 0, 1, 2};  // only {1, 2} are in the window
-        (void)s.sample(l.data(), 3, hist);
-        QCOMPARE(l[0], 0.0f);
-        QCOMPARE(l[1], -1.0f);
-        QCOMPARE(l[2], -1.0f);
+        Sampler s(p);
+        std::vector<float> l = {1.0f, 1.0f, 1.0f};
+        (void)s.sample(l.data(), 3, hist, 3);
+        QCOMPARE(l[0], 1.0f);
+        QCOMPARE(l[1], 0.5f);
+        QCOMPARE(l[2], 0.5f);
 
-        p.penaltyLastN = -1;  // whole history
+        p.penaltyLastN = -1;  // whole history, prompt included
         Sampler all(p);
-        l = {0.0f, 0.0f, 0.0f};
-        (void)all.sample(l.data(), 3, hist);
-        QCOMPARE(l[0], -3.0f);
+        l = {1.0f, 1.0f, 1.0f};
+        (void)all.sample(l.data(), 3, hist, 3);
+        QCOMPARE(l[0], 0.5f);
 
         p.penaltyLastN = 0;  // disabled
         Sampler none(p);
-        l = {0.0f, 0.0f, 0.0f};
-        (void)none.sample(l.data(), 3, hist);
+        l = {1.0f, 1.0f, 1.0f};
+        (void)none.sample(l.data(), 3, hist, 3);
+        QCOMPARE(l[0], 1.0f);
+    }
+
+    void presenceFrequencyCountOutputOnly() {
+        // OpenAI / vLLM semantics: every generated id counts, no prompt id does, whatever penaltyLastN says.
+        SamplingParams p;
+        p.frequencyPenalty = 1.0f;
+        p.presencePenalty = 0.5f;
+        p.penaltyLastN = 1;
+        const std::vector<int32_t> hist = {0, 0, 1, 2, 2, 1};  // prompt {0, 0}, output {1, 2, 2, 1}
+        Sampler s(p);
+        std::vector<float> l = {0.0f, 0.0f, 0.0f};
+        (void)s.sample(l.data(), 3, hist, 2);
         QCOMPARE(l[0], 0.0f);
+        QCOMPARE(l[1], -2.5f);
+        QCOMPARE(l[2], -2.5f);
     }
 
     void penaltyIgnoresOutOfRangeIds() {
