@@ -190,6 +190,9 @@ void Engine::Impl::finish(std::unique_ptr<Sequence>& s, StopReason reason, const
     std::lock_guard lock(mutex);
     live.erase(s->id);
     cancelRequests.erase(s->id);
+    // waitIdle() may already be waiting: a request that ends outside a normal step (cancelled, failed before
+    // scheduling) must wake it too.
+    if (live.empty()) idleCv.notify_all();
 }
 
 bool Engine::Impl::prepare(Sequence& s, std::string& error) {
@@ -524,6 +527,9 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
     // A model on devices (or split across ranks) keeps the keys and values itself: the pool only allocates blocks.
     m.pool = std::make_unique<KvBlockPool>(c.numLayers, c.numKvHeads * c.headDim, options.blockSize, blocks,
                                            m.model->kvOnHost() ? KvStorage::Host : KvStorage::External);
+    if (m.model->kvOnHost() && !m.pool->hasHostStorage())
+        return makeError("engine: cannot allocate the KV cache (" + std::to_string(blocks) + " blocks of " +
+                         std::to_string(perBlock) + " bytes)");
     m.deviceName = m.model->deviceSummary();
     m.publishStats();
     m.loop = std::thread([&m] { m.run(); });

@@ -2,6 +2,8 @@
 
 #include <cassert>
 
+#include "core/huge_buffer.h"
+
 namespace wb {
 
 KvBlockPool::KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks, KvStorage storage)
@@ -9,9 +11,16 @@ KvBlockPool::KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, in
       m_kvDim(kvDim),
       m_blockSize(blockSize),
       m_numBlocks(numBlocks),
-      m_k(storage == KvStorage::Host ? size_t(numLayers * numBlocks * blockSize * kvDim) : 0),
-      m_v(storage == KvStorage::Host ? size_t(numLayers * numBlocks * blockSize * kvDim) : 0),
       m_refs(size_t(numBlocks), 0) {
+    if (storage == KvStorage::Host) {
+        const size_t n = size_t(numLayers * numBlocks * blockSize * kvDim);
+        // Left empty (hasHostStorage() false) when the memory cannot be had; the owner reports it.
+        m_storage = HugeBuffer::allocate(2 * n * sizeof(float));
+        if (m_storage) {
+            m_k = reinterpret_cast<float*>(m_storage->data());
+            m_v = m_k + n;
+        }
+    }
     m_free.reserve(size_t(numBlocks));
     // Hand out low ids first: a stack popped from the back.
     for (int64_t b = numBlocks - 1; b >= 0; --b) m_free.push_back(int32_t(b));

@@ -5,10 +5,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <memory>
 #include <optional>
 #include <vector>
 
 namespace wb {
+
+class HugeBuffer;
 
 /// Where a pool keeps keys and values: in host memory here, or elsewhere (device memory, split across the ranks of
 /// a tensor-parallel model) in storage the model attaches with setExternalStorage.
@@ -38,7 +41,7 @@ public:
 
     int64_t numLayers() const { return m_numLayers; }
     int64_t kvDim() const { return m_kvDim; }
-    bool hasHostStorage() const { return !m_k.empty(); }
+    bool hasHostStorage() const { return m_k != nullptr; }
     /// Storage kept by `owner` (a model) outside this pool, released with the pool; null until set.
     void* externalStorage(const void* owner) const { return m_externalOwner == owner ? m_external.get() : nullptr; }
     void setExternalStorage(const void* owner, std::shared_ptr<void> storage) {
@@ -47,15 +50,19 @@ public:
     }
 
     float* keys(int64_t layer, int32_t block, int64_t offset) {
-        return m_k.data() + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
+        return m_k + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
     }
     float* values(int64_t layer, int32_t block, int64_t offset) {
-        return m_v.data() + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
+        return m_v + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
     }
 
 private:
     int64_t m_numLayers, m_kvDim, m_blockSize, m_numBlocks;
-    std::vector<float> m_k, m_v;
+    // Anonymous mapped memory (zero pages are free until written): a pool sized for every sequence at full
+    // length takes RAM only for the blocks that get filled.
+    std::shared_ptr<HugeBuffer> m_storage;
+    float* m_k = nullptr;
+    float* m_v = nullptr;
     std::vector<int32_t> m_free;  // stack of free block ids
     std::vector<int32_t> m_refs;
     const void* m_externalOwner = nullptr;

@@ -1,5 +1,7 @@
 #include "backend/cpu/cpu_device.h"
 
+#include "core/huge_buffer.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -12,17 +14,16 @@ namespace wb {
 
 namespace {
 
+// Anonymous mapped memory: zero pages cost nothing until written, so a KV cache sized for the worst case only
+// takes the RAM its sequences actually fill; 2 MiB pages where the kernel grants them.
 class HostBuffer final : public DeviceBuffer {
 public:
-    explicit HostBuffer(int64_t n) : m_bytes(size_t((n + 63) / 64)) { m_numBytes = n; }
-    void* data() override { return m_bytes.data(); }
+    HostBuffer(std::shared_ptr<HugeBuffer> b, int64_t n) : m_buf(std::move(b)), m_numBytes(n) {}
+    void* data() override { return m_buf->data(); }
     int64_t numBytes() const override { return m_numBytes; }
 
 private:
-    struct alignas(64) Line {
-        unsigned char b[64];
-    };
-    std::vector<Line> m_bytes;  // 64-byte aligned, zero-initialised
+    std::shared_ptr<HugeBuffer> m_buf;
     int64_t m_numBytes = 0;
 };
 
@@ -65,7 +66,9 @@ const WeightMatrix& CpuDevice::hostWeight(const DeviceWeight& w) { return static
 
 Result<std::unique_ptr<DeviceBuffer>> CpuDevice::allocate(int64_t numBytes) {
     if (numBytes < 0) return makeError("cpu: negative allocation");
-    return std::unique_ptr<DeviceBuffer>(new HostBuffer(numBytes));
+    auto b = HugeBuffer::allocate(size_t(std::max<int64_t>(numBytes, 1)));
+    if (!b) return makeError("cpu: cannot allocate " + std::to_string(numBytes) + " bytes");
+    return std::unique_ptr<DeviceBuffer>(new HostBuffer(std::move(b), numBytes));
 }
 
 Result<std::unique_ptr<DeviceWeight>> CpuDevice::uploadWeight(std::shared_ptr<const WeightMatrix> w) {
