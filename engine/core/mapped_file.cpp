@@ -39,6 +39,13 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
     return f;
 }
 
+void MappedFile::releasePages(const void* data, size_t numBytes) {
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + numBytes) / page * page;
+    if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 MappedFile::~MappedFile() {
     if (m_data) ::munmap(const_cast<uint8_t*>(m_data), m_size);
 }

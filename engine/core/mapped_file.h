@@ -21,6 +21,11 @@ public:
     size_t size() const { return m_size; }
     const std::string& path() const { return m_path; }
 
+    /// Drops this process's pages of [data, data + numBytes) (whole pages inside the range only). The bytes stay
+    /// readable (they fault back in from the file); used once a tensor has been copied elsewhere so that the
+    /// copy and the mapping are not both resident.
+    static void releasePages(const void* data, size_t numBytes);
+
 private:
     MappedFile() = default;
     std::string m_path;
