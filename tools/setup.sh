@@ -4,7 +4,8 @@ set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       qt6-base-dev libgl-dev libsentencepiece-dev nlohmann-json3-dev libqcustomplot-dev
       libcpp-httplib-dev curl libpng-dev libjpeg62-turbo-dev
-      libqt6sql6-sqlite libqt6svg6 dpkg-dev)
+      libqt6sql6-sqlite libqt6svg6 dpkg-dev
+      qt6-multimedia-dev libsndfile1-dev)
 missing=()
 # The real-client tests (tests/clients) need node >= 18 and npm; Debian's packages only where none is present,
 # so a newer node installed another way is kept.

@@ -1,5 +1,8 @@
 #include "app/input_panel.h"
 
+#include <QAudioDevice>
+#include <QAudioSink>
+#include <QAudioSource>
 #include <QDateTime>
 #include <QDialog>
 #include <QDir>
@@ -11,13 +14,14 @@
 #include <QImageReader>
 #include <QLabel>
 #include <QListWidget>
+#include <QMediaDevices>
 #include <QMimeData>
 #include <QPainter>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QTimer>
 #include <QVBoxLayout>
-#include <QtEndian>
-#include <cmath>
+#include <QtConcurrent>
 
 namespace wbgui {
 
@@ -29,60 +33,6 @@ static bool isImagePath(const QString& p) {
 static bool isAudioPath(const QString& p) {
     static const QStringList kAudio = {"wav", "flac", "ogg", "mp3"};
     return kAudio.contains(QFileInfo(p).suffix().toLower());
-}
-
-Waveform readWaveform(const QString& path, int buckets) {
-    Waveform w;
-    QFile f(path);
-    if (!f.open(QIODevice::ReadOnly)) {
-        w.error = path + QStringLiteral(": ") + f.errorString();
-        return w;
-    }
-    const QByteArray data = f.readAll();
-    if (data.size() < 12 || !data.startsWith("RIFF") || data.mid(8, 4) != "WAVE") {
-        w.error = path + QStringLiteral(": not a WAV file (FLAC, OGG and MP3 need Qt Multimedia, not in this build)");
-        return w;
-    }
-    int format = 0, bits = 0;
-    qsizetype pos = 12, dataPos = -1, dataLen = 0;
-    while (pos + 8 <= data.size()) {
-        const QByteArray id = data.mid(pos, 4);
-        const quint32 len = qFromLittleEndian<quint32>(data.constData() + pos + 4);
-        if (id == "fmt " && pos + 24 <= data.size()) {
-            format = qFromLittleEndian<quint16>(data.constData() + pos + 8);
-            w.channels = qFromLittleEndian<quint16>(data.constData() + pos + 10);
-            w.sampleRate = int(qFromLittleEndian<quint32>(data.constData() + pos + 12));
-            bits = qFromLittleEndian<quint16>(data.constData() + pos + 22);
-            if (format == 0xFFFE && len >= 26) format = qFromLittleEndian<quint16>(data.constData() + pos + 32);
-        } else if (id == "data") {
-            dataPos = pos + 8;
-            dataLen = qMin<qsizetype>(len, data.size() - dataPos);
-            break;
-        }
-        pos += 8 + len + (len & 1);
-    }
-    if (dataPos < 0 || w.channels <= 0 || w.sampleRate <= 0 || !(format == 1 || (format == 3 && bits == 32)) ||
-        !(bits == 8 || bits == 16 || bits == 24 || bits == 32)) {
-        w.error = path + QStringLiteral(": unsupported WAV layout (format %1, %2 bits)").arg(format).arg(bits);
-        return w;
-    }
-    const int bytes = bits / 8;
-    const qsizetype frames = dataLen / (bytes * w.channels);
-    w.durationSec = double(frames) / w.sampleRate;
-    w.peaks.fill(0.0f, qMax(1, buckets));
-    const char* p = data.constData() + dataPos;
-    for (qsizetype i = 0; i < frames * w.channels; ++i) {
-        const char* s = p + i * bytes;
-        float v = 0;
-        if (format == 3) v = qFromLittleEndian<float>(s);
-        else if (bits == 8) v = (quint8(*s) - 128) / 128.0f;
-        else if (bits == 16) v = qFromLittleEndian<qint16>(s) / 32768.0f;
-        else if (bits == 24) v = float(qint32(quint32(quint8(s[0])) << 8 | quint32(quint8(s[1])) << 16 | quint32(quint8(s[2])) << 24) >> 8) / 8388608.0f;
-        else v = qFromLittleEndian<qint32>(s) / 2147483648.0f;
-        const qsizetype bucket = (i / w.channels) * w.peaks.size() / qMax<qsizetype>(1, frames);
-        w.peaks[bucket] = qMax(w.peaks[bucket], std::fabs(v));
-    }
-    return w;
 }
 
 WaveformWidget::WaveformWidget(QWidget* parent) : QWidget(parent) { setMinimumHeight(40); }
@@ -118,14 +68,30 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
     m_addImage = new QPushButton(tr("Image…"));
     m_addAudio = new QPushButton(tr("Audio…"));
     m_remove = new QPushButton(tr("Remove"));
+    m_record = new QPushButton(tr("Record"));
+    m_record->setObjectName(QStringLiteral("recordAudio"));
+    m_play = new QPushButton(tr("Play"));
+    m_play->setObjectName(QStringLiteral("playAudio"));
     m_audioLabel = new QLabel;
+    m_audioLabel->setObjectName(QStringLiteral("audioStatus"));
+    m_audioLabel->setWordWrap(true);
+    m_audioLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_wave = new WaveformWidget;
+    m_wave->setObjectName(QStringLiteral("waveform"));
     m_wave->hide();
+    m_devices = new QMediaDevices(this);
+    m_recordRefresh = new QTimer(this);
+    m_recordRefresh->setInterval(100);  // the live waveform is redrawn at 10 Hz, not per microphone chunk
     auto* buttons = new QVBoxLayout;
     buttons->addWidget(m_addImage);
     buttons->addWidget(m_addAudio);
     buttons->addWidget(m_remove);
+    auto* audioButtons = new QHBoxLayout;
+    audioButtons->addWidget(m_record);
+    audioButtons->addWidget(m_play);
+    audioButtons->addStretch();
     auto* audio = new QVBoxLayout;
+    audio->addLayout(audioButtons);
     audio->addWidget(m_audioLabel);
     audio->addWidget(m_wave);
     auto* layout = new QHBoxLayout(this);
@@ -149,8 +115,20 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
         if (!f.isEmpty()) setAudioFile(f);
     });
     connect(m_remove, &QPushButton::clicked, this, &InputPanel::removeSelected);
+    connect(m_record, &QPushButton::clicked, this, [this] { isRecording() ? stopRecording() : void(startRecording()); });
+    connect(m_play, &QPushButton::clicked, this, [this] { isPlaying() ? stopPlayback() : void(startPlayback()); });
+    connect(m_recordRefresh, &QTimer::timeout, this, [this] { m_wave->setWaveform(waveformOf(m_recording)); });
+    // Plugging in a headset or starting the sound server enables the buttons without a restart.
+    connect(m_devices, &QMediaDevices::audioInputsChanged, this, &InputPanel::updateEnabled);
+    connect(m_devices, &QMediaDevices::audioOutputsChanged, this, &InputPanel::updateEnabled);
     connect(m_list, &QListWidget::itemDoubleClicked, this, [this](QListWidgetItem* item) { showFullSize(m_list->row(item)); });
     setCapabilities(false, false, tr("No model is loaded."));
+}
+
+InputPanel::~InputPanel() {
+    // The sink reads m_playBuffer, a member that dies before the child objects do.
+    stopPlayback();
+    if (m_source) m_source->stop();
 }
 
 void InputPanel::setCapabilities(bool images, bool audio, const QString& reason) {
@@ -168,6 +146,23 @@ void InputPanel::updateEnabled() {
     m_list->setToolTip(m_images ? tr("Double-click for the full-size view") : m_reason);
     setAcceptDrops(m_images || m_audio);
     m_remove->setEnabled(m_list->count() > 0 || !m_audioPath.isEmpty());
+
+    // The model's rule comes first: a device is no use for an input the model cannot take.
+    const bool haveInput = !QMediaDevices::audioInputs().isEmpty();
+    m_record->setText(isRecording() ? tr("Stop") : tr("Record"));
+    m_record->setEnabled(isRecording() || (m_audio && haveInput && !m_decoding));
+    m_record->setToolTip(!m_audio      ? m_reason
+                         : !haveInput  ? tr("No microphone: this machine has no audio input device")
+                         : isRecording() ? tr("Stop recording and attach the clip")
+                                         : tr("Record from %1").arg(QMediaDevices::defaultAudioInput().description()));
+    const bool haveOutput = !QMediaDevices::audioOutputs().isEmpty();
+    const bool haveClip = m_clip.isValid() && !isRecording();
+    m_play->setText(isPlaying() ? tr("Stop") : tr("Play"));
+    m_play->setEnabled(isPlaying() || (haveOutput && haveClip));
+    m_play->setToolTip(!haveOutput ? tr("No playback: this machine has no audio output device")
+                       : !haveClip ? tr("Attach or record a clip to play it")
+                       : isPlaying() ? tr("Stop playback")
+                                     : tr("Play on %1").arg(QMediaDevices::defaultAudioOutput().description()));
 }
 
 bool InputPanel::addImageFile(const QString& path) {
@@ -196,26 +191,197 @@ bool InputPanel::addImage(const QImage& image) {
 
 bool InputPanel::setAudioFile(const QString& path) {
     if (!m_audio) return false;
-    const Waveform w = readWaveform(path);
+    stopPlayback();
+    if (isRecording()) stopRecording();
+    clearAudio();
+    m_decoding = true;
+    const quint64 serial = ++m_decodeSerial;
+    m_audioLabel->setText(tr("Decoding %1…").arg(QFileInfo(path).fileName()));
+    updateEnabled();
+    // Decoding a long MP3 takes seconds; the GUI thread only gets the result.
+    auto* watcher = new QFutureWatcher<AudioClip>(this);
+    connect(watcher, &QFutureWatcher<AudioClip>::finished, this, [this, watcher, serial, path] {
+        watcher->deleteLater();
+        if (serial != m_decodeSerial) return;
+        m_decoding = false;
+        const AudioClip clip = watcher->result();
+        if (clip.isValid()) showClip(path, clip);
+        else showAudioError(clip.error);
+        Q_EMIT audioDecoded(path, clip.error);
+    });
+    watcher->setFuture(QtConcurrent::run(&decodeAudioFile, path));
+    return true;
+}
+
+void InputPanel::showClip(const QString& path, const AudioClip& clip) {
+    m_clip = clip;
     m_audioPath = path;
-    m_audioLabel->setText(w.error.isEmpty()
-                              ? tr("%1 — %2 s, %3 Hz, %4 ch").arg(QFileInfo(path).fileName()).arg(w.durationSec, 0, 'f', 1)
-                                    .arg(w.sampleRate).arg(w.channels)
-                              : w.error);
-    m_wave->setWaveform(w);
-    m_wave->setVisible(w.error.isEmpty());
+    m_audioLabel->setStyleSheet(QString());
+    m_audioLabel->setText(tr("%1 — %2 s, %3 Hz, %4 ch")
+                              .arg(QFileInfo(path).fileName())
+                              .arg(clip.durationSec(), 0, 'f', 1)
+                              .arg(clip.sampleRate)
+                              .arg(clip.channels));
+    m_wave->setWaveform(waveformOf(clip));
+    m_wave->show();
     updateEnabled();
     Q_EMIT attachmentsChanged();
+}
+
+void InputPanel::showAudioError(const QString& error) {
+    clearAudio();
+    m_audioLabel->setStyleSheet(QStringLiteral("color: #b00020;"));
+    m_audioLabel->setText(error);
+    updateEnabled();
+    Q_EMIT attachmentsChanged();
+}
+
+void InputPanel::clearAudio() {
+    stopPlayback();
+    m_clip = AudioClip();
+    m_audioPath.clear();
+    m_audioLabel->clear();
+    m_audioLabel->setStyleSheet(QString());
+    m_wave->setWaveform(Waveform());
+    m_wave->hide();
+}
+
+QString InputPanel::audioStatus() const { return m_audioLabel->text(); }
+
+bool InputPanel::startRecording() {
+    if (!m_audio || isRecording() || m_decoding) return false;
+    const QAudioDevice device = QMediaDevices::defaultAudioInput();
+    if (device.isNull()) return false;
+    clearAudio();
+    // Mono at the device's own rate; whatever sample type it gives is normalised to float as it arrives.
+    QAudioFormat format = device.preferredFormat();
+    format.setChannelCount(1);
+    if (!device.isFormatSupported(format)) format = device.preferredFormat();
+    m_sourceFormat = format;
+    m_recording = AudioClip();
+    m_recording.sampleRate = format.sampleRate();
+    m_recording.channels = format.channelCount();
+    m_source = new QAudioSource(device, format, this);
+    m_sourceIo = m_source->start();
+    if (!m_sourceIo || m_source->error() != QAudio::NoError) {
+        const QString why = tr("The microphone (%1) did not open").arg(device.description());
+        delete m_source;
+        m_source = nullptr;
+        m_sourceIo = nullptr;
+        showAudioError(why);
+        return false;
+    }
+    connect(m_sourceIo, &QIODevice::readyRead, this, &InputPanel::readMicrophone);
+    m_audioLabel->setText(tr("Recording from %1…").arg(device.description()));
+    m_wave->show();
+    m_recordRefresh->start();
+    updateEnabled();
     return true;
+}
+
+void InputPanel::readMicrophone() {
+    if (!m_sourceIo) return;
+    const QByteArray bytes = m_sourceIo->readAll();
+    const int sampleBytes = m_sourceFormat.bytesPerSample();
+    if (sampleBytes <= 0) return;
+    const qsizetype n = bytes.size() / sampleBytes;
+    const qsizetype old = m_recording.samples.size();
+    m_recording.samples.resize(old + n);
+    for (qsizetype i = 0; i < n; ++i)
+        m_recording.samples[old + i] = m_sourceFormat.normalizedSampleValue(bytes.constData() + i * sampleBytes);
+}
+
+void InputPanel::stopRecording() {
+    if (!isRecording()) return;
+    readMicrophone();
+    m_source->stop();
+    m_source->deleteLater();
+    m_source = nullptr;
+    m_sourceIo = nullptr;
+    m_recordRefresh->stop();
+    AudioClip clip = std::move(m_recording);
+    m_recording = AudioClip();
+    if (clip.frames() == 0) {
+        showAudioError(tr("The microphone gave no audio"));
+        Q_EMIT recordingFinished(QString(), m_audioLabel->text());
+        return;
+    }
+    // Saved like a pasted image, so the chat's attachment is a file it can refer to later; written off the GUI
+    // thread since a long take is megabytes.
+    QDir().mkpath(m_pasteDir);
+    const QString path = m_pasteDir + QStringLiteral("/recording-%1.wav").arg(QDateTime::currentMSecsSinceEpoch());
+    m_decoding = true;
+    const quint64 serial = ++m_decodeSerial;
+    m_audioLabel->setText(tr("Saving the recording…"));
+    updateEnabled();
+    auto* watcher = new QFutureWatcher<QString>(this);
+    connect(watcher, &QFutureWatcher<QString>::finished, this, [this, watcher, serial, path, clip] {
+        watcher->deleteLater();
+        if (serial != m_decodeSerial) return;
+        m_decoding = false;
+        const QString error = watcher->result();
+        if (error.isEmpty()) showClip(path, clip);
+        else showAudioError(error);
+        Q_EMIT recordingFinished(path, error);
+    });
+    watcher->setFuture(QtConcurrent::run([clip, path] { return writeAudioFile(clip, path); }));
+}
+
+bool InputPanel::startPlayback() {
+    if (isPlaying() || !m_clip.isValid() || isRecording()) return false;
+    const QAudioDevice device = QMediaDevices::defaultAudioOutput();
+    if (device.isNull()) return false;
+    QAudioFormat format;
+    format.setSampleRate(m_clip.sampleRate);
+    format.setChannelCount(m_clip.channels);
+    format.setSampleFormat(QAudioFormat::Float);
+    QByteArray bytes;
+    if (device.isFormatSupported(format)) {
+        bytes = QByteArray(reinterpret_cast<const char*>(m_clip.samples.constData()), m_clip.samples.size() * sizeof(float));
+    } else {
+        // Every output takes 16-bit PCM; the sound server resamples if the rate is not its own.
+        format.setSampleFormat(QAudioFormat::Int16);
+        bytes.resize(m_clip.samples.size() * sizeof(qint16));
+        auto* out = reinterpret_cast<qint16*>(bytes.data());
+        for (qsizetype i = 0; i < m_clip.samples.size(); ++i)
+            out[i] = qint16(qBound(-1.0f, m_clip.samples[i], 1.0f) * 32767.0f);
+    }
+    m_playBuffer.close();
+    m_playBuffer.setData(bytes);
+    m_playBuffer.open(QIODevice::ReadOnly);
+    m_sink = new QAudioSink(device, format, this);
+    connect(m_sink, &QAudioSink::stateChanged, this, [this](QAudio::State state) {
+        // Idle: the buffer has run out, i.e. the clip has been played to the end.
+        if (state == QAudio::IdleState || (state == QAudio::StoppedState && m_sink && m_sink->error() != QAudio::NoError))
+            QTimer::singleShot(0, this, &InputPanel::stopPlayback);
+    });
+    m_sink->start(&m_playBuffer);
+    if (m_sink->error() != QAudio::NoError) {
+        delete m_sink;
+        m_sink = nullptr;
+        m_playBuffer.close();
+        return false;
+    }
+    updateEnabled();
+    return true;
+}
+
+void InputPanel::stopPlayback() {
+    if (!m_sink) return;
+    QAudioSink* sink = m_sink;
+    m_sink = nullptr;
+    sink->disconnect(this);
+    sink->stop();
+    sink->deleteLater();
+    m_playBuffer.close();
+    updateEnabled();
 }
 
 void InputPanel::removeSelected() {
     if (QListWidgetItem* item = m_list->currentItem()) {
         delete item;
     } else if (!m_audioPath.isEmpty()) {
-        m_audioPath.clear();
-        m_audioLabel->clear();
-        m_wave->hide();
+        clearAudio();
     }
     updateEnabled();
     Q_EMIT attachmentsChanged();
@@ -223,9 +389,10 @@ void InputPanel::removeSelected() {
 
 void InputPanel::clear() {
     m_list->clear();
-    m_audioPath.clear();
-    m_audioLabel->clear();
-    m_wave->hide();
+    if (isRecording()) stopRecording();
+    ++m_decodeSerial;  // a decode or save still running is dropped when it lands
+    m_decoding = false;
+    clearAudio();
     updateEnabled();
     Q_EMIT attachmentsChanged();
 }

@@ -1,31 +1,28 @@
 // Attachments for the next message: images (drag-and-drop, paste, file dialog) shown as thumbnails with removal
-// and a full-size view, and an audio file shown as a waveform. What the loaded model cannot take is disabled,
-// with a tooltip that says why.
+// and a full-size view, and one audio clip (a WAV, FLAC, OGG or MP3 file, or a microphone recording) shown as a
+// waveform that can be played. What the loaded model cannot take, and what this machine has no device for, is
+// disabled, with a tooltip that says why.
 #pragma once
 
+#include <QAudioFormat>
+#include <QBuffer>
 #include <QImage>
 #include <QVector>
 #include <QWidget>
 
+#include "app/audio_clip.h"
+
+class QAudioSink;
+class QAudioSource;
+class QIODevice;
 class QLabel;
 class QListWidget;
 class QListWidgetItem;
+class QMediaDevices;
 class QPushButton;
+class QTimer;
 
 namespace wbgui {
-
-/// Peak envelope of a decoded audio file, for drawing.
-struct Waveform {
-    QVector<float> peaks;  // max |sample| per bucket, 0..1
-    int sampleRate = 0;
-    int channels = 0;
-    double durationSec = 0;
-    QString error;
-};
-
-/// Decodes PCM WAV (8/16/24/32-bit integer, 32-bit float) into `buckets` peaks. Other containers need a
-/// decoder this build does not have; the error says so.
-Waveform readWaveform(const QString& path, int buckets = 400);
 
 class WaveformWidget : public QWidget {
     Q_OBJECT
@@ -46,6 +43,7 @@ class InputPanel : public QWidget {
     Q_OBJECT
 public:
     explicit InputPanel(const QString& pasteDir, QWidget* parent = nullptr);
+    ~InputPanel() override;
 
     /// What the loaded model takes; `reason` becomes the tooltip of what is disabled.
     void setCapabilities(bool images, bool audio, const QString& reason);
@@ -54,6 +52,8 @@ public:
 
     bool addImageFile(const QString& path);
     bool addImage(const QImage& image);  // pasted: saved under pasteDir so the chat can refer to it later
+    /// Starts decoding `path` on a pool thread and returns at once (false only when audio is not accepted);
+    /// audioDecoded() follows, with the waveform or the error shown in place.
     bool setAudioFile(const QString& path);
     void removeSelected();
     void clear();
@@ -61,12 +61,30 @@ public:
     QStringList attachments() const;
     int imageCount() const;
     QString audioFile() const { return m_audioPath; }
+    /// The decoded clip behind audioFile() (empty while decoding, after an error, or with no audio).
+    const AudioClip& audioClip() const { return m_clip; }
+    /// The text beside the waveform: name, length and format, "Decoding…", "Recording…", or the error.
+    QString audioStatus() const;
+    bool isDecoding() const { return m_decoding; }
+    bool isRecording() const { return m_source != nullptr; }
+    bool isPlaying() const { return m_sink != nullptr; }
+
+    /// Microphone: records into the clip, saved as a WAV under pasteDir when stopped. False where audio is not
+    /// accepted or no input device opens (the record button is then disabled and says why).
+    bool startRecording();
+    void stopRecording();
+    /// Plays the clip on the default output device; false where there is none or no clip.
+    bool startPlayback();
+    void stopPlayback();
     QListWidget* thumbnails() const { return m_list; }
     /// Opens the full-size view of the image at `row` (non-modal; returns the dialog).
     QWidget* showFullSize(int row);
 
 Q_SIGNALS:
     void attachmentsChanged();
+    /// A setAudioFile() finished: `error` is empty when the clip was decoded.
+    void audioDecoded(const QString& path, const QString& error);
+    void recordingFinished(const QString& path, const QString& error);
 
 protected:
     void dragEnterEvent(QDragEnterEvent* e) override;
@@ -74,6 +92,10 @@ protected:
 
 private:
     void updateEnabled();
+    void showClip(const QString& path, const AudioClip& clip);
+    void showAudioError(const QString& error);
+    void clearAudio();
+    void readMicrophone();
 
     QString m_pasteDir;
     bool m_images = false;
@@ -83,9 +105,24 @@ private:
     QPushButton* m_addImage;
     QPushButton* m_addAudio;
     QPushButton* m_remove;
+    QPushButton* m_record;
+    QPushButton* m_play;
     QLabel* m_audioLabel;
     WaveformWidget* m_wave;
     QString m_audioPath;
+    AudioClip m_clip;
+    bool m_decoding = false;
+    quint64 m_decodeSerial = 0;  // a decode that finishes after a newer request, or a clear, is dropped
+    QMediaDevices* m_devices;
+
+    QAudioSource* m_source = nullptr;
+    QIODevice* m_sourceIo = nullptr;
+    QAudioFormat m_sourceFormat;
+    AudioClip m_recording;
+    QTimer* m_recordRefresh;
+
+    QAudioSink* m_sink = nullptr;
+    QBuffer m_playBuffer;
 };
 
 }  // namespace wbgui

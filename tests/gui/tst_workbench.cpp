@@ -327,7 +327,10 @@ private Q_SLOTS:
         QCOMPARE(in->imageCount(), 2);
         const QString wav = m_tmp.path() + "/voice.wav";
         writeWav(wav, 1.5);
+        QSignalSpy decoded(in, &InputPanel::audioDecoded);
         QVERIFY(in->setAudioFile(wav));
+        QVERIFY(decoded.wait(30000));  // decoded on a pool thread
+        QVERIFY2(decoded.first().at(1).toString().isEmpty(), qPrintable(decoded.first().at(1).toString()));
         const Waveform w = readWaveform(wav);
         QVERIFY2(w.error.isEmpty(), qPrintable(w.error));
         QCOMPARE(w.sampleRate, 16000);
