@@ -56,6 +56,8 @@ struct Sequence {
     std::vector<int32_t> tokens;  // prompt followed by what was generated
     int64_t promptLen = 0;
     int64_t numComputed = 0;  // tokens whose keys/values are in the cache
+    std::vector<uint64_t> blockHashes;  // history hash of each full computed block, in table order
+    int64_t cachedTokens = -1;          // prompt tokens found in the prefix cache at first scheduling
     BlockTable table;
     std::unique_ptr<Sampler> sampler;
     Utf8Stream utf8;
@@ -108,6 +110,9 @@ struct Engine::Impl {
     void freeBlocks(Sequence& s);
     bool ensureBlocks(Sequence& s, int64_t numTokens);
     void preempt(size_t runningIndex);
+    void matchPrefix(Sequence& s);
+    void registerComputedBlocks(Sequence& s);
+    uint64_t totalCachedTokens = 0;
     void emit(Sequence& s, Event e);
     void emitText(Sequence& s, const std::string& text);
     void publishStats();
@@ -152,11 +157,40 @@ void Engine::Impl::preempt(size_t i) {
     running.erase(running.begin() + long(i));
     freeBlocks(*s);
     s->numComputed = 0;
+    s->blockHashes.clear();
     ++totalPreemptions;
     // Back to the waiting queue in arrival order, ahead of younger requests.
     auto it = waiting.begin();
     while (it != waiting.end() && (*it)->arrival < s->arrival) ++it;
     waiting.insert(it, std::move(s));
+}
+
+void Engine::Impl::matchPrefix(Sequence& s) {
+    // Reuse the longest run of cached full blocks of this history, stopping before the block of the last token:
+    // that token must run to give the logits, and a sequence only ever writes into blocks of its own.
+    const int64_t bs = pool->blockSize();
+    const int64_t maxBlocks = (int64_t(s.tokens.size()) - 1) / bs;
+    uint64_t h = 0;
+    s.blockHashes.clear();
+    for (int64_t j = 0; j < maxBlocks; ++j) {
+        h = KvBlockPool::chainHash(h, s.tokens.data() + j * bs, bs);
+        const auto b = pool->lookup(h);
+        if (!b) break;
+        pool->retain(*b);
+        s.table.blocks.push_back(*b);
+        s.blockHashes.push_back(h);
+    }
+    s.numComputed = int64_t(s.table.blocks.size()) * bs;
+}
+
+void Engine::Impl::registerComputedBlocks(Sequence& s) {
+    const int64_t bs = pool->blockSize();
+    while (int64_t(s.blockHashes.size() + 1) * bs <= s.numComputed) {
+        const size_t j = s.blockHashes.size();
+        const uint64_t h = KvBlockPool::chainHash(j ? s.blockHashes.back() : 0, s.tokens.data() + int64_t(j) * bs, bs);
+        pool->registerBlock(s.table.blocks[j], h);
+        s.blockHashes.push_back(h);
+    }
 }
 
 void Engine::Impl::finish(std::unique_ptr<Sequence>& s, StopReason reason, const std::string& error) {
@@ -179,6 +213,7 @@ void Engine::Impl::finish(std::unique_ptr<Sequence>& s, StopReason reason, const
     e.text = error;
     e.usage.promptTokens = s->promptLen;
     e.usage.completionTokens = std::max<int64_t>(0, s->generated());
+    e.usage.cachedPromptTokens = std::max<int64_t>(0, s->cachedTokens);
     e.timings.queueMs = s->scheduled ? msBetween(s->submitted, s->scheduledAt) : msBetween(s->submitted, now);
     e.timings.ttftMs = s->ttftMs;
     e.timings.e2eMs = msBetween(s->submitted, now);
@@ -278,6 +313,7 @@ void Engine::Impl::publishStats() {
     s.totalFinished = totalFinished;
     s.totalPreemptions = totalPreemptions;
     s.totalGeneratedTokens = totalGenerated;
+    s.totalCachedPromptTokens = totalCachedTokens;
     s.device = deviceName;
     std::lock_guard lock(mutex);
     s.numWaiting = int(waiting.size() + incoming.size());
@@ -382,10 +418,17 @@ void Engine::Impl::run() {
         }
         while (!waiting.empty() && budget > 0 && int(running.size()) < options.maxNumSeqs) {
             Sequence& s = *waiting.front();
+            if (options.prefixCaching && s.table.blocks.empty()) matchPrefix(s);
             const int64_t n = std::min(s.pending(), budget);
             if (!ensureBlocks(s, s.numComputed + n)) {
                 freeBlocks(s);
+                s.numComputed = 0;
+                s.blockHashes.clear();
                 break;
+            }
+            if (s.cachedTokens < 0) {
+                s.cachedTokens = std::min(s.numComputed, s.promptLen);
+                totalCachedTokens += uint64_t(s.cachedTokens);
             }
             if (!s.scheduled) {
                 s.scheduled = true;
@@ -439,6 +482,7 @@ void Engine::Impl::run() {
         for (const Item& it : items) {
             Sequence& s = *it.seq;
             s.numComputed += it.count;
+            if (options.prefixCaching) registerComputedBlocks(s);
             if (!it.wantLogits) continue;
             float* lg = logits.data() + row++ * c.vocabSize;
             const int32_t next = s.sampler->sample(lg, int32_t(c.vocabSize), s.tokens, size_t(s.promptLen));

@@ -42,6 +42,7 @@ const char* stopReasonName(StopReason r);
 struct Usage {
     int64_t promptTokens = 0;
     int64_t completionTokens = 0;
+    int64_t cachedPromptTokens = 0;  // prompt tokens whose keys/values came from the prefix cache
 };
 
 struct RequestTimings {
@@ -76,6 +77,9 @@ struct EngineOptions {
     int maxNumSeqs = 64;
     int64_t maxModelLen = 0;       // 0: the model's context length
     int64_t maxBatchTokens = 512;  // per-step token budget (decodes first, then prefill chunks)
+    /// Reuse the KV blocks of identical prompt prefixes (a long system prompt sent with every request) instead of
+    /// recomputing them; cached blocks are kept until their memory is needed.
+    bool prefixCaching = true;
 };
 
 struct RequestStats {
@@ -111,6 +115,7 @@ struct StatsSnapshot {
     uint64_t totalFinished = 0;
     uint64_t totalPreemptions = 0;
     uint64_t totalGeneratedTokens = 0;
+    uint64_t totalCachedPromptTokens = 0;
     std::string device;  // "cpu (N threads, ISA)"
 };
 

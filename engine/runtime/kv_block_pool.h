@@ -4,8 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
-#include <memory>
+#include <unordered_map>
 #include <optional>
 #include <vector>
 
@@ -25,16 +26,28 @@ public:
 
     int64_t blockSize() const { return m_blockSize; }
     int64_t numBlocks() const { return m_numBlocks; }
-    int64_t numFree() const { return int64_t(m_free.size()); }
+    /// Blocks with no reference (cached prefix blocks included: they are reused only until allocated again).
+    int64_t numFree() const { return m_numFree; }
     int64_t numUsed() const { return m_numBlocks - numFree(); }
     static int64_t bytesPerBlock(int64_t numLayers, int64_t kvDim, int64_t blockSize) {
         return 2 * numLayers * kvDim * blockSize * int64_t(sizeof(float));
     }
 
-    /// A free block with reference count 1, or nothing when the pool is exhausted.
+    /// A free block with reference count 1, or nothing when the pool is exhausted. A block taken this way loses
+    /// its prefix-cache entry (its contents are about to be overwritten).
     std::optional<int32_t> allocate();
-    /// Adds a reference (prefix sharing).
+    /// Adds a reference to a block in use, or takes a cached free block back into use.
     void retain(int32_t block);
+
+    // Prefix cache: a full block whose keys and values were computed for a given token history is registered
+    // under the hash of that history (every token from position 0 to the block's end), so a later sequence with
+    // the same prefix reuses it instead of recomputing. Entries live until the block is allocated for other data.
+    /// The cached block holding the history with this hash, if any (in use or free).
+    std::optional<int32_t> lookup(uint64_t historyHash) const;
+    /// Registers a full, computed block under its history hash (the first block registered for a hash wins).
+    void registerBlock(int32_t block, uint64_t historyHash);
+    /// Chains a block's tokens onto the hash of the history before it.
+    static uint64_t chainHash(uint64_t previous, const int32_t* tokens, int64_t count);
     /// Drops a reference; the block returns to the pool at zero.
     void release(int32_t block);
     int32_t refCount(int32_t block) const { return m_refs[size_t(block)]; }
@@ -63,8 +76,16 @@ private:
     std::shared_ptr<HugeBuffer> m_storage;
     float* m_k = nullptr;
     float* m_v = nullptr;
-    std::vector<int32_t> m_free;  // stack of free block ids
+    // Free blocks in the order they were freed: allocation takes the front, so the block evicted from the prefix
+    // cache is the one freed longest ago (LRU) and freshly cached blocks survive longest. A cached block taken
+    // back by retain() stays in the queue and is skipped when it comes up (its count is no longer zero), so
+    // retain needs no search.
+    std::deque<int32_t> m_free;
+    int64_t m_numFree = 0;
     std::vector<int32_t> m_refs;
+    std::unordered_map<uint64_t, int32_t> m_cached;  // history hash -> block
+    std::vector<uint64_t> m_blockHash;               // per block: its registered hash (when m_hasHash)
+    std::vector<bool> m_hasHash;
     const void* m_externalOwner = nullptr;
     std::shared_ptr<void> m_external;
 };

@@ -120,7 +120,9 @@ struct OpenAiServer::Impl {
     json usageJson(const Event& fin) const {
         return {{"prompt_tokens", fin.usage.promptTokens},
                 {"completion_tokens", fin.usage.completionTokens},
-                {"total_tokens", fin.usage.promptTokens + fin.usage.completionTokens}};
+                {"total_tokens", fin.usage.promptTokens + fin.usage.completionTokens},
+                // OpenAI's field for prompt tokens served from the prefix cache.
+                {"prompt_tokens_details", {{"cached_tokens", fin.usage.cachedPromptTokens}}}};
     }
 };
 

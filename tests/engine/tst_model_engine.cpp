@@ -293,6 +293,63 @@ private slots:
         QCOMPARE(int64_t(fin.timings.interTokenMs.size()), fin.usage.completionTokens - 1);
     }
 
+    void sharedPrefixIsReused() {
+        wb::LoadOptions lo;
+        lo.numThreads = 2;
+        auto solo = wb::LlamaModel::load(wbtest::fixture(kGguf), lo);
+        QVERIFY(solo.ok());
+        const wb::Tokenizer& tok = (*solo)->tokenizer();
+        // A long shared "system prompt", then different questions: the agent's traffic pattern.
+        std::vector<int32_t> prefix = tok.encode(
+            "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, "
+            "she saw a big, red ball. She ran to get it and kicked it very high. The ball went over the fence and "
+            "into the garden of an old man.", true, wb::SpecialTokens::Plain);
+        QVERIFY(prefix.size() > 40);
+        auto withSuffix = [&](const std::string& text) {
+            auto ids = prefix;
+            const auto more = tok.encode(text, false, wb::SpecialTokens::Plain);
+            ids.insert(ids.end(), more.begin(), more.end());
+            return ids;
+        };
+        const std::vector<std::vector<int32_t>> prompts = {withSuffix(" Lily was sad."), withSuffix(" The man smiled."),
+                                                           withSuffix(" Lily was sad.")};
+        const int64_t bs = 16;
+        for (bool caching : {true, false}) {
+            wb::EngineOptions o;
+            o.modelPath = wbtest::fixture(kGguf);
+            o.load.numThreads = 2;
+            o.kvCacheBytes = int64_t(64) << 20;
+            o.prefixCaching = caching;
+            auto engine = wb::Engine::create(o);
+            QVERIFY(engine.ok());
+            Collector col;
+            for (size_t i = 0; i < prompts.size(); ++i) {
+                wb::Request r;
+                r.promptTokens = prompts[i];
+                r.maxTokens = 24;
+                r.ignoreEos = true;
+                const auto id = (*engine)->submit(r, col.sink());
+                QVERIFY(col.waitTerminal(id));
+                const auto fin = col.get(id).events.back();
+                QCOMPARE(int(fin.type), int(wb::EventType::Finished));
+                // The same tokens as a lone run without any cache.
+                wb::GenerateOptions g;
+                g.maxNewTokens = 24;
+                g.ignoreEos = true;
+                auto want = wb::generate(**solo, prompts[i], g);
+                QVERIFY(want.ok());
+                QCOMPARE(fin.tokens, want->tokens);
+                int64_t expectCached = 0;
+                if (caching && i == 1) expectCached = int64_t(prefix.size()) / bs * bs;  // whole shared blocks
+                if (caching && i == 2) expectCached = (int64_t(prompts[2].size()) - 1) / bs * bs;  // all but the last
+                qInfo("caching %d request %zu: prompt %zu, cached %lld", int(caching), i, prompts[i].size(), (long long)fin.usage.cachedPromptTokens);
+                QCOMPARE(fin.usage.cachedPromptTokens, expectCached);
+            }
+            (*engine)->waitIdle();
+            QTRY_COMPARE_WITH_TIMEOUT((*engine)->stats().kvBlocksUsed, int64_t(0), 5000);
+        }
+    }
+
     void destroyingWhileBusyCancels() {
         Collector col;
         wb::RequestId id;
