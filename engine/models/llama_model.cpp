@@ -247,7 +247,6 @@ Result<ModelSummary> summarizeModel(const std::string& path) {
             otherElems += t->numElements();
     }
     const ModelConfig& c = sum.config;
-    if (c.tiedEmbeddings) sum.numParameters += 0;  // the head reuses the embedding: no extra parameters
     const int64_t rows = matrixElems / std::max<int64_t>(c.dim, 1);
     sum.weightBytesByPrecision["fp32"] = matrixElems * 4 + otherElems * 4;
     sum.weightBytesByPrecision["fp16"] = matrixElems * 2 + otherElems * 4;
