@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/chat_prompt.h"
+#include "core/units.h"
 #include "api/engine.h"
 #include "backend/cpu/cpu_ops.h"
 #include "bench/load_test.h"
@@ -31,6 +32,8 @@
 using nlohmann::json;
 
 namespace {
+
+using wb::humanBytes;
 
 constexpr const char* kVersion = "0.1.0";
 
@@ -325,17 +328,6 @@ int cmdTokenize(const Args& a) {
     return 0;
 }
 
-std::string humanBytes(double b) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (b >= 1024 && u < 4) {
-        b /= 1024;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
-    return buf;
-}
 
 int cmdInspect(const Args& a) {
     if (!a.has("model")) return fail("no model given (-m PATH)");

@@ -1,4 +1,5 @@
 #include "serve/server.h"
+#include "core/units.h"
 
 #include <httplib.h>
 
@@ -47,17 +48,6 @@ const char* finishReason(const Event& e) {
 
 std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
 
-std::string humanBytes(double b) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    int u = 0;
-    while (b >= 1024 && u < 4) {
-        b /= 1024;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
-    return buf;
-}
 
 // Turns engine events into response text. Reasoning goes to `reasoning_content` when the client asked for it
 // (return_reasoning); otherwise it is folded back into the content inside <think>…</think>, which is what
