@@ -1,6 +1,7 @@
 #include "api/engine.h"
 
 #include "api/chat_prompt.h"
+#include "models/generator.h"
 
 #include <algorithm>
 #include <atomic>
@@ -277,9 +278,7 @@ bool Engine::Impl::prepare(Sequence& s, std::string& error) {
     s.stops = std::make_unique<StopStringMatcher>(r.stop);
     s.splitter = std::make_unique<ReasoningSplitter>(false);
     if (!r.ignoreEos) {
-        s.stopIds = tok.stopTokens();
-        if (tok.eos() >= 0) s.stopIds.push_back(tok.eos());
-        for (int32_t e : c.generation.eosTokenIds) s.stopIds.push_back(e);
+        s.stopIds = stopTokenIds(*model);
     }
     return true;
 }

@@ -16,6 +16,14 @@ const char* finishReasonName(FinishReason r) {
     return "?";
 }
 
+std::vector<int32_t> stopTokenIds(const LlamaModel& model) {
+    const Tokenizer& tok = model.tokenizer();
+    std::vector<int32_t> ids = tok.stopTokens();
+    if (tok.eos() >= 0) ids.push_back(tok.eos());
+    for (int32_t e : model.config().generation.eosTokenIds) ids.push_back(e);
+    return ids;
+}
+
 Result<GenerateResult> generate(LlamaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& options,
                                 const std::function<void(const std::string&)>& onText) {
     using Clock = std::chrono::steady_clock;
@@ -36,9 +44,7 @@ Result<GenerateResult> generate(LlamaModel& model, const std::vector<int32_t>& p
     std::vector<float> logits(size_t(c.vocabSize));
     Sampler sampler(options.sampling);
     std::vector<int32_t> history = prompt;
-    std::vector<int32_t> stopIds = tok.stopTokens();
-    if (tok.eos() >= 0) stopIds.push_back(tok.eos());
-    for (int32_t e : c.generation.eosTokenIds) stopIds.push_back(e);
+    const std::vector<int32_t> stopIds = stopTokenIds(model);
 
     const int64_t chunk = std::max<int64_t>(1, options.prefillChunk);
     for (int64_t p = 0; p < int64_t(prompt.size()); p += chunk) {

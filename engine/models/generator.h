@@ -42,4 +42,7 @@ Result<GenerateResult> generate(LlamaModel& model, const std::vector<int32_t>& p
 
 const char* finishReasonName(FinishReason r);
 
+/// The ids that end a generation: the tokenizer's end-of-turn tokens, its EOS and generation_config.json's.
+std::vector<int32_t> stopTokenIds(const LlamaModel& model);
+
 }  // namespace wb

@@ -27,6 +27,22 @@ Result<int32_t> optionalId(const GgufFile& gguf, const std::string& key, int32_t
     return static_cast<int32_t>(*v);
 }
 
+// BOS, EOS, UNK and EOT of a GGUF vocabulary; the defaults apply when a key is absent.
+template <class Tok>
+Result<void> setGgufSpecialIds(const GgufFile& gguf, Tok& tok, int32_t bos, int32_t eos, int32_t unk, size_t vocab) {
+    auto b = optionalId(gguf, "tokenizer.ggml.bos_token_id", bos, vocab);
+    auto e = optionalId(gguf, "tokenizer.ggml.eos_token_id", eos, vocab);
+    auto u = optionalId(gguf, "tokenizer.ggml.unknown_token_id", unk, vocab);
+    auto t = optionalId(gguf, "tokenizer.ggml.eot_token_id", -1, vocab);
+    for (const auto* r : {&b, &e, &u, &t})
+        if (!r->ok()) return r->error();
+    tok.setBos(*b);
+    tok.setEos(*e);
+    tok.m_unk = *u;
+    tok.m_eot = *t;
+    return {};
+}
+
 /// Pre-tokenizer for a GGUF tokenizer.ggml.pre value. Names whose regex is not one of the three implemented
 /// fall back to GPT-2's, the most common base of the others, rather than refusing the model.
 PreTokenizer preTokenizerFromName(const std::string& pre) {
@@ -50,18 +66,7 @@ Result<std::unique_ptr<Tokenizer>> spmFromGguf(const GgufFile& gguf, const std::
         for (size_t i = 0; i < tokens.size(); ++i) tok->m_scores[i] = static_cast<float>((*scores)[i]);
 
     // llama.cpp's defaults for SentencePiece vocabularies when the ids are not written.
-    auto bos = optionalId(gguf, "tokenizer.ggml.bos_token_id", 1, tokens.size());
-    auto eos = optionalId(gguf, "tokenizer.ggml.eos_token_id", 2, tokens.size());
-    auto unk = optionalId(gguf, "tokenizer.ggml.unknown_token_id", 0, tokens.size());
-    auto eot = optionalId(gguf, "tokenizer.ggml.eot_token_id", -1, tokens.size());
-    if (!bos) return bos.error();
-    if (!eos) return eos.error();
-    if (!unk) return unk.error();
-    if (!eot) return eot.error();
-    tok->setBos(*bos);
-    tok->setEos(*eos);
-    tok->m_unk = *unk;
-    tok->m_eot = *eot;
+    WB_TRY(setGgufSpecialIds(gguf, *tok, 1, 2, 0, tokens.size()));
     tok->setAddBos(gguf.getBool("tokenizer.ggml.add_bos_token").value_or(true));
     tok->m_addSpacePrefix = gguf.getBool("tokenizer.ggml.add_space_prefix").value_or(true);
     tok->buildIndex();
@@ -90,18 +95,7 @@ Result<std::unique_ptr<Tokenizer>> bpeFromGguf(const GgufFile& gguf, const std::
     const bool llama3 = tok->m_preTokenizer == PreTokenizer::Llama3;
     tok->m_ignoreMerges = llama3;
 
-    auto bos = optionalId(gguf, "tokenizer.ggml.bos_token_id", -1, tokens.size());
-    auto eos = optionalId(gguf, "tokenizer.ggml.eos_token_id", -1, tokens.size());
-    auto unk = optionalId(gguf, "tokenizer.ggml.unknown_token_id", -1, tokens.size());
-    auto eot = optionalId(gguf, "tokenizer.ggml.eot_token_id", -1, tokens.size());
-    if (!bos) return bos.error();
-    if (!eos) return eos.error();
-    if (!unk) return unk.error();
-    if (!eot) return eot.error();
-    tok->setBos(*bos);
-    tok->setEos(*eos);
-    tok->m_unk = *unk;
-    tok->m_eot = *eot;
+    WB_TRY(setGgufSpecialIds(gguf, *tok, -1, -1, -1, tokens.size()));
     tok->setAddBos(gguf.getBool("tokenizer.ggml.add_bos_token").value_or(llama3));
     WB_TRY(tok->buildIndex(merges));
     tok->finishSetup();
