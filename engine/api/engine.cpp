@@ -1,7 +1,6 @@
 #include "api/engine.h"
 
-#include "api/chat_prompt.h"
-#include "models/generator.h"
+#include "api/engine_model.h"
 
 #include <algorithm>
 #include <atomic>
@@ -55,6 +54,8 @@ struct Sequence {
     Request request;
     EventSink sink;
     std::vector<int32_t> tokens;  // prompt followed by what was generated
+    PreparedPrompt prompt;        // ids, and for vision models positions and image features
+    std::vector<int32_t> keyTokens;  // prompt ids for prefix-cache hashing, image tokens keyed by image content
     int64_t promptLen = 0;
     int64_t numComputed = 0;  // tokens whose keys/values are in the cache
     std::vector<uint64_t> blockHashes;  // history hash of each full computed block, in table order
@@ -79,7 +80,7 @@ struct Sequence {
 
 struct Engine::Impl {
     EngineOptions options;
-    std::unique_ptr<LlamaModel> model;
+    std::unique_ptr<EngineModel> model;
     std::unique_ptr<KvBlockPool> pool;
     int64_t maxModelLen = 0;
     Clock::time_point startedAt = Clock::now();
@@ -107,6 +108,7 @@ struct Engine::Impl {
 
     void run();
     bool prepare(Sequence& s, std::string& error);
+    uint64_t blockHash(const Sequence& s, uint64_t prev, int64_t block) const;
     void finish(std::unique_ptr<Sequence>& s, StopReason reason, const std::string& error = {});
     void freeBlocks(Sequence& s);
     bool ensureBlocks(Sequence& s, int64_t numTokens);
@@ -174,7 +176,7 @@ void Engine::Impl::matchPrefix(Sequence& s) {
     uint64_t h = 0;
     s.blockHashes.clear();
     for (int64_t j = 0; j < maxBlocks; ++j) {
-        h = KvBlockPool::chainHash(h, s.tokens.data() + j * bs, bs);
+        h = blockHash(s, h, j);
         const auto b = pool->lookup(h);
         if (!b) break;
         pool->retain(*b);
@@ -188,7 +190,7 @@ void Engine::Impl::registerComputedBlocks(Sequence& s) {
     const int64_t bs = pool->blockSize();
     while (int64_t(s.blockHashes.size() + 1) * bs <= s.numComputed) {
         const size_t j = s.blockHashes.size();
-        const uint64_t h = KvBlockPool::chainHash(j ? s.blockHashes.back() : 0, s.tokens.data() + int64_t(j) * bs, bs);
+        const uint64_t h = blockHash(s, j ? s.blockHashes.back() : 0, int64_t(j));
         pool->registerBlock(s.table.blocks[j], h);
         s.blockHashes.push_back(h);
     }
@@ -231,21 +233,43 @@ void Engine::Impl::finish(std::unique_ptr<Sequence>& s, StopReason reason, const
     if (live.empty()) idleCv.notify_all();
 }
 
+uint64_t Engine::Impl::blockHash(const Sequence& s, uint64_t prev, int64_t block) const {
+    const int64_t bs = pool->blockSize(), from = block * bs;
+    if (s.keyTokens.empty() || from >= int64_t(s.keyTokens.size()))
+        return KvBlockPool::chainHash(prev, s.tokens.data() + from, bs);
+    std::vector<int32_t> key(static_cast<size_t>(bs));
+    for (int64_t i = 0; i < bs; ++i)
+        key[size_t(i)] = from + i < int64_t(s.keyTokens.size()) ? s.keyTokens[size_t(from + i)] : s.tokens[size_t(from + i)];
+    return KvBlockPool::chainHash(prev, key.data(), bs);
+}
+
 bool Engine::Impl::prepare(Sequence& s, std::string& error) {
-    const Tokenizer& tok = model->tokenizer();
     const Request& r = s.request;
-    if (!r.promptTokens.empty()) {
-        s.tokens = r.promptTokens;
-    } else if (!r.messages.empty()) {
-        auto p = buildChatPrompt(tok, r.messages, true, r.enableThinking);
-        if (!p) {
-            error = p.error().message;
-            return false;
+    auto prepared = model->prepare(r);
+    if (!prepared) {
+        error = prepared.error().message;
+        return false;
+    }
+    s.prompt = std::move(*prepared);
+    s.tokens = s.prompt.ids;
+    if (!s.prompt.stopString.empty()) s.request.stop.push_back(s.prompt.stopString);
+    if (s.prompt.numImages() > 0) {
+        // Image tokens all share one id: key each by its image's content and its index in it, so that the prefix
+        // cache never hands one image's keys and values to a prompt with another image. Keys are negative:
+        // no real token id collides with them.
+        s.keyTokens = s.prompt.ids;
+        size_t image = 0;
+        int64_t k = 0;
+        for (size_t i = 0; i < s.keyTokens.size(); ++i) {
+            if (s.keyTokens[i] != s.prompt.imageTokenId) {
+                if (k > 0) ++image;
+                k = 0;
+                continue;
+            }
+            const uint64_t h = (image < s.prompt.imageHashes.size() ? s.prompt.imageHashes[image] : 0) ^
+                               (uint64_t(k++) * 0x9E3779B97F4A7C15ull);
+            s.keyTokens[i] = int32_t(uint32_t(h ^ (h >> 32)) | 0x80000000u);
         }
-        s.tokens = std::move(p->ids);
-        if (!p->stopString.empty()) s.request.stop.push_back(p->stopString);
-    } else {
-        s.tokens = tok.encode(r.prompt, tok.addBosByDefault(), SpecialTokens::Plain);
     }
     s.promptLen = int64_t(s.tokens.size());
     const ModelConfig& c = model->config();
@@ -278,7 +302,7 @@ bool Engine::Impl::prepare(Sequence& s, std::string& error) {
     s.stops = std::make_unique<StopStringMatcher>(r.stop);
     s.splitter = std::make_unique<ReasoningSplitter>(false);
     if (!r.ignoreEos) {
-        s.stopIds = stopTokenIds(*model);
+        s.stopIds = model->stopIds();
     }
     return true;
 }
@@ -455,13 +479,13 @@ void Engine::Impl::run() {
             continue;
         }
 
-        std::vector<BatchSequence> batch;
+        std::vector<ModelStep> batch;
         batch.reserve(items.size());
         for (const Item& it : items)
             batch.push_back({std::span<const int32_t>(it.seq->tokens.data() + it.seq->numComputed, size_t(it.count)),
-                             it.seq->numComputed, &it.seq->table, it.wantLogits});
+                             it.seq->numComputed, &it.seq->table, it.wantLogits, &it.seq->prompt});
         const auto t0 = Clock::now();
-        auto r = model->forwardBatch(batch, *pool, logits.data());
+        auto r = model->forward(batch, *pool, logits.data());
         const auto t1 = Clock::now();
         if (!r) {
             // A failed step fails the sequences in it, not the engine.
@@ -551,7 +575,7 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
     if (options.blockSize <= 0) return makeError("engine: block size must be positive");
     if (options.maxNumSeqs <= 0) return makeError("engine: max_num_seqs must be positive");
     if (options.maxBatchTokens <= 0) return makeError("engine: the per-step token budget must be positive");
-    auto model = LlamaModel::load(options.modelPath, options.load);
+    auto model = loadEngineModel(options.modelPath, options.load, options.maxImagePixels);
     if (!model) return model.error();
     m.model = std::move(*model);
     const ModelConfig& c = m.model->config();
@@ -629,6 +653,7 @@ void Engine::waitIdle() const {
 
 const ModelConfig& Engine::modelConfig() const { return m->model->config(); }
 const Tokenizer& Engine::tokenizer() const { return m->model->tokenizer(); }
+bool Engine::acceptsImages() const { return m->model->acceptsImages(); }
 const EngineOptions& Engine::options() const { return m->options; }
 
 }  // namespace wb

@@ -17,9 +17,32 @@ namespace wb {
 
 using RequestId = uint64_t;
 
+/// A piece of a message: text, or an encoded image (PNG or JPEG bytes, decoded by the engine) for vision models.
+struct ContentPart {
+    enum class Kind { Text, Image };
+    Kind kind = Kind::Text;
+    std::string text;
+    std::shared_ptr<const std::vector<uint8_t>> image;
+
+    static ContentPart makeText(std::string t) { return {Kind::Text, std::move(t), nullptr}; }
+    static ContentPart makeImage(std::vector<uint8_t> bytes) {
+        return {Kind::Image, {}, std::make_shared<const std::vector<uint8_t>>(std::move(bytes))};
+    }
+};
+
 struct ChatMessage {
     std::string role;  // system | user | assistant
     std::string content;
+    /// When non-empty, the message is these parts in order (text and images) and `content` is ignored. Images
+    /// reach the model only through image parts: text is always tokenized as plain text, so "<|image|>" typed
+    /// by a user stays those characters.
+    std::vector<ContentPart> parts;
+
+    bool hasImages() const {
+        for (const ContentPart& p : parts)
+            if (p.kind == ContentPart::Kind::Image) return true;
+        return false;
+    }
 };
 
 struct Request {
@@ -80,6 +103,9 @@ struct EngineOptions {
     /// Reuse the KV blocks of identical prompt prefixes (a long system prompt sent with every request) instead of
     /// recomputing them; cached blocks are kept until their memory is needed.
     bool prefixCaching = true;
+    /// Vision models: the most pixels an image is resized to (the processor's max_pixels; the model's own phone
+    /// deployments use 5,000,000 for full-size screenshots). 0: the checkpoint's preprocessor_config.json.
+    int64_t maxImagePixels = 0;
 };
 
 struct RequestStats {
@@ -139,6 +165,8 @@ public:
 
     const ModelConfig& modelConfig() const;
     const Tokenizer& tokenizer() const;
+    /// Whether requests may carry image parts (a vision model is loaded).
+    bool acceptsImages() const;
     const EngineOptions& options() const;
 
 private:

@@ -68,6 +68,8 @@ public:
     Glm4vProcessorConfig& processorConfig() { return m_processor; }
     ThreadPool& threadPool() { return *m_pool; }
     int64_t kvDim() const { return m_config.text.numKvHeads * m_config.text.headDim; }
+    /// Bytes of the weights as held for compute (matrices in their load dtype, norms and biases f32).
+    int64_t weightBytes() const;
 
     /// Vision tower on one preprocessed image: numTokens × dim features (row-major).
     Result<std::vector<float>> encodeImage(const Glm4vImageInput& image);

@@ -339,6 +339,15 @@ Result<std::unique_ptr<Tokenizer>> loadHfFolder(const std::string& dir) {
         if (!config) return config.error();
         WB_TRY(applyTokenizerConfig(*tok, *config, configPath));
     }
+    // Newer checkpoints (GLM-4.1V among them) ship the template as its own file; like Transformers, it wins
+    // over a chat_template key in tokenizer_config.json.
+    const std::string jinjaPath = (fs::path(dir) / "chat_template.jinja").string();
+    if (fs::exists(jinjaPath, ec)) {
+        std::ifstream in(jinjaPath, std::ios::binary);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!in.good() && !in.eof()) return makeError(jinjaPath + ": cannot read");
+        if (!text.empty()) tok->setChatTemplate(text);
+    }
     tok->finishSetup();
     return std::unique_ptr<Tokenizer>(std::move(tok));
 }

@@ -4,6 +4,7 @@
 // tools/hf-goldens/make_glm_goldens.py writes into tests/goldens/glm/ (skipped while they are absent).
 #include "glm/glm_model.h"
 #include "glm/glm_prompt.h"
+#include "glm/glm_tiny.h"
 #include "formats/safetensors_writer.h"
 #include "media/glm4v_image_processor.h"
 #include "tokenizer/spm_tokenizer.h"
@@ -25,138 +26,18 @@ using nlohmann::json;
 
 namespace {
 
-// Tiny vocabulary: 256 byte tokens, GLM's special tokens, padding up to 300.
-constexpr int kVocab = 300;
-constexpr int32_t kBeginImage = 262, kEndImage = 263, kImage = 264, kBeginVideo = 265, kEndVideo = 266;
+constexpr int kVocab = kTinyGlmVocab;
+constexpr int32_t kBeginImage = kTinyGlmBeginImage, kEndImage = kTinyGlmEndImage, kImage = kTinyGlmImage;
 
-void writeTokenizer(const std::string& dir) {
-    json vocab = json::object();
-    const auto byteMap = gpt2ByteToCodepoint();
-    for (int b = 0; b < 256; ++b) {
-        std::string piece;
-        unicode::appendUtf8(piece, byteMap[size_t(b)]);
-        vocab[piece] = b;
-    }
-    const char* specials[] = {"[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>", "<|endoftext|>",
-                              "<|begin_of_image|>", "<|end_of_image|>", "<|image|>", "<|begin_of_video|>",
-                              "<|end_of_video|>"};
-    json added = json::array();
-    for (int i = 0; i < 11; ++i)
-        added.push_back({{"id", 256 + i}, {"content", specials[i]}, {"special", true}, {"lstrip", false},
-                         {"rstrip", false}, {"normalized", false}, {"single_word", false}});
-    json tj = {{"added_tokens", added},
-               {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
-               {"decoder", {{"type", "ByteLevel"}}},
-               {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", json::array()}}}};
-    std::ofstream(dir + "/tokenizer.json") << tj.dump();
-    std::ofstream(dir + "/tokenizer_config.json") << R"({"eos_token": "<|endoftext|>", "add_bos_token": false})";
-}
+json tinyConfig(bool vision) { return json::parse(tinyGlmConfigJson(vision)); }
 
-json tinyConfig(bool vision) {
-    json text = {{"vocab_size", kVocab},         {"hidden_size", 64},          {"intermediate_size", 96},
-                 {"num_hidden_layers", 2},       {"num_attention_heads", 4},   {"num_key_value_heads", 2},
-                 {"max_position_embeddings", 512}, {"rms_norm_eps", 1e-5},     {"hidden_act", "silu"},
-                 {"partial_rotary_factor", 0.5}, {"rope_theta", 10000.0},      {"attention_bias", true},
-                 {"tie_word_embeddings", false}};
-    if (!vision) {
-        text["architectures"] = {"Glm4ForCausalLM"};
-        text["model_type"] = "glm4";
-        text["head_dim"] = 16;
-        text["eos_token_id"] = {261};
-        return text;
-    }
-    text["rope_scaling"] = {{"type", "default"}, {"mrope_section", {2, 1, 1}}};
-    text["model_type"] = "glm4v_text";
-    json v = {{"depth", 2},          {"hidden_size", 32},         {"num_heads", 2},        {"patch_size", 14},
-              {"temporal_patch_size", 2}, {"spatial_merge_size", 2}, {"in_channels", 3},  {"image_size", 56},
-              {"out_hidden_size", 64}, {"intermediate_size", 48}, {"rms_norm_eps", 1e-5}, {"attention_bias", false},
-              {"hidden_act", "silu"}};
-    return {{"architectures", {"Glm4vForConditionalGeneration"}},
-            {"model_type", "glm4v"},
-            {"text_config", text},
-            {"vision_config", v},
-            {"image_token_id", kImage},
-            {"image_start_token_id", kBeginImage},
-            {"image_end_token_id", kEndImage},
-            {"video_start_token_id", kBeginVideo},
-            {"video_end_token_id", kEndVideo}};
-}
-
-std::vector<uint8_t> randomF32(std::mt19937& rng, int64_t n, float scale, float offset = 0.0f) {
-    std::normal_distribution<float> d(0.0f, scale);
-    std::vector<uint8_t> bytes(size_t(n) * 4);
-    for (int64_t i = 0; i < n; ++i) {
-        const float v = offset + d(rng);
-        std::memcpy(bytes.data() + i * 4, &v, 4);
-    }
-    return bytes;
-}
-
-// Writes a tiny random checkpoint. newNames: "model.language_model." / "model.visual." (current HF), else
-// "model." / "visual." (the layout before the rename).
 void writeTinyGlm(const std::string& dir, bool vision, bool newNames, int shards, uint32_t seed = 7) {
-    std::filesystem::create_directories(dir);
-    std::ofstream(dir + "/config.json") << tinyConfig(vision).dump(2);
-    std::ofstream(dir + "/generation_config.json") << R"({"eos_token_id": [261, 259]})";
-    writeTokenizer(dir);
-    if (vision)
-        std::ofstream(dir + "/preprocessor_config.json")
-                << R"({"size": {"shortest_edge": 3136, "longest_edge": 50176}, "patch_size": 14,
-                      "temporal_patch_size": 2, "merge_size": 2, "image_mean": [0.48145466, 0.4578275, 0.40821073],
-                      "image_std": [0.26862954, 0.26130258, 0.27577711], "image_processor_type": "Glm4vImageProcessor"})";
-    std::mt19937 rng(seed);
-    SafetensorsWriter w;
-    auto add = [&](const std::string& name, std::vector<int64_t> shape, float scale, float offset = 0.0f) {
-        int64_t n = 1;
-        for (int64_t d : shape) n *= d;
-        QVERIFY(w.addTensor(name, DType::F32, shape, randomF32(rng, n, scale, offset)).ok());
-    };
-    const std::string T = vision ? (newNames ? "model.language_model." : "model.") : "model.";
-    const std::string V = newNames ? "model.visual." : "visual.";
-    add(T + "embed_tokens.weight", {kVocab, 64}, 1.0f);
-    for (int l = 0; l < 2; ++l) {
-        const std::string p = T + "layers." + std::to_string(l) + ".";
-        for (const char* norm : {"input_layernorm", "post_self_attn_layernorm", "post_attention_layernorm",
-                                 "post_mlp_layernorm"})
-            add(p + norm + ".weight", {64}, 0.1f, 1.0f);
-        add(p + "self_attn.q_proj.weight", {64, 64}, 0.15f);
-        add(p + "self_attn.q_proj.bias", {64}, 0.1f);
-        add(p + "self_attn.k_proj.weight", {32, 64}, 0.15f);
-        add(p + "self_attn.k_proj.bias", {32}, 0.1f);
-        add(p + "self_attn.v_proj.weight", {32, 64}, 0.15f);
-        add(p + "self_attn.v_proj.bias", {32}, 0.1f);
-        add(p + "self_attn.o_proj.weight", {64, 64}, 0.15f);
-        add(p + "mlp.gate_up_proj.weight", {192, 64}, 0.15f);
-        add(p + "mlp.down_proj.weight", {64, 96}, 0.15f);
-    }
-    add(T + "norm.weight", {64}, 0.1f, 1.0f);
-    add("lm_head.weight", {kVocab, 64}, 0.2f);
-    if (vision) {
-        add(V + "patch_embed.proj.weight", {32, 3, 2, 14, 14}, 0.05f);
-        add(V + "patch_embed.proj.bias", {32}, 0.1f);
-        add(V + "post_conv_layernorm.weight", {32}, 0.1f, 1.0f);
-        add(V + "embeddings.position_embedding.weight", {16, 32}, 0.5f);
-        for (int b = 0; b < 2; ++b) {
-            const std::string p = V + "blocks." + std::to_string(b) + ".";
-            add(p + "norm1.weight", {32}, 0.1f, 1.0f);
-            add(p + "norm2.weight", {32}, 0.1f, 1.0f);
-            add(p + "attn.qkv.weight", {96, 32}, 0.2f);
-            add(p + "attn.proj.weight", {32, 32}, 0.2f);
-            add(p + "mlp.gate_proj.weight", {64, 32}, 0.2f);
-            add(p + "mlp.up_proj.weight", {64, 32}, 0.2f);
-            add(p + "mlp.down_proj.weight", {32, 64}, 0.2f);
-        }
-        add(V + "post_layernorm.weight", {32}, 0.1f, 1.0f);
-        add(V + "downsample.weight", {64, 32, 2, 2}, 0.1f);
-        add(V + "downsample.bias", {64}, 0.1f);
-        add(V + "merger.proj.weight", {64, 64}, 0.15f);
-        add(V + "merger.post_projection_norm.weight", {64}, 0.1f, 1.0f);
-        add(V + "merger.post_projection_norm.bias", {64}, 0.1f);
-        add(V + "merger.gate_proj.weight", {48, 64}, 0.15f);
-        add(V + "merger.up_proj.weight", {48, 64}, 0.15f);
-        add(V + "merger.down_proj.weight", {64, 48}, 0.15f);
-    }
-    auto r = w.writeSharded(dir, shards);
+    TinyGlmOptions o;
+    o.vision = vision;
+    o.newNames = newNames;
+    o.shards = shards;
+    o.seed = seed;
+    auto r = writeTinyGlmCheckpoint(dir, o);
     QVERIFY2(r.ok(), r.ok() ? "" : r.error().message.c_str());
 }
 

@@ -1,0 +1,333 @@
+#include "api/engine_model.h"
+
+#include <cmath>
+#include <limits>
+
+#include "api/chat_prompt.h"
+#include "backend/cpu/cpu_ops.h"
+#include "glm/glm_config.h"
+#include "glm/glm_model.h"
+#include "glm/glm_prompt.h"
+#include "glm/glm_tiny.h"
+#include "media/glm4v_image_processor.h"
+#include "media/image.h"
+#include "models/generator.h"
+#include "models/llama_model.h"
+#include "template/chat_template.h"
+
+namespace wb {
+
+namespace {
+
+/// The text of a message whose parts are all text (joined), or its content.
+std::string flatText(const ChatMessage& m) {
+    if (m.parts.empty()) return m.content;
+    std::string s;
+    for (const ContentPart& p : m.parts)
+        if (p.kind == ContentPart::Kind::Text) s += p.text;
+    return s;
+}
+
+uint64_t fnv1a(const std::vector<uint8_t>& bytes) {
+    uint64_t h = 1469598103934665603ull;
+    for (uint8_t b : bytes) h = (h ^ b) * 1099511628211ull;
+    return h;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Llama family
+
+class LlamaEngineModel final : public EngineModel {
+public:
+    explicit LlamaEngineModel(std::unique_ptr<LlamaModel> m) : m_model(std::move(m)) {}
+
+    const ModelConfig& config() const override { return m_model->config(); }
+    const Tokenizer& tokenizer() const override { return m_model->tokenizer(); }
+
+    Result<PreparedPrompt> prepare(const Request& r) override {
+        const Tokenizer& tok = m_model->tokenizer();
+        PreparedPrompt p;
+        if (!r.promptTokens.empty()) {
+            p.ids = r.promptTokens;
+        } else if (!r.messages.empty()) {
+            std::vector<ChatMessage> flat;
+            for (size_t i = 0; i < r.messages.size(); ++i) {
+                if (r.messages[i].hasImages())
+                    return makeError("message " + std::to_string(i) + " has an image, but the model '" +
+                                     m_model->config().name + "' is text-only and does not accept images");
+                flat.push_back({r.messages[i].role, flatText(r.messages[i]), {}});
+            }
+            auto c = buildChatPrompt(tok, flat, true, r.enableThinking);
+            if (!c) return c.error();
+            p.ids = std::move(c->ids);
+            p.stopString = c->stopString;
+        } else {
+            p.ids = tok.encode(r.prompt, tok.addBosByDefault(), SpecialTokens::Plain);
+        }
+        return p;
+    }
+
+    Result<void> forward(std::span<const ModelStep> batch, KvBlockPool& pool, float* logits) override {
+        std::vector<BatchSequence> b;
+        b.reserve(batch.size());
+        for (const ModelStep& s : batch) b.push_back({s.tokens, s.start, s.blocks, s.wantLogits});
+        return m_model->forwardBatch(b, pool, logits);
+    }
+
+    std::vector<int32_t> stopIds() const override { return stopTokenIds(*m_model); }
+    int64_t weightBytes() const override { return m_model->weightBytes(); }
+    std::string deviceSummary() const override { return m_model->deviceSummary(); }
+    bool kvOnHost() const override { return m_model->kvOnHost(); }
+
+private:
+    std::unique_ptr<LlamaModel> m_model;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// GLM-4 / GLM-4.1V
+
+// Placeholders for message texts while the template renders (control characters: never in real text, and no
+// template edits them), so that the rendered text splits back into template text, message text and image slots.
+constexpr char kSentinel[] = "\x02wb-text-";
+constexpr size_t kSentinelPrefix = sizeof(kSentinel) - 1;
+std::string sentinel(size_t i) { return kSentinel + std::to_string(i) + "\x03"; }
+
+class GlmEngineModel final : public EngineModel {
+public:
+    GlmEngineModel(std::unique_ptr<GlmModel> m, int64_t maxImagePixels) : m_model(std::move(m)) {
+        const GlmConfig& g = m_model->config();
+        m_config.architecture = g.architecture;
+        m_config.name = g.architecture == "glm4v" ? "GLM-4.1V" : "GLM-4";
+        m_config.dim = g.text.dim;
+        m_config.numLayers = g.text.numLayers;
+        m_config.numHeads = g.text.numHeads;
+        m_config.numKvHeads = g.text.numKvHeads;
+        m_config.headDim = g.text.headDim;
+        m_config.ffnDim = g.text.ffnDim;
+        m_config.vocabSize = g.text.vocabSize;
+        m_config.maxContext = g.text.maxContext;
+        m_config.normEps = g.text.normEps;
+        m_config.ropeTheta = g.text.ropeTheta;
+        m_config.qkvBias = g.text.attentionBias;
+        m_config.tiedEmbeddings = g.text.tiedEmbeddings;
+        m_config.eosTokenId = m_model->tokenizer().eos();
+        m_config.generation.eosTokenIds = g.eosTokenIds;
+        if (maxImagePixels > 0) m_model->processorConfig().maxPixels = maxImagePixels;
+        const Tokenizer& tok = m_model->tokenizer();
+        if (g.hasVision)
+            m_marker = tok.piece(g.imageStartTokenId) + tok.piece(g.imageTokenId) + tok.piece(g.imageEndTokenId);
+        for (int32_t id : {g.imageTokenId, g.imageStartTokenId, g.imageEndTokenId, g.videoStartTokenId,
+                           g.videoEndTokenId})
+            if (id >= 0 && id < g.text.vocabSize) m_banned.push_back(id);
+    }
+
+    const ModelConfig& config() const override { return m_config; }
+    const Tokenizer& tokenizer() const override { return m_model->tokenizer(); }
+    bool acceptsImages() const override { return m_model->config().hasVision; }
+
+    Result<PreparedPrompt> prepare(const Request& r) override {
+        const GlmConfig& g = m_model->config();
+        const Tokenizer& tok = m_model->tokenizer();
+        PreparedPrompt p;
+        p.imageTokenId = g.hasVision ? g.imageTokenId : -1;
+        if (!r.promptTokens.empty()) {
+            auto rope = glmRopeIndex(r.promptTokens, {}, g);
+            if (!rope) return makeError("prompt tokens: " + rope.error().message);
+            p.ids = r.promptTokens;
+            return p;
+        }
+        if (r.messages.empty()) {
+            p.ids = tok.encode(r.prompt, tok.addBosByDefault(), SpecialTokens::Plain);
+            return p;
+        }
+        // Render the template with sentinels for texts and image parts as {"type": "image"}.
+        std::vector<const std::string*> texts;
+        std::vector<const ContentPart*> images;
+        TemplateValue::List msgs;
+        for (size_t i = 0; i < r.messages.size(); ++i) {
+            const ChatMessage& m = r.messages[i];
+            TemplateValue::Map mm;
+            mm.set("role", TemplateValue(m.role));
+            if (m.parts.empty()) {
+                mm.set("content", TemplateValue(sentinel(texts.size())));
+                texts.push_back(&m.content);
+            } else {
+                TemplateValue::List parts;
+                for (const ContentPart& part : m.parts) {
+                    TemplateValue::Map pm;
+                    if (part.kind == ContentPart::Kind::Image) {
+                        if (!g.hasVision)
+                            return makeError("message " + std::to_string(i) +
+                                             " has an image, but this GLM checkpoint has no vision tower");
+                        if (!part.image || part.image->empty())
+                            return makeError("message " + std::to_string(i) + ": an image part has no data");
+                        pm.set("type", TemplateValue(std::string("image")));
+                        images.push_back(&part);
+                    } else {
+                        pm.set("type", TemplateValue(std::string("text")));
+                        pm.set("text", TemplateValue(sentinel(texts.size())));
+                        texts.push_back(&part.text);
+                    }
+                    parts.push_back(TemplateValue(std::move(pm)));
+                }
+                mm.set("content", TemplateValue(std::move(parts)));
+            }
+            msgs.push_back(TemplateValue(std::move(mm)));
+        }
+        const std::string source = tok.chatTemplate() ? *tok.chatTemplate() : std::string(tinyGlmChatTemplate());
+        auto t = ChatTemplate::parse(source);
+        if (!t) return makeError("chat template: " + t.error().message);
+        TemplateValue::Map extra;
+        extra.set("enable_thinking", TemplateValue(r.enableThinking));
+        auto rendered = t->renderChat(TemplateValue(std::move(msgs)), true, TemplateValue(std::move(extra)), "",
+                                      tok.eos() >= 0 ? tok.piece(tok.eos()) : "");
+        if (!rendered) return makeError("chat template: " + rendered.error().message);
+
+        // Split: template text (parsed for special tokens), message texts (plain), image slots.
+        std::vector<GlmPromptPart> parts;
+        const std::string& s = *rendered;
+        size_t pos = 0, nextImage = 0;
+        auto templateText = [&](size_t from, size_t to) {
+            while (from < to) {
+                const size_t at = m_marker.empty() ? std::string::npos : s.find(m_marker, from);
+                const size_t end = at == std::string::npos || at >= to ? to : at;
+                if (end > from) parts.push_back({GlmPromptPart::Kind::Template, s.substr(from, end - from), -1});
+                if (end == to) break;
+                parts.push_back({GlmPromptPart::Kind::Image, {}, int(nextImage++)});
+                from = end + m_marker.size();
+            }
+        };
+        while (pos < s.size()) {
+            const size_t at = s.find('\x02', pos);
+            templateText(pos, at == std::string::npos ? s.size() : at);
+            if (at == std::string::npos) break;
+            const size_t close = s.find('\x03', at);
+            if (close == std::string::npos || s.compare(at, kSentinelPrefix, kSentinel) != 0)
+                return makeError("chat template: could not place the message texts in its output");
+            const size_t idx = size_t(std::stoul("0" + s.substr(at + kSentinelPrefix, close - at - kSentinelPrefix)));
+            if (idx >= texts.size()) return makeError("chat template: could not place the message texts");
+            parts.push_back({GlmPromptPart::Kind::Text, *texts[idx], -1});
+            pos = close + 1;
+        }
+        if (nextImage != images.size())
+            return makeError("chat template: the request has " + std::to_string(images.size()) +
+                             " images but the template placed " + std::to_string(nextImage) + " image slots");
+
+        // Images: decode, preprocess, and the vision tower.
+        std::vector<GlmImageGrid> grids;
+        std::vector<Glm4vImageInput> inputs;
+        for (size_t k = 0; k < images.size(); ++k) {
+            const std::string name = "image " + std::to_string(k + 1);
+            auto img = decodeImage(*images[k]->image, name);
+            if (!img) return img.error();
+            auto in = glm4vPreprocess(*img, m_model->processorConfig());
+            if (!in) return makeError(name + ": " + in.error().message);
+            grids.push_back({in->gridT, in->gridH, in->gridW});
+            p.imageHashes.push_back(fnv1a(*images[k]->image));
+            inputs.push_back(std::move(*in));
+        }
+        auto built = buildGlmPrompt(tok, g, parts, grids);
+        if (!built) return built.error();
+        for (size_t k = 0; k < inputs.size(); ++k) {
+            auto f = m_model->encodeImage(inputs[k]);
+            if (!f) return makeError("image " + std::to_string(k + 1) + ": " + f.error().message);
+            p.imageFeatures.insert(p.imageFeatures.end(), f->begin(), f->end());
+        }
+        p.ids = std::move(built->ids);
+        if (!images.empty()) {
+            p.positions = std::move(built->positions);
+            p.ropeDelta = built->ropeDelta;
+        }
+        return p;
+    }
+
+    Result<void> forward(std::span<const ModelStep> batch, KvBlockPool& pool, float* logits) override {
+        const int64_t dim = m_model->config().text.dim;
+        std::vector<GlmSequenceStep> steps(batch.size());
+        std::vector<std::vector<int64_t>> positions(batch.size());
+        int64_t rows = 0;
+        for (size_t k = 0; k < batch.size(); ++k) {
+            const ModelStep& b = batch[k];
+            GlmSequenceStep& st = steps[k];
+            st.tokens = b.tokens;
+            st.startIndex = b.start;
+            st.blocks = b.blocks;
+            st.wantLogits = b.wantLogits;
+            rows += b.wantLogits;
+            const PreparedPrompt* p = b.prompt;
+            if (!p || p->positions.empty()) continue;  // text positions: index (+ 0)
+            st.positionOffset = p->ropeDelta;
+            const int64_t promptLen = int64_t(p->ids.size()), n = int64_t(b.tokens.size());
+            if (b.start >= promptLen) continue;  // after the prompt: index + ropeDelta
+            auto& pos = positions[k];
+            pos.resize(size_t(3 * n));
+            for (int a = 0; a < 3; ++a)
+                for (int64_t i = 0; i < n; ++i) {
+                    const int64_t at = b.start + i;
+                    pos[size_t(a * n + i)] = at < promptLen ? p->positions[size_t(a * promptLen + at)] : at + p->ropeDelta;
+                }
+            st.positions = pos;
+            int64_t before = 0, inside = 0;
+            for (int64_t i = 0; i < b.start; ++i) before += p->ids[size_t(i)] == p->imageTokenId;
+            for (int64_t i = b.start; i < std::min(promptLen, b.start + n); ++i)
+                inside += p->ids[size_t(i)] == p->imageTokenId;
+            if ((before + inside) * dim > int64_t(p->imageFeatures.size()))
+                return makeError("internal: image features do not cover the prompt's image tokens");
+            st.imageFeatures = std::span<const float>(p->imageFeatures.data() + before * dim, size_t(inside * dim));
+        }
+        WB_TRY(m_model->forward(steps, pool, logits));
+        // Image and video markers come only from image parts: the model never generates them.
+        const int64_t V = m_config.vocabSize;
+        for (int64_t r = 0; r < rows; ++r)
+            for (int32_t id : m_banned) logits[r * V + id] = -std::numeric_limits<float>::infinity();
+        return {};
+    }
+
+    std::vector<int32_t> stopIds() const override {
+        const Tokenizer& tok = m_model->tokenizer();
+        std::vector<int32_t> ids = tok.stopTokens();
+        if (tok.eos() >= 0) ids.push_back(tok.eos());
+        for (int32_t e : m_model->config().eosTokenIds) ids.push_back(e);
+        return ids;
+    }
+    int64_t weightBytes() const override { return m_model->weightBytes(); }
+    std::string deviceSummary() const override {
+        return "cpu (" + std::to_string(m_model->threadPool().size()) + " threads, " +
+               cpu::isaName(cpu::activeIsa()) + ")";
+    }
+
+private:
+    std::unique_ptr<GlmModel> m_model;
+    ModelConfig m_config;
+    std::string m_marker;  // <|begin_of_image|><|image|><|end_of_image|> as the template writes it
+    std::vector<int32_t> m_banned;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, const LoadOptions& options,
+                                                     int64_t maxImagePixels) {
+    if (isGlmFolder(path)) {
+        if (options.device != DeviceKind::Cpu || options.parallelDegree != 1)
+            return makeError(path + ": GLM-4 / GLM-4.1V checkpoints run on one CPU device for now (the CUDA and "
+                             "tensor-parallel paths serve Llama-family models)");
+        GlmLoadOptions go;
+        go.numThreads = options.numThreads;
+        switch (options.precision) {
+            case Precision::Native: break;
+            case Precision::F32: go.weightType = DType::F32; break;
+            case Precision::F16: go.weightType = DType::F16; break;
+            case Precision::BF16: go.weightType = DType::BF16; break;
+            case Precision::Int8: go.weightType = DType::I8; break;
+        }
+        auto m = GlmModel::load(path, go);
+        if (!m) return m.error();
+        if (!(*m)->hasTokenizer()) return makeError(path + ": no tokenizer (tokenizer.json) in the folder");
+        return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*m), maxImagePixels));
+    }
+    auto m = LlamaModel::load(path, options);
+    if (!m) return m.error();
+    return std::unique_ptr<EngineModel>(new LlamaEngineModel(std::move(*m)));
+}
+
+}  // namespace wb

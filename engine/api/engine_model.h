@@ -1,0 +1,67 @@
+// What the engine's scheduler needs of a model, so that one loop serves every family: the Llama-family
+// LlamaModel (GGUF and HF, CPU or CUDA, tensor parallel) and the GLM-4 / GLM-4.1V GlmModel (text and images).
+// Internal to wb_api: the public surface stays engine.h.
+//
+// A request is prepared once (template, tokenization, image decoding, preprocessing and the vision tower) into
+// a PreparedPrompt the sequence keeps, so that a preempted sequence recomputes its prompt from token ids and
+// cached image features without decoding its images again.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "api/engine.h"
+#include "core/result.h"
+#include "runtime/kv_block_pool.h"
+#include "tokenizer/tokenizer.h"
+
+namespace wb {
+
+struct PreparedPrompt {
+    std::vector<int32_t> ids;
+    std::string stopString;  // the plain-transcript format's turn marker, when no template was used
+    // Vision models only:
+    std::vector<int64_t> positions;    // 3 rows (temporal, height, width) of ids.size(); empty: text positions
+    int64_t ropeDelta = 0;             // rotary position of token i >= ids.size() is i + ropeDelta
+    std::vector<float> imageFeatures;  // one row of the model's width per image token of ids, in order
+    std::vector<uint64_t> imageHashes; // content hash of each image (prefix-cache keys), in order
+    int32_t imageTokenId = -1;
+    int64_t numImages() const { return int64_t(imageHashes.size()); }
+};
+
+/// One sequence's share of a step: tokens [start, start + tokens.size()) of its history.
+struct ModelStep {
+    std::span<const int32_t> tokens;
+    int64_t start = 0;
+    const BlockTable* blocks = nullptr;
+    bool wantLogits = true;
+    const PreparedPrompt* prompt = nullptr;
+};
+
+class EngineModel {
+public:
+    virtual ~EngineModel() = default;
+    /// The text model's shape in the Llama terms the scheduler and the stats use (layers, KV heads, vocab,
+    /// context, name and architecture).
+    virtual const ModelConfig& config() const = 0;
+    virtual const Tokenizer& tokenizer() const = 0;
+    virtual bool acceptsImages() const { return false; }
+    /// Template, tokenization and images. Runs on the engine's loop thread.
+    virtual Result<PreparedPrompt> prepare(const Request& request) = 0;
+    virtual Result<void> forward(std::span<const ModelStep> batch, KvBlockPool& pool, float* logits) = 0;
+    virtual std::vector<int32_t> stopIds() const = 0;
+    virtual int64_t weightBytes() const = 0;
+    virtual std::string deviceSummary() const = 0;
+    /// False when the model keeps keys and values on its devices (the pool only hands out block ids).
+    virtual bool kvOnHost() const { return true; }
+};
+
+/// LlamaModel for GGUF files and Llama-family folders; GlmModel for GLM-4 / GLM-4.1V folders.
+/// maxImagePixels > 0 overrides the checkpoint's preprocessor max_pixels.
+Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, const LoadOptions& options,
+                                                     int64_t maxImagePixels = 0);
+
+}  // namespace wb

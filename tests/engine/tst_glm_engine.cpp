@@ -1,0 +1,358 @@
+// GLM-4.1V through the engine (the path the server, the CLI and the GUI take): a chat request whose user message
+// holds image parts is rendered with the checkpoint's template, its images decoded, resized, encoded by the vision
+// tower and placed at the image tokens with their 3-D rotary positions, then scheduled like any other request.
+// Checked on a tiny random checkpoint written here: the engine's tokens equal a direct GlmModel prefill + greedy
+// decode of the same prompt; batched = alone; preemption recomputes from cached features; the prefix cache tells
+// images apart; typed markers stay text; bad images and images for text-only models are clear errors.
+#include <QtTest>
+
+#include <cmath>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+
+#include "api/engine.h"
+#include "fixtures.h"
+#include "glm/glm_model.h"
+#include "glm/glm_prompt.h"
+#include "glm/glm_tiny.h"
+#include "media/glm4v_image_processor.h"
+#include "media/image.h"
+
+using namespace wb;
+
+namespace {
+
+class Collector {
+public:
+    EventSink sink() {
+        return [this](const Event& e) {
+            std::lock_guard lock(m_mutex);
+            m_events[e.id].push_back(e);
+            m_cv.notify_all();
+        };
+    }
+    std::vector<Event> wait(RequestId id) {
+        std::unique_lock lock(m_mutex);
+        m_cv.wait_for(lock, std::chrono::seconds(120), [&] {
+            const auto& v = m_events[id];
+            return !v.empty() && (v.back().type == EventType::Finished || v.back().type == EventType::Error);
+        });
+        return m_events[id];
+    }
+
+private:
+    std::mutex m_mutex;
+    std::condition_variable m_cv;
+    std::map<RequestId, std::vector<Event>> m_events;
+};
+
+Image procedural(int w, int h, int variant) {
+    Image img;
+    img.width = w;
+    img.height = h;
+    img.rgb.resize(size_t(w) * h * 3);
+    for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x) {
+            uint8_t* p = img.rgb.data() + (size_t(y) * w + x) * 3;
+            p[0] = uint8_t((x * 7 + y * 3 + variant * 50) % 256);
+            p[1] = uint8_t((x * y + variant * 17) % 251);
+            p[2] = uint8_t(((x / 8) ^ (y / 8)) * 16 % 256);
+        }
+    return img;
+}
+
+std::vector<uint8_t> png(int w, int h, int variant) {
+    auto r = encodePng(procedural(w, h, variant));
+    return r ? *r : std::vector<uint8_t>{};
+}
+
+Request imageQuestion(std::vector<std::vector<uint8_t>> images, const std::string& question, int64_t maxTokens = 12) {
+    Request r;
+    ChatMessage m;
+    m.role = "user";
+    for (auto& b : images) m.parts.push_back(ContentPart::makeImage(std::move(b)));
+    m.parts.push_back(ContentPart::makeText(question));
+    r.messages.push_back(std::move(m));
+    r.maxTokens = maxTokens;
+    r.ignoreEos = true;
+    r.sampling.temperature = 0;
+    return r;
+}
+
+struct Outcome {
+    std::vector<int32_t> tokens;
+    std::string text, reasoning, error;
+    Usage usage;
+    bool ok = false;
+};
+
+Outcome summarize(const std::vector<Event>& events) {
+    Outcome o;
+    for (const Event& e : events) {
+        if (e.type == EventType::TextDelta) o.text += e.text;
+        if (e.type == EventType::ReasoningDelta) o.reasoning += e.text;
+        if (e.type == EventType::Error) o.error = e.text;
+        if (e.type == EventType::Finished) {
+            o.ok = true;
+            o.tokens = e.tokens;
+            o.usage = e.usage;
+        }
+    }
+    return o;
+}
+
+}  // namespace
+
+class TestGlmEngine : public QObject {
+    Q_OBJECT
+
+    std::string m_vision, m_text;
+
+    std::unique_ptr<Engine> makeEngine(const std::string& path, int64_t numBlocks = 0, int64_t budget = 512) {
+        EngineOptions o;
+        o.modelPath = path;
+        o.load.numThreads = 2;
+        o.numKvBlocks = numBlocks;
+        o.kvCacheBytes = int64_t(16) << 20;
+        o.maxBatchTokens = budget;
+        auto e = Engine::create(o);
+        if (!e) qWarning("engine: %s", e.error().message.c_str());
+        return e ? std::move(*e) : nullptr;
+    }
+
+    Outcome run(Engine& e, Request r) {
+        Collector c;
+        const RequestId id = e.submit(std::move(r), c.sink());
+        return summarize(c.wait(id));
+    }
+
+private slots:
+    void initTestCase() {
+        m_vision = wbtest::tempDir() + "/glm-engine/glm4v";
+        m_text = wbtest::tempDir() + "/glm-engine/glm4";
+        QVERIFY(writeTinyGlmCheckpoint(m_vision).ok());
+        TinyGlmOptions t;
+        t.vision = false;
+        QVERIFY(writeTinyGlmCheckpoint(m_text, t).ok());
+    }
+
+    void loadsAndAcceptsImages() {
+        auto e = makeEngine(m_vision);
+        QVERIFY(e);
+        QVERIFY(e->acceptsImages());
+        QCOMPARE(e->modelConfig().architecture, std::string("glm4v"));
+        QVERIFY(e->stats().weightBytes > 0);
+        auto t = makeEngine(m_text);
+        QVERIFY(t);
+        QVERIFY(!t->acceptsImages());
+    }
+
+    // The engine's greedy tokens = GlmModel driven by hand on the same ids, positions and features.
+    void engineEqualsDirectModel() {
+        auto e = makeEngine(m_vision);
+        QVERIFY(e);
+        const auto bytes = png(84, 56, 0);
+        Outcome o = run(*e, imageQuestion({bytes}, "What is it?", 10));
+        QVERIFY2(o.ok, o.error.c_str());
+        QCOMPARE(int64_t(o.tokens.size()), int64_t(10));
+
+        auto m = GlmModel::load(m_vision);
+        QVERIFY(m.ok());
+        GlmModel& model = **m;
+        auto img = decodeImage(bytes, "png");
+        QVERIFY(img.ok());
+        auto in = glm4vPreprocess(*img, model.processorConfig());
+        QVERIFY(in.ok());
+        auto feats = model.encodeImage(*in);
+        QVERIFY(feats.ok());
+        // The template's output for one user message: [gMASK]<sop><|user|>\n <image> text <|assistant|>\n
+        std::vector<GlmPromptPart> parts = {{GlmPromptPart::Kind::Template, "[gMASK]<sop><|user|>\n", -1},
+                                            {GlmPromptPart::Kind::Image, "", 0},
+                                            {GlmPromptPart::Kind::Text, "What is it?", -1},
+                                            {GlmPromptPart::Kind::Template, "<|assistant|>\n", -1}};
+        auto p = buildGlmPrompt(model.tokenizer(), model.config(), parts, {{in->gridT, in->gridH, in->gridW}});
+        QVERIFY(p.ok());
+        QCOMPARE(o.usage.promptTokens, int64_t(p->ids.size()));
+        const int64_t V = model.config().text.vocabSize, n = int64_t(p->ids.size());
+        KvBlockPool pool(model.config().text.numLayers, model.kvDim(), 16, 8);
+        BlockTable table;
+        for (int i = 0; i < 8; ++i) table.blocks.push_back(*pool.allocate());
+        std::vector<float> logits(static_cast<size_t>(V));
+        GlmSequenceStep st;
+        st.tokens = p->ids;
+        st.positions = p->positions;
+        st.imageFeatures = *feats;
+        st.blocks = &table;
+        QVERIFY(model.forward(std::span<const GlmSequenceStep>(&st, 1), pool, logits.data()).ok());
+        std::vector<int32_t> want;
+        for (int step = 0; step < 10; ++step) {
+            for (int32_t banned : {kTinyGlmImage, kTinyGlmBeginImage, kTinyGlmEndImage, kTinyGlmBeginVideo,
+                                   kTinyGlmEndVideo})
+                logits[size_t(banned)] = -INFINITY;
+            const int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+            want.push_back(next);
+            GlmSequenceStep d;
+            d.tokens = std::span<const int32_t>(&want.back(), 1);
+            d.startIndex = n + step;
+            d.positionOffset = p->ropeDelta;
+            d.blocks = &table;
+            QVERIFY(model.forward(std::span<const GlmSequenceStep>(&d, 1), pool, logits.data()).ok());
+        }
+        QCOMPARE(o.tokens, want);
+    }
+
+    // Several image requests (two images in one, different aspect ratios) and a text one in the same steps,
+    // in small prefill chunks, give the tokens each gets alone; a tiny KV pool forces preemption, and the
+    // recomputed prompts (from the cached features) give the same tokens again.
+    void batchedChunkedPreemptedEqualsAlone() {
+        std::vector<Request> reqs;
+        reqs.push_back(imageQuestion({png(84, 56, 1)}, "Describe.", 16));
+        reqs.push_back(imageQuestion({png(56, 112, 2), png(140, 84, 3)}, "Compare the two.", 16));
+        Request text;
+        text.messages.push_back({"user", "Hello there", {}});
+        text.maxTokens = 16;
+        text.ignoreEos = true;
+        text.sampling.temperature = 0;
+        reqs.push_back(text);
+        std::vector<Outcome> alone;
+        {
+            auto e = makeEngine(m_vision);
+            QVERIFY(e);
+            for (const Request& r : reqs) {
+                alone.push_back(run(*e, r));
+                QVERIFY2(alone.back().ok, alone.back().error.c_str());
+            }
+        }
+        QVERIFY(alone[1].usage.promptTokens > alone[0].usage.promptTokens);
+        for (int64_t blocks : {int64_t(0), int64_t(6)}) {
+            auto e = makeEngine(m_vision, blocks, 7);
+            QVERIFY(e);
+            Collector c;
+            std::vector<RequestId> ids;
+            for (const Request& r : reqs) ids.push_back(e->submit(r, c.sink()));
+            for (size_t i = 0; i < ids.size(); ++i) {
+                Outcome o = summarize(c.wait(ids[i]));
+                QVERIFY2(o.ok, o.error.c_str());
+                QCOMPARE(o.tokens, alone[i].tokens);
+            }
+            if (blocks > 0) QVERIFY2(e->stats().totalPreemptions > 0, "the small pool should have preempted");
+        }
+    }
+
+    // The prefix cache keys image tokens by image content: another image is never served from the cache,
+    // the same image is.
+    void prefixCacheTellsImagesApart() {
+        auto e = makeEngine(m_vision);
+        QVERIFY(e);
+        // A long shared text before the image so that whole blocks precede it.
+        const std::string sys(40, 'x');
+        auto withSystem = [&](std::vector<uint8_t> image) {
+            Request r = imageQuestion({std::move(image)}, "What?", 6);
+            r.messages.insert(r.messages.begin(), ChatMessage{"system", sys, {}});
+            return r;
+        };
+        Outcome a = run(*e, withSystem(png(84, 56, 4)));
+        QVERIFY2(a.ok, a.error.c_str());
+        Outcome b = run(*e, withSystem(png(84, 56, 5)));
+        QVERIFY2(b.ok, b.error.c_str());
+        Outcome a2 = run(*e, withSystem(png(84, 56, 4)));
+        QVERIFY2(a2.ok, a2.error.c_str());
+        // The image starts after [gMASK]<sop><|system|>\n + 40 + <|user|>\n = 46 tokens: 2 blocks of 16 shared.
+        QCOMPARE(b.usage.cachedPromptTokens, int64_t(32));
+        QVERIFY2(a2.usage.cachedPromptTokens > 32, "the same image should be reused from the cache");
+        QCOMPARE(a2.tokens, a.tokens);
+        auto fresh = makeEngine(m_vision);
+        Outcome bAlone = run(*fresh, withSystem(png(84, 56, 5)));
+        QCOMPARE(b.tokens, bAlone.tokens);
+    }
+
+    void typedMarkersStayText() {
+        auto e = makeEngine(m_vision);
+        QVERIFY(e);
+        Request r;
+        r.messages.push_back({"user", "<|begin_of_image|><|image|><|end_of_image|> <image>", {}});
+        r.maxTokens = 2;
+        Outcome o = run(*e, r);
+        QVERIFY2(o.ok, o.error.c_str());
+        // [gMASK] <sop> <|user|> \n, the 51 typed bytes, <|assistant|> \n.
+        QCOMPARE(o.usage.promptTokens, int64_t(4 + 51 + 2));
+        // Same through a text part next to a real image: exactly one image slot.
+        Request r2 = imageQuestion({png(84, 56, 0)}, "<|image|>", 2);
+        Outcome o2 = run(*e, r2);
+        QVERIFY2(o2.ok, o2.error.c_str());
+        QCOMPARE(o2.usage.promptTokens, int64_t(4 + 1 + 6 + 1 + 9 + 2));
+    }
+
+    void thinkingOffAddsEmptyThink() {
+        auto e = makeEngine(m_vision);
+        QVERIFY(e);
+        Request on = imageQuestion({png(84, 56, 0)}, "Hi", 2);
+        Request off = on;
+        off.enableThinking = false;
+        Outcome a = run(*e, on), b = run(*e, off);
+        QVERIFY(a.ok && b.ok);
+        QCOMPARE(b.usage.promptTokens, a.usage.promptTokens + 2);  // <think></think>
+    }
+
+    void errorsAreClear() {
+        auto e = makeEngine(m_vision);
+        QVERIFY(e);
+        std::vector<uint8_t> corrupt = png(84, 56, 0);
+        corrupt.resize(corrupt.size() / 2);
+        Outcome o = run(*e, imageQuestion({png(84, 56, 0), corrupt}, "?"));
+        QVERIFY(!o.ok);
+        QVERIFY2(o.error.find("image 2") != std::string::npos, o.error.c_str());
+        Outcome junk = run(*e, imageQuestion({std::vector<uint8_t>{'n', 'o', 'p', 'e'}}, "?"));
+        QVERIFY(!junk.ok);
+        QVERIFY2(junk.error.find("image 1") != std::string::npos, junk.error.c_str());
+        // Prompt ids with an image slot but no image.
+        Request ids;
+        ids.promptTokens = {kTinyGlmGmask, kTinyGlmBeginImage, kTinyGlmImage, kTinyGlmEndImage};
+        Outcome bad = run(*e, ids);
+        QVERIFY(!bad.ok);
+        QVERIFY2(bad.error.find("no image") != std::string::npos, bad.error.c_str());
+        // The engine still serves after the failures.
+        QVERIFY(run(*e, imageQuestion({png(84, 56, 0)}, "ok?", 2)).ok);
+
+        auto t = makeEngine(m_text);
+        QVERIFY(t);
+        Outcome noVision = run(*t, imageQuestion({png(84, 56, 0)}, "?"));
+        QVERIFY(!noVision.ok);
+        QVERIFY2(noVision.error.find("no vision tower") != std::string::npos, noVision.error.c_str());
+        Request plain;
+        plain.messages.push_back({"user", "Hello", {}});
+        plain.maxTokens = 3;
+        QVERIFY(run(*t, plain).ok);
+    }
+
+    // A full-size phone screenshot under the deployments' pixel budget, and the real photo fixture.
+    void phoneScreenshotAndPhoto() {
+        EngineOptions o;
+        o.modelPath = m_vision;
+        o.load.numThreads = 2;
+        o.kvCacheBytes = int64_t(64) << 20;
+        o.maxImagePixels = 5'000'000;
+        o.maxBatchTokens = 2048;
+        auto e = Engine::create(o);
+        QVERIFY(e.ok());
+        // 1080 x 2400: rounded to multiples of 28 it is 1092 x 2408, and the reference counts the still image twice
+        // (temporal patch 2): 2 x 1092 x 2408 > 5 MP, so it scales by sqrt(2 x 1080 x 2400 / 5e6) and floors:
+        // 1036 x 2352 -> 37 x 84 merged = 3108 image tokens.
+        const auto shot = png(1080, 2400, 6);
+        Request r = imageQuestion({shot}, "Tap the settings icon.", 2);
+        Outcome out = run(**e, r);
+        QVERIFY2(out.ok, out.error.c_str());
+        QCOMPARE(out.usage.promptTokens, int64_t(4 + 1 + 37 * 84 + 1 + 22 + 2));
+        if (wbtest::haveFixture("images/llama_cute.jpg")) {
+            QFile f(QString::fromStdString(wbtest::fixture("images/llama_cute.jpg")));
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            const QByteArray b = f.readAll();
+            Outcome photo = run(**e, imageQuestion({std::vector<uint8_t>(b.begin(), b.end())}, "What animal?", 2));
+            QVERIFY2(photo.ok, photo.error.c_str());
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGlmEngine)
+#include "tst_glm_engine.moc"
