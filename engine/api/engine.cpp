@@ -654,6 +654,11 @@ void Engine::waitIdle() const {
 const ModelConfig& Engine::modelConfig() const { return m->model->config(); }
 const Tokenizer& Engine::tokenizer() const { return m->model->tokenizer(); }
 bool Engine::acceptsImages() const { return m->model->acceptsImages(); }
+Result<std::vector<int32_t>> Engine::promptTokens(const Request& request) const {
+    auto p = m->model->prepare(request, false);
+    if (!p) return p.error();
+    return std::move(p->ids);
+}
 const EngineOptions& Engine::options() const { return m->options; }
 
 }  // namespace wb

@@ -167,6 +167,10 @@ public:
     const Tokenizer& tokenizer() const;
     /// Whether requests may carry image parts (a vision model is loaded).
     bool acceptsImages() const;
+    /// The prompt a request would run (template, tokenization; images decoded and sized, not encoded), without
+    /// queueing it: for servers that check lengths before answering. Thread-safe. Errors are the ones submit()
+    /// would report.
+    Result<std::vector<int32_t>> promptTokens(const Request& request) const;
     const EngineOptions& options() const;
 
 private:

@@ -44,7 +44,7 @@ public:
     const ModelConfig& config() const override { return m_model->config(); }
     const Tokenizer& tokenizer() const override { return m_model->tokenizer(); }
 
-    Result<PreparedPrompt> prepare(const Request& r) override {
+    Result<PreparedPrompt> prepare(const Request& r, bool) override {
         const Tokenizer& tok = m_model->tokenizer();
         PreparedPrompt p;
         if (!r.promptTokens.empty()) {
@@ -125,7 +125,7 @@ public:
     const Tokenizer& tokenizer() const override { return m_model->tokenizer(); }
     bool acceptsImages() const override { return m_model->config().hasVision; }
 
-    Result<PreparedPrompt> prepare(const Request& r) override {
+    Result<PreparedPrompt> prepare(const Request& r, bool encodeImages) override {
         const GlmConfig& g = m_model->config();
         const Tokenizer& tok = m_model->tokenizer();
         PreparedPrompt p;
@@ -228,7 +228,7 @@ public:
         }
         auto built = buildGlmPrompt(tok, g, parts, grids);
         if (!built) return built.error();
-        for (size_t k = 0; k < inputs.size(); ++k) {
+        for (size_t k = 0; k < inputs.size() && encodeImages; ++k) {
             auto f = m_model->encodeImage(inputs[k]);
             if (!f) return makeError("image " + std::to_string(k + 1) + ": " + f.error().message);
             p.imageFeatures.insert(p.imageFeatures.end(), f->begin(), f->end());

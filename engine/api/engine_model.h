@@ -49,8 +49,10 @@ public:
     virtual const ModelConfig& config() const = 0;
     virtual const Tokenizer& tokenizer() const = 0;
     virtual bool acceptsImages() const { return false; }
-    /// Template, tokenization and images. Runs on the engine's loop thread.
-    virtual Result<PreparedPrompt> prepare(const Request& request) = 0;
+    /// Template, tokenization and images. Runs on the engine's loop thread. Without encodeImages the images are
+    /// decoded and sized (the ids are complete) but the vision tower does not run: callable from any thread, for
+    /// checking a request's length before it is queued.
+    virtual Result<PreparedPrompt> prepare(const Request& request, bool encodeImages = true) = 0;
     virtual Result<void> forward(std::span<const ModelStep> batch, KvBlockPool& pool, float* logits) = 0;
     virtual std::vector<int32_t> stopIds() const = 0;
     virtual int64_t weightBytes() const = 0;

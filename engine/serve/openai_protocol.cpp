@@ -130,7 +130,7 @@ bool splitDataUrl(std::string_view url, std::string& mime, std::string_view& pay
     return true;
 }
 
-std::optional<ApiError> checkImage(const json& part, const std::string& param) {
+std::optional<ApiError> checkImage(const json& part, const std::string& param, std::string& bytes) {
     auto iu = part.find("image_url");
     if (iu == part.end()) return badRequest("an image_url part needs an 'image_url' object", param);
     std::string url;
@@ -151,7 +151,6 @@ std::optional<ApiError> checkImage(const json& part, const std::string& param) {
     if (!splitDataUrl(url, mime, payload))
         return badRequest("the image data URL is malformed: expected data:<type>;base64,<data>", urlParam,
                           "invalid_image_url");
-    std::string bytes;
     if (!decodeBase64Strict(payload, bytes))
         return badRequest("the image data URL's base64 payload is invalid (" + std::to_string(payload.size()) +
                               " characters; strict RFC 4648 base64 without whitespace is required)",
@@ -281,14 +280,17 @@ std::optional<ApiError> parseChatRequest(const json& body, const MediaLimits& li
         if (role == "developer") role = "system";  // OpenAI's newer name for the system role
         if (role != "system" && role != "user" && role != "assistant" && role != "tool")
             return badRequest("unknown role '" + role + "'", mp + ".role");
-        ChatMessage cm{role, {}};
+        ChatMessage cm{role, {}, {}};
         auto c = m.find("content");
         if (c == m.end() || c->is_null()) {
             if (role != "assistant") return badRequest("'content' is required", mp + ".content");
         } else if (c->is_string()) {
             cm.content = c->get<std::string>();
         } else if (c->is_array()) {
-            // Text parts joined by newlines (vLLM's "string" content format, which the phone agent's server uses).
+            // Without images: text parts joined by newlines (vLLM's "string" content format, which the phone
+            // agent's server uses). With images: the parts in order, images where they stand (the template's
+            // list form).
+            std::vector<ContentPart> parts;
             for (size_t k = 0; k < c->size(); ++k) {
                 const json& p = (*c)[k];
                 const std::string pp = mp + ".content[" + std::to_string(k) + "]";
@@ -300,9 +302,12 @@ std::optional<ApiError> parseChatRequest(const json& body, const MediaLimits& li
                         return badRequest("a text part needs a string 'text'", pp + ".text");
                     if (!cm.content.empty()) cm.content += "\n";
                     cm.content += p["text"].get<std::string>();
+                    parts.push_back(ContentPart::makeText(p["text"].get<std::string>()));
                 } else if (type == "image_url") {
-                    if (auto e = checkImage(p, pp)) return e;
+                    std::string bytes;
+                    if (auto e = checkImage(p, pp, bytes)) return e;
                     if (firstImageParam.empty()) firstImageParam = pp;
+                    parts.push_back(ContentPart::makeImage(std::vector<uint8_t>(bytes.begin(), bytes.end())));
                 } else if (type == "input_audio") {
                     if (auto e = checkAudio(p, pp)) return e;
                     if (firstAudioParam.empty()) firstAudioParam = pp;
@@ -310,6 +315,9 @@ std::optional<ApiError> parseChatRequest(const json& body, const MediaLimits& li
                     return badRequest("unsupported content part type '" + type + "'", pp + ".type");
                 }
             }
+            bool images = false;
+            for (const ContentPart& part : parts) images |= part.kind == ContentPart::Kind::Image;
+            if (images) cm.parts = std::move(parts);
         } else {
             return badRequest("'content' must be a string or a list of content parts", mp + ".content");
         }

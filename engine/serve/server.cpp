@@ -271,7 +271,9 @@ void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Re
 
     ApiRequest ar;
     ar.model = modelName;
-    if (auto e = chat ? parseChatRequest(body, opt.media, ModelCaps{}, ar) : parseCompletionRequest(body, ar))
+    ModelCaps caps;
+    caps.images = engine.acceptsImages();
+    if (auto e = chat ? parseChatRequest(body, opt.media, caps, ar) : parseCompletionRequest(body, ar))
         return sendError(res, *e);
     ar.model = modelName;
 
@@ -280,10 +282,13 @@ void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Re
     std::vector<int32_t> ids;
     std::vector<std::string> stops = ar.stop;
     if (chat) {
-        auto p = buildChatPrompt(tok, ar.messages, true, ar.enableThinking);
+        // The engine's own preparation (template, images decoded and sized): the count is the one it will run.
+        Request probe;
+        probe.messages = ar.messages;
+        probe.enableThinking = ar.enableThinking;
+        auto p = engine.promptTokens(probe);
         if (!p) return sendError(res, {400, p.error().message, "invalid_request_error", "messages", ""});
-        ids = std::move(p->ids);
-        if (!p->stopString.empty()) stops.push_back(p->stopString);
+        ids = std::move(*p);
     } else if (!ar.promptTokens.empty()) {
         ids = ar.promptTokens;
         const int64_t vocab = engine.modelConfig().vocabSize;
@@ -320,7 +325,12 @@ void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Re
                                "rate_limit_error", "", "queue_full"});
 
     Request r;
-    r.promptTokens = std::move(ids);
+    // Chat requests go in as messages so that the engine prepares their images (and the transcript's stop
+    // string) itself; the ids counted above are the ones it will build.
+    if (chat)
+        r.messages = std::move(ar.messages);
+    else
+        r.promptTokens = std::move(ids);
     r.sampling = ar.sampling;
     r.maxTokens = maxTokens;
     r.stop = std::move(stops);

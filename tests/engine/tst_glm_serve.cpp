@@ -1,0 +1,170 @@
+// /v1/chat/completions with a GLM-4.1V checkpoint (tiny, random weights, written here): image_url parts reach
+// the vision tower, the usage counts the expanded image tokens, streaming works, and bad images, too many of
+// them, and over-long requests are 400s naming the part, before anything streams.
+#include <QtTest>
+
+#include <thread>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "api/engine.h"
+#include "fixtures.h"
+#include "glm/glm_tiny.h"
+#include "media/image.h"
+#include "serve/server.h"
+
+using nlohmann::json;
+
+namespace {
+
+std::string base64(const std::vector<uint8_t>& in) {
+    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const uint32_t v = (uint32_t(in[i]) << 16) | (uint32_t(in[i + 1]) << 8) | in[i + 2];
+        for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
+    }
+    if (i + 1 == in.size()) {
+        const uint32_t v = uint32_t(in[i]) << 16;
+        out += t[(v >> 18) & 63];
+        out += t[(v >> 12) & 63];
+        out += "==";
+    } else if (i + 2 == in.size()) {
+        const uint32_t v = (uint32_t(in[i]) << 16) | (uint32_t(in[i + 1]) << 8);
+        out += t[(v >> 18) & 63];
+        out += t[(v >> 12) & 63];
+        out += t[(v >> 6) & 63];
+        out += '=';
+    }
+    return out;
+}
+
+std::string pngDataUrl(int w, int h, int variant) {
+    wb::Image img;
+    img.width = w;
+    img.height = h;
+    img.rgb.resize(size_t(w) * h * 3);
+    for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = uint8_t((i * 31 + size_t(variant) * 7) % 256);
+    auto png = wb::encodePng(img);
+    return "data:image/png;base64," + (png ? base64(*png) : std::string());
+}
+
+json imageMessage(const std::vector<std::string>& urls, const std::string& text) {
+    json content = json::array();
+    for (const auto& u : urls) content.push_back({{"type", "image_url"}, {"image_url", {{"url", u}}}});
+    content.push_back({{"type", "text"}, {"text", text}});
+    return json::array({{{"role", "user"}, {"content", content}}});
+}
+
+}  // namespace
+
+class TestGlmServe : public QObject {
+    Q_OBJECT
+    std::unique_ptr<wb::Engine> m_engine;
+    std::unique_ptr<wb::OpenAiServer> m_server;
+    std::thread m_thread;
+    int m_port = 0;
+
+    httplib::Result post(const json& body) {
+        httplib::Client c("127.0.0.1", m_port);
+        c.set_read_timeout(120, 0);
+        return c.Post("/v1/chat/completions", body.dump(), "application/json");
+    }
+
+private slots:
+    void initTestCase() {
+        const std::string dir = wbtest::tempDir() + "/glm-serve/glm4v";
+        QVERIFY(wb::writeTinyGlmCheckpoint(dir).ok());
+        wb::EngineOptions eo;
+        eo.modelPath = dir;
+        eo.load.numThreads = 2;
+        eo.kvCacheBytes = int64_t(32) << 20;
+        auto e = wb::Engine::create(eo);
+        QVERIFY2(e.ok(), e.ok() ? "" : e.error().message.c_str());
+        m_engine = std::move(*e);
+        wb::ServeOptions so;
+        so.port = 0;
+        so.workerThreads = 8;
+        auto s = wb::OpenAiServer::create(*m_engine, so);
+        QVERIFY(s.ok());
+        m_server = std::move(*s);
+        auto p = m_server->bind();
+        QVERIFY(p.ok());
+        m_port = *p;
+        m_thread = std::thread([this] { (void)m_server->run(); });
+    }
+
+    void cleanupTestCase() {
+        if (m_server) m_server->stop();
+        if (m_thread.joinable()) m_thread.join();
+        m_server.reset();
+        m_engine.reset();
+    }
+
+    void imageQuestionAnswers() {
+        json body = {{"messages", imageMessage({pngDataUrl(84, 56, 0)}, "What is in the picture?")},
+                     {"max_tokens", 8},
+                     {"temperature", 0},
+                     {"return_reasoning", true}};
+        auto r = post(body);
+        QVERIFY(r);
+        QVERIFY2(r->status == 200, r->body.c_str());
+        const json j = json::parse(r->body);
+        // [gMASK] <sop> <|user|> \n, begin, 2 x 3 merged image tokens, end, 23 text bytes, <|assistant|> \n.
+        QCOMPARE(j["usage"]["prompt_tokens"].get<int64_t>(), int64_t(4 + 1 + 6 + 1 + 23 + 2));
+        QVERIFY(j["usage"]["completion_tokens"].get<int64_t>() >= 1);
+        QVERIFY(j["choices"][0]["message"].contains("content"));
+        // The same request twice gives the same greedy answer (the prefix cache keyed by image content).
+        auto r2 = post(body);
+        QVERIFY(r2 && r2->status == 200);
+        QCOMPARE(json::parse(r2->body)["choices"][0]["message"], j["choices"][0]["message"]);
+    }
+
+    void twoImagesStreamed() {
+        json body = {{"messages", imageMessage({pngDataUrl(56, 112, 1), pngDataUrl(140, 84, 2)}, "Compare.")},
+                     {"max_tokens", 6},
+                     {"stream", true},
+                     {"stream_options", {{"include_usage", true}}}};
+        auto r = post(body);
+        QVERIFY(r);
+        QVERIFY2(r->status == 200, r->body.c_str());
+        QVERIFY2(r->body.find("data: [DONE]") != std::string::npos, r->body.c_str());
+        // 56 x 112 -> 2 x 4 merged = 8; 140 x 84 -> 5 x 3 = 15.
+        const std::string want = "\"prompt_tokens\":" + std::to_string(4 + (1 + 8 + 1) + (1 + 15 + 1) + 8 + 2);
+        QVERIFY2(r->body.find(want) != std::string::npos, r->body.c_str());
+    }
+
+    void badImagesAre400() {
+        json body = {{"messages", imageMessage({"data:image/png;base64,bm9wZQ=="}, "?")}, {"max_tokens", 4}};
+        auto r = post(body);
+        QVERIFY(r);
+        QCOMPARE(r->status, 400);
+        QVERIFY2(r->body.find("messages[0].content[0].image_url.url") != std::string::npos, r->body.c_str());
+        // A PNG signature with a truncated body passes the sniff; decoding names the image.
+        std::string url = pngDataUrl(84, 56, 0);
+        const std::string prefix = "data:image/png;base64,";
+        std::string b64 = url.substr(prefix.size());
+        b64 = b64.substr(0, (b64.size() / 2) / 4 * 4);
+        body["messages"] = imageMessage({pngDataUrl(84, 56, 0), prefix + b64}, "?");
+        r = post(body);
+        QVERIFY(r);
+        QCOMPARE(r->status, 400);
+        QVERIFY2(r->body.find("image 2") != std::string::npos, r->body.c_str());
+        // A screenshot (sized to the checkpoint's 50,176-pixel budget) whose tokens and max_tokens overflow the context
+        // of 8192: a 400 before anything streams.
+        body = {{"messages", imageMessage({pngDataUrl(1080, 2400, 3)}, "Tap")}, {"max_tokens", 8180}, {"stream", true}};
+        r = post(body);
+        QVERIFY(r);
+        QCOMPARE(r->status, 400);
+        QVERIFY2(r->body.find("context_length_exceeded") != std::string::npos, r->body.c_str());
+        // Still serving.
+        body = {{"messages", imageMessage({pngDataUrl(84, 56, 0)}, "ok")}, {"max_tokens", 2}};
+        r = post(body);
+        QVERIFY(r && r->status == 200);
+    }
+};
+
+QTEST_GUILESS_MAIN(TestGlmServe)
+#include "tst_glm_serve.moc"
