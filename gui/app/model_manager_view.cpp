@@ -97,6 +97,11 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
     auto* planLayout = new QVBoxLayout(planBox);
     planLayout->addWidget(m_plan);
     planLayout->addWidget(m_planVerdict);
+    m_planPerGpu = new QLabel;
+    m_planPerGpu->setObjectName(QStringLiteral("planPerGpu"));
+    m_planPerGpu->setWordWrap(true);
+    m_planPerGpu->hide();
+    planLayout->addWidget(m_planPerGpu);
 
     m_load = new QPushButton(tr("Load"));
     m_load->setObjectName(QStringLiteral("loadButton"));
@@ -303,14 +308,21 @@ void ModelManagerView::showCard() {
     html += row(tr("Path"), c.path);
     html += row(tr("Format"), c.format);
     html += row(tr("Architecture"), c.architecture);
-    html += row(tr("Parameters"), QStringLiteral("%1 (%2 M)").arg(c.numParameters).arg(c.numParameters / 1e6, 0, 'f', 2));
+    QString params = QStringLiteral("%1 (%2 M)").arg(c.numParameters).arg(c.numParameters / 1e6, 0, 'f', 2);
+    if (c.visionParameters > 0)
+        params = QStringLiteral("%1 (%2 M: text %3 M + vision %4 M)")
+                         .arg(c.numParameters)
+                         .arg(c.numParameters / 1e6, 0, 'f', 2)
+                         .arg((c.numParameters - c.visionParameters) / 1e6, 0, 'f', 2)
+                         .arg(c.visionParameters / 1e6, 0, 'f', 2);
+    html += row(tr("Parameters"), params);
     html += row(tr("Layers"), QStringLiteral("%1 (hidden %2, heads %3, KV heads %4)")
                                   .arg(c.numLayers).arg(c.hiddenSize).arg(c.numHeads).arg(c.numKvHeads));
     html += row(tr("Context length"), QString::number(c.contextLength));
     html += row(tr("Tokenizer"), QStringLiteral("%1, vocabulary %2").arg(c.tokenizer).arg(c.vocabSize));
-    html += row(tr("Tensor dtypes"), dtypes.trimmed());
+    html += row(tr("Tensor dtypes"), c.tensorDtypes.isEmpty() ? tr("not read (planned from config.json)") : dtypes.trimmed());
     html += row(tr("Size on disk"), humanBytes(c.sizeOnDiskBytes));
-    html += row(tr("Inputs"), tr("text only"));
+    html += row(tr("Inputs"), c.hasVision ? tr("text and images") : tr("text only"));
     html += QStringLiteral("</table>");
     m_card->setText(html);
 }
@@ -325,6 +337,8 @@ void ModelManagerView::updatePlan() {
     if (c.path.isEmpty() || !c.ok()) {
         for (int r = 0; r < 5; ++r) m_plan->setItem(r, 0, new QTableWidgetItem(QStringLiteral("—")));
         m_planVerdict->clear();
+        m_planPerGpu->clear();
+        m_planPerGpu->hide();
         return;
     }
     const MemoryPlan p = currentPlan();
@@ -351,6 +365,18 @@ void ModelManagerView::updatePlan() {
                                   "length or the parallel sequences.")
                                    .arg(humanBytes(p.shortfallBytes()), humanBytes(p.totalBytes()),
                                         humanBytes(p.availableBytes)));
+    }
+    if (p.perGpuTp2Bytes() > 0) {
+        m_planPerGpu->setText(tr("Per GPU at TP=2: %1 (weights %2, KV cache %3, workspace %4). On one GPU: %5.")
+                                      .arg(humanBytes(p.perGpuTp2Bytes()), humanBytes(p.perGpuTp2WeightBytes),
+                                           humanBytes(p.perGpuTp2KvCacheBytes), humanBytes(p.workspaceBytes),
+                                           humanBytes(p.totalBytes())));
+        m_planPerGpu->setToolTip(tr("Heads, the FFN and lm_head split over two GPUs; the embedding table, the "
+                                    "norms and the vision tower replicated on each."));
+        m_planPerGpu->show();
+    } else {
+        m_planPerGpu->clear();
+        m_planPerGpu->hide();
     }
 }
 

@@ -84,6 +84,7 @@ private:
     QSpinBox* m_sequences;
     QTableWidget* m_plan;
     QLabel* m_planVerdict;
+    QLabel* m_planPerGpu;  // GLM cards: one GPU's share at tensor-parallel degree 2
     QPushButton* m_load;
     QPushButton* m_cancel;
     QPushButton* m_unload;

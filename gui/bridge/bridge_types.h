@@ -58,7 +58,7 @@ struct StatsSample {
     QString device;
 };
 
-/// A model card: what summarizeModel reads from headers, without loading.
+/// A model card: what summarizeModel reads from headers (summarizeGlmFolder: config.json), without loading.
 struct ModelCard {
     QString path;
     QString format;
@@ -77,6 +77,12 @@ struct ModelCard {
     QMap<QString, qint64> weightBytesByPrecision;
     qint64 kvBytesPerToken = 0;
     qint64 sizeOnDiskBytes = 0;
+    /// GLM-4.1V: the vision tower's share of numParameters; hasVision lets the GUI offer image input.
+    bool hasVision = false;
+    qint64 visionParameters = 0;
+    /// One GPU's share at tensor-parallel degree 2 (GLM cards, planned from config.json); empty when not planned.
+    QMap<QString, qint64> weightBytesPerGpuTp2;
+    qint64 kvBytesPerTokenPerGpuTp2 = 0;
     QString error;  // non-empty: the file could not be read; names the file and the cause
     bool ok() const { return error.isEmpty(); }
     QString displayName() const;
@@ -91,6 +97,13 @@ struct MemoryPlan {
     qint64 kvCacheBytes = 0;
     qint64 workspaceBytes = 0;
     qint64 availableBytes = 0;
+    /// One GPU at tensor-parallel degree 2: its weights, its KV heads' cache and the same workspace; 0 when the
+    /// card has no per-GPU plan (Llama-family cards).
+    qint64 perGpuTp2WeightBytes = 0;
+    qint64 perGpuTp2KvCacheBytes = 0;
+    qint64 perGpuTp2Bytes() const {
+        return perGpuTp2WeightBytes > 0 ? perGpuTp2WeightBytes + perGpuTp2KvCacheBytes + workspaceBytes : 0;
+    }
     qint64 totalBytes() const { return weightBytes + kvCacheBytes + workspaceBytes; }
     qint64 shortfallBytes() const { return qMax<qint64>(0, totalBytes() - availableBytes); }
     bool fits() const { return shortfallBytes() == 0; }

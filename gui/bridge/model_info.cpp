@@ -4,9 +4,13 @@
 #include <QDirIterator>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QJsonArray>
 #include <QSet>
 #include <unistd.h>
 
+#include "glm/glm_summary.h"
 #include "models/llama_model.h"
 
 namespace wbgui {
@@ -51,6 +55,63 @@ static qint64 sizeOnDisk(const QString& path) {
     return total;
 }
 
+// A folder whose config.json names a GLM-4 / GLM-4.1V architecture (whether or not the rest of it parses, so
+// that a broken GLM config is reported as such and not as an unknown Llama variant).
+static bool namesGlm(const QString& path) {
+    if (!QFileInfo(path).isDir()) return false;
+    QFile f(QDir(path).filePath(QStringLiteral("config.json")));
+    if (!f.open(QIODevice::ReadOnly)) return false;
+    const QJsonObject o = QJsonDocument::fromJson(f.readAll()).object();
+    const QString arch = o.value(QStringLiteral("architectures")).toArray().at(0).toString();
+    const QString type = o.value(QStringLiteral("model_type")).toString();
+    return arch == QLatin1String("Glm4ForCausalLM") || arch == QLatin1String("Glm4vForConditionalGeneration") ||
+           type == QLatin1String("glm4") || type == QLatin1String("glm4v");
+}
+
+// GLM cards come from config.json alone (wb::summarizeGlmFolder): no safetensors file is opened, so a 20 GB
+// checkpoint is planned before any of it is read.
+static ModelCard readGlmCard(const QString& path) {
+    ModelCard card;
+    card.path = path;
+    auto s = wb::summarizeGlmFolder(path.toStdString());
+    if (!s) {
+        card.error = QString::fromStdString(s.error().message);
+        if (!card.error.contains(QFileInfo(path).fileName())) card.error = path + QStringLiteral(": ") + card.error;
+        return card;
+    }
+    const wb::GlmTextConfig& t = s->config.text;
+    card.format = QStringLiteral("hf-safetensors");
+    card.architecture = QString::fromStdString(s->config.architecture);
+    card.numParameters = s->numParameters();
+    card.visionParameters = s->visionParameters();
+    card.hasVision = s->config.hasVision;
+    card.numLayers = t.numLayers;
+    card.hiddenSize = t.dim;
+    card.ffnSize = t.ffnDim;
+    card.numHeads = t.numHeads;
+    card.numKvHeads = t.numKvHeads;
+    card.vocabSize = t.vocabSize;
+    card.contextLength = t.maxContext;
+    const QDir dir(path);
+    card.tokenizer = dir.exists(QStringLiteral("tokenizer.json")) ? QStringLiteral("tokenizer.json")
+                                                                   : QStringLiteral("none");
+    for (const auto& [k, v] : s->weightBytesByPrecision) card.weightBytesByPrecision.insert(QString::fromStdString(k), v);
+    // Without torch_dtype in config.json, "native" is the files' size (matrices are kept as stored).
+    if (!card.weightBytesByPrecision.contains(QStringLiteral("native"))) {
+        qint64 files = 0;
+        for (const QFileInfo& fi : dir.entryInfoList({QStringLiteral("*.safetensors")}, QDir::Files)) files += fi.size();
+        card.weightBytesByPrecision.insert(QStringLiteral("native"), files);
+    }
+    card.kvBytesPerToken = s->kvBytesPerToken;
+    if (const wb::GlmShardPlan* two = s->shardPlan(2)) {
+        for (const auto& [k, v] : two->weightBytesByPrecision)
+            card.weightBytesPerGpuTp2.insert(QString::fromStdString(k), v);
+        card.kvBytesPerTokenPerGpuTp2 = two->kvBytesPerToken;
+    }
+    card.sizeOnDiskBytes = sizeOnDisk(path);
+    return card;
+}
+
 ModelCard readModelCard(const QString& path) {
     ModelCard card;
     card.path = path;
@@ -58,6 +119,7 @@ ModelCard readModelCard(const QString& path) {
         card.error = path + QStringLiteral(": no such file or folder");
         return card;
     }
+    if (namesGlm(path)) return readGlmCard(path);
     auto s = wb::summarizeModel(path.toStdString());
     if (!s) {
         card.error = QString::fromStdString(s.error().message);
@@ -100,6 +162,11 @@ MemoryPlan planMemory(const ModelCard& card, const QString& precision, qint64 co
     const qint64 ffn = card.ffnSize > 0 ? card.ffnSize : card.hiddenSize * 4;
     plan.workspaceBytes = stepTokens * (6 * card.hiddenSize + 3 * ffn) * 4 + plan.numSequences * card.vocabSize * 4;
     plan.availableBytes = availableBytes;
+    if (!card.weightBytesPerGpuTp2.isEmpty()) {
+        plan.perGpuTp2WeightBytes =
+                card.weightBytesPerGpuTp2.value(precision, card.weightBytesPerGpuTp2.value(QStringLiteral("native")));
+        plan.perGpuTp2KvCacheBytes = card.kvBytesPerTokenPerGpuTp2 * plan.contextLength * plan.numSequences;
+    }
     return plan;
 }
 

@@ -1,6 +1,7 @@
 // The workbench driven through its real widgets (offscreen) with the stories260K fixture: load, chat with a
 // streamed answer while the event loop keeps serving a 10 ms timer, stop, regenerate, edit, restart and find
-// the chat again, a broken model file, the charts, the input panel, and screenshots of each main view.
+// the chat again, a broken model file, the charts, the input panel, a GLM card planned from config.json alone,
+// and screenshots of each main view.
 #include <QApplication>
 #include <QElapsedTimer>
 #include <QFile>
@@ -458,6 +459,65 @@ private Q_SLOTS:
         QCOMPARE(loaded.count(), 0);
         QVERIFY(!bridge->isLoaded());
         QVERIFY(m_window->modelManager()->statusText().contains("cancelled"));
+    }
+
+    // A GLM-4.1V-9B folder planned from config.json alone (the safetensors file is not even one): the card, the
+    // parameter count, and the per-GPU line at TP=2, which Llama cards do not show.
+    void glmCardFromConfigOnly() {
+        const QString dir = m_tmp.path() + "/glm41v-9b";
+        QVERIFY(QDir().mkpath(dir));
+        QFile cfg(dir + "/config.json");
+        QVERIFY(cfg.open(QIODevice::WriteOnly));
+        cfg.write(R"({"architectures": ["Glm4vForConditionalGeneration"], "model_type": "glm4v",
+            "torch_dtype": "bfloat16", "image_token_id": 151343,
+            "text_config": {"hidden_size": 4096, "intermediate_size": 13696, "num_hidden_layers": 40,
+              "num_attention_heads": 32, "num_key_value_heads": 2, "head_dim": 128, "vocab_size": 151552,
+              "max_position_embeddings": 65536, "partial_rotary_factor": 0.5, "rope_theta": 10000,
+              "rms_norm_eps": 1e-5, "attention_bias": true, "tie_word_embeddings": false,
+              "rope_scaling": {"type": "default", "mrope_section": [8, 12, 12]}},
+            "vision_config": {"depth": 24, "hidden_size": 1536, "num_heads": 12, "patch_size": 14,
+              "temporal_patch_size": 2, "spatial_merge_size": 2, "in_channels": 3, "image_size": 336,
+              "out_hidden_size": 4096, "intermediate_size": 13696, "rms_norm_eps": 1e-5,
+              "attention_bias": false}})");
+        cfg.close();
+        QFile st(dir + "/model-00001-of-00004.safetensors");
+        QVERIFY(st.open(QIODevice::WriteOnly));
+        st.write("not read");
+        st.close();
+
+        const ModelCard card = readModelCard(dir);
+        QVERIFY2(card.ok(), qPrintable(card.error));
+        QCOMPARE(card.architecture, QStringLiteral("glm4v"));
+        QVERIFY(card.hasVision);
+        QCOMPARE(card.numParameters, qint64(10'292'777'472));
+        QCOMPARE(card.visionParameters, qint64(892'498'432));
+        QCOMPARE(card.numLayers, qint64(40));
+        QCOMPARE(card.contextLength, qint64(65536));
+        QCOMPARE(card.weightBytesByPrecision.value("fp16"), qint64(20'589'193'216));
+        QCOMPARE(card.weightBytesByPrecision.value("native"), qint64(20'589'193'216));  // bfloat16
+        const MemoryPlan plan = planMemory(card, "fp16", 4096, 1, qint64(64) << 30);
+        QCOMPARE(plan.weightBytes, qint64(20'589'193'216));
+        QCOMPARE(plan.kvCacheBytes, qint64(81'920) * 4096);
+        QCOMPARE(plan.perGpuTp2WeightBytes, qint64(11'810'146'304));
+        QCOMPARE(plan.perGpuTp2KvCacheBytes, qint64(40'960) * 4096);
+        QVERIFY(plan.perGpuTp2Bytes() < qint64(24'000'000'000));
+
+        if (!m_window) openWindow();
+        ModelManagerView* mm = m_window->modelManager();
+        mm->addLibraryEntry(dir);
+        waitScan(mm);
+        QVERIFY(mm->selectModel(dir));
+        mm->setPrecision("fp16");
+        auto* perGpu = mm->findChild<QLabel*>("planPerGpu");
+        QVERIFY(perGpu);
+        QVERIFY(!perGpu->isHidden());
+        QVERIFY2(perGpu->text().contains("Per GPU at TP=2"), qPrintable(perGpu->text()));
+        QVERIFY(mm->findChild<QLabel*>("modelCard")->text().contains("text and images"));
+        // A Llama-family card keeps the one-device plan only.
+        if (!wbtest::haveFixture(kModel)) return;
+        QVERIFY(mm->selectModel(m_modelPath));
+        QVERIFY(perGpu->isHidden());
+        QCOMPARE(mm->currentPlan().perGpuTp2Bytes(), qint64(0));
     }
 
     void cleanupTestCase() { m_window.reset(); }
