@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
 #include <csignal>
 #include <thread>
 #include <cmath>
@@ -20,6 +23,7 @@
 #include "bench/load_test.h"
 #include "bench/report.h"
 #include "formats/gguf.h"
+#include "glm/glm_config.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
 #include "plugins/target_plugins.h"
@@ -44,6 +48,9 @@ usage: wb <command> [options]
 commands:
   generate   -m MODEL -p PROMPT   generate text (streamed); --json prints ids, text and timings
   chat       -m MODEL              interactive chat using the checkpoint's chat template when it has one
+  ask        -m MODEL -p QUESTION  one chat turn through the engine (any model, GLM-4 / GLM-4.1V included);
+                                   --image FILE (repeatable) puts PNG/JPEG images before the question for
+                                   vision models; thinking goes to stderr, the answer to stdout
   tokenize   -m MODEL -p TEXT      print token ids and pieces (--json)
   inspect    -m MODEL              architecture, parameters, dtypes, context, tokenizer, memory (--json)
   bench      -m MODEL              prompt-processing and generation tokens/s (--json)
@@ -68,7 +75,11 @@ generate/chat options:
   --stop TEXT             stop string (repeatable)
   --no-bos                do not prepend BOS
   --special               parse special-token text in the prompt (e.g. "</s>") as control tokens
-  --system TEXT           system prompt (chat)
+  --system TEXT           system prompt (chat, ask)
+  --image FILE            image for a vision model (ask; repeatable, in order)
+  --no-think              ask the template for no thinking (enable_thinking=false)
+  --max-pixels N          vision models: resize images to at most N pixels (ask, serve; default: the
+                          checkpoint's preprocessor_config.json; phone screenshots: 5000000)
 bench options (single sequence, like llama-bench):
   -p, --pp N              prompt tokens (default 128)
   -n, --tg N              generated tokens (default 64)
@@ -107,6 +118,7 @@ struct Args {
     std::string command;
     std::map<std::string, std::string> opt;
     std::vector<std::string> stops;
+    std::vector<std::string> images;
     bool has(const std::string& k) const { return opt.count(k) != 0; }
     std::string get(const std::string& k, const std::string& def = "") const {
         auto it = opt.find(k);
@@ -143,6 +155,8 @@ bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
         }
         if (k == "stop")
             a.stops.push_back(argv[++i]);
+        else if (k == "image")
+            a.images.push_back(argv[++i]);
         else
             a.opt[k] = argv[++i];
     }
@@ -186,6 +200,9 @@ wb::Result<std::unique_ptr<wb::LlamaModel>> loadModel(const Args& a) {
     if (!p) return p.error();
     lo.precision = *p;
     lo.numThreads = std::atoi(a.get("threads", "0").c_str());
+    if (wb::isGlmFolder(a.get("model")))
+        return wb::makeError(a.get("model") + " is a GLM-4 / GLM-4.1V checkpoint: use `wb ask` (images with --image) "
+                             "or `wb serve`, which run it through the engine");
     return wb::LlamaModel::load(a.get("model"), lo);
 }
 
@@ -299,6 +316,90 @@ int cmdChat(const Args& a) {
         if (!r) return fail(r.error().message);
         std::fputs("\n", stdout);
         messages.push_back({"assistant", r->text});
+    }
+    return 0;
+}
+
+// One chat turn through the engine, the path the server and the GUI take: any model, images for vision models.
+int cmdAsk(const Args& a) {
+    if (!a.has("model")) return fail("no model given (-m PATH)");
+    bool ok;
+    const std::string question = readPrompt(a, ok);
+    if (!ok) return fail("cannot read prompt file " + a.get("file"));
+    if (question.empty() && a.images.empty()) return fail("nothing to ask: give -p QUESTION and/or --image FILE");
+    wb::EngineOptions eo;
+    eo.modelPath = a.get("model");
+    auto p = wb::parsePrecision(a.get("precision", "native"));
+    if (!p) return fail(p.error().message);
+    eo.load.precision = *p;
+    eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
+    eo.maxNumSeqs = 1;
+    eo.kvCacheBytes = int64_t(256) << 20;
+    if (!number(a, "max-pixels", eo.maxImagePixels)) return 2;
+    wb::Request r;
+    r.maxTokens = 512;
+    r.sampling.temperature = 0;
+    if (!number(a, "max-tokens", r.maxTokens) || !number(a, "temp", r.sampling.temperature) ||
+        !number(a, "top-k", r.sampling.topK) || !number(a, "top-p", r.sampling.topP) ||
+        !number(a, "seed", r.sampling.seed))
+        return 2;
+    r.stop = a.stops;
+    r.ignoreEos = a.has("ignore-eos");
+    r.enableThinking = !a.has("no-think");
+    if (a.has("system")) r.messages.push_back({"system", a.get("system"), {}});
+    wb::ChatMessage user{"user", question, {}};
+    for (const std::string& path : a.images) {
+        std::ifstream in(path, std::ios::binary);
+        if (!in) return fail("cannot read image " + path);
+        std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        user.parts.push_back(wb::ContentPart::makeImage(std::move(bytes)));
+    }
+    if (!user.parts.empty() && !question.empty()) user.parts.push_back(wb::ContentPart::makeText(question));
+    r.messages.push_back(std::move(user));
+
+    auto engine = wb::Engine::create(eo);
+    if (!engine) return fail(engine.error().message);
+    const bool asJson = a.has("json");
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    wb::Event last;
+    std::string text, reasoning;
+    (*engine)->submit(std::move(r), [&](const wb::Event& e) {
+        std::lock_guard lock(mu);
+        if (e.type == wb::EventType::TextDelta) {
+            text += e.text;
+            if (!asJson) {
+                std::fputs(e.text.c_str(), stdout);
+                std::fflush(stdout);
+            }
+        } else if (e.type == wb::EventType::ReasoningDelta) {
+            reasoning += e.text;
+            if (!asJson) std::fputs(e.text.c_str(), stderr);
+        } else {
+            last = e;
+            done = true;
+            cv.notify_all();
+        }
+    });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+    if (last.type == wb::EventType::Error) return fail(last.text);
+    if (asJson) {
+        json j;
+        j["model"] = eo.modelPath;
+        j["reasoning"] = reasoning;
+        j["answer"] = text;
+        j["tokens"] = last.tokens;
+        j["finish_reason"] = wb::stopReasonName(last.reason);
+        j["usage"] = {{"prompt_tokens", last.usage.promptTokens}, {"completion_tokens", last.usage.completionTokens}};
+        j["timings"] = {{"ttft_ms", last.timings.ttftMs}, {"total_ms", last.timings.e2eMs}};
+        std::cout << j.dump(2) << "\n";
+    } else {
+        std::fprintf(stdout, "\n");
+        std::fprintf(stderr, "[%lld prompt tokens, %lld generated, first token after %.1f ms, %s]\n",
+                     (long long)last.usage.promptTokens, (long long)last.usage.completionTokens, last.timings.ttftMs,
+                     wb::stopReasonName(last.reason));
     }
     return 0;
 }
@@ -702,6 +803,7 @@ int cmdServe(const Args& a) {
     if (bodyMb <= 0 || images < 0 || audios < 0 || queued < 0 || maxSeqs <= 0) return fail("limits must be positive");
     eo.load.numThreads = int(threads);
     eo.maxNumSeqs = int(maxSeqs);
+    if (!number(a, "max-pixels", eo.maxImagePixels)) return 2;
     eo.kvCacheBytes = kvMb << 20;
     wb::ServeOptions so;
     so.host = a.get("host", "127.0.0.1");
@@ -856,6 +958,7 @@ int main(int argc, char** argv) {
     }
     if (cmd == "generate") return cmdGenerate(a);
     if (cmd == "chat") return cmdChat(a);
+    if (cmd == "ask") return cmdAsk(a);
     if (cmd == "tokenize") return cmdTokenize(a);
     if (cmd == "inspect") return cmdInspect(a);
     if (cmd == "bench") return cmdBench(a);

@@ -23,6 +23,7 @@
 #include "backend/cpu/weight_matrix.h"
 #include "core/dtype.h"
 #include "core/result.h"
+#include "glm/glm_tiny.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "formats/safetensors_writer.h"
@@ -55,6 +56,7 @@ struct Options {
 
 const char* kUsage =
     "usage: wb-make-model --out PATH [--format gguf|hf] [--dtype f32|f16|bf16|q8_0] [--preset tiny|1b|7b]\n"
+    "       wb-make-model --arch glm4v|glm4 --out DIR [--seed N] [--shards N]   (tiny GLM-4.1V / GLM-4 HF folder)\n"
     "                     [--dim N] [--layers N] [--ffn N] [--heads N] [--kv-heads N] [--vocab N] [--ctx N]\n"
     "                     [--rope-theta X] [--norm-eps X] [--qkv-bias] [--tied] [--shards N] [--seed S]\n"
     "                     [--tokenizer-from GGUF_OR_TOKENIZER_MODEL] [--name NAME]\n"
@@ -543,6 +545,37 @@ int run(int argc, char** argv) {
             std::fputs(kUsage, stdout);
             return 0;
         }
+    }
+    // GLM-4 / GLM-4.1V: the tiny random checkpoint in the published HF layout (config, sharded safetensors,
+    // tokenizer with the chat template, preprocessor config), for tests and demos of image Q&A.
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (std::string(argv[i]) != "--arch") continue;
+        const std::string arch = argv[i + 1];
+        if (arch != "glm4v" && arch != "glm4") {
+            std::fprintf(stderr, "wb-make-model: unknown --arch '%s' (glm4v, glm4; Llama shapes need no --arch)\n",
+                         arch.c_str());
+            return 2;
+        }
+        std::string out;
+        TinyGlmOptions g;
+        g.vision = arch == "glm4v";
+        for (int k = 1; k + 1 < argc; ++k) {
+            if (std::string(argv[k]) == "--out") out = argv[k + 1];
+            if (std::string(argv[k]) == "--seed") g.seed = uint32_t(std::strtoul(argv[k + 1], nullptr, 10));
+            if (std::string(argv[k]) == "--shards") g.shards = std::atoi(argv[k + 1]);
+        }
+        if (out.empty()) {
+            std::fprintf(stderr, "wb-make-model: --arch %s needs --out DIR\n", arch.c_str());
+            return 2;
+        }
+        auto r = writeTinyGlmCheckpoint(out, g);
+        if (!r) {
+            std::fprintf(stderr, "wb-make-model: %s\n", r.error().message.c_str());
+            return 1;
+        }
+        std::printf("wrote %s (tiny %s, random weights, seed %u, %d shard(s))\n", out.c_str(),
+                    g.vision ? "GLM-4.1V" : "GLM-4", g.seed, g.shards);
+        return 0;
     }
     auto opts = parseArgs(argc, argv);
     if (!opts) {
