@@ -439,7 +439,15 @@ bool ChatView::send(const QString& rawText) {
 void ChatView::startGeneration() {
     QList<ChatTurn> turns;
     if (!m_chat.systemPrompt.trimmed().isEmpty()) turns.append({QStringLiteral("system"), m_chat.systemPrompt});
-    for (const StoredMessage& m : m_store->messages(m_chat.id)) turns.append({m.role, m.content});
+    for (const StoredMessage& m : m_store->messages(m_chat.id)) {
+        QStringList images;
+        for (const QString& a : m.attachments) {
+            static const QStringList kAudio = {QStringLiteral("wav"), QStringLiteral("flac"), QStringLiteral("ogg"),
+                                               QStringLiteral("mp3")};
+            if (!kAudio.contains(QFileInfo(a).suffix().toLower())) images.append(a);
+        }
+        turns.append({m.role, m.content, images});
+    }
     StoredMessage answer;
     answer.chatId = m_chat.id;
     answer.role = QStringLiteral("assistant");
@@ -540,8 +548,11 @@ void ChatView::updateButtons() {
 }
 
 void ChatView::onModelLoaded(const LoadedModelInfo& info) {
-    const QString why = tr("%1 (%2) takes text only: the engine has no image or audio encoder for it yet.")
-                            .arg(QFileInfo(info.path).fileName(), info.architecture);
+    const QString why = info.acceptsImages
+                                ? tr("%1 (%2) takes text and images; it has no audio encoder.")
+                                          .arg(QFileInfo(info.path).fileName(), info.architecture)
+                                : tr("%1 (%2) takes text only: the engine has no image or audio encoder for it yet.")
+                                          .arg(QFileInfo(info.path).fileName(), info.architecture);
     m_input->setCapabilities(info.acceptsImages, info.acceptsAudio, why);
     showError(QString());
     updateButtons();

@@ -6,6 +6,7 @@
 #include <QMap>
 #include <QMetaType>
 #include <QString>
+#include <QStringList>
 
 namespace wbgui {
 
@@ -23,6 +24,7 @@ struct SamplingSettings {
 struct ChatTurn {
     QString role;  // system | user | assistant
     QString content;
+    QStringList images;  // image files shown to a vision model before the text (user turns)
 };
 
 /// What a finished request reports under its answer.

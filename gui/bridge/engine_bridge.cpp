@@ -1,5 +1,9 @@
 #include "bridge/engine_bridge.h"
 
+#include <QBuffer>
+#include <QFile>
+#include <QImage>
+
 #include <QFileInfo>
 #include <QRandomGenerator>
 #include <QThreadPool>
@@ -119,6 +123,7 @@ void EngineBridge::onLoadResult(quint64 generation, std::shared_ptr<wb::Engine> 
     m_loaded.path = m_pendingLoad.path;
     m_loaded.precision = m_pendingLoad.precision;
     m_loaded.architecture = QString::fromStdString(m_engine->modelConfig().architecture);
+    m_loaded.acceptsImages = m_engine->acceptsImages();
     m_loaded.device = QString::fromStdString(s.device);
     m_loaded.contextLength = m_engine->options().maxModelLen > 0
                                  ? qMin<qint64>(m_engine->options().maxModelLen, m_engine->modelConfig().maxContext)
@@ -152,7 +157,34 @@ quint64 EngineBridge::submitChat(const QList<ChatTurn>& turns, const SamplingSet
         return 0;
     }
     wb::Request request;
-    for (const ChatTurn& t : turns) request.messages.push_back({t.role.toStdString(), t.content.toStdString()});
+    for (const ChatTurn& t : turns) {
+        wb::ChatMessage m{t.role.toStdString(), t.content.toStdString(), {}};
+        if (!t.images.isEmpty() && m_loaded.acceptsImages) {
+            // Images first, then the text (the layout of the model's own examples); the engine decodes them.
+            for (const QString& path : t.images) {
+                QFile f(path);
+                if (!f.open(QIODevice::ReadOnly)) {
+                    Q_EMIT requestFailed(0, tr("Cannot read the attached image %1: %2").arg(path, f.errorString()));
+                    return 0;
+                }
+                QByteArray b = f.readAll();
+                const bool pngOrJpeg = b.startsWith("\x89PNG") || b.startsWith("\xFF\xD8");
+                if (!pngOrJpeg) {
+                    // The engine decodes PNG and JPEG; other formats Qt can read (BMP, GIF, WebP...) go as PNG.
+                    QImage img;
+                    QBuffer out;
+                    if (!img.loadFromData(b) || !out.open(QIODevice::WriteOnly) || !img.save(&out, "PNG")) {
+                        Q_EMIT requestFailed(0, tr("The attached file %1 is not an image this build can read").arg(path));
+                        return 0;
+                    }
+                    b = out.data();
+                }
+                m.parts.push_back(wb::ContentPart::makeImage(std::vector<uint8_t>(b.begin(), b.end())));
+            }
+            if (!m.content.empty()) m.parts.push_back(wb::ContentPart::makeText(m.content));
+        }
+        request.messages.push_back(std::move(m));
+    }
     request.sampling.temperature = float(sampling.temperature);
     request.sampling.topP = float(sampling.topP);
     request.sampling.topK = sampling.topK;

@@ -35,7 +35,7 @@ struct LoadedModelInfo {
     qint64 weightBytes = 0;
     qint64 kvCacheBytes = 0;
     double loadMs = 0;
-    bool acceptsImages = false;  // every architecture the engine has today is text-only
+    bool acceptsImages = false;  // a vision model (GLM-4.1V) is loaded
     bool acceptsAudio = false;
 };
 

@@ -27,6 +27,7 @@
 #include "bridge/engine_bridge.h"
 #include "bridge/model_info.h"
 #include "fixtures.h"
+#include "glm/glm_tiny.h"
 
 using namespace wbgui;
 
@@ -518,6 +519,59 @@ private Q_SLOTS:
         QVERIFY(mm->selectModel(m_modelPath));
         QVERIFY(perGpu->isHidden());
         QCOMPARE(mm->currentPlan().perGpuTp2Bytes(), qint64(0));
+    }
+
+    // Image Q&A end to end with a tiny GLM-4.1V (random weights, written here): load from the library, the input
+    // panel opens for images, a photo and a question go in, an answer streams back and the chat keeps the image.
+    void imageQuestionWithGlm41v() {
+        const QString dir = m_tmp.path() + "/tiny-glm41v";
+        auto w = wb::writeTinyGlmCheckpoint(dir.toStdString());
+        QVERIFY2(w.ok(), w.ok() ? "" : w.error().message.c_str());
+        if (!m_window) openWindow();
+        ModelManagerView* mm = m_window->modelManager();
+        mm->addLibraryEntry(dir);
+        waitScan(mm);
+        QVERIFY(mm->selectModel(dir));
+        QVERIFY(mm->selectedCard().hasVision);
+        mm->setPrecision("native");
+        QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
+        mm->loadSelected();
+        QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
+        QVERIFY(m_window->bridge()->loadedModel().acceptsImages);
+
+        ChatView* chat = m_window->chatView();
+        m_window->tabs()->setCurrentWidget(chat);
+        chat->newChat();
+        InputPanel* in = chat->inputPanel();
+        QVERIFY(in->acceptsImages());
+        QString photo = QString::fromStdString(wbtest::fixture("images/llama_cute.jpg"));
+        if (!QFileInfo::exists(photo)) {
+            photo = m_tmp.path() + "/photo.png";
+            QImage pic(320, 200, QImage::Format_RGB32);
+            pic.fill(QColor(0x7f, 0xd1, 0xae));
+            QVERIFY(pic.save(photo));
+        }
+        QVERIFY(in->addImageFile(photo));
+        SamplingSettings s;
+        s.temperature = 0;
+        s.maxTokens = 24;
+        chat->setSampling(s);
+        QSignalSpy done(chat, &ChatView::generationFinished);
+        QSignalSpy failed(m_window->bridge(), &EngineBridge::requestFailed);
+        QVERIFY(chat->send("What animal is in this picture?"));
+        const GenerationResult r = waitFinished(done);
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+        QVERIFY2(chat->errorText().isEmpty(), qPrintable(chat->errorText()));
+        QCOMPARE(r.completionTokens, qint64(24));
+        // The prompt holds the image: [gMASK]<sop><|user|>\n, begin, its merged patches (the tiny checkpoint's
+        // 50,176-pixel budget), end, the question's 31 bytes, <|assistant|>\n.
+        QVERIFY2(r.promptTokens > 4 + 2 + 31 + 2 + 4, qPrintable(QString::number(r.promptTokens)));
+        const QList<MessageWidget*> ws = chat->messageWidgets();
+        QCOMPARE(ws.size(), 2);
+        QCOMPARE(ws[0]->message().attachments.size(), 1);
+        QCOMPARE(ws[1]->message().role, QString("assistant"));
+        saveScreenshot(m_window.get(), "image-chat");
+        m_window->bridge()->unloadModel();
     }
 
     void cleanupTestCase() { m_window.reset(); }
