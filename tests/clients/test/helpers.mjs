@@ -1,6 +1,7 @@
 // Shared by the client tests: start `wb serve` on a free loopback port, make screenshots, shim tiktoken.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -27,9 +28,18 @@ export function fixtureModel() {
 
 export const MODEL = 'stories260K';
 
+/// A tiny random-weight GLM-4.1V folder written by wb-make-model (built next to wb) into a temporary folder.
+export function makeTinyGlm41v() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-glm41v-'));
+    const maker = path.join(path.dirname(wbBinary()), 'wb-make-model');
+    const r = spawnSync(maker, ['--arch', 'glm4v', '--out', dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`wb-make-model failed: ${r.stderr || r.error}`);
+    return dir;
+}
+
 /// Starts the server with --port 0 and reads the bound port from its stdout line.
-export async function startServer(extraArgs = []) {
-    const args = ['serve', '-m', fixtureModel(), '--port', '0', '--threads', '1', ...extraArgs];
+export async function startServer(extraArgs = [], model = fixtureModel()) {
+    const args = ['serve', '-m', model, '--port', '0', '--threads', '1', ...extraArgs];
     const proc = spawn(wbBinary(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     proc.stderr.on('data', (d) => { stderr += d; });
