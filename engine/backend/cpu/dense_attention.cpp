@@ -1,0 +1,79 @@
+#include "backend/cpu/dense_attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/weight_matrix.h"
+
+namespace wb::cpu {
+
+namespace {
+
+WeightMatrix f32View(const float* data, int64_t rows, int64_t cols) {
+    WeightMatrix w;
+    w.dtype = DType::F32;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = reinterpret_cast<const uint8_t*>(data);
+    return w;
+}
+
+}  // namespace
+
+void denseAttention(const DenseAttentionArgs& a, ThreadPool& pool) {
+    const int64_t n = a.n, d = a.headDim;
+    if (n <= 0 || d <= 0) return;
+    // Pack keys [n, d] and values transposed [d, n]: the GEMMs' weight operands.
+    std::vector<float> keys(size_t(n * d)), valuesT(size_t(d * n));
+    pool.parallelFor(n, 64, [&](int64_t b, int64_t e, int) {
+        for (int64_t i = b; i < e; ++i) std::copy(a.k + i * a.kStride, a.k + i * a.kStride + d, keys.data() + i * d);
+    });
+    pool.parallelFor(d, 1, [&](int64_t b, int64_t e, int) {
+        for (int64_t c = b; c < e; ++c)
+            for (int64_t i = 0; i < n; ++i) valuesT[size_t(c * n + i)] = a.v[i * a.vStride + c];
+    });
+    const WeightMatrix K = f32View(keys.data(), n, d), VT = f32View(valuesT.data(), d, n);
+    // Tiles of queries: big enough that each GEMM streams the keys from cache for many rows, small enough that
+    // the scores stay a few MB.
+    const int64_t tile = std::clamp<int64_t>((int64_t(4) << 20) / (4 * n), 16, 256);
+    std::vector<float> qt(size_t(tile * d)), scores(size_t(tile * n)), ot(size_t(tile * d));
+    for (int64_t t0 = 0; t0 < n; t0 += tile) {
+        const int64_t m = std::min(tile, n - t0);
+        for (int64_t i = 0; i < m; ++i) {
+            const float* src = a.q + (t0 + i) * a.qStride;
+            for (int64_t c = 0; c < d; ++c) qt[size_t(i * d + c)] = src[c] * a.scale;
+        }
+        matmul(K, qt.data(), m, scores.data(), pool);
+        pool.parallelFor(m, 1, [&](int64_t b, int64_t e, int) {
+            for (int64_t i = b; i < e; ++i) softmax(scores.data() + i * n, n);
+        });
+        matmul(VT, scores.data(), m, ot.data(), pool);
+        for (int64_t i = 0; i < m; ++i) std::copy(ot.data() + i * d, ot.data() + (i + 1) * d, a.out + (t0 + i) * a.outStride);
+    }
+}
+
+void denseAttentionReference(const DenseAttentionArgs& a) {
+    std::vector<float> sc(static_cast<size_t>(std::max<int64_t>(a.n, 1)));
+    for (int64_t i = 0; i < a.n; ++i) {
+        const float* q = a.q + i * a.qStride;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < a.n; ++j) {
+            double s = 0;
+            for (int64_t c = 0; c < a.headDim; ++c) s += double(q[c]) * a.k[j * a.kStride + c];
+            sc[size_t(j)] = float(s) * a.scale;
+            mx = std::max(mx, sc[size_t(j)]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < a.n; ++j) sum += (sc[size_t(j)] = std::exp(sc[size_t(j)] - mx));
+        float* o = a.out + i * a.outStride;
+        for (int64_t c = 0; c < a.headDim; ++c) {
+            double acc = 0;
+            for (int64_t j = 0; j < a.n; ++j) acc += double(sc[size_t(j)]) * a.v[j * a.vStride + c];
+            o[c] = float(acc / sum);
+        }
+    }
+}
+
+}  // namespace wb::cpu

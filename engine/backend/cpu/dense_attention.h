@@ -1,0 +1,30 @@
+// Non-causal attention over one span of tokens (a vision tower's frame), one head at a time, tiled so that each
+// key and value is read once per tile of queries instead of once per query: scores and the weighted sum are two
+// f32 GEMMs through the CPU matmul kernels (keys packed [n, d], values transposed [d, n]), with the softmax
+// between them on a tile of rows. Memory: one tile of scores (tile × n floats) per call, never n × n.
+#pragma once
+
+#include <cstdint>
+
+#include "core/thread_pool.h"
+
+namespace wb::cpu {
+
+struct DenseAttentionArgs {
+    const float* q = nullptr;  // row i of the queries at q + i * qStride (headDim floats)
+    const float* k = nullptr;
+    const float* v = nullptr;
+    int64_t qStride = 0, kStride = 0, vStride = 0;
+    float* out = nullptr;  // row i at out + i * outStride
+    int64_t outStride = 0;
+    int64_t n = 0;        // tokens in the span (queries = keys = values)
+    int64_t headDim = 0;
+    float scale = 1.0f;   // applied to q·k
+};
+
+void denseAttention(const DenseAttentionArgs& a, ThreadPool& pool);
+
+/// The same, one query at a time (the plain definition): tests hold denseAttention to it.
+void denseAttentionReference(const DenseAttentionArgs& a);
+
+}  // namespace wb::cpu

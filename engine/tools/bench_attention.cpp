@@ -1,0 +1,101 @@
+// wb-bench-attention: the vision tower's non-causal attention (one head over one frame of n patches), the
+// per-query loop the GLM-4.1V encoder first used (each query streams every key and value: SIMD dot/axpy)
+// against cpu::denseAttention (query tiles, two f32 GEMMs). A 1080x2400 screenshot at the 5 MP budget is
+// n = 12432 patches; GLM-4.1V's vision heads are 128 wide, 12 per layer, 24 layers.
+//
+// Usage: wb-bench-attention [--n 1024,4096,12432] [--d 128] [--threads N]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+#include "backend/cpu/dense_attention.h"
+#include "core/thread_pool.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void perQuery(const wb::cpu::DenseAttentionArgs& a, wb::ThreadPool& pool) {
+    std::vector<float> scores(size_t(pool.size()) * size_t(a.n));
+    pool.parallelFor(a.n, 1, [&](int64_t b, int64_t e, int tid) {
+        float* sc = scores.data() + int64_t(tid) * a.n;
+        for (int64_t r = b; r < e; ++r) {
+            const float* q = a.q + r * a.qStride;
+            float mx = -INFINITY;
+            for (int64_t k = 0; k < a.n; ++k) {
+                sc[k] = wb::cpu::dot(q, a.k + k * a.kStride, a.headDim) * a.scale;
+                mx = std::max(mx, sc[k]);
+            }
+            float sum = 0;
+            for (int64_t k = 0; k < a.n; ++k) sum += (sc[k] = std::exp(sc[k] - mx));
+            float* o = a.out + r * a.outStride;
+            std::fill(o, o + a.headDim, 0.0f);
+            for (int64_t k = 0; k < a.n; ++k) wb::cpu::axpy(sc[k] / sum, a.v + k * a.vStride, o, a.headDim);
+        }
+    });
+}
+
+std::vector<int64_t> list(const std::string& s) {
+    std::vector<int64_t> v;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ',')) v.push_back(std::stoll(item));
+    return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<int64_t> ns = {1024, 4096, 12432};
+    int64_t d = 128;
+    int threads = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string k = argv[i], v = argv[i + 1];
+        if (k == "--n") ns = list(v);
+        else if (k == "--d") d = std::stoll(v);
+        else if (k == "--threads") threads = std::stoi(v);
+        else {
+            std::fprintf(stderr, "usage: wb-bench-attention [--n 1024,4096,12432] [--d 128] [--threads N]\n");
+            return 2;
+        }
+    }
+    wb::ThreadPool pool(threads);
+    std::printf("%-8s %-5s %-8s %14s %14s %9s %12s\n", "n", "d", "threads", "per-query ms", "tiled ms", "speedup",
+                "tiled GFLOP/s");
+    for (int64_t n : ns) {
+        std::mt19937 rng(1);
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        const int64_t stride = 3 * d;  // q, k, v interleaved per row, as the encoder's qkv buffer
+        std::vector<float> qkv(size_t(n * stride)), o1(size_t(n * d)), o2(size_t(n * d));
+        for (float& x : qkv) x = dist(rng);
+        wb::cpu::DenseAttentionArgs a;
+        a.q = qkv.data();
+        a.k = qkv.data() + d;
+        a.v = qkv.data() + 2 * d;
+        a.qStride = a.kStride = a.vStride = stride;
+        a.n = n;
+        a.headDim = d;
+        a.scale = 1.0f / std::sqrt(float(d));
+        a.outStride = d;
+        auto time = [&](auto&& fn, float* out) {
+            a.out = out;
+            fn();  // warm
+            const auto t0 = Clock::now();
+            fn();
+            return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        };
+        const double slow = time([&] { perQuery(a, pool); }, o1.data());
+        const double fast = time([&] { wb::cpu::denseAttention(a, pool); }, o2.data());
+        float maxDiff = 0;
+        for (size_t i = 0; i < o1.size(); ++i) maxDiff = std::max(maxDiff, std::fabs(o1[i] - o2[i]));
+        const double flops = 4.0 * double(n) * double(n) * double(d);
+        std::printf("%-8lld %-5lld %-8d %14.1f %14.1f %8.2fx %12.1f   (max |diff| %.2g)\n", (long long)n,
+                    (long long)d, pool.size(), slow, fast, slow / fast, flops / fast / 1e6, maxDiff);
+    }
+    return 0;
+}
