@@ -10,9 +10,9 @@ namespace {
 // Placeholders for message contents while the template renders; they cannot occur in real text (they hold
 // control characters) and no template edits them, so the rendered text splits back into template text and
 // message text exactly.
-std::string sentinel(size_t i) { return "\x02wb-content-" + std::to_string(i) + "\x03"; }
-
-void appendIds(std::vector<int32_t>& out, const std::vector<int32_t>& ids) { out.insert(out.end(), ids.begin(), ids.end()); }
+constexpr char kSentinel[] = "\x02wb-content-";
+constexpr size_t kSentinelLen = sizeof(kSentinel) - 1;
+std::string sentinel(size_t i) { return kSentinel + std::to_string(i) + "\x03"; }
 
 }  // namespace
 
@@ -45,22 +45,28 @@ Result<ChatPrompt> buildChatPrompt(const Tokenizer& tok, const std::vector<ChatM
     auto rendered = t->renderChat(TemplateValue(std::move(msgs)), addGenerationPrompt, TemplateValue(std::move(extra)),
                                   bos, eos);
     if (!rendered) return makeError("chat template: " + rendered.error().message);
+    // Template text is parsed for special tokens, message text is plain, and the pieces are tokenized as the one
+    // string they form (so ids match the reference's whole-string encoding unless a user typed a special token).
     const std::string& s = *rendered;
+    std::vector<Tokenizer::Segment> segments;
     size_t pos = 0;
     while (pos < s.size()) {
         const size_t at = s.find('\x02', pos);
-        appendIds(p.ids, tok.encode(std::string_view(s).substr(pos, (at == std::string::npos ? s.size() : at) - pos),
-                                    false, SpecialTokens::Parse));
+        const size_t end = at == std::string::npos ? s.size() : at;
+        if (end > pos) segments.push_back({std::string_view(s).substr(pos, end - pos), SpecialTokens::Parse});
         if (at == std::string::npos) break;
         const size_t close = s.find('\x03', at);
-        const std::string key = s.substr(at + 13, close == std::string::npos ? 0 : close - at - 13);
-        if (close == std::string::npos || s.compare(at, 13, "\x02wb-content-") != 0)
+        if (close == std::string::npos || close < at + kSentinelLen || s.compare(at, kSentinelLen, kSentinel) != 0)
+            return makeError("chat template: could not place the message contents in its output");
+        const std::string key = s.substr(at + kSentinelLen, close - at - kSentinelLen);
+        if (key.empty() || key.find_first_not_of("0123456789") != std::string::npos)
             return makeError("chat template: could not place the message contents in its output");
         const size_t idx = size_t(std::stoul(key.empty() ? "0" : key));
         if (idx >= messages.size()) return makeError("chat template: could not place the message contents");
-        appendIds(p.ids, tok.encode(messages[idx].content, false, SpecialTokens::Plain));
+        segments.push_back({messages[idx].content, SpecialTokens::Plain});
         pos = close + 1;
     }
+    p.ids = tok.encodeSegments(segments, false);
     p.usedTemplate = true;
     return p;
 }

@@ -337,6 +337,7 @@ void Engine::Impl::publishStats() {
     s.totalPreemptions = totalPreemptions;
     s.totalGeneratedTokens = totalGenerated;
     s.totalCachedPromptTokens = totalCachedTokens;
+    s.totalImagesEncoded = uint64_t(model->imagesEncoded());
     s.device = deviceName;
     std::lock_guard lock(mutex);
     s.numWaiting = int(waiting.size() + incoming.size());

@@ -142,6 +142,7 @@ struct StatsSnapshot {
     uint64_t totalPreemptions = 0;
     uint64_t totalGeneratedTokens = 0;
     uint64_t totalCachedPromptTokens = 0;
+    uint64_t totalImagesEncoded = 0;  // vision-tower runs (an image seen recently reuses its features)
     std::string device;  // "cpu (N threads, ISA)"
 };
 

@@ -2,6 +2,9 @@
 
 #include <cmath>
 #include <limits>
+#include <list>
+#include <mutex>
+#include <optional>
 
 #include "api/chat_prompt.h"
 #include "backend/cpu/cpu_ops.h"
@@ -213,25 +216,52 @@ public:
             return makeError("chat template: the request has " + std::to_string(images.size()) +
                              " images but the template placed " + std::to_string(nextImage) + " image slots");
 
-        // Images: decode, preprocess, and the vision tower.
+        // Images: decode, size, preprocess and encode, or take the features of an image seen recently (a chat's
+        // history sends its earlier images again with every turn).
         std::vector<GlmImageGrid> grids;
-        std::vector<Glm4vImageInput> inputs;
+        std::vector<std::shared_ptr<const CachedImage>> cached(images.size());
+        std::vector<std::optional<Glm4vImageInput>> inputs(images.size());
+        const Glm4vProcessorConfig& pc = m_model->processorConfig();
         for (size_t k = 0; k < images.size(); ++k) {
             const std::string name = "image " + std::to_string(k + 1);
-            auto img = decodeImage(*images[k]->image, name);
+            const std::vector<uint8_t>& bytes = *images[k]->image;
+            const uint64_t hash = fnv1a(bytes);
+            p.imageHashes.push_back(hash);
+            if ((cached[k] = lookupImage(hash, bytes.size()))) {
+                grids.push_back(cached[k]->grid);
+                continue;
+            }
+            auto img = decodeImage(bytes, name);
             if (!img) return img.error();
-            auto in = glm4vPreprocess(*img, m_model->processorConfig());
+            if (!encodeImages && pc.doResize) {
+                // Counting only: the grid follows from the size.
+                auto size = glm4vSmartResize(pc.temporalPatchSize, img->height, img->width, pc.temporalPatchSize,
+                                             pc.factor(), pc.minPixels, pc.maxPixels);
+                if (!size) return makeError(name + ": " + size.error().message);
+                grids.push_back({1, size->first / pc.patchSize, size->second / pc.patchSize});
+                continue;
+            }
+            auto in = glm4vPreprocess(*img, pc);
             if (!in) return makeError(name + ": " + in.error().message);
             grids.push_back({in->gridT, in->gridH, in->gridW});
-            p.imageHashes.push_back(fnv1a(*images[k]->image));
-            inputs.push_back(std::move(*in));
+            inputs[k] = std::move(*in);
         }
         auto built = buildGlmPrompt(tok, g, parts, grids);
         if (!built) return built.error();
-        for (size_t k = 0; k < inputs.size() && encodeImages; ++k) {
-            auto f = m_model->encodeImage(inputs[k]);
+        for (size_t k = 0; k < images.size() && encodeImages; ++k) {
+            if (cached[k]) {
+                p.imageFeatures.insert(p.imageFeatures.end(), cached[k]->features.begin(), cached[k]->features.end());
+                continue;
+            }
+            auto f = m_model->encodeImage(*inputs[k]);
             if (!f) return makeError("image " + std::to_string(k + 1) + ": " + f.error().message);
             p.imageFeatures.insert(p.imageFeatures.end(), f->begin(), f->end());
+            auto entry = std::make_shared<CachedImage>();
+            entry->hash = p.imageHashes[k];
+            entry->size = images[k]->image->size();
+            entry->grid = grids[k];
+            entry->features = std::move(*f);
+            storeImage(std::move(entry));
         }
         p.ids = std::move(built->ids);
         if (!images.empty()) {
@@ -296,8 +326,48 @@ public:
                cpu::isaName(cpu::activeIsa()) + ")";
     }
 
+    /// Images encoded by this process (tests read it).
+    int64_t imagesEncoded() const override {
+        std::lock_guard lock(m_cacheMutex);
+        return m_encoded;
+    }
+
 private:
+    struct CachedImage {
+        uint64_t hash = 0;
+        size_t size = 0;
+        GlmImageGrid grid;
+        std::vector<float> features;
+    };
+    // Most recently used first; bounded by bytes of features.
+    std::shared_ptr<const CachedImage> lookupImage(uint64_t hash, size_t size) {
+        std::lock_guard lock(m_cacheMutex);
+        for (auto it = m_cache.begin(); it != m_cache.end(); ++it)
+            if ((*it)->hash == hash && (*it)->size == size) {
+                auto e = *it;
+                m_cache.erase(it);
+                m_cache.push_front(e);
+                return e;
+            }
+        return nullptr;
+    }
+    void storeImage(std::shared_ptr<const CachedImage> e) {
+        std::lock_guard lock(m_cacheMutex);
+        ++m_encoded;
+        m_cacheBytes += int64_t(e->features.size() * sizeof(float));
+        m_cache.push_front(std::move(e));
+        while (m_cache.size() > 1 && m_cacheBytes > kImageCacheBytes) {
+            m_cacheBytes -= int64_t(m_cache.back()->features.size() * sizeof(float));
+            m_cache.pop_back();
+        }
+    }
+    static constexpr int64_t kImageCacheBytes = int64_t(256) << 20;
+
     std::unique_ptr<GlmModel> m_model;
+    mutable std::mutex m_cacheMutex;
+    std::list<std::shared_ptr<const CachedImage>> m_cache;
+    int64_t m_cacheBytes = 0;
+    int64_t m_encoded = 0;
     ModelConfig m_config;
     std::string m_marker;  // <|begin_of_image|><|image|><|end_of_image|> as the template writes it
     std::vector<int32_t> m_banned;

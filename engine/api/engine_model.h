@@ -57,6 +57,8 @@ public:
     virtual std::vector<int32_t> stopIds() const = 0;
     virtual int64_t weightBytes() const = 0;
     virtual std::string deviceSummary() const = 0;
+    /// Images run through a vision tower so far (repeats served from the feature cache not counted).
+    virtual int64_t imagesEncoded() const { return 0; }
     /// False when the model keeps keys and values on its devices (the pool only hands out block ids).
     virtual bool kvOnHost() const { return true; }
 };

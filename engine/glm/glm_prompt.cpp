@@ -68,9 +68,27 @@ Result<GlmPrompt> buildGlmPrompt(const Tokenizer& tok, const GlmConfig& c, const
     std::vector<GlmImageGrid> used;
     const int32_t markers[] = {c.imageTokenId, c.imageStartTokenId, c.imageEndTokenId, c.videoStartTokenId,
                                c.videoEndTokenId};
+    // Runs of template and text parts are tokenized as the one string they form (as the reference tokenizes the
+    // rendered prompt), template text parsed for special tokens, message text plain; image parts cut the runs.
+    std::vector<Tokenizer::Segment> run;
+    size_t runStart = 0;
+    auto flush = [&](size_t end) -> Result<void> {
+        if (run.empty()) return {};
+        auto enc = tok.encodeSegments(run, false);
+        run.clear();
+        for (int32_t id : enc)
+            for (int32_t mk : markers)
+                if (id == mk)
+                    return makeError("prompt: parts " + std::to_string(runStart) + ".." + std::to_string(end - 1) +
+                                     " (template or text) contain an image or video marker token " +
+                                     std::to_string(id) + "; markers come only from image parts");
+        ids.insert(ids.end(), enc.begin(), enc.end());
+        return {};
+    };
     for (size_t k = 0; k < parts.size(); ++k) {
         const GlmPromptPart& part = parts[k];
         if (part.kind == GlmPromptPart::Kind::Image) {
+            WB_TRY(flush(k));
             if (part.imageIndex < 0 || size_t(part.imageIndex) >= grids.size())
                 return makeError("prompt: part " + std::to_string(k) + " names image " +
                                  std::to_string(part.imageIndex) + " of " + std::to_string(grids.size()));
@@ -84,16 +102,11 @@ Result<GlmPrompt> buildGlmPrompt(const Tokenizer& tok, const GlmConfig& c, const
             used.push_back(g);
             continue;
         }
-        const bool tmpl = part.kind == GlmPromptPart::Kind::Template;
-        auto enc = tok.encode(part.text, false, tmpl ? SpecialTokens::Parse : SpecialTokens::Plain);
-        for (int32_t id : enc)
-            for (int32_t mk : markers)
-                if (id == mk)
-                    return makeError("prompt: part " + std::to_string(k) + " (" + (tmpl ? "template" : "text") +
-                                     ") contains an image or video marker token " + std::to_string(id) +
-                                     "; markers come only from image parts");
-        ids.insert(ids.end(), enc.begin(), enc.end());
+        if (run.empty()) runStart = k;
+        run.push_back({part.text, part.kind == GlmPromptPart::Kind::Template ? SpecialTokens::Parse
+                                                                             : SpecialTokens::Plain});
     }
+    WB_TRY(flush(parts.size()));
     return glmRopeIndex(ids, used, c);
 }
 

@@ -33,6 +33,15 @@ public:
     virtual int32_t vocabSize() const = 0;
     /// Text to ids. addBos prepends BOS when the model has one and its config asks for it.
     virtual std::vector<int32_t> encode(std::string_view text, bool addBos, SpecialTokens special) const = 0;
+    /// Several pieces of one prompt, each with its own special-token mode (a chat template's text: Parse; the
+    /// messages' text: Plain), tokenized as the one string they form: plain text that runs across a piece boundary
+    /// is encoded together, so the ids equal encode(whole, Parse) whenever the Plain pieces hold no special-token
+    /// text. Special tokens split the text as usual.
+    struct Segment {
+        std::string_view text;
+        SpecialTokens special = SpecialTokens::Plain;
+    };
+    virtual std::vector<int32_t> encodeSegments(const std::vector<Segment>& segments, bool addBos) const = 0;
     /// The raw bytes a token stands for (byte tokens <0x0A> decoded, ▁ → space, byte-level BPE unmapped).
     /// Control tokens return their text (e.g. "</s>") only when includeSpecial is true, else "".
     virtual std::string tokenBytes(int32_t id, bool includeSpecial = false) const = 0;

@@ -124,6 +124,31 @@ std::vector<int32_t> TokenizerBase::encode(std::string_view text, bool addBos, S
     return out;
 }
 
+std::vector<int32_t> TokenizerBase::encodeSegments(const std::vector<Segment>& segments, bool addBos) const {
+    std::vector<int32_t> out;
+    if (addBos && m_addBos && m_bos >= 0) out.push_back(m_bos);
+    bool atStart = true;
+    std::string pending;  // plain text not yet encoded, possibly from several segments
+    auto flush = [&] {
+        if (pending.empty()) return;
+        encodeText(pending, atStart, out);
+        atStart = false;
+        pending.clear();
+    };
+    for (const Segment& seg : segments)
+        for (const auto& frag : m_special.split(seg.text, seg.special)) {
+            if (frag.id >= 0) {
+                flush();
+                out.push_back(frag.id);
+                atStart = true;
+            } else {
+                pending.append(frag.text);
+            }
+        }
+    flush();
+    return out;
+}
+
 std::string TokenizerBase::tokenBytes(int32_t id, bool includeSpecial) const {
     if (id < 0 || id >= vocabSize()) return {};
     const auto& text = m_pieces[static_cast<size_t>(id)];

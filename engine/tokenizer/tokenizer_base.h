@@ -66,6 +66,7 @@ class TokenizerBase : public Tokenizer {
 public:
     int32_t vocabSize() const override { return static_cast<int32_t>(m_pieces.size()); }
     std::vector<int32_t> encode(std::string_view text, bool addBos, SpecialTokens special) const override;
+    std::vector<int32_t> encodeSegments(const std::vector<Segment>& segments, bool addBos) const override;
     std::string tokenBytes(int32_t id, bool includeSpecial = false) const override;
     std::string piece(int32_t id) const override;
     bool isControl(int32_t id) const override;

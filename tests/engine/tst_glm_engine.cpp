@@ -262,6 +262,8 @@ private slots:
         QCOMPARE(b.usage.cachedPromptTokens, int64_t(32));
         QVERIFY2(a2.usage.cachedPromptTokens > 32, "the same image should be reused from the cache");
         QCOMPARE(a2.tokens, a.tokens);
+        // Two distinct images went through the tower; the repeat reused the first one's features.
+        QCOMPARE(e->stats().totalImagesEncoded, uint64_t(2));
         auto fresh = makeEngine(m_vision);
         Outcome bAlone = run(*fresh, withSystem(png(84, 56, 5)));
         QCOMPARE(b.tokens, bAlone.tokens);
