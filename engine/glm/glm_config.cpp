@@ -116,14 +116,17 @@ Result<GlmConfig> glmConfigFromJson(const std::string& text, const std::string& 
     WB_GET(t.dim, required<int64_t>(tj, "hidden_size", tsrc))
     WB_GET(t.numLayers, required<int64_t>(tj, "num_hidden_layers", tsrc))
     WB_GET(t.numHeads, required<int64_t>(tj, "num_attention_heads", tsrc))
-    WB_GET(t.numKvHeads, field<int64_t>(tj, "num_key_value_heads", t.numHeads, tsrc))
+    // Defaults where a key is absent are the reference configs' (Glm4Config / Glm4vTextConfig).
+    const bool glm4 = c.architecture == "glm4";
+    WB_GET(t.numKvHeads, field<int64_t>(tj, "num_key_value_heads", 2, tsrc))
     WB_GET(t.ffnDim, required<int64_t>(tj, "intermediate_size", tsrc))
-    WB_GET(t.maxContext, field<int64_t>(tj, "max_position_embeddings", 32768, tsrc))
-    WB_GET(t.normEps, field<float>(tj, "rms_norm_eps", 1e-5f, tsrc))
-    WB_GET(t.tiedEmbeddings, field<bool>(tj, "tie_word_embeddings", j.value("tie_word_embeddings", false), tsrc))
+    WB_GET(t.maxContext, field<int64_t>(tj, "max_position_embeddings", glm4 ? 131072 : 32768, tsrc))
+    WB_GET(t.normEps, field<float>(tj, "rms_norm_eps", glm4 ? 1.5625e-07f : 1e-5f, tsrc))
+    // The vision-language model reads tie_word_embeddings from its text config only.
+    WB_GET(t.tiedEmbeddings, field<bool>(tj, "tie_word_embeddings", false, tsrc))
     if (t.numHeads <= 0) return makeError(tsrc + ": num_attention_heads must be positive");
     const int64_t derivedHeadDim = t.dim / t.numHeads;
-    WB_GET(t.headDim, field<int64_t>(tj, "head_dim", derivedHeadDim, tsrc))
+    WB_GET(t.headDim, field<int64_t>(tj, "head_dim", glm4 ? 128 : derivedHeadDim, tsrc))
     // Glm4vTextAttention sizes its heads as hidden_size / num_attention_heads whatever head_dim says, while the
     // rotary embedding reads head_dim: a checkpoint where they differ cannot run as the reference does.
     if (c.hasVision && t.headDim != derivedHeadDim)
@@ -188,8 +191,9 @@ Result<GlmConfig> glmConfigFromJson(const std::string& text, const std::string& 
     std::string hiddenAct;
     WB_GET(hiddenAct, field<std::string>(tj, "hidden_act", "silu", tsrc))
     if (hiddenAct != "silu") return makeError(tsrc + ": hidden_act \"" + hiddenAct + "\" is not supported");
-    if (tj.contains("eos_token_id")) c.eosTokenIds = tokenIds(tj["eos_token_id"]);
-    if (c.eosTokenIds.empty() && j.contains("eos_token_id")) c.eosTokenIds = tokenIds(j["eos_token_id"]);
+    // The top level's eos_token_id first, then the text config's (generation_config.json, read later, wins).
+    if (j.contains("eos_token_id")) c.eosTokenIds = tokenIds(j["eos_token_id"]);
+    if (c.eosTokenIds.empty() && tj.contains("eos_token_id")) c.eosTokenIds = tokenIds(tj["eos_token_id"]);
     WB_TRY(c.validate(src));
     return c;
 }

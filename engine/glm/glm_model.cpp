@@ -208,7 +208,8 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
     const int64_t half = t.rotaryDim / 2;
     if (half > 512) return makeError(dir + ": rotary dim " + std::to_string(t.rotaryDim) + " is too large");
     for (int64_t j = 0; j < half; ++j) {
-        m->m_invFreq.push_back(float(1.0 / std::pow(double(t.ropeTheta), double(2 * j) / double(t.rotaryDim))));
+        // In f32 throughout, as the reference: 1.0 / (theta ** (arange(0, dim, 2).float() / dim)).
+        m->m_invFreq.push_back(1.0f / std::pow(t.ropeTheta, float(2 * j) / float(t.rotaryDim)));
         int axis = 0;
         if (c.hasVision) axis = j < t.mropeSection[0] ? 0 : j < t.mropeSection[0] + t.mropeSection[1] ? 1 : 2;
         m->m_pairAxis.push_back(axis);
@@ -246,7 +247,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
         // Vision rotary: Glm4vVisionRotaryEmbedding(head_dim / 2): head_dim / 4 frequencies.
         const int64_t rdim = v.headDim / 2;
         for (int64_t k = 0; k < rdim / 2; ++k)
-            m->m_visionInvFreq.push_back(float(1.0 / std::pow(10000.0, double(2 * k) / double(rdim))));
+            m->m_visionInvFreq.push_back(1.0f / std::pow(10000.0f, float(2 * k) / float(rdim)));
     }
 #undef WB_SET
     m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
