@@ -1,5 +1,7 @@
 #include "media/image.h"
 
+#include "media/exif.h"
+
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -262,12 +264,16 @@ Result<Image> decodeImage(std::span<const uint8_t> bytes, const std::string& sou
     if (int64_t(bytes.size()) > limits.maxEncodedBytes)
         return makeError(source + ": " + std::to_string(bytes.size()) + " bytes, over the limit of " +
                          std::to_string(limits.maxEncodedBytes) + " bytes for an encoded image");
+    Result<Image> img = makeError(source + ": not a PNG or JPEG image (" + std::to_string(bytes.size()) + " bytes)");
     switch (detectImageFormat(bytes)) {
-        case ImageFormat::Png: return decodePng(bytes, source, limits);
-        case ImageFormat::Jpeg: return decodeJpeg(bytes, source, limits);
-        case ImageFormat::Unknown: break;
+        case ImageFormat::Png: img = decodePng(bytes, source, limits); break;
+        case ImageFormat::Jpeg: img = decodeJpeg(bytes, source, limits); break;
+        case ImageFormat::Unknown: return img;
     }
-    return makeError(source + ": not a PNG or JPEG image (" + std::to_string(bytes.size()) + " bytes)");
+    if (!img || !limits.applyExifOrientation) return img;
+    const int orientation = exifOrientation(bytes);
+    if (orientation == 1) return img;
+    return applyExifOrientation(std::move(*img), orientation);
 }
 
 Result<Image> loadImageFile(const std::string& path, const DecodeLimits& limits) {

@@ -32,6 +32,8 @@ struct DecodeLimits {
     int64_t maxPixels = 64'000'000;
     int maxDimension = 32768;
     int64_t maxEncodedBytes = 256ll << 20;
+    /// Turn the picture upright by its EXIF orientation tag (media/exif.h), as the reference's load_image does.
+    bool applyExifOrientation = true;
 };
 
 enum class ImageFormat { Unknown, Png, Jpeg };

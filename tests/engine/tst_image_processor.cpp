@@ -1,6 +1,7 @@
 // Image decoding (PNG, JPEG; corrupt, truncated and oversized inputs) and the GLM-4.1V image processor:
 // smart_resize numbers derived by hand from the reference formula, the bicubic resize, the patch order.
 #include "media/glm4v_image_processor.h"
+#include "media/exif.h"
 #include "media/image.h"
 #include "media/resize.h"
 
@@ -8,6 +9,8 @@
 
 #include <cmath>
 #include <fstream>
+
+#include <zlib.h>
 
 #include "fixtures.h"
 
@@ -210,6 +213,56 @@ private slots:
         QCOMPARE(in->gridH, 74);
         QCOMPARE(in->gridW, 74);
         QCOMPARE(in->numTokens(2), int64_t(37 * 37));
+    }
+
+    // EXIF orientation turns pictures upright as PIL's exif_transpose does; checked through a PNG eXIf chunk
+    // (little- and big-endian TIFF) and a JPEG APP1 header, and every orientation's pixel mapping.
+    void exifOrientation() {
+        Image img;
+        img.width = 3;
+        img.height = 2;
+        for (int i = 0; i < 6; ++i) img.rgb.insert(img.rgb.end(), {uint8_t(i * 10), uint8_t(i), uint8_t(200 - i)});
+        auto at = [](const Image& m, int x, int y) { return int(m.rgb[(size_t(y) * m.width + x) * 3]) / 10; };
+        // Input pixels by index: row 0 = 0 1 2, row 1 = 3 4 5. Expected first row of each output.
+        const std::vector<std::vector<int>> firstRow = {{}, {0, 1, 2}, {2, 1, 0}, {5, 4, 3}, {3, 4, 5}, {0, 3},
+                                                        {3, 0}, {5, 2}, {2, 5}};
+        for (int o = 1; o <= 8; ++o) {
+            const Image r = applyExifOrientation(img, o);
+            QCOMPARE(r.width, o >= 5 ? 2 : 3);
+            for (int x = 0; x < r.width; ++x) QCOMPARE(at(r, x, 0), firstRow[size_t(o)][size_t(x)]);
+        }
+        auto png = encodePng(img);
+        QVERIFY(png.ok());
+        for (bool little : {true, false}) {
+            // TIFF: header, IFD0 with one entry (0x0112 SHORT 1 = 6), no next IFD.
+            std::vector<uint8_t> tiff = little ? std::vector<uint8_t>{'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0,
+                                                                      1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0}
+                                               : std::vector<uint8_t>{'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3,
+                                                                      0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0};
+            std::vector<uint8_t> chunk = {0, 0, 0, uint8_t(tiff.size()), 'e', 'X', 'I', 'f'};
+            chunk.insert(chunk.end(), tiff.begin(), tiff.end());
+            const uLong crc = crc32(0, chunk.data() + 4, uInt(chunk.size() - 4));
+            for (int k = 3; k >= 0; --k) chunk.push_back(uint8_t(crc >> (8 * k)));
+            std::vector<uint8_t> withExif(png->begin(), png->begin() + 33);  // signature + IHDR
+            withExif.insert(withExif.end(), chunk.begin(), chunk.end());
+            withExif.insert(withExif.end(), png->begin() + 33, png->end());
+            QCOMPARE(wb::exifOrientation(withExif), 6);
+            auto d = decodeImage(withExif, "exif.png");
+            QVERIFY2(d.ok(), d.ok() ? "" : d.error().message.c_str());
+            QCOMPARE(d->width, 2);
+            QCOMPARE(d->height, 3);
+            QCOMPARE(at(*d, 0, 0), 3);  // a quarter turn clockwise: the bottom-left pixel comes to the top left
+            DecodeLimits raw;
+            raw.applyExifOrientation = false;
+            QCOMPARE(decodeImage(withExif, "exif.png", raw)->width, 3);
+        }
+        // A JPEG header with an APP1 Exif segment (orientation 8), then nothing: the tag is read from the header.
+        std::vector<uint8_t> jpeg = {0xFF, 0xD8, 0xFF, 0xE1, 0, 34, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 8, 0, 0, 0,
+                                     1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xD9};
+        QCOMPARE(wb::exifOrientation(jpeg), 8);
+        jpeg[5] = 200;  // a segment length past the end: no orientation, no crash
+        QCOMPARE(wb::exifOrientation(jpeg), 1);
+        QCOMPARE(wb::exifOrientation(std::vector<uint8_t>{0xFF, 0xD8}), 1);
     }
 
     void corruptAndTruncated() {
