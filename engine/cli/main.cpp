@@ -47,7 +47,8 @@ usage: wb <command> [options]
 
 commands:
   generate   -m MODEL -p PROMPT   generate text (streamed); --json prints ids, text and timings
-  chat       -m MODEL              interactive chat using the checkpoint's chat template when it has one
+  chat       -m MODEL              interactive chat through the engine, with the checkpoint's chat template
+                                   when it has one; /image PATH attaches an image (vision models)
   ask        -m MODEL -p QUESTION  one chat turn through the engine (any model, GLM-4 / GLM-4.1V included);
                                    --image FILE (repeatable) puts PNG/JPEG images before the question for
                                    vision models; thinking goes to stderr, the answer to stdout
@@ -201,8 +202,8 @@ wb::Result<std::unique_ptr<wb::LlamaModel>> loadModel(const Args& a) {
     lo.precision = *p;
     lo.numThreads = std::atoi(a.get("threads", "0").c_str());
     if (wb::isGlmFolder(a.get("model")))
-        return wb::makeError(a.get("model") + " is a GLM-4 / GLM-4.1V checkpoint: use `wb ask` (images with --image) "
-                             "or `wb serve`, which run it through the engine");
+        return wb::makeError(a.get("model") + " is a GLM-4 / GLM-4.1V checkpoint: use `wb chat`, `wb ask` (images "
+                             "with --image) or `wb serve`, which run it through the engine");
     return wb::LlamaModel::load(a.get("model"), lo);
 }
 
@@ -286,56 +287,140 @@ int cmdGenerate(const Args& a) {
     return 0;
 }
 
+// The engine options shared by chat and ask: one sequence, a modest KV pool.
+bool engineOptionsFromArgs(const Args& a, wb::EngineOptions& eo, std::string& err) {
+    if (!a.has("model")) {
+        err = "no model given (-m PATH)";
+        return false;
+    }
+    eo.modelPath = a.get("model");
+    auto p = wb::parsePrecision(a.get("precision", "native"));
+    if (!p) {
+        err = p.error().message;
+        return false;
+    }
+    eo.load.precision = *p;
+    eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
+    eo.maxNumSeqs = 1;
+    eo.kvCacheBytes = int64_t(256) << 20;
+    if (!number(a, "max-pixels", eo.maxImagePixels)) {
+        err = "bad --max-pixels";
+        return false;
+    }
+    return true;
+}
+
+struct TurnResult {
+    std::string text, reasoning;
+    wb::Event last;
+};
+
+// Submits one request and waits for it; streams the answer to stdout and the reasoning to stderr unless quiet.
+TurnResult runTurn(wb::Engine& engine, wb::Request r, bool quiet) {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    TurnResult out;
+    engine.submit(std::move(r), [&](const wb::Event& e) {
+        std::lock_guard lock(mu);
+        if (e.type == wb::EventType::TextDelta) {
+            out.text += e.text;
+            if (!quiet) {
+                std::fputs(e.text.c_str(), stdout);
+                std::fflush(stdout);
+            }
+        } else if (e.type == wb::EventType::ReasoningDelta) {
+            out.reasoning += e.text;
+            if (!quiet) std::fputs(e.text.c_str(), stderr);
+        } else {
+            out.last = e;
+            done = true;
+            cv.notify_all();
+        }
+    });
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return done; });
+    return out;
+}
+
+bool readFileBytes(const std::string& path, std::vector<uint8_t>& bytes) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    return true;
+}
+
+// Interactive chat through the engine (any model; GLM-4.1V takes images with /image PATH before a question).
 int cmdChat(const Args& a) {
-    auto m = loadModel(a);
-    if (!m) return fail(m.error().message);
-    wb::LlamaModel& model = **m;
-    const wb::Tokenizer& tok = model.tokenizer();
-    wb::GenerateOptions g;
-    g.maxNewTokens = 512;
-    if (!samplingFromArgs(a, model.config(), g)) return 2;
-    if (!a.has("temp")) g.sampling.temperature = 0.7f;
+    wb::EngineOptions eo;
+    std::string err;
+    if (!engineOptionsFromArgs(a, eo, err)) return fail(err);
+    wb::Request base;
+    base.maxTokens = 512;
+    base.sampling.temperature = 0.7f;
+    if (!number(a, "max-tokens", base.maxTokens) || !number(a, "temp", base.sampling.temperature) ||
+        !number(a, "top-k", base.sampling.topK) || !number(a, "top-p", base.sampling.topP) ||
+        !number(a, "min-p", base.sampling.minP) || !number(a, "repeat-penalty", base.sampling.repetitionPenalty) ||
+        !number(a, "seed", base.sampling.seed))
+        return 2;
+    base.stop = a.stops;
+    base.enableThinking = !a.has("no-think");
+    auto engine = wb::Engine::create(eo);
+    if (!engine) return fail(engine.error().message);
+    const wb::Tokenizer& tok = (*engine)->tokenizer();
+    const bool vision = (*engine)->acceptsImages();
     std::vector<wb::ChatMessage> messages;
-    if (a.has("system")) messages.push_back({"system", a.get("system")});
-    std::fprintf(stderr, "wb chat: %s (%s). %s. Empty line or Ctrl-D quits.\n", model.path().c_str(),
-                 model.config().architecture.c_str(),
-                 tok.chatTemplate() ? "Using the checkpoint's chat template" : "No chat template: plain transcript format");
+    if (a.has("system")) messages.push_back({"system", a.get("system"), {}});
+    std::fprintf(stderr, "wb chat: %s (%s). %s.%s Empty line or Ctrl-D quits.\n", eo.modelPath.c_str(),
+                 (*engine)->modelConfig().architecture.c_str(),
+                 tok.chatTemplate() ? "Using the checkpoint's chat template" : "No chat template: plain transcript format",
+                 vision ? " /image PATH attaches an image to your next message." : "");
+    std::vector<std::vector<uint8_t>> pending;
     std::string line;
     while (true) {
-        std::fputs("\n> ", stderr);
+        std::fputs(pending.empty() ? "\n> " : "\n[+image] > ", stderr);
         if (!std::getline(std::cin, line) || line.empty()) break;
-        messages.push_back({"user", line});
-        auto prompt = wb::buildChatPrompt(tok, messages, true, !a.has("no-think"));
-        if (!prompt) return fail(prompt.error().message);
-        g.stopStrings = a.stops;
-        if (!prompt->stopString.empty()) g.stopStrings.push_back(prompt->stopString);
-        auto r = wb::generate(model, prompt->ids, g, [](const std::string& t) {
-            std::fputs(t.c_str(), stdout);
-            std::fflush(stdout);
-        });
-        if (!r) return fail(r.error().message);
+        if (line.rfind("/image ", 0) == 0) {
+            if (!vision) {
+                std::fprintf(stderr, "this model takes text only\n");
+                continue;
+            }
+            std::vector<uint8_t> bytes;
+            if (!readFileBytes(line.substr(7), bytes)) {
+                std::fprintf(stderr, "cannot read %s\n", line.substr(7).c_str());
+                continue;
+            }
+            pending.push_back(std::move(bytes));
+            continue;
+        }
+        wb::ChatMessage user{"user", line, {}};
+        for (auto& b : pending) user.parts.push_back(wb::ContentPart::makeImage(std::move(b)));
+        if (!user.parts.empty()) user.parts.push_back(wb::ContentPart::makeText(line));
+        pending.clear();
+        messages.push_back(std::move(user));
+        wb::Request r = base;
+        r.messages = messages;
+        TurnResult t = runTurn(**engine, std::move(r), false);
         std::fputs("\n", stdout);
-        messages.push_back({"assistant", r->text});
+        if (t.last.type == wb::EventType::Error) {
+            std::fprintf(stderr, "wb chat: %s\n", t.last.text.c_str());
+            messages.pop_back();
+            continue;
+        }
+        messages.push_back({"assistant", t.text, {}});
     }
     return 0;
 }
 
 // One chat turn through the engine, the path the server and the GUI take: any model, images for vision models.
 int cmdAsk(const Args& a) {
-    if (!a.has("model")) return fail("no model given (-m PATH)");
     bool ok;
     const std::string question = readPrompt(a, ok);
     if (!ok) return fail("cannot read prompt file " + a.get("file"));
     if (question.empty() && a.images.empty()) return fail("nothing to ask: give -p QUESTION and/or --image FILE");
     wb::EngineOptions eo;
-    eo.modelPath = a.get("model");
-    auto p = wb::parsePrecision(a.get("precision", "native"));
-    if (!p) return fail(p.error().message);
-    eo.load.precision = *p;
-    eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
-    eo.maxNumSeqs = 1;
-    eo.kvCacheBytes = int64_t(256) << 20;
-    if (!number(a, "max-pixels", eo.maxImagePixels)) return 2;
+    std::string err;
+    if (!engineOptionsFromArgs(a, eo, err)) return fail(err);
     wb::Request r;
     r.maxTokens = 512;
     r.sampling.temperature = 0;
@@ -349,9 +434,8 @@ int cmdAsk(const Args& a) {
     if (a.has("system")) r.messages.push_back({"system", a.get("system"), {}});
     wb::ChatMessage user{"user", question, {}};
     for (const std::string& path : a.images) {
-        std::ifstream in(path, std::ios::binary);
-        if (!in) return fail("cannot read image " + path);
-        std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::vector<uint8_t> bytes;
+        if (!readFileBytes(path, bytes)) return fail("cannot read image " + path);
         user.parts.push_back(wb::ContentPart::makeImage(std::move(bytes)));
     }
     if (!user.parts.empty() && !question.empty()) user.parts.push_back(wb::ContentPart::makeText(question));
@@ -360,36 +444,14 @@ int cmdAsk(const Args& a) {
     auto engine = wb::Engine::create(eo);
     if (!engine) return fail(engine.error().message);
     const bool asJson = a.has("json");
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
-    wb::Event last;
-    std::string text, reasoning;
-    (*engine)->submit(std::move(r), [&](const wb::Event& e) {
-        std::lock_guard lock(mu);
-        if (e.type == wb::EventType::TextDelta) {
-            text += e.text;
-            if (!asJson) {
-                std::fputs(e.text.c_str(), stdout);
-                std::fflush(stdout);
-            }
-        } else if (e.type == wb::EventType::ReasoningDelta) {
-            reasoning += e.text;
-            if (!asJson) std::fputs(e.text.c_str(), stderr);
-        } else {
-            last = e;
-            done = true;
-            cv.notify_all();
-        }
-    });
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return done; });
+    TurnResult t = runTurn(**engine, std::move(r), asJson);
+    const wb::Event& last = t.last;
     if (last.type == wb::EventType::Error) return fail(last.text);
     if (asJson) {
         json j;
         j["model"] = eo.modelPath;
-        j["reasoning"] = reasoning;
-        j["answer"] = text;
+        j["reasoning"] = t.reasoning;
+        j["answer"] = t.text;
         j["tokens"] = last.tokens;
         j["finish_reason"] = wb::stopReasonName(last.reason);
         j["usage"] = {{"prompt_tokens", last.usage.promptTokens}, {"completion_tokens", last.usage.completionTokens}};
