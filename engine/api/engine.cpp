@@ -55,6 +55,8 @@ struct Sequence {
     EventSink sink;
     std::vector<int32_t> tokens;  // prompt followed by what was generated
     PreparedPrompt prompt;        // ids, and for vision models positions and image features
+    bool prepared = false;        // prompt filled by the preparation thread (prepError set if that failed)
+    std::string prepError;
     std::vector<int32_t> keyTokens;  // prompt ids for prefix-cache hashing, image tokens keyed by image content
     int64_t promptLen = 0;
     int64_t numComputed = 0;  // tokens whose keys/values are in the cache
@@ -91,6 +93,13 @@ struct Engine::Impl {
     mutable std::condition_variable cv;
     mutable std::condition_variable idleCv;
     std::deque<std::unique_ptr<Sequence>> incoming;
+    // Requests whose preparation is slow (images) wait here for the preparation thread, then go to incoming.
+    std::deque<std::unique_ptr<Sequence>> toPrepare;
+    int preparing = 0;
+    bool prepStopping = false;
+    std::condition_variable prepCv;
+    std::thread prepThread;
+    void prepLoop();
     std::set<RequestId> cancelRequests;
     std::set<RequestId> live;  // submitted and not yet finished
     StatsSnapshot snapshot;
@@ -243,14 +252,53 @@ uint64_t Engine::Impl::blockHash(const Sequence& s, uint64_t prev, int64_t block
     return KvBlockPool::chainHash(prev, key.data(), bs);
 }
 
+void Engine::Impl::prepLoop() {
+    for (;;) {
+        std::unique_ptr<Sequence> s;
+        {
+            std::unique_lock lock(mutex);
+            prepCv.wait(lock, [&] { return prepStopping || !toPrepare.empty(); });
+            if (toPrepare.empty()) return;  // stopping, nothing left: the loop cancels what never got here
+            s = std::move(toPrepare.front());
+            toPrepare.pop_front();
+            if (prepStopping || cancelRequests.count(s->id)) {
+                // Not worth preparing: the loop ends it (as cancelled) when it takes it in.
+                incoming.push_back(std::move(s));
+                cv.notify_all();
+                continue;
+            }
+            ++preparing;
+        }
+        auto p = model->prepare(s->request);
+        if (p)
+            s->prompt = std::move(*p);
+        else
+            s->prepError = p.error().message;
+        s->prepared = true;
+        {
+            std::lock_guard lock(mutex);
+            --preparing;
+            incoming.push_back(std::move(s));
+        }
+        cv.notify_all();
+    }
+}
+
 bool Engine::Impl::prepare(Sequence& s, std::string& error) {
     const Request& r = s.request;
-    auto prepared = model->prepare(r);
-    if (!prepared) {
-        error = prepared.error().message;
-        return false;
+    if (s.prepared) {
+        if (!s.prepError.empty()) {
+            error = s.prepError;
+            return false;
+        }
+    } else {
+        auto prepared = model->prepare(r);
+        if (!prepared) {
+            error = prepared.error().message;
+            return false;
+        }
+        s.prompt = std::move(*prepared);
     }
-    s.prompt = std::move(*prepared);
     s.tokens = s.prompt.ids;
     if (!s.prompt.stopString.empty()) s.request.stop.push_back(s.prompt.stopString);
     if (s.prompt.numImages() > 0) {
@@ -340,7 +388,7 @@ void Engine::Impl::publishStats() {
     s.totalImagesEncoded = uint64_t(model->imagesEncoded());
     s.device = deviceName;
     std::lock_guard lock(mutex);
-    s.numWaiting = int(waiting.size() + incoming.size());
+    s.numWaiting = int(waiting.size() + incoming.size() + toPrepare.size()) + preparing;
     s.totalRequests = totalRequests;
     snapshot = std::move(s);
 }
@@ -563,6 +611,8 @@ void Engine::Impl::run() {
     {
         std::lock_guard lock(mutex);
         rest.swap(incoming);
+        for (auto& s : toPrepare) rest.push_back(std::move(s));
+        toPrepare.clear();
     }
     for (auto& s : rest) finish(s, StopReason::Cancelled);
     idleCv.notify_all();
@@ -601,11 +651,19 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
     m.deviceName = m.model->deviceSummary();
     m.publishStats();
     m.loop = std::thread([&m] { m.run(); });
+    m.prepThread = std::thread([&m] { m.prepLoop(); });
     return e;
 }
 
 Engine::~Engine() {
     if (!m) return;
+    // The preparation thread first: what it is encoding reaches incoming before the loop stops and cancels it.
+    {
+        std::lock_guard lock(m->mutex);
+        m->prepStopping = true;
+    }
+    m->prepCv.notify_all();
+    if (m->prepThread.joinable()) m->prepThread.join();
     {
         std::lock_guard lock(m->mutex);
         m->stopping = true;
@@ -626,9 +684,13 @@ RequestId Engine::submit(Request request, EventSink sink) {
         s->id = id;
         m->live.insert(id);
         ++m->totalRequests;
-        m->incoming.push_back(std::move(s));
+        if (m->model->prepareOffLoop(s->request))
+            m->toPrepare.push_back(std::move(s));
+        else
+            m->incoming.push_back(std::move(s));
     }
     m->cv.notify_all();
+    m->prepCv.notify_all();
     return id;
 }
 

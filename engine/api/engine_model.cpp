@@ -116,6 +116,7 @@ public:
         m_config.eosTokenId = m_model->tokenizer().eos();
         m_config.generation.eosTokenIds = g.eosTokenIds;
         if (maxImagePixels > 0) m_model->processorConfig().maxPixels = maxImagePixels;
+        if (g.hasVision) m_visionPool = std::make_unique<ThreadPool>(m_model->threadPool().size());
         const Tokenizer& tok = m_model->tokenizer();
         if (g.hasVision)
             m_marker = tok.piece(g.imageStartTokenId) + tok.piece(g.imageTokenId) + tok.piece(g.imageEndTokenId);
@@ -127,6 +128,14 @@ public:
     const ModelConfig& config() const override { return m_config; }
     const Tokenizer& tokenizer() const override { return m_model->tokenizer(); }
     bool acceptsImages() const override { return m_model->config().hasVision; }
+    // Images are encoded on the engine's preparation thread with a thread pool of their own, so decoding steps go
+    // on while a screenshot goes through the vision tower (the tower reads weights only).
+    bool prepareOffLoop(const Request& r) const override {
+        if (!m_model->config().hasVision) return false;
+        for (const ChatMessage& m : r.messages)
+            if (m.hasImages()) return true;
+        return false;
+    }
 
     Result<PreparedPrompt> prepare(const Request& r, bool encodeImages) override {
         const GlmConfig& g = m_model->config();
@@ -253,7 +262,7 @@ public:
                 p.imageFeatures.insert(p.imageFeatures.end(), cached[k]->features.begin(), cached[k]->features.end());
                 continue;
             }
-            auto f = m_model->encodeImage(*inputs[k]);
+            auto f = m_model->encodeImage(*inputs[k], m_visionPool.get());
             if (!f) return makeError("image " + std::to_string(k + 1) + ": " + f.error().message);
             p.imageFeatures.insert(p.imageFeatures.end(), f->begin(), f->end());
             auto entry = std::make_shared<CachedImage>();
@@ -364,6 +373,7 @@ private:
     static constexpr int64_t kImageCacheBytes = int64_t(256) << 20;
 
     std::unique_ptr<GlmModel> m_model;
+    std::unique_ptr<ThreadPool> m_visionPool;
     mutable std::mutex m_cacheMutex;
     std::list<std::shared_ptr<const CachedImage>> m_cache;
     int64_t m_cacheBytes = 0;

@@ -53,6 +53,9 @@ public:
     /// decoded and sized (the ids are complete) but the vision tower does not run: callable from any thread, for
     /// checking a request's length before it is queued.
     virtual Result<PreparedPrompt> prepare(const Request& request, bool encodeImages = true) = 0;
+    /// Whether prepare() for this request is slow enough (images through a vision tower) to run on the engine's
+    /// preparation thread rather than the loop. Such a model must let prepare() run while forward() runs.
+    virtual bool prepareOffLoop(const Request&) const { return false; }
     virtual Result<void> forward(std::span<const ModelStep> batch, KvBlockPool& pool, float* logits) = 0;
     virtual std::vector<int32_t> stopIds() const = 0;
     virtual int64_t weightBytes() const = 0;

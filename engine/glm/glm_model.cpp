@@ -263,7 +263,7 @@ void GlmModel::embed(int32_t token, float* out) const {
     }
 }
 
-Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img) {
+Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, ThreadPool* visionPool) {
     if (!m_config.hasVision) return makeError("encodeImage: this GLM checkpoint has no vision tower");
     const GlmVisionConfig& v = m_config.vision;
     const int64_t ms = v.spatialMergeSize, hid = v.hiddenSize, hd = v.headDim, nh = v.numHeads;
@@ -273,7 +273,7 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img) {
                          std::to_string(img.patchDim) + " values (grid " + std::to_string(img.gridT) + "x" +
                          std::to_string(img.gridH) + "x" + std::to_string(img.gridW) +
                          ") does not fit the vision tower (patch dim " + std::to_string(v.patchDim()) + ")");
-    ThreadPool& pool = *m_pool;
+    ThreadPool& pool = visionPool ? *visionPool : *m_pool;
     const int64_t N = img.numPatches(), frame = img.gridH * img.gridW;
     std::vector<float> x(size_t(N * hid)), h(size_t(N * hid));
     cpu::matmul(m_patchEmbed, img.pixels.data(), N, x.data(), pool);

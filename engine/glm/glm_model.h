@@ -71,8 +71,9 @@ public:
     /// Bytes of the weights as held for compute (matrices in their load dtype, norms and biases f32).
     int64_t weightBytes() const;
 
-    /// Vision tower on one preprocessed image: numTokens × dim features (row-major).
-    Result<std::vector<float>> encodeImage(const Glm4vImageInput& image);
+    /// Vision tower on one preprocessed image: numTokens × dim features (row-major). Runs on `pool` (default: the
+    /// model's own). Reads weights only: with a pool of its own it may run while forward() runs on another thread.
+    Result<std::vector<float>> encodeImage(const Glm4vImageInput& image, ThreadPool* pool = nullptr);
 
     /// One step over several sequences (prefill chunks and decodes mixed). Writes vocabSize logits per entry with
     /// wantLogits, in entry order, or, with allLogits, one row per token of every entry.

@@ -6,6 +6,7 @@
 // images apart; typed markers stay text; bad images and images for text-only models are clear errors.
 #include <QtTest>
 
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <map>
@@ -326,6 +327,47 @@ private slots:
         plain.messages.push_back({"user", "Hello", {}});
         plain.maxTokens = 3;
         QVERIFY(run(*t, plain).ok);
+    }
+
+    // Images go through the vision tower on the engine's preparation thread: a running text request keeps
+    // decoding while a screenshot is encoded (its longest pause is a small part of the encode time).
+    void decodingGoesOnWhileAnImageIsEncoded() {
+        EngineOptions o;
+        o.modelPath = m_vision;
+        o.load.numThreads = 2;
+        o.kvCacheBytes = int64_t(64) << 20;
+        o.maxImagePixels = 5'000'000;
+        o.maxBatchTokens = 512;
+        auto e = Engine::create(o);
+        QVERIFY(e.ok());
+        using Clock = std::chrono::steady_clock;
+        const auto c0 = Clock::now();
+        QVERIFY(run(**e, imageQuestion({png(1080, 2400, 6)}, "Tap", 1)).ok);
+        const double imageMs = std::chrono::duration<double, std::milli>(Clock::now() - c0).count();
+
+        Request text;
+        text.messages.push_back({"user", "Tell me a long story.", {}});
+        text.maxTokens = 7000;
+        text.ignoreEos = true;
+        text.sampling.temperature = 0;
+        Collector c;
+        const RequestId t = (*e)->submit(text, c.sink());
+        QTRY_VERIFY_WITH_TIMEOUT((*e)->stats().totalGeneratedTokens > 20, 30000);
+        const auto imageAt = Clock::now();
+        const RequestId im = (*e)->submit(imageQuestion({png(1080, 2400, 7)}, "Tap", 1), c.sink());
+        Outcome io = summarize(c.wait(im));
+        const double imageDoneMs = std::chrono::duration<double, std::milli>(Clock::now() - imageAt).count();
+        QVERIFY2(io.ok, io.error.c_str());
+        const std::vector<Event> tev = c.wait(t);
+        const double textDoneMs = std::chrono::duration<double, std::milli>(Clock::now() - imageAt).count();
+        QVERIFY(tev.back().type == EventType::Finished);
+        const auto& gaps = tev.back().timings.interTokenMs;
+        const double maxGap = *std::max_element(gaps.begin(), gaps.end());
+        qInfo("screenshot alone %.0f ms; with a text stream running: image done after %.0f ms, text after %.0f ms, "
+              "text's longest pause %.1f ms over %zu tokens",
+              imageMs, imageDoneMs, textDoneMs, maxGap, gaps.size());
+        QVERIFY2(textDoneMs > imageDoneMs * 0.5, "the text request should still be running during the encode");
+        QVERIFY2(maxGap < imageMs * 0.5, qPrintable(QString("longest pause %1 ms vs %2 ms encode").arg(maxGap).arg(imageMs)));
     }
 
     // A full-size phone screenshot under the deployments' pixel budget, and the real photo fixture.
