@@ -1,0 +1,534 @@
+// wb-gpu-check: the CUDA backend against the CPU reference, op by op and per weight dtype, then NCCL at world size 1
+// and the whole model (CUDA FP16 vs CPU FP32 greedy tokens on stories260K). Qt-free, so it builds on the GPU
+// machines (CUDA, cmake, ninja; no Qt); it replaces the Qt Test suite tests/engine/tst_gpu_ops.cpp with the same
+// checks, data rows and tolerances. Tolerances are stated beside each comparison.
+//
+//   wb-gpu-check [--filter SUBSTRING] [--list] [--fixtures DIR] [--device cuda|cpu]
+//
+// --device cpu runs every check with a second CPU device in the GPU's place: it tests this harness and the CPU ops
+// against themselves on a machine without a GPU, and says nothing about CUDA.
+//
+// One line per check: "PASS name", "FAIL name: message", "SKIP name: reason" (plus INFO lines), then a summary line
+// "N passed, M failed[, K skipped]". Exit code: 0 nothing failed, 1 something failed, 77 no CUDA device could be
+// opened (no module, no driver, no GPU: the reason is printed), 2 bad arguments or a filter matching no check.
+//
+// The harness: a check is a named function. CHECK, CHECK_OK and CHECK_EQ end the check at the first failure (later
+// steps depend on them, as QVERIFY did); CHECK_CLOSE records a failed comparison and goes on, so one run reports
+// every comparison of a check. An exception (a failed allocation or copy, say) fails the check it happened in. A
+// failed check never stops the others.
+#include <algorithm>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "backend/backend_registry.h"
+#include "backend/cpu/cpu_device.h"
+#include "models/generator.h"
+#include "models/llama_model.h"
+
+namespace {
+
+// ---------------------------------------------------------------- harness
+
+// Thrown by the macros that end a check: the failure is already recorded.
+struct CheckAbort {};
+// Thrown by SKIP_CHECK.
+struct CheckSkip {
+    std::string reason;
+};
+
+struct CaseState {
+    std::string name;
+    std::vector<std::string> failures;
+};
+CaseState* g_case = nullptr;
+
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char* fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    va_list ap2;
+    va_copy(ap2, ap);
+    const int n = std::vsnprintf(nullptr, 0, fmt, ap);
+    va_end(ap);
+    std::string s(size_t(std::max(n, 0)), '\0');
+    std::vsnprintf(s.data(), s.size() + 1, fmt, ap2);
+    va_end(ap2);
+    return s;
+}
+
+void line(const std::string& s) {
+    std::fputs(s.c_str(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);  // a crash or a timeout on the GPU machine keeps what was printed
+}
+
+void info(const std::string& s) { line("INFO " + (g_case ? g_case->name + ": " : std::string()) + s); }
+
+void recordFailure(int lineNo, const std::string& what) {
+    if (g_case) g_case->failures.push_back(format("line %d: ", lineNo) + what);
+}
+
+template <typename T>
+std::string show(const T& v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+}
+
+// Ends the check when `cond` is false.
+#define CHECK(cond)                                              \
+    do {                                                         \
+        if (!(cond)) {                                           \
+            recordFailure(__LINE__, "CHECK(" #cond ") failed");  \
+            throw CheckAbort{};                                  \
+        }                                                        \
+    } while (0)
+
+// Ends the check when `cond` is false, with `msg` (a std::string or const char*).
+#define CHECK_MSG(cond, msg)                                            \
+    do {                                                                \
+        if (!(cond)) {                                                  \
+            recordFailure(__LINE__, std::string(#cond ": ") + (msg));   \
+            throw CheckAbort{};                                         \
+        }                                                               \
+    } while (0)
+
+// Ends the check when a wb::Result holds an error, with the error's message.
+#define CHECK_OK(expr)                                                               \
+    do {                                                                             \
+        auto&& chk_r_ = (expr);                                                      \
+        if (!chk_r_) {                                                               \
+            recordFailure(__LINE__, std::string(#expr ": ") + chk_r_.error().message); \
+            throw CheckAbort{};                                                      \
+        }                                                                            \
+    } while (0)
+
+// Ends the check when a != b, with both values.
+#define CHECK_EQ(a, b)                                                                                          \
+    do {                                                                                                        \
+        const auto chk_a_ = (a);                                                                                \
+        const auto chk_b_ = (b);                                                                                \
+        if (!(chk_a_ == chk_b_)) {                                                                              \
+            recordFailure(__LINE__, std::string(#a " == " #b ": ") + show(chk_a_) + " != " + show(chk_b_));  \
+            throw CheckAbort{};                                                                                 \
+        }                                                                                                       \
+    } while (0)
+
+// Records a failed comparison (max |ref - got| <= rel * max|ref| + 1e-6) and goes on.
+#define CHECK_CLOSE(ref, got, rel)                                                   \
+    do {                                                                             \
+        const std::string chk_c_ = closeMessage(ref, got, rel);                      \
+        if (!chk_c_.empty()) recordFailure(__LINE__, "CHECK_CLOSE(" #ref ", " #got ", " #rel "): " + chk_c_); \
+    } while (0)
+
+#define SKIP_CHECK(reason) throw CheckSkip{reason}
+
+std::vector<float> randomVector(size_t n, uint32_t seed, float scale = 1.0f) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> d(0.0f, scale);
+    std::vector<float> v(n);
+    for (float& x : v) x = d(rng);
+    return v;
+}
+
+// max |a - b| <= rel * max|a| + abs; empty when it holds, else what went wrong.
+std::string closeMessage(const std::vector<float>& ref, const std::vector<float>& got, double rel, double abs = 1e-6) {
+    if (ref.size() != got.size()) return format("sizes differ (%zu vs %zu)", ref.size(), got.size());
+    double maxRef = 0, maxDiff = 0;
+    for (float x : ref) maxRef = std::max(maxRef, double(std::fabs(x)));
+    for (size_t i = 0; i < ref.size(); ++i) maxDiff = std::max(maxDiff, double(std::fabs(ref[i] - got[i])));
+    if (maxDiff <= rel * maxRef + abs) return {};
+    return format("max |diff| %g > %g (max |ref| %g)", maxDiff, rel * maxRef + abs, maxRef);
+}
+
+struct Check {
+    std::string name;
+    std::function<void()> run;
+};
+
+// ---------------------------------------------------------------- the checks
+
+class GpuChecks {
+public:
+    std::unique_ptr<wb::Device> m_gpu;
+    wb::DeviceKind m_kind = wb::DeviceKind::Cuda;  // the kind of m_gpu (Cpu only with --device cpu)
+    wb::CpuDevice m_cpu{1};
+    std::string m_fixtures;
+
+    // Host vectors in GPU memory, kept alive until the end of the check that uploaded them.
+    std::vector<std::unique_ptr<wb::DeviceBuffer>> m_keep;
+
+    template <typename T>
+    T* up(const std::vector<T>& v) {
+        auto b = m_gpu->allocate(int64_t(v.size() * sizeof(T)));
+        if (!b) throw std::runtime_error("allocate: " + b.error().message);
+        auto c = m_gpu->copyToDevice((*b)->data(), v.data(), int64_t(v.size() * sizeof(T)));
+        if (!c) throw std::runtime_error("copy to device: " + c.error().message);
+        m_keep.push_back(std::move(*b));
+        return static_cast<T*>(m_keep.back()->data());
+    }
+    template <typename T>
+    std::vector<T> down(const T* p, size_t n) {
+        std::vector<T> v(n);
+        auto r = m_gpu->copyToHost(v.data(), p, int64_t(n * sizeof(T)));
+        if (!r) throw std::runtime_error("copy back: " + r.error().message);
+        return v;
+    }
+
+    void releaseBuffers() {
+        if (m_gpu) (void)m_gpu->synchronize();
+        m_keep.clear();
+    }
+
+    // f32 elementwise ops: |diff| <= 1e-5 * max|ref| (fast-math exp/sincos differ in the last bits).
+    void normsAndElementwise() {
+        const int64_t m = 7, n = 1000;
+        auto x = randomVector(m * n, 1), d = randomVector(m * n, 2), w = randomVector(n, 3);
+        std::vector<float> ref(m * n);
+        CHECK_OK(m_cpu.rmsNorm(x.data(), w.data(), 1e-5f, m, n, ref.data()));
+        float* gx = up(x);
+        float* go = up(std::vector<float>(m * n));
+        CHECK_OK(m_gpu->rmsNorm(gx, up(w), 1e-5f, m, n, go));
+        CHECK_CLOSE(ref, down(go, m * n), 1e-5);
+
+        auto xr = x;
+        CHECK_OK(m_cpu.addRmsNorm(xr.data(), d.data(), w.data(), 1e-5f, m, n, ref.data()));
+        float* gd = up(d);
+        CHECK_OK(m_gpu->addRmsNorm(gx, gd, up(w), 1e-5f, m, n, gd));  // out aliases delta, as the model uses it
+        CHECK_CLOSE(ref, down(gd, m * n), 1e-5);
+        CHECK_CLOSE(xr, down(gx, m * n), 1e-6);
+
+        std::vector<float> s(m * n);
+        CHECK_OK(m_cpu.siluMul(x.data(), d.data(), m * n, s.data()));
+        float* gs = up(std::vector<float>(m * n));
+        CHECK_OK(m_gpu->siluMul(up(x), up(d), m * n, gs));
+        CHECK_CLOSE(s, down(gs, m * n), 1e-5);
+
+        auto y = x;
+        CHECK_OK(m_cpu.addBias(y.data(), w.data(), m, n));
+        float* gy = up(x);
+        CHECK_OK(m_gpu->addBias(gy, up(w), m, n));
+        CHECK_CLOSE(y, down(gy, m * n), 1e-6);
+        CHECK_OK(m_cpu.add(y.data(), d.data(), m * n));
+        CHECK_OK(m_gpu->add(gy, up(d), m * n));
+        CHECK_CLOSE(y, down(gy, m * n), 1e-6);
+    }
+
+    // Rotary: both pairings, full and partial; |diff| <= 1e-4 * max|ref| (positions up to 4000: sincosf vs libm).
+    // style 0: rotate-half, 1: interleaved.
+    void rope(int style, int rotaryDim) {
+        const int64_t m = 5;
+        const int heads = 4, hd = 128;
+        auto x = randomVector(m * heads * hd, 4);
+        std::vector<int32_t> pos{0, 1, 17, 999, 4000};
+        std::vector<float> inv(rotaryDim / 2);
+        for (int i = 0; i < rotaryDim / 2; ++i) inv[i] = std::pow(10000.0f, -2.0f * i / rotaryDim);
+        const auto st = style == 0 ? wb::RopeStyle::RotateHalf : wb::RopeStyle::Interleaved;
+        auto ref = x;
+        CHECK_OK(m_cpu.rope(ref.data(), m, heads, hd, rotaryDim, pos.data(), inv.data(), st));
+        float* gx = up(x);
+        CHECK_OK(m_gpu->rope(gx, m, heads, hd, rotaryDim, up(pos), up(inv), st));
+        CHECK_CLOSE(ref, down(gx, x.size()), 1e-4);
+    }
+
+    // Matmul and embedding per weight dtype. Tolerances relative to max|y|: F32 1e-4 (cuBLAS sum order); F16 2e-3
+    // and BF16 1.6e-2 (the GPU rounds activations to the weight type); I8 3e-2 (the CPU kernel also quantizes
+    // activations to int8, the GPU keeps them f32); Q8_0 is expanded to F16 on the GPU: 3e-2.
+    void matmulAndEmbed(const std::string& dtype, int m, double tol) {
+        const int64_t rows = 300, cols = 512;
+        auto wf = randomVector(rows * cols, 5, 0.05f);
+        wb::WeightMatrix w;
+        w.rows = rows;
+        w.cols = cols;
+        w.dtype = wb::DType::F32;
+        w.data = reinterpret_cast<const uint8_t*>(wf.data());
+        const wb::DType t = dtype == "f16" ? wb::DType::F16 : dtype == "bf16" ? wb::DType::BF16 : dtype == "i8" ? wb::DType::I8
+                           : dtype == "q8_0" ? wb::DType::Q8_0 : wb::DType::F32;
+        auto conv = wb::convertWeight(w, t);
+        CHECK_OK(conv);
+        auto shared = std::make_shared<const wb::WeightMatrix>(std::move(*conv));
+        auto cw = m_cpu.uploadWeight(shared);
+        auto gw = m_gpu->uploadWeight(shared);
+        CHECK_OK(cw);
+        CHECK_OK(gw);
+        auto x = randomVector(m * cols, 6);
+        std::vector<float> ref(m * rows);
+        CHECK_OK(m_cpu.matmul(**cw, x.data(), m, ref.data()));
+        float* gy = up(std::vector<float>(m * rows));
+        CHECK_OK(m_gpu->matmul(**gw, up(x), m, gy));
+        CHECK_CLOSE(ref, down(gy, ref.size()), tol);
+
+        // Embedding rows of the same table: exact for f32/f16/bf16 (same decode), 1e-6 for the scaled int8.
+        std::vector<int32_t> ids{0, 299, 7, 7, 150};
+        std::vector<float> er(ids.size() * cols);
+        CHECK_OK(m_cpu.embed(**cw, ids.data(), int64_t(ids.size()), er.data()));
+        float* ge = up(std::vector<float>(er.size()));
+        CHECK_OK(m_gpu->embed(**gw, up(ids), int64_t(ids.size()), ge));
+        CHECK_CLOSE(er, down(ge, er.size()), dtype == "q8_0" ? 1e-3 : 1e-6);
+    }
+
+    // Mixed prefill/decode batch over a paged cache: one sequence past 512 positions (split-K partitions), GQA groups
+    // of 4; |diff| <= 1e-4 * max|ref|.
+    void pagedAttention(int headDim) {
+        const int heads = 8, kvHeads = 2, bs = 16;
+        const int64_t numBlocks = 128, kvDim = kvHeads * headDim;
+        // Entry 0: decode at position 1300 (context 1301, three partitions); entry 1: prefill of 9 tokens at 0.
+        std::vector<int32_t> seq, pos;
+        seq.push_back(0), pos.push_back(1300);
+        for (int i = 0; i < 9; ++i) seq.push_back(1), pos.push_back(i);
+        const int64_t n = int64_t(seq.size()), maxBlocks = 82;
+        std::vector<int32_t> tables(2 * maxBlocks);
+        for (int64_t b = 0; b < maxBlocks; ++b) tables[b] = int32_t(b), tables[maxBlocks + b] = int32_t(127 - b % 40);
+        auto keys = randomVector(numBlocks * bs * kvDim, 7), values = randomVector(numBlocks * bs * kvDim, 8);
+        auto k = randomVector(n * kvDim, 9), v = randomVector(n * kvDim, 10), q = randomVector(n * heads * headDim, 11);
+        wb::AttentionBatch hb{n, seq.data(), pos.data(), tables.data(), maxBlocks, 1301};
+        wb::KvLayer hc{keys.data(), values.data(), numBlocks, bs, kvHeads, headDim};
+        std::vector<float> ref(q.size());
+        CHECK_OK(m_cpu.writeKv(k.data(), v.data(), hb, hc));
+        CHECK_OK(m_cpu.pagedAttention(q.data(), heads, 1.0f / std::sqrt(float(headDim)), hb, hc, ref.data()));
+
+        auto keys0 = randomVector(numBlocks * bs * kvDim, 7), values0 = randomVector(numBlocks * bs * kvDim, 8);
+        float* gk = up(keys0);
+        float* gv = up(values0);
+        wb::AttentionBatch gb{n, up(seq), up(pos), up(tables), maxBlocks, 1301};
+        wb::KvLayer gc{gk, gv, numBlocks, bs, kvHeads, headDim};
+        CHECK_OK(m_gpu->writeKv(up(k), up(v), gb, gc));
+        float* go = up(std::vector<float>(q.size()));
+        CHECK_OK(m_gpu->pagedAttention(up(q), heads, 1.0f / std::sqrt(float(headDim)), gb, gc, go));
+        CHECK_CLOSE(keys, down(gk, keys.size()), 0.0);
+        CHECK_CLOSE(ref, down(go, ref.size()), 1e-4);
+    }
+
+    void gatherAndSample() {
+        const int64_t m = 4, vocab = 32000;
+        auto logits = randomVector(m * vocab, 12, 3.0f);
+        logits[5] = logits[9] = 50.0f;  // a tie: the lowest id wins on both
+        std::vector<float> uniforms{0.1f, 0.5f, 0.9f, 0.999f};
+        float* gl = up(logits);
+        for (int topK : {1, 40}) {
+            std::vector<int32_t> a(m), b(m);
+            CHECK_OK(m_cpu.sampleTopK(logits.data(), m, vocab, topK, 0.8f, uniforms.data(), a.data()));
+            CHECK_OK(m_gpu->sampleTopK(gl, m, vocab, topK, 0.8f, uniforms.data(), b.data()));
+            if (a != b) {
+                std::string ids;
+                for (int64_t i = 0; i < m; ++i) ids += format(" %d/%d", a[size_t(i)], b[size_t(i)]);
+                recordFailure(__LINE__, format("top-k %d differs (CPU/CUDA per row:%s)", topK, ids.c_str()));
+            }
+        }
+        std::vector<int32_t> rows{3, 0};
+        std::vector<float> ref(2 * vocab);
+        CHECK_OK(m_cpu.gatherRows(logits.data(), rows.data(), 2, vocab, ref.data()));
+        float* gg = up(std::vector<float>(ref.size()));
+        CHECK_OK(m_gpu->gatherRows(gl, up(rows), 2, vocab, gg));
+        CHECK_CLOSE(ref, down(gg, ref.size()), 0.0);
+    }
+
+    void ncclWorldSizeOne() {
+        auto comms = wb::createCommunicators(m_kind, {m_gpu.get()});
+        CHECK_OK(comms);
+        CHECK_EQ((*comms)[0]->worldSize(), 1);
+        CHECK_EQ((*comms)[0]->rank(), 0);
+        auto x = randomVector(4096, 13);
+        float* gx = up(x);
+        CHECK_OK((*comms)[0]->allReduceSum(gx, int64_t(x.size())));
+        CHECK_OK(m_gpu->synchronize());
+        CHECK_CLOSE(x, down(gx, x.size()), 0.0);
+    }
+
+    // CUDA FP16 greedy tokens equal CPU FP32 tokens for 64 steps; a first divergence is accepted only at a near-tie
+    // (the CPU's logits of the two tokens within 0.05), and is printed with both logits.
+    void endToEndGreedyFp16() {
+        const std::string rel = "models/stories260K/stories260K.gguf";
+        const std::string path = m_fixtures + "/" + rel;
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec))
+            SKIP_CHECK("fixture " + std::filesystem::absolute(path, ec).lexically_normal().string() +
+                       " not found (pass --fixtures DIR or set WB_FIXTURES_DIR to ../shared/fixtures)");
+        wb::LoadOptions co;
+        co.numThreads = 2;
+        co.precision = wb::Precision::F32;
+        wb::LoadOptions go = co;
+        go.device = m_kind;
+        go.precision = wb::Precision::F16;
+        auto cpu = wb::LlamaModel::load(path, co);
+        auto gpu = wb::LlamaModel::load(path, go);
+        CHECK_OK(cpu);
+        CHECK_OK(gpu);
+        wb::GenerateOptions g;
+        g.maxNewTokens = 64;
+        g.ignoreEos = true;
+        g.sampling.temperature = 0;
+        auto prompt = (*cpu)->tokenizer().encode("Once upon a time", true, wb::SpecialTokens::Plain);
+        auto a = wb::generate(**cpu, prompt, g);
+        auto b = wb::generate(**gpu, prompt, g);
+        CHECK_OK(a);
+        CHECK_OK(b);
+        CHECK_EQ(a->tokens.size(), size_t(64));
+        CHECK_EQ(b->tokens.size(), size_t(64));
+        size_t i = 0;
+        while (i < 64 && a->tokens[i] == b->tokens[i]) ++i;
+        if (i == 64) {
+            info("64 of 64 greedy tokens equal");
+            return;
+        }
+        std::vector<int32_t> ctx = prompt;
+        ctx.insert(ctx.end(), a->tokens.begin(), a->tokens.begin() + int64_t(i));
+        wb::KvCache cache((*cpu)->config(), int64_t(ctx.size()));
+        std::vector<float> logits(size_t((*cpu)->config().vocabSize));
+        CHECK_OK((*cpu)->forward(ctx, 0, cache, logits.data()));
+        const float la = logits[size_t(a->tokens[i])], lb = logits[size_t(b->tokens[i])];
+        info(format("first divergence at step %zu: CPU token %d (logit %.5f), CUDA token %d (CPU logit %.5f)", i,
+                    a->tokens[i], la, b->tokens[i], lb));
+        CHECK_MSG(std::fabs(la - lb) < 0.05f, "diverged where the CPU's logits are not a near-tie");
+    }
+};
+
+std::vector<Check> allChecks(GpuChecks& t) {
+    std::vector<Check> c;
+    c.push_back({"normsAndElementwise", [&t] { t.normsAndElementwise(); }});
+
+    struct RopeRow {
+        const char* tag;
+        int style;
+        int rotaryDim;
+    };
+    for (const RopeRow& r : {RopeRow{"rotate-half full", 0, 128}, RopeRow{"rotate-half partial", 0, 64},
+                             RopeRow{"interleaved full", 1, 128}, RopeRow{"interleaved partial", 1, 32}})
+        c.push_back({std::string("rope/") + r.tag, [&t, r] { t.rope(r.style, r.rotaryDim); }});
+
+    struct MatmulRow {
+        const char* dtype;
+        double tol;
+    };
+    for (int m : {1, 5, 64})
+        for (const MatmulRow& r : {MatmulRow{"f32", 1e-4}, MatmulRow{"f16", 2e-3}, MatmulRow{"bf16", 1.6e-2},
+                                   MatmulRow{"i8", 3e-2}, MatmulRow{"q8_0", 3e-2}})
+            c.push_back({format("matmulAndEmbed/%s m=%d", r.dtype, m),
+                         [&t, r, m] { t.matmulAndEmbed(r.dtype, m, r.tol); }});
+
+    for (int headDim : {64, 128, 256})
+        c.push_back({format("pagedAttention/hd%d", headDim), [&t, headDim] { t.pagedAttention(headDim); }});
+
+    c.push_back({"gatherAndSample", [&t] { t.gatherAndSample(); }});
+    c.push_back({"ncclWorldSizeOne", [&t] { t.ncclWorldSizeOne(); }});
+    c.push_back({"endToEndGreedyFp16", [&t] { t.endToEndGreedyFp16(); }});
+    return c;
+}
+
+const char* kUsage =
+    "usage: wb-gpu-check [--filter SUBSTRING] [--list] [--fixtures DIR] [--device cuda|cpu]\n"
+    "  --filter S     run only the checks whose name contains S\n"
+    "  --list         print the check names and exit\n"
+    "  --fixtures D   fixtures folder (default: $WB_FIXTURES_DIR, else ../shared/fixtures)\n"
+    "  --device cpu   a CPU device in the GPU's place (tests the harness; says nothing about CUDA)\n"
+    "exit code: 0 all passed, 1 a check failed, 77 no CUDA device, 2 bad arguments\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string filter;
+    bool list = false;
+    wb::DeviceKind kind = wb::DeviceKind::Cuda;
+    std::string fixtures;
+    if (const char* env = std::getenv("WB_FIXTURES_DIR"); env && *env) fixtures = env;
+    else fixtures = "../shared/fixtures";
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if ((a == "--filter" || a == "--fixtures") && i + 1 < argc) {
+            (a == "--filter" ? filter : fixtures) = argv[++i];
+        } else if (a == "--device" && i + 1 < argc && (std::strcmp(argv[i + 1], "cuda") == 0 ||
+                                                        std::strcmp(argv[i + 1], "cpu") == 0)) {
+            kind = std::strcmp(argv[++i], "cpu") == 0 ? wb::DeviceKind::Cpu : wb::DeviceKind::Cuda;
+        } else if (a == "--list") {
+            list = true;
+        } else if (a == "-h" || a == "--help") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        } else {
+            std::fprintf(stderr, "wb-gpu-check: unknown or incomplete argument '%s'\n%s", a.c_str(), kUsage);
+            return 2;
+        }
+    }
+
+    GpuChecks t;
+    t.m_fixtures = fixtures;
+    t.m_kind = kind;
+    std::vector<Check> checks;
+    for (Check& c : allChecks(t))
+        if (filter.empty() || c.name.find(filter) != std::string::npos) checks.push_back(std::move(c));
+    if (list) {
+        for (const Check& c : checks) line(c.name);
+        return 0;
+    }
+    if (checks.empty()) {
+        std::fprintf(stderr, "wb-gpu-check: no check matches --filter '%s' (see --list)\n", filter.c_str());
+        return 2;
+    }
+
+    auto devs = wb::createDevices(kind, 1, 1);
+    if (!devs || devs->empty()) {
+        const std::string why = devs ? "no device returned" : devs.error().message;
+        line("no CUDA device: " + why);
+        line(format("0 passed, 0 failed, %zu skipped", checks.size()));
+        return 77;
+    }
+    t.m_gpu = std::move((*devs)[0]);
+    if (auto b = t.m_gpu->bindCurrentThread(); !b) {
+        line("FAIL init: bindCurrentThread: " + b.error().message);
+        line(format("0 passed, 1 failed, %zu skipped", checks.size()));
+        return 1;
+    }
+    line((kind == wb::DeviceKind::Cuda ? "GPU: " : "GPU replaced by the CPU (--device cpu): ") + t.m_gpu->name());
+
+    int passed = 0, failed = 0, skipped = 0;
+    for (const Check& c : checks) {
+        CaseState st{c.name, {}};
+        g_case = &st;
+        std::string skipReason;
+        bool skip = false;
+        try {
+            c.run();
+        } catch (const CheckAbort&) {
+            // recorded by the macro
+        } catch (const CheckSkip& s) {
+            skip = true;
+            skipReason = s.reason;
+        } catch (const std::exception& e) {
+            st.failures.push_back(std::string("exception: ") + e.what());
+        } catch (...) {
+            st.failures.push_back("unknown exception");
+        }
+        try {
+            t.releaseBuffers();
+        } catch (...) {
+        }
+        g_case = nullptr;
+        if (!st.failures.empty()) {
+            std::string msg;
+            for (const std::string& f : st.failures) msg += (msg.empty() ? "" : "; ") + f;
+            line("FAIL " + c.name + ": " + msg);
+            ++failed;
+        } else if (skip) {
+            line("SKIP " + c.name + ": " + skipReason);
+            ++skipped;
+        } else {
+            line("PASS " + c.name);
+            ++passed;
+        }
+    }
+    if (skipped) line(format("%d passed, %d failed, %d skipped", passed, failed, skipped));
+    else line(format("%d passed, %d failed", passed, failed));
+    return failed ? 1 : 0;
+}
