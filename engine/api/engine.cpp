@@ -97,6 +97,8 @@ struct Engine::Impl {
     std::deque<std::unique_ptr<Sequence>> toPrepare;
     int preparing = 0;
     bool prepStopping = false;
+    bool held = false;     // under mutex: holdScheduling
+    bool holding = false;  // the loop's copy for this iteration
     std::condition_variable prepCv;
     std::thread prepThread;
     void prepLoop();
@@ -389,6 +391,7 @@ void Engine::Impl::publishStats() {
     s.device = deviceName;
     std::lock_guard lock(mutex);
     s.numWaiting = int(waiting.size() + incoming.size() + toPrepare.size()) + preparing;
+    s.numPreparing = int(toPrepare.size()) + preparing;
     s.totalRequests = totalRequests;
     snapshot = std::move(s);
 }
@@ -403,9 +406,11 @@ void Engine::Impl::run() {
         {
             std::unique_lock lock(mutex);
             cv.wait(lock, [&] {
-                return stopping || !incoming.empty() || !cancelRequests.empty() || !running.empty() || !waiting.empty();
+                return stopping || !incoming.empty() || !cancelRequests.empty() ||
+                       (!held && (!running.empty() || !waiting.empty()));
             });
             if (stopping) break;
+            holding = held;
             while (!incoming.empty()) {
                 fresh.push_back(std::move(incoming.front()));
                 incoming.pop_front();
@@ -440,6 +445,10 @@ void Engine::Impl::run() {
             }
             std::lock_guard lock(mutex);
             for (RequestId id : cancels) cancelRequests.erase(id);
+        }
+        if (holding) {  // holdScheduling(true): requests are taken in and wait, no step runs
+            publishStats();
+            continue;
         }
 
         // Schedule: decodes first (oldest first), then prefill chunks under the token budget.
@@ -692,6 +701,14 @@ RequestId Engine::submit(Request request, EventSink sink) {
     m->cv.notify_all();
     m->prepCv.notify_all();
     return id;
+}
+
+void Engine::holdScheduling(bool hold) {
+    {
+        std::lock_guard lock(m->mutex);
+        m->held = hold;
+    }
+    m->cv.notify_all();
 }
 
 bool Engine::cancel(RequestId id) {

@@ -135,7 +135,8 @@ struct StatsSnapshot {
     int64_t kvBlockSize = 0;
     int64_t weightBytes = 0;
     int64_t kvCacheBytes = 0;
-    int numWaiting = 0;
+    int numWaiting = 0;    // not yet scheduled, the ones being prepared included
+    int numPreparing = 0;  // images being decoded and encoded before the request can be scheduled
     int numRunning = 0;
     uint64_t totalRequests = 0;
     uint64_t totalFinished = 0;
@@ -161,6 +162,9 @@ public:
     bool cancel(RequestId id);
     /// A copy of the current stats. Thread-safe, cheap, callable at any rate.
     StatsSnapshot stats() const;
+    /// While held, requests are taken in (and prepared) but no step runs; releasing starts them together, as a
+    /// burst arriving at once (load tests, tests of batching). Thread-safe.
+    void holdScheduling(bool hold);
     /// Blocks until no request is waiting or running (tests, benchmarks).
     void waitIdle() const;
 

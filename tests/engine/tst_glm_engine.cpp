@@ -208,11 +208,11 @@ private slots:
     // recomputed prompts (from the cached features) give the same tokens again.
     void batchedChunkedPreemptedEqualsAlone() {
         std::vector<Request> reqs;
-        reqs.push_back(imageQuestion({png(84, 56, 1)}, "Describe.", 16));
-        reqs.push_back(imageQuestion({png(56, 112, 2), png(140, 84, 3)}, "Compare the two.", 16));
+        reqs.push_back(imageQuestion({png(84, 56, 1)}, "Describe.", 40));
+        reqs.push_back(imageQuestion({png(56, 112, 2), png(140, 84, 3)}, "Compare the two.", 40));
         Request text;
         text.messages.push_back({"user", "Hello there", {}});
-        text.maxTokens = 16;
+        text.maxTokens = 40;
         text.ignoreEos = true;
         text.sampling.temperature = 0;
         reqs.push_back(text);
@@ -226,12 +226,18 @@ private slots:
             }
         }
         QVERIFY(alone[1].usage.promptTokens > alone[0].usage.promptTokens);
-        for (int64_t blocks : {int64_t(0), int64_t(6)}) {
+        // 7 blocks of 16 hold the largest request alone (65 prompt + 40 tokens) but not two of them: while any two
+        // run, one is preempted.
+        for (int64_t blocks : {int64_t(0), int64_t(7)}) {
             auto e = makeEngine(m_vision, blocks, 7);
             QVERIFY(e);
             Collector c;
             std::vector<RequestId> ids;
+            // All three start in the same step: held until the image requests are prepared and waiting.
+            e->holdScheduling(true);
             for (const Request& r : reqs) ids.push_back(e->submit(r, c.sink()));
+            QTRY_VERIFY_WITH_TIMEOUT(e->stats().numWaiting == 3 && e->stats().numPreparing == 0, 30000);
+            e->holdScheduling(false);
             for (size_t i = 0; i < ids.size(); ++i) {
                 Outcome o = summarize(c.wait(ids[i]));
                 QVERIFY2(o.ok, o.error.c_str());
