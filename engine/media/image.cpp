@@ -7,9 +7,13 @@
 #include <cstring>
 #include <fstream>
 
+#ifndef WB_NO_JPEG
 #include <jpeglib.h>
 #include <jerror.h>
+#endif
+#ifndef WB_NO_PNG
 #include <png.h>
+#endif
 
 namespace wb {
 
@@ -39,6 +43,7 @@ Result<void> checkSize(int64_t w, int64_t h, const std::string& source, const De
 // libpng reports errors by longjmp. Everything with a destructor lives in the caller's frame (PngState), so a
 // jump back to decodePngInner's setjmp skips no destructor.
 
+#ifndef WB_NO_PNG
 struct PngState {
     std::span<const uint8_t> bytes;
     size_t offset = 0;
@@ -124,6 +129,13 @@ Result<Image> decodePng(std::span<const uint8_t> bytes, const std::string& sourc
 
 // ---- JPEG ------------------------------------------------------------------------------------------------------
 
+#else
+Result<Image> decodePng(std::span<const uint8_t>, const std::string& source, const DecodeLimits&) {
+    return makeError(source + ": this build has no PNG decoder (a WB_MINIMAL build without libpng)");
+}
+#endif  // WB_NO_PNG
+
+#ifndef WB_NO_JPEG
 struct JpegError {
     jpeg_error_mgr mgr;
     std::jmp_buf jump;
@@ -219,6 +231,13 @@ Result<Image> decodeJpeg(std::span<const uint8_t> bytes, const std::string& sour
 
 // ---- PNG writer ------------------------------------------------------------------------------------------------
 
+#else
+Result<Image> decodeJpeg(std::span<const uint8_t>, const std::string& source, const DecodeLimits&) {
+    return makeError(source + ": this build has no JPEG decoder (a WB_MINIMAL build without libjpeg)");
+}
+#endif  // WB_NO_JPEG
+
+#ifndef WB_NO_PNG
 struct PngWriteState {
     std::vector<uint8_t>* out;
     char message[256] = {0};
@@ -258,6 +277,8 @@ std::string encodePngInner(const Image& image, PngWriteState& st, std::vector<pn
     return "";
 }
 
+#endif  // WB_NO_PNG
+
 }  // namespace
 
 Result<Image> decodeImage(std::span<const uint8_t> bytes, const std::string& source, const DecodeLimits& limits) {
@@ -291,6 +312,10 @@ Result<Image> loadImageFile(const std::string& path, const DecodeLimits& limits)
 }
 
 Result<std::vector<uint8_t>> encodePng(const Image& image) {
+#ifdef WB_NO_PNG
+    (void)image;
+    return makeError("encodePng: this build has no PNG encoder (a WB_MINIMAL build without libpng)");
+#else
     if (image.width <= 0 || image.height <= 0 || image.rgb.size() != size_t(image.numPixels()) * 3)
         return makeError("encodePng: image buffer does not match its " + std::to_string(image.width) + "x" +
                          std::to_string(image.height) + " size");
@@ -302,6 +327,7 @@ Result<std::vector<uint8_t>> encodePng(const Image& image) {
     const std::string err = encodePngInner(image, st, rows);
     if (!err.empty()) return makeError("encodePng: " + err);
     return out;
+#endif
 }
 
 }  // namespace wb

@@ -4,6 +4,17 @@
 
 namespace wb {
 
+#ifdef WB_NO_SENTENCEPIECE
+// A WB_MINIMAL build without libsentencepiece: tokenizer.model cannot be read (GGUF vocabularies and
+// tokenizer.json still work).
+Result<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::load(const std::string& path) {
+    return makeError(path + ": this build has no sentencepiece library (a WB_MINIMAL build); use the GGUF file or "
+                            "tokenizer.json, or build with libsentencepiece-dev");
+}
+void SentencePieceTokenizer::encodeText(std::string_view, bool, std::vector<int32_t>&) const {}
+std::string SentencePieceTokenizer::normalTokenBytes(int32_t) const { return {}; }
+#else
+
 Result<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::load(const std::string& path) {
     auto tok = std::make_unique<SentencePieceTokenizer>();
     const auto status = tok->m_processor.Load(path);
@@ -60,5 +71,7 @@ std::string SentencePieceTokenizer::normalTokenBytes(int32_t id) const {
     }
     return out;
 }
+
+#endif  // WB_NO_SENTENCEPIECE
 
 }  // namespace wb

@@ -1,7 +1,9 @@
 // Private to the tokenizer: tokenizer.model through the sentencepiece library.
 #pragma once
 
+#ifndef WB_NO_SENTENCEPIECE
 #include <sentencepiece_processor.h>
+#endif
 
 #include <memory>
 #include <string>
@@ -22,7 +24,9 @@ protected:
     std::string normalTokenBytes(int32_t id) const override;
 
 private:
+#ifndef WB_NO_SENTENCEPIECE
     sentencepiece::SentencePieceProcessor m_processor;
+#endif
     int32_t m_spSize = 0;
 };
 

@@ -3,7 +3,9 @@
 // Both layouts hold the same model for the same seed: weights are drawn in PyTorch order from a counter-based
 // generator keyed by the HF tensor name, and GGUF's Q/K rows are then permuted exactly as convert_hf_to_gguf.py
 // permutes them.
+#ifndef WB_NO_SENTENCEPIECE
 #include <sentencepiece_processor.h>
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -347,6 +349,11 @@ bool copyGgufTokenizer(const std::string& path, int64_t vocab, GgufWriter& w, Sp
 
 /// Builds tokenizer.ggml.* from a SentencePiece model the way convert_hf_to_gguf.py does for Llama.
 bool sentencepieceToGguf(const std::string& path, int64_t vocab, GgufWriter& w, SpecialIds& ids) {
+#ifdef WB_NO_SENTENCEPIECE
+    (void)vocab, (void)w, (void)ids;
+    std::fprintf(stderr, "note: no tokenizer written: %s needs libsentencepiece (a WB_MINIMAL build)\n", path.c_str());
+    return false;
+#else
     sentencepiece::SentencePieceProcessor sp;
     if (const auto st = sp.Load(path); !st.ok()) {
         std::fprintf(stderr, "note: no tokenizer written: %s: %s\n", path.c_str(), st.ToString().c_str());
@@ -375,6 +382,7 @@ bool sentencepieceToGguf(const std::string& path, int64_t vocab, GgufWriter& w, 
     w.setBool("tokenizer.ggml.add_bos_token", true);
     w.setBool("tokenizer.ggml.add_eos_token", false);
     return true;
+#endif
 }
 
 Result<void> writeJson(const std::string& path, const nlohmann::ordered_json& j) {
@@ -386,6 +394,12 @@ Result<void> writeJson(const std::string& path, const nlohmann::ordered_json& j)
 
 /// tokenizer.model + tokenizer_config.json + special_tokens_map.json for a SentencePiece Llama tokenizer.
 bool copyHfTokenizer(const std::string& spModel, const Options& o, SpecialIds& ids) {
+#ifdef WB_NO_SENTENCEPIECE
+    (void)o, (void)ids;
+    std::fprintf(stderr, "note: no tokenizer written: %s needs libsentencepiece (a WB_MINIMAL build)\n",
+                 spModel.c_str());
+    return false;
+#else
     sentencepiece::SentencePieceProcessor sp;
     if (const auto st = sp.Load(spModel); !st.ok()) {
         std::fprintf(stderr, "note: no tokenizer written: %s: %s\n", spModel.c_str(), st.ToString().c_str());
@@ -426,6 +440,7 @@ bool copyHfTokenizer(const std::string& spModel, const Options& o, SpecialIds& i
     if (!writeJson(o.out + "/tokenizer_config.json", cfg) || !writeJson(o.out + "/special_tokens_map.json", special))
         return false;
     return true;
+#endif
 }
 
 // ---------------------------------------------------------------------------------------------------------------
