@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 
@@ -291,6 +292,61 @@ private slots:
         Outcome o2 = run(*e, r2);
         QVERIFY2(o2.ok, o2.error.c_str());
         QCOMPARE(o2.usage.promptTokens, int64_t(4 + 1 + 6 + 1 + 9 + 2));
+    }
+
+    // The chat template GLM-4.1V-9B-Thinking ships (chat_template.jinja, as published; test data), rendered by
+    // our Jinja subset with HF's trim_blocks / lstrip_blocks: the engine's ids equal the parts the reference's
+    // rendering gives, an image part becoming its slot.
+    void officialGlm41vTemplate() {
+        const std::string dir = wbtest::tempDir() + "/glm-engine/glm4v-official-template";
+        TinyGlmOptions t;
+        t.chatTemplate = false;
+        QVERIFY(writeTinyGlmCheckpoint(dir, t).ok());
+        const char* official =
+                "[gMASK]<sop>\n{%- for msg in messages %}\n    {%- if msg.role == 'system' %}\n<|system|>\n"
+                "{{ msg.content }}\n    {%- elif msg.role == 'user' %}\n<|user|>{{ '\\n' }}\n\n"
+                "        {%- if msg.content is string %}\n{{ msg.content }}\n        {%- else %}\n"
+                "            {%- for item in msg.content %}\n"
+                "                {%- if item.type == 'video' or 'video' in item %}\n"
+                "<|begin_of_video|><|video|><|end_of_video|>\n"
+                "                {%- elif item.type == 'image' or 'image' in item %}\n"
+                "<|begin_of_image|><|image|><|end_of_image|>\n"
+                "                {%- elif item.type == 'text' %}\n{{ item.text }}\n                {%- endif %}\n"
+                "            {%- endfor %}\n        {%- endif %}\n    {%- elif msg.role == 'assistant' %}\n"
+                "        {%- if msg.metadata %}\n<|assistant|>{{ msg.metadata }}\n{{ msg.content }}\n"
+                "        {%- else %}\n<|assistant|>\n{{ msg.content }}\n        {%- endif %}\n    {%- endif %}\n"
+                "{%- endfor %}\n{% if add_generation_prompt %}<|assistant|>\n{% endif %}";
+        std::ofstream(dir + "/chat_template.jinja") << official;
+        EngineOptions o;
+        o.modelPath = dir;
+        o.load.numThreads = 2;
+        o.kvCacheBytes = int64_t(16) << 20;
+        auto e = Engine::create(o);
+        QVERIFY2(e.ok(), e.ok() ? "" : e.error().message.c_str());
+        Request r = imageQuestion({png(84, 56, 0)}, "What is it?", 2);
+        r.messages.insert(r.messages.begin(), ChatMessage{"system", "Be brief.", {}});
+        r.messages.push_back({"assistant", "A pattern.", {}});
+        r.messages.push_back({"user", "And the colours?", {}});
+        auto ids = (*e)->promptTokens(r);
+        QVERIFY2(ids.ok(), ids.ok() ? "" : ids.error().message.c_str());
+
+        auto m = GlmModel::load(dir);
+        QVERIFY(m.ok());
+        std::vector<GlmPromptPart> parts = {{GlmPromptPart::Kind::Template, "[gMASK]<sop><|system|>\n", -1},
+                                            {GlmPromptPart::Kind::Text, "Be brief.", -1},
+                                            {GlmPromptPart::Kind::Template, "<|user|>\n", -1},
+                                            {GlmPromptPart::Kind::Image, "", 0},
+                                            {GlmPromptPart::Kind::Text, "What is it?", -1},
+                                            {GlmPromptPart::Kind::Template, "<|assistant|>\n", -1},
+                                            {GlmPromptPart::Kind::Text, "A pattern.", -1},
+                                            {GlmPromptPart::Kind::Template, "<|user|>\n", -1},
+                                            {GlmPromptPart::Kind::Text, "And the colours?", -1},
+                                            {GlmPromptPart::Kind::Template, "<|assistant|>\n", -1}};
+        auto want = buildGlmPrompt((*m)->tokenizer(), (*m)->config(), parts, {{1, 4, 6}});
+        QVERIFY(want.ok());
+        QCOMPARE(*ids, want->ids);
+        Outcome out = run(**e, r);
+        QVERIFY2(out.ok, out.error.c_str());
     }
 
     void thinkingOffAddsEmptyThink() {
