@@ -98,6 +98,7 @@ struct Engine::Impl {
     int preparing = 0;
     bool prepStopping = false;
     bool held = false;     // under mutex: holdScheduling
+    std::map<RequestId, Clock::time_point> inPreparation;  // under mutex: submitted, not yet handed to the loop
     bool holding = false;  // the loop's copy for this iteration
     std::condition_variable prepCv;
     std::thread prepThread;
@@ -265,6 +266,7 @@ void Engine::Impl::prepLoop() {
             toPrepare.pop_front();
             if (prepStopping || cancelRequests.count(s->id)) {
                 // Not worth preparing: the loop ends it (as cancelled) when it takes it in.
+                inPreparation.erase(s->id);
                 incoming.push_back(std::move(s));
                 cv.notify_all();
                 continue;
@@ -280,6 +282,7 @@ void Engine::Impl::prepLoop() {
         {
             std::lock_guard lock(mutex);
             --preparing;
+            inPreparation.erase(s->id);
             incoming.push_back(std::move(s));
         }
         cv.notify_all();
@@ -693,8 +696,10 @@ RequestId Engine::submit(Request request, EventSink sink) {
         s->id = id;
         m->live.insert(id);
         ++m->totalRequests;
-        if (m->model->prepareOffLoop(s->request))
+        if (m->model->prepareOffLoop(s->request)) {
+            m->inPreparation[id] = s->submitted;
             m->toPrepare.push_back(std::move(s));
+        }
         else
             m->incoming.push_back(std::move(s));
     }
@@ -723,7 +728,18 @@ bool Engine::cancel(RequestId id) {
 
 StatsSnapshot Engine::stats() const {
     std::lock_guard lock(m->mutex);
-    return m->snapshot;
+    StatsSnapshot s = m->snapshot;
+    // Requests being prepared (images through the vision tower) change while the loop may sleep: read them live.
+    const auto now = Clock::now();
+    for (const auto& [id, at] : m->inPreparation) {
+        RequestStats r;
+        r.id = id;
+        r.state = "preparing";
+        r.ageMs = msBetween(at, now);
+        s.requests.push_back(r);
+    }
+    s.numPreparing = int(m->toPrepare.size()) + m->preparing;
+    return s;
 }
 
 void Engine::waitIdle() const {

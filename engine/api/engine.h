@@ -110,7 +110,7 @@ struct EngineOptions {
 
 struct RequestStats {
     RequestId id = 0;
-    std::string state;  // waiting | prefill | decode
+    std::string state;  // preparing (images being encoded) | waiting | prefill | decode
     int64_t promptTokens = 0;
     int64_t generatedTokens = 0;
     int64_t kvBlocks = 0;

@@ -124,9 +124,20 @@ void MessageWidget::render() {
     m_thinkingToggle->setVisible(!m_message.reasoning.isEmpty());
     m_thinking->setMarkdownText(m_message.reasoning);
     m_answer->setMarkdownText(m_message.content);
-    m_stats->setText(m_message.statsLine);
-    m_stats->setVisible(!m_message.statsLine.isEmpty());
+    m_stats->setText(m_message.statsLine.isEmpty() ? m_status : m_message.statsLine);
+    m_stats->setVisible(!m_stats->text().isEmpty());
 }
+
+void MessageWidget::setStatus(const QString& status) {
+    if (status == m_status) return;
+    m_status = status;
+    if (m_message.statsLine.isEmpty()) {
+        m_stats->setText(m_status);
+        m_stats->setVisible(!m_status.isEmpty());
+    }
+}
+
+QString MessageWidget::statusText() const { return m_message.statsLine.isEmpty() ? m_status : QString(); }
 
 void MessageWidget::setRegenerateVisible(bool visible) { m_regenerate->setVisible(visible); }
 bool MessageWidget::thinkingExpanded() const { return m_thinkingToggle->isChecked(); }
@@ -298,6 +309,21 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     connect(m_bridge, &EngineBridge::textDelta, this, [this](quint64 id, const QString& t) { onDelta(id, t, false); });
     connect(m_bridge, &EngineBridge::reasoningDelta, this, [this](quint64 id, const QString& t) { onDelta(id, t, true); });
     connect(m_bridge, &EngineBridge::finished, this, &ChatView::onFinished);
+    // Before the first token, the answer's stats line says what the engine is doing (a screenshot can take long
+    // to encode on a CPU).
+    connect(m_bridge, &EngineBridge::statsSampled, this, [this](const StatsSample& st) {
+        if (!m_activeWidget || !m_activeRequest) return;
+        const StoredMessage& m = m_activeWidget->message();
+        if (!m.content.isEmpty() || !m.reasoning.isEmpty()) {
+            m_activeWidget->setStatus(QString());
+            return;
+        }
+        const QString state = st.requestStates.value(m_activeRequest);
+        m_activeWidget->setStatus(state == QLatin1String("preparing") ? tr("Encoding the image…")
+                                  : state == QLatin1String("waiting") ? tr("Waiting for the engine…")
+                                  : state == QLatin1String("prefill") ? tr("Reading the prompt…")
+                                                                      : QString());
+    });
     connect(m_bridge, &EngineBridge::requestFailed, this, &ChatView::onFailed);
     connect(m_bridge, &EngineBridge::loadFinished, this, &ChatView::onModelLoaded);
     connect(m_bridge, &EngineBridge::unloaded, this, [this] {

@@ -49,6 +49,9 @@ public:
     /// Re-renders text, reasoning and stats from message().
     void render();
     void setRegenerateVisible(bool visible);
+    /// What the engine is doing before the first token ("Encoding the image…"); shown until the stats line.
+    void setStatus(const QString& status);
+    QString statusText() const;
     bool thinkingExpanded() const;
     void setThinkingExpanded(bool expanded);
     QString answerText() const { return m_answer->markdownText(); }
@@ -65,6 +68,7 @@ private:
     MarkdownView* m_thinking;
     MarkdownView* m_answer;
     QLabel* m_stats;
+    QString m_status;
     QToolButton* m_regenerate;
 };
 

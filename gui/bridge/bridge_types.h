@@ -5,6 +5,7 @@
 #include <QList>
 #include <QMap>
 #include <QMetaType>
+#include <QHash>
 #include <QString>
 #include <QStringList>
 
@@ -58,6 +59,8 @@ struct StatsSample {
     int numWaiting = 0;
     quint64 totalGeneratedTokens = 0;
     QString device;
+    /// Each live request's state: preparing (images being encoded), waiting, prefill, decode.
+    QHash<quint64, QString> requestStates;
 };
 
 /// A model card: what summarizeModel reads from headers (summarizeGlmFolder: config.json), without loading.

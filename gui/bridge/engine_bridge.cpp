@@ -280,6 +280,7 @@ void EngineBridge::sampleStats() {
     out.numWaiting = s.numWaiting;
     out.totalGeneratedTokens = s.totalGeneratedTokens;
     out.device = QString::fromStdString(s.device);
+    for (const wb::RequestStats& r : s.requests) out.requestStates.insert(r.id, QString::fromStdString(r.state));
     Q_EMIT statsSampled(out);
 }
 

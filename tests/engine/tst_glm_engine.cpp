@@ -417,6 +417,15 @@ private slots:
         QTRY_VERIFY_WITH_TIMEOUT((*e)->stats().totalGeneratedTokens > 20, 30000);
         const auto imageAt = Clock::now();
         const RequestId im = (*e)->submit(imageQuestion({png(1080, 2400, 7)}, "Tap", 1), c.sink());
+        // While the tower runs, the stats list the request as preparing (read live, whatever the loop does).
+        QTRY_VERIFY_WITH_TIMEOUT(
+                [&] {
+                    const StatsSnapshot st = (*e)->stats();
+                    for (const RequestStats& r : st.requests)
+                        if (r.id == im && r.state == "preparing") return st.numPreparing == 1;
+                    return false;
+                }(),
+                10000);
         Outcome io = summarize(c.wait(im));
         const double imageDoneMs = std::chrono::duration<double, std::milli>(Clock::now() - imageAt).count();
         QVERIFY2(io.ok, io.error.c_str());
