@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <limits>
 #include <list>
 #include <map>
 #include <mutex>
@@ -39,14 +40,19 @@ double msBetween(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-int64_t availableMemoryBytes() {
+int64_t meminfoBytes(const char* field) {
     std::ifstream in("/proc/meminfo");
     std::string key;
     int64_t value;
     std::string unit;
     while (in >> key >> value >> unit)
-        if (key == "MemAvailable:") return value * 1024;
-    return int64_t(4) << 30;
+        if (key == field) return value * 1024;
+    return 0;
+}
+
+int64_t availableMemoryBytes() {
+    const int64_t b = meminfoBytes("MemAvailable:");
+    return b > 0 ? b : int64_t(4) << 30;
 }
 
 struct Sequence {
@@ -87,6 +93,8 @@ struct Engine::Impl {
     int64_t maxModelLen = 0;
     Clock::time_point startedAt = Clock::now();
     std::string deviceName;
+    std::vector<DeviceStats> deviceStats;  // loop thread: the last device reading
+    Clock::time_point devicesAt{};
 
     // Shared with other threads, under mutex.
     mutable std::mutex mutex;
@@ -392,6 +400,25 @@ void Engine::Impl::publishStats() {
     s.totalCachedPromptTokens = totalCachedTokens;
     s.totalImagesEncoded = uint64_t(model->imagesEncoded());
     s.device = deviceName;
+    // Device memory is a system call (or a driver call) away: refreshed at most 4 times a second.
+    if (devicesAt == Clock::time_point{} || msBetween(devicesAt, now) > 250) {
+        devicesAt = now;
+        deviceStats.clear();
+        const auto shares = model->devices();
+        if (shares.empty()) {
+            DeviceStats d;
+            d.name = deviceName;
+            d.weightBytes = s.weightBytes;
+            d.kvCacheBytes = s.kvCacheBytes;
+            d.totalBytes = meminfoBytes("MemTotal:");
+            d.freeBytes = meminfoBytes("MemAvailable:");
+            deviceStats.push_back(d);
+        }
+        for (const auto& sh : shares)
+            deviceStats.push_back({sh.name, sh.weightBytes, sh.kvBytesPerToken * pool->blockSize() * pool->numBlocks(),
+                                   sh.memory.totalBytes, sh.memory.freeBytes});
+    }
+    s.devices = deviceStats;
     std::lock_guard lock(mutex);
     s.numWaiting = int(waiting.size() + incoming.size() + toPrepare.size()) + preparing;
     s.numPreparing = int(toPrepare.size()) + preparing;
@@ -645,6 +672,24 @@ Result<std::unique_ptr<Engine>> Engine::create(const EngineOptions& options) {
     m.maxModelLen = options.maxModelLen > 0 ? std::min(options.maxModelLen, c.maxContext) : c.maxContext;
     const int64_t perBlock = KvBlockPool::bytesPerBlock(c.numLayers, c.numKvHeads * c.headDim, options.blockSize);
     int64_t blocks = options.numKvBlocks;
+    if (blocks <= 0 && m.model->onGpus()) {
+        // Each GPU holds its ranks' share of every block: the pool is what the tightest GPU can hold.
+        blocks = std::numeric_limits<int64_t>::max();
+        std::string tightest;
+        for (const auto& d : m.model->devices()) {
+            const int64_t budget = options.kvCacheBytes > 0
+                                           ? options.kvCacheBytes
+                                           : int64_t(double(d.memory.freeBytes) * options.gpuKvMemoryFraction);
+            const int64_t fit = d.kvBytesPerToken > 0 ? budget / (d.kvBytesPerToken * options.blockSize) : blocks;
+            if (fit < blocks) {
+                blocks = fit;
+                tightest = d.name;
+            }
+        }
+        blocks = std::min(blocks, int64_t(options.maxNumSeqs) * BlockTable::blocksFor(m.maxModelLen, options.blockSize));
+        if (blocks < 1)
+            return makeError("engine: " + tightest + " has no memory left for a KV cache block after the weights");
+    }
     if (blocks <= 0) {
         const int64_t budget = options.kvCacheBytes > 0 ? options.kvCacheBytes
                                                         : int64_t(double(availableMemoryBytes()) * options.kvMemoryFraction);

@@ -97,6 +97,9 @@ struct EngineOptions {
     int64_t numKvBlocks = 0;       // explicit pool size; 0: from kvCacheBytes or memory
     int64_t kvCacheBytes = 0;      // 0: kvMemoryFraction of the memory available after loading
     double kvMemoryFraction = 0.3;
+    /// On GPUs: the fraction of each GPU's free memory (after the weights are loaded) the KV cache may take; the
+    /// pool is the largest that fits every rank (kvCacheBytes, when set, is then a per-GPU budget).
+    double gpuKvMemoryFraction = 0.85;
     int maxNumSeqs = 64;
     int64_t maxModelLen = 0;       // 0: the model's context length
     int64_t maxBatchTokens = 512;  // per-step token budget (decodes first, then prefill chunks)
@@ -127,6 +130,15 @@ struct StepStats {
     double atMs = 0;  // since engine start
 };
 
+/// One device of the model (a GPU, or a rank of a tensor-parallel split; the host when there is one device).
+struct DeviceStats {
+    std::string name;
+    int64_t weightBytes = 0;
+    int64_t kvCacheBytes = 0;  // its share of the KV pool
+    int64_t totalBytes = 0;    // the device's memory (the host's RAM for CPU devices)
+    int64_t freeBytes = 0;
+};
+
 struct StatsSnapshot {
     std::vector<RequestStats> requests;
     std::vector<StepStats> recentSteps;  // newest last, up to 256
@@ -145,6 +157,7 @@ struct StatsSnapshot {
     uint64_t totalCachedPromptTokens = 0;
     uint64_t totalImagesEncoded = 0;  // vision-tower runs (an image seen recently reuses its features)
     std::string device;  // "cpu (N threads, ISA)"
+    std::vector<DeviceStats> devices;  // per device, refreshed at most 4 times a second
 };
 
 class Engine {

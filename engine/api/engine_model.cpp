@@ -81,6 +81,17 @@ public:
     int64_t weightBytes() const override { return m_model->weightBytes(); }
     std::string deviceSummary() const override { return m_model->deviceSummary(); }
     bool kvOnHost() const override { return m_model->kvOnHost(); }
+    bool onGpus() const override { return m_model->onGpus(); }
+    std::vector<DeviceShare> devices() const override {
+        if (m_model->parallelDegree() == 1 && !m_model->onGpus()) return {};  // the host: described by the engine
+        std::vector<DeviceShare> out;
+        const auto names = m_model->deviceNames();
+        const auto weights = m_model->deviceWeightBytes();
+        const auto kv = m_model->deviceKvBytesPerToken();
+        const auto mem = m_model->deviceMemory();
+        for (size_t i = 0; i < names.size(); ++i) out.push_back({names[i], weights[i], kv[i], mem[i]});
+        return out;
+    }
 
 private:
     std::unique_ptr<LlamaModel> m_model;

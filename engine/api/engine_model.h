@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "api/engine.h"
+#include "backend/device.h"
 #include "core/result.h"
 #include "runtime/kv_block_pool.h"
 #include "tokenizer/tokenizer.h"
@@ -62,6 +63,16 @@ public:
     virtual std::string deviceSummary() const = 0;
     /// Images run through a vision tower so far (repeats served from the feature cache not counted).
     virtual int64_t imagesEncoded() const { return 0; }
+    /// One entry per rank when the model runs on devices of its own (tensor parallel, GPUs); empty: the host.
+    struct DeviceShare {
+        std::string name;
+        int64_t weightBytes = 0;
+        int64_t kvBytesPerToken = 0;
+        DeviceMemory memory;
+    };
+    virtual std::vector<DeviceShare> devices() const { return {}; }
+    /// Whether every rank is a GPU: the KV cache is then sized from each GPU's free memory, not the host's.
+    virtual bool onGpus() const { return false; }
     /// False when the model keeps keys and values on its devices (the pool only hands out block ids).
     virtual bool kvOnHost() const { return true; }
 };

@@ -354,6 +354,24 @@ std::vector<int64_t> LlamaModel::deviceWeightBytes() const {
     return v;
 }
 
+std::vector<int64_t> LlamaModel::deviceKvBytesPerToken() const {
+    std::vector<int64_t> v;
+    for (const auto& sh : m_shards) v.push_back(m_config.numLayers * 2 * sh->kvHeads * m_config.headDim * 4);
+    return v;
+}
+
+std::vector<DeviceMemory> LlamaModel::deviceMemory() const {
+    std::vector<DeviceMemory> v;
+    for (const auto& sh : m_shards) v.push_back(sh->device->memory());
+    return v;
+}
+
+bool LlamaModel::onGpus() const {
+    for (const auto& sh : m_shards)
+        if (sh->cpu) return false;
+    return true;
+}
+
 bool LlamaModel::kvOnHost() const { return m_shards.size() == 1 && m_shards[0]->cpu; }
 
 Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, const LoadOptions& options) {

@@ -104,6 +104,12 @@ public:
     std::string deviceSummary() const;
     /// Bytes of weights each rank holds on its device.
     std::vector<int64_t> deviceWeightBytes() const;
+    /// Each rank's KV cache bytes per token of context (its share of the KV heads, all layers, f32 keys and values).
+    std::vector<int64_t> deviceKvBytesPerToken() const;
+    /// Each rank's device memory now (total, free).
+    std::vector<DeviceMemory> deviceMemory() const;
+    /// Whether every rank runs on a GPU (their memory is their own, not the host's).
+    bool onGpus() const;
     /// Whether forwardBatch reads keys and values from the pool's host storage. When false, a pool made with
     /// KvStorage::External is enough: the model keeps each rank's share on its device, attached to the pool.
     bool kvOnHost() const;

@@ -144,6 +144,9 @@ void PerfChartsView::addSample(const StatsSample& s) {
                            .arg(s.numRunning)
                            .arg(s.numWaiting)
                            .arg(s.totalGeneratedTokens));
+    // Per device (weights, KV share, memory): a second line when the model spans several, else the tooltip.
+    if (s.devices.size() > 1) m_summary->setText(m_summary->text() + QLatin1Char('\n') + s.devices.join(QStringLiteral(" · ")));
+    m_summary->setToolTip(s.devices.join(QLatin1Char('\n')));
     replotAll();
 }
 

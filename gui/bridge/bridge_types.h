@@ -61,6 +61,8 @@ struct StatsSample {
     QString device;
     /// Each live request's state: preparing (images being encoded), waiting, prefill, decode.
     QHash<quint64, QString> requestStates;
+    /// One line per device (a GPU or a tensor-parallel rank; the host with one device): name, weights, KV, memory.
+    QStringList devices;
 };
 
 /// A model card: what summarizeModel reads from headers (summarizeGlmFolder: config.json), without loading.

@@ -281,6 +281,10 @@ void EngineBridge::sampleStats() {
     out.totalGeneratedTokens = s.totalGeneratedTokens;
     out.device = QString::fromStdString(s.device);
     for (const wb::RequestStats& r : s.requests) out.requestStates.insert(r.id, QString::fromStdString(r.state));
+    for (const wb::DeviceStats& d : s.devices)
+        out.devices.append(tr("%1: weights %2, KV %3, free %4 of %5")
+                                   .arg(QString::fromStdString(d.name), humanBytes(d.weightBytes),
+                                        humanBytes(d.kvCacheBytes), humanBytes(d.freeBytes), humanBytes(d.totalBytes)));
     Q_EMIT statsSampled(out);
 }
 

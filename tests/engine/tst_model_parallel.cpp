@@ -275,6 +275,30 @@ private slots:
             (*e)->waitIdle();
             if (degree > 1 && (*e)->stats().device.find("tensor parallel 2") == std::string::npos)
                 qWarning("device: %s", (*e)->stats().device.c_str());
+            // Each device reports its own share: two ranks split the weights and the KV pool about evenly.
+            const wb::StatsSnapshot st = (*e)->stats();
+            if (st.devices.size() != size_t(degree)) {
+                qWarning("%zu device entries for degree %d", st.devices.size(), degree);
+                return std::vector<std::vector<int32_t>>{};
+            }
+            int64_t weights = 0, kv = 0;
+            for (const auto& d : st.devices) {
+                weights += d.weightBytes;
+                kv += d.kvCacheBytes;
+                if (d.weightBytes <= 0 || d.totalBytes <= 0 || d.freeBytes <= 0) {
+                    qWarning("device %s: weights %lld, memory %lld/%lld", d.name.c_str(), (long long)d.weightBytes,
+                             (long long)d.freeBytes, (long long)d.totalBytes);
+                    return std::vector<std::vector<int32_t>>{};
+                }
+            }
+            if (weights < st.weightBytes) {  // ranks hold the whole model between them (some parts twice)
+                qWarning("device weights %lld < model %lld", (long long)weights, (long long)st.weightBytes);
+                return std::vector<std::vector<int32_t>>{};
+            }
+            if (kv != st.kvCacheBytes || (degree > 1 && st.devices[0].kvCacheBytes != st.devices[1].kvCacheBytes)) {
+                qWarning("KV shares do not add up: %lld of %lld", (long long)kv, (long long)st.kvCacheBytes);
+                return std::vector<std::vector<int32_t>>{};
+            }
             return out;
         };
         const auto a = tokens(1), b = tokens(2);
