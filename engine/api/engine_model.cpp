@@ -55,6 +55,10 @@ public:
         } else if (!r.messages.empty()) {
             std::vector<ChatMessage> flat;
             for (size_t i = 0; i < r.messages.size(); ++i) {
+                if (r.messages[i].hasImages() && m_model->config().architecture == "glm4v")
+                    return makeError("message " + std::to_string(i) + " has an image: GLM-4.1V's vision tower runs "
+                                     "on one CPU device only for now, not on the GPU / tensor-parallel path this "
+                                     "model was loaded on");
                 if (r.messages[i].hasImages())
                     return makeError("message " + std::to_string(i) + " has an image, but the model '" +
                                      m_model->config().name + "' is text-only and does not accept images");
@@ -398,10 +402,7 @@ private:
 
 Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, const LoadOptions& options,
                                                      int64_t maxImagePixels) {
-    if (isGlmFolder(path)) {
-        if (options.device != DeviceKind::Cpu || options.parallelDegree != 1)
-            return makeError(path + ": GLM-4 / GLM-4.1V checkpoints run on one CPU device for now (the CUDA and "
-                             "tensor-parallel paths serve Llama-family models)");
+    if (isGlmFolder(path) && options.device == DeviceKind::Cpu && options.parallelDegree == 1) {
         GlmLoadOptions go;
         go.numThreads = options.numThreads;
         switch (options.precision) {
@@ -416,6 +417,8 @@ Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, co
         if (!(*m)->hasTokenizer()) return makeError(path + ": no tokenizer (tokenizer.json) in the folder");
         return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*m), maxImagePixels));
     }
+    // Llama-family models anywhere; GLM-4 / GLM-4.1V's text model on GPUs or tensor parallel (the device path
+    // knows GLM's post norms, fused gate_up and partial interleaved rotary; images stay on the CPU path).
     auto m = LlamaModel::load(path, options);
     if (!m) return m.error();
     return std::unique_ptr<EngineModel>(new LlamaEngineModel(std::move(*m)));

@@ -1,5 +1,7 @@
 #include "models/llama_model.h"
 
+#include "glm/glm_config.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -88,10 +90,38 @@ TensorNames hfNames() {
     return n;
 }
 
+// GLM-4 / GLM-4.1V text model: `prefix` is "model." or "model.language_model." (the layouts both published).
+TensorNames glmNames(const std::string& prefix) {
+    TensorNames n;
+    n.embedding = prefix + "embed_tokens.weight";
+    n.outputNorm = prefix + "norm.weight";
+    n.output = "lm_head.weight";
+    n.layer = [prefix](int64_t i, const char* role) {
+        static const std::map<std::string, std::string> m = {
+            {"attn_norm", "input_layernorm.weight"},
+            {"ffn_norm", "post_attention_layernorm.weight"},
+            {"post_attn_norm", "post_self_attn_layernorm.weight"},
+            {"post_ffn_norm", "post_mlp_layernorm.weight"},
+            {"q", "self_attn.q_proj.weight"},
+            {"k", "self_attn.k_proj.weight"},
+            {"v", "self_attn.v_proj.weight"},
+            {"o", "self_attn.o_proj.weight"},
+            {"gate_up", "mlp.gate_up_proj.weight"},
+            {"down", "mlp.down_proj.weight"},
+            {"q_bias", "self_attn.q_proj.bias"},
+            {"k_bias", "self_attn.k_proj.bias"},
+            {"v_bias", "self_attn.v_proj.bias"}};
+        return prefix + "layers." + std::to_string(i) + "." + m.at(role);
+    };
+    return n;
+}
+
 // Expected shape (PyTorch order) of each role.
 std::vector<int64_t> expectedShape(const ModelConfig& c, const std::string& role) {
     const int64_t q = c.numHeads * c.headDim, kv = c.numKvHeads * c.headDim;
-    if (role == "attn_norm" || role == "ffn_norm") return {c.dim};
+    if (role == "attn_norm" || role == "ffn_norm" || role == "post_attn_norm" || role == "post_ffn_norm")
+        return {c.dim};
+    if (role == "gate_up") return {2 * c.ffnDim, c.dim};
     if (role == "q") return {q, c.dim};
     if (role == "k" || role == "v") return {kv, c.dim};
     if (role == "o") return {c.dim, q};
@@ -148,9 +178,39 @@ Result<Source> openSource(const std::string& path, ModelConfig& config, std::uni
     std::error_code ec;
     Source s;
     if (fs::is_directory(path, ec)) {
-        auto cfg = configFromHfFolder(path);
-        if (!cfg) return cfg.error();
-        config = *cfg;
+        const bool glm = isGlmFolder(path);
+        if (glm) {
+            // The GLM-4 family's text model on the device path (engine/glm holds the CPU reference and the
+            // vision tower): its hyper-parameters in Llama terms plus the GLM-specific switches.
+            auto g = glmConfigFromFolder(path);
+            if (!g) return g.error();
+            const GlmTextConfig& t = g->text;
+            config = ModelConfig{};
+            config.architecture = g->architecture;
+            config.name = g->architecture == "glm4v" ? "GLM-4.1V (text)" : "GLM-4";
+            config.dim = t.dim;
+            config.numLayers = t.numLayers;
+            config.numHeads = t.numHeads;
+            config.numKvHeads = t.numKvHeads;
+            config.headDim = t.headDim;
+            config.ffnDim = t.ffnDim;
+            config.vocabSize = t.vocabSize;
+            config.maxContext = t.maxContext;
+            config.normEps = t.normEps;
+            config.ropeTheta = t.ropeTheta;
+            config.qkvBias = t.attentionBias;
+            config.tiedEmbeddings = t.tiedEmbeddings;
+            config.generation.eosTokenIds = g->eosTokenIds;
+            config.postNorms = true;
+            config.fusedGateUp = true;
+            config.interleavedRotary = true;
+            config.rotaryDim = t.rotaryDim;
+            WB_TRY(config.validate(path + "/config.json"));
+        } else {
+            auto cfg = configFromHfFolder(path);
+            if (!cfg) return cfg.error();
+            config = *cfg;
+        }
         auto set = SafetensorsSet::openFolder(path);
         if (!set) return set.error();
         auto sp = *set;
@@ -163,6 +223,7 @@ Result<Source> openSource(const std::string& path, ModelConfig& config, std::uni
             return v;
         };
         s.names = hfNames();
+        if (glm) s.names = glmNames(sp->find("model.language_model.embed_tokens.weight") ? "model.language_model." : "model.");
         s.where = path;
         if (tokenizer) {
             auto tok = Tokenizer::fromHfFolder(path);
@@ -274,7 +335,7 @@ Result<ModelSummary> summarizeModel(const std::string& path) {
 
 struct LlamaModel::Shard {
     struct Layer {
-        std::unique_ptr<DeviceBuffer> attnNorm, ffnNorm, bq, bk, bv;
+        std::unique_ptr<DeviceBuffer> attnNorm, ffnNorm, bq, bk, bv, postAttnNorm, postFfnNorm;
         std::unique_ptr<DeviceWeight> wq, wk, wv, wo, wGate, wUp, wDown;
     };
     int rank = 0;
@@ -290,8 +351,9 @@ struct LlamaModel::Shard {
     int64_t weightBytes = 0;
 
     // Scratch, grown on demand.
-    std::unique_ptr<DeviceBuffer> x, h, q, k, v, att, gate, up, logits;
-    std::unique_ptr<DeviceBuffer> ids, tokSeq, tokPos, tables, outRows;
+    std::unique_ptr<DeviceBuffer> x, h, q, k, v, att, gate, up, logits, post;
+    std::unique_ptr<DeviceBuffer> ids, tokSeq, tokPos, tables, outRows, rowIds;
+    std::vector<int32_t> rowIdsHost;
     std::vector<float> hostLogits;
 
     Result<std::unique_ptr<DeviceBuffer>> upload(const std::vector<float>& v) {
@@ -582,9 +644,30 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
             if (c.ffnDim % ffnBlock != 0) ffnBlock = 1;  // cannot be split at blocks: sliceWeight reports it
         }
         auto ffnRange = [&c, n, ffnBlock](int r) { return splitRange(c.ffnDim, n, r, ffnBlock); };
-        WB_TRY(mat("gate", nullptr, ffnRange, {}, &L::wGate));
-        WB_TRY(mat("up", nullptr, ffnRange, {}, &L::wUp));
+        if (c.fusedGateUp) {
+            // GLM's gate_up_proj: the gate's rows, then the up's. Split into the two the device path runs, each
+            // then cut by rank like Llama's.
+            auto gu = loadMatrix(name("gate_up"), expectedShape(c, "gate_up"), nullptr);
+            if (!gu) return gu.error();
+            for (int half = 0; half < 2; ++half) {
+                auto part = sliceWeight(*gu, half * c.ffnDim, (half + 1) * c.ffnDim, 0, c.dim);
+                if (!part) return makeError(path + ": " + name("gate_up") + ": " + part.error().message);
+                auto field = half == 0 ? &L::wGate : &L::wUp;
+                WB_TRY(distribute(std::move(*part), name("gate_up"), ffnRange, {},
+                                  [i, field](Shard& s) -> std::unique_ptr<DeviceWeight>& {
+                                      return s.layers[size_t(i)].*field;
+                                  }));
+            }
+        } else {
+            WB_TRY(mat("gate", nullptr, ffnRange, {}, &L::wGate));
+            WB_TRY(mat("up", nullptr, ffnRange, {}, &L::wUp));
+        }
         WB_TRY(mat("down", nullptr, {}, ffnRange, &L::wDown));
+        if (c.postNorms) {
+            WB_TRY(vec("post_attn_norm", nullptr, {}, &L::postAttnNorm));
+            WB_TRY(vec("post_ffn_norm", nullptr, {}, &L::postFfnNorm));
+            m->m_weightBytes += 2 * c.dim * 4;
+        }
         if (c.qkvBias) {
             WB_TRY(vec("q_bias", pq, qRows, &L::bq));
             WB_TRY(vec("k_bias", pk, kvRows, &L::bk));
@@ -600,6 +683,12 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
     }
 
     std::vector<float> invFreq = c.ropeInvFreq();
+    if (c.rotaryDim > 0 && c.rotaryDim < c.headDim) {
+        // Partial rotary (GLM): rotaryDim / 2 frequencies over the rotary dims, in f32 as the reference.
+        invFreq.clear();
+        for (int64_t j = 0; j < c.rotaryDim / 2; ++j)
+            invFreq.push_back(1.0f / std::pow(c.ropeTheta, float(2 * j) / float(c.rotaryDim)));
+    }
     if (src->format == "gguf") {
         // Llama 3 GGUFs carry the rope scaling as per-dimension divisors.
         if (const TensorInfo* rf = src->find("rope_freqs.weight")) {
@@ -764,6 +853,19 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
 
     float *x = sh.x->f32(), *h = sh.h->f32(), *q = sh.q->f32(), *k = sh.k->f32(), *v = sh.v->f32();
     float *att = sh.att->f32(), *gate = sh.gate->f32(), *up = sh.up->f32();
+    float* post = nullptr;
+    if (c.postNorms) {
+        WB_TRY(sh.ensure(sh.post, n * dim * 4));
+        post = sh.post->f32();
+        // Row indices 0..n-1: gatherRows copies post back into h (a device-side copy every backend has).
+        if (int64_t(sh.rowIdsHost.size()) < n) {
+            sh.rowIdsHost.resize(size_t(n));
+            for (int64_t r = 0; r < n; ++r) sh.rowIdsHost[size_t(r)] = int32_t(r);
+            WB_TRY(toDevice(sh.rowIds, sh.rowIdsHost));
+        }
+    }
+    const int64_t rotDim = c.rotaryDim > 0 ? c.rotaryDim : hd;
+    const RopeStyle ropeStyle = c.interleavedRotary ? RopeStyle::Interleaved : RopeStyle::RotateHalf;
     WB_TRY(d.embed(*sh.embedding, sh.ids->i32(), n, x));
     for (int64_t l = 0; l < c.numLayers; ++l) {
         Shard::Layer& L = sh.layers[size_t(l)];
@@ -780,8 +882,8 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
             WB_TRY(d.addBias(k, L.bk->f32(), n, kvDim));
             WB_TRY(d.addBias(v, L.bv->f32(), n, kvDim));
         }
-        WB_TRY(d.rope(q, n, int(sh.heads), int(hd), int(hd), ab.tokenPos, sh.invFreq->f32(), RopeStyle::RotateHalf));
-        WB_TRY(d.rope(k, n, int(sh.kvHeads), int(hd), int(hd), ab.tokenPos, sh.invFreq->f32(), RopeStyle::RotateHalf));
+        WB_TRY(d.rope(q, n, int(sh.heads), int(hd), int(rotDim), ab.tokenPos, sh.invFreq->f32(), ropeStyle));
+        WB_TRY(d.rope(k, n, int(sh.kvHeads), int(hd), int(rotDim), ab.tokenPos, sh.invFreq->f32(), ropeStyle));
         KvLayer kl;
         kl.keys = st.keys[kvIndex] + l * st.layerStride[kvIndex];
         kl.values = st.values[kvIndex] + l * st.layerStride[kvIndex];
@@ -793,12 +895,21 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
         WB_TRY(d.pagedAttention(q, int(sh.heads), attnScale, ab, kl, att));
         WB_TRY(d.matmul(*L.wo, att, n, h));
         if (sh.comm) WB_TRY(sh.comm->allReduceSum(h, n * dim));
-        WB_TRY(d.addRmsNorm(x, h, L.ffnNorm->f32(), c.normEps, n, dim, h));
+        if (c.postNorms) {  // GLM: the attention output is normed before it joins the residual
+            WB_TRY(d.rmsNorm(h, L.postAttnNorm->f32(), c.normEps, n, dim, post));
+            WB_TRY(d.addRmsNorm(x, post, L.ffnNorm->f32(), c.normEps, n, dim, h));
+        } else {
+            WB_TRY(d.addRmsNorm(x, h, L.ffnNorm->f32(), c.normEps, n, dim, h));
+        }
         WB_TRY(d.matmul(*L.wGate, h, n, gate));
         WB_TRY(d.matmul(*L.wUp, h, n, up));
         WB_TRY(d.siluMul(gate, up, n * sh.ffn, gate));
         WB_TRY(d.matmul(*L.wDown, gate, n, h));
         if (sh.comm) WB_TRY(sh.comm->allReduceSum(h, n * dim));
+        if (c.postNorms) {  // GLM: so is the MLP output (normed into post, copied back for the next layer)
+            WB_TRY(d.rmsNorm(h, L.postFfnNorm->f32(), c.normEps, n, dim, post));
+            WB_TRY(d.gatherRows(post, sh.rowIds->i32(), n, dim, h));
+        }
     }
     WB_TRY(d.add(x, h, n * dim));
     if (numOut == 0) return d.synchronize();

@@ -45,6 +45,13 @@ struct ModelConfig {
     RopeScaling ropeScaling;
     bool qkvBias = false;
     bool tiedEmbeddings = false;
+    // The GLM-4 family's text model ("glm4", and GLM-4.1V's "glm4v" text part) on the device path: a norm after
+    // attention and one after the MLP (before each joins the residual), a fused gate_up projection, and rotary
+    // on the first rotaryDim dims of each head with pairs (2j, 2j + 1) interleaved.
+    bool postNorms = false;
+    bool fusedGateUp = false;
+    bool interleavedRotary = false;
+    int64_t rotaryDim = 0;  // 0: the whole head
     int32_t bosTokenId = -1;
     int32_t eosTokenId = -1;
     GenerationDefaults generation;

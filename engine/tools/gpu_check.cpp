@@ -32,8 +32,12 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "backend/backend_registry.h"
 #include "backend/cpu/cpu_device.h"
+#include "glm/glm_model.h"
+#include "glm/glm_tiny.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
 
@@ -393,6 +397,38 @@ public:
                     a->tokens[i], la, b->tokens[i], lb));
         CHECK_MSG(std::fabs(la - lb) < 0.05f, "diverged where the CPU's logits are not a near-tie");
     }
+
+    // GLM-4.1V's text model (tiny random checkpoint written here) on the device: every position's logits against
+    // the CPU reference (GlmModel) at F32 (1e-4 of max|ref|: summation order) and F16 (2e-2: weight rounding).
+    void glmTextModel(const char* precision, double tol) {
+        const std::string dir =
+                (std::filesystem::temp_directory_path() / ("wb-gpu-check-glm-" + std::to_string(::getpid()))).string();
+        CHECK_OK(wb::writeTinyGlmCheckpoint(dir));
+        const std::vector<int32_t> ids = {wb::kTinyGlmGmask, wb::kTinyGlmSop, wb::kTinyGlmUser, 'H', 'e', 'l', 'l',
+                                          'o', wb::kTinyGlmAssistant, '\n'};
+        auto ref = wb::GlmModel::load(dir);
+        CHECK_OK(ref);
+        const int64_t n = int64_t(ids.size()), V = (*ref)->config().text.vocabSize;
+        wb::KvBlockPool pool((*ref)->config().text.numLayers, (*ref)->kvDim(), 16, 2);
+        wb::BlockTable table;
+        for (int i = 0; i < 2; ++i) table.blocks.push_back(*pool.allocate());
+        wb::GlmSequenceStep st;
+        st.tokens = ids;
+        st.blocks = &table;
+        std::vector<float> want(size_t(n * V)), got(size_t(n * V));
+        CHECK_OK((*ref)->forward(std::span<const wb::GlmSequenceStep>(&st, 1), pool, want.data(), true));
+        wb::LoadOptions o;
+        o.device = m_kind;
+        auto prec = wb::parsePrecision(precision);
+        CHECK_OK(prec);
+        o.precision = *prec;
+        auto m = wb::LlamaModel::load(dir, o);
+        CHECK_OK(m);
+        wb::KvCache cache((*m)->config(), 32);
+        CHECK_OK((*m)->forward(ids, 0, cache, got.data(), wb::LogitsMode::All));
+        std::filesystem::remove_all(dir);
+        CHECK_CLOSE(want, got, tol);
+    }
 };
 
 std::vector<Check> allChecks(GpuChecks& t) {
@@ -424,6 +460,8 @@ std::vector<Check> allChecks(GpuChecks& t) {
     c.push_back({"gatherAndSample", [&t] { t.gatherAndSample(); }});
     c.push_back({"ncclWorldSizeOne", [&t] { t.ncclWorldSizeOne(); }});
     c.push_back({"endToEndGreedyFp16", [&t] { t.endToEndGreedyFp16(); }});
+    c.push_back({"glmTextModel/fp32", [&t] { t.glmTextModel("fp32", 1e-4); }});
+    c.push_back({"glmTextModel/fp16", [&t] { t.glmTextModel("fp16", 2e-2); }});
     return c;
 }
 
