@@ -112,7 +112,9 @@ std::string sentinel(size_t i) { return kSentinel + std::to_string(i) + "\x03"; 
 
 class GlmEngineModel final : public EngineModel {
 public:
-    GlmEngineModel(std::unique_ptr<GlmModel> m, int64_t maxImagePixels) : m_model(std::move(m)) {
+    /// text: GLM's text model on the device path (GPUs, tensor parallel); null: GlmModel runs everything on the CPU.
+    GlmEngineModel(std::unique_ptr<GlmModel> m, int64_t maxImagePixels, std::unique_ptr<LlamaModel> text = nullptr)
+        : m_model(std::move(m)), m_text(std::move(text)) {
         const GlmConfig& g = m_model->config();
         m_config.architecture = g.architecture;
         m_config.name = g.architecture == "glm4v" ? "GLM-4.1V" : "GLM-4";
@@ -329,7 +331,18 @@ public:
                 return makeError("internal: image features do not cover the prompt's image tokens");
             st.imageFeatures = std::span<const float>(p->imageFeatures.data() + before * dim, size_t(inside * dim));
         }
-        WB_TRY(m_model->forward(steps, pool, logits));
+        if (m_text) {
+            // The device path: the same positions and feature rows, as BatchSequence entries.
+            std::vector<BatchSequence> seqs(steps.size());
+            for (size_t k = 0; k < steps.size(); ++k) {
+                const GlmSequenceStep& st = steps[k];
+                seqs[k] = {st.tokens, st.startIndex, st.blocks, st.wantLogits, st.positions, st.positionOffset,
+                           st.imageFeatures};
+            }
+            WB_TRY(m_text->forwardBatch(seqs, pool, logits));
+        } else {
+            WB_TRY(m_model->forward(steps, pool, logits));
+        }
         // Image and video markers come only from image parts: the model never generates them.
         const int64_t V = m_config.vocabSize;
         for (int64_t r = 0; r < rows; ++r)
@@ -344,10 +357,25 @@ public:
         for (int32_t e : m_model->config().eosTokenIds) ids.push_back(e);
         return ids;
     }
-    int64_t weightBytes() const override { return m_model->weightBytes(); }
+    int64_t weightBytes() const override {
+        return m_text ? m_text->weightBytes() + m_model->visionWeightBytes() : m_model->weightBytes();
+    }
     std::string deviceSummary() const override {
+        if (m_text) return m_text->deviceSummary() + (m_model->config().hasVision ? ", vision tower on the cpu" : "");
         return "cpu (" + std::to_string(m_model->threadPool().size()) + " threads, " +
                cpu::isaName(cpu::activeIsa()) + ")";
+    }
+    bool kvOnHost() const override { return m_text ? m_text->kvOnHost() : true; }
+    bool onGpus() const override { return m_text && m_text->onGpus(); }
+    std::vector<DeviceShare> devices() const override {
+        if (!m_text || (m_text->parallelDegree() == 1 && !m_text->onGpus())) return {};
+        std::vector<DeviceShare> out;
+        const auto names = m_text->deviceNames();
+        const auto weights = m_text->deviceWeightBytes();
+        const auto kv = m_text->deviceKvBytesPerToken();
+        const auto mem = m_text->deviceMemory();
+        for (size_t i = 0; i < names.size(); ++i) out.push_back({names[i], weights[i], kv[i], mem[i]});
+        return out;
     }
 
     /// Images encoded by this process (tests read it).
@@ -388,6 +416,7 @@ private:
     static constexpr int64_t kImageCacheBytes = int64_t(256) << 20;
 
     std::unique_ptr<GlmModel> m_model;
+    std::unique_ptr<LlamaModel> m_text;
     std::unique_ptr<ThreadPool> m_visionPool;
     mutable std::mutex m_cacheMutex;
     std::list<std::shared_ptr<const CachedImage>> m_cache;
@@ -402,7 +431,7 @@ private:
 
 Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, const LoadOptions& options,
                                                      int64_t maxImagePixels) {
-    if (isGlmFolder(path) && options.device == DeviceKind::Cpu && options.parallelDegree == 1) {
+    if (isGlmFolder(path)) {
         GlmLoadOptions go;
         go.numThreads = options.numThreads;
         switch (options.precision) {
@@ -412,10 +441,20 @@ Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, co
             case Precision::BF16: go.weightType = DType::BF16; break;
             case Precision::Int8: go.weightType = DType::I8; break;
         }
+        const bool onDevices = options.device != DeviceKind::Cpu || options.parallelDegree != 1;
+        // On devices, GlmModel keeps the tokenizer and the vision tower, in the file's own dtype (the text weights
+        // stay unread in the mapping); the text model runs on the device path.
+        if (onDevices) go.weightType.reset();
         auto m = GlmModel::load(path, go);
         if (!m) return m.error();
         if (!(*m)->hasTokenizer()) return makeError(path + ": no tokenizer (tokenizer.json) in the folder");
-        return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*m), maxImagePixels));
+        std::unique_ptr<LlamaModel> text;
+        if (onDevices) {
+            auto t = LlamaModel::load(path, options);
+            if (!t) return t.error();
+            text = std::move(*t);
+        }
+        return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*m), maxImagePixels, std::move(text)));
     }
     // Llama-family models anywhere; GLM-4 / GLM-4.1V's text model on GPUs or tensor parallel (the device path
     // knows GLM's post norms, fused gate_up and partial interleaved rotary; images stay on the CPU path).

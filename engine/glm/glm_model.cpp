@@ -534,6 +534,20 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
     return {};
 }
 
+int64_t GlmModel::visionWeightBytes() const {
+    int64_t total = 0;
+    for (const WeightMatrix* w : {&m_patchEmbed, &m_downsample, &m_mergerProj, &m_mergerGate, &m_mergerUp, &m_mergerDown})
+        total += w->numBytes();
+    for (const auto* v : {&m_patchBias, &m_postConvNorm, &m_posEmbed, &m_postNorm, &m_downsampleBias, &m_mergerNormW,
+                          &m_mergerNormB})
+        total += int64_t(v->size()) * 4;
+    for (const VisionBlock& b : m_blocks) {
+        for (const WeightMatrix* w : {&b.qkv, &b.proj, &b.gate, &b.up, &b.down}) total += w->numBytes();
+        for (const auto* v : {&b.norm1, &b.norm2, &b.qkvBias}) total += int64_t(v->size()) * 4;
+    }
+    return total;
+}
+
 int64_t GlmModel::weightBytes() const {
     int64_t total = 0;
     auto vec = [&](const std::vector<float>& v) { total += int64_t(v.size()) * 4; };

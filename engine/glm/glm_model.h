@@ -70,6 +70,8 @@ public:
     int64_t kvDim() const { return m_config.text.numKvHeads * m_config.text.headDim; }
     /// Bytes of the weights as held for compute (matrices in their load dtype, norms and biases f32).
     int64_t weightBytes() const;
+    /// The vision tower's share of weightBytes().
+    int64_t visionWeightBytes() const;
 
     /// Vision tower on one preprocessed image: numTokens × dim features (row-major). Runs on `pool` (default: the
     /// model's own). Reads weights only: with a pool of its own it may run while forward() runs on another thread.

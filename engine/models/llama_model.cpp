@@ -205,6 +205,8 @@ Result<Source> openSource(const std::string& path, ModelConfig& config, std::uni
             config.fusedGateUp = true;
             config.interleavedRotary = true;
             config.rotaryDim = t.rotaryDim;
+            config.mropeSection = t.mropeSection;
+            if (g->hasVision) config.imageTokenId = g->imageTokenId;
             WB_TRY(config.validate(path + "/config.json"));
         } else {
             auto cfg = configFromHfFolder(path);
@@ -352,7 +354,7 @@ struct LlamaModel::Shard {
 
     // Scratch, grown on demand.
     std::unique_ptr<DeviceBuffer> x, h, q, k, v, att, gate, up, logits, post;
-    std::unique_ptr<DeviceBuffer> ids, tokSeq, tokPos, tables, outRows, rowIds;
+    std::unique_ptr<DeviceBuffer> ids, tokSeq, tokPos, tables, outRows, rowIds, ropePos;
     std::vector<int32_t> rowIdsHost;
     std::vector<float> hostLogits;
 
@@ -376,6 +378,11 @@ struct LlamaModel::Shard {
 // One step's batch flattened on the host: token t belongs to entry tokSeq[t] at position tokPos[t].
 struct LlamaModel::Step {
     std::vector<int32_t> ids, tokSeq, tokPos, tables, outRows;
+    // Multimodal rotary (GLM-4.1V): 3 rows of rotary positions; multiAxis when some token's axes differ.
+    std::vector<int32_t> ropePos;
+    bool multiAxis = false;
+    // Image feature rows: (token index in the step, its dim floats on the host).
+    std::vector<std::pair<int64_t, const float*>> features;
     int64_t numSeqs = 0, maxBlocks = 0, maxCtx = 0;
     bool allLogits = false;
     float* logits = nullptr;
@@ -786,10 +793,45 @@ Result<void> LlamaModel::forwardImpl(std::span<const BatchSequence> batch, KvBlo
             st.tokPos.push_back(int32_t(s.startPos + int64_t(j)));
         }
         std::copy(s.blocks->blocks.begin(), s.blocks->blocks.end(), st.tables.begin() + int64_t(e) * st.maxBlocks);
+        // Image feature rows, one per image token, in order.
+        if (c.imageTokenId >= 0) {
+            int64_t numImage = 0;
+            for (int32_t t : s.tokens) numImage += t == c.imageTokenId;
+            if (int64_t(s.imageFeatures.size()) != numImage * c.dim)
+                return makeError("forward: batch entry " + std::to_string(e) + " has " + std::to_string(numImage) +
+                                 " image tokens but " + std::to_string(s.imageFeatures.size() / size_t(c.dim)) +
+                                 " image feature rows");
+            int64_t k = 0;
+            const int64_t first = int64_t(st.ids.size()) - int64_t(s.tokens.size());
+            for (size_t j = 0; j < s.tokens.size(); ++j)
+                if (s.tokens[j] == c.imageTokenId) st.features.push_back({first + int64_t(j), s.imageFeatures.data() + (k++) * c.dim});
+        }
         if (s.wantLogits && !allLogits) st.outRows.push_back(int32_t(st.ids.size()) - 1);
         st.maxCtx = std::max(st.maxCtx, end);
     }
     if (st.ids.empty()) return makeError("forward: no tokens");
+    if (c.mropeSection[0] + c.mropeSection[1] + c.mropeSection[2] > 0) {
+        // Rotary positions per axis: given for prompt tokens with images, index + offset otherwise.
+        const int64_t n = int64_t(st.ids.size());
+        st.ropePos.assign(size_t(3 * n), 0);
+        int64_t at = 0;
+        for (const BatchSequence& s : batch) {
+            const int64_t len = int64_t(s.tokens.size());
+            if (!s.ropePositions.empty() && int64_t(s.ropePositions.size()) != 3 * len)
+                return makeError("forward: rotary positions for " + std::to_string(s.ropePositions.size()) +
+                                 " values, expected 3 x " + std::to_string(len));
+            for (int64_t j = 0; j < len; ++j)
+                for (int a = 0; a < 3; ++a) {
+                    const int64_t p = s.ropePositions.empty() ? s.startPos + j + s.ropeOffset
+                                                              : s.ropePositions[size_t(a * len + j)];
+                    st.ropePos[size_t(a * n + at + j)] = int32_t(p);
+                }
+            at += len;
+        }
+        for (int64_t i = 0; i < n && !st.multiAxis; ++i)
+            st.multiAxis = st.ropePos[size_t(i)] != st.ropePos[size_t(n + i)] ||
+                           st.ropePos[size_t(i)] != st.ropePos[size_t(2 * n + i)];
+    }
     st.numBlocks = pool.numBlocks();
     st.blockSize = bs;
     if (kvOnHost()) {
@@ -865,8 +907,15 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
         }
     }
     const int64_t rotDim = c.rotaryDim > 0 ? c.rotaryDim : hd;
+    const int32_t* ropePos = ab.tokenPos;
+    if (!st.ropePos.empty()) {
+        WB_TRY(toDevice(sh.ropePos, st.ropePos));
+        ropePos = sh.ropePos->i32();
+    }
     const RopeStyle ropeStyle = c.interleavedRotary ? RopeStyle::Interleaved : RopeStyle::RotateHalf;
     WB_TRY(d.embed(*sh.embedding, sh.ids->i32(), n, x));
+    // Image tokens take their feature rows instead of the embedding (GLM-4.1V; every rank holds the whole x).
+    for (const auto& [row, feat] : st.features) WB_TRY(d.copyToDevice(x + row * dim, feat, dim * 4));
     for (int64_t l = 0; l < c.numLayers; ++l) {
         Shard::Layer& L = sh.layers[size_t(l)];
         // The previous layer's MLP output (in h) joins the residual stream inside the norm.
@@ -882,8 +931,23 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
             WB_TRY(d.addBias(k, L.bk->f32(), n, kvDim));
             WB_TRY(d.addBias(v, L.bv->f32(), n, kvDim));
         }
-        WB_TRY(d.rope(q, n, int(sh.heads), int(hd), int(rotDim), ab.tokenPos, sh.invFreq->f32(), ropeStyle));
-        WB_TRY(d.rope(k, n, int(sh.kvHeads), int(hd), int(rotDim), ab.tokenPos, sh.invFreq->f32(), ropeStyle));
+        if (!st.multiAxis) {
+            WB_TRY(d.rope(q, n, int(sh.heads), int(hd), int(rotDim), ropePos, sh.invFreq->f32(), ropeStyle));
+            WB_TRY(d.rope(k, n, int(sh.kvHeads), int(hd), int(rotDim), ropePos, sh.invFreq->f32(), ropeStyle));
+        } else {
+            // Multimodal rotary: the pairs of each section turn by that axis's positions (the rope op on the
+            // section's dims: the rows start 2 * pairStart floats in, the frequencies pairStart in).
+            int64_t pair = 0;
+            for (int a = 0; a < 3; ++a) {
+                const int64_t count = c.mropeSection[size_t(a)];
+                if (count == 0) continue;
+                const int32_t* pos = ropePos + a * n;
+                const float* inv = sh.invFreq->f32() + pair;
+                WB_TRY(d.rope(q + 2 * pair, n, int(sh.heads), int(hd), int(2 * count), pos, inv, ropeStyle));
+                WB_TRY(d.rope(k + 2 * pair, n, int(sh.kvHeads), int(hd), int(2 * count), pos, inv, ropeStyle));
+                pair += count;
+            }
+        }
         KvLayer kl;
         kl.keys = st.keys[kvIndex] + l * st.layerStride[kvIndex];
         kl.values = st.values[kvIndex] + l * st.layerStride[kvIndex];

@@ -2,6 +2,7 @@
 // metadata or a Hugging Face config.json (+ generation_config.json).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,6 +53,10 @@ struct ModelConfig {
     bool fusedGateUp = false;
     bool interleavedRotary = false;
     int64_t rotaryDim = 0;  // 0: the whole head
+    /// GLM-4.1V: frequency pairs given to the temporal, height and width rotary positions (0s: one position).
+    std::array<int64_t, 3> mropeSection = {0, 0, 0};
+    /// GLM-4.1V: the token whose embedding an image feature row replaces (-1: none).
+    int32_t imageTokenId = -1;
     int32_t bosTokenId = -1;
     int32_t eosTokenId = -1;
     GenerationDefaults generation;
