@@ -37,6 +37,9 @@
 #include "backend/backend_registry.h"
 #include "backend/cpu/cpu_device.h"
 #include "glm/glm_model.h"
+#include "glm/glm_prompt.h"
+#include "media/glm4v_image_processor.h"
+#include "media/image.h"
 #include "glm/glm_tiny.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
@@ -429,6 +432,56 @@ public:
         std::filesystem::remove_all(dir);
         CHECK_CLOSE(want, got, tol);
     }
+
+    // GLM-4.1V with an image on the device: M-RoPE (the rope op on each section's dims, at offset pointers) and
+    // feature rows in place of the image tokens' embeddings; last-token logits against the CPU reference.
+    void glmImagePrompt() {
+        const std::string dir =
+                (std::filesystem::temp_directory_path() / ("wb-gpu-check-glmv-" + std::to_string(::getpid()))).string();
+        CHECK_OK(wb::writeTinyGlmCheckpoint(dir));
+        auto ref = wb::GlmModel::load(dir);
+        CHECK_OK(ref);
+        wb::GlmModel& g = **ref;
+        wb::Image img;
+        img.width = 84;
+        img.height = 56;
+        for (int i = 0; i < 84 * 56; ++i) img.rgb.insert(img.rgb.end(), {uint8_t(i * 7), uint8_t(i / 3), uint8_t(i % 90)});
+        auto in = wb::glm4vPreprocess(img, g.processorConfig());
+        CHECK_OK(in);
+        auto feats = g.encodeImage(*in);
+        CHECK_OK(feats);
+        std::vector<wb::GlmPromptPart> parts = {{wb::GlmPromptPart::Kind::Template, "[gMASK]<sop><|user|>\n", -1},
+                                                {wb::GlmPromptPart::Kind::Image, "", 0},
+                                                {wb::GlmPromptPart::Kind::Text, "What is it?", -1},
+                                                {wb::GlmPromptPart::Kind::Template, "<|assistant|>\n", -1}};
+        auto p = wb::buildGlmPrompt(g.tokenizer(), g.config(), parts, {{in->gridT, in->gridH, in->gridW}});
+        CHECK_OK(p);
+        const int64_t V = g.config().text.vocabSize;
+        wb::KvBlockPool pool(g.config().text.numLayers, g.kvDim(), 16, 4);
+        wb::BlockTable table;
+        for (int i = 0; i < 4; ++i) table.blocks.push_back(*pool.allocate());
+        wb::GlmSequenceStep st;
+        st.tokens = p->ids;
+        st.positions = p->positions;
+        st.imageFeatures = *feats;
+        st.blocks = &table;
+        std::vector<float> want(static_cast<size_t>(V)), got(static_cast<size_t>(V));
+        CHECK_OK(g.forward(std::span<const wb::GlmSequenceStep>(&st, 1), pool, want.data()));
+        wb::LoadOptions o;
+        o.device = m_kind;
+        o.precision = wb::Precision::F32;
+        auto m = wb::LlamaModel::load(dir, o);
+        CHECK_OK(m);
+        const wb::ModelConfig& c = (*m)->config();
+        wb::KvBlockPool pool2(c.numLayers, c.numKvHeads * c.headDim, 16, 4,
+                              (*m)->kvOnHost() ? wb::KvStorage::Host : wb::KvStorage::External);
+        wb::BlockTable t2;
+        for (int i = 0; i < 4; ++i) t2.blocks.push_back(*pool2.allocate());
+        wb::BatchSequence b{p->ids, 0, &t2, true, p->positions, 0, *feats};
+        CHECK_OK((*m)->forwardBatch(std::span<const wb::BatchSequence>(&b, 1), pool2, got.data()));
+        std::filesystem::remove_all(dir);
+        CHECK_CLOSE(want, got, 1e-4);
+    }
 };
 
 std::vector<Check> allChecks(GpuChecks& t) {
@@ -462,6 +515,7 @@ std::vector<Check> allChecks(GpuChecks& t) {
     c.push_back({"endToEndGreedyFp16", [&t] { t.endToEndGreedyFp16(); }});
     c.push_back({"glmTextModel/fp32", [&t] { t.glmTextModel("fp32", 1e-4); }});
     c.push_back({"glmTextModel/fp16", [&t] { t.glmTextModel("fp16", 2e-2); }});
+    c.push_back({"glmImagePrompt", [&t] { t.glmImagePrompt(); }});
     return c;
 }
 
