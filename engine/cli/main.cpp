@@ -64,6 +64,7 @@ common options:
   -m, --model PATH        model file or folder
   -t, --threads N         CPU threads (default: all cores)
   --precision P           native | fp32 | fp16 | bf16 | int8 (weight-only, per-channel) (default: native)
+  --device D --tp N       (ask, chat, serve, bench) run on cpu or cuda, tensor parallel over N devices (default cpu, 1)
   --json                  machine-readable output
 generate/chat options:
   -p, --prompt TEXT       prompt text (generate)
@@ -287,6 +288,22 @@ int cmdGenerate(const Args& a) {
     return 0;
 }
 
+// --device cpu|cuda and --tp N onto load options (tensor parallel over N devices: GPUs, or CPU ranks).
+bool deviceFromArgs(const Args& a, wb::LoadOptions& lo, std::string& err) {
+    auto dk = wb::parseDeviceKind(a.get("device", "cpu"));
+    if (!dk) {
+        err = dk.error().message;
+        return false;
+    }
+    lo.device = *dk;
+    lo.parallelDegree = std::atoi(a.get("tp", "1").c_str());
+    if (lo.parallelDegree < 1) {
+        err = "--tp must be at least 1";
+        return false;
+    }
+    return true;
+}
+
 // The engine options shared by chat and ask: one sequence, a modest KV pool.
 bool engineOptionsFromArgs(const Args& a, wb::EngineOptions& eo, std::string& err) {
     if (!a.has("model")) {
@@ -301,6 +318,7 @@ bool engineOptionsFromArgs(const Args& a, wb::EngineOptions& eo, std::string& er
     }
     eo.load.precision = *p;
     eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
+    if (!deviceFromArgs(a, eo.load, err)) return false;
     eo.maxNumSeqs = 1;
     eo.kvCacheBytes = int64_t(256) << 20;
     if (!number(a, "max-pixels", eo.maxImagePixels)) {
@@ -736,6 +754,10 @@ int cmdBenchServing(const Args& a) {
         if (!prec) return fail(prec.error().message);
         eo.load.precision = *prec;
         eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
+        {
+            std::string derr;
+            if (!deviceFromArgs(a, eo.load, derr)) return fail(derr);
+        }
         eo.maxNumSeqs = int(maxSeqs);
         auto e = wb::Engine::create(eo);
         if (!e) return fail(e.error().message);
@@ -864,6 +886,10 @@ int cmdServe(const Args& a) {
     if (port < 0 || port > 65535) return fail("--port must be 0-65535");
     if (bodyMb <= 0 || images < 0 || audios < 0 || queued < 0 || maxSeqs <= 0) return fail("limits must be positive");
     eo.load.numThreads = int(threads);
+    {
+        std::string derr;
+        if (!deviceFromArgs(a, eo.load, derr)) return fail(derr);
+    }
     eo.maxNumSeqs = int(maxSeqs);
     if (!number(a, "max-pixels", eo.maxImagePixels)) return 2;
     eo.kvCacheBytes = kvMb << 20;
