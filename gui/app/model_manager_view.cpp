@@ -1,5 +1,9 @@
 #include "app/model_manager_view.h"
 
+#include "backend/backend_registry.h"
+
+#include <QFutureWatcher>
+
 #include <QComboBox>
 #include <QElapsedTimer>
 #include <QFileDialog>
@@ -76,7 +80,36 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
     m_sequences->setValue(4);
     auto* options = new QFormLayout;
     options->addRow(tr("Precision"), m_precision);
-    options->addRow(tr("Device"), new QLabel(tr("CPU (the only device this build has)")));
+    m_device = new QComboBox;
+    m_device->setObjectName(QStringLiteral("device"));
+    m_device->addItem(tr("CPU"), QStringLiteral("cpu"));
+    m_device->setToolTip(tr("Looking for GPUs…"));
+    m_parallel = new QSpinBox;
+    m_parallel->setObjectName(QStringLiteral("parallelDegree"));
+    m_parallel->setRange(1, 8);
+    m_parallel->setToolTip(tr("Tensor parallel: split the model over this many devices (GPUs, or CPU ranks)"));
+    options->addRow(tr("Device"), m_device);
+    options->addRow(tr("Devices (tensor parallel)"), m_parallel);
+    // Probing loads the CUDA module and asks the driver: off the GUI thread.
+    auto* probe = new QFutureWatcher<wb::DeviceReport>(this);
+    connect(probe, &QFutureWatcher<wb::DeviceReport>::finished, this, [this, probe] {
+        const wb::DeviceReport r = probe->result();
+        int gpus = 0;
+        QString names;
+        for (const wb::DeviceInfo& d : r.devices)
+            if (d.kind == wb::DeviceKind::Cuda) {
+                ++gpus;
+                names += QStringLiteral("\n") + QString::fromStdString(d.name) + QStringLiteral(" (") +
+                         humanBytes(d.totalBytes) + QStringLiteral(")");
+            }
+        if (gpus > 0) m_device->addItem(tr("CUDA (%n GPU(s))", nullptr, gpus), QStringLiteral("cuda"));
+        QStringList notes;
+        for (const std::string& n : r.notes) notes << QString::fromStdString(n);
+        m_device->setToolTip((gpus ? tr("GPUs:") + names : tr("No GPU: ")) + QStringLiteral("\n") +
+                             notes.join(QLatin1Char('\n')));
+        probe->deleteLater();
+    });
+    probe->setFuture(QtConcurrent::run([] { return wb::probeDevices(); }));
     options->addRow(tr("Threads"), m_threads);
     options->addRow(tr("Context length"), m_context);
     options->addRow(tr("Parallel sequences"), m_sequences);
@@ -285,6 +318,12 @@ ModelCard ModelManagerView::selectedCard() const {
 
 void ModelManagerView::setPrecision(const QString& precision) { m_precision->setCurrentText(precision); }
 void ModelManagerView::setThreads(int threads) { m_threads->setValue(threads); }
+
+void ModelManagerView::setDevice(const QString& device, int parallelDegree) {
+    const int i = m_device->findData(device);
+    if (i >= 0) m_device->setCurrentIndex(i);
+    m_parallel->setValue(parallelDegree);
+}
 void ModelManagerView::setContextLength(qint64 tokens) { m_context->setValue(int(tokens)); }
 
 void ModelManagerView::showCard() {
@@ -404,6 +443,8 @@ void ModelManagerView::loadSelected() {
     request.path = c.path;
     request.precision = m_precision->currentText();
     request.numThreads = m_threads->value();
+    request.device = m_device->currentData().toString();
+    request.parallelDegree = m_parallel->value();
     request.contextLength = m_context->value();
     request.maxSequences = m_sequences->value();
     m_bridge->loadModel(request);

@@ -45,6 +45,8 @@ public:
 
     void setPrecision(const QString& precision);
     void setThreads(int threads);
+    /// "cpu" or "cuda", and the tensor-parallel degree (devices) for the next load.
+    void setDevice(const QString& device, int parallelDegree);
     void setContextLength(qint64 tokens);
 
     /// Loads the selected model with the chosen options.
@@ -80,6 +82,8 @@ private:
     QLabel* m_card;
     QComboBox* m_precision;
     QSpinBox* m_threads;
+    QComboBox* m_device;     // CPU, and CUDA when the module found GPUs (probed off the GUI thread)
+    QSpinBox* m_parallel;    // tensor-parallel degree
     QSpinBox* m_context;
     QSpinBox* m_sequences;
     QTableWidget* m_plan;

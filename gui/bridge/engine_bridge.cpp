@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include "api/engine.h"
+#include "backend/device.h"
 #include "bridge/model_info.h"
 
 namespace wbgui {
@@ -69,6 +70,8 @@ void EngineBridge::loadModel(const LoadRequest& request) {
     auto precision = wb::parsePrecision(request.precision.toStdString());
     options.load.precision = precision ? *precision : wb::Precision::Native;
     options.load.numThreads = request.numThreads;
+    if (auto dk = wb::parseDeviceKind(request.device.toStdString())) options.load.device = *dk;
+    options.load.parallelDegree = qMax(1, request.parallelDegree);
     options.maxModelLen = request.contextLength;
     options.maxNumSeqs = qMax(1, request.maxSequences);
     std::weak_ptr<Relay> relay = m_relay;

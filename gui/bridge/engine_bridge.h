@@ -24,6 +24,8 @@ struct LoadRequest {
     int numThreads = 0;          // 0: one per core
     qint64 contextLength = 0;    // 0: the model's own
     int maxSequences = 4;        // the KV pool holds this many full-length sequences
+    QString device = QStringLiteral("cpu");  // cpu | cuda
+    int parallelDegree = 1;      // tensor parallel over this many devices (GPUs, or CPU ranks)
 };
 
 struct LoadedModelInfo {

@@ -534,10 +534,14 @@ private Q_SLOTS:
         QVERIFY(mm->selectModel(dir));
         QVERIFY(mm->selectedCard().hasVision);
         mm->setPrecision("native");
+        // Split over two devices (CPU ranks here; the same setting serves AutoGLM-Phone-9B over two GPUs).
+        mm->setDevice("cpu", 2);
         QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
         mm->loadSelected();
         QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
         QVERIFY(m_window->bridge()->loadedModel().acceptsImages);
+        QVERIFY2(m_window->bridge()->loadedModel().device.contains("tensor parallel 2"),
+                 qPrintable(m_window->bridge()->loadedModel().device));
 
         ChatView* chat = m_window->chatView();
         m_window->tabs()->setCurrentWidget(chat);
@@ -572,6 +576,7 @@ private Q_SLOTS:
         QCOMPARE(ws[1]->message().role, QString("assistant"));
         saveScreenshot(m_window.get(), "image-chat");
         m_window->bridge()->unloadModel();
+        mm->setDevice("cpu", 1);
     }
 
     void cleanupTestCase() { m_window.reset(); }
