@@ -1,5 +1,13 @@
 #include "app/chat_view.h"
 
+#include <QtConcurrent/QtConcurrentRun>
+
+#include <QPointer>
+
+#include <QImageReader>
+
+#include <QFutureWatcher>
+
 #include <QAbstractTextDocumentLayout>
 #include <QApplication>
 #include <QCheckBox>
@@ -104,6 +112,41 @@ MessageWidget::MessageWidget(const StoredMessage& message, QWidget* parent) : QF
     layout->setSpacing(2);
     layout->addLayout(header);
     layout->addWidget(m_attachments);
+    // Image attachments as thumbnails, read and scaled off the GUI thread (screenshots are megabytes).
+    auto* thumbs = new QHBoxLayout;
+    thumbs->setSpacing(6);
+    int numThumbs = 0;
+    for (const QString& path : m_message.attachments) {
+        static const QStringList kAudio = {QStringLiteral("wav"), QStringLiteral("flac"), QStringLiteral("ogg"),
+                                           QStringLiteral("mp3")};
+        if (kAudio.contains(QFileInfo(path).suffix().toLower())) continue;
+        auto* label = new QLabel(tr("(loading %1)").arg(QFileInfo(path).fileName()));
+        label->setObjectName(QStringLiteral("attachmentThumbnail"));
+        label->setToolTip(path);
+        label->setStyleSheet(QStringLiteral("border: 1px solid #ccc; color: #888;"));
+        thumbs->addWidget(label);
+        ++numThumbs;
+        QPointer<QLabel> guard(label);
+        auto* watcher = new QFutureWatcher<QImage>(label);
+        connect(watcher, &QFutureWatcher<QImage>::finished, label, [guard, watcher, path] {
+            if (!guard) return;
+            const QImage img = watcher->result();
+            if (img.isNull())
+                guard->setText(tr("(cannot read %1)").arg(QFileInfo(path).fileName()));
+            else
+                guard->setPixmap(QPixmap::fromImage(img));
+        });
+        watcher->setFuture(QtConcurrent::run([path] {
+            QImageReader reader(path);
+            reader.setAutoTransform(true);  // upright, as the engine sees it (EXIF orientation)
+            const QSize size = reader.size();
+            if (size.isValid() && size.height() > 0)
+                reader.setScaledSize(size.scaled(QSize(240, 160), Qt::KeepAspectRatio));
+            return reader.read();
+        }));
+    }
+    thumbs->addStretch();
+    if (numThumbs > 0) layout->addLayout(thumbs);
     layout->addWidget(m_thinkingToggle);
     layout->addWidget(m_thinking);
     layout->addWidget(m_answer);

@@ -573,6 +573,11 @@ private Q_SLOTS:
         const QList<MessageWidget*> ws = chat->messageWidgets();
         QCOMPARE(ws.size(), 2);
         QCOMPARE(ws[0]->message().attachments.size(), 1);
+        // The question shows the photo as a thumbnail, loaded off the GUI thread.
+        auto* thumb = ws[0]->findChild<QLabel*>("attachmentThumbnail");
+        QVERIFY(thumb);
+        QTRY_VERIFY_WITH_TIMEOUT(!thumb->pixmap().isNull(), 10000);
+        QVERIFY(thumb->pixmap().height() <= 160 && thumb->pixmap().width() <= 240);
         QCOMPARE(ws[1]->message().role, QString("assistant"));
         saveScreenshot(m_window.get(), "image-chat");
         m_window->bridge()->unloadModel();
