@@ -481,10 +481,36 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
             std::memcpy(kv.keys(l, block, slot % bs), ki, size_t(kvDim) * 4);
             std::memcpy(kv.values(l, block, slot % bs), vi, size_t(kvDim) * 4);
         }
-        pool.parallelFor(n * c.numHeads, 1, [&](int64_t begin, int64_t end, int tid) {
+        // Entries with many tokens (prefill chunks: an image prompt is thousands) in query tiles through GEMMs;
+        // decodes and short chunks one (token, head) at a time.
+        std::vector<int64_t> single;
+        for (int64_t i = 0, e = 0; i < n; ++e) {
+            const int64_t len = int64_t(batch[size_t(e)].tokens.size());
+            if (len >= 32) {
+                const std::vector<int32_t>& table = batch[size_t(e)].blocks->blocks;
+                cpu::CausalRunArgs r;
+                r.q = q.data() + i * qDim;
+                r.qStride = qDim;
+                r.out = att.data() + i * qDim;
+                r.outStride = qDim;
+                r.numTokens = len;
+                r.firstPos = tokSlot[size_t(i)];
+                r.numHeads = int(c.numHeads);
+                r.numKvHeads = int(c.numKvHeads);
+                r.headDim = hd;
+                r.scale = attnScale;
+                r.keyRow = [&](int64_t p) { return kv.keys(l, table[size_t(p / bs)], p % bs); };
+                r.valueRow = [&](int64_t p) { return kv.values(l, table[size_t(p / bs)], p % bs); };
+                cpu::causalAttentionTiled(r, pool);
+            } else {
+                for (int64_t k = i; k < i + len; ++k) single.push_back(k);
+            }
+            i += len;
+        }
+        pool.parallelFor(int64_t(single.size()) * c.numHeads, 1, [&](int64_t begin, int64_t end, int tid) {
             float* sc = scores.data() + int64_t(tid) * maxCtx;
             for (int64_t item = begin; item < end; ++item) {
-                const int64_t i = item / c.numHeads, head = item % c.numHeads, kvh = head / group;
+                const int64_t i = single[size_t(item / c.numHeads)], head = item % c.numHeads, kvh = head / group;
                 const std::vector<int32_t>& table = batch[size_t(tokSeq[size_t(i)])].blocks->blocks;
                 const int64_t len = tokSlot[size_t(i)] + 1;
                 const float* qi = q.data() + i * qDim + head * hd;
@@ -493,8 +519,7 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
                     sc[p] = cpu::dot(qi, kv.keys(l, table[size_t(p / bs)], p % bs) + kvh * hd, hd) * attnScale;
                     mx = std::max(mx, sc[p]);
                 }
-                float sum = 0;
-                for (int64_t p = 0; p < len; ++p) sum += (sc[p] = std::exp(sc[p] - mx));
+                const float sum = cpu::expShiftSum(sc, mx, len);
                 float* o = att.data() + i * qDim + head * hd;
                 std::fill(o, o + hd, 0.0f);
                 const float inv = 1.0f / sum;

@@ -56,6 +56,95 @@ private slots:
         }
         cpu::setIsa(cpu::detectedIsa());
     }
+
+    // The causal run (a prefill chunk at firstPos over a cache): against the per-query definition with GQA, odd
+    // sizes, a chunk that does not start at 0, on every ISA.
+    void causalRunMatchesDefinition_data() {
+        QTest::addColumn<int>("firstPos");
+        QTest::addColumn<int>("tokens");
+        QTest::addColumn<int>("d");
+        QTest::newRow("from 0") << 0 << 70 << 64;
+        QTest::newRow("chunk at 37") << 37 << 33 << 16;
+        QTest::newRow("long") << 300 << 290 << 128;
+    }
+    void causalRunMatchesDefinition() {
+        QFETCH(int, firstPos);
+        QFETCH(int, tokens);
+        QFETCH(int, d);
+        const int heads = 4, kvHeads = 2;
+        const int64_t L = firstPos + tokens, kvDim = int64_t(kvHeads) * d, qDim = int64_t(heads) * d;
+        std::mt19937 rng(uint32_t(L * 7 + d));
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        std::vector<float> keys(size_t(L * kvDim)), values(size_t(L * kvDim)), q(size_t(tokens * qDim));
+        for (float& x : keys) x = dist(rng);
+        for (float& x : values) x = dist(rng);
+        for (float& x : q) x = dist(rng);
+        const float scale = 1.0f / std::sqrt(float(d));
+        // The definition, in double: token r sees positions [0, firstPos + r].
+        std::vector<float> want(q.size());
+        for (int64_t r = 0; r < tokens; ++r)
+            for (int h = 0; h < heads; ++h) {
+                const int kvh = h / (heads / kvHeads);
+                const int64_t len = firstPos + r + 1;
+                std::vector<double> sc(static_cast<size_t>(len));
+                double mx = -1e300, sum = 0;
+                for (int64_t p = 0; p < len; ++p) {
+                    double s2 = 0;
+                    for (int c = 0; c < d; ++c) s2 += double(q[size_t(r * qDim + h * d + c)]) * keys[size_t(p * kvDim + kvh * d + c)];
+                    sc[size_t(p)] = s2 * scale;
+                    mx = std::max(mx, sc[size_t(p)]);
+                }
+                for (double& v : sc) sum += (v = std::exp(v - mx));
+                for (int c = 0; c < d; ++c) {
+                    double acc = 0;
+                    for (int64_t p = 0; p < len; ++p) acc += sc[size_t(p)] * values[size_t(p * kvDim + kvh * d + c)];
+                    want[size_t(r * qDim + h * d + c)] = float(acc / sum);
+                }
+            }
+        ThreadPool pool(2);
+        for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512}) {
+            if (cpu::setIsa(isa) != isa) continue;
+            std::vector<float> got(q.size(), -7.0f);
+            cpu::CausalRunArgs a;
+            a.q = q.data();
+            a.qStride = qDim;
+            a.out = got.data();
+            a.outStride = qDim;
+            a.numTokens = tokens;
+            a.firstPos = firstPos;
+            a.numHeads = heads;
+            a.numKvHeads = kvHeads;
+            a.headDim = d;
+            a.scale = scale;
+            a.keyRow = [&](int64_t p) { return keys.data() + p * kvDim; };
+            a.valueRow = [&](int64_t p) { return values.data() + p * kvDim; };
+            cpu::causalAttentionTiled(a, pool);
+            float worst = 0;
+            for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
+            QVERIFY2(worst < 2e-5f, qPrintable(QString("%1: max |diff| %2").arg(cpu::isaName(isa)).arg(worst)));
+        }
+        cpu::setIsa(cpu::detectedIsa());
+    }
+
+    // The SIMD exp behind every softmax: relative error against std::exp over the range softmax feeds it.
+    void expShiftSumAccuracy() {
+        std::vector<float> xs;
+        for (float v = -90.0f; v <= 0.0f; v += 0.0173f) xs.push_back(v);
+        for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512}) {
+            if (cpu::setIsa(isa) != isa) continue;
+            std::vector<float> y = xs;
+            const float sum = cpu::expShiftSum(y.data(), 0.0f, int64_t(y.size()));
+            double want = 0, worst = 0;
+            for (size_t i = 0; i < xs.size(); ++i) {
+                const double e = std::exp(double(xs[i]));
+                want += e;
+                if (e > 1e-37) worst = std::max(worst, std::fabs(y[i] - e) / e);
+            }
+            QVERIFY2(worst < 1e-6, qPrintable(QString("%1: worst relative error %2").arg(cpu::isaName(isa)).arg(worst)));
+            QVERIFY(std::fabs(sum - want) / want < 1e-5);
+        }
+        cpu::setIsa(cpu::detectedIsa());
+    }
 };
 
 QTEST_GUILESS_MAIN(TestDenseAttention)

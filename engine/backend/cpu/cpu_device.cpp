@@ -1,5 +1,7 @@
 #include "backend/cpu/cpu_device.h"
 
+#include "backend/cpu/dense_attention.h"
+
 #include "core/huge_buffer.h"
 
 #include <algorithm>
@@ -174,17 +176,48 @@ Result<void> CpuDevice::writeKv(const float* k, const float* v, const AttentionB
     return {};
 }
 
+namespace {
+// Below this many consecutive query tokens the per-query loop is as fast as packing keys for GEMMs.
+constexpr int64_t kTiledAttentionMinTokens = 32;
+}  // namespace
+
 Result<void> CpuDevice::pagedAttention(const float* qAll, int numHeads, float scale, const AttentionBatch& b,
                                        const KvLayer& c, float* outAll) {
     const int64_t hd = c.headDim, bs = c.blockSize, kvDim = c.numKvHeads * hd, qDim = int64_t(numHeads) * hd;
     const int64_t group = numHeads / c.numKvHeads;
     const int64_t maxCtx = b.maxContext;
     if (int64_t(m_scores.size()) < int64_t(m_pool.size()) * maxCtx) m_scores.assign(size_t(m_pool.size() * maxCtx), 0);
-    // One work item per (token, head); each reads its own sequence's blocks.
-    m_pool.parallelFor(b.numTokens * numHeads, 1, [&](int64_t begin, int64_t end, int t) {
+    // Long runs of consecutive tokens of one sequence (prefill chunks) go through query tiles and GEMMs; the rest
+    // (decodes, short chunks) one (token, head) at a time.
+    std::vector<int64_t> single;
+    for (int64_t i = 0; i < b.numTokens;) {
+        int64_t j = i + 1;
+        while (j < b.numTokens && b.tokenSeq[j] == b.tokenSeq[i] && b.tokenPos[j] == b.tokenPos[j - 1] + 1) ++j;
+        if (j - i >= kTiledAttentionMinTokens) {
+            const int32_t* table = b.blockTables + int64_t(b.tokenSeq[i]) * b.maxBlocksPerSeq;
+            cpu::CausalRunArgs r;
+            r.q = qAll + i * qDim;
+            r.qStride = qDim;
+            r.out = outAll + i * qDim;
+            r.outStride = qDim;
+            r.numTokens = j - i;
+            r.firstPos = b.tokenPos[i];
+            r.numHeads = numHeads;
+            r.numKvHeads = int(c.numKvHeads);
+            r.headDim = hd;
+            r.scale = scale;
+            r.keyRow = [&](int64_t p) { return c.keys + (int64_t(table[p / bs]) * bs + p % bs) * kvDim; };
+            r.valueRow = [&](int64_t p) { return c.values + (int64_t(table[p / bs]) * bs + p % bs) * kvDim; };
+            cpu::causalAttentionTiled(r, m_pool);
+        } else {
+            for (int64_t k = i; k < j; ++k) single.push_back(k);
+        }
+        i = j;
+    }
+    m_pool.parallelFor(int64_t(single.size()) * numHeads, 1, [&](int64_t begin, int64_t end, int t) {
         float* scores = m_scores.data() + int64_t(t) * maxCtx;
         for (int64_t item = begin; item < end; ++item) {
-            const int64_t i = item / numHeads, h = item % numHeads, kvh = h / group;
+            const int64_t i = single[size_t(item / numHeads)], h = item % numHeads, kvh = h / group;
             const int32_t* table = b.blockTables + int64_t(b.tokenSeq[i]) * b.maxBlocksPerSeq;
             const int64_t len = int64_t(b.tokenPos[i]) + 1;
             const float* q = qAll + i * qDim + h * hd;
@@ -194,11 +227,7 @@ Result<void> CpuDevice::pagedAttention(const float* qAll, int numHeads, float sc
                 scores[p] = cpu::dot(q, key, hd) * scale;
                 maxScore = std::max(maxScore, scores[p]);
             }
-            float sum = 0;
-            for (int64_t p = 0; p < len; ++p) {
-                scores[p] = std::exp(scores[p] - maxScore);
-                sum += scores[p];
-            }
+            const float sum = cpu::expShiftSum(scores, maxScore, len);
             float* out = outAll + i * qDim + h * hd;
             std::fill(out, out + hd, 0.0f);
             const float inv = 1.0f / sum;

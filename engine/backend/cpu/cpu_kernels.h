@@ -45,6 +45,9 @@ struct KernelTable {
                          int64_t ldb) = nullptr;
     float (*dot)(const float* a, const float* b, int64_t n) = nullptr;
     void (*axpy)(float a, const float* x, float* y, int64_t n) = nullptr;
+    /// x[i] = exp(x[i] - shift) in place, returning the sum (softmax's inner loop). SIMD versions use a degree-6
+    /// polynomial for 2^f after range reduction: relative error ~2e-7.
+    float (*expShiftSum)(float* x, float shift, int64_t n) = nullptr;
 };
 
 const KernelTable& scalarKernels();

@@ -203,12 +203,7 @@ void softmax(float* x, int64_t n) {
     if (n <= 0) return;
     float mx = x[0];
     for (int64_t i = 1; i < n; ++i) mx = std::max(mx, x[i]);
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-        x[i] = std::exp(x[i] - mx);
-        sum += x[i];
-    }
-    const float inv = float(1.0 / sum);
+    const float inv = 1.0f / kernels().expShiftSum(x, mx, n);
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
@@ -217,6 +212,8 @@ void addInPlace(float* y, const float* x, int64_t n) {
 }
 
 float dot(const float* a, const float* b, int64_t n) { return kernels().dot(a, b, n); }
+
+float expShiftSum(float* x, float shift, int64_t n) { return n > 0 ? kernels().expShiftSum(x, shift, n) : 0.0f; }
 
 void axpy(float a, const float* x, float* y, int64_t n) { kernels().axpy(a, x, y, n); }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
@@ -51,6 +52,55 @@ void denseAttention(const DenseAttentionArgs& a, ThreadPool& pool) {
         });
         matmul(VT, scores.data(), m, ot.data(), pool);
         for (int64_t i = 0; i < m; ++i) std::copy(ot.data() + i * d, ot.data() + (i + 1) * d, a.out + (t0 + i) * a.outStride);
+    }
+}
+
+void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool) {
+    const int64_t d = a.headDim, L = a.firstPos + a.numTokens;
+    if (a.numTokens <= 0 || d <= 0 || a.numKvHeads <= 0) return;
+    const int group = a.numHeads / a.numKvHeads;
+    std::vector<float> keys(size_t(L * d)), values(size_t(L * d)), valuesT(size_t(d * L));
+    const int64_t tile = std::clamp<int64_t>((int64_t(4) << 20) / (4 * L), 16, 256);
+    std::vector<float> qt(size_t(tile * d)), scores(size_t(tile * L)), ot(size_t(tile * d));
+    for (int kvh = 0; kvh < a.numKvHeads; ++kvh) {
+        pool.parallelFor(L, 64, [&](int64_t b, int64_t e, int) {
+            for (int64_t p = b; p < e; ++p) {
+                std::copy(a.keyRow(p) + kvh * d, a.keyRow(p) + (kvh + 1) * d, keys.data() + p * d);
+                std::copy(a.valueRow(p) + kvh * d, a.valueRow(p) + (kvh + 1) * d, values.data() + p * d);
+            }
+        });
+        pool.parallelFor(d, 1, [&](int64_t b, int64_t e, int) {
+            for (int64_t c = b; c < e; ++c)
+                for (int64_t p = 0; p < L; ++p) valuesT[size_t(c * L + p)] = values[size_t(p * d + c)];
+        });
+        const WeightMatrix VT = f32View(valuesT.data(), d, L);
+        for (int g = 0; g < group; ++g) {
+            const int64_t h = int64_t(kvh) * group + g;
+            for (int64_t t0 = 0; t0 < a.numTokens; t0 += tile) {
+                const int64_t m = std::min(tile, a.numTokens - t0);
+                // No row of this tile sees past the tile's last position: the key GEMM stops there.
+                const int64_t visible = a.firstPos + t0 + m;
+                const WeightMatrix K = f32View(keys.data(), visible, d);
+                for (int64_t i = 0; i < m; ++i) {
+                    const float* src = a.q + (t0 + i) * a.qStride + h * d;
+                    for (int64_t c = 0; c < d; ++c) qt[size_t(i * d + c)] = src[c] * a.scale;
+                }
+                matmul(K, qt.data(), m, scores.data(), pool);  // m x visible, rows packed at stride `visible`
+                // Softmax over each row's own prefix, zeros after it; rows re-laid at stride L for the value GEMM
+                // (from the last row back, since the stride grows).
+                for (int64_t i = m - 1; i >= 0; --i) {
+                    float* src = scores.data() + i * visible;
+                    float* dst = scores.data() + i * L;
+                    const int64_t len = a.firstPos + t0 + i + 1;
+                    softmax(src, len);
+                    if (dst != src) std::memmove(dst, src, size_t(len) * sizeof(float));
+                    std::fill(dst + len, dst + L, 0.0f);
+                }
+                matmul(VT, scores.data(), m, ot.data(), pool);
+                for (int64_t i = 0; i < m; ++i)
+                    std::copy(ot.data() + i * d, ot.data() + (i + 1) * d, a.out + (t0 + i) * a.outStride + h * d);
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "core/thread_pool.h"
 
@@ -26,5 +27,25 @@ void denseAttention(const DenseAttentionArgs& a, ThreadPool& pool);
 
 /// The same, one query at a time (the plain definition): tests hold denseAttention to it.
 void denseAttentionReference(const DenseAttentionArgs& a);
+
+/// Causal attention for a run of consecutive query tokens of one sequence (a prefill chunk): token r sits at cache
+/// position firstPos + r and sees positions [0, firstPos + r]. Keys and values are read through accessors (a
+/// paged cache), packed once per KV head, and every query tile of every head in the KV head's group goes through
+/// two f32 GEMMs, as denseAttention. For long prompts; decode steps keep the per-query loop.
+struct CausalRunArgs {
+    const float* q = nullptr;  // token r, head h at q + r * qStride + h * headDim
+    int64_t qStride = 0;
+    float* out = nullptr;  // likewise
+    int64_t outStride = 0;
+    int64_t numTokens = 0;
+    int64_t firstPos = 0;
+    int numHeads = 0, numKvHeads = 0;
+    int64_t headDim = 0;
+    float scale = 1.0f;
+    /// The row of position p holding every KV head (KV head g at + g * headDim).
+    std::function<const float*(int64_t)> keyRow, valueRow;
+};
+
+void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool);
 
 }  // namespace wb::cpu

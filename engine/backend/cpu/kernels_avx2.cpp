@@ -3,6 +3,8 @@
 // trick (|w| as unsigned, sign moved onto x) because AVX2 has no signed×signed byte multiply.
 #include <immintrin.h>
 
+#include <cmath>
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -309,6 +311,41 @@ void axpyAvx2(float a, const float* x, float* y, int64_t n) {
     for (; i < n; ++i) y[i] += a * x[i];
 }
 
+// exp as in kernels_avx512.cpp; 2^n built in the exponent bits (n >= -126 after the clamp).
+inline __m256 exp256(__m256 x) {
+    x = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f)), _mm256_set1_ps(-87.3365447505531f));
+    // Cody-Waite: r = x - n ln2 with ln2 in two parts, so r is exact to float rounding whatever |x|.
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187e-06f), r);
+    __m256 p = _mm256_set1_ps(1.3888888888888889e-3f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3333333333333333e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1666666666666667e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666666666666667e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+float expShiftSumAvx2(float* x, float shift, int64_t n) {
+    const __m256 s = _mm256_set1_ps(shift);
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(x + i), s));
+        _mm256_storeu_ps(x + i, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, acc);
+    float sum = 0;
+    for (float v : lanes) sum += v;
+    for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - shift));
+    return sum;
+}
+
 }  // namespace
 
 const KernelTable& avx2Kernels() {
@@ -323,6 +360,7 @@ const KernelTable& avx2Kernels() {
         t.quantizeActs = quantizeActs;
         t.dot = dotAvx2;
         t.axpy = axpyAvx2;
+        t.expShiftSum = expShiftSumAvx2;
         return t;
     }();
     return table;

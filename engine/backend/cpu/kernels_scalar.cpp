@@ -83,6 +83,12 @@ void matmulI8Scalar(const MatmulJob& job, int64_t r0, int64_t r1) {
     }
 }
 
+float expShiftSumScalar(float* x, float shift, int64_t n) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - shift));
+    return float(sum);
+}
+
 }  // namespace
 
 const KernelTable& scalarKernels() {
@@ -97,6 +103,7 @@ const KernelTable& scalarKernels() {
         t.quantizeActs = quantizeActs;
         t.dot = dotScalar;
         t.axpy = axpyScalar;
+        t.expShiftSum = expShiftSumScalar;
         return t;
     }();
     return table;
