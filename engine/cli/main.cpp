@@ -24,6 +24,7 @@
 #include "bench/report.h"
 #include "formats/gguf.h"
 #include "glm/glm_config.h"
+#include "glm/glm_summary.h"
 #include "models/generator.h"
 #include "models/llama_model.h"
 #include "plugins/target_plugins.h"
@@ -510,8 +511,51 @@ int cmdTokenize(const Args& a) {
 }
 
 
+// GLM-4 / GLM-4.1V folders: the plan from config.json (text and vision parameters, bytes per precision, KV per
+// token, one GPU's share at tensor-parallel degree 2), as the model manager shows it.
+int inspectGlm(const Args& a) {
+    auto s = wb::summarizeGlmFolder(a.get("model"));
+    if (!s) return fail(s.error().message);
+    json j;
+    j["path"] = a.get("model");
+    j["architecture"] = s->config.architecture;
+    j["parameters"] = s->numParameters();
+    j["text_parameters"] = s->textParameters();
+    j["vision_parameters"] = s->visionParameters();
+    j["layers"] = s->config.text.numLayers;
+    j["hidden_size"] = s->config.text.dim;
+    j["context_length"] = s->config.text.maxContext;
+    j["weight_bytes_by_precision"] = s->weightBytesByPrecision;
+    j["kv_bytes_per_token"] = s->kvBytesPerToken;
+    for (const auto& tp : s->tensorParallel)
+        j["per_gpu"][std::to_string(tp.degree)] = {{"weight_bytes_by_precision", tp.weightBytesByPrecision},
+                                                   {"kv_bytes_per_token", tp.kvBytesPerToken}};
+    if (a.has("json")) {
+        std::cout << j.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("%s\n  architecture   %s\n  parameters     %lld (text %lld, vision %lld)\n", a.get("model").c_str(),
+                s->config.architecture.c_str(), (long long)s->numParameters(), (long long)s->textParameters(),
+                (long long)s->visionParameters());
+    std::printf("  layers %lld, hidden %lld, heads %lld (KV %lld, head dim %lld), context %lld\n",
+                (long long)s->config.text.numLayers, (long long)s->config.text.dim, (long long)s->config.text.numHeads,
+                (long long)s->config.text.numKvHeads, (long long)s->config.text.headDim,
+                (long long)s->config.text.maxContext);
+    std::printf("  weights by precision (one device):\n");
+    for (const auto& [k, v] : s->weightBytesByPrecision) std::printf("    %-7s %s\n", k.c_str(), wb::humanBytes(double(v)).c_str());
+    std::printf("  KV cache (f32) %s per token\n", wb::humanBytes(double(s->kvBytesPerToken)).c_str());
+    for (const auto& tp : s->tensorParallel) {
+        if (tp.degree == 1) continue;
+        std::printf("  per GPU at tensor parallel %d:", tp.degree);
+        for (const auto& [k, v] : tp.weightBytesByPrecision) std::printf(" %s %s", k.c_str(), wb::humanBytes(double(v)).c_str());
+        std::printf(", KV %s per token\n", wb::humanBytes(double(tp.kvBytesPerToken)).c_str());
+    }
+    return 0;
+}
+
 int cmdInspect(const Args& a) {
     if (!a.has("model")) return fail("no model given (-m PATH)");
+    if (wb::isGlmFolder(a.get("model"))) return inspectGlm(a);
     auto s = wb::summarizeModel(a.get("model"));
     if (!s) return fail(s.error().message);
     const wb::ModelConfig& c = s->config;
