@@ -449,6 +449,10 @@ void Engine::Impl::run() {
         }
         for (auto& s : fresh) {
             std::string error;
+            if (cancels.count(s->id)) {  // cancelled before it was prepared: nothing to tokenize or encode
+                finish(s, StopReason::Cancelled);
+                continue;
+            }
             if (!prepare(*s, error)) {
                 finish(s, StopReason::Error, error);
                 continue;

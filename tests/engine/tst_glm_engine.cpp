@@ -441,6 +441,31 @@ private slots:
         QVERIFY2(maxGap < imageMs * 0.5, qPrintable(QString("longest pause %1 ms vs %2 ms encode").arg(maxGap).arg(imageMs)));
     }
 
+    // Cancelling image requests while they wait for or go through preparation ends each with exactly one
+    // Cancelled event; the engine goes on.
+    void cancelWhilePreparing() {
+        auto e = makeEngine(m_vision);
+        QVERIFY(e);
+        Collector c;
+        std::vector<RequestId> ids;
+        e->holdScheduling(true);  // none may finish before its cancel lands
+        for (int i = 0; i < 4; ++i) ids.push_back(e->submit(imageQuestion({png(840, 560, 10 + i)}, "?", 4), c.sink()));
+        for (RequestId id : ids) QVERIFY(e->cancel(id));
+        e->holdScheduling(false);
+        for (RequestId id : ids) {
+            const std::vector<Event> ev = c.wait(id);
+            QVERIFY(!ev.empty());
+            int terminal = 0;
+            for (const Event& x : ev) terminal += x.type == EventType::Finished || x.type == EventType::Error;
+            QCOMPARE(terminal, 1);
+            QVERIFY(ev.back().type == EventType::Finished);
+            QCOMPARE(ev.back().reason, StopReason::Cancelled);
+        }
+        e->waitIdle();
+        QCOMPARE(e->stats().numPreparing, 0);
+        QVERIFY(run(*e, imageQuestion({png(84, 56, 0)}, "ok?", 2)).ok);
+    }
+
     // A full-size phone screenshot under the deployments' pixel budget, and the real photo fixture.
     void phoneScreenshotAndPhoto() {
         EngineOptions o;
