@@ -477,8 +477,10 @@ void Engine::Impl::run() {
                     ++it;
                 }
             }
+            // A request still on the preparation thread keeps its cancel until it reaches the loop.
             std::lock_guard lock(mutex);
-            for (RequestId id : cancels) cancelRequests.erase(id);
+            for (RequestId id : cancels)
+                if (!inPreparation.count(id)) cancelRequests.erase(id);
         }
         if (holding) {  // holdScheduling(true): requests are taken in and wait, no step runs
             publishStats();

@@ -110,6 +110,7 @@ class TestGlmEngine : public QObject {
     Q_OBJECT
 
     std::string m_vision, m_text;
+    Collector m_longLived;  // for tests whose engine is created before their requests' collector
 
     std::unique_ptr<Engine> makeEngine(const std::string& path, int64_t numBlocks = 0, int64_t budget = 512) {
         EngineOptions o;
@@ -126,7 +127,12 @@ class TestGlmEngine : public QObject {
     Outcome run(Engine& e, Request r) {
         Collector c;
         const RequestId id = e.submit(std::move(r), c.sink());
-        return summarize(c.wait(id));
+        std::vector<Event> ev = c.wait(id);
+        if (ev.empty() || (ev.back().type != EventType::Finished && ev.back().type != EventType::Error)) {
+            e.cancel(id);  // timed out: end it before the collector goes away
+            ev = c.wait(id);
+        }
+        return summarize(ev);
     }
 
 private slots:
@@ -230,9 +236,9 @@ private slots:
         // 7 blocks of 16 hold the largest request alone (65 prompt + 40 tokens) but not two of them: while any two
         // run, one is preempted.
         for (int64_t blocks : {int64_t(0), int64_t(7)}) {
+            Collector c;  // outlives the engine
             auto e = makeEngine(m_vision, blocks, 7);
             QVERIFY(e);
-            Collector c;
             std::vector<RequestId> ids;
             // All three start in the same step: held until the image requests are prepared and waiting.
             e->holdScheduling(true);
@@ -412,7 +418,7 @@ private slots:
         text.maxTokens = 7000;
         text.ignoreEos = true;
         text.sampling.temperature = 0;
-        Collector c;
+        Collector& c = m_longLived;
         const RequestId t = (*e)->submit(text, c.sink());
         QTRY_VERIFY_WITH_TIMEOUT((*e)->stats().totalGeneratedTokens > 20, 30000);
         const auto imageAt = Clock::now();
@@ -444,9 +450,9 @@ private slots:
     // Cancelling image requests while they wait for or go through preparation ends each with exactly one
     // Cancelled event; the engine goes on.
     void cancelWhilePreparing() {
+        Collector c;  // declared first: it outlives the engine, whose shutdown may still call it
         auto e = makeEngine(m_vision);
         QVERIFY(e);
-        Collector c;
         std::vector<RequestId> ids;
         e->holdScheduling(true);  // none may finish before its cancel lands
         for (int i = 0; i < 4; ++i) ids.push_back(e->submit(imageQuestion({png(840, 560, 10 + i)}, "?", 4), c.sink()));
