@@ -6,15 +6,34 @@
 namespace wb {
 
 namespace {
-
-// Placeholders for message contents while the template renders; they cannot occur in real text (they hold
-// control characters) and no template edits them, so the rendered text splits back into template text and
-// message text exactly.
-constexpr char kSentinel[] = "\x02wb-content-";
+constexpr char kSentinel[] = "\x02wb-text-";
 constexpr size_t kSentinelLen = sizeof(kSentinel) - 1;
-std::string sentinel(size_t i) { return kSentinel + std::to_string(i) + "\x03"; }
-
 }  // namespace
+
+std::string textSentinel(size_t i) { return kSentinel + std::to_string(i) + "\x03"; }
+
+Result<void> splitAtSentinels(std::string_view s, size_t numTexts,
+                              const std::function<void(std::string_view)>& onTemplate,
+                              const std::function<void(size_t)>& onText) {
+    size_t pos = 0;
+    while (pos < s.size()) {
+        const size_t at = s.find('\x02', pos);
+        const size_t end = at == std::string_view::npos ? s.size() : at;
+        if (end > pos) onTemplate(s.substr(pos, end - pos));
+        if (at == std::string_view::npos) break;
+        const size_t close = s.find('\x03', at);
+        if (close == std::string_view::npos || close < at + kSentinelLen || s.compare(at, kSentinelLen, kSentinel) != 0)
+            return makeError("chat template: could not place the message texts in its output");
+        const std::string_view key = s.substr(at + kSentinelLen, close - at - kSentinelLen);
+        if (key.empty() || key.find_first_not_of("0123456789") != std::string_view::npos)
+            return makeError("chat template: could not place the message texts in its output");
+        const size_t idx = size_t(std::stoul(std::string(key)));
+        if (idx >= numTexts) return makeError("chat template: could not place the message texts in its output");
+        onText(idx);
+        pos = close + 1;
+    }
+    return {};
+}
 
 Result<ChatPrompt> buildChatPrompt(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
                                    bool addGenerationPrompt, bool enableThinking) {
@@ -35,7 +54,7 @@ Result<ChatPrompt> buildChatPrompt(const Tokenizer& tok, const std::vector<ChatM
     for (size_t i = 0; i < messages.size(); ++i) {
         TemplateValue::Map m;
         m.set("role", TemplateValue(messages[i].role));
-        m.set("content", TemplateValue(sentinel(i)));
+        m.set("content", TemplateValue(textSentinel(i)));
         msgs.push_back(TemplateValue(std::move(m)));
     }
     TemplateValue::Map extra;
@@ -47,25 +66,11 @@ Result<ChatPrompt> buildChatPrompt(const Tokenizer& tok, const std::vector<ChatM
     if (!rendered) return makeError("chat template: " + rendered.error().message);
     // Template text is parsed for special tokens, message text is plain, and the pieces are tokenized as the one
     // string they form (so ids match the reference's whole-string encoding unless a user typed a special token).
-    const std::string& s = *rendered;
     std::vector<Tokenizer::Segment> segments;
-    size_t pos = 0;
-    while (pos < s.size()) {
-        const size_t at = s.find('\x02', pos);
-        const size_t end = at == std::string::npos ? s.size() : at;
-        if (end > pos) segments.push_back({std::string_view(s).substr(pos, end - pos), SpecialTokens::Parse});
-        if (at == std::string::npos) break;
-        const size_t close = s.find('\x03', at);
-        if (close == std::string::npos || close < at + kSentinelLen || s.compare(at, kSentinelLen, kSentinel) != 0)
-            return makeError("chat template: could not place the message contents in its output");
-        const std::string key = s.substr(at + kSentinelLen, close - at - kSentinelLen);
-        if (key.empty() || key.find_first_not_of("0123456789") != std::string::npos)
-            return makeError("chat template: could not place the message contents in its output");
-        const size_t idx = size_t(std::stoul(key.empty() ? "0" : key));
-        if (idx >= messages.size()) return makeError("chat template: could not place the message contents");
-        segments.push_back({messages[idx].content, SpecialTokens::Plain});
-        pos = close + 1;
-    }
+    WB_TRY(splitAtSentinels(
+            *rendered, messages.size(),
+            [&](std::string_view text) { segments.push_back({text, SpecialTokens::Parse}); },
+            [&](size_t i) { segments.push_back({messages[i].content, SpecialTokens::Plain}); }));
     p.ids = tok.encodeSegments(segments, false);
     p.usedTemplate = true;
     return p;

@@ -1,13 +1,13 @@
 #include "api/engine.h"
 
 #include "api/engine_model.h"
+#include "core/host_memory.h"
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
-#include <fstream>
 #include <limits>
 #include <list>
 #include <map>
@@ -40,18 +40,8 @@ double msBetween(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
-int64_t meminfoBytes(const char* field) {
-    std::ifstream in("/proc/meminfo");
-    std::string key;
-    int64_t value;
-    std::string unit;
-    while (in >> key >> value >> unit)
-        if (key == field) return value * 1024;
-    return 0;
-}
-
 int64_t availableMemoryBytes() {
-    const int64_t b = meminfoBytes("MemAvailable:");
+    const int64_t b = hostMemInfoBytes("MemAvailable:");
     return b > 0 ? b : int64_t(4) << 30;
 }
 
@@ -103,11 +93,10 @@ struct Engine::Impl {
     std::deque<std::unique_ptr<Sequence>> incoming;
     // Requests whose preparation is slow (images) wait here for the preparation thread, then go to incoming.
     std::deque<std::unique_ptr<Sequence>> toPrepare;
-    int preparing = 0;
     bool prepStopping = false;
     bool held = false;     // under mutex: holdScheduling
-    std::map<RequestId, Clock::time_point> inPreparation;  // under mutex: submitted, not yet handed to the loop
-    bool holding = false;  // the loop's copy for this iteration
+    // Under mutex: every request routed to preparation and not yet handed to the loop (queued or being prepared).
+    std::map<RequestId, Clock::time_point> inPreparation;
     std::condition_variable prepCv;
     std::thread prepThread;
     void prepLoop();
@@ -279,7 +268,6 @@ void Engine::Impl::prepLoop() {
                 cv.notify_all();
                 continue;
             }
-            ++preparing;
         }
         auto p = model->prepare(s->request);
         if (p)
@@ -289,7 +277,6 @@ void Engine::Impl::prepLoop() {
         s->prepared = true;
         {
             std::lock_guard lock(mutex);
-            --preparing;
             inPreparation.erase(s->id);
             incoming.push_back(std::move(s));
         }
@@ -410,8 +397,8 @@ void Engine::Impl::publishStats() {
             d.name = deviceName;
             d.weightBytes = s.weightBytes;
             d.kvCacheBytes = s.kvCacheBytes;
-            d.totalBytes = meminfoBytes("MemTotal:");
-            d.freeBytes = meminfoBytes("MemAvailable:");
+            d.totalBytes = hostMemInfoBytes("MemTotal:");
+            d.freeBytes = hostMemInfoBytes("MemAvailable:");
             deviceStats.push_back(d);
         }
         for (const auto& sh : shares)
@@ -420,8 +407,7 @@ void Engine::Impl::publishStats() {
     }
     s.devices = deviceStats;
     std::lock_guard lock(mutex);
-    s.numWaiting = int(waiting.size() + incoming.size() + toPrepare.size()) + preparing;
-    s.numPreparing = int(toPrepare.size()) + preparing;
+    s.numWaiting = int(waiting.size() + incoming.size() + inPreparation.size());
     s.totalRequests = totalRequests;
     snapshot = std::move(s);
 }
@@ -433,6 +419,7 @@ void Engine::Impl::run() {
         // Take in new requests and cancellations.
         std::vector<std::unique_ptr<Sequence>> fresh;
         std::set<RequestId> cancels;
+        bool holding = false;  // holdScheduling, as it was when this pass began
         {
             std::unique_lock lock(mutex);
             cv.wait(lock, [&] {
@@ -789,7 +776,7 @@ StatsSnapshot Engine::stats() const {
         r.ageMs = msBetween(at, now);
         s.requests.push_back(r);
     }
-    s.numPreparing = int(m->toPrepare.size()) + m->preparing;
+    s.numPreparing = int(m->inPreparation.size());
     return s;
 }
 

@@ -31,6 +31,18 @@ std::string flatText(const ChatMessage& m) {
     return s;
 }
 
+/// Each rank's share when the model runs on devices of its own (tensor parallel or GPUs); empty on the host alone.
+std::vector<EngineModel::DeviceShare> deviceShares(const LlamaModel& m) {
+    if (m.parallelDegree() == 1 && !m.onGpus()) return {};  // the host: described by the engine
+    std::vector<EngineModel::DeviceShare> out;
+    const auto names = m.deviceNames();
+    const auto weights = m.deviceWeightBytes();
+    const auto kv = m.deviceKvBytesPerToken();
+    const auto mem = m.deviceMemory();
+    for (size_t i = 0; i < names.size(); ++i) out.push_back({names[i], weights[i], kv[i], mem[i]});
+    return out;
+}
+
 uint64_t fnv1a(const std::vector<uint8_t>& bytes) {
     uint64_t h = 1469598103934665603ull;
     for (uint8_t b : bytes) h = (h ^ b) * 1099511628211ull;
@@ -55,10 +67,6 @@ public:
         } else if (!r.messages.empty()) {
             std::vector<ChatMessage> flat;
             for (size_t i = 0; i < r.messages.size(); ++i) {
-                if (r.messages[i].hasImages() && m_model->config().architecture == "glm4v")
-                    return makeError("message " + std::to_string(i) + " has an image: GLM-4.1V's vision tower runs "
-                                     "on one CPU device only for now, not on the GPU / tensor-parallel path this "
-                                     "model was loaded on");
                 if (r.messages[i].hasImages())
                     return makeError("message " + std::to_string(i) + " has an image, but the model '" +
                                      m_model->config().name + "' is text-only and does not accept images");
@@ -86,16 +94,7 @@ public:
     std::string deviceSummary() const override { return m_model->deviceSummary(); }
     bool kvOnHost() const override { return m_model->kvOnHost(); }
     bool onGpus() const override { return m_model->onGpus(); }
-    std::vector<DeviceShare> devices() const override {
-        if (m_model->parallelDegree() == 1 && !m_model->onGpus()) return {};  // the host: described by the engine
-        std::vector<DeviceShare> out;
-        const auto names = m_model->deviceNames();
-        const auto weights = m_model->deviceWeightBytes();
-        const auto kv = m_model->deviceKvBytesPerToken();
-        const auto mem = m_model->deviceMemory();
-        for (size_t i = 0; i < names.size(); ++i) out.push_back({names[i], weights[i], kv[i], mem[i]});
-        return out;
-    }
+    std::vector<DeviceShare> devices() const override { return deviceShares(*m_model); }
 
 private:
     std::unique_ptr<LlamaModel> m_model;
@@ -104,34 +103,14 @@ private:
 // ---------------------------------------------------------------------------------------------------------------
 // GLM-4 / GLM-4.1V
 
-// Placeholders for message texts while the template renders (control characters: never in real text, and no
-// template edits them), so that the rendered text splits back into template text, message text and image slots.
-constexpr char kSentinel[] = "\x02wb-text-";
-constexpr size_t kSentinelPrefix = sizeof(kSentinel) - 1;
-std::string sentinel(size_t i) { return kSentinel + std::to_string(i) + "\x03"; }
-
 class GlmEngineModel final : public EngineModel {
 public:
     /// text: GLM's text model on the device path (GPUs, tensor parallel); null: GlmModel runs everything on the CPU.
     GlmEngineModel(std::unique_ptr<GlmModel> m, int64_t maxImagePixels, std::unique_ptr<LlamaModel> text = nullptr)
         : m_model(std::move(m)), m_text(std::move(text)) {
         const GlmConfig& g = m_model->config();
-        m_config.architecture = g.architecture;
-        m_config.name = g.architecture == "glm4v" ? "GLM-4.1V" : "GLM-4";
-        m_config.dim = g.text.dim;
-        m_config.numLayers = g.text.numLayers;
-        m_config.numHeads = g.text.numHeads;
-        m_config.numKvHeads = g.text.numKvHeads;
-        m_config.headDim = g.text.headDim;
-        m_config.ffnDim = g.text.ffnDim;
-        m_config.vocabSize = g.text.vocabSize;
-        m_config.maxContext = g.text.maxContext;
-        m_config.normEps = g.text.normEps;
-        m_config.ropeTheta = g.text.ropeTheta;
-        m_config.qkvBias = g.text.attentionBias;
-        m_config.tiedEmbeddings = g.text.tiedEmbeddings;
+        m_config = configFromGlm(g);
         m_config.eosTokenId = m_model->tokenizer().eos();
-        m_config.generation.eosTokenIds = g.eosTokenIds;
         if (maxImagePixels > 0) m_model->processorConfig().maxPixels = maxImagePixels;
         if (g.hasVision) m_visionPool = std::make_unique<ThreadPool>(m_model->threadPool().size());
         const Tokenizer& tok = m_model->tokenizer();
@@ -178,7 +157,7 @@ public:
             TemplateValue::Map mm;
             mm.set("role", TemplateValue(m.role));
             if (m.parts.empty()) {
-                mm.set("content", TemplateValue(sentinel(texts.size())));
+                mm.set("content", TemplateValue(textSentinel(texts.size())));
                 texts.push_back(&m.content);
             } else {
                 TemplateValue::List parts;
@@ -194,7 +173,7 @@ public:
                         images.push_back(&part);
                     } else {
                         pm.set("type", TemplateValue(std::string("text")));
-                        pm.set("text", TemplateValue(sentinel(texts.size())));
+                        pm.set("text", TemplateValue(textSentinel(texts.size())));
                         texts.push_back(&part.text);
                     }
                     parts.push_back(TemplateValue(std::move(pm)));
@@ -212,32 +191,21 @@ public:
                                       tok.eos() >= 0 ? tok.piece(tok.eos()) : "");
         if (!rendered) return makeError("chat template: " + rendered.error().message);
 
-        // Split: template text (parsed for special tokens), message texts (plain), image slots.
+        // Split: template text (parsed for special tokens; image slots cut out of it), message texts (plain).
         std::vector<GlmPromptPart> parts;
-        const std::string& s = *rendered;
-        size_t pos = 0, nextImage = 0;
-        auto templateText = [&](size_t from, size_t to) {
-            while (from < to) {
-                const size_t at = m_marker.empty() ? std::string::npos : s.find(m_marker, from);
-                const size_t end = at == std::string::npos || at >= to ? to : at;
-                if (end > from) parts.push_back({GlmPromptPart::Kind::Template, s.substr(from, end - from), -1});
-                if (end == to) break;
+        size_t nextImage = 0;
+        auto templateText = [&](std::string_view t) {
+            while (!t.empty()) {
+                const size_t at = m_marker.empty() ? std::string_view::npos : t.find(m_marker);
+                const size_t end = std::min(at, t.size());
+                if (end > 0) parts.push_back({GlmPromptPart::Kind::Template, std::string(t.substr(0, end)), -1});
+                if (at == std::string_view::npos) break;
                 parts.push_back({GlmPromptPart::Kind::Image, {}, int(nextImage++)});
-                from = end + m_marker.size();
+                t.remove_prefix(at + m_marker.size());
             }
         };
-        while (pos < s.size()) {
-            const size_t at = s.find('\x02', pos);
-            templateText(pos, at == std::string::npos ? s.size() : at);
-            if (at == std::string::npos) break;
-            const size_t close = s.find('\x03', at);
-            if (close == std::string::npos || s.compare(at, kSentinelPrefix, kSentinel) != 0)
-                return makeError("chat template: could not place the message texts in its output");
-            const size_t idx = size_t(std::stoul("0" + s.substr(at + kSentinelPrefix, close - at - kSentinelPrefix)));
-            if (idx >= texts.size()) return makeError("chat template: could not place the message texts");
-            parts.push_back({GlmPromptPart::Kind::Text, *texts[idx], -1});
-            pos = close + 1;
-        }
+        WB_TRY(splitAtSentinels(*rendered, texts.size(), templateText,
+                                [&](size_t i) { parts.push_back({GlmPromptPart::Kind::Text, *texts[i], -1}); }));
         if (nextImage != images.size())
             return makeError("chat template: the request has " + std::to_string(images.size()) +
                              " images but the template placed " + std::to_string(nextImage) + " image slots");
@@ -351,11 +319,7 @@ public:
     }
 
     std::vector<int32_t> stopIds() const override {
-        const Tokenizer& tok = m_model->tokenizer();
-        std::vector<int32_t> ids = tok.stopTokens();
-        if (tok.eos() >= 0) ids.push_back(tok.eos());
-        for (int32_t e : m_model->config().eosTokenIds) ids.push_back(e);
-        return ids;
+        return stopTokenIds(m_model->tokenizer(), m_model->config().eosTokenIds);
     }
     int64_t weightBytes() const override {
         return m_text ? m_text->weightBytes() + m_model->visionWeightBytes() : m_model->weightBytes();
@@ -368,14 +332,7 @@ public:
     bool kvOnHost() const override { return m_text ? m_text->kvOnHost() : true; }
     bool onGpus() const override { return m_text && m_text->onGpus(); }
     std::vector<DeviceShare> devices() const override {
-        if (!m_text || (m_text->parallelDegree() == 1 && !m_text->onGpus())) return {};
-        std::vector<DeviceShare> out;
-        const auto names = m_text->deviceNames();
-        const auto weights = m_text->deviceWeightBytes();
-        const auto kv = m_text->deviceKvBytesPerToken();
-        const auto mem = m_text->deviceMemory();
-        for (size_t i = 0; i < names.size(); ++i) out.push_back({names[i], weights[i], kv[i], mem[i]});
-        return out;
+        return m_text ? deviceShares(*m_text) : std::vector<DeviceShare>{};
     }
 
     /// Images encoded by this process (tests read it).
@@ -434,17 +391,10 @@ Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, co
     if (isGlmFolder(path)) {
         GlmLoadOptions go;
         go.numThreads = options.numThreads;
-        switch (options.precision) {
-            case Precision::Native: break;
-            case Precision::F32: go.weightType = DType::F32; break;
-            case Precision::F16: go.weightType = DType::F16; break;
-            case Precision::BF16: go.weightType = DType::BF16; break;
-            case Precision::Int8: go.weightType = DType::I8; break;
-        }
         const bool onDevices = options.device != DeviceKind::Cpu || options.parallelDegree != 1;
         // On devices, GlmModel keeps the tokenizer and the vision tower, in the file's own dtype (the text weights
         // stay unread in the mapping); the text model runs on the device path.
-        if (onDevices) go.weightType.reset();
+        if (!onDevices) go.weightType = precisionDType(options.precision);
         auto m = GlmModel::load(path, go);
         if (!m) return m.error();
         if (!(*m)->hasTokenizer()) return makeError(path + ": no tokenizer (tokenizer.json) in the folder");
@@ -456,8 +406,6 @@ Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, co
         }
         return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*m), maxImagePixels, std::move(text)));
     }
-    // Llama-family models anywhere; GLM-4 / GLM-4.1V's text model on GPUs or tensor parallel (the device path
-    // knows GLM's post norms, fused gate_up and partial interleaved rotary; images stay on the CPU path).
     auto m = LlamaModel::load(path, options);
     if (!m) return m.error();
     return std::unique_ptr<EngineModel>(new LlamaEngineModel(std::move(*m)));

@@ -209,14 +209,17 @@ wb::Result<std::unique_ptr<wb::LlamaModel>> loadModel(const Args& a) {
     return wb::LlamaModel::load(a.get("model"), lo);
 }
 
-bool samplingFromArgs(const Args& a, const wb::ModelConfig& cfg, wb::GenerateOptions& g) {
-    auto& s = g.sampling;
-    s.temperature = 0;
+// The sampling flags (--temp, --top-k, --top-p, --min-p, penalties, --seed) and -n, for generate, chat and ask.
+bool samplingFlags(const Args& a, wb::SamplingParams& s, int64_t& maxTokens) {
     return number(a, "temp", s.temperature) && number(a, "top-k", s.topK) && number(a, "top-p", s.topP) &&
            number(a, "min-p", s.minP) && number(a, "repeat-penalty", s.repetitionPenalty) &&
            number(a, "presence-penalty", s.presencePenalty) && number(a, "frequency-penalty", s.frequencyPenalty) &&
-           number(a, "repeat-last-n", s.penaltyLastN) && number(a, "seed", s.seed) &&
-           number(a, "max-tokens", g.maxNewTokens);
+           number(a, "repeat-last-n", s.penaltyLastN) && number(a, "seed", s.seed) && number(a, "max-tokens", maxTokens);
+}
+
+bool samplingFromArgs(const Args& a, const wb::ModelConfig& cfg, wb::GenerateOptions& g) {
+    g.sampling.temperature = 0;
+    return samplingFlags(a, g.sampling, g.maxNewTokens);
 }
 
 std::string readPrompt(const Args& a, bool& ok) {
@@ -377,11 +380,7 @@ int cmdChat(const Args& a) {
     wb::Request base;
     base.maxTokens = 512;
     base.sampling.temperature = 0.7f;
-    if (!number(a, "max-tokens", base.maxTokens) || !number(a, "temp", base.sampling.temperature) ||
-        !number(a, "top-k", base.sampling.topK) || !number(a, "top-p", base.sampling.topP) ||
-        !number(a, "min-p", base.sampling.minP) || !number(a, "repeat-penalty", base.sampling.repetitionPenalty) ||
-        !number(a, "seed", base.sampling.seed))
-        return 2;
+    if (!samplingFlags(a, base.sampling, base.maxTokens)) return 2;
     base.stop = a.stops;
     base.enableThinking = !a.has("no-think");
     auto engine = wb::Engine::create(eo);
@@ -443,10 +442,7 @@ int cmdAsk(const Args& a) {
     wb::Request r;
     r.maxTokens = 512;
     r.sampling.temperature = 0;
-    if (!number(a, "max-tokens", r.maxTokens) || !number(a, "temp", r.sampling.temperature) ||
-        !number(a, "top-k", r.sampling.topK) || !number(a, "top-p", r.sampling.topP) ||
-        !number(a, "seed", r.sampling.seed))
-        return 2;
+    if (!samplingFlags(a, r.sampling, r.maxTokens)) return 2;
     r.stop = a.stops;
     r.ignoreEos = a.has("ignore-eos");
     r.enableThinking = !a.has("no-think");

@@ -16,12 +16,15 @@ const char* finishReasonName(FinishReason r) {
     return "?";
 }
 
-std::vector<int32_t> stopTokenIds(const LlamaModel& model) {
-    const Tokenizer& tok = model.tokenizer();
+std::vector<int32_t> stopTokenIds(const Tokenizer& tok, const std::vector<int32_t>& eosIds) {
     std::vector<int32_t> ids = tok.stopTokens();
     if (tok.eos() >= 0) ids.push_back(tok.eos());
-    for (int32_t e : model.config().generation.eosTokenIds) ids.push_back(e);
+    ids.insert(ids.end(), eosIds.begin(), eosIds.end());
     return ids;
+}
+
+std::vector<int32_t> stopTokenIds(const LlamaModel& model) {
+    return stopTokenIds(model.tokenizer(), model.config().generation.eosTokenIds);
 }
 
 Result<GenerateResult> generate(LlamaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& options,

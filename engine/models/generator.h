@@ -44,5 +44,7 @@ const char* finishReasonName(FinishReason r);
 
 /// The ids that end a generation: the tokenizer's end-of-turn tokens, its EOS and generation_config.json's.
 std::vector<int32_t> stopTokenIds(const LlamaModel& model);
+/// The same from a tokenizer and the checkpoint's eos ids (generation_config.json).
+std::vector<int32_t> stopTokenIds(const Tokenizer& tok, const std::vector<int32_t>& eosIds);
 
 }  // namespace wb

@@ -19,6 +19,17 @@
 
 namespace wb {
 
+std::optional<DType> precisionDType(Precision p) {
+    switch (p) {
+        case Precision::Native: return std::nullopt;
+        case Precision::F32: return DType::F32;
+        case Precision::F16: return DType::F16;
+        case Precision::BF16: return DType::BF16;
+        case Precision::Int8: return DType::I8;
+    }
+    return std::nullopt;
+}
+
 std::string precisionName(Precision p) {
     switch (p) {
         case Precision::Native: return "native";
@@ -144,16 +155,7 @@ std::vector<int64_t> interleavedToRotateHalf(int64_t numHeads, int64_t headDim) 
     return perm;
 }
 
-DType targetDtype(Precision p, DType fileType) {
-    switch (p) {
-        case Precision::Native: return fileType;
-        case Precision::F32: return DType::F32;
-        case Precision::F16: return DType::F16;
-        case Precision::BF16: return DType::BF16;
-        case Precision::Int8: return DType::I8;
-    }
-    return fileType;
-}
+DType targetDtype(Precision p, DType fileType) { return precisionDType(p).value_or(fileType); }
 
 Result<std::vector<float>> toFloatVector(const TensorInfo& t) {
     if (dtypeBlockSize(t.dtype) != 1 && t.numElements() % dtypeBlockSize(t.dtype) != 0)
@@ -184,29 +186,7 @@ Result<Source> openSource(const std::string& path, ModelConfig& config, std::uni
             // vision tower): its hyper-parameters in Llama terms plus the GLM-specific switches.
             auto g = glmConfigFromFolder(path);
             if (!g) return g.error();
-            const GlmTextConfig& t = g->text;
-            config = ModelConfig{};
-            config.architecture = g->architecture;
-            config.name = g->architecture == "glm4v" ? "GLM-4.1V (text)" : "GLM-4";
-            config.dim = t.dim;
-            config.numLayers = t.numLayers;
-            config.numHeads = t.numHeads;
-            config.numKvHeads = t.numKvHeads;
-            config.headDim = t.headDim;
-            config.ffnDim = t.ffnDim;
-            config.vocabSize = t.vocabSize;
-            config.maxContext = t.maxContext;
-            config.normEps = t.normEps;
-            config.ropeTheta = t.ropeTheta;
-            config.qkvBias = t.attentionBias;
-            config.tiedEmbeddings = t.tiedEmbeddings;
-            config.generation.eosTokenIds = g->eosTokenIds;
-            config.postNorms = true;
-            config.fusedGateUp = true;
-            config.interleavedRotary = true;
-            config.rotaryDim = t.rotaryDim;
-            config.mropeSection = t.mropeSection;
-            if (g->hasVision) config.imageTokenId = g->imageTokenId;
+            config = configFromGlm(*g);
             WB_TRY(config.validate(path + "/config.json"));
         } else {
             auto cfg = configFromHfFolder(path);
@@ -354,8 +334,7 @@ struct LlamaModel::Shard {
 
     // Scratch, grown on demand.
     std::unique_ptr<DeviceBuffer> x, h, q, k, v, att, gate, up, logits, post;
-    std::unique_ptr<DeviceBuffer> ids, tokSeq, tokPos, tables, outRows, rowIds, ropePos;
-    std::vector<int32_t> rowIdsHost;
+    std::unique_ptr<DeviceBuffer> ids, tokSeq, tokPos, tables, outRows, ropePos;
     std::vector<float> hostLogits;
 
     Result<std::unique_ptr<DeviceBuffer>> upload(const std::vector<float>& v) {
@@ -899,13 +878,8 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
     if (c.postNorms) {
         WB_TRY(sh.ensure(sh.post, n * dim * 4));
         post = sh.post->f32();
-        // Row indices 0..n-1: gatherRows copies post back into h (a device-side copy every backend has).
-        if (int64_t(sh.rowIdsHost.size()) < n) {
-            sh.rowIdsHost.resize(size_t(n));
-            for (int64_t r = 0; r < n; ++r) sh.rowIdsHost[size_t(r)] = int32_t(r);
-            WB_TRY(toDevice(sh.rowIds, sh.rowIdsHost));
-        }
     }
+    float* mlpOut = h;  // what the previous layer's MLP adds to the residual stream (post when it is normed)
     const int64_t rotDim = c.rotaryDim > 0 ? c.rotaryDim : hd;
     const int32_t* ropePos = ab.tokenPos;
     if (!st.ropePos.empty()) {
@@ -918,11 +892,11 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
     for (const auto& [row, feat] : st.features) WB_TRY(d.copyToDevice(x + row * dim, feat, dim * 4));
     for (int64_t l = 0; l < c.numLayers; ++l) {
         Shard::Layer& L = sh.layers[size_t(l)];
-        // The previous layer's MLP output (in h) joins the residual stream inside the norm.
+        // The previous layer's MLP output (mlpOut) joins the residual stream inside the norm.
         if (l == 0)
             WB_TRY(d.rmsNorm(x, L.attnNorm->f32(), c.normEps, n, dim, h));
         else
-            WB_TRY(d.addRmsNorm(x, h, L.attnNorm->f32(), c.normEps, n, dim, h));
+            WB_TRY(d.addRmsNorm(x, mlpOut, L.attnNorm->f32(), c.normEps, n, dim, h));
         WB_TRY(d.matmul(*L.wq, h, n, q));
         WB_TRY(d.matmul(*L.wk, h, n, k));
         WB_TRY(d.matmul(*L.wv, h, n, v));
@@ -970,12 +944,12 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
         WB_TRY(d.siluMul(gate, up, n * sh.ffn, gate));
         WB_TRY(d.matmul(*L.wDown, gate, n, h));
         if (sh.comm) WB_TRY(sh.comm->allReduceSum(h, n * dim));
-        if (c.postNorms) {  // GLM: so is the MLP output (normed into post, copied back for the next layer)
+        if (c.postNorms) {  // GLM: so is the MLP output
             WB_TRY(d.rmsNorm(h, L.postFfnNorm->f32(), c.normEps, n, dim, post));
-            WB_TRY(d.gatherRows(post, sh.rowIds->i32(), n, dim, h));
+            mlpOut = post;
         }
     }
-    WB_TRY(d.add(x, h, n * dim));
+    WB_TRY(d.add(x, mlpOut, n * dim));
     if (numOut == 0) return d.synchronize();
     // The rows that want logits, normed; then one matmul for all of them.
     if (st.allLogits) {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ class WorkerGroup;
 enum class Precision { Native, F32, F16, BF16, Int8 };
 std::string precisionName(Precision p);
 Result<Precision> parsePrecision(const std::string& s);
+/// The dtype matrices are converted to at load (I8: int8 with per-row scales); nullopt for Native (the file's).
+std::optional<DType> precisionDType(Precision p);
 
 struct LoadOptions {
     Precision precision = Precision::Native;

@@ -1,5 +1,7 @@
 #include "models/model_config.h"
 
+#include "glm/glm_config.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -213,6 +215,33 @@ Result<ModelConfig> configFromHfFolder(const std::string& dir) {
         }
     }
     WB_TRY(c.validate(path));
+    return c;
+}
+
+ModelConfig configFromGlm(const GlmConfig& g) {
+    const GlmTextConfig& t = g.text;
+    ModelConfig c;
+    c.architecture = g.architecture;
+    c.name = g.architecture == "glm4v" ? "GLM-4.1V" : "GLM-4";
+    c.dim = t.dim;
+    c.numLayers = t.numLayers;
+    c.numHeads = t.numHeads;
+    c.numKvHeads = t.numKvHeads;
+    c.headDim = t.headDim;
+    c.ffnDim = t.ffnDim;
+    c.vocabSize = t.vocabSize;
+    c.maxContext = t.maxContext;
+    c.normEps = t.normEps;
+    c.ropeTheta = t.ropeTheta;
+    c.qkvBias = t.attentionBias;
+    c.tiedEmbeddings = t.tiedEmbeddings;
+    c.generation.eosTokenIds = g.eosTokenIds;
+    c.postNorms = true;
+    c.fusedGateUp = true;
+    c.interleavedRotary = true;
+    c.rotaryDim = t.rotaryDim;
+    c.mropeSection = t.mropeSection;
+    if (g.hasVision) c.imageTokenId = g.imageTokenId;
     return c;
 }
 

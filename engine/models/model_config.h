@@ -12,6 +12,7 @@
 namespace wb {
 
 class GgufFile;
+struct GlmConfig;
 
 struct RopeScaling {
     enum class Type { None, Linear, Llama3 };
@@ -71,5 +72,8 @@ struct ModelConfig {
 Result<ModelConfig> configFromGguf(const GgufFile& gguf);
 /// Reads dir/config.json and, when present, dir/generation_config.json.
 Result<ModelConfig> configFromHfFolder(const std::string& dir);
+/// A GLM-4 / GLM-4.1V text model in these terms, with its switches (post norms, fused gate_up, partial interleaved
+/// rotary, M-RoPE sections, the image token), as the device path runs it.
+ModelConfig configFromGlm(const GlmConfig& glm);
 
 }  // namespace wb

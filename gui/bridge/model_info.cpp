@@ -1,5 +1,7 @@
 #include "bridge/model_info.h"
 
+#include "core/host_memory.h"
+
 #include <QDir>
 #include <QDirIterator>
 #include <QFile>
@@ -171,14 +173,8 @@ MemoryPlan planMemory(const ModelCard& card, const QString& precision, qint64 co
 }
 
 qint64 availableMemoryBytes() {
-    QFile f(QStringLiteral("/proc/meminfo"));
-    if (f.open(QIODevice::ReadOnly)) {
-        while (!f.atEnd()) {
-            const QByteArray line = f.readLine();
-            if (line.startsWith("MemAvailable:")) return line.mid(13).trimmed().split(' ').first().toLongLong() * 1024;
-        }
-    }
-    return qint64(4) << 30;
+    const qint64 b = wb::hostMemInfoBytes("MemAvailable:");
+    return b > 0 ? b : qint64(4) << 30;
 }
 
 qint64 processRssBytes() {

@@ -15,6 +15,7 @@
 
 #include "api/engine.h"
 #include "fixtures.h"
+#include "test_images.h"
 #include "glm/glm_model.h"
 #include "glm/glm_prompt.h"
 #include "glm/glm_tiny.h"
@@ -49,20 +50,7 @@ private:
     std::map<RequestId, std::vector<Event>> m_events;
 };
 
-Image procedural(int w, int h, int variant) {
-    Image img;
-    img.width = w;
-    img.height = h;
-    img.rgb.resize(size_t(w) * h * 3);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            uint8_t* p = img.rgb.data() + (size_t(y) * w + x) * 3;
-            p[0] = uint8_t((x * 7 + y * 3 + variant * 50) % 256);
-            p[1] = uint8_t((x * y + variant * 17) % 251);
-            p[2] = uint8_t(((x / 8) ^ (y / 8)) * 16 % 256);
-        }
-    return img;
-}
+using wbtest::procedural;
 
 std::vector<uint8_t> png(int w, int h, int variant) {
     auto r = encodePng(procedural(w, h, variant));

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixtures.h"
+#include "test_images.h"
 
 using namespace wb;
 using nlohmann::json;
@@ -41,21 +42,7 @@ void writeTinyGlm(const std::string& dir, bool vision, bool newNames, int shards
     QVERIFY2(r.ok(), r.ok() ? "" : r.error().message.c_str());
 }
 
-Image procedural(int w, int h, int variant) {
-    // The same integer formula as tools/hf-goldens/make_glm_goldens.py's procedural_image().
-    Image img;
-    img.width = w;
-    img.height = h;
-    img.rgb.resize(size_t(w) * h * 3);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x) {
-            uint8_t* p = img.rgb.data() + (size_t(y) * w + x) * 3;
-            p[0] = uint8_t((x * 7 + y * 3 + variant * 50) % 256);
-            p[1] = uint8_t((x * y + variant * 17) % 251);
-            p[2] = uint8_t(((x / 8) ^ (y / 8)) * 16 % 256);
-        }
-    return img;
-}
+using wbtest::procedural;
 
 struct Run {
     std::vector<float> lastLogits;

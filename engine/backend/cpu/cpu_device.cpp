@@ -1,5 +1,7 @@
 #include "backend/cpu/cpu_device.h"
 
+#include "core/host_memory.h"
+
 #include "backend/cpu/dense_attention.h"
 
 #include "core/huge_buffer.h"
@@ -43,16 +45,6 @@ private:
     std::shared_ptr<const WeightMatrix> m_w;
 };
 
-int64_t meminfoBytes(const char* key) {
-    std::ifstream f("/proc/meminfo");
-    std::string k;
-    int64_t v = 0;
-    std::string unit;
-    while (f >> k >> v >> unit)
-        if (k == key) return v * 1024;
-    return 0;
-}
-
 }  // namespace
 
 CpuDevice::CpuDevice(int numThreads, int index) : m_index(index), m_pool(numThreads) {}
@@ -62,7 +54,7 @@ std::string CpuDevice::name() const {
     return n + " (" + std::to_string(m_pool.size()) + " threads, " + cpu::isaName(cpu::activeIsa()) + ")";
 }
 
-DeviceMemory CpuDevice::memory() const { return {meminfoBytes("MemTotal:"), meminfoBytes("MemAvailable:")}; }
+DeviceMemory CpuDevice::memory() const { return {hostMemInfoBytes("MemTotal:"), hostMemInfoBytes("MemAvailable:")}; }
 
 const WeightMatrix& CpuDevice::hostWeight(const DeviceWeight& w) { return static_cast<const HostWeight&>(w).weight(); }
 
