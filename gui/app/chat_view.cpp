@@ -117,9 +117,7 @@ MessageWidget::MessageWidget(const StoredMessage& message, QWidget* parent) : QF
     thumbs->setSpacing(6);
     int numThumbs = 0;
     for (const QString& path : m_message.attachments) {
-        static const QStringList kAudio = {QStringLiteral("wav"), QStringLiteral("flac"), QStringLiteral("ogg"),
-                                           QStringLiteral("mp3")};
-        if (kAudio.contains(QFileInfo(path).suffix().toLower())) continue;
+        if (InputPanel::isAudioPath(path)) continue;
         auto* label = new QLabel(tr("(loading %1)").arg(QFileInfo(path).fileName()));
         label->setObjectName(QStringLiteral("attachmentThumbnail"));
         label->setToolTip(path);
@@ -511,9 +509,7 @@ void ChatView::startGeneration() {
     for (const StoredMessage& m : m_store->messages(m_chat.id)) {
         QStringList images;
         for (const QString& a : m.attachments) {
-            static const QStringList kAudio = {QStringLiteral("wav"), QStringLiteral("flac"), QStringLiteral("ogg"),
-                                               QStringLiteral("mp3")};
-            if (!kAudio.contains(QFileInfo(a).suffix().toLower())) images.append(a);
+            if (!InputPanel::isAudioPath(a)) images.append(a);
         }
         turns.append({m.role, m.content, images});
     }

@@ -30,7 +30,7 @@ static bool isImagePath(const QString& p) {
     return QImageReader::supportedImageFormats().contains(s.toLatin1());
 }
 
-static bool isAudioPath(const QString& p) {
+bool InputPanel::isAudioPath(const QString& p) {
     static const QStringList kAudio = {"wav", "flac", "ogg", "mp3"};
     return kAudio.contains(QFileInfo(p).suffix().toLower());
 }

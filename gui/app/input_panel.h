@@ -42,6 +42,8 @@ private:
 class InputPanel : public QWidget {
     Q_OBJECT
 public:
+    /// Audio attachments by extension (WAV, FLAC, OGG, MP3); every other attachment is an image.
+    static bool isAudioPath(const QString& path);
     explicit InputPanel(const QString& pasteDir, QWidget* parent = nullptr);
     ~InputPanel() override;
 

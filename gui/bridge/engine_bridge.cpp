@@ -13,6 +13,7 @@
 
 #include "api/engine.h"
 #include "backend/device.h"
+#include "media/image.h"
 #include "bridge/model_info.h"
 
 namespace wbgui {
@@ -171,8 +172,8 @@ quint64 EngineBridge::submitChat(const QList<ChatTurn>& turns, const SamplingSet
                     return 0;
                 }
                 QByteArray b = f.readAll();
-                const bool pngOrJpeg = b.startsWith("\x89PNG") || b.startsWith("\xFF\xD8");
-                if (!pngOrJpeg) {
+                const auto* raw = reinterpret_cast<const uint8_t*>(b.constData());
+                if (wb::detectImageFormat(std::span<const uint8_t>(raw, size_t(b.size()))) == wb::ImageFormat::Unknown) {
                     // The engine decodes PNG and JPEG; other formats Qt can read (BMP, GIF, WebP...) go as PNG.
                     QImage img;
                     QBuffer out;
