@@ -100,7 +100,10 @@ struct Engine::Impl {
     std::condition_variable prepCv;
     std::thread prepThread;
     void prepLoop();
+    // Under mutex: cancelled requests not yet ended. An id leaves only when its request ends (finish), so a cancel
+    // for a request still on the preparation thread waits for it however the threads interleave.
     std::set<RequestId> cancelRequests;
+    bool newCancels = false;  // under mutex: a cancel arrived since the loop last looked (wakes it once, no spinning)
     std::set<RequestId> live;  // submitted and not yet finished
     StatsSnapshot snapshot;
     bool stopping = false;
@@ -423,7 +426,7 @@ void Engine::Impl::run() {
         {
             std::unique_lock lock(mutex);
             cv.wait(lock, [&] {
-                return stopping || !incoming.empty() || !cancelRequests.empty() ||
+                return stopping || !incoming.empty() || newCancels ||
                        (!held && (!running.empty() || !waiting.empty()));
             });
             if (stopping) break;
@@ -433,6 +436,7 @@ void Engine::Impl::run() {
                 incoming.pop_front();
             }
             cancels = cancelRequests;
+            newCancels = false;
         }
         for (auto& s : fresh) {
             std::string error;
@@ -464,10 +468,8 @@ void Engine::Impl::run() {
                     ++it;
                 }
             }
-            // A request still on the preparation thread keeps its cancel until it reaches the loop.
-            std::lock_guard lock(mutex);
-            for (RequestId id : cancels)
-                if (!inPreparation.count(id)) cancelRequests.erase(id);
+            // finish() dropped the cancels it served; the others (requests still being prepared, or prepared after
+            // this pass took its snapshot) stay until their requests reach the loop.
         }
         if (holding) {  // holdScheduling(true): requests are taken in and wait, no step runs
             publishStats();
@@ -759,6 +761,7 @@ bool Engine::cancel(RequestId id) {
         std::lock_guard lock(m->mutex);
         if (!m->live.count(id)) return false;
         m->cancelRequests.insert(id);
+        m->newCancels = true;
     }
     m->cv.notify_all();
     return true;
