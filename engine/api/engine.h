@@ -22,12 +22,19 @@ struct ContentPart {
     enum class Kind { Text, Image };
     Kind kind = Kind::Text;
     std::string text;
-    std::shared_ptr<const std::vector<uint8_t>> image;
+    std::shared_ptr<const std::vector<uint8_t>> image;  // Image: the encoded PNG/JPEG bytes, or null with imagePath
+    /// Image: a PNG/JPEG file the engine reads itself, on its preparation thread, when the request is prepared
+    /// (before the feature and prefix caches, which key images by their bytes). A caller with a thread that must
+    /// not block (the GUI) hands over a path rather than megabytes it would have to read first. A file that
+    /// cannot be read ends the request with an error naming the path. Only for local callers: the HTTP server
+    /// never builds one from a client's input.
+    std::string imagePath;
 
-    static ContentPart makeText(std::string t) { return {Kind::Text, std::move(t), nullptr}; }
+    static ContentPart makeText(std::string t) { return {Kind::Text, std::move(t), nullptr, {}}; }
     static ContentPart makeImage(std::vector<uint8_t> bytes) {
-        return {Kind::Image, {}, std::make_shared<const std::vector<uint8_t>>(std::move(bytes))};
+        return {Kind::Image, {}, std::make_shared<const std::vector<uint8_t>>(std::move(bytes)), {}};
     }
+    static ContentPart makeImageFile(std::string path) { return {Kind::Image, {}, nullptr, std::move(path)}; }
 };
 
 struct ChatMessage {
@@ -38,6 +45,7 @@ struct ChatMessage {
     /// by a user stays those characters.
     std::vector<ContentPart> parts;
 
+    /// Image parts of either kind (bytes or a file).
     bool hasImages() const {
         for (const ContentPart& p : parts)
             if (p.kind == ContentPart::Kind::Image) return true;

@@ -1,6 +1,10 @@
 #include "api/engine_model.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <list>
 #include <mutex>
@@ -41,6 +45,31 @@ std::vector<EngineModel::DeviceShare> deviceShares(const LlamaModel& m) {
     const auto mem = m.deviceMemory();
     for (size_t i = 0; i < names.size(); ++i) out.push_back({names[i], weights[i], kv[i], mem[i]});
     return out;
+}
+
+/// The bytes of an image part: its own, or those of its file (read here, on the thread that prepares the
+/// request). An error names the file and why it cannot be read.
+Result<std::shared_ptr<const std::vector<uint8_t>>> imageBytes(const ContentPart& part, const std::string& where) {
+    if (part.image) return part.image;
+    if (part.imagePath.empty()) return makeError(where + ": an image part has no data");
+    const std::string& path = part.imagePath;
+    const int64_t limit = DecodeLimits{}.maxEncodedBytes;
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+        return makeError(where + ": cannot read the image file '" + path + "': it is a directory");
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    if (!f) return makeError(where + ": cannot read the image file '" + path + "': " + std::strerror(errno));
+    const std::streamoff size = f.tellg();
+    if (size < 0) return makeError(where + ": cannot read the image file '" + path + "'");
+    if (size == 0) return makeError(where + ": the image file '" + path + "' is empty");
+    if (size > limit)
+        return makeError(where + ": the image file '" + path + "' is " + std::to_string(size) +
+                         " bytes, over the limit of " + std::to_string(limit) + " bytes for an encoded image");
+    auto bytes = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(size));
+    f.seekg(0);
+    if (!f.read(reinterpret_cast<char*>(bytes->data()), size))
+        return makeError(where + ": reading the image file '" + path + "' failed");
+    return std::shared_ptr<const std::vector<uint8_t>>(std::move(bytes));
 }
 
 uint64_t fnv1a(const std::vector<uint8_t>& bytes) {
@@ -150,7 +179,8 @@ public:
         }
         // Render the template with sentinels for texts and image parts as {"type": "image"}.
         std::vector<const std::string*> texts;
-        std::vector<const ContentPart*> images;
+        std::vector<std::shared_ptr<const std::vector<uint8_t>>> images;  // encoded bytes, files read
+        std::vector<std::string> imageNames;                               // "image 2 (/path/shot.bmp)" in errors
         TemplateValue::List msgs;
         for (size_t i = 0; i < r.messages.size(); ++i) {
             const ChatMessage& m = r.messages[i];
@@ -167,10 +197,15 @@ public:
                         if (!g.hasVision)
                             return makeError("message " + std::to_string(i) +
                                              " has an image, but this GLM checkpoint has no vision tower");
-                        if (!part.image || part.image->empty())
+                        // A file part is read now, first thing: the caches below key images by their bytes.
+                        auto bytes = imageBytes(part, "message " + std::to_string(i));
+                        if (!bytes) return bytes.error();
+                        if (!*bytes || (*bytes)->empty())
                             return makeError("message " + std::to_string(i) + ": an image part has no data");
                         pm.set("type", TemplateValue(std::string("image")));
-                        images.push_back(&part);
+                        images.push_back(std::move(*bytes));
+                        imageNames.push_back("image " + std::to_string(images.size()) +
+                                             (part.image ? std::string() : " (" + part.imagePath + ")"));
                     } else {
                         pm.set("type", TemplateValue(std::string("text")));
                         pm.set("text", TemplateValue(textSentinel(texts.size())));
@@ -217,8 +252,8 @@ public:
         std::vector<std::optional<Glm4vImageInput>> inputs(images.size());
         const Glm4vProcessorConfig& pc = m_model->processorConfig();
         for (size_t k = 0; k < images.size(); ++k) {
-            const std::string name = "image " + std::to_string(k + 1);
-            const std::vector<uint8_t>& bytes = *images[k]->image;
+            const std::string& name = imageNames[k];
+            const std::vector<uint8_t>& bytes = *images[k];
             const uint64_t hash = fnv1a(bytes);
             p.imageHashes.push_back(hash);
             if ((cached[k] = lookupImage(hash, bytes.size()))) {
@@ -248,11 +283,11 @@ public:
                 continue;
             }
             auto f = m_model->encodeImage(*inputs[k], m_visionPool.get());
-            if (!f) return makeError("image " + std::to_string(k + 1) + ": " + f.error().message);
+            if (!f) return makeError(imageNames[k] + ": " + f.error().message);
             p.imageFeatures.insert(p.imageFeatures.end(), f->begin(), f->end());
             auto entry = std::make_shared<CachedImage>();
             entry->hash = p.imageHashes[k];
-            entry->size = images[k]->image->size();
+            entry->size = images[k]->size();
             entry->grid = grids[k];
             entry->features = std::move(*f);
             storeImage(std::move(entry));

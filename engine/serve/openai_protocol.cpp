@@ -307,6 +307,8 @@ std::optional<ApiError> parseChatRequest(const json& body, const MediaLimits& li
                     std::string bytes;
                     if (auto e = checkImage(p, pp, bytes)) return e;
                     if (firstImageParam.empty()) firstImageParam = pp;
+                    // Always the bytes the client sent (a data URL): never ContentPart::makeImageFile, which
+                    // would let a client make the engine read any file on this machine.
                     parts.push_back(ContentPart::makeImage(std::vector<uint8_t>(bytes.begin(), bytes.end())));
                 } else if (type == "input_audio") {
                     if (auto e = checkAudio(p, pp)) return e;

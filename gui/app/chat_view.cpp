@@ -366,6 +366,8 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
                                                                       : QString());
     });
     connect(m_bridge, &EngineBridge::requestFailed, this, &ChatView::onFailed);
+    // An image that turned out unreadable once its thumbnail was decoded (off the GUI thread) leaves the panel.
+    connect(m_input, &InputPanel::imageFailed, this, [this](const QString&, const QString& error) { showError(error); });
     connect(m_bridge, &EngineBridge::loadFinished, this, &ChatView::onModelLoaded);
     connect(m_bridge, &EngineBridge::unloaded, this, [this] {
         if (m_activeRequest) {
@@ -473,9 +475,14 @@ QString ChatView::errorText() const { return m_error->isHidden() ? QString() : m
 bool ChatView::send(const QString& rawText) {
     const QString text = rawText.trimmed();
     const QStringList attachments = m_input->attachments();
-    if (isGenerating() || (text.isEmpty() && attachments.isEmpty())) return false;
+    if (isGenerating() || (text.isEmpty() && attachments.isEmpty() && !m_input->isPreparingImages())) return false;
     if (!m_bridge->isLoaded()) {
         showError(tr("No model is loaded: pick one in the Models view and press Load."));
+        return false;
+    }
+    if (m_input->isPreparingImages()) {
+        // A paste being saved or an image being converted to PNG: its file is not there yet (a moment).
+        showError(tr("An attached image is still being saved; send again when its thumbnail shows."));
         return false;
     }
     showError(QString());

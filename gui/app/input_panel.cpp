@@ -20,8 +20,12 @@
 #include <QPushButton>
 #include <QScrollArea>
 #include <QTimer>
+#include <QStyle>
 #include <QVBoxLayout>
 #include <QtConcurrent>
+#include <span>
+
+#include "media/image.h"
 
 namespace wbgui {
 
@@ -165,28 +169,167 @@ void InputPanel::updateEnabled() {
                                      : tr("Play on %1").arg(QMediaDevices::defaultAudioOutput().description()));
 }
 
+namespace {
+
+constexpr int kImagePathRole = Qt::UserRole;        // the file the chat refers to
+constexpr int kImageStateRole = Qt::UserRole + 1;   // ImageState
+constexpr int kImageIdRole = Qt::UserRole + 2;      // the job's id
+enum ImageState { ImageReady = 0, ImageThumbnailPending = 1, ImageFilePending = 2 };
+constexpr int kThumbSide = 112;
+
+/// The engine decodes PNG and JPEG; told by their magic bytes, as the engine does.
+bool isPngOrJpeg(const QString& path) {
+    QFile f(path);
+    if (!f.open(QIODevice::ReadOnly)) return false;
+    const QByteArray head = f.read(16);
+    const auto* raw = reinterpret_cast<const uint8_t*>(head.constData());
+    return wb::detectImageFormat(std::span<const uint8_t>(raw, size_t(head.size()))) != wb::ImageFormat::Unknown;
+}
+
+QImage thumbnailOf(const QImage& img) {
+    return img.scaled(kThumbSide, kThumbSide, Qt::KeepAspectRatio, Qt::SmoothTransformation);
+}
+
+}  // namespace
+
+/// What a pool thread hands back for an image item. Runs with value captures only: never touches the panel.
+struct InputPanel::ImageJob {
+    QString path;   // the file the chat refers to (the source, or the PNG written)
+    QImage thumb;
+    QSize size;     // full size, upright
+    QString error;
+};
+
+QString InputPanel::newPasteFile(const QString& stem) const {
+    return m_pasteDir + QStringLiteral("/%1-%2-%3.png").arg(stem).arg(QDateTime::currentMSecsSinceEpoch()).arg(++m_pasteSerial);
+}
+
+QListWidgetItem* InputPanel::imageItem(quint64 id) const {
+    for (int i = 0; i < m_list->count(); ++i)
+        if (m_list->item(i)->data(kImageIdRole).toULongLong() == id) return m_list->item(i);
+    return nullptr;
+}
+
+void InputPanel::startImageJob(quint64 id, const QString& source, std::function<ImageJob()> job) {
+    auto* watcher = new QFutureWatcher<ImageJob>(this);
+    connect(watcher, &QFutureWatcher<ImageJob>::finished, this, [this, watcher, id, source] {
+        watcher->deleteLater();
+        QListWidgetItem* item = imageItem(id);
+        if (!item) return;  // removed or cleared meanwhile
+        const ImageJob r = watcher->result();
+        if (!r.error.isEmpty()) {
+            delete item;
+            updateEnabled();
+            Q_EMIT attachmentsChanged();
+            Q_EMIT imageFailed(source, r.error);
+            return;
+        }
+        item->setIcon(QIcon(QPixmap::fromImage(r.thumb)));
+        item->setData(kImagePathRole, r.path);
+        item->setData(kImageStateRole, int(ImageReady));
+        item->setToolTip(QStringLiteral("%1 (%2×%3)").arg(r.path).arg(r.size.width()).arg(r.size.height()));
+        Q_EMIT attachmentsChanged();
+        Q_EMIT imageReady(r.path);
+    });
+    watcher->setFuture(QtConcurrent::run(std::move(job)));
+}
+
 bool InputPanel::addImageFile(const QString& path) {
     if (!m_images) return false;
-    QImageReader reader(path);
-    reader.setAutoTransform(true);
-    const QImage img = reader.read();
-    if (img.isNull()) return false;
-    auto* item = new QListWidgetItem(QIcon(QPixmap::fromImage(img.scaled(112, 112, Qt::KeepAspectRatio, Qt::SmoothTransformation))),
-                                     QFileInfo(path).fileName());
-    item->setData(Qt::UserRole, path);
-    item->setToolTip(QStringLiteral("%1 (%2×%3)").arg(path).arg(img.width()).arg(img.height()));
+    const QString name = QFileInfo(path).fileName();
+    {
+        // The header only (canRead() decodes nothing), so the callers still get a synchronous answer.
+        QImageReader probe(path);
+        if (!probe.canRead()) {
+            Q_EMIT imageFailed(path, tr("%1 is not an image this build can read (%2)").arg(name, probe.errorString()));
+            return false;
+        }
+    }
+    // Shown at once; decoding a 1080x2400 PNG takes longer than a frame, so the thumbnail comes from a pool thread.
+    // Its first bytes tell whether the engine takes it as it is, or a PNG copy must be written first (the item is
+    // then no attachment until the copy is there).
+    const bool native = isPngOrJpeg(path);
+    const quint64 id = ++m_nextImageId;
+    auto* item = new QListWidgetItem(style()->standardIcon(QStyle::SP_FileIcon), name);
+    item->setData(kImagePathRole, path);
+    item->setData(kImageStateRole, int(native ? ImageThumbnailPending : ImageFilePending));
+    item->setData(kImageIdRole, id);
+    item->setToolTip(tr("%1 (loading…)").arg(path));
     m_list->addItem(item);
     updateEnabled();
     Q_EMIT attachmentsChanged();
+    const QString converted = native ? QString() : newPasteFile(QFileInfo(path).completeBaseName() + QStringLiteral("-converted"));
+    startImageJob(id, path, [path, native, converted] {
+        ImageJob r;
+        QImageReader reader(path);
+        reader.setAutoTransform(true);  // upright, as the engine sees it (EXIF orientation)
+        if (native) {
+            r.path = path;
+            QSize size = reader.size();
+            if (reader.transformation() & QImageIOHandler::TransformationRotate90) size.transpose();
+            if (size.isValid() && !size.isEmpty()) reader.setScaledSize(reader.size().scaled(kThumbSide, kThumbSide, Qt::KeepAspectRatio));
+            r.thumb = reader.read();
+            r.size = size;
+            if (r.thumb.isNull()) r.error = tr("Cannot read the image %1: %2").arg(path, reader.errorString());
+            return r;
+        }
+        // Other formats (BMP, GIF, WebP...): the engine takes PNG and JPEG, so the chat refers to a PNG copy.
+        const QImage img = reader.read();
+        if (img.isNull()) {
+            r.error = tr("Cannot read the image %1: %2").arg(path, reader.errorString());
+            return r;
+        }
+        QDir().mkpath(QFileInfo(converted).path());
+        if (!img.save(converted, "PNG")) {
+            r.error = tr("Cannot convert %1 to PNG: writing %2 failed").arg(path, converted);
+            return r;
+        }
+        r.path = converted;
+        r.size = img.size();
+        r.thumb = thumbnailOf(img);
+        return r;
+    });
     return true;
 }
 
 bool InputPanel::addImage(const QImage& image) {
     if (!m_images || image.isNull()) return false;
-    QDir().mkpath(m_pasteDir);
-    const QString path = m_pasteDir + QStringLiteral("/pasted-%1.png").arg(QDateTime::currentMSecsSinceEpoch());
-    if (!image.save(path)) return false;
-    return addImageFile(path);
+    const QString path = newPasteFile(QStringLiteral("pasted"));
+    const quint64 id = ++m_nextImageId;
+    auto* item = new QListWidgetItem(style()->standardIcon(QStyle::SP_FileIcon), QFileInfo(path).fileName());
+    item->setData(kImagePathRole, path);
+    item->setData(kImageStateRole, int(ImageFilePending));  // not written yet: not an attachment until it is
+    item->setData(kImageIdRole, id);
+    item->setToolTip(tr("%1 (saving…)").arg(path));
+    m_list->addItem(item);
+    updateEnabled();
+    Q_EMIT attachmentsChanged();
+    // Encoding a screenshot-sized PNG takes a while: on a pool thread, from a copy that shares the pixels.
+    startImageJob(id, QString(), [image, path] {
+        ImageJob r;
+        QDir().mkpath(QFileInfo(path).path());
+        if (!image.save(path, "PNG")) {
+            r.error = tr("Cannot save the pasted image to %1").arg(path);
+            return r;
+        }
+        r.path = path;
+        r.size = image.size();
+        r.thumb = thumbnailOf(image);
+        return r;
+    });
+    return true;
+}
+
+bool InputPanel::isPreparingImages() const {
+    for (int i = 0; i < m_list->count(); ++i)
+        if (m_list->item(i)->data(kImageStateRole).toInt() == ImageFilePending) return true;
+    return false;
+}
+
+int InputPanel::pendingImages() const {
+    int n = 0;
+    for (int i = 0; i < m_list->count(); ++i) n += m_list->item(i)->data(kImageStateRole).toInt() != ImageReady;
+    return n;
 }
 
 bool InputPanel::setAudioFile(const QString& path) {
@@ -399,7 +542,9 @@ void InputPanel::clear() {
 
 QStringList InputPanel::attachments() const {
     QStringList out;
-    for (int i = 0; i < m_list->count(); ++i) out.append(m_list->item(i)->data(Qt::UserRole).toString());
+    for (int i = 0; i < m_list->count(); ++i)
+        if (m_list->item(i)->data(kImageStateRole).toInt() != ImageFilePending)
+            out.append(m_list->item(i)->data(kImagePathRole).toString());
     if (!m_audioPath.isEmpty()) out.append(m_audioPath);
     return out;
 }
@@ -408,7 +553,7 @@ int InputPanel::imageCount() const { return m_list->count(); }
 
 QWidget* InputPanel::showFullSize(int row) {
     if (row < 0 || row >= m_list->count()) return nullptr;
-    const QString path = m_list->item(row)->data(Qt::UserRole).toString();
+    const QString path = m_list->item(row)->data(kImagePathRole).toString();
     auto* dialog = new QDialog(this);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     dialog->setWindowTitle(QFileInfo(path).fileName());

@@ -9,6 +9,7 @@
 #include <QImage>
 #include <QVector>
 #include <QWidget>
+#include <functional>
 
 #include "app/audio_clip.h"
 
@@ -52,8 +53,20 @@ public:
     bool acceptsImages() const { return m_images; }
     bool acceptsAudio() const { return m_audio; }
 
+    /// Attaches an image file and returns at once: false only when images are not accepted or the file is not an
+    /// image Qt can read (told from its header, nothing decoded; imageFailed() says so too). The item shows a
+    /// placeholder until the thumbnail, decoded on a pool thread, arrives; then imageReady() follows, or, for a
+    /// file that does not decode, imageFailed() and the item goes. A file that is neither PNG nor JPEG (what the
+    /// engine decodes) is converted to a PNG under pasteDir on that thread, and the item refers to the PNG.
     bool addImageFile(const QString& path);
-    bool addImage(const QImage& image);  // pasted: saved under pasteDir so the chat can refer to it later
+    /// Pasted or dropped image data: saved as a PNG under pasteDir on a pool thread (so the chat can refer to it
+    /// later), shown at once as a placeholder, attached when the file is written.
+    bool addImage(const QImage& image);
+    /// Images whose file is still being written (a paste being saved, a conversion to PNG): attachments() leaves
+    /// them out until it is there.
+    bool isPreparingImages() const;
+    /// Images whose thumbnail, conversion or save is still running.
+    int pendingImages() const;
     /// Starts decoding `path` on a pool thread and returns at once (false only when audio is not accepted);
     /// audioDecoded() follows, with the waveform or the error shown in place.
     bool setAudioFile(const QString& path);
@@ -87,6 +100,11 @@ Q_SIGNALS:
     /// A setAudioFile() finished: `error` is empty when the clip was decoded.
     void audioDecoded(const QString& path, const QString& error);
     void recordingFinished(const QString& path, const QString& error);
+    /// An addImageFile()/addImage() finished: `path` is the file the chat will refer to (a converted or pasted
+    /// image's PNG under pasteDir).
+    void imageReady(const QString& path);
+    /// An image could not be attached (`path`: the file given, empty for pasted data); its item is gone.
+    void imageFailed(const QString& path, const QString& error);
 
 protected:
     void dragEnterEvent(QDragEnterEvent* e) override;
@@ -98,8 +116,16 @@ private:
     void showAudioError(const QString& error);
     void clearAudio();
     void readMicrophone();
+    struct ImageJob;
+    /// Runs `job` on a pool thread for the item with `id`; the item is updated (or removed) when it lands, unless
+    /// it is gone by then (removed, cleared, or the panel destroyed: the watcher is a child of the panel).
+    void startImageJob(quint64 id, const QString& source, std::function<ImageJob()> job);
+    QListWidgetItem* imageItem(quint64 id) const;
+    QString newPasteFile(const QString& stem) const;
 
     QString m_pasteDir;
+    quint64 m_nextImageId = 0;  // ties a thumbnail/conversion/save job to its list item
+    mutable quint64 m_pasteSerial = 0;
     bool m_images = false;
     bool m_audio = false;
     QString m_reason;

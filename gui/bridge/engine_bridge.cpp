@@ -1,8 +1,6 @@
 #include "bridge/engine_bridge.h"
 
-#include <QBuffer>
 #include <QFile>
-#include <QImage>
 
 #include <QFileInfo>
 #include <QRandomGenerator>
@@ -13,7 +11,6 @@
 
 #include "api/engine.h"
 #include "backend/device.h"
-#include "media/image.h"
 #include "bridge/model_info.h"
 
 namespace wbgui {
@@ -164,27 +161,13 @@ quint64 EngineBridge::submitChat(const QList<ChatTurn>& turns, const SamplingSet
     for (const ChatTurn& t : turns) {
         wb::ChatMessage m{t.role.toStdString(), t.content.toStdString(), {}};
         if (!t.images.isEmpty() && m_loaded.acceptsImages) {
-            // Images first, then the text (the layout of the model's own examples); the engine decodes them.
-            for (const QString& path : t.images) {
-                QFile f(path);
-                if (!f.open(QIODevice::ReadOnly)) {
-                    Q_EMIT requestFailed(0, tr("Cannot read the attached image %1: %2").arg(path, f.errorString()));
-                    return 0;
-                }
-                QByteArray b = f.readAll();
-                const auto* raw = reinterpret_cast<const uint8_t*>(b.constData());
-                if (wb::detectImageFormat(std::span<const uint8_t>(raw, size_t(b.size()))) == wb::ImageFormat::Unknown) {
-                    // The engine decodes PNG and JPEG; other formats Qt can read (BMP, GIF, WebP...) go as PNG.
-                    QImage img;
-                    QBuffer out;
-                    if (!img.loadFromData(b) || !out.open(QIODevice::WriteOnly) || !img.save(&out, "PNG")) {
-                        Q_EMIT requestFailed(0, tr("The attached file %1 is not an image this build can read").arg(path));
-                        return 0;
-                    }
-                    b = out.data();
-                }
-                m.parts.push_back(wb::ContentPart::makeImage(std::vector<uint8_t>(b.begin(), b.end())));
-            }
+            // Images first, then the text (the layout of the model's own examples). Nothing is read here: the
+            // engine reads each file on its preparation thread (a phone screenshot is megabytes, and every turn of
+            // the history goes again with every send). The input panel converted other formats to PNG when they
+            // were attached; a file that is still not PNG/JPEG (a chat from an older version) ends the request with
+            // the engine's error naming it.
+            for (const QString& path : t.images)
+                m.parts.push_back(wb::ContentPart::makeImageFile(QFile::encodeName(path).toStdString()));
             if (!m.content.empty()) m.parts.push_back(wb::ContentPart::makeText(m.content));
         }
         request.messages.push_back(std::move(m));

@@ -3,12 +3,14 @@
 // tower and placed at the image tokens with their 3-D rotary positions, then scheduled like any other request.
 // Checked on a tiny random checkpoint written here: the engine's tokens equal a direct GlmModel prefill + greedy
 // decode of the same prompt; batched = alone; preemption recomputes from cached features; the prefix cache tells
-// images apart; typed markers stay text; bad images and images for text-only models are clear errors.
+// images apart; typed markers stay text; bad images, unreadable image files and images for text-only
+// models are clear errors; an image named by its file is read by the engine.
 #include <QtTest>
 
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -383,6 +385,85 @@ private slots:
         plain.messages.push_back({"user", "Hello", {}});
         plain.maxTokens = 3;
         QVERIFY(run(*t, plain).ok);
+    }
+
+    // An image part may name a file instead of holding its bytes (the GUI's route: its thread never reads them).
+    // The engine reads it on the preparation thread, before the caches, which key by content: the same image by
+    // bytes and by file is one image (the tower runs once, the prefix cache serves the repeat, the tokens are the
+    // same). A file that is missing, a directory, empty or not PNG/JPEG ends the request with its path named.
+    void imageFilesAreReadByTheEngine() {
+        auto e = makeEngine(m_vision);
+        QVERIFY(e);
+        const std::string dir = wbtest::tempDir() + "/glm-engine/files";
+        std::filesystem::create_directories(dir);
+        const std::vector<uint8_t> bytes = png(84, 56, 6);
+        const std::string file = dir + "/shot.png";
+        {
+            std::ofstream f(file, std::ios::binary);
+            f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+        }
+        auto byFile = [&](const std::string& path, int64_t maxTokens = 8) {
+            Request r = imageQuestion({}, "What is it?", maxTokens);
+            r.messages[0].parts.insert(r.messages[0].parts.begin(), ContentPart::makeImageFile(path));
+            return r;
+        };
+        QVERIFY(byFile(file).messages[0].hasImages());
+        auto counted = e->promptTokens(byFile(file));
+        QVERIFY2(counted.ok(), counted.ok() ? "" : counted.error().message.c_str());
+
+        const uint64_t encodedBefore = e->stats().totalImagesEncoded;
+        Outcome viaBytes = run(*e, imageQuestion({bytes}, "What is it?", 8));
+        QVERIFY2(viaBytes.ok, viaBytes.error.c_str());
+        Outcome viaFile = run(*e, byFile(file));
+        QVERIFY2(viaFile.ok, viaFile.error.c_str());
+        QCOMPARE(viaFile.tokens, viaBytes.tokens);
+        QCOMPARE(viaFile.usage.promptTokens, viaBytes.usage.promptTokens);
+        QCOMPARE(int64_t(counted->size()), viaFile.usage.promptTokens);
+        QCOMPARE(e->stats().totalImagesEncoded, encodedBefore + 1);  // one image, whichever way it came
+        QVERIFY2(viaFile.usage.cachedPromptTokens > 0, "the same image by file should be served from the cache");
+        // A fresh engine given only the file answers the same (nothing borrowed from the bytes request).
+        auto fresh = makeEngine(m_vision);
+        QVERIFY(fresh);
+        Outcome fileAlone = run(*fresh, byFile(file));
+        QVERIFY2(fileAlone.ok, fileAlone.error.c_str());
+        QCOMPARE(fileAlone.tokens, viaBytes.tokens);
+
+        const std::string missing = dir + "/no-such-screenshot.png";
+        Outcome gone = run(*e, byFile(missing));
+        QVERIFY(!gone.ok);
+        QVERIFY2(gone.error.find(missing) != std::string::npos && gone.error.find("cannot read") != std::string::npos,
+                 gone.error.c_str());
+        QVERIFY(!e->promptTokens(byFile(missing)).ok());
+        Outcome directory = run(*e, byFile(dir));
+        QVERIFY(!directory.ok);
+        QVERIFY2(directory.error.find(dir) != std::string::npos, directory.error.c_str());
+        const std::string empty = dir + "/empty.png";
+        std::ofstream(empty, std::ios::binary).close();
+        Outcome none = run(*e, byFile(empty));
+        QVERIFY(!none.ok);
+        QVERIFY2(none.error.find(empty) != std::string::npos, none.error.c_str());
+        const std::string bmp = dir + "/old.bmp";
+        std::ofstream(bmp, std::ios::binary) << "BM not really a bitmap, and neither PNG nor JPEG";
+        Outcome notPng = run(*e, byFile(bmp));
+        QVERIFY(!notPng.ok);
+        QVERIFY2(notPng.error.find(bmp) != std::string::npos &&
+                     notPng.error.find("not a PNG or JPEG") != std::string::npos,
+                 notPng.error.c_str());
+        // The second of two images is the bad one: named by its place and path.
+        Request two = byFile(missing);
+        two.messages[0].parts.insert(two.messages[0].parts.begin(), ContentPart::makeImage(bytes));
+        Outcome second = run(*e, two);
+        QVERIFY(!second.ok);
+        QVERIFY2(second.error.find(missing) != std::string::npos, second.error.c_str());
+        // The engine still serves after the failures.
+        QVERIFY(run(*e, byFile(file, 2)).ok);
+
+        // A text-only model refuses the part without touching the file.
+        auto t = makeEngine(m_text);
+        QVERIFY(t);
+        Outcome noVision = run(*t, byFile(missing));
+        QVERIFY(!noVision.ok);
+        QVERIFY2(noVision.error.find("no vision tower") != std::string::npos, noVision.error.c_str());
     }
 
     // Images go through the vision tower on the engine's preparation thread: a running text request keeps

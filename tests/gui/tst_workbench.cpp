@@ -6,6 +6,8 @@
 #include <QElapsedTimer>
 #include <QFile>
 #include <QImage>
+#include <QImageReader>
+#include <QThreadPool>
 #include <QLabel>
 #include <QListWidget>
 #include <QPainter>
@@ -324,9 +326,45 @@ private Q_SLOTS:
 
         // A model that took them: thumbnails, paste, removal, full-size view, waveform.
         in->setCapabilities(true, true, QString());
+        QSignalSpy ready(in, &InputPanel::imageReady);
+        QSignalSpy rejected(in, &InputPanel::imageFailed);
         QVERIFY(in->addImageFile(img));
-        QVERIFY(in->addImage(pic.mirrored()));  // as pasted
+        QVERIFY(in->addImage(pic.mirrored()));  // as pasted: saved on a pool thread, shown at once
         QCOMPARE(in->imageCount(), 2);
+        QVERIFY(in->isPreparingImages());       // the pasted PNG is not written yet: not an attachment yet
+        QCOMPARE(in->attachments(), QStringList{img});
+        QTRY_COMPARE_WITH_TIMEOUT(ready.count(), 2, 10000);
+        QCOMPARE(in->pendingImages(), 0);
+        // Either may land first: they run side by side.
+        const QString pasted = ready.at(0).at(0).toString() == img ? ready.at(1).at(0).toString() : ready.at(0).at(0).toString();
+        QVERIFY2(pasted.startsWith(m_tmp.path() + "/data/attachments/pasted-") && pasted.endsWith(".png"),
+                 qPrintable(pasted));
+        QCOMPARE(QImage(pasted).size(), pic.size());
+        QVERIFY(in->thumbnails()->item(0)->toolTip().contains(QStringLiteral("320×200")));
+        QCOMPARE(in->attachments(), (QStringList{img, pasted}));
+        // Not an image (told from its header, at once), and one that only fails when decoded (on the pool
+        // thread): neither stays, and both say so.
+        const QString text = m_tmp.path() + "/notes.png";
+        {
+            QFile f(text);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("just some text, not an image\n");
+        }
+        QVERIFY(!in->addImageFile(text));
+        QCOMPARE(rejected.count(), 1);
+        QVERIFY(rejected.at(0).at(1).toString().contains("notes.png"));
+        const QString broken = m_tmp.path() + "/broken.png";
+        {
+            QFile f(broken);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(QByteArray("\x89PNG\r\n\x1a\n", 8) + QByteArray(64, 'x'));
+        }
+        QVERIFY(in->addImageFile(broken));
+        QCOMPARE(in->imageCount(), 3);
+        QTRY_COMPARE_WITH_TIMEOUT(rejected.count(), 2, 10000);
+        QCOMPARE(rejected.at(1).at(0).toString(), broken);
+        QCOMPARE(in->imageCount(), 2);
+        QCOMPARE(ready.count(), 2);
         const QString wav = m_tmp.path() + "/voice.wav";
         writeWav(wav, 1.5);
         QSignalSpy decoded(in, &InputPanel::audioDecoded);
@@ -348,6 +386,69 @@ private Q_SLOTS:
         QCOMPARE(in->imageCount(), 1);
         in->clear();
         QVERIFY(in->attachments().isEmpty());
+        in->setCapabilities(false, false, "text only");
+    }
+
+    // A phone screenshot is megabytes of PNG: attaching one returns to the event loop at once (a placeholder),
+    // the thumbnail is decoded on a pool thread and arrives later, and the loop keeps ticking meanwhile. A panel
+    // cleared before the thumbnail lands drops it.
+    void largeImageAttachDoesNotBlock() {
+        if (!m_window) openWindow();
+        InputPanel* in = m_window->chatView()->inputPanel();
+        in->setCapabilities(true, false, QString());
+        // 2160x4800 with noise-like content, so the PNG barely compresses and decodes slowly (~30 MB).
+        const QString big = m_tmp.path() + "/big-screenshot.png";
+        {
+            QImage shot(2160, 4800, QImage::Format_RGB32);
+            quint32 x = 2463534242u;
+            for (int y = 0; y < shot.height(); ++y) {
+                auto* row = reinterpret_cast<quint32*>(shot.scanLine(y));
+                for (int i = 0; i < shot.width(); ++i) {
+                    x ^= x << 13, x ^= x >> 17, x ^= x << 5;  // xorshift
+                    row[i] = 0xff000000u | (x & 0xffffffu);
+                }
+            }
+            QVERIFY(shot.save(big, "PNG", 80));
+        }
+        // What today's synchronous thumbnail cost: the decode alone.
+        QElapsedTimer clock;
+        clock.start();
+        {
+            QImageReader reader(big);
+            QVERIFY(!reader.read().isNull());
+        }
+        const double decodeMs = clock.nsecsElapsed() / 1e6;
+
+        QSignalSpy ready(in, &InputPanel::imageReady);
+        TickProbe probe;
+        probe.start();
+        clock.restart();
+        QVERIFY(in->addImageFile(big));
+        const double addMs = clock.nsecsElapsed() / 1e6;
+        QVERIFY2(addMs * 4 < decodeMs, qPrintable(QString("addImageFile took %1 ms; decoding takes %2 ms").arg(addMs).arg(decodeMs)));
+        QCOMPARE(in->imageCount(), 1);
+        QCOMPARE(in->pendingImages(), 1);
+        QCOMPARE(in->attachments(), QStringList{big});  // a PNG: attached as it is, by path, right away
+        QVERIFY(in->thumbnails()->item(0)->toolTip().contains("loading"));
+        QTRY_COMPARE_WITH_TIMEOUT(ready.count(), 1, 30000);
+        probe.stop();
+        QCOMPARE(ready.at(0).at(0).toString(), big);
+        QCOMPARE(in->pendingImages(), 0);
+        QVERIFY(in->thumbnails()->item(0)->toolTip().contains(QStringLiteral("2160×4800")));
+        const QSize icon = in->thumbnails()->item(0)->icon().availableSizes().value(0);
+        QVERIFY2(icon.isValid() && icon.height() <= 112 && icon.width() <= 112, qPrintable(QString("%1x%2").arg(icon.width()).arg(icon.height())));
+        qInfo("addImageFile: %.2f ms; decoding the %lld-byte PNG: %.1f ms; thumbnail after %.1f ms, max gap %.1f ms",
+              addMs, QFileInfo(big).size(), decodeMs, probe.elapsedMs(), probe.maxGapMs());
+        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString("the GUI thread stalled %1 ms").arg(probe.maxGapMs())));
+
+        // Cleared before the thumbnail lands: the late result finds no item and adds nothing back.
+        QVERIFY(in->addImageFile(big));
+        in->clear();
+        QVERIFY(QThreadPool::globalInstance()->waitForDone(30000));
+        QCoreApplication::sendPostedEvents();
+        QCoreApplication::processEvents();
+        QCOMPARE(in->imageCount(), 0);
+        QCOMPARE(ready.count(), 1);
         in->setCapabilities(false, false, "text only");
     }
 
@@ -580,6 +681,64 @@ private Q_SLOTS:
         QVERIFY(thumb->pixmap().height() <= 160 && thumb->pixmap().width() <= 240);
         QCOMPARE(ws[1]->message().role, QString("assistant"));
         saveScreenshot(m_window.get(), "image-chat");
+
+        // A BMP: converted to a PNG under the attachments folder on a pool thread at attach time (the engine takes
+        // PNG and JPEG); until the PNG is written the message waits, then it goes as that file.
+        chat->newChat();
+        chat->setSampling(s);  // settings are per chat
+        const QString bmp = m_tmp.path() + "/photo.bmp";
+        {
+            QImage pic(300, 180, QImage::Format_RGB32);
+            pic.fill(QColor(0x30, 0x80, 0xc0));
+            QPainter p(&pic);
+            p.fillRect(40, 30, 120, 90, QColor(0xe0, 0xb0, 0x40));
+            p.end();
+            QVERIFY(pic.save(bmp, "BMP"));
+        }
+        QSignalSpy ready(in, &InputPanel::imageReady);
+        QVERIFY(in->addImageFile(bmp));
+        QVERIFY(in->isPreparingImages());
+        QVERIFY(in->attachments().isEmpty());
+        QVERIFY(!chat->send("And this one?"));
+        QVERIFY2(chat->errorText().contains("still being saved"), qPrintable(chat->errorText()));
+        QTRY_COMPARE_WITH_TIMEOUT(ready.count(), 1, 10000);
+        const QString converted = ready.at(0).at(0).toString();
+        QVERIFY2(converted.startsWith(m_tmp.path() + "/data/attachments/photo-converted-") && converted.endsWith(".png"),
+                 qPrintable(converted));
+        QCOMPARE(in->attachments(), QStringList{converted});
+        {
+            QFile f(converted);
+            QVERIFY(f.open(QIODevice::ReadOnly));
+            QVERIFY(f.read(8).startsWith("\x89PNG"));
+        }
+        QCOMPARE(QImage(converted).size(), QSize(300, 180));
+        QVERIFY(chat->send("And this one?"));
+        const GenerationResult rb = waitFinished(done);
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+        QVERIFY2(chat->errorText().isEmpty(), qPrintable(chat->errorText()));
+        QVERIFY2(rb.stopReason == "stop" || rb.stopReason == "length", qPrintable(rb.stopReason));
+        QVERIFY(rb.completionTokens > 0);  // random weights: it may well stop before 24
+        QVERIFY2(rb.promptTokens > 4 + 2 + 13 + 2 + 4, qPrintable(QString::number(rb.promptTokens)));
+        QCOMPARE(chat->messageWidgets()[0]->message().attachments, QStringList{converted});
+
+        // The engine reads the files (the GUI thread hands it paths): one gone by send time is the request's
+        // error, naming the file, and the app goes on.
+        chat->newChat();
+        chat->setSampling(s);
+        const QString doomed = m_tmp.path() + "/doomed.png";
+        QVERIFY(QFile::copy(converted, doomed));
+        QVERIFY(in->addImageFile(doomed));
+        QTRY_COMPARE_WITH_TIMEOUT(ready.count(), 2, 10000);
+        QVERIFY(QFile::remove(doomed));
+        QVERIFY(chat->send("Where did it go?"));
+        const GenerationResult rm = waitFinished(done);
+        QCOMPARE(failed.count(), 1);
+        const QString why = failed.first().at(1).toString();
+        QVERIFY2(why.contains(doomed) && why.contains("cannot read"), qPrintable(why));
+        QVERIFY2(chat->errorText().contains(doomed), qPrintable(chat->errorText()));
+        QCOMPARE(rm.completionTokens, qint64(0));
+        QCOMPARE(rm.stopReason, QString("error"));
+
         m_window->bridge()->unloadModel();
         mm->setDevice("cpu", 1);
     }
