@@ -35,9 +35,11 @@ def main():
     ap.add_argument("--tg", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=2, help="repetitions inside each tool run")
+    ap.add_argument("--depth", type=int, default=0, help="context already in the cache before each test (-d)")
     args = ap.parse_args()
     pps = [int(x) for x in args.pp.split(",") if x]
     yard = os.path.join(HERE, "llamacpp-yardstick", "bench.mjs")
+    at = " @ d%d" % args.depth if args.depth > 0 else ""
     results = {}  # (model, test, engine) -> [tokens/s per round]
     meta = {}
     loads = []
@@ -45,7 +47,7 @@ def main():
         for model in args.models:
             loads.append(loadavg())
             lj = run_json(["node", yard, "--model", model, "--threads", str(args.threads), "--pp",
-                           ",".join(map(str, pps)), "--tg", str(args.tg), "--reps", str(args.reps), "--json"])
+                           ",".join(map(str, pps)), "--tg", str(args.tg), "--reps", str(args.reps), "--depth", str(args.depth), "--json"])
             meta["llama.cpp"] = "llama.cpp %s commit %s (%s, prebuilt from node-llama-cpp %s)" % (
                 lj["llama_cpp"].get("release", "?"), lj["llama_cpp"].get("build_commit", "?"),
                 os.path.basename(lj.get("cpu_backend_lib", "?") or "?"), lj["llama_cpp"].get("node_llama_cpp", "?"))
@@ -54,11 +56,11 @@ def main():
             for i, pp in enumerate(pps):
                 tg = args.tg if i == 0 else 0
                 wj = run_json([args.wb, "bench", "-m", model, "-t", str(args.threads), "--pp", str(pp), "--tg",
-                               str(tg), "-r", str(args.reps), "--json"])
+                               str(tg), "-r", str(args.reps), "--depth", str(args.depth), "--json"])
                 meta["workbench"] = "workbench %s (%s)" % (wj["version"], wj["isa"])
-                results.setdefault((model, "pp%d" % pp, "workbench"), []).append(wj["pp"]["tokens_per_s"])
+                results.setdefault((model, "pp%d" % pp + at, "workbench"), []).append(wj["pp"]["tokens_per_s"])
                 if tg:
-                    results.setdefault((model, "tg%d" % tg, "workbench"), []).append(wj["tg"]["tokens_per_s"])
+                    results.setdefault((model, "tg%d" % tg + at, "workbench"), []).append(wj["tg"]["tokens_per_s"])
             print("round %d/%d %s done" % (rnd + 1, args.rounds, os.path.basename(model)), file=sys.stderr)
 
     def fmt(v):
@@ -69,7 +71,7 @@ def main():
 
     print("| model | test | llama.cpp t/s | workbench t/s | workbench / llama.cpp |")
     print("| --- | --- | --- | --- | --- |")
-    tests = ["pp%d" % p for p in pps] + ["tg%d" % args.tg]
+    tests = ["pp%d" % p + at for p in pps] + ["tg%d" % args.tg + at]
     for model in args.models:
         for t in tests:
             l = results.get((model, t, "llama.cpp"), [])

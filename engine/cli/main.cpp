@@ -87,6 +87,7 @@ bench options (single sequence, like llama-bench):
   -p, --pp N              prompt tokens (default 128)
   -n, --tg N              generated tokens (default 64)
   -r, --reps N            repetitions (default 3)
+  -d, --depth N           context already in the cache before each test (llama-bench's -d; default 0)
 bench options (serving load, continuous batching):
   --concurrency 1,4,8     requests kept in flight, one run per value
   --input N --output M    tokens in / out per request (default 128 / 64, the article's workload)
@@ -131,7 +132,7 @@ struct Args {
 
 bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
     static const std::map<std::string, std::string> alias = {
-        {"-m", "model"}, {"-p", "prompt"}, {"-n", "max-tokens"}, {"-t", "threads"}, {"-f", "file"}, {"-r", "reps"}};
+        {"-m", "model"}, {"-p", "prompt"}, {"-n", "max-tokens"}, {"-t", "threads"}, {"-f", "file"}, {"-r", "reps"}, {"-d", "depth"}};
     static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos", "no-think",
                                                    "log-requests", "no-ignore-eos", "list-targets"};
     for (int i = 2; i < argc; ++i) {
@@ -994,33 +995,45 @@ int cmdBench(const Args& a) {
     if (!m) return fail(m.error().message);
     wb::LlamaModel& model = **m;
     const wb::ModelConfig& c = model.config();
-    int64_t pp = 128, tg = 64, reps = 3;
-    if (!number(a, "pp", pp) || !number(a, "tg", tg) || !number(a, "reps", reps) || !number(a, "max-tokens", tg))
+    int64_t pp = 128, tg = 64, reps = 3, depth = 0;
+    if (!number(a, "pp", pp) || !number(a, "tg", tg) || !number(a, "reps", reps) || !number(a, "max-tokens", tg) ||
+        !number(a, "depth", depth))
         return 2;
     if (a.has("prompt")) pp = std::atoll(a.get("prompt").c_str());
-    if (pp + tg + 1 > c.maxContext) return fail("pp + tg exceeds the model's context of " + std::to_string(c.maxContext));
+    if (depth < 0) return fail("--depth must be >= 0");
+    if (depth + std::max(pp, tg) + 1 > c.maxContext)
+        return fail("depth + max(pp, tg) exceeds the model's context of " + std::to_string(c.maxContext));
     using Clock = std::chrono::steady_clock;
     std::vector<float> logits(static_cast<size_t>(c.vocabSize));
-    // Deterministic pseudo-random prompt ids, as llama-bench uses random tokens.
-    std::vector<int32_t> prompt(static_cast<size_t>(pp));
+    // Deterministic pseudo-random ids, as llama-bench uses random tokens.
     uint64_t st = 42;
-    for (auto& id : prompt) {
-        st = st * 6364136223846793005ull + 1442695040888963407ull;
-        id = int32_t((st >> 33) % uint64_t(c.vocabSize));
+    auto randomIds = [&](int64_t n) {
+        std::vector<int32_t> ids(static_cast<size_t>(n));
+        for (auto& id : ids) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            id = int32_t((st >> 33) % uint64_t(c.vocabSize));
+        }
+        return ids;
+    };
+    const std::vector<int32_t> context = randomIds(depth), prompt = randomIds(pp);
+    // One cache for the whole run: `depth` tokens written once (not timed), then every test writes from position
+    // `depth` on, over what the previous test left there (a causal model never reads past its own position).
+    wb::KvCache cache(c, depth + std::max(pp, tg) + 1);
+    if (depth > 0) {
+        auto e = model.forward(context, 0, cache, logits.data());
+        if (!e) return fail(e.error().message);
     }
     std::vector<double> ppRates, tgRates;
     // One warm-up run of each (page in the weights, grow scratch buffers).
     for (int64_t r = -1; r < reps; ++r) {
-        wb::KvCache cache(c, pp + tg + 1);
         auto t0 = Clock::now();
-        auto e = model.forward(prompt, 0, cache, logits.data());
+        auto e = model.forward(prompt, depth, cache, logits.data());
         if (!e) return fail(e.error().message);
         auto t1 = Clock::now();
-        wb::KvCache cache2(c, tg + 1);
         int32_t tok = c.bosTokenId >= 0 ? c.bosTokenId : 1;
         auto t2 = Clock::now();
         for (int64_t i = 0; i < tg; ++i) {
-            auto e2 = model.forward(std::span<const int32_t>(&tok, 1), i, cache2, logits.data());
+            auto e2 = model.forward(std::span<const int32_t>(&tok, 1), depth + i, cache, logits.data());
             if (!e2) return fail(e2.error().message);
             tok = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
         }
@@ -1040,14 +1053,16 @@ int cmdBench(const Args& a) {
     j["isa"] = wb::cpu::isaName(wb::cpu::detectedIsa());
     j["pp"] = {{"tokens", pp}, {"tokens_per_s", sp.mean}, {"stddev", sp.sd}, {"runs", ppRates}};
     j["tg"] = {{"tokens", tg}, {"tokens_per_s", sg.mean}, {"stddev", sg.sd}, {"runs", tgRates}};
+    j["depth"] = depth;
     if (a.has("json")) {
         std::cout << j.dump(2) << "\n";
     } else {
         std::printf("model %s, precision %s, %d threads, ISA %s, weights %s\n", model.path().c_str(),
                     wb::precisionName(model.precision()).c_str(), model.threadPool().size(),
                     wb::cpu::isaName(wb::cpu::detectedIsa()), humanBytes(double(model.weightBytes())).c_str());
-        std::printf("  pp%-5lld %10.2f ± %.2f tokens/s\n", (long long)pp, sp.mean, sp.sd);
-        std::printf("  tg%-5lld %10.2f ± %.2f tokens/s\n", (long long)tg, sg.mean, sg.sd);
+        const std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
+        std::printf("  pp%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)pp, at.c_str(), sp.mean, sp.sd);
+        std::printf("  tg%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)tg, at.c_str(), sg.mean, sg.sd);
     }
     return 0;
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "backend/cpu/cpu_device.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/dense_attention.h"
 
@@ -122,6 +123,88 @@ private slots:
             float worst = 0;
             for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
             QVERIFY2(worst < 2e-5f, qPrintable(QString("%1: max |diff| %2").arg(cpu::isaName(isa)).arg(worst)));
+        }
+        cpu::setIsa(cpu::detectedIsa());
+    }
+
+    // CpuDevice::pagedAttention's decode path (one token and KV head at a time, the group's query heads together,
+    // runs of <= 16 positions inside KV blocks): a batch of decodes at positions around block and 16-edges, with a
+    // prefill chunk beside them, against the definition in double; head widths that are and are not multiples of
+    // the vector width, GQA groups of 1, 4, 6 and 10 heads, block sizes below, at and above 16, thread counts that
+    // do and do not split groups into slices, on every ISA.
+    void pagedDecodeMatchesDefinition_data() {
+        QTest::addColumn<int>("heads");
+        QTest::addColumn<int>("kvHeads");
+        QTest::addColumn<int>("d");
+        QTest::addColumn<int>("bs");
+        QTest::addColumn<int>("threads");
+        QTest::newRow("llama 1B shape") << 32 << 4 << 64 << 16 << 2;
+        QTest::newRow("GLM-4 shape, 16 threads") << 16 << 2 << 128 << 16 << 16;
+        QTest::newRow("MHA, odd width, small blocks") << 3 << 3 << 40 << 8 << 2;
+        QTest::newRow("group 6, width 24, blocks of 32") << 6 << 1 << 24 << 32 << 3;
+        QTest::newRow("group 10, width 72") << 20 << 2 << 72 << 16 << 5;
+    }
+    void pagedDecodeMatchesDefinition() {
+        QFETCH(int, heads);
+        QFETCH(int, kvHeads);
+        QFETCH(int, d);
+        QFETCH(int, bs);
+        QFETCH(int, threads);
+        const int64_t kvDim = int64_t(kvHeads) * d, qDim = int64_t(heads) * d, maxBlocks = 64, numBlocks = 4 * maxBlocks;
+        // Decodes at these positions (one per sequence), then a 40-token prefill chunk of another sequence at 100.
+        const std::vector<int32_t> decodePos = {0, 1, 15, 16, 17, 31, 33, 200, 511};
+        std::vector<int32_t> seq, pos;
+        for (size_t e = 0; e < decodePos.size(); ++e) seq.push_back(int32_t(e)), pos.push_back(decodePos[e]);
+        const int32_t chunkSeq = int32_t(decodePos.size());
+        for (int i = 0; i < 40; ++i) seq.push_back(chunkSeq), pos.push_back(100 + i);
+        const int64_t numSeqs = chunkSeq + 1, n = int64_t(seq.size());
+        std::vector<int32_t> tables(size_t(numSeqs * maxBlocks));
+        std::mt19937 rng(uint32_t(heads * 131 + d * 7 + bs));
+        for (size_t i = 0; i < tables.size(); ++i) tables[i] = int32_t(rng() % uint32_t(numBlocks));  // shared blocks are fine: read only
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        std::vector<float> keys(size_t(numBlocks * bs * kvDim)), values(keys.size()), q(size_t(n * qDim));
+        for (float& x : keys) x = 2.0f * dist(rng);
+        for (float& x : values) x = dist(rng);
+        for (float& x : q) x = dist(rng);
+        const float scale = 1.0f / std::sqrt(float(d));
+        std::vector<float> want(q.size());
+        for (int64_t i = 0; i < n; ++i) {
+            const int32_t* table = tables.data() + int64_t(seq[size_t(i)]) * maxBlocks;
+            auto row = [&](const std::vector<float>& cache, int64_t p) {
+                return cache.data() + (int64_t(table[p / bs]) * bs + p % bs) * kvDim;
+            };
+            const int64_t len = pos[size_t(i)] + 1;
+            for (int h = 0; h < heads; ++h) {
+                const int kvh = h / (heads / kvHeads);
+                std::vector<double> sc(static_cast<size_t>(len));
+                double mx = -1e300, sum = 0;
+                for (int64_t p = 0; p < len; ++p) {
+                    double s2 = 0;
+                    for (int c = 0; c < d; ++c) s2 += double(q[size_t(i * qDim + h * d + c)]) * row(keys, p)[kvh * d + c];
+                    mx = std::max(mx, sc[size_t(p)] = s2 * scale);
+                }
+                for (double& v : sc) sum += (v = std::exp(v - mx));
+                for (int c = 0; c < d; ++c) {
+                    double acc = 0;
+                    for (int64_t p = 0; p < len; ++p) acc += sc[size_t(p)] * row(values, p)[kvh * d + c];
+                    want[size_t(i * qDim + h * d + c)] = float(acc / sum);
+                }
+            }
+        }
+        AttentionBatch b{n, seq.data(), pos.data(), tables.data(), maxBlocks, 0};
+        for (int32_t p : pos) b.maxContext = std::max<int64_t>(b.maxContext, p + 1);
+        const KvLayer cache{keys.data(), values.data(), numBlocks, bs, kvHeads, d};
+        CpuDevice dev(threads);
+        for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512}) {
+            if (cpu::setIsa(isa) != isa) continue;
+            std::vector<float> got(q.size(), -7.0f);
+            QVERIFY(dev.pagedAttention(q.data(), heads, scale, b, cache, got.data()).ok());
+            float worst = 0;
+            int64_t at = 0;
+            for (size_t i = 0; i < got.size(); ++i)
+                if (!(std::fabs(got[i] - want[i]) <= worst)) worst = std::fabs(got[i] - want[i]), at = int64_t(i);
+            QVERIFY2(worst < 2e-5f, qPrintable(QString("%1: max |diff| %2 at token %3 head %4")
+                                                   .arg(cpu::isaName(isa)).arg(worst).arg(at / qDim).arg(at % qDim / d)));
         }
         cpu::setIsa(cpu::detectedIsa());
     }

@@ -23,12 +23,12 @@ const LLAMA_BENCH = path.join(HERE, "node_modules", ".yardstick", "llama-bench")
 function usage(msg) {
     if (msg) console.error(`error: ${msg}`);
     console.error("usage: node bench.mjs --model F.gguf [--threads N] [--pp 128[,512]] [--tg 64] [--reps 3] [--json]\n" +
-        "                      [--backend auto|llama-bench|api] [--no-warmup] [--seed N]");
+        "                      [--backend auto|llama-bench|api] [--no-warmup] [--seed N] [--depth N]");
     process.exit(2);
 }
 
 function parseArgs(argv) {
-    const o = {model: null, threads: 2, pp: [128], tg: [64], reps: 3, json: false, backend: "auto", warmup: true, seed: 42};
+    const o = {model: null, threads: 2, pp: [128], tg: [64], reps: 3, json: false, backend: "auto", warmup: true, seed: 42, depth: 0};
     const list = (v) => String(v).split(",").map((x) => parseInt(x, 10)).filter((x) => Number.isFinite(x) && x >= 0);
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
@@ -43,6 +43,7 @@ function parseArgs(argv) {
             case "--backend": o.backend = next(); break;
             case "--no-warmup": o.warmup = false; break;
             case "--seed": o.seed = parseInt(next(), 10); break;
+            case "--depth": case "-d": o.depth = parseInt(next(), 10); break;
             case "--help": case "-h": usage();
             default: usage(`unknown argument ${a}`);
         }
@@ -52,6 +53,8 @@ function parseArgs(argv) {
     o.model = path.resolve(o.model);
     if (!(o.threads >= 1)) usage("--threads must be >= 1");
     if (!(o.reps >= 1)) usage("--reps must be >= 1");
+    if (!(o.depth >= 0)) usage("--depth must be >= 0");
+    if (o.depth > 0 && o.backend === "api") usage("--depth needs the llama-bench backend");
     if (!["auto", "llama-bench", "api"].includes(o.backend)) usage("--backend must be auto, llama-bench or api");
     if (o.pp.length === 0 && o.tg.length === 0) usage("nothing to do (--pp and --tg both empty)");
     return o;
@@ -80,6 +83,7 @@ function runLlamaBench(o) {
     args.push("-p", o.pp.length ? o.pp.join(",") : "0");
     args.push("-n", o.tg.length ? o.tg.join(",") : "0");
     if (!o.warmup) args.push("--no-warmup");
+    if (o.depth > 0) args.push("-d", String(o.depth));  // context in the cache before each test, not timed
     // ggml loads its CPU backend variants (libggml-cpu-<arch>.so) from the executable dir or the cwd:
     // run inside the prebuilt bins directory so the prebuilt, best-scoring variant is picked.
     const env = {...process.env, LLAMA_ARG_THREADS: String(o.threads)};
@@ -90,7 +94,8 @@ function runLlamaBench(o) {
     const ver = spawnSync(LLAMA_BENCH, ["--version"], {cwd: BINS, encoding: "utf8"});
     const loaded = /load_backend: loaded CPU backend from (\S+)/.exec(r.stderr)?.[1];
     const results = rows.map((row) => ({
-        test: row.n_prompt > 0 && row.n_gen === 0 ? `pp${row.n_prompt}` : row.n_gen > 0 && row.n_prompt === 0 ? `tg${row.n_gen}` : `pp${row.n_prompt}+tg${row.n_gen}`,
+        test: (row.n_prompt > 0 && row.n_gen === 0 ? `pp${row.n_prompt}` : row.n_gen > 0 && row.n_prompt === 0 ? `tg${row.n_gen}` : `pp${row.n_prompt}+tg${row.n_gen}`) +
+            (row.n_depth > 0 ? ` @ d${row.n_depth}` : ""),
         n_prompt: row.n_prompt, n_gen: row.n_gen, n_threads: row.n_threads, reps: row.samples_ns.length,
         avg_ts: row.avg_ts, stddev_ts: row.stddev_ts, avg_ns: row.avg_ns, stddev_ns: row.stddev_ns,
         samples_ns: row.samples_ns, samples_ts: row.samples_ts,

@@ -48,6 +48,14 @@ struct KernelTable {
     /// x[i] = exp(x[i] - shift) in place, returning the sum (softmax's inner loop). SIMD versions use a degree-6
     /// polynomial for 2^f after range reduction: relative error ~2e-7.
     float (*expShiftSum)(float* x, float shift, int64_t n) = nullptr;
+    /// Decode attention for a group of query heads sharing one KV head (GQA), a run of n <= 16 positions at a time:
+    /// s[g·ls + p] = scale · (q_g · k_p) for the G query rows of q (stride hd), k_p = k + p·kStride. Each key is
+    /// loaded once for all G heads, and 16 dot products reduce together instead of one horizontal sum each.
+    void (*groupScores)(const float* q, int64_t G, const float* k, int64_t kStride, int64_t n, int64_t hd,
+                        float scale, float* s, int64_t ls) = nullptr;
+    /// out_g += Σ_p s[g·ls + p] · v_p for the G rows of out (stride hd), n <= 16 values v_p = v + p·vStride.
+    void (*groupAccum)(const float* s, int64_t ls, int64_t G, const float* v, int64_t vStride, int64_t n,
+                       int64_t hd, float* out) = nullptr;
 };
 
 const KernelTable& scalarKernels();

@@ -217,4 +217,14 @@ float expShiftSum(float* x, float shift, int64_t n) { return n > 0 ? kernels().e
 
 void axpy(float a, const float* x, float* y, int64_t n) { kernels().axpy(a, x, y, n); }
 
+void groupScores(const float* q, int64_t G, const float* k, int64_t kStride, int64_t n, int64_t hd, float scale,
+                 float* s, int64_t ls) {
+    kernels().groupScores(q, G, k, kStride, n, hd, scale, s, ls);
+}
+
+void groupAccum(const float* s, int64_t ls, int64_t G, const float* v, int64_t vStride, int64_t n, int64_t hd,
+                float* out) {
+    kernels().groupAccum(s, ls, G, v, vStride, n, hd, out);
+}
+
 }  // namespace wb::cpu

@@ -46,4 +46,12 @@ float dot(const float* a, const float* b, int64_t n);
 /// y += a * x.
 void axpy(float a, const float* x, float* y, int64_t n);
 
+/// Decode attention for G query heads that share a KV head, n <= 16 positions at a time (see cpu_kernels.h):
+/// s[g·ls + p] = scale · (q_g · k_p), q rows at stride hd, k_p = k + p·kStride.
+void groupScores(const float* q, int64_t G, const float* k, int64_t kStride, int64_t n, int64_t hd, float scale,
+                 float* s, int64_t ls);
+/// out_g += Σ_p s[g·ls + p] · v_p, out rows at stride hd, v_p = v + p·vStride, n <= 16.
+void groupAccum(const float* s, int64_t ls, int64_t G, const float* v, int64_t vStride, int64_t n, int64_t hd,
+                float* out);
+
 }  // namespace wb::cpu

@@ -346,6 +346,76 @@ float expShiftSumAvx2(float* x, float shift, int64_t n) {
     return sum;
 }
 
+// Lane i of the result: the sum of v[i]'s 8 lanes.
+inline __m256 sum8(const __m256* v) {
+    const __m256 h0 = _mm256_hadd_ps(v[0], v[1]), h1 = _mm256_hadd_ps(v[2], v[3]);
+    const __m256 h2 = _mm256_hadd_ps(v[4], v[5]), h3 = _mm256_hadd_ps(v[6], v[7]);
+    const __m256 h01 = _mm256_hadd_ps(h0, h1), h23 = _mm256_hadd_ps(h2, h3);  // [v0..v3 low halves | high halves]
+    return _mm256_add_ps(_mm256_permute2f128_ps(h01, h23, 0x20), _mm256_permute2f128_ps(h01, h23, 0x31));
+}
+
+inline __m256i tailMask8(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+void groupScoresAvx2(const float* q, int64_t G, const float* k, int64_t kStride, int64_t n, int64_t hd, float scale,
+                     float* s, int64_t ls) {
+    const __m256 vscale = _mm256_set1_ps(scale);
+    const int64_t full = hd / 8 * 8;
+    const __m256i tail = tailMask8(hd - full);
+    for (int64_t p0 = 0; p0 < n; p0 += 8) {
+        const int64_t m = std::min<int64_t>(8, n - p0);
+        const float* rows[8];
+        for (int p = 0; p < 8; ++p) rows[p] = k + (p0 + (p < m ? p : 0)) * kStride;
+        for (int64_t g = 0; g < G; ++g) {
+            const float* qg = q + g * hd;
+            __m256 acc[8];
+#pragma GCC unroll 8
+            for (int p = 0; p < 8; ++p) acc[p] = _mm256_setzero_ps();
+            for (int64_t c = 0; c < full; c += 8) {
+                const __m256 qc = _mm256_loadu_ps(qg + c);
+#pragma GCC unroll 8
+                for (int p = 0; p < 8; ++p) acc[p] = _mm256_fmadd_ps(qc, _mm256_loadu_ps(rows[p] + c), acc[p]);
+            }
+            if (full < hd) {
+                const __m256 qc = _mm256_maskload_ps(qg + full, tail);
+#pragma GCC unroll 8
+                for (int p = 0; p < 8; ++p) acc[p] = _mm256_fmadd_ps(qc, _mm256_maskload_ps(rows[p] + full, tail), acc[p]);
+            }
+            const __m256 r = _mm256_mul_ps(sum8(acc), vscale);
+            if (m == 8) {
+                _mm256_storeu_ps(s + g * ls + p0, r);
+            } else {
+                _mm256_maskstore_ps(s + g * ls + p0, tailMask8(m), r);
+            }
+        }
+    }
+}
+
+void groupAccumAvx2(const float* s, int64_t ls, int64_t G, const float* v, int64_t vStride, int64_t n, int64_t hd,
+                    float* out) {
+    // Up to 8 heads' 8-column slices of out in registers; each value slice is loaded once for all of them.
+    for (int64_t g0 = 0; g0 < G; g0 += 8) {
+        const int64_t gb = std::min<int64_t>(8, G - g0);
+        for (int64_t c = 0; c < hd; c += 8) {
+            const __m256i m = tailMask8(std::min<int64_t>(8, hd - c));
+            __m256 acc[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j)
+                acc[j] = j < gb ? _mm256_maskload_ps(out + (g0 + j) * hd + c, m) : _mm256_setzero_ps();
+            for (int64_t p = 0; p < n; ++p) {
+                const __m256 x = _mm256_maskload_ps(v + p * vStride + c, m);
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; ++j)
+                    if (j < gb) acc[j] = _mm256_fmadd_ps(_mm256_broadcast_ss(s + (g0 + j) * ls + p), x, acc[j]);
+            }
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j)
+                if (j < gb) _mm256_maskstore_ps(out + (g0 + j) * hd + c, m, acc[j]);
+        }
+    }
+}
+
 }  // namespace
 
 const KernelTable& avx2Kernels() {
@@ -361,6 +431,8 @@ const KernelTable& avx2Kernels() {
         t.dot = dotAvx2;
         t.axpy = axpyAvx2;
         t.expShiftSum = expShiftSumAvx2;
+        t.groupScores = groupScoresAvx2;
+        t.groupAccum = groupAccumAvx2;
         return t;
     }();
     return table;

@@ -475,6 +475,76 @@ float expShiftSumAvx512(float* x, float shift, int64_t n) {
     return _mm512_reduce_add_ps(acc);
 }
 
+// Sums of 16 vectors at once: lane i of the result is the sum of v[i]'s 16 lanes (45 shuffles and adds in all,
+// against 16 x 8 for sixteen separate horizontal sums).
+inline __m512 sum16(const __m512* v) {
+    __m512 t[8], u[4];
+    for (int i = 0; i < 8; ++i)  // per 128-bit lane: [a0+a2, b0+b2, a1+a3, b1+b3]
+        t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    for (int i = 0; i < 4; ++i)  // per 128-bit lane: that lane's partial sum of v[4i..4i+3]
+        u[i] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    // Add the four 128-bit lanes: lane i of the result gathers u[i]'s.
+    const __m512 s01 = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                     _mm512_shuffle_f32x4(u[0], u[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512 s23 = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                     _mm512_shuffle_f32x4(u[2], u[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_f32x4(s01, s23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+void groupScoresAvx512(const float* q, int64_t G, const float* k, int64_t kStride, int64_t n, int64_t hd, float scale,
+                       float* s, int64_t ls) {
+    // Rows past n repeat row 0 (valid memory); their sums are computed and not stored.
+    const float* rows[16];
+    for (int p = 0; p < 16; ++p) rows[p] = k + (p < n ? p : 0) * kStride;
+    const __mmask16 outMask = n >= 16 ? __mmask16(0xffff) : tailMask16(n);
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int64_t g = 0; g < G; ++g) {
+        const float* qg = q + g * hd;
+        __m512 acc[16];
+#pragma GCC unroll 16
+        for (int p = 0; p < 16; ++p) acc[p] = _mm512_setzero_ps();
+        int64_t c = 0;
+        for (; c + 16 <= hd; c += 16) {
+            const __m512 qc = _mm512_loadu_ps(qg + c);
+#pragma GCC unroll 16
+            for (int p = 0; p < 16; ++p) acc[p] = _mm512_fmadd_ps(qc, _mm512_loadu_ps(rows[p] + c), acc[p]);
+        }
+        if (c < hd) {
+            const __mmask16 m = tailMask16(hd - c);
+            const __m512 qc = _mm512_maskz_loadu_ps(m, qg + c);
+#pragma GCC unroll 16
+            for (int p = 0; p < 16; ++p) acc[p] = _mm512_fmadd_ps(qc, _mm512_maskz_loadu_ps(m, rows[p] + c), acc[p]);
+        }
+        _mm512_mask_storeu_ps(s + g * ls, outMask, _mm512_mul_ps(sum16(acc), vscale));
+    }
+}
+
+void groupAccumAvx512(const float* s, int64_t ls, int64_t G, const float* v, int64_t vStride, int64_t n, int64_t hd,
+                      float* out) {
+    // Up to 8 heads' 16-column slices of out in registers; each value slice is loaded once for all of them.
+    for (int64_t g0 = 0; g0 < G; g0 += 8) {
+        const int64_t gb = std::min<int64_t>(8, G - g0);
+        for (int64_t c = 0; c < hd; c += 16) {
+            const __mmask16 m = hd - c >= 16 ? __mmask16(0xffff) : tailMask16(hd - c);
+            __m512 acc[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j)
+                acc[j] = j < gb ? _mm512_maskz_loadu_ps(m, out + (g0 + j) * hd + c) : _mm512_setzero_ps();
+            for (int64_t p = 0; p < n; ++p) {
+                const __m512 x = _mm512_maskz_loadu_ps(m, v + p * vStride + c);
+#pragma GCC unroll 8
+                for (int j = 0; j < 8; ++j)
+                    if (j < gb) acc[j] = _mm512_fmadd_ps(_mm512_set1_ps(s[(g0 + j) * ls + p]), x, acc[j]);
+            }
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j)
+                if (j < gb) _mm512_mask_storeu_ps(out + (g0 + j) * hd + c, m, acc[j]);
+        }
+    }
+}
+
 }  // namespace
 
 const KernelTable& avx512Kernels() {
@@ -490,6 +560,8 @@ const KernelTable& avx512Kernels() {
         t.dot = dotAvx512;
         t.axpy = axpyAvx512;
         t.expShiftSum = expShiftSumAvx512;
+        t.groupScores = groupScoresAvx512;
+        t.groupAccum = groupAccumAvx512;
         return t;
     }();
     return table;

@@ -89,6 +89,18 @@ float expShiftSumScalar(float* x, float shift, int64_t n) {
     return float(sum);
 }
 
+void groupScoresScalar(const float* q, int64_t G, const float* k, int64_t kStride, int64_t n, int64_t hd, float scale,
+                       float* s, int64_t ls) {
+    for (int64_t g = 0; g < G; ++g)
+        for (int64_t p = 0; p < n; ++p) s[g * ls + p] = dotScalar(q + g * hd, k + p * kStride, hd) * scale;
+}
+
+void groupAccumScalar(const float* s, int64_t ls, int64_t G, const float* v, int64_t vStride, int64_t n, int64_t hd,
+                      float* out) {
+    for (int64_t g = 0; g < G; ++g)
+        for (int64_t p = 0; p < n; ++p) axpyScalar(s[g * ls + p], v + p * vStride, out + g * hd, hd);
+}
+
 }  // namespace
 
 const KernelTable& scalarKernels() {
@@ -104,6 +116,8 @@ const KernelTable& scalarKernels() {
         t.dot = dotScalar;
         t.axpy = axpyScalar;
         t.expShiftSum = expShiftSumScalar;
+        t.groupScores = groupScoresScalar;
+        t.groupAccum = groupAccumScalar;
         return t;
     }();
     return table;
