@@ -1,6 +1,8 @@
 #include "bridge/engine_bridge.h"
 
+#include <QBuffer>
 #include <QFile>
+#include <QImage>
 
 #include <QFileInfo>
 #include <QRandomGenerator>
@@ -11,6 +13,7 @@
 
 #include "api/engine.h"
 #include "backend/device.h"
+#include "media/image.h"
 #include "bridge/model_info.h"
 
 namespace wbgui {
@@ -161,13 +164,31 @@ quint64 EngineBridge::submitChat(const QList<ChatTurn>& turns, const SamplingSet
     for (const ChatTurn& t : turns) {
         wb::ChatMessage m{t.role.toStdString(), t.content.toStdString(), {}};
         if (!t.images.isEmpty() && m_loaded.acceptsImages) {
-            // Images first, then the text (the layout of the model's own examples). Nothing is read here: the
-            // engine reads each file on its preparation thread (a phone screenshot is megabytes, and every turn of
-            // the history goes again with every send). The input panel converted other formats to PNG when they
-            // were attached; a file that is still not PNG/JPEG (a chat from an older version) ends the request with
-            // the engine's error naming it.
-            for (const QString& path : t.images)
-                m.parts.push_back(wb::ContentPart::makeImageFile(QFile::encodeName(path).toStdString()));
+            // Images first, then the text (the layout of the model's own examples). PNG and JPEG files are not read
+            // here: the engine reads each on its preparation thread (a phone screenshot is megabytes, and every
+            // turn of the history goes again with every send); only their first bytes are sniffed. The input panel
+            // converts other formats to PNG when they are attached; a chat saved by an older version may still
+            // name a BMP/GIF/WebP file, which is converted here, as before (rare, and only for such chats).
+            for (const QString& path : t.images) {
+                QFile f(path);
+                QByteArray head;
+                if (f.open(QIODevice::ReadOnly)) head = f.read(16);
+                const auto* raw = reinterpret_cast<const uint8_t*>(head.constData());
+                if (head.isEmpty() ||
+                    wb::detectImageFormat(std::span<const uint8_t>(raw, size_t(head.size()))) != wb::ImageFormat::Unknown) {
+                    // Unreadable files go too: the engine's error names the path and the reason.
+                    m.parts.push_back(wb::ContentPart::makeImageFile(QFile::encodeName(path).toStdString()));
+                    continue;
+                }
+                QImage img;
+                QBuffer out;
+                if (!img.loadFromData(head + f.readAll()) || !out.open(QIODevice::WriteOnly) || !img.save(&out, "PNG")) {
+                    Q_EMIT requestFailed(0, tr("The attached file %1 is not an image this build can read").arg(path));
+                    return 0;
+                }
+                const QByteArray png = out.data();
+                m.parts.push_back(wb::ContentPart::makeImage(std::vector<uint8_t>(png.begin(), png.end())));
+            }
             if (!m.content.empty()) m.parts.push_back(wb::ContentPart::makeText(m.content));
         }
         request.messages.push_back(std::move(m));

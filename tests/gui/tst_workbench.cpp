@@ -721,6 +721,19 @@ private Q_SLOTS:
         QVERIFY2(rb.promptTokens > 4 + 2 + 13 + 2 + 4, qPrintable(QString::number(rb.promptTokens)));
         QCOMPARE(chat->messageWidgets()[0]->message().attachments, QStringList{converted});
 
+        // A chat saved by an older version may name a BMP itself (attachments were converted only at send then):
+        // the bridge still converts such a file when it sends it, so those chats go on.
+        {
+            QSignalSpy bridgeDone(m_window->bridge(), &EngineBridge::finished);
+            const quint64 id = m_window->bridge()->submitChat({ChatTurn{"user", "An old chat?", {bmp}}}, s);
+            QVERIFY(id != 0);
+            QTRY_VERIFY_WITH_TIMEOUT(bridgeDone.count() == 1, 60000);
+            QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
+            const auto old = bridgeDone.first().at(1).value<GenerationResult>();
+            QCOMPARE(old.promptTokens, rb.promptTokens - qint64(QByteArray("And this one?").size()) +
+                                           qint64(QByteArray("An old chat?").size()));
+        }
+
         // The engine reads the files (the GUI thread hands it paths): one gone by send time is the request's
         // error, naming the file, and the app goes on.
         chat->newChat();
