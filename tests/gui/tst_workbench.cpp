@@ -379,6 +379,10 @@ private Q_SLOTS:
         QCOMPARE(in->attachments().size(), 3);
         QWidget* full = in->showFullSize(0);
         QVERIFY(full && full->isVisible());
+        auto* fullImage = full->findChild<QLabel*>("fullSizeImage");
+        QVERIFY(fullImage);
+        QTRY_VERIFY_WITH_TIMEOUT(!fullImage->pixmap().isNull(), 10000);  // decoded off the GUI thread
+        QCOMPARE(fullImage->pixmap().size(), QImage(in->attachments().first()).size());
         full->close();
         saveScreenshot(in->window(), "input");
         in->thumbnails()->setCurrentRow(1);
