@@ -9,13 +9,55 @@
 
 namespace wb {
 
-void EngineTarget::start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
-                         std::function<void(const Event&)> onEvent) {
+void EngineTarget::start(const BenchRequest& b, std::function<void(const Event&)> onEvent) {
     Request r;
-    r.promptTokens = promptTokens;
-    r.maxTokens = maxTokens;
+    r.maxTokens = b.maxTokens;
     r.ignoreEos = true;
+    if (b.images.empty()) {
+        r.promptTokens = b.promptTokens;
+    } else {
+        // As an HTTP chat request carries it: one user message, the images, then the prompt as text.
+        ChatMessage m{"user", {}, {}};
+        for (const ImageBytes& img : b.images) m.parts.push_back({ContentPart::Kind::Image, {}, img, {}});
+        m.parts.push_back(ContentPart::makeText(m_engine.tokenizer().decode(b.promptTokens)));
+        r.messages.push_back(std::move(m));
+    }
     m_engine.submit(std::move(r), std::move(onEvent));
+}
+
+Result<std::unique_ptr<ImageWorkload>> ImageWorkload::create(std::vector<std::vector<uint8_t>> images, bool distinct) {
+    if (images.empty()) return makeError("an image workload needs at least one image");
+    auto w = std::make_unique<ImageWorkload>();
+    w->m_distinct = distinct;
+    for (size_t i = 0; i < images.size(); ++i) {
+        auto img = decodeImage(images[i], "image " + std::to_string(i + 1));
+        if (!img) return img.error();
+        w->m_info.push_back({int64_t(images[i].size()), img->width, img->height});
+        w->m_base.push_back(std::make_shared<const std::vector<uint8_t>>(std::move(images[i])));
+        if (distinct) w->m_decoded.push_back(std::move(*img));
+    }
+    return w;
+}
+
+Result<std::vector<std::vector<ImageBytes>>> ImageWorkload::take(int n) {
+    std::vector<std::vector<ImageBytes>> out(size_t(std::max(n, 0)));
+    for (auto& set : out) {
+        if (!m_distinct) {
+            set = m_base;
+            continue;
+        }
+        const uint64_t serial = ++m_next;
+        for (const Image& base : m_decoded) {
+            // The request's serial number in the first 8 pixels' red channel: a different picture to any hash of
+            // bytes or pixels, invisible to the model's task.
+            Image img = base;
+            for (int k = 0; k < 8 && k < img.width * img.height; ++k) img.rgb[size_t(k) * 3] = uint8_t(serial >> (8 * k));
+            auto png = encodePng(img);
+            if (!png) return png.error();
+            set.push_back(std::make_shared<const std::vector<uint8_t>>(std::move(*png)));
+        }
+    }
+    return out;
 }
 
 Summary summarize(std::vector<double> v) {
@@ -61,10 +103,38 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
     res.concurrency = o.concurrency;
     std::vector<double> ttft, e2e, itl, tpot;
 
+    if (o.images && !target.acceptsImages()) {
+        res.requests = total;
+        res.errors = total;
+        res.firstError = target.name() + " cannot send images with its requests (a vision model, and for a server "
+                                         "the chat endpoint, are needed)";
+        return res;
+    }
+    // Every request's images are made before anything is timed (distinct images are re-encoded per request).
+    std::vector<std::vector<ImageBytes>> imageSets;
+    if (o.images) {
+        auto sets = o.images->take(o.warmupRequests + total);
+        if (!sets) {
+            res.requests = total;
+            res.errors = total;
+            res.firstError = sets.error().message;
+            return res;
+        }
+        imageSets = std::move(*sets);
+    }
+    size_t nextSet = 0;
+    auto request = [&](int64_t maxTokens) {
+        BenchRequest b;
+        b.promptTokens = makePrompt();
+        b.maxTokens = maxTokens;
+        if (nextSet < imageSets.size()) b.images = std::move(imageSets[nextSet++]);
+        return b;
+    };
+
     // Warm-up requests run alone and are not counted.
     for (int i = 0; i < o.warmupRequests; ++i) {
         bool done = false;
-        target.start(makePrompt(), std::min<int64_t>(o.outputTokens, 8), [&](const Event& e) {
+        target.start(request(std::min<int64_t>(o.outputTokens, 8)), [&](const Event& e) {
             if (e.type != EventType::Finished && e.type != EventType::Error) return;
             std::lock_guard lock(mutex);
             done = true;
@@ -100,9 +170,9 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
             }
             ++inFlight;
             ++started;
-            auto prompt = makePrompt();
+            const BenchRequest b = request(o.outputTokens);
             lock.unlock();
-            target.start(prompt, o.outputTokens, [&](const Event& e) {
+            target.start(b, [&](const Event& e) {
                 if (e.type != EventType::Finished && e.type != EventType::Error) return;
                 std::lock_guard l(mutex);
                 if (e.type == EventType::Error || e.reason == StopReason::Error) {
@@ -113,6 +183,7 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
                     e2e.push_back(e.timings.e2eMs);
                     itl.insert(itl.end(), e.timings.interTokenMs.begin(), e.timings.interTokenMs.end());
                     res.outputTokens += e.usage.completionTokens;
+                    res.promptTokens += e.usage.promptTokens;
                     if (e.usage.completionTokens > 1)
                         tpot.push_back((e.timings.e2eMs - e.timings.ttftMs) / double(e.usage.completionTokens - 1));
                 }

@@ -6,12 +6,26 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "api/engine.h"
+#include "core/result.h"
+#include "media/image.h"
 
 namespace wb {
+
+/// An encoded image (PNG or JPEG bytes) sent with a benchmark request.
+using ImageBytes = std::shared_ptr<const std::vector<uint8_t>>;
+
+/// One benchmark request: the prompt's token ids and, for multimodal workloads, images that go before the prompt
+/// (as one chat message: the images, then the prompt as text).
+struct BenchRequest {
+    std::vector<int32_t> promptTokens;
+    std::vector<ImageBytes> images;
+    int64_t maxTokens = 0;
+};
 
 /// Something that serves generation requests: this engine in process, or an OpenAI-compatible HTTP endpoint
 /// (serve/http_target.h).
@@ -19,21 +33,48 @@ class BenchTarget {
 public:
     virtual ~BenchTarget() = default;
     virtual std::string name() const = 0;
+    /// Whether requests may carry images. runLoadTest refuses an image workload for a target that cannot send
+    /// them, rather than measuring the text alone under the image workload's name.
+    virtual bool acceptsImages() const { return false; }
     /// Starts one request of exactly `maxTokens` output tokens (EOS ignored where the target allows it);
     /// `onEvent` is called from any thread and ends with one Finished or Error event.
-    virtual void start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
-                       std::function<void(const Event&)> onEvent) = 0;
+    virtual void start(const BenchRequest& request, std::function<void(const Event&)> onEvent) = 0;
 };
 
 class EngineTarget : public BenchTarget {
 public:
     explicit EngineTarget(Engine& engine) : m_engine(engine) {}
     std::string name() const override { return "workbench (in process)"; }
-    void start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
-               std::function<void(const Event&)> onEvent) override;
+    bool acceptsImages() const override { return m_engine.acceptsImages(); }
+    void start(const BenchRequest& request, std::function<void(const Event&)> onEvent) override;
 
 private:
     Engine& m_engine;
+};
+
+/// The images of a multimodal workload. By default every request gets images of its own: the same pictures with
+/// a few pixels changed (decoded once, re-encoded as PNG per request), so no engine can answer from an image cache
+/// (this one keeps recent images' features; vLLM caches by pixel content) and each request pays for its vision
+/// encoding, as a phone agent's new screenshot each turn does. `distinct = false` sends the same bytes each time.
+class ImageWorkload {
+public:
+    static Result<std::unique_ptr<ImageWorkload>> create(std::vector<std::vector<uint8_t>> images, bool distinct = true);
+    /// Image sets for the next n requests (made here, before any timing starts).
+    Result<std::vector<std::vector<ImageBytes>>> take(int n);
+    int numImages() const { return int(m_base.size()); }
+    struct Info {
+        int64_t bytes = 0;
+        int width = 0, height = 0;
+    };
+    const std::vector<Info>& info() const { return m_info; }
+    bool distinct() const { return m_distinct; }
+
+private:
+    std::vector<ImageBytes> m_base;
+    std::vector<Info> m_info;
+    std::vector<Image> m_decoded;
+    bool m_distinct = true;
+    uint64_t m_next = 0;
 };
 
 struct LoadTestOptions {
@@ -50,6 +91,8 @@ struct LoadTestOptions {
     const std::atomic<bool>* cancel = nullptr;
     /// Called (on the thread that finished a request) after each measured request: finished, total.
     std::function<void(int, int)> onProgress;
+    /// A multimodal workload: each request carries these images before its prompt. Not owned.
+    ImageWorkload* images = nullptr;
 };
 
 struct Summary {
@@ -70,6 +113,7 @@ struct LoadTestResult {
     double outputTokensPerSecond = 0;  // all requests' output tokens / wall time
     double requestsPerSecond = 0;
     int64_t outputTokens = 0;
+    int64_t promptTokens = 0;  // as the target reported them (image tokens included), over measured requests
     bool cancelled = false;
     /// Per request, in finishing order: what a latency CDF is drawn from (summaries alone cannot give one).
     std::vector<double> ttftSamplesMs;

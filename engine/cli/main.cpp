@@ -95,6 +95,9 @@ bench options (serving load, continuous batching):
   --p99-limit-ms X        report the highest concurrency whose end-to-end P99 stays under X ms
   --max-num-seqs N        engine batch limit (default 64)
   --request-rate R        Poisson arrivals at R requests/s (open loop; --concurrency caps what is in flight)
+  --image FILE            a multimodal workload: each request is one chat message of the image(s) (repeatable, in
+                          order) then the prompt; each request's images get new pixels (a few changed) so no image
+                          cache answers, unless --same-image. Vision models; servers through the chat endpoint
   --url URL --model-name N  benchmark an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) instead of
                           loading the model; -m MODEL then only supplies the tokenizer for exact prompts
   --endpoint E            completions (default: token-id prompts) or chat; --api-key K; --no-ignore-eos
@@ -134,7 +137,7 @@ bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
     static const std::map<std::string, std::string> alias = {
         {"-m", "model"}, {"-p", "prompt"}, {"-n", "max-tokens"}, {"-t", "threads"}, {"-f", "file"}, {"-r", "reps"}, {"-d", "depth"}};
     static const std::vector<std::string> flags = {"json", "no-bos", "special", "help", "ignore-eos", "no-think",
-                                                   "log-requests", "no-ignore-eos", "list-targets"};
+                                                   "log-requests", "no-ignore-eos", "list-targets", "same-image"};
     for (int i = 2; i < argc; ++i) {
         std::string k = argv[i];
         if (alias.count(k)) {
@@ -691,6 +694,31 @@ int cmdBenchServing(const Args& a) {
 
     json run{{"version", kVersion}, {"input_tokens", input}, {"output_tokens", output}, {"p99_limit_ms", p99Limit},
              {"request_rate", rate}, {"seed", seed}};
+    // A multimodal workload: every request carries these images before its prompt (the phone agent's shape).
+    std::unique_ptr<wb::ImageWorkload> images;
+    if (!a.images.empty()) {
+        std::vector<std::vector<uint8_t>> bytes;
+        for (const std::string& path : a.images) {
+            std::ifstream f(path, std::ios::binary);
+            if (!f) return fail("cannot read the image " + path);
+            bytes.emplace_back((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+            if (wb::detectImageFormat(bytes.back()) == wb::ImageFormat::Unknown)
+                return fail(path + " is not a PNG or JPEG image");
+        }
+        auto w = wb::ImageWorkload::create(std::move(bytes), !a.has("same-image"));
+        if (!w) return fail(w.error().message);
+        images = std::move(*w);
+        json list = json::array();
+        for (size_t i = 0; i < a.images.size(); ++i) {
+            const auto& in = images->info()[i];
+            list.push_back({{"file", std::filesystem::path(a.images[i]).filename().string()}, {"bytes", in.bytes},
+                            {"width", in.width}, {"height", in.height}});
+        }
+        run["images"] = list;
+        run["distinct_images"] = images->distinct();
+        if (a.has("endpoint") && a.get("endpoint") != "chat")
+            return fail("--image needs the chat endpoint (--endpoint chat, the default with images)");
+    }
     std::unique_ptr<wb::Engine> engine;
     std::unique_ptr<wb::BenchTarget> target;
     std::unique_ptr<wb::Tokenizer> remoteTok;
@@ -717,7 +745,7 @@ int cmdBenchServing(const Args& a) {
         rc.url = a.get("url");
         rc.model = a.get("model-name");
         rc.apiKey = a.get("api-key");
-        rc.endpoint = a.get("endpoint");
+        rc.endpoint = images ? "chat" : a.get("endpoint");
         rc.ignoreEos = !a.has("no-ignore-eos");
         run["target"] = "http";
         run["plugin"] = plugin->info().id;
@@ -750,7 +778,7 @@ int cmdBenchServing(const Args& a) {
         ho.baseUrl = a.get("url");
         ho.modelName = a.get("model-name");
         ho.apiKey = a.get("api-key");
-        ho.chat = a.get("endpoint", "completions") == "chat";
+        ho.chat = images || a.get("endpoint", "completions") == "chat";
         ho.ignoreEos = !a.has("no-ignore-eos");
         // With a local copy of the model's tokenizer (-m), prompts are exact token ids; without one, a chat or
         // text prompt of about the right length.
@@ -815,9 +843,13 @@ int cmdBenchServing(const Args& a) {
 
     const bool table = format == "table";
     if (table)
-        std::printf("%s, %s, workload %lld in / %lld out%s\n%6s %8s %16s %10s %12s %10s %10s %10s %10s %6s\n",
+        std::printf("%s, %s, workload %lld in / %lld out%s%s\n%6s %8s %16s %10s %12s %10s %10s %10s %10s %6s\n",
                     run["label"].get<std::string>().c_str(), run.value("device", "").c_str(), (long long)input,
                     (long long)output, rate > 0 ? (", Poisson " + std::to_string(rate) + " req/s").c_str() : "",
+                    images ? (" + " + std::to_string(images->numImages()) + " image(s) per request" +
+                              (images->distinct() ? ", new pixels each request" : ", the same bytes each request"))
+                                 .c_str()
+                           : "",
                     "conc", "requests", "TTFT ms (±sd)", "TPOT ms", "out tok/s", "req/s", "P50 ms", "P90 ms",
                     "P99 ms", "errors");
     int best = 0;
@@ -835,6 +867,7 @@ int cmdBenchServing(const Args& a) {
         lo.seed = uint64_t(seed);
         lo.warmupRequests = int(warmup);
         lo.requestRate = rate;
+        lo.images = images.get();
         auto r = wb::runLoadTest(*target, lo);
         const bool stable = r.errors == 0 && (p99Limit <= 0 || r.e2eMs.p99 <= p99Limit);
         if (stable) best = std::max(best, conc);
@@ -844,6 +877,9 @@ int cmdBenchServing(const Args& a) {
                         r.ttftMs.mean, r.ttftMs.stddev, r.tpotMs.mean, r.outputTokensPerSecond, r.requestsPerSecond,
                         r.e2eMs.p50, r.e2eMs.p90, r.e2eMs.p99, r.errors);
             if (r.errors) std::printf("       first error: %s\n", r.firstError.c_str());
+            if (images && r.requests > r.errors)
+                std::printf("       prompt tokens per request (images included): %.1f\n",
+                            double(r.promptTokens) / double(r.requests - r.errors));
             std::fflush(stdout);
         }
     }

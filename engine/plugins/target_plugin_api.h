@@ -9,8 +9,10 @@
  *     replace, as Qt Creator's CompatVersion), apiVersion, and what the flavour knows about its server (launch
  *     line template, health probe path, the metrics where it reports memory and KV use).
  *
- * Any change to a struct below bumps WB_TARGET_PLUGIN_API_VERSION. Strings returned by a plugin are freed with
- * its freeString; strings passed in belong to the host and are only valid during the call. */
+ * Any change to a struct below bumps WB_TARGET_PLUGIN_API_VERSION, except functions appended at the end of the
+ * table: those are optional, and the host uses one only when the plugin's structSize covers it and it is not NULL
+ * (so plugins built before it still load). Strings returned by a plugin are freed with its freeString; strings
+ * and buffers passed in belong to the host and are only valid during the call. */
 #ifndef WB_TARGET_PLUGIN_API_H
 #define WB_TARGET_PLUGIN_API_H
 
@@ -44,6 +46,12 @@ typedef struct WbTargetEvent {
     const char* error;          /* UTF-8, NULL unless type is ERROR */
 } WbTargetEvent;
 
+/* An encoded image (PNG or JPEG) sent with a request. */
+typedef struct WbTargetImage {
+    const uint8_t* data;
+    size_t size;
+} WbTargetImage;
+
 /* Called once per request, from any thread the plugin chooses. */
 typedef void (*WbTargetEventFn)(void* user, const WbTargetEvent* event);
 
@@ -68,7 +76,15 @@ typedef struct WbTargetPluginV1 {
      * "kv_source":"..."}. null where the server does not report it: a plugin never estimates. */
     char* (*sampleMetrics)(void* target);
     void (*freeString)(char* s);
+
+    /* Optional (appended; see above). As start, with images before the prompt, as one chat message (the images
+     * as image_url data URLs, then the prompt as text): multimodal workloads. The plugin copies what it keeps. */
+    void (*startImages)(void* target, const int32_t* promptTokens, size_t numPromptTokens, const WbTargetImage* images,
+                        size_t numImages, int64_t maxTokens, WbTargetEventFn fn, void* user);
 } WbTargetPluginV1;
+
+/* The table's size before its optional functions: what every plugin of this API version has. */
+#define WB_TARGET_PLUGIN_V1_BASE_SIZE (offsetof(WbTargetPluginV1, startImages))
 
 /* The two exported symbols. */
 typedef uint32_t (*WbTargetPluginApiVersionFn)(void);

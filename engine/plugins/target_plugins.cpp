@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
@@ -82,10 +83,31 @@ void relayEvent(void* user, const WbTargetEvent* e) {
 }
 }  // namespace
 
-void PluginTarget::start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
-                         std::function<void(const Event&)> onEvent) {
+bool PluginTarget::acceptsImages() const {
+    const WbTargetPluginV1* t = m_plugin->m_table;
+    return t->structSize >= offsetof(WbTargetPluginV1, startImages) + sizeof(t->startImages) && t->startImages;
+}
+
+void PluginTarget::start(const BenchRequest& b, std::function<void(const Event&)> onEvent) {
     auto* p = new Pending{std::move(onEvent)};  // owned by relayEvent once the plugin calls it
-    m_plugin->m_table->start(m_handle, promptTokens.data(), promptTokens.size(), maxTokens, &relayEvent, p);
+    const WbTargetPluginV1* t = m_plugin->m_table;
+    if (b.images.empty()) {
+        t->start(m_handle, b.promptTokens.data(), b.promptTokens.size(), b.maxTokens, &relayEvent, p);
+        return;
+    }
+    std::vector<WbTargetImage> images;
+    for (const ImageBytes& img : b.images) images.push_back({img->data(), img->size()});
+    if (!acceptsImages()) {  // runLoadTest checks first; a direct caller gets the error as the request's event
+        WbTargetEvent e{};
+        e.type = WB_TARGET_EVENT_ERROR;
+        e.ttftMs = -1;
+        const std::string why = m_plugin->info().id + ": this plugin cannot send images";
+        e.error = why.c_str();
+        relayEvent(p, &e);
+        return;
+    }
+    t->startImages(m_handle, b.promptTokens.data(), b.promptTokens.size(), images.data(), images.size(), b.maxTokens,
+                   &relayEvent, p);
 }
 
 bool PluginTarget::healthy(std::string* detail) {
@@ -192,7 +214,7 @@ bool TargetPluginRegistry::loadFile(const std::string& path) {
     if (!entryFn) return reject("missing symbol " WB_TARGET_PLUGIN_ENTRY_SYMBOL);
     const WbTargetPluginV1* t = entryFn();
     if (!t) return reject(WB_TARGET_PLUGIN_ENTRY_SYMBOL " returned no table");
-    if (t->apiVersion != WB_TARGET_PLUGIN_API_VERSION || t->structSize < sizeof(WbTargetPluginV1))
+    if (t->apiVersion != WB_TARGET_PLUGIN_API_VERSION || t->structSize < WB_TARGET_PLUGIN_V1_BASE_SIZE)
         return reject("its table is for API version " + std::to_string(t->apiVersion) + " (size " +
                       std::to_string(t->structSize) + ")");
     if (!t->open || !t->close || !t->modelName || !t->start || !t->health || !t->sampleMetrics || !t->freeString)

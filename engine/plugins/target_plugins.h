@@ -61,8 +61,9 @@ class PluginTarget : public BenchTarget {
 public:
     ~PluginTarget() override;
     std::string name() const override;
-    void start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
-               std::function<void(const Event&)> onEvent) override;
+    /// When the plugin has startImages (and was opened for the chat endpoint, which the CLI does for images).
+    bool acceptsImages() const override;
+    void start(const BenchRequest& request, std::function<void(const Event&)> onEvent) override;
     const std::string& modelName() const { return m_model; }
     const TargetPlugin& plugin() const { return *m_plugin; }
     /// The flavour's health probe; `detail` says why when unhealthy.

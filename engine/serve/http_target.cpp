@@ -6,6 +6,8 @@
 #include <csignal>
 #include <cstring>
 #include <nlohmann/json.hpp>
+
+#include "media/image.h"
 #include <sstream>
 
 using nlohmann::json;
@@ -36,6 +38,25 @@ httplib::Headers headersFor(const std::string& apiKey) {
     httplib::Headers h{{"Accept", "text/event-stream, application/json"}};
     if (!apiKey.empty()) h.emplace("Authorization", "Bearer " + apiKey);
     return h;
+}
+
+std::string base64Encode(const std::vector<uint8_t>& in) {
+    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const uint32_t v = (uint32_t(in[i]) << 16) | (uint32_t(in[i + 1]) << 8) | in[i + 2];
+        for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
+    }
+    if (i < in.size()) {  // one or two bytes left: RFC 4648 padding
+        const uint32_t v = (uint32_t(in[i]) << 16) | (i + 1 < in.size() ? uint32_t(in[i + 1]) << 8 : 0u);
+        out += t[(v >> 18) & 63];
+        out += t[(v >> 12) & 63];
+        out += i + 1 < in.size() ? t[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
 }
 
 std::string wordSalad(const std::vector<int32_t>& ids) {
@@ -88,21 +109,32 @@ HttpTarget::~HttpTarget() {
 
 std::string HttpTarget::name() const { return m_options.modelName + " @ " + m_options.baseUrl; }
 
-void HttpTarget::start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
-                       std::function<void(const Event&)> onEvent) {
+void HttpTarget::start(const BenchRequest& request, std::function<void(const Event&)> onEvent) {
     std::lock_guard lock(m_mutex);
-    m_threads.emplace_back(&HttpTarget::runOne, this, promptTokens, maxTokens, std::move(onEvent));
+    m_threads.emplace_back(&HttpTarget::runOne, this, request, std::move(onEvent));
 }
 
-void HttpTarget::runOne(std::vector<int32_t> prompt, int64_t maxTokens, std::function<void(const Event&)> onEvent) {
+void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> onEvent) {
     const HttpTargetOptions& o = m_options;
+    const std::vector<int32_t>& prompt = request.promptTokens;
+    const int64_t maxTokens = request.maxTokens;
     json body{{"model", o.modelName},
               {"max_tokens", maxTokens},
               {"temperature", 0},
               {"stream", true},
               {"stream_options", {{"include_usage", true}}}};
     if (o.ignoreEos) body["ignore_eos"] = true;
-    if (o.chat) {
+    if (o.chat && !request.images.empty()) {
+        // The images as data URLs, then the prompt: the layout of the model's own examples and of the phone agent.
+        json content = json::array();
+        for (const ImageBytes& img : request.images) {
+            const char* mime = detectImageFormat(*img) == ImageFormat::Jpeg ? "image/jpeg" : "image/png";
+            content.push_back({{"type", "image_url"},
+                               {"image_url", {{"url", std::string("data:") + mime + ";base64," + base64Encode(*img)}}}});
+        }
+        content.push_back({{"type", "text"}, {"text", o.detokenize ? o.detokenize(prompt) : wordSalad(prompt)}});
+        body["messages"] = json::array({{{"role", "user"}, {"content", std::move(content)}}});
+    } else if (o.chat) {
         body["messages"] = json::array({{{"role", "user"}, {"content", o.detokenize ? o.detokenize(prompt)
                                                                                      : wordSalad(prompt)}}});
     } else if (o.detokenize) {

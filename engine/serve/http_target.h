@@ -35,14 +35,15 @@ public:
     static Result<std::unique_ptr<HttpTarget>> create(HttpTargetOptions options);
     ~HttpTarget() override;  // waits for requests still running
     std::string name() const override;
-    void start(const std::vector<int32_t>& promptTokens, int64_t maxTokens,
-               std::function<void(const Event&)> onEvent) override;
+    /// Images go as image_url parts (base64 data URLs) of a chat message: the chat endpoint only.
+    bool acceptsImages() const override { return m_options.chat; }
+    void start(const BenchRequest& request, std::function<void(const Event&)> onEvent) override;
     /// The model ids the server listed.
     const std::vector<std::string>& models() const { return m_models; }
 
 private:
     explicit HttpTarget(HttpTargetOptions o) : m_options(std::move(o)) {}
-    void runOne(std::vector<int32_t> prompt, int64_t maxTokens, std::function<void(const Event&)> onEvent);
+    void runOne(BenchRequest request, std::function<void(const Event&)> onEvent);
     HttpTargetOptions m_options;
     std::string m_hostPort;  // scheme://host:port
     std::string m_prefix;    // path before /completions, e.g. /v1

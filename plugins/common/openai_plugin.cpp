@@ -187,9 +187,9 @@ void closeTarget(void* handle) { delete static_cast<Target*>(handle); }
 
 char* modelName(void* handle) { return dupString(static_cast<Target*>(handle)->model); }
 
-void start(void* handle, const int32_t* prompt, size_t n, int64_t maxTokens, WbTargetEventFn fn, void* user) {
-    static_cast<Target*>(handle)->http->start(std::vector<int32_t>(prompt, prompt + n), maxTokens,
-                                              [fn, user](const wb::Event& e) {
+// The request's one event, relayed to the host as the C ABI's struct.
+std::function<void(const wb::Event&)> relayTo(WbTargetEventFn fn, void* user) {
+    return [fn, user](const wb::Event& e) {
         if (e.type != wb::EventType::Finished && e.type != wb::EventType::Error) return;
         WbTargetEvent out{};
         const bool error = e.type == wb::EventType::Error || e.reason == wb::StopReason::Error;
@@ -203,7 +203,34 @@ void start(void* handle, const int32_t* prompt, size_t n, int64_t maxTokens, WbT
         out.completionTokens = e.usage.completionTokens;
         out.error = error ? e.text.c_str() : nullptr;
         fn(user, &out);
-    });
+    };
+}
+
+void start(void* handle, const int32_t* prompt, size_t n, int64_t maxTokens, WbTargetEventFn fn, void* user) {
+    wb::BenchRequest b;
+    b.promptTokens.assign(prompt, prompt + n);
+    b.maxTokens = maxTokens;
+    static_cast<Target*>(handle)->http->start(b, relayTo(fn, user));
+}
+
+void startImages(void* handle, const int32_t* prompt, size_t n, const WbTargetImage* images, size_t numImages,
+                 int64_t maxTokens, WbTargetEventFn fn, void* user) {
+    wb::HttpTarget& http = *static_cast<Target*>(handle)->http;
+    if (!http.acceptsImages()) {  // opened for /completions: images need the chat endpoint
+        wb::Event e;
+        e.type = wb::EventType::Error;
+        e.reason = wb::StopReason::Error;
+        e.timings.ttftMs = -1;
+        e.text = "images need the chat endpoint (open the target with \"endpoint\": \"chat\")";
+        relayTo(fn, user)(e);
+        return;
+    }
+    wb::BenchRequest b;
+    b.promptTokens.assign(prompt, prompt + n);
+    b.maxTokens = maxTokens;
+    for (size_t i = 0; i < numImages; ++i)
+        b.images.push_back(std::make_shared<const std::vector<uint8_t>>(images[i].data, images[i].data + images[i].size));
+    http.start(b, relayTo(fn, user));
 }
 
 int32_t health(void* handle, char** detail) {
@@ -236,7 +263,8 @@ const WbTargetPluginV1* openAiPluginTable(const char* metadataJson) {
                                         &start,
                                         &health,
                                         &sampleMetrics,
-                                        &freeString};
+                                        &freeString,
+                                        &startImages};
     return &table;
 }
 

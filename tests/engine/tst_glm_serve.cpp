@@ -9,9 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "api/engine.h"
+#include "bench/load_test.h"
 #include "fixtures.h"
 #include "glm/glm_tiny.h"
 #include "media/image.h"
+#include "serve/http_target.h"
 #include "serve/server.h"
 
 using nlohmann::json;
@@ -41,15 +43,17 @@ std::string base64(const std::vector<uint8_t>& in) {
     return out;
 }
 
-std::string pngDataUrl(int w, int h, int variant) {
+std::vector<uint8_t> pngBytes(int w, int h, int variant) {
     wb::Image img;
     img.width = w;
     img.height = h;
     img.rgb.resize(size_t(w) * h * 3);
     for (size_t i = 0; i < img.rgb.size(); ++i) img.rgb[i] = uint8_t((i * 31 + size_t(variant) * 7) % 256);
     auto png = wb::encodePng(img);
-    return "data:image/png;base64," + (png ? base64(*png) : std::string());
+    return png ? *png : std::vector<uint8_t>();
 }
+
+std::string pngDataUrl(int w, int h, int variant) { return "data:image/png;base64," + base64(pngBytes(w, h, variant)); }
 
 json imageMessage(const std::vector<std::string>& urls, const std::string& text) {
     json content = json::array();
@@ -134,6 +138,74 @@ private slots:
         // 56 x 112 -> 2 x 4 merged = 8; 140 x 84 -> 5 x 3 = 15.
         const std::string want = "\"prompt_tokens\":" + std::to_string(4 + (1 + 8 + 1) + (1 + 15 + 1) + 8 + 2);
         QVERIFY2(r->body.find(want) != std::string::npos, r->body.c_str());
+    }
+
+    // The multimodal benchmark workload (wb bench --image): each request one chat message of a picture then the
+    // prompt, through the HTTP chat endpoint and in process. By default each request's picture has new pixels, so
+    // every request runs the vision tower (none answers from the feature cache); --same-image sends the same bytes.
+    void imageWorkloadBench() {
+        auto w = wb::ImageWorkload::create({pngBytes(140, 84, 3)});
+        QVERIFY2(w.ok(), w.ok() ? "" : w.error().message.c_str());
+        wb::ImageWorkload& images = **w;
+        QCOMPARE(images.info()[0].width, 140);
+        {
+            auto sets = images.take(2);
+            QVERIFY(sets.ok() && sets->size() == 2 && (*sets)[0].size() == 1);
+            QVERIFY(*(*sets)[0][0] != *(*sets)[1][0]);  // new pixels each
+            auto a = wb::decodeImage(*(*sets)[0][0], "a"), b = wb::decodeImage(*(*sets)[1][0], "b");
+            QVERIFY(a.ok() && b.ok());
+            QCOMPARE(a->width, 140);
+            int differing = 0;
+            for (size_t i = 0; i < a->rgb.size(); ++i) differing += a->rgb[i] != b->rgb[i];
+            QVERIFY(differing >= 1 && differing <= 8);  // a few pixels of the red channel
+        }
+        wb::HttpTargetOptions ho;
+        ho.baseUrl = "http://127.0.0.1:" + std::to_string(m_port) + "/v1";
+        ho.chat = true;
+        auto http = wb::HttpTarget::create(ho);
+        QVERIFY2(http.ok(), http.ok() ? "" : http.error().message.c_str());
+        wb::EngineTarget local(*m_engine);
+        for (wb::BenchTarget* target : {static_cast<wb::BenchTarget*>(http->get()), static_cast<wb::BenchTarget*>(&local)}) {
+            QVERIFY(target->acceptsImages());
+            wb::LoadTestOptions lo;
+            lo.concurrency = 2;
+            lo.numRequests = 4;
+            lo.inputTokens = 12;
+            lo.outputTokens = 3;
+            lo.vocabSize = int(m_engine->modelConfig().vocabSize);
+            lo.images = &images;
+            const uint64_t before = m_engine->stats().totalImagesEncoded;
+            const wb::LoadTestResult r = wb::runLoadTest(*target, lo);
+            QVERIFY2(r.errors == 0, r.firstError.c_str());
+            QCOMPARE(r.requests, 4);
+            QCOMPARE(r.outputTokens, int64_t(4 * 3));
+            // 140 x 84 is 5 x 3 merged image tokens with their begin/end markers, beside the text.
+            QVERIFY2(r.promptTokens >= 4 * (1 + 15 + 1 + 6), qPrintable(QString::number(r.promptTokens)));
+            // Every request (and the warm-up) ran the tower: no image came from the cache.
+            QCOMPARE(m_engine->stats().totalImagesEncoded - before, uint64_t(1 + 4));
+        }
+        // The same bytes each time: encoded once at most, then the feature cache answers.
+        auto same = wb::ImageWorkload::create({pngBytes(140, 84, 4)}, false);
+        QVERIFY(same.ok());
+        wb::LoadTestOptions lo;
+        lo.concurrency = 1;
+        lo.numRequests = 3;
+        lo.inputTokens = 8;
+        lo.outputTokens = 2;
+        lo.vocabSize = int(m_engine->modelConfig().vocabSize);
+        lo.images = same->get();
+        const uint64_t before = m_engine->stats().totalImagesEncoded;
+        const wb::LoadTestResult r = wb::runLoadTest(**http, lo);
+        QVERIFY2(r.errors == 0, r.firstError.c_str());
+        QCOMPARE(m_engine->stats().totalImagesEncoded - before, uint64_t(1));
+        // A target that cannot send images refuses the workload rather than measuring the text alone.
+        wb::HttpTargetOptions completions = ho;
+        completions.chat = false;
+        auto text = wb::HttpTarget::create(completions);
+        QVERIFY(text.ok());
+        const wb::LoadTestResult refused = wb::runLoadTest(**text, lo);
+        QCOMPARE(refused.errors, refused.requests);
+        QVERIFY2(refused.firstError.find("cannot send images") != std::string::npos, refused.firstError.c_str());
     }
 
     void badImagesAre400() {

@@ -9,7 +9,12 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+
 #include "bench/load_test.h"
+#include "media/image.h"
 #include "fixtures.h"
 #include "plugins/target_plugins.h"
 #include "serve_process.h"
@@ -116,6 +121,61 @@ private slots:
         QCOMPARE(QString::fromStdString(peak.memorySource), QStringLiteral("wb_peak_memory_bytes"));
         QVERIFY(peak.kvUsage && *peak.kvUsage >= 0 && *peak.kvUsage <= 1);
         QCOMPARE(QString::fromStdString(peak.kvSource), QStringLiteral("wb_kv_cache_usage_perc"));
+    }
+
+    // Images through a plugin (the optional startImages entry): they reach the server as image_url parts of a
+    // chat message. stories260K is text-only, so wb serve refuses each request with its 400 naming images: the
+    // proof they were sent. A plugin opened for /completions cannot carry them and says so.
+    void pluginSendsImages() {
+        wb::TargetPluginRegistry reg;
+        reg.scan({WB_PLUGIN_BUILD_DIR});
+        auto plugin = reg.find("openai");
+        QVERIFY(plugin);
+        wb::Image img;
+        img.width = 32;
+        img.height = 24;
+        img.rgb.assign(size_t(32 * 24 * 3), 90);
+        auto png = wb::encodePng(img);
+        QVERIFY(png.ok());
+        auto images = wb::ImageWorkload::create({*png});
+        QVERIFY(images.ok());
+        wb::LoadTestOptions lo;
+        lo.concurrency = 1;
+        lo.numRequests = 2;
+        lo.inputTokens = 8;
+        lo.outputTokens = 2;
+        lo.vocabSize = 512;
+        lo.warmupRequests = 0;
+        lo.images = images->get();
+        wb::RemoteTargetConfig rc;
+        rc.url = m_serve.baseUrl().toStdString();
+        rc.endpoint = "chat";
+        auto chat = plugin->open(rc);
+        QVERIFY2(chat, chat ? "" : chat.error().message.c_str());
+        QVERIFY((*chat)->acceptsImages());
+        const wb::LoadTestResult r = wb::runLoadTest(**chat, lo);
+        QCOMPARE(r.errors, 2);
+        QVERIFY2(r.firstError.find("does not accept images") != std::string::npos, r.firstError.c_str());
+
+        rc.endpoint = "completions";
+        auto completions = plugin->open(rc);
+        QVERIFY(completions);
+        wb::BenchRequest b;
+        b.promptTokens = {1, 2, 3};
+        b.maxTokens = 2;
+        b.images = {std::make_shared<const std::vector<uint8_t>>(*png)};
+        std::mutex mu;
+        std::condition_variable cv;
+        std::optional<wb::Event> got;
+        (*completions)->start(b, [&](const wb::Event& e) {
+            std::lock_guard l(mu);
+            got = e;
+            cv.notify_all();
+        });
+        std::unique_lock l(mu);
+        QVERIFY(cv.wait_for(l, std::chrono::seconds(30), [&] { return got.has_value(); }));
+        QVERIFY(got->type == wb::EventType::Error);
+        QVERIFY2(got->text.find("chat endpoint") != std::string::npos, got->text.c_str());
     }
 
     void vllmFlavourSaysNaWhereNotReported() {
