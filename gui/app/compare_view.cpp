@@ -1,5 +1,6 @@
 #include "app/compare_view.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFile>
@@ -327,6 +328,30 @@ QWidget* CompareView::buildWorkloadBox() {
     m_p99Limit->setDecimals(0);
     m_p99Limit->setSpecialValueText(tr("none (no errors is stable)"));
     m_p99Limit->setSuffix(tr(" ms"));
+    // The phone agent's workload: a screenshot (or several) before each request's prompt.
+    m_images = new QLineEdit;
+    m_images->setObjectName(QStringLiteral("compareImages"));
+    m_images->setPlaceholderText(tr("none: text only. Add a screenshot for the phone agent's workload"));
+    m_images->setToolTip(tr("PNG/JPEG files (separated by ;) sent before each request's prompt, as one chat "
+                            "message; engine targets need a vision model, servers get them on the chat endpoint"));
+    auto* addImage = new QPushButton(tr("Add…"));
+    addImage->setObjectName(QStringLiteral("compareAddImage"));
+    m_sameImage = new QCheckBox(tr("same bytes each request"));
+    m_sameImage->setObjectName(QStringLiteral("compareSameImage"));
+    m_sameImage->setToolTip(tr("Off (default): each request's images get a few new pixels, so no image cache "
+                               "answers and every request pays for its vision encoding. On: the cached path."));
+    auto* imageRow = new QHBoxLayout;
+    imageRow->addWidget(m_images, 1);
+    imageRow->addWidget(addImage);
+    imageRow->addWidget(m_sameImage);
+    connect(addImage, &QPushButton::clicked, this, [this] {
+        const QStringList files = QFileDialog::getOpenFileNames(this, tr("Workload images"), QString(),
+                                                                tr("Images (*.png *.jpg *.jpeg)"));
+        if (files.isEmpty()) return;
+        QStringList all = workload().images;
+        all.append(files);
+        m_images->setText(all.join(QStringLiteral(";")));
+    });
     auto* preset = new QPushButton(tr("Article preset: 128 in / 64 out, concurrency 1, 4, 8"));
     preset->setObjectName(QStringLiteral("comparePreset"));
     auto* tokens = new QHBoxLayout;
@@ -340,6 +365,7 @@ QWidget* CompareView::buildWorkloadBox() {
     form->addRow(tr("Requests per level:"), m_requests);
     form->addRow(tr("Arrivals:"), m_rate);
     form->addRow(tr("P99 limit:"), m_p99Limit);
+    form->addRow(tr("Images:"), imageRow);
     form->addRow(preset);
     connect(preset, &QPushButton::clicked, this, &CompareView::applyArticlePreset);
     return box;
@@ -360,6 +386,9 @@ CompareWorkload CompareView::workload() const {
     w.requestsPerLevel = m_requests->value();
     w.requestRate = m_rate->value();
     w.p99LimitMs = m_p99Limit->value();
+    for (const QString& path : m_images->text().split(QLatin1Char(';'), Qt::SkipEmptyParts))
+        if (!path.trimmed().isEmpty()) w.images.append(path.trimmed());
+    w.sameImages = m_sameImage->isChecked();
     return w;
 }
 

@@ -11,6 +11,7 @@
 
 #include "bridge/compare_runner.h"
 
+class QCheckBox;
 class QComboBox;
 class QCustomPlot;
 class QDoubleSpinBox;
@@ -89,6 +90,8 @@ private:
     QSpinBox* m_requests;
     QDoubleSpinBox* m_rate;
     QDoubleSpinBox* m_p99Limit;
+    QLineEdit* m_images;
+    QCheckBox* m_sameImage;
     QPushButton* m_runButton;
     QPushButton* m_cancelButton;
     QProgressBar* m_progress;

@@ -1,5 +1,6 @@
 #include "bridge/compare_runner.h"
 
+#include <QFile>
 #include <QFileInfo>
 #include <QThreadPool>
 #include <atomic>
@@ -143,6 +144,35 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
         for (int c : w.concurrency) maxConc = std::max(maxConc, c);
         // Plugins are loaded on this thread: a plugin's constructor code never runs on the GUI thread.
         wb::TargetPluginRegistry plugins = scanPlugins(pluginDir);
+        // The images are read and decoded here, on this pool thread, once for every target.
+        std::unique_ptr<wb::ImageWorkload> images;
+        std::string imageError;
+        json imageList = json::array();
+        if (!w.images.isEmpty()) {
+            std::vector<std::vector<uint8_t>> bytes;
+            for (const QString& path : w.images) {
+                QFile f(path);
+                if (!f.open(QIODevice::ReadOnly)) {
+                    imageError = "cannot read the workload image " + path.toStdString();
+                    break;
+                }
+                const QByteArray b = f.readAll();
+                bytes.emplace_back(b.begin(), b.end());
+            }
+            if (imageError.empty()) {
+                auto made = wb::ImageWorkload::create(std::move(bytes), !w.sameImages);
+                if (made) {
+                    images = std::move(*made);
+                    for (int k = 0; k < w.images.size(); ++k)
+                        imageList.push_back({{"file", QFileInfo(w.images[k]).fileName().toStdString()},
+                                             {"bytes", images->info()[size_t(k)].bytes},
+                                             {"width", images->info()[size_t(k)].width},
+                                             {"height", images->info()[size_t(k)].height}});
+                } else {
+                    imageError = "workload image: " + made.error().message;
+                }
+            }
+        }
         for (int i = 0; i < targets.size(); ++i) {
             if (shared->cancel) break;
             const CompareTargetSpec& spec = targets[i];
@@ -154,6 +184,10 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                      {"request_rate", w.requestRate},
                      {"seed", w.seed},
                      {"source", "workbench compare view"}};
+            if (!w.images.isEmpty()) {
+                run["images"] = imageList;
+                run["distinct_images"] = !w.sameImages;
+            }
             std::unique_ptr<wb::Engine> engine;
             std::unique_ptr<wb::PluginTarget> remote;
             std::unique_ptr<wb::ServerSampler> sampler;
@@ -196,6 +230,7 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                     rc.url = spec.url.toStdString();
                     rc.model = spec.modelName.toStdString();
                     rc.apiKey = spec.apiKey.toStdString();
+                    if (!w.images.isEmpty()) rc.endpoint = "chat";  // images go as image_url parts
                     auto t = plugin->open(rc);
                     if (!t) {
                         run["error"] = t.error().message;
@@ -212,6 +247,10 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                 }
             }
             std::unique_ptr<wb::BenchTarget> ownedEngineTarget(engine ? target : nullptr);
+            if (target && !imageError.empty()) {
+                run["error"] = imageError;  // recorded as the run's error, never as numbers
+                target = nullptr;
+            }
             json results = json::array();
             run["results"] = results;
             run["max_stable_concurrency"] = 0;
@@ -232,6 +271,7 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                     lo.warmupRequests = w.warmupRequests;
                     lo.requestRate = w.requestRate;
                     lo.cancel = &shared->cancel;
+                    lo.images = images.get();
                     const QString what = QStringLiteral("%1, concurrency %2")
                                              .arg(QString::fromStdString(run["label"].get<std::string>()))
                                              .arg(conc);

@@ -41,6 +41,10 @@ struct CompareWorkload {
     double p99LimitMs = 0;     // 0: max stable concurrency only needs no errors
     int warmupRequests = 1;
     quint64 seed = 1;
+    /// A multimodal workload (the phone agent's): each request is one chat message of these PNG/JPEG files, then
+    /// the prompt; each request's images get new pixels unless sameImages (wb bench --image / --same-image).
+    QStringList images;
+    bool sameImages = false;
     /// Requests one target runs over all levels (for progress).
     int requestsPerTarget() const;
 };

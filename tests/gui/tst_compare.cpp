@@ -23,6 +23,7 @@
 #include "app/compare_view.h"
 #include "app/main_window.h"
 #include "fixtures.h"
+#include "glm/glm_tiny.h"
 #include "serve_process.h"
 
 using namespace wbgui;
@@ -227,6 +228,51 @@ private slots:
         QCOMPARE(done.first().first().toBool(), true);
         QVERIFY2(cell(0, CompareView::ColStatus).contains("cancelled"), qPrintable(cell(0, CompareView::ColStatus)));
         QVERIFY(child<QPushButton>("compareRun")->isEnabled());
+    }
+
+    // The phone agent's workload from the Compare view: a screenshot before each prompt, run in process on a tiny
+    // GLM-4.1V; the run records the image and measures every request with its vision encoding.
+    void imageWorkloadRun() {
+        m_view->clearResults();
+        auto* targets = m_view->findChild<QTableWidget*>("compareTargets");
+        while (!m_view->targets().isEmpty()) {
+            targets->selectRow(0);
+            for (auto* b : m_view->findChildren<QPushButton*>())
+                if (b->text() == "Remove") QTest::mouseClick(b, Qt::LeftButton);
+        }
+        const QString glm = m_tmp.path() + "/glm4v";
+        QVERIFY(wb::writeTinyGlmCheckpoint(glm.toStdString()).ok());
+        auto* modelPath = child<QLineEdit>("compareModelPath");
+        modelPath->clear();
+        QTest::keyClicks(modelPath, glm);
+        addEngine("fp32");
+        const QString shot = m_tmp.path() + "/screen.png";
+        {
+            QImage img(108, 240, QImage::Format_RGB888);
+            img.fill(QColor(0x20, 0x40, 0x60));
+            QVERIFY(img.save(shot));
+        }
+        child<QLineEdit>("compareImages")->setText(shot);
+        child<QSpinBox>("compareInput")->setValue(12);
+        child<QSpinBox>("compareOutput")->setValue(4);
+        child<QLineEdit>("compareConcurrency")->setText("1, 2");
+        child<QSpinBox>("compareRequests")->setValue(3);
+        QCOMPARE(m_view->workload().images, QStringList{shot});
+        QSignalSpy done(m_view, &CompareView::runFinished);
+        QTest::mouseClick(child<QPushButton>("compareRun"), Qt::LeftButton);
+        QVERIFY(done.wait(180000));
+        const QJsonObject run = m_view->comparison()["runs"].toArray().last().toObject();
+        QCOMPARE(run["images"].toArray().size(), 1);
+        QCOMPARE(run["images"].toArray()[0].toObject()["height"].toInt(), 240);
+        QVERIFY(run["distinct_images"].toBool());
+        const QJsonArray results = run["results"].toArray();
+        QCOMPARE(results.size(), 2);
+        for (const QJsonValue& r : results) {
+            QCOMPARE(r.toObject()["errors"].toInt(), 0);
+            QCOMPARE(r.toObject()["requests"].toInt(), 3);
+        }
+        QCOMPARE(cell(0, CompareView::ColMaxConc), QStringLiteral("2"));
+        child<QLineEdit>("compareImages")->clear();
     }
 
     void cleanupTestCase() {
