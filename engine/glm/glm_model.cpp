@@ -408,7 +408,6 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
     std::vector<int32_t> ids, tokSeq;
     std::vector<int64_t> tokSlot, tokPos;  // tokPos: 3 per token
     std::vector<const float*> feature;     // image feature row per token, or null
-    int64_t maxCtx = 0;
     for (size_t e = 0; e < batch.size(); ++e) {
         const GlmSequenceStep& s = batch[e];
         const std::string where = "forward: batch entry " + std::to_string(e);
@@ -442,16 +441,14 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
             const bool isImg = m_config.hasVision && t == m_config.imageTokenId;
             feature.push_back(isImg ? s.imageFeatures.data() + (img++) * c.dim : nullptr);
         }
-        maxCtx = std::max(maxCtx, end);
     }
     const int64_t n = int64_t(ids.size());
     if (n == 0) return makeError("forward: no tokens");
     ThreadPool& pool = *m_pool;
-    const int64_t hd = c.headDim, qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd, group = c.numHeads / c.numKvHeads;
+    const int64_t hd = c.headDim, qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd;
     const float attnScale = 1.0f / std::sqrt(float(hd));
     std::vector<float> x(size_t(n * c.dim)), h(size_t(n * c.dim)), q(size_t(n * qDim)), k(size_t(n * kvDim)),
-            vv(size_t(n * kvDim)), att(size_t(n * qDim)), gu(size_t(n * 2 * c.ffnDim)), act(size_t(n * c.ffnDim)),
-            scores(size_t(pool.size()) * size_t(maxCtx));
+            vv(size_t(n * kvDim)), att(size_t(n * qDim)), gu(size_t(n * 2 * c.ffnDim)), act(size_t(n * c.ffnDim));
     for (int64_t i = 0; i < n; ++i) {
         if (feature[size_t(i)])
             std::memcpy(x.data() + i * c.dim, feature[size_t(i)], size_t(c.dim) * 4);
@@ -482,7 +479,7 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
             std::memcpy(kv.values(l, block, slot % bs), vi, size_t(kvDim) * 4);
         }
         // Entries with many tokens (prefill chunks: an image prompt is thousands) in query tiles through GEMMs;
-        // decodes and short chunks one (token, head) at a time.
+        // decodes and short chunks one token and KV head at a time (cpu::pagedDecodeAttention).
         std::vector<int64_t> single;
         for (int64_t i = 0, e = 0; i < n; ++e) {
             const int64_t len = int64_t(batch[size_t(e)].tokens.size());
@@ -507,26 +504,26 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
             }
             i += len;
         }
-        pool.parallelFor(int64_t(single.size()) * c.numHeads, 1, [&](int64_t begin, int64_t end, int tid) {
-            float* sc = scores.data() + int64_t(tid) * maxCtx;
-            for (int64_t item = begin; item < end; ++item) {
-                const int64_t i = single[size_t(item / c.numHeads)], head = item % c.numHeads, kvh = head / group;
-                const std::vector<int32_t>& table = batch[size_t(tokSeq[size_t(i)])].blocks->blocks;
-                const int64_t len = tokSlot[size_t(i)] + 1;
-                const float* qi = q.data() + i * qDim + head * hd;
-                float mx = -INFINITY;
-                for (int64_t p = 0; p < len; ++p) {
-                    sc[p] = cpu::dot(qi, kv.keys(l, table[size_t(p / bs)], p % bs) + kvh * hd, hd) * attnScale;
-                    mx = std::max(mx, sc[p]);
-                }
-                const float sum = cpu::expShiftSum(sc, mx, len);
-                float* o = att.data() + i * qDim + head * hd;
-                std::fill(o, o + hd, 0.0f);
-                const float inv = 1.0f / sum;
-                for (int64_t p = 0; p < len; ++p)
-                    cpu::axpy(sc[p] * inv, kv.values(l, table[size_t(p / bs)], p % bs) + kvh * hd, o, hd);
-            }
-        });
+        cpu::PagedDecodeArgs d;
+        d.q = q.data();
+        d.qStride = qDim;
+        d.out = att.data();
+        d.outStride = qDim;
+        d.rows = single.data();
+        d.numRows = int64_t(single.size());
+        d.numHeads = int(c.numHeads);
+        d.numKvHeads = int(c.numKvHeads);
+        d.headDim = hd;
+        d.scale = attnScale;
+        d.blockSize = bs;
+        d.rowStride = kvDim;
+        d.length = [&](int64_t k) { return tokSlot[size_t(single[size_t(k)])] + 1; };
+        auto table = [&](int64_t k) -> const std::vector<int32_t>& {
+            return batch[size_t(tokSeq[size_t(single[size_t(k)])])].blocks->blocks;
+        };
+        d.keyRow = [&](int64_t k, int64_t p) { return kv.keys(l, table(k)[size_t(p / bs)], p % bs); };
+        d.valueRow = [&](int64_t k, int64_t p) { return kv.values(l, table(k)[size_t(p / bs)], p % bs); };
+        cpu::pagedDecodeAttention(d, pool);
         cpu::matmul(L.wo, att.data(), n, h.data(), pool);
         cpu::rmsNorm(h.data(), L.postSelfAttnNorm.data(), c.normEps, n, c.dim, h.data());
         cpu::addInPlace(x.data(), h.data(), n * c.dim);

@@ -176,8 +176,6 @@ constexpr int64_t kTiledAttentionMinTokens = 32;
 Result<void> CpuDevice::pagedAttention(const float* qAll, int numHeads, float scale, const AttentionBatch& b,
                                        const KvLayer& c, float* outAll) {
     const int64_t hd = c.headDim, bs = c.blockSize, kvDim = c.numKvHeads * hd, qDim = int64_t(numHeads) * hd;
-    const int64_t group = numHeads / c.numKvHeads;
-    const int64_t maxCtx = b.maxContext;
     // Long runs of consecutive tokens of one sequence (prefill chunks) go through query tiles and GEMMs; the rest
     // (decodes, short chunks) one token and KV head at a time.
     std::vector<int64_t> single;
@@ -205,48 +203,27 @@ Result<void> CpuDevice::pagedAttention(const float* qAll, int numHeads, float sc
         }
         i = j;
     }
-    if (single.empty()) return {};
-    // One work item per (token, KV head, slice of that head's query group): the group's heads read each key and
-    // value row once between them (GQA), 16 positions per kernel call. With fewer (token, KV head) pairs than
-    // threads (batch-1 decode of a model with 2 KV heads on 16 cores), the groups split into slices.
-    const int64_t pairs = int64_t(single.size()) * c.numKvHeads;
-    const int64_t slices = std::min<int64_t>(group, (int64_t(m_pool.size()) + pairs - 1) / pairs);
-    const int64_t sliceHeads = (group + slices - 1) / slices;
-    const int64_t perPair = (group + sliceHeads - 1) / sliceHeads;
-    const int64_t rowFloats = sliceHeads * maxCtx;
-    if (int64_t(m_scores.size()) < int64_t(m_pool.size()) * rowFloats) m_scores.assign(size_t(m_pool.size() * rowFloats), 0);
-    m_pool.parallelFor(pairs * perPair, 1, [&](int64_t begin, int64_t end, int t) {
-        float* scores = m_scores.data() + int64_t(t) * rowFloats;
-        for (int64_t item = begin; item < end; ++item) {
-            const int64_t i = single[size_t(item / (c.numKvHeads * perPair))];
-            const int64_t kvh = item / perPair % c.numKvHeads, g0 = item % perPair * sliceHeads;
-            const int64_t gn = std::min(sliceHeads, group - g0);
-            const int32_t* table = b.blockTables + int64_t(b.tokenSeq[i]) * b.maxBlocksPerSeq;
-            const int64_t len = int64_t(b.tokenPos[i]) + 1;
-            const float* q = qAll + i * qDim + (kvh * group + g0) * hd;
-            float* out = outAll + i * qDim + (kvh * group + g0) * hd;
-            // Runs of <= 16 positions that never cross a KV block.
-            for (int64_t p0 = 0, n = 0; p0 < len; p0 += n) {
-                n = std::min<int64_t>({16, len - p0, bs - p0 % bs});
-                const float* key = c.keys + (int64_t(table[p0 / bs]) * bs + p0 % bs) * kvDim + kvh * hd;
-                cpu::groupScores(q, gn, key, kvDim, n, hd, scale, scores + p0, len);
-            }
-            thread_local std::vector<float> inv;
-            inv.resize(size_t(gn));
-            for (int64_t g = 0; g < gn; ++g) {
-                float* row = scores + g * len;
-                inv[size_t(g)] = 1.0f / cpu::expShiftSum(row, *std::max_element(row, row + len), len);
-            }
-            std::fill(out, out + gn * hd, 0.0f);
-            for (int64_t p0 = 0, n = 0; p0 < len; p0 += n) {
-                n = std::min<int64_t>({16, len - p0, bs - p0 % bs});
-                const float* value = c.values + (int64_t(table[p0 / bs]) * bs + p0 % bs) * kvDim + kvh * hd;
-                cpu::groupAccum(scores + p0, len, gn, value, kvDim, n, hd, out);
-            }
-            for (int64_t g = 0; g < gn; ++g)
-                for (int64_t d = 0; d < hd; ++d) out[g * hd + d] *= inv[size_t(g)];
-        }
-    });
+    cpu::PagedDecodeArgs d;
+    d.q = qAll;
+    d.qStride = qDim;
+    d.out = outAll;
+    d.outStride = qDim;
+    d.rows = single.data();
+    d.numRows = int64_t(single.size());
+    d.numHeads = numHeads;
+    d.numKvHeads = int(c.numKvHeads);
+    d.headDim = hd;
+    d.scale = scale;
+    d.blockSize = bs;
+    d.rowStride = kvDim;
+    auto row = [&](const float* base, int64_t k, int64_t p) {
+        const int32_t* table = b.blockTables + int64_t(b.tokenSeq[single[size_t(k)]]) * b.maxBlocksPerSeq;
+        return base + (int64_t(table[p / bs]) * bs + p % bs) * kvDim;
+    };
+    d.length = [&](int64_t k) { return int64_t(b.tokenPos[single[size_t(k)]]) + 1; };
+    d.keyRow = [&](int64_t k, int64_t p) { return row(c.keys, k, p); };
+    d.valueRow = [&](int64_t k, int64_t p) { return row(c.values, k, p); };
+    cpu::pagedDecodeAttention(d, m_pool);
     return {};
 }
 

@@ -51,7 +51,6 @@ public:
 private:
     int m_index;
     ThreadPool m_pool;
-    std::vector<float> m_scores;  // attention scratch, one row of maxContext per pool thread
 };
 
 }  // namespace wb

@@ -104,6 +104,43 @@ void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool) {
     }
 }
 
+void pagedDecodeAttention(const PagedDecodeArgs& a, ThreadPool& pool) {
+    if (a.numRows <= 0 || a.numKvHeads <= 0) return;
+    const int64_t hd = a.headDim, bs = a.blockSize, group = a.numHeads / a.numKvHeads;
+    const int64_t pairs = a.numRows * a.numKvHeads;
+    const int64_t slices = std::min<int64_t>(group, (int64_t(pool.size()) + pairs - 1) / pairs);
+    const int64_t sliceHeads = (group + slices - 1) / slices;
+    const int64_t perPair = (group + sliceHeads - 1) / sliceHeads;
+    pool.parallelFor(pairs * perPair, 1, [&](int64_t begin, int64_t end, int) {
+        thread_local std::vector<float> scores, inv;
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t k = item / (a.numKvHeads * perPair);
+            const int64_t kvh = item / perPair % a.numKvHeads, g0 = item % perPair * sliceHeads;
+            const int64_t gn = std::min(sliceHeads, group - g0), len = a.length(k), row = a.rows[k];
+            if (int64_t(scores.size()) < gn * len) scores.resize(size_t(gn * len));
+            inv.resize(size_t(gn));
+            const float* q = a.q + row * a.qStride + (kvh * group + g0) * hd;
+            float* out = a.out + row * a.outStride + (kvh * group + g0) * hd;
+            // Runs of <= 16 positions that never cross a KV block.
+            for (int64_t p0 = 0, n = 0; p0 < len; p0 += n) {
+                n = std::min<int64_t>({16, len - p0, bs - p0 % bs});
+                groupScores(q, gn, a.keyRow(k, p0) + kvh * hd, a.rowStride, n, hd, a.scale, scores.data() + p0, len);
+            }
+            for (int64_t g = 0; g < gn; ++g) {
+                float* r = scores.data() + g * len;
+                inv[size_t(g)] = 1.0f / expShiftSum(r, *std::max_element(r, r + len), len);
+            }
+            std::fill(out, out + gn * hd, 0.0f);
+            for (int64_t p0 = 0, n = 0; p0 < len; p0 += n) {
+                n = std::min<int64_t>({16, len - p0, bs - p0 % bs});
+                groupAccum(scores.data() + p0, len, gn, a.valueRow(k, p0) + kvh * hd, a.rowStride, n, hd, out);
+            }
+            for (int64_t g = 0; g < gn; ++g)
+                for (int64_t d = 0; d < hd; ++d) out[g * hd + d] *= inv[size_t(g)];
+        }
+    });
+}
+
 void denseAttentionReference(const DenseAttentionArgs& a) {
     std::vector<float> sc(static_cast<size_t>(std::max<int64_t>(a.n, 1)));
     for (int64_t i = 0; i < a.n; ++i) {

@@ -31,7 +31,7 @@ void denseAttentionReference(const DenseAttentionArgs& a);
 /// Causal attention for a run of consecutive query tokens of one sequence (a prefill chunk): token r sits at cache
 /// position firstPos + r and sees positions [0, firstPos + r]. Keys and values are read through accessors (a
 /// paged cache), packed once per KV head, and every query tile of every head in the KV head's group goes through
-/// two f32 GEMMs, as denseAttention. For long prompts; decode steps keep the per-query loop.
+/// two f32 GEMMs, as denseAttention. For long prompts; decode steps go through pagedDecodeAttention.
 struct CausalRunArgs {
     const float* q = nullptr;  // token r, head h at q + r * qStride + h * headDim
     int64_t qStride = 0;
@@ -47,5 +47,30 @@ struct CausalRunArgs {
 };
 
 void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool);
+
+/// Attention for single query tokens over a paged cache (decode steps, short chunks): token rows[k] (q and out
+/// at rows[k] * stride) sees positions [0, length(k)) of its sequence. One work item is a (token, KV head, slice of
+/// its query group): the group's heads read each key and value row once between them (GQA), up to 16 positions
+/// per kernel call (cpu::groupScores / groupAccum). Groups split into slices when there are fewer (token, KV head)
+/// pairs than threads.
+struct PagedDecodeArgs {
+    const float* q = nullptr;  // token i, head h at q + i * qStride + h * headDim
+    int64_t qStride = 0;
+    float* out = nullptr;  // likewise
+    int64_t outStride = 0;
+    const int64_t* rows = nullptr;  // the tokens to attend
+    int64_t numRows = 0;
+    int numHeads = 0, numKvHeads = 0;
+    int64_t headDim = 0;
+    float scale = 1.0f;
+    /// Positions per KV block: rows of one block are consecutive, rowStride floats apart.
+    int64_t blockSize = 0;
+    int64_t rowStride = 0;
+    std::function<int64_t(int64_t k)> length;
+    /// The row of position p (every KV head; KV head g at + g * headDim) for the k-th token's sequence.
+    std::function<const float*(int64_t k, int64_t p)> keyRow, valueRow;
+};
+
+void pagedDecodeAttention(const PagedDecodeArgs& a, ThreadPool& pool);
 
 }  // namespace wb::cpu
