@@ -389,6 +389,7 @@ void Engine::Impl::publishStats() {
     s.totalGeneratedTokens = totalGenerated;
     s.totalCachedPromptTokens = totalCachedTokens;
     s.totalImagesEncoded = uint64_t(model->imagesEncoded());
+    s.totalImagesDecoded = uint64_t(model->imagesDecoded());
     s.device = deviceName;
     // Device memory is a system call (or a driver call) away: refreshed at most 4 times a second.
     if (devicesAt == Clock::time_point{} || msBetween(devicesAt, now) > 250) {

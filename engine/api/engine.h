@@ -164,6 +164,7 @@ struct StatsSnapshot {
     uint64_t totalGeneratedTokens = 0;
     uint64_t totalCachedPromptTokens = 0;
     uint64_t totalImagesEncoded = 0;  // vision-tower runs (an image seen recently reuses its features)
+    uint64_t totalImagesDecoded = 0;  // PNG/JPEG decodes (a server's count and the submit after it share one)
     std::string device;  // "cpu (N threads, ISA)"
     std::vector<DeviceStats> devices;  // per device, refreshed at most 4 times a second
 };

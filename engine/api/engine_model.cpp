@@ -260,14 +260,22 @@ public:
                 grids.push_back(cached[k]->grid);
                 continue;
             }
-            auto img = decodeImage(bytes, name);
-            if (!img) return img.error();
+            // A server counts a request's tokens (this, without encoding) and then submits it (this again): the
+            // count's decoded pixels wait for the submit, so each new screenshot is decoded once.
+            std::shared_ptr<const Image> img = takeDecoded(hash, bytes.size());
+            if (!img) {
+                auto d = decodeImage(bytes, name);
+                if (!d) return d.error();
+                img = std::make_shared<const Image>(std::move(*d));
+                countDecode();
+            }
             if (!encodeImages && pc.doResize) {
                 // Counting only: the grid follows from the size.
                 auto size = glm4vSmartResize(pc.temporalPatchSize, img->height, img->width, pc.temporalPatchSize,
                                              pc.factor(), pc.minPixels, pc.maxPixels);
                 if (!size) return makeError(name + ": " + size.error().message);
                 grids.push_back({1, size->first / pc.patchSize, size->second / pc.patchSize});
+                keepDecoded(hash, bytes.size(), std::move(img));
                 continue;
             }
             auto in = glm4vPreprocess(*img, pc);
@@ -375,6 +383,10 @@ public:
         std::lock_guard lock(m_cacheMutex);
         return m_encoded;
     }
+    int64_t imagesDecoded() const override {
+        std::lock_guard lock(m_cacheMutex);
+        return m_decodes;
+    }
 
 private:
     struct CachedImage {
@@ -406,6 +418,43 @@ private:
         }
     }
     static constexpr int64_t kImageCacheBytes = int64_t(256) << 20;
+
+    // Decoded pixels a count left for the submit that follows it, by content; taken (not copied) by the next
+    // preparation of the same bytes. Bounded: a count whose request never comes (a 400) is evicted oldest first.
+    struct DecodedImage {
+        uint64_t hash = 0;
+        size_t size = 0;
+        std::shared_ptr<const Image> image;
+    };
+    std::shared_ptr<const Image> takeDecoded(uint64_t hash, size_t size) {
+        std::lock_guard lock(m_cacheMutex);
+        for (auto it = m_decoded.begin(); it != m_decoded.end(); ++it)
+            if (it->hash == hash && it->size == size) {
+                auto img = std::move(it->image);
+                m_decodedBytes -= int64_t(img->rgb.size());
+                m_decoded.erase(it);
+                return img;
+            }
+        return nullptr;
+    }
+    void keepDecoded(uint64_t hash, size_t size, std::shared_ptr<const Image> img) {
+        std::lock_guard lock(m_cacheMutex);
+        if (int64_t(img->rgb.size()) > kDecodedBytes) return;
+        m_decodedBytes += int64_t(img->rgb.size());
+        m_decoded.push_front({hash, size, std::move(img)});
+        while (m_decodedBytes > kDecodedBytes) {
+            m_decodedBytes -= int64_t(m_decoded.back().image->rgb.size());
+            m_decoded.pop_back();
+        }
+    }
+    void countDecode() {
+        std::lock_guard lock(m_cacheMutex);
+        ++m_decodes;
+    }
+    static constexpr int64_t kDecodedBytes = int64_t(128) << 20;
+    std::list<DecodedImage> m_decoded;
+    int64_t m_decodedBytes = 0;
+    int64_t m_decodes = 0;
 
     std::unique_ptr<GlmModel> m_model;
     std::unique_ptr<LlamaModel> m_text;

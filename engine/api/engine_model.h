@@ -63,6 +63,7 @@ public:
     virtual std::string deviceSummary() const = 0;
     /// Images run through a vision tower so far (repeats served from the feature cache not counted).
     virtual int64_t imagesEncoded() const { return 0; }
+    virtual int64_t imagesDecoded() const { return 0; }
     /// One entry per rank when the model runs on devices of its own (tensor parallel, GPUs); empty: the host.
     struct DeviceShare {
         std::string name;

@@ -208,6 +208,27 @@ private slots:
         QVERIFY2(refused.firstError.find("cannot send images") != std::string::npos, refused.firstError.c_str());
     }
 
+    // The server counts a request's tokens with the engine's own preparation before it submits it; the count's
+    // decoded pixels wait for the submit, so a new screenshot is decoded once per request, not twice.
+    void imageDecodedOncePerRequest() {
+        m_engine->waitIdle();
+        const uint64_t before = m_engine->stats().totalImagesDecoded;
+        json body = {{"messages", imageMessage({pngDataUrl(168, 112, 9)}, "Once?")}, {"max_tokens", 2}};
+        auto r = post(body);
+        QVERIFY(r);
+        QVERIFY2(r->status == 200, r->body.c_str());
+        m_engine->waitIdle();
+        QTRY_COMPARE(m_engine->stats().totalImagesDecoded - before, uint64_t(1));
+        // Two new images in one streamed request: two decodes.
+        body = {{"messages", imageMessage({pngDataUrl(56, 56, 10), pngDataUrl(84, 56, 11)}, "Two?")},
+                {"max_tokens", 2},
+                {"stream", true}};
+        r = post(body);
+        QVERIFY(r && r->status == 200);
+        m_engine->waitIdle();
+        QTRY_COMPARE(m_engine->stats().totalImagesDecoded - before, uint64_t(3));
+    }
+
     void badImagesAre400() {
         json body = {{"messages", imageMessage({"data:image/png;base64,bm9wZQ=="}, "?")}, {"max_tokens", 4}};
         auto r = post(body);
