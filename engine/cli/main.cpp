@@ -81,7 +81,7 @@ generate/chat options:
   --system TEXT           system prompt (chat, ask)
   --image FILE            image for a vision model (ask; repeatable, in order)
   --no-think              ask the template for no thinking (enable_thinking=false)
-  --max-pixels N          vision models: resize images to at most N pixels (ask, serve; default: the
+  --max-pixels N          vision models: resize images to at most N pixels (ask, serve, bench; default: the
                           checkpoint's preprocessor_config.json; phone screenshots: 5000000)
 bench options (single sequence, like llama-bench):
   -p, --pp N              prompt tokens (default 128)
@@ -828,6 +828,7 @@ int cmdBenchServing(const Args& a) {
             if (!deviceFromArgs(a, eo.load, derr)) return fail(derr);
         }
         eo.maxNumSeqs = int(maxSeqs);
+        if (!number(a, "max-pixels", eo.maxImagePixels)) return 2;
         auto e = wb::Engine::create(eo);
         if (!e) return fail(e.error().message);
         engine = std::move(*e);
