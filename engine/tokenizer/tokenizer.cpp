@@ -194,13 +194,20 @@ Result<std::unique_ptr<TokenizerBase>> bpeFromTokenizerJson(const json& tj, cons
         if (id >= 0 && static_cast<size_t>(id) >= size) size = static_cast<size_t>(id) + 1;
     };
     for (const auto& [text, id] : model["vocab"].items()) {
-        if (!id.is_number_integer()) return makeError(path + ": model.vocab[\"" + text + "\"] is not an integer");
+        // Ids index the piece table below: a negative one (or one past INT64_MAX, which reads as negative) is an
+        // error here, not a write before the table.
+        if (!id.is_number_integer() || id.get<int64_t>() < 0)
+            return makeError(path + ": model.vocab[\"" + text + "\"] is not a non-negative integer");
         grow(id.get<int64_t>());
     }
     const json added =
         tj.contains("added_tokens") && tj["added_tokens"].is_array() ? tj["added_tokens"] : json::array();
-    for (const auto& a : added)
-        if (a.contains("id") && a["id"].is_number_integer()) grow(a["id"].get<int64_t>());
+    for (const auto& a : added) {
+        if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer()) continue;
+        if (a["id"].get<int64_t>() < 0)
+            return makeError(path + ": added_tokens has an entry with the negative id " + a["id"].dump());
+        grow(a["id"].get<int64_t>());
+    }
     if (size > (1u << 24)) return makeError(path + ": implausible vocabulary size " + std::to_string(size));
 
     tok->m_pieces.assign(size, std::string());
@@ -211,7 +218,7 @@ Result<std::unique_ptr<TokenizerBase>> bpeFromTokenizerJson(const json& tj, cons
         tok->m_types[i] = TokenType::Normal;
     }
     for (const auto& a : added) {
-        if (!a.contains("id") || !a["id"].is_number_integer() || !a.contains("content")) continue;
+        if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content")) continue;
         const auto i = static_cast<size_t>(a["id"].get<int64_t>());
         tok->m_pieces[i] = a["content"].get<std::string>();
         tok->m_types[i] = a.value("special", false) ? TokenType::Control : TokenType::UserDefined;

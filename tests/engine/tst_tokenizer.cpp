@@ -2,6 +2,7 @@
 // same goldens, GGUF vs HF folder agreement, special-token handling, decoding and speed.
 #include <QElapsedTimer>
 #include <QtTest>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -436,6 +437,27 @@ private slots:
         auto r = Tokenizer::fromHfFolder(wbtest::tempDir() + "/no-such-dir");
         QVERIFY(!r.ok());
         QVERIFY(!r.error().message.empty());
+    }
+
+    // Found by wb-fuzz-inputs (kind tokenizer): a negative id in model.vocab or added_tokens was cast to size_t
+    // and written far before the piece table (ASan heap-buffer-overflow). Now an error naming the entry.
+    void tokenizerJsonNegativeIds() {
+        const std::string dir = wbtest::tempDir() + "/tokjson-negative";
+        std::filesystem::create_directories(dir);
+        const char* const bodies[] = {
+            R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": -3}, "merges": []}, "decoder": {"type": "ByteLevel"}})",
+            R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 18446744073709551615}, "merges": []},
+                "decoder": {"type": "ByteLevel"}})",
+            R"({"added_tokens": [{"id": -1, "content": "<x>", "special": true}],
+                "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "decoder": {"type": "ByteLevel"}})",
+        };
+        for (const char* body : bodies) {
+            std::ofstream(dir + "/tokenizer.json", std::ios::trunc) << body;
+            auto r = Tokenizer::fromHfFolder(dir);
+            QVERIFY2(!r.ok(), body);
+            QVERIFY2(r.error().message.find("tokenizer.json") != std::string::npos, r.error().message.c_str());
+            QVERIFY2(r.error().message.find("negative") != std::string::npos, r.error().message.c_str());
+        }
     }
 };
 
