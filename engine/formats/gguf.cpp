@@ -1,5 +1,7 @@
 #include "formats/gguf.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -24,6 +26,7 @@ public:
     Reader(const uint8_t* data, size_t size, const std::string& path) : m_data(data), m_size(size), m_path(path) {}
 
     size_t pos() const { return m_pos; }
+    size_t remaining() const { return m_size - m_pos; }
 
     Result<void> need(uint64_t n, const std::string& what) {
         if (n > m_size - m_pos)
@@ -147,15 +150,17 @@ Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
             if (*n > kMaxArrayElems)
                 return makeError(path + ": metadata " + *key + ": array length " + std::to_string(*n) + " is implausible");
             v.elemType = GgufType(*et);
+            // Reserve no more elements than the rest of the file can hold (a string takes at least its 8-byte
+            // length, a number at least one byte): a hostile length must not allocate gigabytes up front.
             if (v.elemType == GgufType::String) {
-                v.strings.reserve(size_t(*n));
+                v.strings.reserve(size_t(std::min<uint64_t>(*n, r.remaining() / 8)));
                 for (uint64_t j = 0; j < *n; ++j) {
                     auto s = r.readString(*key + "[" + std::to_string(j) + "]");
                     if (!s) return s.error();
                     v.strings.push_back(std::move(*s));
                 }
             } else if (isNumberType(v.elemType)) {
-                v.numbers.reserve(size_t(*n));
+                v.numbers.reserve(size_t(std::min<uint64_t>(*n, r.remaining())));
                 for (uint64_t j = 0; j < *n; ++j) {
                     auto x = readNumber(r, v.elemType, *key + "[" + std::to_string(j) + "]");
                     if (!x) return x.error();
@@ -269,7 +274,11 @@ std::optional<std::string> GgufFile::getString(const std::string& key) const {
 
 std::optional<int64_t> GgufFile::getInt(const std::string& key) const {
     const GgufValue* v = find(key);
-    if (!v || !isNumberType(v->type)) return std::nullopt;
+    if (!v || !isNumberType(v->type) || std::isnan(v->num)) return std::nullopt;
+    // Saturated: converting a double outside int64's range is undefined, and a huge value must still read as
+    // huge (so that the caller's range check names it).
+    if (v->num >= 9223372036854775807.0) return std::numeric_limits<int64_t>::max();
+    if (v->num <= -9223372036854775808.0) return std::numeric_limits<int64_t>::min();
     return int64_t(v->num);
 }
 

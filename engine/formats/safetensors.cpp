@@ -68,6 +68,10 @@ Result<std::shared_ptr<SafetensorsFile>> SafetensorsFile::open(const std::string
         __int128 n = 1;
         for (const auto& d : shape) {
             if (!d.is_number_unsigned()) return makeError(where + ": shape has a non-integer dimension");
+            // Bounded before the int64 conversion: 2^63 and up would read as negative dims, and the running
+            // product must not overflow.
+            if (d.get<uint64_t>() > (uint64_t(1) << 40))
+                return makeError(where + ": shape dimension " + std::to_string(d.get<uint64_t>()) + " is implausible");
             t.shape.push_back(d.get<int64_t>());
             n *= t.shape.back();
             if (n > __int128(dataSize)) break;

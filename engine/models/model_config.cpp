@@ -24,6 +24,14 @@ Result<void> ModelConfig::validate(const std::string& source) const {
     if (vocabSize <= 0) return bad("vocabulary size must be positive");
     if (maxContext <= 0) return bad("context length must be positive");
     if (!(ropeTheta > 0)) return bad("rope_theta must be positive");
+    // Upper bounds far above any real checkpoint: the loader sizes tables from these before it finds the tensors
+    // missing, so a hostile header must not make it allocate terabytes.
+    if (numLayers > 4096) return bad("layer count " + std::to_string(numLayers) + " is implausible (over 4096)");
+    if (dim > (1 << 20) || ffnDim > (1 << 22) || numHeads > (1 << 14) || headDim > (1 << 14) ||
+        vocabSize > (1 << 24) || maxContext > (int64_t(1) << 32))
+        return bad("implausible size (embedding " + std::to_string(dim) + ", feed-forward " + std::to_string(ffnDim) +
+                   ", heads " + std::to_string(numHeads) + ", head dimension " + std::to_string(headDim) +
+                   ", vocabulary " + std::to_string(vocabSize) + ", context " + std::to_string(maxContext) + ")");
     return {};
 }
 
@@ -123,7 +131,7 @@ Result<nlohmann::json> readJson(const std::string& path) {
 
 }  // namespace
 
-Result<ModelConfig> configFromHfFolder(const std::string& dir) {
+static Result<ModelConfig> configFromHfFolderImpl(const std::string& dir) {
     const std::string path = (std::filesystem::path(dir) / "config.json").string();
     auto jr = readJson(path);
     if (!jr) return jr.error();
@@ -216,6 +224,17 @@ Result<ModelConfig> configFromHfFolder(const std::string& dir) {
     }
     WB_TRY(c.validate(path));
     return c;
+}
+
+// nlohmann::json's value() and get() throw on a value of the wrong type ("tie_word_embeddings": 1); nothing may
+// escape the API, so a mistyped field becomes an Error naming the file.
+Result<ModelConfig> configFromHfFolder(const std::string& dir) {
+    try {
+        return configFromHfFolderImpl(dir);
+    } catch (const std::exception& e) {
+        return makeError((std::filesystem::path(dir) / "config.json").string() + ": a field has the wrong type: " +
+                         e.what());
+    }
 }
 
 ModelConfig configFromGlm(const GlmConfig& g) {

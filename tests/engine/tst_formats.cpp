@@ -7,6 +7,7 @@
 
 #include "fixtures.h"
 #include "formats/gguf.h"
+#include "formats/gguf_writer.h"
 #include "formats/safetensors.h"
 #include "models/llama_model.h"
 #include "models/model_config.h"
@@ -236,6 +237,85 @@ private slots:
         auto m = wb::LlamaModel::load(dir);
         QVERIFY(!m.ok());
         QVERIFY2(m.error().message.find("hidden_size") != std::string::npos, m.error().message.c_str());
+    }
+
+    // Found by wb-fuzz-inputs (kind gguf): llama.block_count 1459617793 in an otherwise sane header made the loader
+    // size its layer table (160 GB) before it found the tensors missing. The config now bounds every size.
+    void ggufHugeLayerCountRefused() {
+        wb::GgufWriter w;
+        w.setString("general.architecture", "llama");
+        w.setU32("llama.context_length", 128);
+        w.setU32("llama.embedding_length", 8);
+        w.setU32("llama.block_count", 1459617793);
+        w.setU32("llama.feed_forward_length", 16);
+        w.setU32("llama.attention.head_count", 2);
+        w.setU32("llama.attention.head_count_kv", 1);
+        w.setString("tokenizer.ggml.model", "llama");
+        w.setStringArray("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a"});
+        QVERIFY(w.addTensor("token_embd.weight", wb::DType::F32, {4, 8}, std::vector<uint8_t>(4 * 8 * 4)).ok());
+        const std::string p = wbtest::tempDir() + "/huge_layers.gguf";
+        QVERIFY(w.write(p).ok());
+        auto m = wb::LlamaModel::load(p);
+        QVERIFY(!m.ok());
+        QVERIFY2(m.error().message.find("huge_layers.gguf") != std::string::npos, m.error().message.c_str());
+        QVERIFY2(m.error().message.find("1459617793") != std::string::npos, m.error().message.c_str());
+    }
+
+    // An array length just under the cap (2^28 strings) in a 60-byte file: the reader reserved 8 GiB for it before
+    // reading the first element (an absurd allocation under ASan). Now it fails on the data, reserving what fits.
+    void ggufHugeArrayLengthFailsCleanly() {
+        Bytes b;
+        b.s = "GGUF";
+        b.put<uint32_t>(3).put<uint64_t>(0).put<uint64_t>(1);
+        b.str("tokenizer.ggml.tokens").put<uint32_t>(9).put<uint32_t>(8).put<uint64_t>((uint64_t(1) << 28) - 1);
+        b.str("a");
+        const std::string p = wbtest::tempDir() + "/huge_array.gguf";
+        writeAll(p, b.s);
+        auto g = wb::GgufFile::open(p);
+        QVERIFY(!g.ok());
+        QVERIFY2(g.error().message.find("truncated") != std::string::npos, g.error().message.c_str());
+        QVERIFY2(g.error().message.find("tokenizer.ggml.tokens[1]") != std::string::npos, g.error().message.c_str());
+    }
+
+    // A float metadata value far outside int64 read through getInt() was an undefined conversion; it saturates.
+    void ggufHugeFloatReadAsIntSaturates() {
+        Bytes b;
+        b.s = "GGUF";
+        b.put<uint32_t>(3).put<uint64_t>(0).put<uint64_t>(1);
+        b.str("general.alignment").put<uint32_t>(12).put<double>(1e300);
+        const std::string p = wbtest::tempDir() + "/huge_float.gguf";
+        writeAll(p, b.s);
+        auto g = wb::GgufFile::open(p);
+        QVERIFY(!g.ok());
+        QVERIFY2(g.error().message.find("general.alignment 9223372036854775807") != std::string::npos,
+                 g.error().message.c_str());
+    }
+
+    // Found by wb-fuzz-inputs (kind hf): "tie_word_embeddings": 1 made nlohmann::json throw type_error out of
+    // LlamaModel::load. A mistyped field is an Error naming config.json now.
+    void hfConfigWrongTypeIsAnError() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/config.json");
+        const std::string dir = copyHfFolder("wrong_type");
+        editConfig(dir, [](nlohmann::json& j) { j["tie_word_embeddings"] = 1; });
+        auto m = wb::LlamaModel::load(dir);
+        QVERIFY(!m.ok());
+        QVERIFY2(m.error().message.find("config.json") != std::string::npos, m.error().message.c_str());
+        QVERIFY2(m.error().message.find("boolean") != std::string::npos, m.error().message.c_str());
+    }
+
+    // Shape dims of 2^63 and up were read as negative int64: [2^64-1, 2^64-1] is [-1, -1], whose product 1 matched
+    // 4 data bytes, so the tensor was accepted with a negative shape.
+    void safetensorsHugeDimsRefused() {
+        const std::string dir = wbtest::tempDir() + "/st_huge_dims";
+        fs::create_directories(dir);
+        const std::string header =
+            R"({"w":{"dtype":"F32","shape":[18446744073709551615,18446744073709551615],"data_offsets":[0,4]}})";
+        const uint64_t n = header.size();
+        writeAll(dir + "/model.safetensors", std::string(reinterpret_cast<const char*>(&n), 8) + header + "abcd");
+        auto s = wb::SafetensorsFile::open(dir + "/model.safetensors");
+        QVERIFY(!s.ok());
+        QVERIFY2(s.error().message.find("tensor w") != std::string::npos, s.error().message.c_str());
+        QVERIFY2(s.error().message.find("18446744073709551615") != std::string::npos, s.error().message.c_str());
     }
 
     void notAModel() {
