@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +14,12 @@ namespace wb {
 Result<void> Glm4vProcessorConfig::validate(const std::string& source) const {
     if (patchSize <= 0 || temporalPatchSize <= 0 || mergeSize <= 0)
         return makeError(source + ": patch_size, temporal_patch_size and merge_size must be positive");
+    // Real processors use 14 / 2 / 2; the bounds keep patch_size * merge_size and the patch dimension from
+    // overflowing.
+    if (patchSize > 1024 || temporalPatchSize > 64 || mergeSize > 64)
+        return makeError(source + ": patch_size " + std::to_string(patchSize) + ", temporal_patch_size " +
+                         std::to_string(temporalPatchSize) + " or merge_size " + std::to_string(mergeSize) +
+                         " is implausibly large");
     if (minPixels <= 0 || maxPixels < minPixels)
         return makeError(source + ": pixel budget [" + std::to_string(minPixels) + ", " + std::to_string(maxPixels) +
                          "] is empty");
@@ -28,8 +36,29 @@ Result<Glm4vProcessorConfig> loadGlm4vProcessorConfig(const std::string& path) {
     if (j.is_discarded() || !j.is_object()) return makeError(path + ": not a JSON object");
     Glm4vProcessorConfig c;
     try {
+        // A field must hold its type, integers one that fits: get<int>() of 1e308 would be an undefined
+        // conversion, and a wrong type would throw without naming the key.
+        auto fitsInt = [](const nlohmann::json& v, auto& field) {
+            using T = std::decay_t<decltype(field)>;
+            if constexpr (std::is_same_v<T, bool>) {
+                return v.is_boolean();
+            } else if constexpr (std::is_floating_point_v<T>) {
+                return v.is_number();
+            } else {
+                if (!v.is_number_integer()) return false;
+                if (v.is_number_unsigned()) return v.get<uint64_t>() <= uint64_t(std::numeric_limits<T>::max());
+                const int64_t x = v.get<int64_t>();
+                return x >= int64_t(std::numeric_limits<T>::min()) && x <= int64_t(std::numeric_limits<T>::max());
+            }
+        };
+        std::string badKey;
         auto geti = [&](const char* key, auto& field) {
-            if (j.contains(key) && !j[key].is_null()) field = j[key].get<std::decay_t<decltype(field)>>();
+            if (!j.contains(key) || j[key].is_null()) return;
+            if (!fitsInt(j[key], field)) {
+                if (badKey.empty()) badKey = key;
+                return;
+            }
+            field = j[key].get<std::decay_t<decltype(field)>>();
         };
         geti("patch_size", c.patchSize);
         geti("temporal_patch_size", c.temporalPatchSize);
@@ -44,9 +73,16 @@ Result<Glm4vProcessorConfig> loadGlm4vProcessorConfig(const std::string& path) {
         geti("max_pixels", c.maxPixels);
         if (j.contains("size") && j["size"].is_object()) {
             const auto& s = j["size"];
-            if (s.contains("shortest_edge")) c.minPixels = s["shortest_edge"].get<int64_t>();
-            if (s.contains("longest_edge")) c.maxPixels = s["longest_edge"].get<int64_t>();
+            for (auto [key, field] : {std::pair{"shortest_edge", &c.minPixels}, {"longest_edge", &c.maxPixels}}) {
+                if (!s.contains(key)) continue;
+                if (!fitsInt(s[key], *field)) {
+                    if (badKey.empty()) badKey = std::string("size.") + key;
+                    continue;
+                }
+                *field = s[key].get<int64_t>();
+            }
         }
+        if (!badKey.empty()) return makeError(path + ": " + badKey + " has the wrong type or is out of range");
         for (const char* key : {"image_mean", "image_std"}) {
             if (!j.contains(key)) continue;
             const auto& v = j[key];

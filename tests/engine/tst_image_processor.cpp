@@ -350,6 +350,28 @@ private slots:
         QVERIFY(!bad.ok());
         QVERIFY(bad.error().message.find("image_mean") != std::string::npos);
     }
+
+    // Found by wb-fuzz-inputs (kind image): get<int>() of 1e308 was an undefined float-to-int conversion (UBSan),
+    // and a huge patch_size overflowed patch_size * merge_size. Both are errors naming the field now.
+    void processorConfigHostileNumbers() {
+        const QString path = QDir::temp().filePath("wb_preprocessor_config_hostile.json");
+        const std::pair<const char*, const char*> cases[] = {
+            {R"({"patch_size": -1e308})", "patch_size"},
+            {R"({"merge_size": 4294967296})", "merge_size"},
+            {R"({"size": {"longest_edge": 1e300}})", "size.longest_edge"},
+            {R"({"patch_size": 2147483647, "merge_size": 2})", "patch_size"},
+            {R"({"temporal_patch_size": 1000000})", "temporal_patch_size"},
+            {R"({"do_resize": 1})", "do_resize"},
+        };
+        for (const auto& [json, field] : cases) {
+            std::ofstream(path.toStdString()) << json;
+            auto c = loadGlm4vProcessorConfig(path.toStdString());
+            QVERIFY2(!c.ok(), json);
+            QVERIFY2(c.error().message.find(field) != std::string::npos, c.error().message.c_str());
+            QVERIFY2(c.error().message.find("wb_preprocessor_config_hostile.json") != std::string::npos,
+                     c.error().message.c_str());
+        }
+    }
 };
 
 QTEST_GUILESS_MAIN(TestImageProcessor)
