@@ -329,6 +329,7 @@ private:
 };
 
 constexpr int kMaxNesting = 200;
+constexpr int kMaxLinks = 1000;
 
 class Parser {
 public:
@@ -387,11 +388,22 @@ private:
         return errorAt(cur().line, "expected '%}', got " + describe(cur()));
     }
 
+    // Left-associative chains (a + b + c ..., x.a.b ..., v | f | g ...) build trees as deep as they are long, and
+    // evaluation and destruction walk them recursively: a 100,000-term chain overflowed the stack. Every link
+    // of every chain in one statement counts toward one budget (nesting has its own, kMaxNesting).
+    Result<void> link(int line) {
+        if (++m_links > kMaxLinks)
+            return errorAt(line, "expression too long (over " + std::to_string(kMaxLinks) +
+                                     " chained operators, filters, tests, calls or lookups)");
+        return {};
+    }
+
     // Parses nodes until a `{% name %}` with name in `ends` (left unconsumed) or the end of the template.
     Result<Body> parseBody(const std::set<std::string>& ends) {
         if (++m_nesting > kMaxNesting) return errorAt(cur().line, "blocks nested too deeply");
         Body body;
         while (true) {
+            m_links = 0;
             const Token& t = cur();
             if (t.type == TokenType::End) {
                 if (!ends.empty()) {
@@ -639,11 +651,14 @@ private:
         while (isName("if")) {
             int line = cur().line;
             advance();
+            WB_TRY(link(line));
             auto cond = parseOr();
             if (!cond.ok()) return cond;
             ExprPtr other;
             if (skipName("else")) {
+                if (++m_nesting > kMaxNesting) return errorAt(line, "expression nested too deeply");
                 auto o = parseCond();
+                --m_nesting;
                 if (!o.ok()) return o;
                 other = std::move(o.value());
             }
@@ -663,6 +678,7 @@ private:
         while (isName("or")) {
             int line = cur().line;
             advance();
+            WB_TRY(link(line));
             auto r = parseAnd();
             if (!r.ok()) return r;
             auto e = make(Expr::Kind::Or, line);
@@ -680,6 +696,7 @@ private:
         while (isName("and")) {
             int line = cur().line;
             advance();
+            WB_TRY(link(line));
             auto r = parseNot();
             if (!r.ok()) return r;
             auto e = make(Expr::Kind::And, line);
@@ -728,6 +745,7 @@ private:
             } else {
                 break;
             }
+            WB_TRY(link(line));
             auto r = parseMath1();
             if (!r.ok()) return r;
             auto e = make(Expr::Kind::Binary, line);
@@ -750,6 +768,7 @@ private:
             if (!found) break;
             int line = cur().line;
             advance();
+            WB_TRY(link(line));
             auto r = (this->*next)();
             if (!r.ok()) return r;
             auto e = make(Expr::Kind::Binary, line);
@@ -898,6 +917,7 @@ private:
     Result<ExprPtr> parsePostfix(ExprPtr node) {
         while (true) {
             int line = cur().line;
+            if (isOp(".") || isOp("[") || isOp("(")) WB_TRY(link(line));
             if (isOp(".")) {
                 advance();
                 auto e = make(Expr::Kind::Attr, line);
@@ -960,6 +980,7 @@ private:
     Result<ExprPtr> parseFilterExpr(ExprPtr node) {
         while (true) {
             int line = cur().line;
+            if (isOp("|") || isName("is")) WB_TRY(link(line));
             if (isOp("|")) {
                 advance();
                 std::string name;
@@ -1013,6 +1034,7 @@ private:
     const std::vector<Token>& m_toks;
     size_t m_i = 0;
     int m_nesting = 0;
+    int m_links = 0;
 };
 
 }  // namespace

@@ -794,6 +794,29 @@ private slots:
         for (int i = 0; i < 1000; ++i) deepIf += "{% if true %}";
         e = errorOf(deepIf.c_str());
         QVERIFY2(e.find("nested too deeply") != std::string::npos, e.c_str());
+        // Found with wb-fuzz-inputs (kind template): long left-associative chains are parsed by loops but make trees
+        // as deep as they are long, which render and destruction walked recursively (ASan stack-overflow at
+        // 200,000 terms). Each chain kind is an error naming the line; else-chains count as nesting.
+        const std::pair<std::string, std::string> chains[] = {
+            {"{{ 1", " + 1"}, {"{{ x", ".a"}, {"{{ x", "[0]"}, {"{{ x", "|trim"}, {"{{ x", " is defined"},
+            {"{{ 1", " and 1"}, {"{{ 1", " or 1"}, {"{{ 1", " == 1"}, {"{{ 1", " if 1 else 1"}, {"{{ f", "()"}};
+        for (const auto& [head, link] : chains) {
+            std::string t = head;
+            for (int i = 0; i < 200000; ++i) t += link;
+            t += " }}";
+            e = errorOf(t.c_str());
+            QVERIFY2(e.find("line 1") != std::string::npos &&
+                         (e.find("too long") != std::string::npos || e.find("too deeply") != std::string::npos),
+                     (link + ": " + e).c_str());
+        }
+        // Ordinary long expressions still parse: 200 terms.
+        std::string sum = "{{ 1";
+        for (int i = 0; i < 199; ++i) sum += " + 1";
+        auto sumT = ChatTemplate::parse(sum + " }}");
+        QVERIFY(sumT.ok());
+        auto sumR = sumT->render(TemplateValue::Map{});
+        QVERIFY(sumR.ok());
+        QCOMPARE(sumR.value(), std::string("200"));
         // Garbage in, error out.
         const char* junk[] = {"{{", "{%", "{% for %}", "{% if %}{% endif %}", "{{ [1, 2 }}", "{{ a[ }}", "{% set %}",
                               "{{ 'a' | }}", "{% macro %}", "{{ a.. }}", "}}{{", "{% for x in y %}{% else %}", "{{ ) }}"};
