@@ -87,7 +87,10 @@ Summary summarize(std::vector<double> v) {
 LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
     using Clock = std::chrono::steady_clock;
     const int total = o.numRequests > 0 ? o.numRequests : std::max(4 * o.concurrency, 8);
-    std::mt19937_64 rng(o.seed);
+    // Prompts differ between concurrency levels (the seed is mixed with the level): with the same prompts at every
+    // level, a server with a prefix cache (this one, vLLM, SGLang, llama-server) would answer the later levels'
+    // prompts from the cache and look faster for it. The same seed and level give the same prompts on every target.
+    std::mt19937_64 rng(o.seed ^ (uint64_t(o.concurrency) * 0x9E3779B97F4A7C15ull));
     // Random token ids away from the special ids at the start of most vocabularies, like llama-bench.
     auto makePrompt = [&] {
         std::vector<int32_t> p(size_t(o.inputTokens));

@@ -29,7 +29,8 @@ BINS="$PWD/node_modules/@node-llama-cpp/$PLAT/bins/$PLAT"
 BUNDLE="$PWD/node_modules/node-llama-cpp/llama/gitRelease.bundle"
 OUT="$PWD/node_modules/.yardstick"
 EXE="$OUT/llama-bench"
-if [[ $FORCE == 0 && -x $EXE && $EXE -nt $STAMP ]]; then
+BATCHED="$OUT/llama-batched-bench"
+if [[ $FORCE == 0 && -x $EXE && $EXE -nt $STAMP && -x $BATCHED ]]; then
   echo "setup.sh: up to date ($EXE)"; exit 0
 fi
 CXX="${CXX:-g++}"
@@ -38,7 +39,7 @@ if ! command -v "$CXX" >/dev/null || ! command -v git >/dev/null; then
 fi
 rm -rf "$OUT/src"
 git clone -q --no-checkout "$BUNDLE" "$OUT/src"
-git -C "$OUT/src" -c advice.detachedHead=false checkout -q HEAD -- include ggml/include common vendor tools/llama-bench
+git -C "$OUT/src" -c advice.detachedHead=false checkout -q HEAD -- include ggml/include common vendor tools/llama-bench tools/batched-bench
 git -C "$OUT/src" rev-parse HEAD > "$OUT/src-commit.txt"
 LIBLLAMA=$(cd "$BINS" && ls libllama.*so* | grep -v common | head -1)
 LIBGGML=$(cd "$BINS" && ls libggml.*so* | head -1)
@@ -48,5 +49,11 @@ S="$OUT/src"
   -L"$BINS" -l:libllama-common.so -l:"$LIBLLAMA" -l:"$LIBGGML" -l:libggml-base.so \
   -Wl,-rpath,"$BINS" -pthread
 mv "$EXE.tmp" "$EXE"
+# llama.cpp's batched-bench: N sequences prefilled together then decoded in lockstep (its serving throughput).
+"$CXX" -std=c++17 -O2 -DNDEBUG -I"$S/include" -I"$S/ggml/include" -I"$S/common" -I"$S/vendor" \
+  "$S/tools/batched-bench/batched-bench.cpp" "$S/tools/batched-bench/main.cpp" -o "$BATCHED.tmp" \
+  -L"$BINS" -l:libllama-common.so -l:"$LIBLLAMA" -l:"$LIBGGML" -l:libggml-base.so \
+  -Wl,-rpath,"$BINS" -pthread
+mv "$BATCHED.tmp" "$BATCHED"
 rm -rf "$S"
-echo "setup.sh: built $EXE (linked against prebuilt libs in $BINS)"
+echo "setup.sh: built $EXE and $BATCHED (linked against prebuilt libs in $BINS)"
