@@ -89,6 +89,13 @@ std::string ServerMetrics::render(const StatsSnapshot& s, const std::string& mod
     gauge("wb_kv_cache_bytes", "Bytes of the KV cache pool.", double(s.kvCacheBytes));
     gauge("wb_model_weights_bytes", "Bytes of model weights as loaded.", double(s.weightBytes));
     gauge("wb_num_preemptions_total", "Sequences preempted for lack of KV blocks.", double(s.totalPreemptions));
+    auto counter = [&](const std::string& name, const std::string& help, uint64_t v) {
+        o += "# HELP " + name + " " + help + "\n# TYPE " + name + " counter\n" + name + lbl + " " + std::to_string(v) + "\n";
+    };
+    counter("wb_images_decoded_total", "PNG/JPEG images decoded (a request's count and its preparation share one).",
+            s.totalImagesDecoded);
+    counter("wb_images_encoded_total", "Vision-tower runs (recently seen images reuse their features).",
+            s.totalImagesEncoded);
     o += "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
          "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes " +
          std::to_string(processRssBytes()) + "\n";

@@ -227,6 +227,16 @@ private slots:
         QVERIFY(r && r->status == 200);
         m_engine->waitIdle();
         QTRY_COMPARE(m_engine->stats().totalImagesDecoded - before, uint64_t(3));
+        // Operators see both counters on /metrics.
+        httplib::Client c("127.0.0.1", m_port);
+        auto m = c.Get("/metrics");
+        QVERIFY(m && m->status == 200);
+        const std::string want = "wb_images_decoded_total{model_name=";
+        const size_t at = m->body.find(want);
+        QVERIFY2(at != std::string::npos, m->body.c_str());
+        const size_t sp = m->body.find(' ', at);
+        QCOMPARE(std::stoull(m->body.substr(sp + 1)), m_engine->stats().totalImagesDecoded);
+        QVERIFY(m->body.find("wb_images_encoded_total{model_name=") != std::string::npos);
     }
 
     void badImagesAre400() {
