@@ -27,12 +27,13 @@ void EngineTarget::start(const BenchRequest& b, std::function<void(const Event&)
     m_engine.submit(std::move(r), std::move(onEvent));
 }
 
-Result<std::unique_ptr<ImageWorkload>> ImageWorkload::create(std::vector<std::vector<uint8_t>> images, bool distinct) {
+Result<std::unique_ptr<ImageWorkload>> ImageWorkload::create(std::vector<std::vector<uint8_t>> images, bool distinct,
+                                                             const std::vector<std::string>& names) {
     if (images.empty()) return makeError("an image workload needs at least one image");
     auto w = std::make_unique<ImageWorkload>();
     w->m_distinct = distinct;
     for (size_t i = 0; i < images.size(); ++i) {
-        auto img = decodeImage(images[i], "image " + std::to_string(i + 1));
+        auto img = decodeImage(images[i], i < names.size() ? names[i] : "image " + std::to_string(i + 1));
         if (!img) return img.error();
         w->m_info.push_back({int64_t(images[i].size()), img->width, img->height});
         w->m_base.push_back(std::make_shared<const std::vector<uint8_t>>(std::move(images[i])));

@@ -58,7 +58,9 @@ private:
 /// encoding, as a phone agent's new screenshot each turn does. `distinct = false` sends the same bytes each time.
 class ImageWorkload {
 public:
-    static Result<std::unique_ptr<ImageWorkload>> create(std::vector<std::vector<uint8_t>> images, bool distinct = true);
+    /// `names` (files, say) name the images in errors; by default "image 1", "image 2"...
+    static Result<std::unique_ptr<ImageWorkload>> create(std::vector<std::vector<uint8_t>> images, bool distinct = true,
+                                                         const std::vector<std::string>& names = {});
     /// Image sets for the next n requests (made here, before any timing starts).
     Result<std::vector<std::vector<ImageBytes>>> take(int n);
     int numImages() const { return int(m_base.size()); }

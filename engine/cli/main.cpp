@@ -705,7 +705,7 @@ int cmdBenchServing(const Args& a) {
             if (wb::detectImageFormat(bytes.back()) == wb::ImageFormat::Unknown)
                 return fail(path + " is not a PNG or JPEG image");
         }
-        auto w = wb::ImageWorkload::create(std::move(bytes), !a.has("same-image"));
+        auto w = wb::ImageWorkload::create(std::move(bytes), !a.has("same-image"), a.images);
         if (!w) return fail(w.error().message);
         images = std::move(*w);
         json list = json::array();
@@ -1027,7 +1027,8 @@ int cmdServe(const Args& a) {
 int cmdBench(const Args& a) {
     if (a.has("report")) return cmdBenchReport(a);
     if (a.has("list-targets")) return cmdBenchListTargets(a);
-    if (a.has("concurrency") || a.has("url") || a.has("request-rate")) return cmdBenchServing(a);
+    // Images make it a serving workload (chat messages through the engine or a server), never llama-bench's.
+    if (a.has("concurrency") || a.has("url") || a.has("request-rate") || !a.images.empty()) return cmdBenchServing(a);
     auto m = loadModel(a);
     if (!m) return fail(m.error().message);
     wb::LlamaModel& model = **m;

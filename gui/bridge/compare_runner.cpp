@@ -160,7 +160,9 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                 bytes.emplace_back(b.begin(), b.end());
             }
             if (imageError.empty()) {
-                auto made = wb::ImageWorkload::create(std::move(bytes), !w.sameImages);
+                std::vector<std::string> names;
+                for (const QString& path : w.images) names.push_back(path.toStdString());
+                auto made = wb::ImageWorkload::create(std::move(bytes), !w.sameImages, names);
                 if (made) {
                     images = std::move(*made);
                     for (int k = 0; k < w.images.size(); ++k)

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <utility>
 
 #include "bench/load_test.h"
 #include "media/image.h"
@@ -201,6 +202,49 @@ private slots:
         auto t = reg.find("trtllm")->open(rc);
         QVERIFY(!t);
         QVERIFY(QString::fromStdString(t.error().message).contains("cannot be reached"));
+    }
+
+    // wb bench --image from the command line: it is a serving workload whatever else is given; a file that is not
+    // an image, or a corrupt one, is named; a text-only model, in process or behind wb serve, refuses the workload
+    // rather than timing the text alone.
+    void cliImageWorkload() {
+        const QString model = QString::fromStdString(wbtest::fixture(kModel));
+        const QString notImage = m_tmp.filePath("note.png");
+        {
+            QFile f(notImage);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("not a picture");
+        }
+        int rc = 0;
+        QString out = runWb({"bench", "-m", model, "--image", notImage}, &rc);
+        QVERIFY(rc != 0);
+        QVERIFY2(out.contains(notImage + " is not a PNG or JPEG image"), qPrintable(out));
+
+        wb::Image img;
+        img.width = 40;
+        img.height = 30;
+        img.rgb.assign(size_t(40 * 30 * 3), 200);
+        auto png = wb::encodePng(img);
+        QVERIFY(png.ok());
+        const QString good = m_tmp.filePath("shot.png"), cut = m_tmp.filePath("cut.png");
+        for (const auto& [path, n] : {std::pair{good, png->size()}, std::pair{cut, size_t(60)}}) {
+            QFile f(path);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(reinterpret_cast<const char*>(png->data()), qint64(n));
+        }
+        out = runWb({"bench", "-m", model, "--image", cut}, &rc);
+        QVERIFY(rc != 0);
+        QVERIFY2(out.contains(cut + ": corrupt PNG"), qPrintable(out));
+
+        out = runWb({"bench", "-m", model, "-t", "2", "--requests", "2", "--input", "8", "--output", "2", "--image", good},
+                    &rc);
+        QVERIFY2(out.contains("cannot send images"), qPrintable(out));
+        out = runWb({"bench", "--url", m_serve.baseUrl(), "--requests", "2", "--input", "8", "--output", "2",
+                     "--vocab-size", "512", "--image", good, "--json"},
+                    &rc);
+        QVERIFY2(rc == 0, qPrintable(out));
+        QVERIFY2(out.contains("does not accept images"), qPrintable(out));  // the server's 400, so they were sent
+        QVERIFY2(out.contains("\"distinct_images\": true"), qPrintable(out));
     }
 
     void cliListsAndUsesTargets() {
