@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/json_text.h"
+
 namespace wb {
 
 namespace {
@@ -16,9 +18,9 @@ using nlohmann::json;
 Result<json> readJson(const std::string& path) {
     std::ifstream f(path);
     if (!f) return makeError(path + ": cannot open");
-    json j = json::parse(f, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return makeError(path + ": not a JSON object");
-    return j;
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return parseJsonObject(ss.str(), path);
 }
 
 // A field of `obj`, or `fallback` when absent or null; wrong types name the key.
@@ -91,8 +93,9 @@ Result<void> GlmConfig::validate(const std::string& src) const {
 }
 
 Result<GlmConfig> glmConfigFromJson(const std::string& text, const std::string& src) {
-    json j = json::parse(text, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return makeError(src + ": not a JSON object");
+    auto parsed = parseJsonObject(text, src);
+    if (!parsed) return parsed.error();
+    json j = std::move(*parsed);
     GlmConfig c;
     std::string arch;
     if (j.contains("architectures") && j["architectures"].is_array() && !j["architectures"].empty() &&

@@ -3,10 +3,12 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <sstream>
 #include <type_traits>
 
 #include <nlohmann/json.hpp>
 
+#include "formats/json_text.h"
 #include "media/resize.h"
 
 namespace wb {
@@ -32,8 +34,11 @@ Result<void> Glm4vProcessorConfig::validate(const std::string& source) const {
 Result<Glm4vProcessorConfig> loadGlm4vProcessorConfig(const std::string& path) {
     std::ifstream f(path);
     if (!f) return makeError(path + ": cannot open");
-    nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return makeError(path + ": not a JSON object");
+    std::stringstream text;
+    text << f.rdbuf();
+    auto parsed = parseJsonObject(text.str(), path);
+    if (!parsed) return parsed.error();
+    nlohmann::json j = std::move(*parsed);
     Glm4vProcessorConfig c;
     try {
         // A field must hold its type, integers one that fits: get<int>() of 1e308 would be an undefined

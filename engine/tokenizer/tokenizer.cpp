@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "formats/json_text.h"
 #include "formats/gguf.h"
 #include "tokenizer/sp_tokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
@@ -113,9 +114,7 @@ Result<std::string> readFile(const std::string& path) {
 Result<json> readJson(const std::string& path) {
     auto text = readFile(path);
     if (!text) return text.error();
-    json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return makeError(path + ": not valid JSON");
-    return j;
+    return parseJsonObject(*text, path);
 }
 
 /// bos_token / eos_token in tokenizer_config.json: a string, or an AddedToken object with "content".

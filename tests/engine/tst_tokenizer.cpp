@@ -441,6 +441,24 @@ private slots:
 
     // Found by wb-fuzz-inputs (kind tokenizer): a negative id in model.vocab or added_tokens was cast to size_t
     // and written far before the piece table (ASan heap-buffer-overflow). Now an error naming the entry.
+    // A checkpoint's JSON with a syntax error says where: the file, then the parser's line and column.
+    void badJsonSaysWhere() {
+        const std::string dir = wbtest::tempDir() + "/tokjson-syntax";
+        std::filesystem::create_directories(dir);
+        std::ofstream(dir + "/tokenizer.json", std::ios::trunc) << "{\n  \"model\": {\n    \"type\": BPE\n  }\n}\n";
+        auto r = Tokenizer::fromHfFolder(dir);
+        QVERIFY(!r.ok());
+        const std::string& m = r.error().message;
+        QVERIFY2(m.find("tokenizer.json: not valid JSON") != std::string::npos, m.c_str());
+        QVERIFY2(m.find("line 3") != std::string::npos, m.c_str());
+        QVERIFY2(m.find("[json.exception") == std::string::npos, m.c_str());
+        std::ofstream(dir + "/tokenizer.json", std::ios::trunc) << "[1, 2]";
+        r = Tokenizer::fromHfFolder(dir);
+        QVERIFY(!r.ok());
+        QVERIFY2(r.error().message.find("not a JSON object (its top level is of type array)") != std::string::npos,
+                 r.error().message.c_str());
+    }
+
     void tokenizerJsonNegativeIds() {
         const std::string dir = wbtest::tempDir() + "/tokjson-negative";
         std::filesystem::create_directories(dir);
