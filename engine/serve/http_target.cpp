@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "media/image.h"
+#include "serve/openai_protocol.h"
 #include <sstream>
 
 using nlohmann::json;
@@ -38,25 +39,6 @@ httplib::Headers headersFor(const std::string& apiKey) {
     httplib::Headers h{{"Accept", "text/event-stream, application/json"}};
     if (!apiKey.empty()) h.emplace("Authorization", "Bearer " + apiKey);
     return h;
-}
-
-std::string base64Encode(const std::vector<uint8_t>& in) {
-    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        const uint32_t v = (uint32_t(in[i]) << 16) | (uint32_t(in[i + 1]) << 8) | in[i + 2];
-        for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
-    }
-    if (i < in.size()) {  // one or two bytes left: RFC 4648 padding
-        const uint32_t v = (uint32_t(in[i]) << 16) | (i + 1 < in.size() ? uint32_t(in[i + 1]) << 8 : 0u);
-        out += t[(v >> 18) & 63];
-        out += t[(v >> 12) & 63];
-        out += i + 1 < in.size() ? t[(v >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
 }
 
 std::string wordSalad(const std::vector<int32_t>& ids) {
@@ -130,7 +112,7 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
         for (const ImageBytes& img : request.images) {
             const char* mime = detectImageFormat(*img) == ImageFormat::Jpeg ? "image/jpeg" : "image/png";
             content.push_back({{"type", "image_url"},
-                               {"image_url", {{"url", std::string("data:") + mime + ";base64," + base64Encode(*img)}}}});
+                               {"image_url", {{"url", std::string("data:") + mime + ";base64," + encodeBase64(*img)}}}});
         }
         content.push_back({{"type", "text"}, {"text", o.detokenize ? o.detokenize(prompt) : wordSalad(prompt)}});
         body["messages"] = json::array({{{"role", "user"}, {"content", std::move(content)}}});

@@ -181,6 +181,25 @@ std::optional<ApiError> checkAudio(const json& part, const std::string& param) {
 
 }  // namespace
 
+std::string encodeBase64(std::span<const uint8_t> in) {
+    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    size_t i = 0;
+    for (; i + 2 < in.size(); i += 3) {
+        const uint32_t v = (uint32_t(in[i]) << 16) | (uint32_t(in[i + 1]) << 8) | in[i + 2];
+        for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
+    }
+    if (i < in.size()) {  // one or two bytes left
+        const uint32_t v = (uint32_t(in[i]) << 16) | (i + 1 < in.size() ? uint32_t(in[i + 1]) << 8 : 0u);
+        out += t[(v >> 18) & 63];
+        out += t[(v >> 12) & 63];
+        out += i + 1 < in.size() ? t[(v >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
+}
+
 bool decodeBase64Strict(std::string_view in, std::string& out) {
     static const std::array<int8_t, 256> table = [] {
         std::array<int8_t, 256> t{};

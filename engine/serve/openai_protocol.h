@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -62,6 +63,8 @@ std::optional<ApiError> parseCompletionRequest(const nlohmann::json& body, ApiRe
 
 /// RFC 4648 base64 without whitespace, with canonical padding: anything else is rejected, not repaired.
 bool decodeBase64Strict(std::string_view in, std::string& out);
+/// RFC 4648 base64 with padding: what decodeBase64Strict accepts (data URLs of images the bench sends).
+std::string encodeBase64(std::span<const uint8_t> in);
 
 /// "png" / "jpeg" when the bytes start like one (PNG: signature and an IHDR with nonzero size), else empty.
 std::string sniffImage(std::string_view bytes);

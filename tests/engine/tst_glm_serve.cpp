@@ -14,34 +14,12 @@
 #include "glm/glm_tiny.h"
 #include "media/image.h"
 #include "serve/http_target.h"
+#include "serve/openai_protocol.h"
 #include "serve/server.h"
 
 using nlohmann::json;
 
 namespace {
-
-std::string base64(const std::vector<uint8_t>& in) {
-    static const char* t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        const uint32_t v = (uint32_t(in[i]) << 16) | (uint32_t(in[i + 1]) << 8) | in[i + 2];
-        for (int k = 18; k >= 0; k -= 6) out += t[(v >> k) & 63];
-    }
-    if (i + 1 == in.size()) {
-        const uint32_t v = uint32_t(in[i]) << 16;
-        out += t[(v >> 18) & 63];
-        out += t[(v >> 12) & 63];
-        out += "==";
-    } else if (i + 2 == in.size()) {
-        const uint32_t v = (uint32_t(in[i]) << 16) | (uint32_t(in[i + 1]) << 8);
-        out += t[(v >> 18) & 63];
-        out += t[(v >> 12) & 63];
-        out += t[(v >> 6) & 63];
-        out += '=';
-    }
-    return out;
-}
 
 std::vector<uint8_t> pngBytes(int w, int h, int variant) {
     wb::Image img;
@@ -53,7 +31,7 @@ std::vector<uint8_t> pngBytes(int w, int h, int variant) {
     return png ? *png : std::vector<uint8_t>();
 }
 
-std::string pngDataUrl(int w, int h, int variant) { return "data:image/png;base64," + base64(pngBytes(w, h, variant)); }
+std::string pngDataUrl(int w, int h, int variant) { return "data:image/png;base64," + wb::encodeBase64(pngBytes(w, h, variant)); }
 
 json imageMessage(const std::vector<std::string>& urls, const std::string& text) {
     json content = json::array();
