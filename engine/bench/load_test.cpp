@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -33,12 +35,29 @@ Result<std::unique_ptr<ImageWorkload>> ImageWorkload::create(std::vector<std::ve
     auto w = std::make_unique<ImageWorkload>();
     w->m_distinct = distinct;
     for (size_t i = 0; i < images.size(); ++i) {
-        auto img = decodeImage(images[i], i < names.size() ? names[i] : "image " + std::to_string(i + 1));
+        const std::string name = i < names.size() ? names[i] : "image " + std::to_string(i + 1);
+        auto img = decodeImage(images[i], name);
         if (!img) return img.error();
-        w->m_info.push_back({int64_t(images[i].size()), img->width, img->height});
+        w->m_info.push_back({name, int64_t(images[i].size()), img->width, img->height});
         w->m_base.push_back(std::make_shared<const std::vector<uint8_t>>(std::move(images[i])));
         if (distinct) w->m_decoded.push_back(std::move(*img));
     }
+    return w;
+}
+
+Result<std::unique_ptr<ImageWorkload>> ImageWorkload::fromFiles(const std::vector<std::string>& paths, bool distinct) {
+    std::vector<std::vector<uint8_t>> bytes;
+    std::vector<std::string> names;
+    for (const std::string& path : paths) {
+        std::ifstream f(path, std::ios::binary);
+        if (!f) return makeError("cannot read the image " + path);
+        bytes.emplace_back((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        if (detectImageFormat(bytes.back()) == ImageFormat::Unknown) return makeError(path + " is not a PNG or JPEG image");
+        names.push_back(path);
+    }
+    auto w = create(std::move(bytes), distinct, names);
+    if (!w) return w;
+    for (Info& in : (*w)->m_info) in.name = std::filesystem::path(in.name).filename().string();
     return w;
 }
 

@@ -61,10 +61,13 @@ public:
     /// `names` (files, say) name the images in errors; by default "image 1", "image 2"...
     static Result<std::unique_ptr<ImageWorkload>> create(std::vector<std::vector<uint8_t>> images, bool distinct = true,
                                                          const std::vector<std::string>& names = {});
+    /// The images of these PNG/JPEG files; errors name the file (unreadable, not PNG/JPEG, corrupt).
+    static Result<std::unique_ptr<ImageWorkload>> fromFiles(const std::vector<std::string>& paths, bool distinct = true);
     /// Image sets for the next n requests (made here, before any timing starts).
     Result<std::vector<std::vector<ImageBytes>>> take(int n);
     int numImages() const { return int(m_base.size()); }
     struct Info {
+        std::string name;  // the file's name (fromFiles), or "image N"
         int64_t bytes = 0;
         int width = 0, height = 0;
     };

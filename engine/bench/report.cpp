@@ -40,6 +40,13 @@ json loadTestJson(const LoadTestResult& r, bool withinLimit) {
     return j;
 }
 
+json imageWorkloadJson(const ImageWorkload& w) {
+    json list = json::array();
+    for (const ImageWorkload::Info& in : w.info())
+        list.push_back({{"file", in.name}, {"bytes", in.bytes}, {"width", in.width}, {"height", in.height}});
+    return list;
+}
+
 Result<json> loadComparison(const std::string& path) {
     std::ifstream in(path);
     if (!in) return makeError("cannot read " + path);

@@ -13,6 +13,8 @@ namespace wb {
 nlohmann::json summaryJson(const Summary& s);
 /// One concurrency level of a run.
 nlohmann::json loadTestJson(const LoadTestResult& r, bool withinLimit);
+/// A run's "images" list (file, bytes, width, height per image) for the comparison file.
+nlohmann::json imageWorkloadJson(const ImageWorkload& w);
 
 /// Appends `run` to the comparison file (created when missing: {"format":"wb-bench-comparison","version":1,
 /// "runs":[...]}); a file that is not such a comparison is left alone and reported.

@@ -697,24 +697,10 @@ int cmdBenchServing(const Args& a) {
     // A multimodal workload: every request carries these images before its prompt (the phone agent's shape).
     std::unique_ptr<wb::ImageWorkload> images;
     if (!a.images.empty()) {
-        std::vector<std::vector<uint8_t>> bytes;
-        for (const std::string& path : a.images) {
-            std::ifstream f(path, std::ios::binary);
-            if (!f) return fail("cannot read the image " + path);
-            bytes.emplace_back((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-            if (wb::detectImageFormat(bytes.back()) == wb::ImageFormat::Unknown)
-                return fail(path + " is not a PNG or JPEG image");
-        }
-        auto w = wb::ImageWorkload::create(std::move(bytes), !a.has("same-image"), a.images);
+        auto w = wb::ImageWorkload::fromFiles(a.images, !a.has("same-image"));
         if (!w) return fail(w.error().message);
         images = std::move(*w);
-        json list = json::array();
-        for (size_t i = 0; i < a.images.size(); ++i) {
-            const auto& in = images->info()[i];
-            list.push_back({{"file", std::filesystem::path(a.images[i]).filename().string()}, {"bytes", in.bytes},
-                            {"width", in.width}, {"height", in.height}});
-        }
-        run["images"] = list;
+        run["images"] = wb::imageWorkloadJson(*images);
         run["distinct_images"] = images->distinct();
         if (a.has("endpoint") && a.get("endpoint") != "chat")
             return fail("--image needs the chat endpoint (--endpoint chat, the default with images)");

@@ -149,30 +149,14 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
         std::string imageError;
         json imageList = json::array();
         if (!w.images.isEmpty()) {
-            std::vector<std::vector<uint8_t>> bytes;
-            for (const QString& path : w.images) {
-                QFile f(path);
-                if (!f.open(QIODevice::ReadOnly)) {
-                    imageError = "cannot read the workload image " + path.toStdString();
-                    break;
-                }
-                const QByteArray b = f.readAll();
-                bytes.emplace_back(b.begin(), b.end());
-            }
-            if (imageError.empty()) {
-                std::vector<std::string> names;
-                for (const QString& path : w.images) names.push_back(path.toStdString());
-                auto made = wb::ImageWorkload::create(std::move(bytes), !w.sameImages, names);
-                if (made) {
-                    images = std::move(*made);
-                    for (int k = 0; k < w.images.size(); ++k)
-                        imageList.push_back({{"file", QFileInfo(w.images[k]).fileName().toStdString()},
-                                             {"bytes", images->info()[size_t(k)].bytes},
-                                             {"width", images->info()[size_t(k)].width},
-                                             {"height", images->info()[size_t(k)].height}});
-                } else {
-                    imageError = "workload image: " + made.error().message;
-                }
+            std::vector<std::string> paths;
+            for (const QString& path : w.images) paths.push_back(path.toStdString());
+            auto made = wb::ImageWorkload::fromFiles(paths, !w.sameImages);
+            if (made) {
+                images = std::move(*made);
+                imageList = wb::imageWorkloadJson(*images);
+            } else {
+                imageError = "workload image: " + made.error().message;
             }
         }
         for (int i = 0; i < targets.size(); ++i) {
