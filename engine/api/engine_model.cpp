@@ -1,5 +1,6 @@
 #include "api/engine_model.h"
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -267,7 +268,7 @@ public:
                 auto d = decodeImage(bytes, name);
                 if (!d) return d.error();
                 img = std::make_shared<const Image>(std::move(*d));
-                countDecode();
+                ++m_decodes;
             }
             if (!encodeImages && pc.doResize) {
                 // Counting only: the grid follows from the size.
@@ -383,10 +384,7 @@ public:
         std::lock_guard lock(m_cacheMutex);
         return m_encoded;
     }
-    int64_t imagesDecoded() const override {
-        std::lock_guard lock(m_cacheMutex);
-        return m_decodes;
-    }
+    int64_t imagesDecoded() const override { return m_decodes.load(); }
 
 private:
     struct CachedImage {
@@ -447,14 +445,10 @@ private:
             m_decoded.pop_back();
         }
     }
-    void countDecode() {
-        std::lock_guard lock(m_cacheMutex);
-        ++m_decodes;
-    }
     static constexpr int64_t kDecodedBytes = int64_t(128) << 20;
     std::list<DecodedImage> m_decoded;
     int64_t m_decodedBytes = 0;
-    int64_t m_decodes = 0;
+    std::atomic<int64_t> m_decodes{0};
 
     std::unique_ptr<GlmModel> m_model;
     std::unique_ptr<LlamaModel> m_text;

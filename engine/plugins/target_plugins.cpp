@@ -95,8 +95,6 @@ void PluginTarget::start(const BenchRequest& b, std::function<void(const Event&)
         t->start(m_handle, b.promptTokens.data(), b.promptTokens.size(), b.maxTokens, &relayEvent, p);
         return;
     }
-    std::vector<WbTargetImage> images;
-    for (const ImageBytes& img : b.images) images.push_back({img->data(), img->size()});
     if (!acceptsImages()) {  // runLoadTest checks first; a direct caller gets the error as the request's event
         WbTargetEvent e{};
         e.type = WB_TARGET_EVENT_ERROR;
@@ -106,6 +104,8 @@ void PluginTarget::start(const BenchRequest& b, std::function<void(const Event&)
         relayEvent(p, &e);
         return;
     }
+    std::vector<WbTargetImage> images;
+    for (const ImageBytes& img : b.images) images.push_back({img->data(), img->size()});
     t->startImages(m_handle, b.promptTokens.data(), b.promptTokens.size(), images.data(), images.size(), b.maxTokens,
                    &relayEvent, p);
 }

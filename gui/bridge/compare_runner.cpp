@@ -188,10 +188,12 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                         Q_EMIT t->targetStarted(i, spec.label.isEmpty() ? "workbench (" + spec.precision + ")"
                                                                         : spec.label);
                 });
-                run = runEngineTarget(spec, run, engine, maxConc, baselineRss, peakReset);
-                if (engine) {
-                    vocab = int(engine->modelConfig().vocabSize);
-                    target = new wb::EngineTarget(*engine);
+                if (imageError.empty()) {  // no model is loaded for a workload that cannot run
+                    run = runEngineTarget(spec, run, engine, maxConc, baselineRss, peakReset);
+                    if (engine) {
+                        vocab = int(engine->modelConfig().vocabSize);
+                        target = new wb::EngineTarget(*engine);
+                    }
                 }
             } else {
                 const std::string id = spec.pluginId.toStdString();
@@ -210,7 +212,7 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                 });
                 if (!plugin) {
                     run["error"] = "no target plugin \"" + id + "\" on the plugin path";
-                } else {
+                } else if (imageError.empty()) {
                     run["plugin_version"] = plugin->info().version;
                     wb::RemoteTargetConfig rc;
                     rc.url = spec.url.toStdString();
@@ -233,10 +235,7 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                 }
             }
             std::unique_ptr<wb::BenchTarget> ownedEngineTarget(engine ? target : nullptr);
-            if (target && !imageError.empty()) {
-                run["error"] = imageError;  // recorded as the run's error, never as numbers
-                target = nullptr;
-            }
+            if (!imageError.empty()) run["error"] = imageError;  // the run's error, never numbers
             json results = json::array();
             run["results"] = results;
             run["max_stable_concurrency"] = 0;
