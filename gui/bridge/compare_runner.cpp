@@ -1,6 +1,5 @@
 #include "bridge/compare_runner.h"
 
-#include <QFile>
 #include <QFileInfo>
 #include <QThreadPool>
 #include <atomic>
