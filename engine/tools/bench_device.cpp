@@ -5,6 +5,7 @@
 //
 // usage: wb-bench-device -m MODEL [--device cpu|cuda] [--precision fp16|int8|...] [--tp N] [--threads N]
 //                        [--decode N] [--concurrency 1,4,8,16,64] [--bandwidth-gbs X] [--json]
+#include <optional>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -15,7 +16,9 @@
 #include <vector>
 
 #include "api/engine.h"
-#include "models/llama_model.h"
+#include "models/decoder/llama_model.h"
+#include "models/glm/glm_decoder.h"
+#include "models/model_registry.h"
 
 namespace {
 
@@ -62,7 +65,19 @@ int main(int argc, char** argv) {
     lo.precision = *pr;
     lo.parallelDegree = tp;
     lo.numThreads = threads;
-    auto m = wb::LlamaModel::load(model, lo);
+    // GLM folders run their text model on the shared decoder, as the engine's GLM family does on devices.
+    std::optional<wb::DecoderLayout> layout;
+    auto id = wb::identifyModel(model);
+    auto family = id ? wb::familyOf(*id) : wb::Result<const wb::ModelFamily*>(id.error());
+    if (family && (*family)->name == "glm") {
+        auto l = wb::glmDecoderLayoutFromFolder(model);
+        if (!l) {
+            std::fprintf(stderr, "wb-bench-device: %s\n", l.error().message.c_str());
+            return 2;
+        }
+        layout = std::move(*l);
+    }
+    auto m = wb::LlamaModel::load(model, lo, layout ? &*layout : nullptr);
     if (!m) {
         std::fprintf(stderr, "wb-bench-device: %s\n", m.error().message.c_str());
         return 1;

@@ -36,13 +36,14 @@
 
 #include "backend/backend_registry.h"
 #include "backend/cpu/cpu_device.h"
-#include "glm/glm_model.h"
-#include "glm/glm_prompt.h"
+#include "models/glm/glm_decoder.h"
+#include "models/glm/glm_model.h"
+#include "models/glm/glm_prompt.h"
 #include "media/glm4v_image_processor.h"
 #include "media/image.h"
-#include "glm/glm_tiny.h"
-#include "models/generator.h"
-#include "models/llama_model.h"
+#include "models/glm/glm_tiny.h"
+#include "models/decoder/generator.h"
+#include "models/decoder/llama_model.h"
 
 namespace {
 
@@ -425,7 +426,8 @@ public:
         auto prec = wb::parsePrecision(precision);
         CHECK_OK(prec);
         o.precision = *prec;
-        auto m = wb::LlamaModel::load(dir, o);
+        const wb::DecoderLayout layout = wb::glmDecoderLayout((*ref)->config());
+        auto m = wb::LlamaModel::load(dir, o, &layout);
         CHECK_OK(m);
         wb::KvCache cache((*m)->config(), 32);
         CHECK_OK((*m)->forward(ids, 0, cache, got.data(), wb::LogitsMode::All));
@@ -470,7 +472,8 @@ public:
         wb::LoadOptions o;
         o.device = m_kind;
         o.precision = wb::Precision::F32;
-        auto m = wb::LlamaModel::load(dir, o);
+        const wb::DecoderLayout layout = wb::glmDecoderLayout(g.config());
+        auto m = wb::LlamaModel::load(dir, o, &layout);
         CHECK_OK(m);
         const wb::ModelConfig& c = (*m)->config();
         wb::KvBlockPool pool2(c.numLayers, c.numKvHeads * c.headDim, 16, 4,

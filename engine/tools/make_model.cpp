@@ -25,7 +25,7 @@
 #include "backend/cpu/weight_matrix.h"
 #include "core/dtype.h"
 #include "core/result.h"
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_tiny.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "formats/safetensors_writer.h"

@@ -7,7 +7,7 @@
 #include "api/chat_prompt.h"
 #include "api/engine.h"
 #include "fixtures.h"
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_tiny.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace wb;

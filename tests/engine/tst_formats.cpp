@@ -9,8 +9,8 @@
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "formats/safetensors.h"
-#include "models/llama_model.h"
-#include "models/model_config.h"
+#include "models/decoder/llama_model.h"
+#include "models/decoder/model_config.h"
 
 namespace fs = std::filesystem;
 

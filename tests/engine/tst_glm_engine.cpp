@@ -18,9 +18,9 @@
 #include "api/engine.h"
 #include "fixtures.h"
 #include "test_images.h"
-#include "glm/glm_model.h"
-#include "glm/glm_prompt.h"
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_model.h"
+#include "models/glm/glm_prompt.h"
+#include "models/glm/glm_tiny.h"
 #include "media/glm4v_image_processor.h"
 #include "media/image.h"
 

@@ -7,12 +7,13 @@
 
 #include "api/engine.h"
 #include "fixtures.h"
-#include "glm/glm_model.h"
-#include "glm/glm_prompt.h"
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_decoder.h"
+#include "models/glm/glm_model.h"
+#include "models/glm/glm_prompt.h"
+#include "models/glm/glm_tiny.h"
 #include "media/glm4v_image_processor.h"
 #include "media/image.h"
-#include "models/llama_model.h"
+#include "models/decoder/llama_model.h"
 
 using namespace wb;
 
@@ -93,7 +94,10 @@ private slots:
         auto prec = parsePrecision(precision.toStdString());
         QVERIFY(prec.ok());
         o.precision = *prec;
-        auto m = LlamaModel::load(dir, o);
+        auto glmConfig = glmConfigFromFolder(dir);
+        QVERIFY2(glmConfig.ok(), glmConfig.ok() ? "" : glmConfig.error().message.c_str());
+        auto layout = glmDecoderLayout(*glmConfig);
+        auto m = LlamaModel::load(dir, o, &layout);
         QVERIFY2(m.ok(), m.ok() ? "" : m.error().message.c_str());
         QCOMPARE((*m)->parallelDegree(), degree);
         QVERIFY((*m)->config().postNorms && (*m)->config().fusedGateUp);
@@ -148,7 +152,10 @@ private slots:
         LoadOptions o;
         o.parallelDegree = degree;
         o.numThreads = 2;
-        auto m = LlamaModel::load(m_glm4v, o);
+        auto glmConfig = glmConfigFromFolder(m_glm4v);
+        QVERIFY2(glmConfig.ok(), glmConfig.ok() ? "" : glmConfig.error().message.c_str());
+        auto layout = glmDecoderLayout(*glmConfig);
+        auto m = LlamaModel::load(m_glm4v, o, &layout);
         QVERIFY2(m.ok(), m.ok() ? "" : m.error().message.c_str());
         KvBlockPool pool2((*m)->config().numLayers, (*m)->config().numKvHeads * (*m)->config().headDim, 16, 4,
                           (*m)->kvOnHost() ? KvStorage::Host : KvStorage::External);

@@ -11,7 +11,7 @@
 #include "api/engine.h"
 #include "bench/load_test.h"
 #include "fixtures.h"
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_tiny.h"
 #include "media/image.h"
 #include "serve/http_target.h"
 #include "serve/openai_protocol.h"

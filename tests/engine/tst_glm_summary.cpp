@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "fixtures.h"
-#include "glm/glm_summary.h"
+#include "models/glm/glm_summary.h"
 
 namespace fs = std::filesystem;
 

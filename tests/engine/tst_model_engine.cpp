@@ -10,7 +10,7 @@
 
 #include "api/engine.h"
 #include "fixtures.h"
-#include "models/generator.h"
+#include "models/decoder/generator.h"
 
 namespace {
 

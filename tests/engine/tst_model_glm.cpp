@@ -2,9 +2,9 @@
 // tensor layouts, sharded; shapes; batched = one-at-a-time; image-token expansion and rotary positions; typed
 // markers stay text), and parity with Hugging Face Transformers through the goldens that
 // tools/hf-goldens/make_glm_goldens.py writes into tests/goldens/glm/ (skipped while they are absent).
-#include "glm/glm_model.h"
-#include "glm/glm_prompt.h"
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_model.h"
+#include "models/glm/glm_prompt.h"
+#include "models/glm/glm_tiny.h"
 #include "formats/safetensors_writer.h"
 #include "media/glm4v_image_processor.h"
 #include "tokenizer/spm_tokenizer.h"

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "fixtures.h"
-#include "models/llama_model.h"
+#include "models/decoder/llama_model.h"
 
 namespace {
 

@@ -9,8 +9,8 @@
 
 #include "api/engine.h"
 #include "fixtures.h"
-#include "models/generator.h"
-#include "models/llama_model.h"
+#include "models/decoder/generator.h"
+#include "models/decoder/llama_model.h"
 #include "parallel/in_process_communicator.h"
 #include "parallel/worker_group.h"
 

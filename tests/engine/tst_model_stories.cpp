@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "fixtures.h"
-#include "models/generator.h"
-#include "models/llama_model.h"
+#include "models/decoder/generator.h"
+#include "models/decoder/llama_model.h"
 
 namespace {
 

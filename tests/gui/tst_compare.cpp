@@ -23,7 +23,7 @@
 #include "app/compare_view.h"
 #include "app/main_window.h"
 #include "fixtures.h"
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_tiny.h"
 #include "serve_process.h"
 
 using namespace wbgui;

@@ -29,7 +29,7 @@
 #include "bridge/engine_bridge.h"
 #include "bridge/model_info.h"
 #include "fixtures.h"
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_tiny.h"
 
 using namespace wbgui;
 

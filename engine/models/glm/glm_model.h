@@ -25,7 +25,7 @@
 #include "core/dtype.h"
 #include "core/result.h"
 #include "core/thread_pool.h"
-#include "glm/glm_config.h"
+#include "models/glm/glm_config.h"
 #include "media/glm4v_image_processor.h"
 #include "runtime/kv_block_pool.h"
 #include "tokenizer/tokenizer.h"

@@ -1,4 +1,4 @@
-#include "glm/glm_summary.h"
+#include "models/glm/glm_summary.h"
 
 #include <algorithm>
 #include <filesystem>

@@ -1,6 +1,4 @@
-#include "models/llama_model.h"
-
-#include "glm/glm_config.h"
+#include "models/decoder/llama_model.h"
 
 #include <algorithm>
 #include <cmath>
@@ -54,11 +52,6 @@ Result<Precision> parsePrecision(const std::string& s) {
 
 namespace {
 
-// Names of one layer's tensors in each layout.
-struct TensorNames {
-    std::function<std::string(int64_t, const char*)> layer;  // (layer, role) -> name
-    std::string embedding, outputNorm, output;
-};
 
 
 TensorNames ggufNames() {
@@ -101,31 +94,6 @@ TensorNames hfNames() {
     return n;
 }
 
-// GLM-4 / GLM-4.1V text model: `prefix` is "model." or "model.language_model." (the layouts both published).
-TensorNames glmNames(const std::string& prefix) {
-    TensorNames n;
-    n.embedding = prefix + "embed_tokens.weight";
-    n.outputNorm = prefix + "norm.weight";
-    n.output = "lm_head.weight";
-    n.layer = [prefix](int64_t i, const char* role) {
-        static const std::map<std::string, std::string> m = {
-            {"attn_norm", "input_layernorm.weight"},
-            {"ffn_norm", "post_attention_layernorm.weight"},
-            {"post_attn_norm", "post_self_attn_layernorm.weight"},
-            {"post_ffn_norm", "post_mlp_layernorm.weight"},
-            {"q", "self_attn.q_proj.weight"},
-            {"k", "self_attn.k_proj.weight"},
-            {"v", "self_attn.v_proj.weight"},
-            {"o", "self_attn.o_proj.weight"},
-            {"gate_up", "mlp.gate_up_proj.weight"},
-            {"down", "mlp.down_proj.weight"},
-            {"q_bias", "self_attn.q_proj.bias"},
-            {"k_bias", "self_attn.k_proj.bias"},
-            {"v_bias", "self_attn.v_proj.bias"}};
-        return prefix + "layers." + std::to_string(i) + "." + m.at(role);
-    };
-    return n;
-}
 
 // Expected shape (PyTorch order) of each role.
 std::vector<int64_t> expectedShape(const ModelConfig& c, const std::string& role) {
@@ -175,18 +143,16 @@ struct Source {
     std::string where;  // for "missing tensor" errors
 };
 
-Result<Source> openSource(const std::string& path, ModelConfig& config, std::unique_ptr<Tokenizer>* tokenizer) {
+Result<Source> openSource(const std::string& path, ModelConfig& config, std::unique_ptr<Tokenizer>* tokenizer,
+                          const DecoderLayout* layout = nullptr) {
     namespace fs = std::filesystem;
     std::error_code ec;
     Source s;
     if (fs::is_directory(path, ec)) {
-        const bool glm = isGlmFolder(path);
-        if (glm) {
-            // The GLM-4 family's text model on the device path (engine/glm holds the CPU reference and the
-            // vision tower): its hyper-parameters in Llama terms plus the GLM-specific switches.
-            auto g = glmConfigFromFolder(path);
-            if (!g) return g.error();
-            config = configFromGlm(*g);
+        if (layout) {
+            // Another family's text model on the device path (GLM-4: models/glm/glm_decoder.cpp): its family
+            // read the config and named the tensors; this decoder only runs it.
+            config = layout->config;
             WB_TRY(config.validate(path + "/config.json"));
         } else {
             auto cfg = configFromHfFolder(path);
@@ -204,8 +170,7 @@ Result<Source> openSource(const std::string& path, ModelConfig& config, std::uni
             for (const auto& [k, t] : sp->tensors()) v.push_back(&t);
             return v;
         };
-        s.names = hfNames();
-        if (glm) s.names = glmNames(sp->find("model.language_model.embed_tokens.weight") ? "model.language_model." : "model.");
+        s.names = layout ? layout->names(*sp) : hfNames();
         s.where = path;
         if (tokenizer) {
             auto tok = Tokenizer::fromHfFolder(path);
@@ -422,12 +387,13 @@ bool LlamaModel::onGpus() const {
 
 bool LlamaModel::kvOnHost() const { return m_shards.size() == 1 && m_shards[0]->cpu; }
 
-Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, const LoadOptions& options) {
+Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, const LoadOptions& options,
+                                                     const DecoderLayout* layout) {
     std::unique_ptr<LlamaModel> m(new LlamaModel());
     m->m_path = path;
     m->m_precision = options.precision;
     m->m_deviceKind = options.device;
-    auto src = openSource(path, m->m_config, &m->m_tokenizer);
+    auto src = openSource(path, m->m_config, &m->m_tokenizer, layout);
     if (!src) return src.error();
     m->m_source = src->keepAlive;
     const ModelConfig& c = m->m_config;

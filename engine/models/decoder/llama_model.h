@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -16,7 +17,7 @@
 #include "backend/device.h"
 #include "core/result.h"
 #include "core/thread_pool.h"
-#include "models/model_config.h"
+#include "models/decoder/model_config.h"
 #include "runtime/kv_block_pool.h"
 #include "tokenizer/tokenizer.h"
 
@@ -77,6 +78,23 @@ private:
 
 enum class LogitsMode { Last, All };
 
+class SafetensorsSet;
+
+/// Names of one layer's tensors in a checkpoint layout: (layer, role) -> name, role one of attn_norm, ffn_norm,
+/// post_attn_norm, post_ffn_norm, q, k, v, o, gate, up, gate_up, down, q_bias, k_bias, v_bias.
+struct TensorNames {
+    std::function<std::string(int64_t, const char*)> layer;
+    std::string embedding, outputNorm, output;
+};
+
+/// Another family's text model run by this decoder on the device path (GLM-4's: models/glm/glm_decoder.h): the
+/// family reads its own config into these terms, with its switches, and names its tensors, so the decoder knows
+/// no family but the Llama layouts it reads by itself.
+struct DecoderLayout {
+    ModelConfig config;
+    std::function<TensorNames(const SafetensorsSet&)> names;
+};
+
 /// One sequence's share of a batched forward step.
 struct BatchSequence {
     std::span<const int32_t> tokens;
@@ -94,7 +112,9 @@ struct BatchSequence {
 class LlamaModel {
 public:
     /// `path` is a .gguf file or a folder with config.json and *.safetensors.
-    static Result<std::unique_ptr<LlamaModel>> load(const std::string& path, const LoadOptions& options = {});
+    /// With a layout, `path` is a folder of another family whose text model this decoder runs (see DecoderLayout).
+    static Result<std::unique_ptr<LlamaModel>> load(const std::string& path, const LoadOptions& options = {},
+                                                    const DecoderLayout* layout = nullptr);
     ~LlamaModel();
 
     const ModelConfig& config() const { return m_config; }

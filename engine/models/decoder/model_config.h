@@ -12,7 +12,6 @@
 namespace wb {
 
 class GgufFile;
-struct GlmConfig;
 
 struct RopeScaling {
     enum class Type { None, Linear, Llama3 };
@@ -72,8 +71,5 @@ struct ModelConfig {
 Result<ModelConfig> configFromGguf(const GgufFile& gguf);
 /// Reads dir/config.json and, when present, dir/generation_config.json.
 Result<ModelConfig> configFromHfFolder(const std::string& dir);
-/// A GLM-4 / GLM-4.1V text model in these terms, with its switches (post norms, fused gate_up, partial interleaved
-/// rotary, M-RoPE sections, the image token), as the device path runs it.
-ModelConfig configFromGlm(const GlmConfig& glm);
 
 }  // namespace wb

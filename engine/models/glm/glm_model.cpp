@@ -1,4 +1,4 @@
-#include "glm/glm_model.h"
+#include "models/glm/glm_model.h"
 
 #include "backend/cpu/dense_attention.h"
 

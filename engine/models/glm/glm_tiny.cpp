@@ -1,4 +1,4 @@
-#include "glm/glm_tiny.h"
+#include "models/glm/glm_tiny.h"
 
 #include <cstring>
 #include <filesystem>

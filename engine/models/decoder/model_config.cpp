@@ -1,6 +1,4 @@
-#include "models/model_config.h"
-
-#include "glm/glm_config.h"
+#include "models/decoder/model_config.h"
 
 #include <cmath>
 #include <filesystem>
@@ -237,31 +235,5 @@ Result<ModelConfig> configFromHfFolder(const std::string& dir) {
     }
 }
 
-ModelConfig configFromGlm(const GlmConfig& g) {
-    const GlmTextConfig& t = g.text;
-    ModelConfig c;
-    c.architecture = g.architecture;
-    c.name = g.architecture == "glm4v" ? "GLM-4.1V" : "GLM-4";
-    c.dim = t.dim;
-    c.numLayers = t.numLayers;
-    c.numHeads = t.numHeads;
-    c.numKvHeads = t.numKvHeads;
-    c.headDim = t.headDim;
-    c.ffnDim = t.ffnDim;
-    c.vocabSize = t.vocabSize;
-    c.maxContext = t.maxContext;
-    c.normEps = t.normEps;
-    c.ropeTheta = t.ropeTheta;
-    c.qkvBias = t.attentionBias;
-    c.tiedEmbeddings = t.tiedEmbeddings;
-    c.generation.eosTokenIds = g.eosTokenIds;
-    c.postNorms = true;
-    c.fusedGateUp = true;
-    c.interleavedRotary = true;
-    c.rotaryDim = t.rotaryDim;
-    c.mropeSection = t.mropeSection;
-    if (g.hasVision) c.imageTokenId = g.imageTokenId;
-    return c;
-}
 
 }  // namespace wb

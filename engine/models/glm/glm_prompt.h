@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "glm/glm_config.h"
+#include "models/glm/glm_config.h"
 #include "tokenizer/tokenizer.h"
 
 namespace wb {

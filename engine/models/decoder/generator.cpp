@@ -1,4 +1,4 @@
-#include "models/generator.h"
+#include "models/decoder/generator.h"
 
 #include <algorithm>
 #include <chrono>

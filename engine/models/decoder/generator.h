@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "models/llama_model.h"
+#include "models/decoder/llama_model.h"
 #include "runtime/sampler.h"
 
 namespace wb {

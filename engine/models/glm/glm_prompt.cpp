@@ -1,4 +1,4 @@
-#include "glm/glm_prompt.h"
+#include "models/glm/glm_prompt.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "api/engine_model.h"
+#include "models/glm/glm_family.h"
 
 #include <atomic>
 #include <cerrno>
@@ -6,47 +6,25 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <limits>
 #include <list>
 #include <mutex>
 #include <optional>
 
 #include "api/chat_prompt.h"
 #include "backend/cpu/cpu_ops.h"
-#include "glm/glm_config.h"
-#include "glm/glm_model.h"
-#include "glm/glm_prompt.h"
-#include "glm/glm_tiny.h"
 #include "media/glm4v_image_processor.h"
 #include "media/image.h"
-#include "models/generator.h"
-#include "models/llama_model.h"
+#include "models/decoder/generator.h"
+#include "models/glm/glm_config.h"
+#include "models/glm/glm_decoder.h"
+#include "models/glm/glm_model.h"
+#include "models/glm/glm_prompt.h"
+#include "models/glm/glm_tiny.h"
 #include "template/chat_template.h"
 
 namespace wb {
 
 namespace {
-
-/// The text of a message whose parts are all text (joined), or its content.
-std::string flatText(const ChatMessage& m) {
-    if (m.parts.empty()) return m.content;
-    std::string s;
-    for (const ContentPart& p : m.parts)
-        if (p.kind == ContentPart::Kind::Text) s += p.text;
-    return s;
-}
-
-/// Each rank's share when the model runs on devices of its own (tensor parallel or GPUs); empty on the host alone.
-std::vector<EngineModel::DeviceShare> deviceShares(const LlamaModel& m) {
-    if (m.parallelDegree() == 1 && !m.onGpus()) return {};  // the host: described by the engine
-    std::vector<EngineModel::DeviceShare> out;
-    const auto names = m.deviceNames();
-    const auto weights = m.deviceWeightBytes();
-    const auto kv = m.deviceKvBytesPerToken();
-    const auto mem = m.deviceMemory();
-    for (size_t i = 0; i < names.size(); ++i) out.push_back({names[i], weights[i], kv[i], mem[i]});
-    return out;
-}
 
 /// The bytes of an image part: its own, or those of its file (read here, on the thread that prepares the
 /// request). An error names the file and why it cannot be read.
@@ -78,60 +56,6 @@ uint64_t fnv1a(const std::vector<uint8_t>& bytes) {
     for (uint8_t b : bytes) h = (h ^ b) * 1099511628211ull;
     return h;
 }
-
-// ---------------------------------------------------------------------------------------------------------------
-// Llama family
-
-class LlamaEngineModel final : public EngineModel {
-public:
-    explicit LlamaEngineModel(std::unique_ptr<LlamaModel> m) : m_model(std::move(m)) {}
-
-    const ModelConfig& config() const override { return m_model->config(); }
-    const Tokenizer& tokenizer() const override { return m_model->tokenizer(); }
-
-    Result<PreparedPrompt> prepare(const Request& r, bool) override {
-        const Tokenizer& tok = m_model->tokenizer();
-        PreparedPrompt p;
-        if (!r.promptTokens.empty()) {
-            p.ids = r.promptTokens;
-        } else if (!r.messages.empty()) {
-            std::vector<ChatMessage> flat;
-            for (size_t i = 0; i < r.messages.size(); ++i) {
-                if (r.messages[i].hasImages())
-                    return makeError("message " + std::to_string(i) + " has an image, but the model '" +
-                                     m_model->config().name + "' is text-only and does not accept images");
-                flat.push_back({r.messages[i].role, flatText(r.messages[i]), {}});
-            }
-            auto c = buildChatPrompt(tok, flat, true, r.enableThinking);
-            if (!c) return c.error();
-            p.ids = std::move(c->ids);
-            p.stopString = c->stopString;
-        } else {
-            p.ids = tok.encode(r.prompt, tok.addBosByDefault(), SpecialTokens::Plain);
-        }
-        return p;
-    }
-
-    Result<void> forward(std::span<const ModelStep> batch, KvBlockPool& pool, float* logits) override {
-        std::vector<BatchSequence> b;
-        b.reserve(batch.size());
-        for (const ModelStep& s : batch) b.push_back({s.tokens, s.start, s.blocks, s.wantLogits});
-        return m_model->forwardBatch(b, pool, logits);
-    }
-
-    std::vector<int32_t> stopIds() const override { return stopTokenIds(*m_model); }
-    int64_t weightBytes() const override { return m_model->weightBytes(); }
-    std::string deviceSummary() const override { return m_model->deviceSummary(); }
-    bool kvOnHost() const override { return m_model->kvOnHost(); }
-    bool onGpus() const override { return m_model->onGpus(); }
-    std::vector<DeviceShare> devices() const override { return deviceShares(*m_model); }
-
-private:
-    std::unique_ptr<LlamaModel> m_model;
-};
-
-// ---------------------------------------------------------------------------------------------------------------
-// GLM-4 / GLM-4.1V
 
 class GlmEngineModel final : public EngineModel {
 public:
@@ -376,7 +300,7 @@ public:
     bool kvOnHost() const override { return m_text ? m_text->kvOnHost() : true; }
     bool onGpus() const override { return m_text && m_text->onGpus(); }
     std::vector<DeviceShare> devices() const override {
-        return m_text ? deviceShares(*m_text) : std::vector<DeviceShare>{};
+        return m_text ? decoderDeviceShares(*m_text) : std::vector<DeviceShare>{};
     }
 
     /// Images encoded by this process (tests read it).
@@ -464,29 +388,38 @@ private:
 
 }  // namespace
 
-Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, const LoadOptions& options,
-                                                     int64_t maxImagePixels) {
-    if (isGlmFolder(path)) {
-        GlmLoadOptions go;
-        go.numThreads = options.numThreads;
-        const bool onDevices = options.device != DeviceKind::Cpu || options.parallelDegree != 1;
-        // On devices, GlmModel keeps the tokenizer and the vision tower, in the file's own dtype (the text weights
-        // stay unread in the mapping); the text model runs on the device path.
-        if (!onDevices) go.weightType = precisionDType(options.precision);
-        auto m = GlmModel::load(path, go);
-        if (!m) return m.error();
-        if (!(*m)->hasTokenizer()) return makeError(path + ": no tokenizer (tokenizer.json) in the folder");
-        std::unique_ptr<LlamaModel> text;
-        if (onDevices) {
-            auto t = LlamaModel::load(path, options);
-            if (!t) return t.error();
-            text = std::move(*t);
-        }
-        return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*m), maxImagePixels, std::move(text)));
-    }
-    auto m = LlamaModel::load(path, options);
+namespace {
+
+Result<std::unique_ptr<EngineModel>> loadGlm(const ModelIdentity& id, const LoadOptions& options,
+                                             int64_t maxImagePixels) {
+    GlmLoadOptions go;
+    go.numThreads = options.numThreads;
+    const bool onDevices = options.device != DeviceKind::Cpu || options.parallelDegree != 1;
+    // On devices, GlmModel keeps the tokenizer and the vision tower, in the file's own dtype (the text weights
+    // stay unread in the mapping); the text model runs on the device path.
+    if (!onDevices) go.weightType = precisionDType(options.precision);
+    auto m = GlmModel::load(id.path, go);
     if (!m) return m.error();
-    return std::unique_ptr<EngineModel>(new LlamaEngineModel(std::move(*m)));
+    if (!(*m)->hasTokenizer()) return makeError(id.path + ": no tokenizer (tokenizer.json) in the folder");
+    std::unique_ptr<LlamaModel> text;
+    if (onDevices) {
+        const DecoderLayout layout = glmDecoderLayout((*m)->config());
+        auto t = LlamaModel::load(id.path, options, &layout);
+        if (!t) return t.error();
+        text = std::move(*t);
+    }
+    return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*m), maxImagePixels, std::move(text)));
+}
+
+}  // namespace
+
+const ModelFamily& glmFamily() {
+    static const ModelFamily family = {"glm",
+                                       {"Glm4ForCausalLM", "Glm4vForConditionalGeneration"},
+                                       {"glm4", "glm4v"},
+                                       {},  // GLM-4 GGUF files: not yet
+                                       &loadGlm};
+    return family;
 }
 
 }  // namespace wb

@@ -1,4 +1,4 @@
-#include "glm/glm_config.h"
+#include "models/glm/glm_config.h"
 
 #include <cmath>
 #include <filesystem>

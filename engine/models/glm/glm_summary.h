@@ -16,7 +16,7 @@
 
 #include "core/dtype.h"
 #include "core/result.h"
-#include "glm/glm_config.h"
+#include "models/glm/glm_config.h"
 
 namespace wb {
 
