@@ -10,7 +10,7 @@
 #include "api/engine.h"
 #include "bench/load_test.h"
 #include "bench/report.h"
-#include "models/llama_model.h"
+#include "models/decoder/llama_model.h"
 #include "plugins/target_plugins.h"
 #include "serve/metrics.h"
 

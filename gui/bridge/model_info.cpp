@@ -12,8 +12,8 @@
 #include <QSet>
 #include <unistd.h>
 
-#include "glm/glm_summary.h"
-#include "models/llama_model.h"
+#include "models/glm/glm_summary.h"
+#include "models/decoder/llama_model.h"
 
 namespace wbgui {
 
