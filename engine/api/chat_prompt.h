@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/result.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 namespace wb {
 

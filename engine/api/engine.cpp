@@ -2,7 +2,7 @@
 // the scheduler (runtime/scheduler.h), which owns the loop, the KV pool and the preparation thread.
 #include "api/engine.h"
 
-#include "api/engine_model.h"
+#include "runtime/engine_model.h"
 #include "runtime/scheduler.h"
 
 namespace wb {

@@ -10,10 +10,12 @@
 #include <vector>
 
 #include "core/result.h"
-#include "models/decoder/llama_model.h"
-#include "runtime/sampler.h"
+#include "api/model_types.h"
+#include "api/sampling.h"
 
 namespace wb {
+
+class Tokenizer;  // api/tokenizer.h
 
 using RequestId = uint64_t;
 

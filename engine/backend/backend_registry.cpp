@@ -1,5 +1,7 @@
 #include "backend/backend_registry.h"
 
+#include "core/host_memory.h"
+
 #include <dlfcn.h>
 #include <unistd.h>
 
@@ -152,6 +154,11 @@ Result<std::vector<std::unique_ptr<Communicator>>> createCommunicators(DeviceKin
     std::vector<std::unique_ptr<Communicator>> out;
     for (void* c : comms) out.emplace_back(static_cast<Communicator*>(c));
     return out;
+}
+
+int64_t hostAvailableMemoryBytes() {
+    const int64_t b = hostMemInfoBytes("MemAvailable:");
+    return b > 0 ? b : 0;
 }
 
 }  // namespace wb

@@ -6,29 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "api/devices.h"
 #include "backend/device.h"
 #include "core/result.h"
 #include "parallel/communicator.h"
 
 namespace wb {
 
-struct DeviceInfo {
-    DeviceKind kind = DeviceKind::Cpu;
-    int index = 0;
-    std::string name;
-    int64_t totalBytes = 0;
-    int64_t freeBytes = 0;
-};
-
-struct DeviceReport {
-    std::vector<DeviceInfo> devices;
-    /// Why a backend is absent or where it came from ("cuda: loaded /usr/lib/wb/libwb_cuda.so",
-    /// "cuda: libwb_cuda.so not found (searched ...)", "cuda: no device (CUDA driver version is insufficient)").
-    std::vector<std::string> notes;
-};
-
-/// Loads backend modules once (thread-safe) and lists their devices.
-DeviceReport probeDevices();
 
 /// `count` devices of `kind` (CPU: `cpuThreadsEach` threads each; <= 0 splits the cores evenly).
 Result<std::vector<std::unique_ptr<Device>>> createDevices(DeviceKind kind, int count, int cpuThreadsEach = 0);

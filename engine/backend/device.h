@@ -13,13 +13,11 @@
 
 #include "backend/cpu/weight_matrix.h"
 #include "core/dtype.h"
+#include "api/model_types.h"
 #include "core/result.h"
 
 namespace wb {
 
-enum class DeviceKind { Cpu, Cuda };
-const char* deviceKindName(DeviceKind kind);
-Result<DeviceKind> parseDeviceKind(const std::string& s);
 
 /// Bytes owned by one device, released with the object.
 class DeviceBuffer {

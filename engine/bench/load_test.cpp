@@ -1,4 +1,7 @@
-#include "bench/load_test.h"
+#include "api/load_test.h"
+
+#include "api/tokenizer.h"
+#include "media/image.h"
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +31,9 @@ void EngineTarget::start(const BenchRequest& b, std::function<void(const Event&)
     }
     m_engine.submit(std::move(r), std::move(onEvent));
 }
+
+ImageWorkload::ImageWorkload() = default;
+ImageWorkload::~ImageWorkload() = default;
 
 Result<std::unique_ptr<ImageWorkload>> ImageWorkload::create(std::vector<std::vector<uint8_t>> images, bool distinct,
                                                              const std::vector<std::string>& names) {

@@ -1,4 +1,4 @@
-#include "bench/report.h"
+#include "api/bench_report.h"
 
 #include <cmath>
 #include <cstdio>

@@ -17,21 +17,21 @@
 #include <vector>
 
 #include "api/chat_prompt.h"
-#include "core/units.h"
+#include "api/units.h"
 #include "api/engine.h"
 #include "backend/cpu/cpu_ops.h"
-#include "bench/load_test.h"
-#include "bench/report.h"
+#include "api/load_test.h"
+#include "api/bench_report.h"
 #include "formats/gguf.h"
 #include "models/glm/glm_config.h"
 #include "models/glm/glm_summary.h"
 #include "models/decoder/generator.h"
 #include "models/decoder/llama_model.h"
-#include "plugins/target_plugins.h"
+#include "api/target_plugins.h"
 #include "serve/http_target.h"
 #include "serve/metrics.h"
 #include "serve/server.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 
 using nlohmann::json;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "api/image_format.h"
 #include "core/result.h"
 
 namespace wb {
@@ -36,9 +37,6 @@ struct DecodeLimits {
     bool applyExifOrientation = true;
 };
 
-enum class ImageFormat { Unknown, Png, Jpeg };
-/// Sniffs the magic bytes.
-ImageFormat detectImageFormat(std::span<const uint8_t> bytes);
 
 /// Decodes PNG or JPEG bytes; `source` names the input in errors ("request image 2", a file path).
 Result<Image> decodeImage(std::span<const uint8_t> bytes, const std::string& source, const DecodeLimits& limits = {});

@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "api/engine_model.h"
+#include "runtime/engine_model.h"
+#include "api/model_info.h"
 #include "core/result.h"
 #include "models/decoder/llama_model.h"
 
@@ -30,6 +31,8 @@ struct ModelFamily {
     /// Loads config, tokenizer and weights. maxImagePixels > 0 overrides a vision processor's max_pixels.
     Result<std::unique_ptr<EngineModel>> (*load)(const ModelIdentity& id, const LoadOptions& options,
                                                  int64_t maxImagePixels) = nullptr;
+    /// Reads headers only (api/model_info.h); `family` and `path` are filled in by the registry.
+    Result<ModelInfo> (*inspect)(const ModelIdentity& id) = nullptr;
 };
 
 /// Each rank's share when a decoder runs on devices of its own (tensor parallel or GPUs); empty on the host alone.

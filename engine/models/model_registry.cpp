@@ -90,4 +90,16 @@ Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, co
     return (*family)->load(*id, options, maxImagePixels);
 }
 
+Result<ModelInfo> inspectModel(const std::string& path) {
+    auto id = identifyModel(path);
+    if (!id) return id.error();
+    auto family = familyOf(*id);
+    if (!family) return family.error();
+    auto info = (*family)->inspect(*id);
+    if (!info) return info.error();
+    info->path = path;
+    info->family = (*family)->name;
+    return info;
+}
+
 }  // namespace wb

@@ -1,4 +1,4 @@
-#include "plugins/target_plugins.h"
+#include "api/target_plugins.h"
 
 #include <dlfcn.h>
 #include <unistd.h>

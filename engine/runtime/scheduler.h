@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "api/engine.h"
-#include "api/engine_model.h"
+#include "runtime/engine_model.h"
 #include "core/result.h"
 #include "runtime/kv_block_pool.h"
 #include "runtime/sequence.h"

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "api/engine.h"
-#include "api/engine_model.h"
+#include "runtime/engine_model.h"
 #include "runtime/detokenizer.h"
 #include "runtime/kv_block_pool.h"
 #include "runtime/reasoning_splitter.h"

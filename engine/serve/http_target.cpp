@@ -7,7 +7,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "media/image.h"
+#include "api/image_format.h"
 #include "serve/openai_protocol.h"
 #include <sstream>
 

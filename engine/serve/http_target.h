@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "bench/load_test.h"
+#include "api/load_test.h"
 #include "core/result.h"
 
 namespace wb {

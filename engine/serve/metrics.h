@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "api/devices.h"
 #include "api/engine.h"
 
 namespace wb {
@@ -43,7 +44,5 @@ private:
 };
 
 /// Peak and current resident set size of this process from /proc/self/status (VmHWM, VmRSS); -1 if unknown.
-int64_t processPeakRssBytes();
-int64_t processRssBytes();
 
 }  // namespace wb

@@ -1,5 +1,5 @@
 #include "serve/server.h"
-#include "core/units.h"
+#include "api/units.h"
 
 #include <httplib.h>
 

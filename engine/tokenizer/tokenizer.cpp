@@ -1,5 +1,5 @@
 // Tokenizer factories: GGUF metadata and Hugging Face folders.
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 #include <filesystem>
 #include <fstream>

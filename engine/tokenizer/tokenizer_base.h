@@ -11,7 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 namespace wb {
 

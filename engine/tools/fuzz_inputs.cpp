@@ -45,7 +45,7 @@
 #include "models/decoder/model_config.h"
 #include "serve/openai_protocol.h"
 #include "template/chat_template.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define WB_FUZZ_ASAN 1

@@ -25,7 +25,7 @@
 #include <QtConcurrent>
 #include <span>
 
-#include "media/image.h"
+#include "api/image_format.h"
 
 namespace wbgui {
 

@@ -1,6 +1,6 @@
 #include "app/model_manager_view.h"
 
-#include "backend/backend_registry.h"
+#include "api/devices.h"
 
 #include <QFutureWatcher>
 

@@ -8,10 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "api/engine.h"
-#include "bench/load_test.h"
-#include "bench/report.h"
-#include "models/decoder/llama_model.h"
-#include "plugins/target_plugins.h"
+#include "api/load_test.h"
+#include "api/bench_report.h"
+#include "api/devices.h"
+#include "api/model_types.h"
+#include "api/target_plugins.h"
 #include "serve/metrics.h"
 
 using nlohmann::json;

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
-#include "bench/report.h"
+#include "api/bench_report.h"
 
 namespace wbgui {
 

@@ -12,8 +12,8 @@
 #include <mutex>
 
 #include "api/engine.h"
-#include "backend/device.h"
-#include "media/image.h"
+#include "api/model_types.h"
+#include "api/image_format.h"
 #include "bridge/model_info.h"
 
 namespace wbgui {

@@ -1,6 +1,5 @@
 #include "bridge/model_info.h"
 
-#include "core/host_memory.h"
 
 #include <QDir>
 #include <QDirIterator>
@@ -12,8 +11,8 @@
 #include <QSet>
 #include <unistd.h>
 
-#include "models/glm/glm_summary.h"
-#include "models/decoder/llama_model.h"
+#include "api/devices.h"
+#include "api/model_info.h"
 
 namespace wbgui {
 
@@ -57,63 +56,9 @@ static qint64 sizeOnDisk(const QString& path) {
     return total;
 }
 
-// A folder whose config.json names a GLM-4 / GLM-4.1V architecture (whether or not the rest of it parses, so
-// that a broken GLM config is reported as such and not as an unknown Llama variant).
-static bool namesGlm(const QString& path) {
-    if (!QFileInfo(path).isDir()) return false;
-    QFile f(QDir(path).filePath(QStringLiteral("config.json")));
-    if (!f.open(QIODevice::ReadOnly)) return false;
-    const QJsonObject o = QJsonDocument::fromJson(f.readAll()).object();
-    const QString arch = o.value(QStringLiteral("architectures")).toArray().at(0).toString();
-    const QString type = o.value(QStringLiteral("model_type")).toString();
-    return arch == QLatin1String("Glm4ForCausalLM") || arch == QLatin1String("Glm4vForConditionalGeneration") ||
-           type == QLatin1String("glm4") || type == QLatin1String("glm4v");
-}
-
-// GLM cards come from config.json alone (wb::summarizeGlmFolder): no safetensors file is opened, so a 20 GB
-// checkpoint is planned before any of it is read.
-static ModelCard readGlmCard(const QString& path) {
-    ModelCard card;
-    card.path = path;
-    auto s = wb::summarizeGlmFolder(path.toStdString());
-    if (!s) {
-        card.error = QString::fromStdString(s.error().message);
-        if (!card.error.contains(QFileInfo(path).fileName())) card.error = path + QStringLiteral(": ") + card.error;
-        return card;
-    }
-    const wb::GlmTextConfig& t = s->config.text;
-    card.format = QStringLiteral("hf-safetensors");
-    card.architecture = QString::fromStdString(s->config.architecture);
-    card.numParameters = s->numParameters();
-    card.visionParameters = s->visionParameters();
-    card.hasVision = s->config.hasVision;
-    card.numLayers = t.numLayers;
-    card.hiddenSize = t.dim;
-    card.ffnSize = t.ffnDim;
-    card.numHeads = t.numHeads;
-    card.numKvHeads = t.numKvHeads;
-    card.vocabSize = t.vocabSize;
-    card.contextLength = t.maxContext;
-    const QDir dir(path);
-    card.tokenizer = dir.exists(QStringLiteral("tokenizer.json")) ? QStringLiteral("tokenizer.json")
-                                                                   : QStringLiteral("none");
-    for (const auto& [k, v] : s->weightBytesByPrecision) card.weightBytesByPrecision.insert(QString::fromStdString(k), v);
-    // Without torch_dtype in config.json, "native" is the files' size (matrices are kept as stored).
-    if (!card.weightBytesByPrecision.contains(QStringLiteral("native"))) {
-        qint64 files = 0;
-        for (const QFileInfo& fi : dir.entryInfoList({QStringLiteral("*.safetensors")}, QDir::Files)) files += fi.size();
-        card.weightBytesByPrecision.insert(QStringLiteral("native"), files);
-    }
-    card.kvBytesPerToken = s->kvBytesPerToken;
-    if (const wb::GlmShardPlan* two = s->shardPlan(2)) {
-        for (const auto& [k, v] : two->weightBytesByPrecision)
-            card.weightBytesPerGpuTp2.insert(QString::fromStdString(k), v);
-        card.kvBytesPerTokenPerGpuTp2 = two->kvBytesPerToken;
-    }
-    card.sizeOnDiskBytes = sizeOnDisk(path);
-    return card;
-}
-
+// Cards come from headers alone (wb::inspectModel): a GLM-4.1V folder is planned from config.json, no safetensors
+// file is opened, so a 20 GB checkpoint is planned before any of it is read. The engine's registry decides what
+// the model is; the card only turns its answer into Qt types.
 ModelCard readModelCard(const QString& path) {
     ModelCard card;
     card.path = path;
@@ -121,8 +66,7 @@ ModelCard readModelCard(const QString& path) {
         card.error = path + QStringLiteral(": no such file or folder");
         return card;
     }
-    if (namesGlm(path)) return readGlmCard(path);
-    auto s = wb::summarizeModel(path.toStdString());
+    auto s = wb::inspectModel(path.toStdString());
     if (!s) {
         card.error = QString::fromStdString(s.error().message);
         // The engine's message usually names the file already; make sure it always does.
@@ -131,11 +75,14 @@ ModelCard readModelCard(const QString& path) {
     }
     const wb::ModelConfig& c = s->config;
     card.format = QString::fromStdString(s->format);
-    card.architecture = QString::fromStdString(c.architecture);
-    card.name = QString::fromStdString(c.name);
+    card.architecture = QString::fromStdString(s->architecture);
+    if (s->family != "glm") card.name = QString::fromStdString(s->name);  // GLM cards are named by their folder
     card.numParameters = s->numParameters;
+    card.visionParameters = s->visionParameters;
+    card.hasVision = s->hasVision;
     card.numLayers = c.numLayers;
     card.hiddenSize = c.dim;
+    card.ffnSize = c.ffnDim;
     card.numHeads = c.numHeads;
     card.numKvHeads = c.numKvHeads;
     card.vocabSize = c.vocabSize;
@@ -144,8 +91,19 @@ ModelCard readModelCard(const QString& path) {
     for (const auto& [k, v] : s->tensorCountByDtype) card.tensorDtypes.insert(QString::fromStdString(k), v);
     for (const auto& [k, v] : s->weightBytesByPrecision)
         card.weightBytesByPrecision.insert(QString::fromStdString(k), v);
+    // Planned from config.json without torch_dtype, "native" is the files' size (matrices are kept as stored).
+    if (!card.weightBytesByPrecision.contains(QStringLiteral("native"))) {
+        qint64 files = 0;
+        const QDir dir(path);
+        for (const QFileInfo& fi : dir.entryInfoList({QStringLiteral("*.safetensors")}, QDir::Files)) files += fi.size();
+        card.weightBytesByPrecision.insert(QStringLiteral("native"), files);
+    }
     card.kvBytesPerToken = s->kvBytesPerToken;
-    card.ffnSize = c.ffnDim;
+    if (const wb::ModelShardPlan* two = s->shardPlan(2)) {
+        for (const auto& [k, v] : two->weightBytesByPrecision)
+            card.weightBytesPerGpuTp2.insert(QString::fromStdString(k), v);
+        card.kvBytesPerTokenPerGpuTp2 = two->kvBytesPerToken;
+    }
     card.sizeOnDiskBytes = sizeOnDisk(path);
     return card;
 }
@@ -173,7 +131,7 @@ MemoryPlan planMemory(const ModelCard& card, const QString& precision, qint64 co
 }
 
 qint64 availableMemoryBytes() {
-    const qint64 b = wb::hostMemInfoBytes("MemAvailable:");
+    const qint64 b = wb::hostAvailableMemoryBytes();
     return b > 0 ? b : qint64(4) << 30;
 }
 

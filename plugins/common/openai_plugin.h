@@ -4,7 +4,7 @@
 // "trtllm-json" (trtllm-serve's /metrics iteration stats), "ollama-ps" (Ollama's /api/ps), "none".
 #pragma once
 
-#include "plugins/target_plugin_api.h"
+#include "api/target_plugin_api.h"
 
 namespace wbplugin {
 

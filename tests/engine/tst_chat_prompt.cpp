@@ -8,7 +8,7 @@
 #include "api/engine.h"
 #include "fixtures.h"
 #include "models/glm/glm_tiny.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 using namespace wb;
 

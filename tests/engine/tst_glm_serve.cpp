@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/engine.h"
-#include "bench/load_test.h"
+#include "api/load_test.h"
 #include "fixtures.h"
 #include "models/glm/glm_tiny.h"
 #include "media/image.h"

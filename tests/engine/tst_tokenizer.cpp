@@ -11,7 +11,7 @@
 #include "formats/gguf.h"
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/spm_tokenizer.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 #include "tokenizer/unicode_tables.h"
 
 using namespace wb;

@@ -3,7 +3,7 @@
 // version, 5 a table with a missing function. The host must report each one and carry on.
 #include <cstdlib>
 
-#include "plugins/target_plugin_api.h"
+#include "api/target_plugin_api.h"
 
 namespace {
 

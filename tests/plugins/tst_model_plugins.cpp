@@ -14,10 +14,10 @@
 #include <optional>
 #include <utility>
 
-#include "bench/load_test.h"
+#include "api/load_test.h"
 #include "media/image.h"
 #include "fixtures.h"
-#include "plugins/target_plugins.h"
+#include "api/target_plugins.h"
 #include "serve_process.h"
 
 namespace {

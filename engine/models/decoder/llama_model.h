@@ -17,32 +17,19 @@
 #include "backend/device.h"
 #include "core/result.h"
 #include "core/thread_pool.h"
+#include "api/model_types.h"
 #include "models/decoder/model_config.h"
 #include "runtime/kv_block_pool.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 namespace wb {
 
 class WorkerGroup;
 
-enum class Precision { Native, F32, F16, BF16, Int8 };
-std::string precisionName(Precision p);
-Result<Precision> parsePrecision(const std::string& s);
 /// The dtype matrices are converted to at load (I8: int8 with per-row scales); nullopt for Native (the file's).
 std::optional<DType> precisionDType(Precision p);
 
-struct LoadOptions {
-    Precision precision = Precision::Native;
-    int numThreads = 0;  // 0: one per core
-    /// Copy weights out of the file mapping into huge-page memory (faster decoding, costs a copy at load and the
-    /// page cache's sharing). Off: weights stay memory-mapped where their dtype allows.
-    bool hugePages = true;
-    /// Where the forward pass runs. CUDA needs the CUDA module (libwb_cuda.so) and a driver.
-    DeviceKind device = DeviceKind::Cpu;
-    /// Tensor-parallel degree: ranks on as many devices (CPU: in-process devices splitting numThreads). It must
-    /// divide the attention heads, and the KV heads must be a multiple or a divisor of it.
-    int parallelDegree = 1;
-};
+
 
 /// What `inspect` reports without converting anything.
 struct ModelSummary {

@@ -19,6 +19,7 @@
 #include "models/glm/glm_decoder.h"
 #include "models/glm/glm_model.h"
 #include "models/glm/glm_prompt.h"
+#include "models/glm/glm_summary.h"
 #include "models/glm/glm_tiny.h"
 #include "template/chat_template.h"
 
@@ -411,6 +412,30 @@ Result<std::unique_ptr<EngineModel>> loadGlm(const ModelIdentity& id, const Load
     return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*m), maxImagePixels, std::move(text)));
 }
 
+// From config.json alone (summarizeGlmFolder): no safetensors file is opened, so a 20 GB checkpoint is planned
+// before any of it is read.
+Result<ModelInfo> inspectGlm(const ModelIdentity& id) {
+    auto s = summarizeGlmFolder(id.path);
+    if (!s) return s.error();
+    ModelInfo info;
+    info.format = "hf-safetensors";
+    info.architecture = s->config.architecture;
+    info.config = configFromGlm(s->config);
+    info.name = info.config.name;
+    info.numParameters = s->numParameters();
+    info.visionParameters = s->visionParameters();
+    info.hasVision = s->config.hasVision;
+    info.weightBytesByPrecision = s->weightBytesByPrecision;
+    info.kvBytesPerToken = s->kvBytesPerToken;
+    std::error_code ec;
+    info.tokenizerKind = std::filesystem::exists(std::filesystem::path(id.path) / "tokenizer.json", ec)
+                                 ? "tokenizer.json"
+                                 : "none";
+    for (const GlmShardPlan& p : s->tensorParallel)
+        info.tensorParallel.push_back({p.degree, p.weightBytesByPrecision, p.kvBytesPerToken});
+    return info;
+}
+
 }  // namespace
 
 const ModelFamily& glmFamily() {
@@ -418,7 +443,8 @@ const ModelFamily& glmFamily() {
                                        {"Glm4ForCausalLM", "Glm4vForConditionalGeneration"},
                                        {"glm4", "glm4v"},
                                        {},  // GLM-4 GGUF files: not yet
-                                       &loadGlm};
+                                       &loadGlm,
+                                       &inspectGlm};
     return family;
 }
 

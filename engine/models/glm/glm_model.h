@@ -28,7 +28,7 @@
 #include "models/glm/glm_config.h"
 #include "media/glm4v_image_processor.h"
 #include "runtime/kv_block_pool.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 namespace wb {
 

@@ -11,7 +11,7 @@
 
 #include "core/result.h"
 #include "models/glm/glm_config.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 namespace wb {
 

@@ -70,6 +70,22 @@ Result<std::unique_ptr<EngineModel>> loadLlama(const ModelIdentity& id, const Lo
     return std::unique_ptr<EngineModel>(new LlamaEngineModel(std::move(*m)));
 }
 
+Result<ModelInfo> inspectLlama(const ModelIdentity& id) {
+    auto s = summarizeModel(id.path);
+    if (!s) return s.error();
+    ModelInfo info;
+    info.format = s->format;
+    info.architecture = s->config.architecture;
+    info.name = s->config.name;
+    info.config = s->config;
+    info.numParameters = s->numParameters;
+    info.tensorCountByDtype = s->tensorCountByDtype;
+    info.weightBytesByPrecision = s->weightBytesByPrecision;
+    info.kvBytesPerToken = s->kvBytesPerToken;
+    info.tokenizerKind = s->tokenizerKind;
+    return info;
+}
+
 }  // namespace
 
 const ModelFamily& llamaFamily() {
@@ -77,7 +93,8 @@ const ModelFamily& llamaFamily() {
                                        {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"},
                                        {"llama", "mistral", "qwen2"},
                                        {"llama", "mistral", "qwen2"},
-                                       &loadLlama};
+                                       &loadLlama,
+                                       &inspectLlama};
     return family;
 }
 

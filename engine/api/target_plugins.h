@@ -11,9 +11,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bench/load_test.h"
+#include "api/load_test.h"
 #include "core/result.h"
-#include "plugins/target_plugin_api.h"
+#include "api/target_plugin_api.h"
 
 namespace wb {
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "bench/load_test.h"
+#include "api/load_test.h"
 #include "core/result.h"
 
 namespace wb {

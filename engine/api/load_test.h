@@ -12,7 +12,6 @@
 
 #include "api/engine.h"
 #include "core/result.h"
-#include "media/image.h"
 
 namespace wb {
 
@@ -56,8 +55,12 @@ private:
 /// a few pixels changed (decoded once, re-encoded as PNG per request), so no engine can answer from an image cache
 /// (this one keeps recent images' features; vLLM caches by pixel content) and each request pays for its vision
 /// encoding, as a phone agent's new screenshot each turn does. `distinct = false` sends the same bytes each time.
+struct Image;  // media/image.h
+
 class ImageWorkload {
 public:
+    ImageWorkload();
+    ~ImageWorkload();
     /// `names` (files, say) name the images in errors; by default "image 1", "image 2"...
     static Result<std::unique_ptr<ImageWorkload>> create(std::vector<std::vector<uint8_t>> images, bool distinct = true,
                                                          const std::vector<std::string>& names = {});

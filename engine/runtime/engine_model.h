@@ -1,6 +1,7 @@
 // What the engine's scheduler needs of a model, so that one loop serves every family: the Llama-family
 // LlamaModel (GGUF and HF, CPU or CUDA, tensor parallel) and the GLM-4 / GLM-4.1V GlmModel (text and images).
-// Internal to wb_api: the public surface stays engine.h.
+// Internal: the public surface stays api/engine.h. The scheduler (runtime/scheduler.h) drives it; each family
+// (models/<family>/) implements it.
 //
 // A request is prepared once (template, tokenization, image decoding, preprocessing and the vision tower) into
 // a PreparedPrompt the sequence keeps, so that a preempted sequence recomputes its prompt from token ids and
@@ -17,7 +18,7 @@
 #include "backend/device.h"
 #include "core/result.h"
 #include "runtime/kv_block_pool.h"
-#include "tokenizer/tokenizer.h"
+#include "api/tokenizer.h"
 
 namespace wb {
 
