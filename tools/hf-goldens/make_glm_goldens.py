@@ -28,9 +28,22 @@ goldens.json:
   top level           logit_tolerance, greedy_excluded, tokens (name -> id), checkpoint_processor, versions,
                       image_processor (class and backend), hf_processor, notes[], problems[]
 
-Needs torch, transformers (with Glm4v; 4.5x or 5.x), tokenizers, Pillow and numpy; no GPU. Usage:
-    WB_FIXTURES_DIR=../shared/fixtures python3 tools/hf-goldens/make_glm_goldens.py \\
-        [--out tests/goldens/glm] [--tar /some/where/glm-goldens.tgz]
+  provenance          generator, script_commit (the last commit that changed this script), script_sha256,
+                      script_modified (true when run from an uncommitted edit), transformers_version, torch_version,
+                      python/numpy/Pillow versions
+
+Needs torch, transformers (with Glm4v; 4.5x or 5.x), tokenizers, Pillow and numpy; no GPU. The committed goldens in
+tests/goldens/glm were made with the reference kit in ../shared/hf-reference (README there): Transformers
+4.57.0.dev0 on Debian 12's CPU PyTorch 1.13, no PyPI. Use Debian's /usr/bin/python3 (another python3 on PATH may not
+see Debian's torch); every model is built with attn_implementation="eager" (torch 1.13 has no
+scaled_dot_product_attention), and the Glm4v forward gets an all-ones attention_mask (without one, 4.57's masking
+code fails with use_cache=False). From the repository root:
+    bash ../shared/hf-reference/setup.sh        # once: into ~/.cache/hf-reference
+    PYTHONPATH=~/.cache/hf-reference/site /usr/bin/python3 tools/hf-goldens/make_glm_goldens.py \\
+        [--out tests/goldens/glm] [--fixtures ../shared/fixtures] [--tar /some/where/glm-goldens.tgz]
+The output is deterministic (fixed seeds, CPU float32): run twice, `diff -r` finds nothing; from a clean checkout
+it regenerates the committed tests/goldens/glm bit for bit. Commit a script change first, then regenerate and commit
+the goldens, so that script_commit names the script that made them.
 Exit status: 0 all checks passed; 2 everything was written but a self-check failed (listed at the end and in
 goldens.json "problems"); 1 it could not finish. Total output is about 2 MB.
 """
@@ -43,6 +56,7 @@ import os
 import platform
 import shutil
 import struct
+import subprocess
 import sys
 import tarfile
 import traceback
@@ -899,7 +913,10 @@ class VisionRunner:
             d["grid_thw"] = g
 
         def forward(seq):
-            kw = {"input_ids": torch.tensor([seq], dtype=torch.long), "use_cache": False}
+            # An all-ones attention_mask (the math is unchanged): without one, Transformers 4.57's masking code
+            # fails for Glm4v with use_cache=False (expand(LongTensor{[3, 1, N]}, size=[1, -1])).
+            kw = {"input_ids": torch.tensor([seq], dtype=torch.long), "use_cache": False,
+                  "attention_mask": torch.ones(1, len(seq), dtype=torch.long)}
             if pv is not None:
                 kw["pixel_values"] = pv
                 kw["image_grid_thw"] = grid
@@ -977,6 +994,27 @@ class VisionRunner:
             return None, None
 
 
+def script_provenance():
+    """Which script made the goldens: the last commit that changed it, and whether the file differs from it."""
+    path = os.path.abspath(__file__)
+    with open(path, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    out = {"script_commit": "unknown", "script_sha256": sha, "script_modified": None}
+    try:
+        here = os.path.dirname(path)
+        commit = subprocess.run(["git", "-C", here, "log", "-1", "--format=%H", "--", os.path.basename(path)],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--", os.path.basename(path)],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        out["script_commit"] = commit or "uncommitted"
+        out["script_modified"] = bool(dirty)
+        if dirty:
+            note("the script has uncommitted changes: commit it, then regenerate, so that script_commit is exact")
+    except Exception as e:  # noqa: BLE001 - no git, or not a checkout
+        note(f"script commit unknown ({type(e).__name__}: {e})")
+    return out
+
+
 # ---- main -------------------------------------------------------------------------------------------------------
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1008,8 +1046,12 @@ def main():
     log(f"image processor: {ip_cls.__module__}.{ip_cls.__name__}")
     goldens = {
         "generator": "tools/hf-goldens/make_glm_goldens.py",
+        **script_provenance(),
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "numpy_version": np.__version__,
+        "pillow_version": Image.__version__,
         "logit_tolerance": LOGIT_TOLERANCE,
         "greedy_excluded": EXCLUDED,
         "greedy_steps": GREEDY_STEPS,
