@@ -15,19 +15,23 @@ computation runs on the CPU in float32 with eager attention, also on a machine w
 goldens.json:
   processor[]         image processor alone on procedural images (an integer formula that the C++ test repeats):
                       name, width, height, variant, min_pixels, max_pixels, grid_thw [t,h,w], shape [patches, dim],
-                      sum, abs_sum, first_values (the first 16 values of patch row 0)
+                      sum, abs_sum, first_values (the first 16 values of patch row 0), row_sums ({rows: 9 evenly
+                      spaced patch rows, sums: the sum of each})
   fixture_processor[] the same for the photo $WB_FIXTURES_DIR/images/llama_cute.jpg: "fixture" (path relative to
                       the fixtures folder) instead of "variant", plus rgb_sum (byte sum of the decoded RGB pixels)
-  models[]            name, checkpoint (folder beside goldens.json), prompt (the text the tokenizer saw, image
-                      markers included, before image-token expansion), input_ids (after expansion), images[]
+  models[]            name, checkpoint (folder beside goldens.json), messages (as the chat template saw them; image
+                      parts {"type": "image"} in the order of images[]), enable_thinking (when passed), prompt
+                      (the rendered text the tokenizer saw, image markers included, before image-token
+                      expansion), input_ids (after expansion), images[]
                       ({width, height, variant, grid_thw}), position_ids (3 rows: temporal, height, width, as the
                       model used them), rope_delta, logits[] ({position (negative: from the end), values [vocab]}),
-                      greedy (16 argmax tokens after the prompt, full-recompute, ids in greedy_excluded masked)
+                      greedy (16 argmax tokens after the prompt, full-recompute, ids in greedy_excluded masked),
+                      bf16 (some cases: Transformers in bfloat16, weights and activations: logits at the same
+                      positions, greedy, max_abs_diff_from_float32)
   fixture_models[]    the same for a prompt with the photo: images[] entries carry "fixture" and rgb_sum instead of
                       "variant" (kept apart so that a consumer that only knows procedural images is not confused)
   top level           logit_tolerance, greedy_excluded, tokens (name -> id), checkpoint_processor, versions,
                       image_processor (class and backend), hf_processor, notes[], problems[]
-
   provenance          generator, script_commit (the last commit that changed this script), script_sha256,
                       script_modified (true when run from an uncommitted edit), transformers_version, torch_version,
                       python/numpy/Pillow versions
@@ -191,7 +195,7 @@ def load_photo(fixtures_dir):
             "sha256": sha}
 
 
-def render_prompt(messages, add_generation_prompt=True):
+def render_prompt(messages, add_generation_prompt=True, enable_thinking=None):
     """CHAT_TEMPLATE's result, written out by hand (cross-checked with the tokenizer's apply_chat_template)."""
     out = "[gMASK]<sop>"
     for m in messages:
@@ -211,6 +215,29 @@ def render_prompt(messages, add_generation_prompt=True):
             out += "<|assistant|>\n" + m["content"]
     if add_generation_prompt:
         out += "<|assistant|>\n"
+        if enable_thinking is False:
+            out += "<think></think>"
+    return out
+
+
+def template_check(tok, name, messages, prompt, enable_thinking):
+    """The tokenizer's own apply_chat_template must render what render_prompt wrote."""
+    kw = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+    try:
+        rendered = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kw)
+    except Exception as e:  # noqa: BLE001
+        problem(f"{name}: apply_chat_template failed ({type(e).__name__}: {e})")
+        return
+    if rendered != prompt:
+        problem(f"{name}: the tokenizer's chat template renders {rendered!r}, expected {prompt!r}")
+
+
+def case_inputs(messages, enable_thinking):
+    """What a consumer needs to build the same prompt itself: the messages as the template saw them (image parts
+    are {"type": "image"}, in the order of the case's images[]) and enable_thinking (absent: not passed)."""
+    out = {"messages": messages}
+    if enable_thinking is not None:
+        out["enable_thinking"] = enable_thinking
     return out
 
 
@@ -676,6 +703,10 @@ def processor_case(proc, image, name, extra):
     g = [int(v) for v in grid[0].tolist()]
     case = dict(name=name, **extra, grid_thw=g, shape=[int(s) for s in pv.shape], sum=float(pv.double().sum()),
                 abs_sum=float(pv.double().abs().sum()), first_values=rounded(pv[0, :16]))
+    # Sums of 9 evenly spaced patch rows: the total sums do not see patches in the wrong order, these do.
+    n = pv.shape[0]
+    rows = sorted({(n - 1) * k // 8 for k in range(9)})
+    case["row_sums"] = {"rows": rows, "sums": [float(pv[r].double().sum()) for r in rows]}
     if pv.shape[0] != g[0] * g[1] * g[2] or pv.shape[1] != 3 * 2 * 14 * 14:
         problem(f"processor {name}: pixel_values {list(pv.shape)} for grid {g}")
     log(f"processor {name}: grid {g}, pixel_values {list(pv.shape)}")
@@ -827,15 +858,37 @@ def logit_rows(logits, positions):
     return rows
 
 
-def text_model_case(model, tok, name, messages, generate):
-    prompt = render_prompt(messages)
+def bf16_rows(model, case):
+    """Transformers' own bfloat16 run (weights and activations in bfloat16, as torch_dtype=torch.bfloat16 gives) of
+    the case's prompt: logits at the same positions (as float), and the greedy continuation."""
+    import copy
+    m = copy.deepcopy(model).to(torch.bfloat16).eval()
+
+    def forward(seq):
+        return m(input_ids=torch.tensor([seq], dtype=torch.long), use_cache=False).logits.float()
+
+    ids = case["input_ids"]
+    logits = forward(ids)[0]
+    out = {"dtype": "bfloat16", "logits": logit_rows(logits, [r["position"] for r in case["logits"]]),
+           "greedy": greedy(forward, ids, GREEDY_STEPS)}
+    err = max(max(abs(a - b) for a, b in zip(r32["values"], r16["values"]))
+              for r32, r16 in zip(case["logits"], out["logits"]))
+    log(f"{case['name']}: bfloat16 logits differ from float32 by up to {err:.3g}; greedy {out['greedy']}")
+    out["max_abs_diff_from_float32"] = round(err, 6)
+    return out
+
+
+def text_model_case(model, tok, name, messages, generate, enable_thinking=None):
+    prompt = render_prompt(messages, enable_thinking=enable_thinking)
+    template_check(tok, name, messages, prompt, enable_thinking)
     ids = encode(tok, prompt)
 
     def forward(seq):
         return model(input_ids=torch.tensor([seq], dtype=torch.long), use_cache=False).logits
 
     logits = forward(ids)[0]
-    case = {"name": name, "checkpoint": "glm4-tiny", "prompt": prompt, "input_ids": ids,
+    case = {"name": name, "checkpoint": "glm4-tiny", **case_inputs(messages, enable_thinking), "prompt": prompt,
+            "input_ids": ids,
             "logits": logit_rows(logits, [0, len(ids) // 2, -1]), "greedy": greedy(forward, ids, GREEDY_STEPS)}
     if generate:
         g = generate_check(model, name, {"input_ids": torch.tensor([ids], dtype=torch.long)}, len(ids),
@@ -873,15 +926,10 @@ class VisionRunner:
     def mm_types(seq):
         return torch.tensor([[1 if t == IMAGE else 0 for t in seq]], dtype=torch.long)
 
-    def run(self, name, messages, images, described):
+    def run(self, name, messages, images, described, enable_thinking=None):
         """images: PIL images in prompt order; described: their JSON entries (grid_thw is filled in here)."""
-        prompt = render_prompt(messages)
-        try:
-            rendered = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            if rendered != prompt:
-                note(f"{name}: the tokenizer's chat template renders {rendered!r}, expected {prompt!r}")
-        except Exception as e:  # noqa: BLE001
-            note(f"{name}: apply_chat_template failed ({type(e).__name__}: {e})")
+        prompt = render_prompt(messages, enable_thinking=enable_thinking)
+        template_check(self.tok, name, messages, prompt, enable_thinking)
         pv = grid = None
         if images:
             pv, grid = preprocess(self.image_proc, images)
@@ -942,7 +990,8 @@ class VisionRunner:
         if IMAGE in ids:
             first_end = ids.index(IMAGE_END)
             chosen += [first_end + 1, ids.index(IMAGE) + 1, first_end - 1]
-        case = {"name": name, "checkpoint": "glm4v-tiny", "prompt": prompt, "input_ids": ids, "images": described,
+        case = {"name": name, "checkpoint": "glm4v-tiny", **case_inputs(messages, enable_thinking), "prompt": prompt,
+                "input_ids": ids, "images": described,
                 "position_ids": positions, "rope_delta": int(rope_delta), "logits": logit_rows(logits, chosen),
                 "greedy": greedy(forward, ids, GREEDY_STEPS), "inputs_from": source, "positions_from": source_pos}
         if self.generate:
@@ -1104,6 +1153,15 @@ def main():
     case = attempt("glm4 text", text_model_case, model, tok, "glm4 text",
                    [{"role": "user", "content": "Hello, GLM-4! O\u00f9 est la biblioth\u00e8que? 3+4=7."}], generate)
     if case is not None:
+        bf16 = attempt("glm4 text in bfloat16", bf16_rows, model, case)
+        if bf16 is not None:
+            case["bf16"] = bf16
+        goldens["models"].append(case)
+    case = attempt("glm4 multi-turn, thinking off", text_model_case, model, tok, "glm4 multi-turn, thinking off",
+                   [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there."},
+                    {"role": "assistant", "content": "Hello! How can I help?"},
+                    {"role": "user", "content": "Name a colour, \u00e7a va?"}], generate, False)
+    if case is not None:
         goldens["models"].append(case)
 
     # ---- Glm4vForConditionalGeneration ---------------------------------------------------------------------------
@@ -1146,8 +1204,16 @@ def main():
         cases.append(("fixture_models", "glm4v photo", user(None, "What animal is this?"), [photo["image"]],
                       [{"fixture": photo["fixture"], "width": photo["width"], "height": photo["height"],
                         "rgb_sum": photo["rgb_sum"]}]))
-    for key, name, messages, images, described in cases:
-        case = attempt(name, runner.run, name, messages, images, described)
+    cases += [
+        ("models", "glm4v image in a later turn, thinking on",
+         [{"role": "user", "content": "Hello."}, {"role": "assistant", "content": "Hi! Send me a picture."},
+          user(None, "Here it is. What is in it?")[0]], [procedural_image(300, 200, 0)],
+         [{"width": 300, "height": 200, "variant": 0}], True),
+        ("models", "glm4v one image, thinking off", user("Look:", None, "Short answer."),
+         [procedural_image(224, 112, 2)], [{"width": 224, "height": 112, "variant": 2}], False),
+    ]
+    for key, name, messages, images, described, *thinking in cases:
+        case = attempt(name, runner.run, name, messages, images, described, *thinking)
         if case is not None:
             goldens[key].append(case)
 
