@@ -13,6 +13,7 @@
 #include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/unicode_tables.h"
 
+#include <QProcess>
 #include <QtTest>
 
 #include <cmath>
@@ -315,6 +316,54 @@ private slots:
             const auto got = run(**m);
             QVERIFY2(maxAbsDiff(ref.data(), got.data(), kVocab) < 0.25f, std::string(dtypeName(d)).c_str());
         }
+    }
+
+    // wb-make-model --arch glm4 / glm4v: the seed decides the weights, size flags are refused by name, and the
+    // config's pad_token_id lies inside the vocabulary (Transformers refuses the folder otherwise).
+    void makeModelArchFlags() {
+#ifndef WB_MAKE_MODEL
+        QSKIP("built without wb-make-model");
+#else
+        auto make = [](const QStringList& args, QString* err = nullptr) {
+            QProcess p;
+            p.start(WB_MAKE_MODEL, args);
+            if (!p.waitForFinished(60000)) return -1;
+            if (err) *err = QString::fromUtf8(p.readAllStandardError());
+            return p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -1;
+        };
+        const QString base = QString::fromStdString(m_dir) + "/made-";
+        auto bytes = [](const QString& path) {
+            std::ifstream f(path.toStdString(), std::ios::binary);
+            return std::string(std::istreambuf_iterator<char>(f), {});
+        };
+        for (const QString arch : {"glm4", "glm4v"}) {
+            QCOMPARE(make({"--arch", arch, "--out", base + arch + "-s3a", "--seed", "3"}), 0);
+            QCOMPARE(make({"--arch", arch, "--out", base + arch + "-s3b", "--seed", "3"}), 0);
+            QCOMPARE(make({"--arch", arch, "--out", base + arch + "-s4", "--seed", "4"}), 0);
+            const QString file = "/model.safetensors";
+            QVERIFY(!bytes(base + arch + "-s3a" + file).empty());
+            QVERIFY(bytes(base + arch + "-s3a" + file) == bytes(base + arch + "-s3b" + file));
+            QVERIFY(bytes(base + arch + "-s3a" + file) != bytes(base + arch + "-s4" + file));
+            std::ifstream cf((base + arch + "-s3a/config.json").toStdString());
+            const json cfg = json::parse(cf);
+            const json& text = cfg.contains("text_config") ? cfg["text_config"] : cfg;
+            QVERIFY(text.contains("pad_token_id"));
+            QVERIFY(text["pad_token_id"].get<int64_t>() >= 0);
+            QVERIFY(text["pad_token_id"].get<int64_t>() < text["vocab_size"].get<int64_t>());
+            auto m = GlmModel::load((base + arch + "-s3a").toStdString());
+            QVERIFY2(m.ok(), m.ok() ? "" : m.error().message.c_str());
+            for (const QStringList& bad : {QStringList{"--dim", "128"}, QStringList{"--layers", "4"},
+                                           QStringList{"--vocab", "512"}, QStringList{"--format", "gguf"}}) {
+                QString err;
+                QCOMPARE(make(QStringList{"--arch", arch, "--out", base + "refused"} + bad, &err), 2);
+                QVERIFY2(err.contains("'" + bad[0] + "' is not taken"), qPrintable(err));
+            }
+            QString err;
+            QCOMPARE(make({"--arch", arch, "--out", base + "refused", "--seed", "x"}, &err), 2);
+            QVERIFY2(err.contains("--seed 'x'"), qPrintable(err));
+            QVERIFY(!std::filesystem::exists((base + "refused").toStdString()));
+        }
+#endif
     }
 
     // Parity with Transformers (tests/goldens/glm, made by tools/hf-goldens/make_glm_goldens.py): the image
