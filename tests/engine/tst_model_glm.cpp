@@ -89,10 +89,11 @@ float maxAbsDiff(const float* a, const float* b, int64_t n) {
     return d;
 }
 
-// Engine with BF16 weights against Transformers in bfloat16, absolute; INT8 against float32, relative to each
-// logits row's spread (max - min). Both derived from measured errors (goldens()).
-constexpr double kBf16LogitTolerance = 0.15;
-constexpr double kInt8LogitTolerance = 0.05;
+// Engine with BF16 weights against Transformers in bfloat16, absolute: measured up to 9.0e-2 (glm4v one image;
+// 5.1e-2 on glm4 text) over logits that spread over 6-9, about twice that allowed. INT8 (per-row weights) against
+// the float32 goldens, relative to each logits row's spread (max - min): measured up to 1.2%, 3% allowed.
+constexpr double kBf16LogitTolerance = 0.2;
+constexpr double kInt8LogitTolerance = 0.03;
 
 std::string goldensDir() { return std::string(WB_SOURCE_DIR) + "/tests/goldens/glm"; }
 
@@ -576,7 +577,7 @@ private:
     // engine's BF16 weights against Transformers' bfloat16 run.
     void checkModelCase(const json& gj, const json& mc) {
         const std::string g = goldensDir();
-        const double tol = gj.value("logit_tolerance", 2e-3);
+        const double tol = gj.value("logit_tolerance", 1e-4);
         const std::string name = mc["name"];
         auto m = GlmModel::load(g + "/" + mc["checkpoint"].get<std::string>(), GlmLoadOptions{{}, 0, false});
         QVERIFY2(m.ok(), m.ok() ? name.c_str() : m.error().message.c_str());
@@ -601,7 +602,7 @@ private:
         // Debian 12's libjpeg-turbo, which decodes the fixture to Pillow's very bytes: within 4e-6 like the
         // procedural cases; another libjpeg build may round the IDCT differently.
         const double caseTol = mc["images"].is_array() && !mc["images"].empty() && mc["images"][0].contains("fixture")
-                                       ? 2e-2
+                                       ? std::max(tol, 2e-3)
                                        : tol;
         auto p = glmRopeIndex(ids, grids, model.config());
         QVERIFY2(p.ok(), p.ok() ? "" : p.error().message.c_str());
@@ -614,9 +615,9 @@ private:
         checkLogitsAndGreedy(gj, name, model, *p, feats, mc["logits"], mc["greedy"], caseTol);
         if (QTest::currentTestFailed() || !mc.contains("bf16")) return;
 
-        // BF16 weights (activations stay float32 in the engine; Transformers runs both in bfloat16). Measured on
-        // "glm4 text": |engine BF16 - HF bfloat16| 4.5e-2 and |HF bfloat16 - HF float32| 5.8e-2 over logits
-        // that spread over about 20; the bound is 0.15, about three times the measured error.
+        // BF16 weights (activations stay float32 in the engine; Transformers runs both in bfloat16): see
+        // kBf16LogitTolerance. Transformers' own bfloat16 logits differ from its float32 ones by as much
+        // (bf16.max_abs_diff_from_float32: 5.8e-2 and 9.2e-2).
         GlmLoadOptions o{DType::BF16, 0, false};
         auto b = GlmModel::load(g + "/" + mc["checkpoint"].get<std::string>(), o);
         QVERIFY2(b.ok(), b.ok() ? name.c_str() : b.error().message.c_str());
@@ -668,11 +669,26 @@ private:
         const auto want = greedy.get<std::vector<int32_t>>();
         // Marker ids are excluded from the argmax, as the script does (a random model could pick them).
         const auto excluded = gj.value("greedy_excluded", std::vector<int32_t>{});
+        // Quantized weights (relative): decoding follows Transformers' tokens (teacher forcing), and at each step
+        // the reference token must be the argmax or within the logit bound of it: a random model's near ties may
+        // flip under INT8 rounding, and one flip would change every later step.
+        int ties = 0;
         for (size_t k = 0; k < want.size(); ++k) {
             for (int32_t e : excluded)
                 if (e >= 0 && e < V) last[size_t(e)] = -INFINITY;
             const int32_t tok = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
             gen.push_back(tok);
+            if (relative && tok != want[k]) {
+                float lo = INFINITY;
+                for (float v : last)
+                    if (std::isfinite(v)) lo = std::min(lo, v);
+                const double gap = last[size_t(tok)] - last[size_t(want[k])];
+                qInfo("%s: step %zu picks %d, Transformers %d: a near tie (gap %.3f, bound %.3f)", name.c_str(), k,
+                      tok, want[k], gap, tol * (last[size_t(tok)] - lo));
+                QVERIFY2(gap < tol * (last[size_t(tok)] - lo), name.c_str());
+                ++ties;
+                gen.back() = want[k];
+            }
             if (k + 1 == want.size()) break;
             GlmSequenceStep d;
             d.tokens = std::span<const int32_t>(&gen.back(), 1);
@@ -681,6 +697,9 @@ private:
             d.blocks = &t;
             QVERIFY(model.forward(std::span<const GlmSequenceStep>(&d, 1), pool, last.data()).ok());
         }
+        if (relative) qInfo("%s: greedy %zu of %zu steps equal, %d near ties", name.c_str(), want.size() - ties,
+                            want.size(), ties);
+        QVERIFY2(ties <= 2, name.c_str());  // measured: at most 1 of 16
         if (gen != want) qWarning("%s: greedy differs", name.c_str());
         QCOMPARE(gen, want);
     }
