@@ -30,6 +30,9 @@ goldens.json:
                       positions, greedy, max_abs_diff_from_float32)
   fixture_models[]    the same for a prompt with the photo: images[] entries carry "fixture" and rgb_sum instead of
                       "variant" (kept apart so that a consumer that only knows procedural images is not confused)
+  png16[]             16-bit PNGs written beside goldens.json (gray16.png, rgb16.png): file, width, height,
+                      channels, values (the 16-bit samples, row-major), pillow_mode, pillow_rgb (Pillow's
+                      convert("RGB") bytes, as the image processor gets them)
   top level           logit_tolerance, greedy_excluded, tokens (name -> id), checkpoint_processor, versions,
                       image_processor (class and backend), hf_processor, notes[], problems[]
   provenance          generator, script_commit (the last commit that changed this script), script_sha256,
@@ -240,6 +243,43 @@ def case_inputs(messages, enable_thinking):
     if enable_thinking is not None:
         out["enable_thinking"] = enable_thinking
     return out
+
+
+def png16(path, width, height, channels, values):
+    """A 16-bit PNG (grey: colour type 0, RGB: 2) written by hand: Pillow cannot write 16-bit RGB."""
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b""
+    for y in range(height):
+        row = values[y * width * channels:(y + 1) * width * channels]
+        raw += b"\x00" + b"".join(struct.pack(">H", v) for v in row)
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16,
+                                                                 0 if channels == 1 else 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def png16_cases(out):
+    """16-bit PNGs through Pillow as Transformers' image processors see them (Image.open + convert("RGB")): grey
+    is opened as a 32-bit integer image and clamped to 0..255 (nearly white), RGB keeps the high byte."""
+    cases = []
+    w, h = 8, 4
+    for name, channels in (("gray16.png", 1), ("rgb16.png", 3)):
+        values = [(i * 9001 + 77) & 0xFFFF for i in range(w * h * channels)]
+        path = os.path.join(out, name)
+        png16(path, w, h, channels, values)
+        img = Image.open(path)
+        img.load()
+        mode = img.mode
+        rgb = np.asarray(img.convert("RGB"), dtype=np.uint8).reshape(-1)
+        cases.append({"file": name, "width": w, "height": h, "channels": channels, "values": values,
+                      "pillow_mode": mode, "pillow_rgb": [int(v) for v in rgb]})
+        log(f"{name}: Pillow opens it as {mode}, RGB {list(rgb[:6])}...")
+    return cases
 
 
 # ---- tokenizer --------------------------------------------------------------------------------------------------
@@ -1153,6 +1193,8 @@ def main():
                             "max_pixels": hi})
             if case is not None:
                 goldens["fixture_processor"].append(case)
+
+    goldens["png16"] = png16_cases(out)
 
     # ---- Glm4ForCausalLM -------------------------------------------------------------------------------------
     cfg = Glm4Config(**text_config_kwargs(Glm4Config, vision=False))
