@@ -1040,6 +1040,9 @@ class VisionRunner:
         if IMAGE in ids:
             first_end = ids.index(IMAGE_END)
             chosen += [first_end + 1, ids.index(IMAGE) + 1, first_end - 1]
+            last_end = len(ids) - 1 - ids[::-1].index(IMAGE_END)
+            if last_end != first_end:  # several images: around the last one too
+                chosen += [last_end + 1, last_end - 1]
         case = {"name": name, "checkpoint": "glm4v-tiny", **case_inputs(messages, enable_thinking), "prompt": prompt,
                 "input_ids": ids, "images": described,
                 "position_ids": positions, "rope_delta": int(rope_delta), "logits": logit_rows(logits, chosen),
@@ -1267,6 +1270,11 @@ def main():
          [{"width": 300, "height": 200, "variant": 0}], True),
         ("models", "glm4v one image, thinking off", user("Look:", None, "Short answer."),
          [procedural_image(224, 112, 2)], [{"width": 224, "height": 112, "variant": 2}], False),
+        ("models", "glm4v images in two turns, with a system prompt",
+         [{"role": "system", "content": "You see screens."}, user(None, "What is this?")[0],
+          {"role": "assistant", "content": "A pattern."}, user("And this one?", None)[0]],
+         [procedural_image(150, 500, 1), procedural_image(300, 200, 0)],
+         [{"width": 150, "height": 500, "variant": 1}, {"width": 300, "height": 200, "variant": 0}]),
     ]
     for key, name, messages, images, described, *options in cases:  # options: enable_thinking, bf16
         case = attempt(name, runner.run, name, messages, images, described, *options)
