@@ -95,7 +95,7 @@ std::string decodePngInner(PngState& st, const DecodeLimits& limits, const std::
     }
     // To 8-bit RGB without colour management, as PIL's convert("RGB") does.
     png_set_expand(png);      // palette -> RGB, grey < 8 bits -> 8 bits, tRNS -> alpha
-    png_set_strip_16(png);    // high byte, like PIL
+    png_set_strip_16(png);    // high byte: as PIL for RGB; PIL clamps 16-bit grey instead (docs/GLM.md)
     png_set_strip_alpha(png); // dropped, not composited
     if (colorType == PNG_COLOR_TYPE_GRAY || colorType == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
     png_set_interlace_handling(png);

@@ -58,13 +58,17 @@ struct Options {
 
 const char* kUsage =
     "usage: wb-make-model --out PATH [--format gguf|hf] [--dtype f32|f16|bf16|q8_0] [--preset tiny|1b|7b]\n"
-    "       wb-make-model --arch glm4v|glm4 --out DIR [--seed N] [--shards N]   (tiny GLM-4.1V / GLM-4 HF folder)\n"
     "                     [--dim N] [--layers N] [--ffn N] [--heads N] [--kv-heads N] [--vocab N] [--ctx N]\n"
     "                     [--rope-theta X] [--norm-eps X] [--qkv-bias] [--tied] [--shards N] [--seed S]\n"
     "                     [--tokenizer-from GGUF_OR_TOKENIZER_MODEL] [--name NAME]\n"
+    "       wb-make-model --arch glm4v|glm4 --out DIR [--seed N] [--shards N]\n"
     "Writes a random-weight Llama model (Qwen2-style with --qkv-bias). gguf: PATH is the file; hf: PATH is a\n"
     "folder. Defaults are the 1b preset (TinyLlama shape); explicit flags override the preset.\n"
-    "q8_0 is GGUF-only. --shards applies to hf.\n";
+    "q8_0 is GGUF-only. --shards applies to hf.\n"
+    "--arch writes a tiny GLM-4.1V / GLM-4 folder in the Hugging Face layout (config with pad_token_id inside the\n"
+    "300-token vocabulary, safetensors, tokenizer and chat template, preprocessor config) that Transformers\n"
+    "loads as it is. Its shapes are fixed (text dim 64, 2 layers, 4 heads / 2 KV heads, ffn 96; vision 2 blocks\n"
+    "of width 32): with --arch the size and format flags are refused, not ignored. Default seed 7.\n";
 
 void applyPreset(Options& o, const std::string& p) {
     if (p == "tiny") {
@@ -574,10 +578,39 @@ int run(int argc, char** argv) {
         std::string out;
         TinyGlmOptions g;
         g.vision = arch == "glm4v";
-        for (int k = 1; k + 1 < argc; ++k) {
-            if (std::string(argv[k]) == "--out") out = argv[k + 1];
-            if (std::string(argv[k]) == "--seed") g.seed = uint32_t(std::strtoul(argv[k + 1], nullptr, 10));
-            if (std::string(argv[k]) == "--shards") g.shards = std::atoi(argv[k + 1]);
+        // The GLM shapes are fixed (those of tinyGlmConfigJson, which the tests and goldens share): the Llama size
+        // and format flags are refused by name rather than silently ignored.
+        for (int k = 1; k < argc; ++k) {
+            const std::string a = argv[k];
+            if (k == i || k == i + 1) continue;
+            const bool takesValue = a == "--out" || a == "--seed" || a == "--shards";
+            if (takesValue && k + 1 >= argc) {
+                std::fprintf(stderr, "wb-make-model: %s needs a value\n", a.c_str());
+                return 2;
+            }
+            if (a == "--out") {
+                out = argv[++k];
+            } else if (a == "--seed" || a == "--shards") {
+                const std::string v = argv[++k];
+                char* end = nullptr;
+                const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+                const bool ok = !v.empty() && v[0] != '-' && end && *end == '\0' &&
+                                (a == "--seed" ? n <= 0xFFFFFFFFull : n >= 1 && n <= 64);
+                if (!ok) {
+                    std::fprintf(stderr, "wb-make-model: %s '%s' is not %s\n", a.c_str(), v.c_str(),
+                                 a == "--seed" ? "an integer in 0..4294967295" : "a shard count in 1..64");
+                    return 2;
+                }
+                if (a == "--seed") g.seed = uint32_t(n);
+                else g.shards = int(n);
+            } else {
+                std::fprintf(stderr,
+                             "wb-make-model: --arch %s takes --out, --seed and --shards only; '%s' is not taken: "
+                             "the tiny GLM shapes are fixed (text dim 64, 2 layers, 4 heads / 2 KV heads, ffn 96, "
+                             "vocab 300%s)\n",
+                             arch.c_str(), a.c_str(), g.vision ? "; vision 2 blocks of width 32" : "");
+                return 2;
+            }
         }
         if (out.empty()) {
             std::fprintf(stderr, "wb-make-model: --arch %s needs --out DIR\n", arch.c_str());

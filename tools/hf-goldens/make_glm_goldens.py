@@ -15,26 +15,47 @@ computation runs on the CPU in float32 with eager attention, also on a machine w
 goldens.json:
   processor[]         image processor alone on procedural images (an integer formula that the C++ test repeats):
                       name, width, height, variant, min_pixels, max_pixels, grid_thw [t,h,w], shape [patches, dim],
-                      sum, abs_sum, first_values (the first 16 values of patch row 0)
+                      sum, abs_sum, first_values (the first 16 values of patch row 0), row_sums ({rows: 9 evenly
+                      spaced patch rows, sums: the sum of each})
   fixture_processor[] the same for the photo $WB_FIXTURES_DIR/images/llama_cute.jpg: "fixture" (path relative to
                       the fixtures folder) instead of "variant", plus rgb_sum (byte sum of the decoded RGB pixels)
-  models[]            name, checkpoint (folder beside goldens.json), prompt (the text the tokenizer saw, image
-                      markers included, before image-token expansion), input_ids (after expansion), images[]
+  models[]            name, checkpoint (folder beside goldens.json), messages (as the chat template saw them; image
+                      parts {"type": "image"} in the order of images[]), enable_thinking (when passed), prompt
+                      (the rendered text the tokenizer saw, image markers included, before image-token
+                      expansion), input_ids (after expansion), images[]
                       ({width, height, variant, grid_thw}), position_ids (3 rows: temporal, height, width, as the
                       model used them), rope_delta, logits[] ({position (negative: from the end), values [vocab]}),
-                      greedy (16 argmax tokens after the prompt, full-recompute, ids in greedy_excluded masked)
+                      greedy (16 argmax tokens after the prompt, full-recompute, ids in greedy_excluded masked),
+                      bf16 (some cases: Transformers in bfloat16, weights and activations: logits at the same
+                      positions, greedy, max_abs_diff_from_float32)
   fixture_models[]    the same for a prompt with the photo: images[] entries carry "fixture" and rgb_sum instead of
                       "variant" (kept apart so that a consumer that only knows procedural images is not confused)
+  png16[]             16-bit PNGs written beside goldens.json (gray16.png, rgb16.png): file, width, height,
+                      channels, values (the 16-bit samples, row-major), pillow_mode, pillow_rgb (Pillow's
+                      convert("RGB") bytes, as the image processor gets them)
   top level           logit_tolerance, greedy_excluded, tokens (name -> id), checkpoint_processor, versions,
                       image_processor (class and backend), hf_processor, notes[], problems[]
+  provenance          generator, script_commit (the last commit that changed this script), script_sha256,
+                      script_modified (true when run from an uncommitted edit), transformers_version, torch_version,
+                      python/numpy/Pillow versions
 
-Needs torch, transformers (with Glm4v; 4.5x or 5.x), tokenizers, Pillow and numpy; no GPU. Usage:
-    WB_FIXTURES_DIR=../shared/fixtures python3 tools/hf-goldens/make_glm_goldens.py \\
-        [--out tests/goldens/glm] [--tar /some/where/glm-goldens.tgz]
+Needs torch, transformers (with Glm4v; 4.5x or 5.x), tokenizers, Pillow and numpy; no GPU. The committed goldens in
+tests/goldens/glm were made with the reference kit in ../shared/hf-reference (README there): Transformers
+4.57.0.dev0 on Debian 12's CPU PyTorch 1.13, no PyPI. Use Debian's /usr/bin/python3 (another python3 on PATH may not
+see Debian's torch); every model is built with attn_implementation="eager" (torch 1.13 has no
+scaled_dot_product_attention), and the Glm4v forward gets an all-ones attention_mask (without one, 4.57's masking
+code fails with use_cache=False). From the repository root:
+    bash ../shared/hf-reference/setup.sh        # once: into ~/.cache/hf-reference
+    PYTHONPATH=~/.cache/hf-reference/site /usr/bin/python3 tools/hf-goldens/make_glm_goldens.py \\
+        [--out tests/goldens/glm] [--fixtures ../shared/fixtures] [--tar /some/where/glm-goldens.tgz]
+The output is deterministic (fixed seeds, CPU float32): run twice, `diff -r` finds nothing; from a clean checkout
+it regenerates the committed tests/goldens/glm bit for bit. Commit a script change first, then regenerate and commit
+the goldens, so that script_commit names the script that made them.
 Exit status: 0 all checks passed; 2 everything was written but a self-check failed (listed at the end and in
 goldens.json "problems"); 1 it could not finish. Total output is about 2 MB.
 """
 import argparse
+import copy
 import hashlib
 import importlib
 import inspect
@@ -43,6 +64,7 @@ import os
 import platform
 import shutil
 import struct
+import subprocess
 import sys
 import tarfile
 import traceback
@@ -75,7 +97,7 @@ EOS_IDS = [EOT, USER]  # as GLM's generation_config.json: <|endoftext|>, <|user|
 # "generate" an image marker, or stop early on an end token.
 EXCLUDED = sorted([IMAGE_START, IMAGE_END, IMAGE, VIDEO_START, VIDEO_END, VIDEO] + EOS_IDS)
 GREEDY_STEPS = 16
-LOGIT_TOLERANCE = 2e-3
+LOGIT_TOLERANCE = 1e-4  # float32 logits, engine vs Transformers: measured up to 9e-6 (tiny models, logits spread 6-9)
 
 # Same text as tinyGlmChatTemplate() in engine/glm/glm_tiny.cpp (GLM-4.1V's layout, images as
 # <|begin_of_image|><|image|><|end_of_image|>).
@@ -177,7 +199,7 @@ def load_photo(fixtures_dir):
             "sha256": sha}
 
 
-def render_prompt(messages, add_generation_prompt=True):
+def render_prompt(messages, add_generation_prompt=True, enable_thinking=None):
     """CHAT_TEMPLATE's result, written out by hand (cross-checked with the tokenizer's apply_chat_template)."""
     out = "[gMASK]<sop>"
     for m in messages:
@@ -197,7 +219,67 @@ def render_prompt(messages, add_generation_prompt=True):
             out += "<|assistant|>\n" + m["content"]
     if add_generation_prompt:
         out += "<|assistant|>\n"
+        if enable_thinking is False:
+            out += "<think></think>"
     return out
+
+
+def template_check(tok, name, messages, prompt, enable_thinking):
+    """The tokenizer's own apply_chat_template must render what render_prompt wrote."""
+    kw = {} if enable_thinking is None else {"enable_thinking": enable_thinking}
+    try:
+        rendered = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **kw)
+    except Exception as e:  # noqa: BLE001
+        problem(f"{name}: apply_chat_template failed ({type(e).__name__}: {e})")
+        return
+    if rendered != prompt:
+        problem(f"{name}: the tokenizer's chat template renders {rendered!r}, expected {prompt!r}")
+
+
+def case_inputs(messages, enable_thinking):
+    """What a consumer needs to build the same prompt itself: the messages as the template saw them (image parts
+    are {"type": "image"}, in the order of the case's images[]) and enable_thinking (absent: not passed)."""
+    out = {"messages": messages}
+    if enable_thinking is not None:
+        out["enable_thinking"] = enable_thinking
+    return out
+
+
+def png16(path, width, height, channels, values):
+    """A 16-bit PNG (grey: colour type 0, RGB: 2) written by hand: Pillow cannot write 16-bit RGB."""
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b""
+    for y in range(height):
+        row = values[y * width * channels:(y + 1) * width * channels]
+        raw += b"\x00" + b"".join(struct.pack(">H", v) for v in row)
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16,
+                                                                 0 if channels == 1 else 2, 0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def png16_cases(out):
+    """16-bit PNGs through Pillow as Transformers' image processors see them (Image.open + convert("RGB")): grey
+    is opened as a 32-bit integer image and clamped to 0..255 (nearly white), RGB keeps the high byte."""
+    cases = []
+    w, h = 8, 4
+    for name, channels in (("gray16.png", 1), ("rgb16.png", 3)):
+        values = [(i * 9001 + 77) & 0xFFFF for i in range(w * h * channels)]
+        path = os.path.join(out, name)
+        png16(path, w, h, channels, values)
+        img = Image.open(path)
+        img.load()
+        mode = img.mode
+        rgb = np.asarray(img.convert("RGB"), dtype=np.uint8).reshape(-1)
+        cases.append({"file": name, "width": w, "height": h, "channels": channels, "values": values,
+                      "pillow_mode": mode, "pillow_rgb": [int(v) for v in rgb]})
+        log(f"{name}: Pillow opens it as {mode}, RGB {list(rgb[:6])}...")
+    return cases
 
 
 # ---- tokenizer --------------------------------------------------------------------------------------------------
@@ -662,6 +744,10 @@ def processor_case(proc, image, name, extra):
     g = [int(v) for v in grid[0].tolist()]
     case = dict(name=name, **extra, grid_thw=g, shape=[int(s) for s in pv.shape], sum=float(pv.double().sum()),
                 abs_sum=float(pv.double().abs().sum()), first_values=rounded(pv[0, :16]))
+    # Sums of 9 evenly spaced patch rows: the total sums do not see patches in the wrong order, these do.
+    n = pv.shape[0]
+    rows = sorted({(n - 1) * k // 8 for k in range(9)})
+    case["row_sums"] = {"rows": rows, "sums": [float(pv[r].double().sum()) for r in rows]}
     if pv.shape[0] != g[0] * g[1] * g[2] or pv.shape[1] != 3 * 2 * 14 * 14:
         problem(f"processor {name}: pixel_values {list(pv.shape)} for grid {g}")
     log(f"processor {name}: grid {g}, pixel_values {list(pv.shape)}")
@@ -813,15 +899,44 @@ def logit_rows(logits, positions):
     return rows
 
 
-def text_model_case(model, tok, name, messages, generate):
-    prompt = render_prompt(messages)
+def bf16_rows(model, case, extra=None):
+    """Transformers' own bfloat16 run (weights and activations in bfloat16, as torch_dtype=torch.bfloat16 gives) of
+    the case's prompt: logits at the same positions (as float), and the greedy continuation. extra(seq): more
+    forward keywords (attention mask, images: pixel values cast to bfloat16 here)."""
+    # A fresh model with the same weights, not a deepcopy: the kit's stand-in for register_forward_pre_hook(
+    # with_kwargs=True) wraps forward in a closure that a copy would share with the float32 original.
+    m = build_model(type(model), copy.deepcopy(model.config))
+    m.load_state_dict(model.state_dict())
+    m = m.to(torch.bfloat16).eval()
+
+    def forward(seq):
+        kw = extra(seq) if extra else {}
+        if "pixel_values" in kw:
+            kw["pixel_values"] = kw["pixel_values"].to(torch.bfloat16)
+        return m(input_ids=torch.tensor([seq], dtype=torch.long), use_cache=False, **kw).logits.float()
+
+    ids = case["input_ids"]
+    logits = forward(ids)[0]
+    out = {"dtype": "bfloat16", "logits": logit_rows(logits, [r["position"] for r in case["logits"]]),
+           "greedy": greedy(forward, ids, GREEDY_STEPS)}
+    err = max(max(abs(a - b) for a, b in zip(r32["values"], r16["values"]))
+              for r32, r16 in zip(case["logits"], out["logits"]))
+    log(f"{case['name']}: bfloat16 logits differ from float32 by up to {err:.3g}; greedy {out['greedy']}")
+    out["max_abs_diff_from_float32"] = round(err, 6)
+    return out
+
+
+def text_model_case(model, tok, name, messages, generate, enable_thinking=None):
+    prompt = render_prompt(messages, enable_thinking=enable_thinking)
+    template_check(tok, name, messages, prompt, enable_thinking)
     ids = encode(tok, prompt)
 
     def forward(seq):
         return model(input_ids=torch.tensor([seq], dtype=torch.long), use_cache=False).logits
 
     logits = forward(ids)[0]
-    case = {"name": name, "checkpoint": "glm4-tiny", "prompt": prompt, "input_ids": ids,
+    case = {"name": name, "checkpoint": "glm4-tiny", **case_inputs(messages, enable_thinking), "prompt": prompt,
+            "input_ids": ids,
             "logits": logit_rows(logits, [0, len(ids) // 2, -1]), "greedy": greedy(forward, ids, GREEDY_STEPS)}
     if generate:
         g = generate_check(model, name, {"input_ids": torch.tensor([ids], dtype=torch.long)}, len(ids),
@@ -859,15 +974,10 @@ class VisionRunner:
     def mm_types(seq):
         return torch.tensor([[1 if t == IMAGE else 0 for t in seq]], dtype=torch.long)
 
-    def run(self, name, messages, images, described):
+    def run(self, name, messages, images, described, enable_thinking=None, bf16=False):
         """images: PIL images in prompt order; described: their JSON entries (grid_thw is filled in here)."""
-        prompt = render_prompt(messages)
-        try:
-            rendered = self.tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            if rendered != prompt:
-                note(f"{name}: the tokenizer's chat template renders {rendered!r}, expected {prompt!r}")
-        except Exception as e:  # noqa: BLE001
-            note(f"{name}: apply_chat_template failed ({type(e).__name__}: {e})")
+        prompt = render_prompt(messages, enable_thinking=enable_thinking)
+        template_check(self.tok, name, messages, prompt, enable_thinking)
         pv = grid = None
         if images:
             pv, grid = preprocess(self.image_proc, images)
@@ -898,15 +1008,20 @@ class VisionRunner:
         for d, g in zip(described, grids):
             d["grid_thw"] = g
 
-        def forward(seq):
-            kw = {"input_ids": torch.tensor([seq], dtype=torch.long), "use_cache": False}
+        def extra(seq):
+            # An all-ones attention_mask (the math is unchanged): without one, Transformers 4.57's masking code
+            # fails for Glm4v with use_cache=False (expand(LongTensor{[3, 1, N]}, size=[1, -1])).
+            kw = {"attention_mask": torch.ones(1, len(seq), dtype=torch.long)}
             if pv is not None:
                 kw["pixel_values"] = pv
                 kw["image_grid_thw"] = grid
             if self.pass_mm_types:
                 kw["mm_token_type_ids"] = self.mm_types(seq)
+            return kw
+
+        def forward(seq):
             self.captured.clear()
-            return self.model(**kw).logits
+            return self.model(input_ids=torch.tensor([seq], dtype=torch.long), use_cache=False, **extra(seq)).logits
 
         logits = forward(ids)[0]
         positions, source_pos = self.positions(ids, grid, mm_types)
@@ -925,7 +1040,11 @@ class VisionRunner:
         if IMAGE in ids:
             first_end = ids.index(IMAGE_END)
             chosen += [first_end + 1, ids.index(IMAGE) + 1, first_end - 1]
-        case = {"name": name, "checkpoint": "glm4v-tiny", "prompt": prompt, "input_ids": ids, "images": described,
+            last_end = len(ids) - 1 - ids[::-1].index(IMAGE_END)
+            if last_end != first_end:  # several images: around the last one too
+                chosen += [last_end + 1, last_end - 1]
+        case = {"name": name, "checkpoint": "glm4v-tiny", **case_inputs(messages, enable_thinking), "prompt": prompt,
+                "input_ids": ids, "images": described,
                 "position_ids": positions, "rope_delta": int(rope_delta), "logits": logit_rows(logits, chosen),
                 "greedy": greedy(forward, ids, GREEDY_STEPS), "inputs_from": source, "positions_from": source_pos}
         if self.generate:
@@ -938,6 +1057,10 @@ class VisionRunner:
             if g is not None and g != case["greedy"]:
                 case["greedy_generate"] = g
         log(f"{name}: {n} tokens, grids {grids}, rope delta {rope_delta}, greedy {case['greedy']}")
+        if bf16:
+            out16 = attempt(f"{name} in bfloat16", bf16_rows, self.model, case, extra)
+            if out16 is not None:
+                case["bf16"] = out16
         return case
 
     def positions(self, ids, grid, mm_types):
@@ -977,6 +1100,27 @@ class VisionRunner:
             return None, None
 
 
+def script_provenance():
+    """Which script made the goldens: the last commit that changed it, and whether the file differs from it."""
+    path = os.path.abspath(__file__)
+    with open(path, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    out = {"script_commit": "unknown", "script_sha256": sha, "script_modified": None}
+    try:
+        here = os.path.dirname(path)
+        commit = subprocess.run(["git", "-C", here, "log", "-1", "--format=%H", "--", os.path.basename(path)],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", here, "status", "--porcelain", "--", os.path.basename(path)],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        out["script_commit"] = commit or "uncommitted"
+        out["script_modified"] = bool(dirty)
+        if dirty:
+            note("the script has uncommitted changes: commit it, then regenerate, so that script_commit is exact")
+    except Exception as e:  # noqa: BLE001 - no git, or not a checkout
+        note(f"script commit unknown ({type(e).__name__}: {e})")
+    return out
+
+
 # ---- main -------------------------------------------------------------------------------------------------------
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1008,8 +1152,12 @@ def main():
     log(f"image processor: {ip_cls.__module__}.{ip_cls.__name__}")
     goldens = {
         "generator": "tools/hf-goldens/make_glm_goldens.py",
+        **script_provenance(),
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "numpy_version": np.__version__,
+        "pillow_version": Image.__version__,
         "logit_tolerance": LOGIT_TOLERANCE,
         "greedy_excluded": EXCLUDED,
         "greedy_steps": GREEDY_STEPS,
@@ -1049,6 +1197,8 @@ def main():
             if case is not None:
                 goldens["fixture_processor"].append(case)
 
+    goldens["png16"] = png16_cases(out)
+
     # ---- Glm4ForCausalLM -------------------------------------------------------------------------------------
     cfg = Glm4Config(**text_config_kwargs(Glm4Config, vision=False))
     model = build_model(Glm4ForCausalLM, cfg)
@@ -1061,6 +1211,15 @@ def main():
     check_tensors(ckpt, vision=False)
     case = attempt("glm4 text", text_model_case, model, tok, "glm4 text",
                    [{"role": "user", "content": "Hello, GLM-4! O\u00f9 est la biblioth\u00e8que? 3+4=7."}], generate)
+    if case is not None:
+        bf16 = attempt("glm4 text in bfloat16", bf16_rows, model, case)
+        if bf16 is not None:
+            case["bf16"] = bf16
+        goldens["models"].append(case)
+    case = attempt("glm4 multi-turn, thinking off", text_model_case, model, tok, "glm4 multi-turn, thinking off",
+                   [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there."},
+                    {"role": "assistant", "content": "Hello! How can I help?"},
+                    {"role": "user", "content": "Name a colour, \u00e7a va?"}], generate, False)
     if case is not None:
         goldens["models"].append(case)
 
@@ -1095,7 +1254,7 @@ def main():
     cases = [
         ("models", "glm4v text only", [{"role": "user", "content": "What is 2+2? Answer."}], [], []),
         ("models", "glm4v one image", user(None, "Describe the picture."), [procedural_image(300, 200, 0)],
-         [{"width": 300, "height": 200, "variant": 0}]),
+         [{"width": 300, "height": 200, "variant": 0}], None, True),
         ("models", "glm4v two images", user(None, "Compare this one", None, "with that one."),
          [procedural_image(150, 500, 1), procedural_image(224, 112, 2)],
          [{"width": 150, "height": 500, "variant": 1}, {"width": 224, "height": 112, "variant": 2}]),
@@ -1104,8 +1263,21 @@ def main():
         cases.append(("fixture_models", "glm4v photo", user(None, "What animal is this?"), [photo["image"]],
                       [{"fixture": photo["fixture"], "width": photo["width"], "height": photo["height"],
                         "rgb_sum": photo["rgb_sum"]}]))
-    for key, name, messages, images, described in cases:
-        case = attempt(name, runner.run, name, messages, images, described)
+    cases += [
+        ("models", "glm4v image in a later turn, thinking on",
+         [{"role": "user", "content": "Hello."}, {"role": "assistant", "content": "Hi! Send me a picture."},
+          user(None, "Here it is. What is in it?")[0]], [procedural_image(300, 200, 0)],
+         [{"width": 300, "height": 200, "variant": 0}], True),
+        ("models", "glm4v one image, thinking off", user("Look:", None, "Short answer."),
+         [procedural_image(224, 112, 2)], [{"width": 224, "height": 112, "variant": 2}], False),
+        ("models", "glm4v images in two turns, with a system prompt",
+         [{"role": "system", "content": "You see screens."}, user(None, "What is this?")[0],
+          {"role": "assistant", "content": "A pattern."}, user("And this one?", None)[0]],
+         [procedural_image(150, 500, 1), procedural_image(300, 200, 0)],
+         [{"width": 150, "height": 500, "variant": 1}, {"width": 300, "height": 200, "variant": 0}]),
+    ]
+    for key, name, messages, images, described, *options in cases:  # options: enable_thinking, bf16
+        case = attempt(name, runner.run, name, messages, images, described, *options)
         if case is not None:
             goldens[key].append(case)
 

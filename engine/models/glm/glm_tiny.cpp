@@ -89,6 +89,9 @@ std::string tinyGlmConfigJson(bool vision) {
                  {"max_position_embeddings", 8192}, {"rms_norm_eps", 1e-5},       {"hidden_act", "silu"},
                  {"partial_rotary_factor", 0.5},   {"rope_theta", 10000.0},      {"attention_bias", true},
                  {"tie_word_embeddings", false}};
+    // Inside the vocabulary, as GLM's own configs (<|endoftext|>): without it Transformers takes the family's
+    // default, 151329, and refuses to build a 300-row embedding with it.
+    text["pad_token_id"] = kTinyGlmEndOfText;
     if (!vision) {
         text["architectures"] = {"Glm4ForCausalLM"};
         text["model_type"] = "glm4";
