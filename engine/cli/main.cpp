@@ -28,7 +28,7 @@
 #include "models/decoder/generator.h"
 #include "models/decoder/llama_model.h"
 #include "api/target_plugins.h"
-#include "serve/http_target.h"
+#include "api/http_target.h"
 #include "serve/metrics.h"
 #include "serve/server.h"
 #include "api/tokenizer.h"

@@ -1,4 +1,4 @@
-#include "serve/http_target.h"
+#include "api/http_target.h"
 
 #include <httplib.h>
 

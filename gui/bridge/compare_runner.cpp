@@ -13,7 +13,6 @@
 #include "api/devices.h"
 #include "api/model_types.h"
 #include "api/target_plugins.h"
-#include "serve/metrics.h"
 
 using nlohmann::json;
 

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "serve/http_target.h"
+#include "api/http_target.h"
 
 using nlohmann::json;
 

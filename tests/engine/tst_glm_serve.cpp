@@ -13,7 +13,7 @@
 #include "fixtures.h"
 #include "models/glm/glm_tiny.h"
 #include "media/image.h"
-#include "serve/http_target.h"
+#include "api/http_target.h"
 #include "serve/openai_protocol.h"
 #include "serve/server.h"
 
