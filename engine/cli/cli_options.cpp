@@ -32,7 +32,7 @@ bool parseArgs(int argc, char** argv, Args& a, std::string& err) {
             return false;
         }
         if (std::find(flags.begin(), flags.end(), k) != flags.end()) {
-            a.opt[k] = "1";
+            a.opt[k] = std::string("1");
             continue;
         }
         if (i + 1 >= argc) {
