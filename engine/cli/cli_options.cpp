@@ -82,7 +82,7 @@ bool samplingFlags(const Args& a, wb::SamplingParams& s, int64_t& maxTokens) {
            number(a, "repeat-last-n", s.penaltyLastN) && number(a, "seed", s.seed) && number(a, "max-tokens", maxTokens);
 }
 
-bool samplingFromArgs(const Args& a, const wb::ModelConfig& cfg, wb::GenerateOptions& g) {
+bool samplingFromArgs(const Args& a, wb::GenerateOptions& g) {
     g.sampling.temperature = 0;
     return samplingFlags(a, g.sampling, g.maxNewTokens);
 }

@@ -67,7 +67,8 @@ wb::Result<std::unique_ptr<wb::LlamaModel>> loadModel(const Args& a);
 
 // The sampling flags (--temp, --top-k, --top-p, --min-p, penalties, --seed) and -n, for generate, chat and ask.
 bool samplingFlags(const Args& a, wb::SamplingParams& s, int64_t& maxTokens);
-bool samplingFromArgs(const Args& a, const wb::ModelConfig& cfg, wb::GenerateOptions& g);
+// generate: greedy unless the flags say otherwise.
+bool samplingFromArgs(const Args& a, wb::GenerateOptions& g);
 
 // The prompt from -f FILE, else -p TEXT; ok is false when the file cannot be read.
 std::string readPrompt(const Args& a, bool& ok);

@@ -20,7 +20,7 @@ int cmdGenerate(const Args& a) {
     if (!m) return fail(m.error().message);
     wb::LlamaModel& model = **m;
     wb::GenerateOptions g;
-    if (!samplingFromArgs(a, model.config(), g)) return 2;
+    if (!samplingFromArgs(a, g)) return 2;
     g.stopStrings = a.stops;
     g.ignoreEos = a.has("ignore-eos");
     const auto special = a.has("special") ? wb::SpecialTokens::Parse : wb::SpecialTokens::Plain;

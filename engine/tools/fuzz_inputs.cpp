@@ -592,7 +592,7 @@ Outcome runTemplate(const Seed&, const std::string& mutant, Rng& r) {
 
 // (f) OpenAI request bodies: JSON text as the server receives it, then the chat/completions parsers, then the
 // images they accept decoded as the engine would.
-Outcome runOpenai(const Seed& seed, const std::string& mutant, Rng& r) {
+Outcome runOpenai(const Seed& seed, const std::string& mutant, Rng& /*r*/) {
     json body;
     const std::string& text = mutant;
     try {

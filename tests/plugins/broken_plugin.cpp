@@ -17,7 +17,7 @@ const char kMetadata[] = R"({"id": "broken", "name": "Broken", "version": "1.0.0
                             "apiVersion": 1})";
 #endif
 
-void* openTarget(const char*, char** error) { return nullptr; }
+void* openTarget(const char*, char**) { return nullptr; }
 void closeTarget(void*) {}
 char* modelName(void*) { return nullptr; }
 #if WB_BROKEN_KIND != 5
