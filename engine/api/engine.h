@@ -89,11 +89,11 @@ struct Event {
     RequestId id = 0;
     EventType type = EventType::TextDelta;
     std::string text;  // delta text, or the error message
-    // Finished / Error only:
+    // Finished / Error only (default-initialized, so a delta event can name just id, type and text):
     StopReason reason = StopReason::Stop;
-    Usage usage;
-    RequestTimings timings;
-    std::vector<int32_t> tokens;  // the generated ids
+    Usage usage{};
+    RequestTimings timings{};
+    std::vector<int32_t> tokens{};  // the generated ids
 };
 
 /// Called on the engine's loop thread, in order for one request, ending with exactly one Finished or Error

@@ -181,9 +181,9 @@ std::string comparisonCsv(const json& doc) {
                                  csvField(str(run, "precision")) + "," + csvField(str(run, "device")) + "," +
                                  str(run, "input_tokens") + "," + str(run, "output_tokens") + "," +
                                  str(run, "request_rate");
-        const std::string tail = "," + (peakGb(run) == "n/a" ? std::string("n/a") : peakGb(run)) + "," +
-                                 str(mem, "weights_bytes") + "," + str(mem, "kv_cache_bytes") + "," +
-                                 str(run, "max_stable_concurrency");
+        std::string tail = ",";
+        tail += peakGb(run) + "," + str(mem, "weights_bytes") + "," + str(mem, "kv_cache_bytes") + "," +
+                str(run, "max_stable_concurrency");
         const auto results = run.value("results", json::array());
         if (results.empty()) {
             o << head << ",,,,,,,,,,,,,,,," << tail << "," << csvField(str(run, "error")) << "\n";

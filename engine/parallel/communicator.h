@@ -19,7 +19,7 @@ public:
     /// the same count, in the same order. The sum is the same on every rank (bitwise).
     virtual Result<void> allReduceSum(float* data, int64_t count) = 0;
     /// Wakes ranks blocked in a collective with an error (a peer failed and will never arrive). Thread-safe.
-    virtual void abort(const std::string& why) {}
+    virtual void abort(const std::string& /*why*/) {}
     /// Makes the group usable again after an abort, once every rank has left its collective. Thread-safe.
     virtual void reset() {}
 };

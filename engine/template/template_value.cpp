@@ -142,7 +142,10 @@ std::string pythonFloatRepr(double v) {
     std::string out;
     if (exp >= 16 || exp < -4) {
         out = digits.substr(0, 1);
-        if (digits.size() > 1) out += "." + digits.substr(1);
+        if (digits.size() > 1) {
+            out += '.';
+            out.append(digits, 1);
+        }
         char eb[16];
         std::snprintf(eb, sizeof eb, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
         out += eb;

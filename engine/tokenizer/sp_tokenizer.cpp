@@ -47,7 +47,7 @@ Result<std::unique_ptr<SentencePieceTokenizer>> SentencePieceTokenizer::load(con
     return tok;
 }
 
-void SentencePieceTokenizer::encodeText(std::string_view text, bool atStart, std::vector<int32_t>& out) const {
+void SentencePieceTokenizer::encodeText(std::string_view text, bool /*atStart*/, std::vector<int32_t>& out) const {
     // Every plain fragment starts the input or follows a special token, which is exactly where sentencepiece's
     // own dummy prefix goes; so encoding fragment by fragment matches the GGUF SPM path.
     std::vector<int> ids;

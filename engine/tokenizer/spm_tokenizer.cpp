@@ -180,7 +180,7 @@ Result<void> BpeTokenizer::buildIndex(const std::vector<std::pair<std::string, s
     return {};
 }
 
-void BpeTokenizer::encodeText(std::string_view text, bool atStart, std::vector<int32_t>& out) const {
+void BpeTokenizer::encodeText(std::string_view text, bool /*atStart*/, std::vector<int32_t>& out) const {
     std::string mapped;
     for (std::string_view word : preTokenize(text, m_preTokenizer)) {
         mapped.clear();

@@ -72,20 +72,24 @@ constexpr size_t kAbsurdAllocation = size_t(2) << 30;
 extern "C" const char* __asan_default_options() { return "max_allocation_size_mb=2048:allocator_may_return_null=0"; }
 extern "C" const char* __ubsan_default_options() { return "halt_on_error=1:print_stacktrace=1"; }
 #else
-// Without ASan, the global operator new is replaced to catch the same thing.
+// Without ASan, the global operator new is replaced to catch the same thing. Every replaced new takes its memory
+// from malloc and every replaced delete gives it back with free, so the pairs match; the forms left to the library
+// (nothrow new calls the replaced operator new, aligned new and delete use aligned_alloc and free) match too.
+// They are kept out of line: inlined into this file's std::allocator code, GCC sees free() on a pointer that
+// came from operator new and warns (-Wmismatched-new-delete) about a mismatch that is not there.
 namespace {
 [[noreturn]] void reportAbsurdAllocation(size_t n);
 }
-void* operator new(size_t n) {
+[[gnu::noinline]] void* operator new(size_t n) {
     if (n > kAbsurdAllocation) reportAbsurdAllocation(n);
     if (void* p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
 }
-void* operator new[](size_t n) { return ::operator new(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void* operator new[](size_t n) { return ::operator new(n); }
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, size_t) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete[](void* p, size_t) noexcept { std::free(p); }
 #endif
 
 namespace {
@@ -588,7 +592,7 @@ Outcome runTemplate(const Seed&, const std::string& mutant, Rng& r) {
 
 // (f) OpenAI request bodies: JSON text as the server receives it, then the chat/completions parsers, then the
 // images they accept decoded as the engine would.
-Outcome runOpenai(const Seed& seed, const std::string& mutant, Rng& r) {
+Outcome runOpenai(const Seed& seed, const std::string& mutant, Rng& /*r*/) {
     json body;
     const std::string& text = mutant;
     try {

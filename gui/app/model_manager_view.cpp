@@ -474,7 +474,7 @@ void ModelManagerView::onLoadFinished(const LoadedModelInfo& info) {
     updateButtons();
 }
 
-void ModelManagerView::onLoadFailed(const QString& path, const QString& message) {
+void ModelManagerView::onLoadFailed(const QString& /*path*/, const QString& message) {
     m_loadTicker->stop();
     m_progress->setRange(0, 1);
     m_progress->setValue(0);

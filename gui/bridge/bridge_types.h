@@ -25,7 +25,7 @@ struct SamplingSettings {
 struct ChatTurn {
     QString role;  // system | user | assistant
     QString content;
-    QStringList images;  // image files shown to a vision model before the text (user turns)
+    QStringList images{};  // image files shown to a vision model before the text (user turns)
 };
 
 /// What a finished request reports under its answer.

@@ -157,7 +157,7 @@ private slots:
     }
 
     void malformedRequestLine() {
-        for (const std::string junk : {std::string("GARBAGE\r\n\r\n"), std::string("GET\r\n\r\n"),
+        for (const std::string& junk : {std::string("GARBAGE\r\n\r\n"), std::string("GET\r\n\r\n"),
                                        std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),
                                        std::string("POST /v1/chat/completions HTTP/1.1\r\nContent-Length: x\r\n\r\n")}) {
             const int fd = connectTo(m_port);

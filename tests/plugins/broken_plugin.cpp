@@ -17,10 +17,12 @@ const char kMetadata[] = R"({"id": "broken", "name": "Broken", "version": "1.0.0
                             "apiVersion": 1})";
 #endif
 
-void* openTarget(const char*, char** error) { return nullptr; }
+void* openTarget(const char*, char**) { return nullptr; }
 void closeTarget(void*) {}
 char* modelName(void*) { return nullptr; }
+#if WB_BROKEN_KIND != 5
 void start(void*, const int32_t*, size_t, int64_t, WbTargetEventFn, void*) {}
+#endif
 int32_t health(void*, char**) { return 0; }
 char* sampleMetrics(void*) { return nullptr; }
 void freeString(char* s) { std::free(s); }
@@ -32,7 +34,7 @@ const WbTargetPluginV1 kTable{WB_TARGET_PLUGIN_API_VERSION, uint32_t(sizeof(WbTa
 #else
                               &start,
 #endif
-                              &health, &sampleMetrics, &freeString};
+                              &health, &sampleMetrics, &freeString, /* startImages (optional) */ nullptr};
 
 }  // namespace
 

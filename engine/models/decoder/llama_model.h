@@ -90,10 +90,10 @@ struct BatchSequence {
     bool wantLogits = true;              // logits of this entry's last token
     /// Models with multimodal rotary (GLM-4.1V): the tokens' rotary positions, 3 rows (temporal, height, width)
     /// of tokens.size(); empty: startPos + i + ropeOffset on every axis. Cache slots stay startPos + i.
-    std::span<const int64_t> ropePositions;
+    std::span<const int64_t> ropePositions{};
     int64_t ropeOffset = 0;
     /// Rows of dim floats that replace the embeddings of the image tokens among `tokens`, in order.
-    std::span<const float> imageFeatures;
+    std::span<const float> imageFeatures{};
 };
 
 class LlamaModel {
