@@ -7,13 +7,50 @@ using nlohmann::json;
 
 namespace wb {
 
+std::string dumpJson(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string sanitizeUtf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const size_t n = s.size();
+    size_t i = 0;
+    while (i < n) {
+        const unsigned char c = p[i];
+        size_t len = 0;
+        uint32_t lo = 0x80, hi = 0xBF;  // the allowed range of the second byte (RFC 3629 table)
+        if (c < 0x80) len = 1;
+        else if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c == 0xE0) len = 3, lo = 0xA0;
+        else if (c >= 0xE1 && c <= 0xEC) len = 3;
+        else if (c == 0xED) len = 3, hi = 0x9F;
+        else if (c >= 0xEE && c <= 0xEF) len = 3;
+        else if (c == 0xF0) len = 4, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3) len = 4;
+        else if (c == 0xF4) len = 4, hi = 0x8F;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; ++k) {
+            const unsigned char b = p[i + k];
+            ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+        }
+        if (ok) {
+            out.append(s.data() + i, len);
+            i += len;
+        } else {
+            out += "\xEF\xBF\xBD";  // U+FFFD for the one byte, then resynchronise on the next
+            ++i;
+        }
+    }
+    return out;
+}
+
 std::string apiErrorBody(const ApiError& e) {
     json j{{"error",
-            {{"message", e.message},
+            {{"message", sanitizeUtf8(e.message)},
              {"type", e.type},
-             {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+             {"param", e.param.empty() ? json(nullptr) : json(sanitizeUtf8(e.param))},
              {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
-    return j.dump();
+    return dumpJson(j);
 }
 
 namespace {

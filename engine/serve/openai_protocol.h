@@ -22,7 +22,14 @@ struct ApiError {
     std::string param;  // empty: null
     std::string code;   // empty: null
 };
+/// Always valid UTF-8 JSON, whatever bytes the message carries (a request path, a parser's excerpt of the body).
 std::string apiErrorBody(const ApiError& e);
+
+/// json::dump that never throws on invalid UTF-8 inside strings: such bytes become U+FFFD. Every body the server
+/// writes goes through it, so no client input can turn serialisation into an exception.
+std::string dumpJson(const nlohmann::json& j);
+/// `s` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
+std::string sanitizeUtf8(std::string_view s);
 
 struct MediaLimits {
     size_t maxImages = 10;  // per request; vLLM's --limit-mm-per-prompt

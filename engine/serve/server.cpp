@@ -24,6 +24,9 @@ namespace wb {
 
 namespace {
 
+const char* const kInternalErrorBody =
+    R"({"error":{"message":"internal server error","type":"server_error","param":null,"code":"internal_error"}})";
+
 // Events of one request, handed from the engine's loop thread to the HTTP worker that answers it.
 struct Channel {
     std::mutex mutex;
@@ -46,7 +49,7 @@ const char* finishReason(const Event& e) {
     return "stop";
 }
 
-std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+std::string sse(const json& j) { return "data: " + dumpJson(j) + "\n\n"; }
 
 
 // Turns engine events into response text. Reasoning goes to `reasoning_content` when the client asked for it
@@ -204,8 +207,11 @@ void OpenAiServer::Impl::routes() {
     });
 
     // Errors httplib produces itself (no route, body too large, malformed HTTP) get OpenAI's JSON shape too.
+    // httplib calls this outside its own try block: an exception here would reach std::terminate, so nothing
+    // may escape (the path is raw client bytes; apiErrorBody makes it valid UTF-8).
     http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                       httplib::Response& res) {
+                                                                       httplib::Response& res) noexcept {
+      try {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         ApiError e;
         e.status = res.status;
@@ -221,15 +227,40 @@ void OpenAiServer::Impl::routes() {
         }
         sendError(res, e);
         return httplib::Server::HandlerResponse::Handled;
+      } catch (...) {
+        res.set_content(kInternalErrorBody, "application/json");
+        return httplib::Server::HandlerResponse::Handled;
+      }
     }));
 
-    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-        static const std::set<std::string> known = {"/v1/models", "/v1/chat/completions", "/v1/completions",
-                                                    "/health", "/metrics"};
-        metrics.countRequest(known.count(req.path) ? req.path : "other", res.status);
-        if (opt.logRequests)
-            std::fprintf(stderr, "%s:%d %s %s %d\n", req.remote_addr.c_str(), req.remote_port, req.method.c_str(),
-                         req.path.c_str(), res.status);
+    // Whatever a route handler throws becomes a 500 in OpenAI's shape; the process and the connection live on.
+    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) noexcept {
+        res.status = 500;
+        try {
+            std::rethrow_exception(ep);
+        } catch (const std::exception& ex) {
+            try {
+                res.set_content(apiErrorBody({500, std::string("internal error: ") + ex.what(), "server_error", "",
+                                              "internal_error"}),
+                                "application/json");
+                return;
+            } catch (...) {
+            }
+        } catch (...) {
+        }
+        res.set_content(kInternalErrorBody, "application/json");
+    });
+
+    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) noexcept {
+        try {
+            static const std::set<std::string> known = {"/v1/models", "/v1/chat/completions", "/v1/completions",
+                                                        "/health", "/metrics"};
+            metrics.countRequest(known.count(req.path) ? req.path : "other", res.status);
+            if (opt.logRequests)
+                std::fprintf(stderr, "%s:%d %s %s %d\n", req.remote_addr.c_str(), req.remote_port,
+                             req.method.c_str(), sanitizeUtf8(req.path).c_str(), res.status);
+        } catch (...) {
+        }
     });
 
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
@@ -247,7 +278,7 @@ void OpenAiServer::Impl::routes() {
                               {"owned_by", "workbench"},
                               {"root", engine.options().modelPath},
                               {"max_model_len", maxModelLen}}})}};
-        res.set_content(j.dump(), "application/json");
+        res.set_content(dumpJson(j), "application/json");
     });
     http.Post("/v1/chat/completions",
               [this](const httplib::Request& req, httplib::Response& res) { handleGenerate(req, res, true); });
@@ -390,7 +421,7 @@ void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Re
         }
         json j{{"id", id},      {"object", object},          {"created", created},
                {"model", modelName}, {"choices", json::array({choice})}, {"usage", usageJson(fin)}};
-        res.set_content(j.dump(), "application/json");
+        res.set_content(dumpJson(j), "application/json");
         return;
     }
 
@@ -418,7 +449,9 @@ void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Re
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [=, this](size_t, httplib::DataSink& sink) -> bool {
+        [=, this](size_t, httplib::DataSink& sink) noexcept -> bool {
+          // Called while httplib writes the response, outside its try block: nothing may escape.
+          try {
             std::string out;
             if (!ss->sentRole) {
                 // The role chunk goes out at once: the client sees the stream open before the prefill ends.
@@ -463,6 +496,9 @@ void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Re
                 sink.done();
             }
             return true;
+          } catch (...) {
+            return false;  // ends the connection; the releaser below cancels the request
+          }
         },
         [this, ss, ch](bool) {
             // The stream ended early (client gone, write timeout): stop generating and free its KV blocks.

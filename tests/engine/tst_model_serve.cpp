@@ -252,6 +252,55 @@ private slots:
         expectAlive();
     }
 
+    // Issue 13 (1): a path that decodes to invalid UTF-8 used to abort the whole process before any auth check
+    // (the 404 body's JSON serialiser threw outside httplib's try block). Each such path is now a 404 whose
+    // body is valid JSON, and the server keeps answering.
+    void invalidUtf8PathIs404() {
+        for (const std::string path : {std::string("/%FF"), std::string("/v1/%C3%28"), std::string("/%ED%A0%80x"),
+                                       std::string("/%F4%90%80%80"), std::string("/\xff\xfe")}) {
+            const int fd = connectTo(m_port);
+            QVERIFY(fd >= 0);
+            QVERIFY(sendAll(fd, request("GET", path)));
+            const std::string r = recvUntil(fd, "}}", 3000);
+            ::close(fd);
+            QVERIFY2(r.rfind("HTTP/1.1 404", 0) == 0 || r.rfind("HTTP/1.1 400", 0) == 0, r.c_str());
+            const size_t b = r.find("\r\n\r\n");
+            QVERIFY(b != std::string::npos);
+            const auto j = nlohmann::json::parse(r.substr(b + 4), nullptr, false);  // discarded on bad UTF-8
+            QVERIFY2(!j.is_discarded() && j.contains("error"), r.c_str());
+            expectAlive();
+        }
+    }
+
+    // Invalid UTF-8 inside a JSON string is the client's error: 400 with a valid JSON body, not a 500.
+    void invalidUtf8InBodyIs400() {
+        for (const std::string body : {std::string("{\"messages\":[{\"role\":\"user\",\"content\":\"a\xff\"}]}"),
+                                       std::string("{\"messages\":[{\"role\":\"user\",\"content\":\"\xc3\x28\"}]}"),
+                                       std::string("{\"\xed\xa0\x80\":1}")}) {
+            const int fd = connectTo(m_port);
+            QVERIFY(fd >= 0);
+            QVERIFY(sendAll(fd, request("POST", "/v1/chat/completions", body)));
+            const std::string r = recvUntil(fd, "}}", 3000);
+            ::close(fd);
+            QVERIFY2(r.rfind("HTTP/1.1 400", 0) == 0, r.c_str());
+            const size_t b = r.find("\r\n\r\n");
+            QVERIFY(b != std::string::npos);
+            const auto j = nlohmann::json::parse(r.substr(b + 4), nullptr, false);
+            QVERIFY2(!j.is_discarded() && j["error"].value("code", "") == "invalid_json", r.c_str());
+        }
+        expectAlive();
+    }
+
+    void sanitizeUtf8KeepsValidText() {
+        QCOMPARE(wb::sanitizeUtf8("plain \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"),
+                 std::string("plain \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"));
+        QCOMPARE(wb::sanitizeUtf8("a\xff" "b"), std::string("a\xef\xbf\xbd" "b"));
+        QCOMPARE(wb::sanitizeUtf8("\xed\xa0\x80"), std::string("\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"));  // surrogate
+        QCOMPARE(wb::sanitizeUtf8("\xc0\xaf"), std::string("\xef\xbf\xbd\xef\xbf\xbd"));  // overlong
+        QCOMPARE(wb::sanitizeUtf8("\xe2\x82"), std::string("\xef\xbf\xbd\xef\xbf\xbd"));  // truncated
+        QCOMPARE(wb::dumpJson(nlohmann::json("x\xff")), std::string("\"x\xef\xbf\xbd\""));
+    }
+
     void unknownRouteAndMethod() {
         const int fd = connectTo(m_port);
         QVERIFY(fd >= 0);
