@@ -75,6 +75,9 @@ std::string encodeBase64(std::span<const uint8_t> in);
 
 /// "png" / "jpeg" when the bytes start like one (PNG: signature and an IHDR with nonzero size), else empty.
 std::string sniffImage(std::string_view bytes);
+/// Width × height an encoded PNG (IHDR) or JPEG (first SOFn marker) declares, read from the header without
+/// decoding; 0 when the header cannot be read. What decoding will allocate is proportional to it.
+uint64_t imagePixels(std::string_view bytes);
 /// "wav" / "mp3" when the bytes start like one, else empty.
 std::string sniffAudio(std::string_view bytes);
 

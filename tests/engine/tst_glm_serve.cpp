@@ -68,7 +68,7 @@ private slots:
         m_engine = std::move(*e);
         wb::ServeOptions so;
         so.port = 0;
-        so.workerThreads = 8;
+        so.maxConnections = 64;
         auto s = wb::OpenAiServer::create(*m_engine, so);
         QVERIFY(s.ok());
         m_server = std::move(*s);
