@@ -556,6 +556,13 @@ private slots:
         QVERIFY2(r.rfind("HTTP/1.1 200", 0) == 0, r.c_str());
         server->stop();
         t.join();
+        // (7) Listening beyond loopback without a key is said at start.
+        wb::ServeOptions open;
+        open.host = "0.0.0.0";
+        auto o = wb::OpenAiServer::create(*m_engine, open);
+        QVERIFY(o.ok());
+        QVERIFY((*o)->startupSummary().find("WARNING: listening on 0.0.0.0 without an API key") != std::string::npos);
+        QVERIFY(server->startupSummary().find("WARNING") == std::string::npos);
     }
 
     // (5) stop() drains: running streams get drainSeconds to finish, then each ends with an error event,
