@@ -314,7 +314,8 @@ private:
         auto onStatus = [srv = &m_srv, path](int status) {
             if (srv->onResponse) srv->onResponse(path, status);
         };
-        m_responder = std::make_shared<HttpResponder>(weak_from_this(), keepAlive, std::move(onStatus));
+        m_responder = std::make_shared<HttpResponder>(weak_from_this(), keepAlive, req.method == "HEAD",
+                                                      std::move(onStatus));
         if (!keepAlive) m_closeAfterResponse = true;
         watch();
         auto responder = m_responder;
@@ -443,8 +444,9 @@ private:
 
 // ---- HttpResponder
 
-HttpResponder::HttpResponder(std::weak_ptr<HttpSession> session, bool keepAlive, std::function<void(int)> onStatus)
-    : m_session(std::move(session)), m_keepAlive(keepAlive), m_onStatus(std::move(onStatus)) {}
+HttpResponder::HttpResponder(std::weak_ptr<HttpSession> session, bool keepAlive, bool headOnly,
+                             std::function<void(int)> onStatus)
+    : m_session(std::move(session)), m_keepAlive(keepAlive), m_headOnly(headOnly), m_onStatus(std::move(onStatus)) {}
 
 HttpResponder::~HttpResponder() = default;
 
@@ -459,7 +461,8 @@ void HttpResponder::send(int status, std::string_view contentType, std::string b
         if (m_started || m_ended) return;
         m_started = m_ended = true;
         onStatus = m_onStatus;
-        if (!m_gone) post(head(status, contentType, extra, m_keepAlive, body.size()) + body, true);
+        if (!m_gone)
+            post(head(status, contentType, extra, m_keepAlive, body.size()) + (m_headOnly ? std::string() : body), true);
     }
     if (onStatus) onStatus(status);
 }

@@ -66,7 +66,8 @@ public:
     bool started() const;
     bool ended() const;
 
-    HttpResponder(std::weak_ptr<HttpSession> session, bool keepAlive, std::function<void(int)> onStatus);
+    /// headOnly: the request was HEAD, so the headers go out without the body.
+    HttpResponder(std::weak_ptr<HttpSession> session, bool keepAlive, bool headOnly, std::function<void(int)> onStatus);
     ~HttpResponder();
 
 private:
@@ -76,6 +77,7 @@ private:
     mutable std::mutex m_mutex;
     std::weak_ptr<HttpSession> m_session;
     bool m_keepAlive;
+    bool m_headOnly;
     bool m_started = false, m_ended = false, m_gone = false, m_chunked = false;
     std::function<void()> m_onGone;
     std::function<void(int)> m_onStatus;

@@ -342,7 +342,7 @@ void OpenAiServer::Impl::handle(const HttpRequest& req, const std::shared_ptr<Ht
             return sendError(*res, {401, "invalid or missing API key (send Authorization: Bearer <key>)",
                                     "invalid_request_error", "", "invalid_api_key"});
     }
-    const bool get = req.method == "GET";
+    const bool get = req.method == "GET" || req.method == "HEAD";  // HEAD: the layer drops the body
     if (req.path == "/health" && get) return res->send(200, "application/json", "{\"status\":\"ok\"}");
     if (req.path == "/metrics" && get)
         return res->send(200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(engine.stats(), modelName));

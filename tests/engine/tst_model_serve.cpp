@@ -391,6 +391,17 @@ private slots:
         QVERIFY2(a < b && b < c && c < d && d < e && e != std::string::npos, r.c_str());
     }
 
+    // HEAD gets the headers without the body, so the connection stays in step for the next request.
+    void headHasNoBody() {
+        const int fd = connectTo(m_port);
+        QVERIFY(fd >= 0);
+        QVERIFY(sendAll(fd, request("HEAD", "/health") + request("GET", "/health")));
+        const std::string r = recvUntil(fd, "{\"status\":\"ok\"}", 3000);
+        ::close(fd);
+        QCOMPARE(countOf(r, "HTTP/1.1 200"), 2);
+        QCOMPARE(countOf(r, "{\"status\":\"ok\"}"), 1);
+    }
+
     // (7) Both Content-Length and Transfer-Encoding, or two different Content-Lengths: 400 (RFC 9112 6.3).
     void conflictingFramingIs400() {
         for (const std::string h : {std::string("Content-Length: 4\r\nTransfer-Encoding: chunked\r\n"),
