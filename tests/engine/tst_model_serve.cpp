@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <QtTest>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <thread>
@@ -446,6 +447,39 @@ private slots:
         QVERIFY2(closed, "a client dripping its header was never dropped");
         QVERIFY2(s < 5.0, std::to_string(s).c_str());
         expectAlive();
+    }
+
+    // (6) A burst of connections is taken at once (the backlog of 5 made 64 connects wait a second for SYN
+    // retries), and connections stalled half way through their headers do not hold up anyone else.
+    void connectBurstAndStalledHeaders() {
+        std::vector<int> stalled;
+        for (int i = 0; i < 40; ++i) {
+            const int fd = connectTo(m_port);
+            QVERIFY(fd >= 0);
+            QVERIFY(sendAll(fd, "GET /health HTTP/1.1\r\nHost: x\r\nX-a: "));
+            stalled.push_back(fd);
+        }
+        std::vector<std::thread> burst;
+        std::atomic<int> answered{0};
+        std::atomic<int64_t> slowestMs{0};
+        for (int i = 0; i < 20; ++i)
+            burst.emplace_back([&] {
+                const auto t0 = Clock::now();
+                const int fd = connectTo(m_port);
+                if (fd < 0) return;
+                sendAll(fd, request("GET", "/health"));
+                const std::string r = recvUntil(fd, "\"ok\"", 3000);
+                ::close(fd);
+                const int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+                int64_t cur = slowestMs.load();
+                while (ms > cur && !slowestMs.compare_exchange_weak(cur, ms)) {
+                }
+                if (r.rfind("HTTP/1.1 200", 0) == 0) ++answered;
+            });
+        for (auto& t : burst) t.join();
+        for (int fd : stalled) ::close(fd);
+        QCOMPARE(answered.load(), 20);
+        QVERIFY2(slowestMs.load() < 900, std::to_string(slowestMs.load()).c_str());
     }
 
     // (4) A non-streaming request whose client goes away is cancelled: it does not generate to its end.
