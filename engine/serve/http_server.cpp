@@ -124,7 +124,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
     HttpSession(HttpServer::Impl& server, tcp::socket socket)
         : m_srv(server), m_sock(std::move(socket)), m_readTimer(m_sock.get_executor()),
-          m_writeTimer(m_sock.get_executor()) {
+          m_writeTimer(m_sock.get_executor()), m_heartbeatTimer(m_sock.get_executor()) {
         error_code ec;
         const auto ep = m_sock.remote_endpoint(ec);
         if (!ec) m_remote = ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -138,6 +138,12 @@ public:
     void start() { readRequest(true); }
 
     // From any thread.
+    void postHeartbeat(std::string bytes) {
+        asio::post(m_sock.get_executor(), [self = shared_from_this(), b = std::move(bytes)]() mutable {
+            self->m_heartbeat = std::move(b);
+            self->armHeartbeat();
+        });
+    }
     void postBytes(std::string bytes, bool last) {
         asio::post(m_sock.get_executor(), [self = shared_from_this(), b = std::move(bytes), last]() mutable {
             self->queueWrite(std::move(b), last);
@@ -157,7 +163,9 @@ public:
 private:
     HttpServer::Impl& m_srv;
     tcp::socket m_sock;
-    asio::steady_timer m_readTimer, m_writeTimer;
+    asio::steady_timer m_readTimer, m_writeTimer, m_heartbeatTimer;
+    std::string m_heartbeat;  // chunk sent on a silent stream; empty: none
+    std::chrono::steady_clock::time_point m_lastQueued;
     beast::flat_buffer m_buf;
     std::optional<http::request_parser<http::string_body>> m_parser;
     std::string m_remote;
@@ -179,6 +187,7 @@ private:
         error_code ec;
         m_readTimer.cancel();
         m_writeTimer.cancel();
+        m_heartbeatTimer.cancel();
         m_sock.shutdown(tcp::socket::shutdown_both, ec);
         m_sock.close(ec);
         if (m_responder) m_responder->markGone();
@@ -358,8 +367,25 @@ private:
         });
     }
 
+    void armHeartbeat() {
+        if (m_heartbeat.empty() || m_closed || m_responseDone) return;
+        m_heartbeatTimer.expires_after(std::chrono::milliseconds(m_srv.limits.heartbeatMs));
+        m_heartbeatTimer.async_wait([self = shared_from_this()](error_code ec) {
+            if (ec || self->m_heartbeat.empty() || self->m_closed || self->m_responseDone) return;
+            const auto silent = std::chrono::steady_clock::now() - self->m_lastQueued;
+            if (silent >= std::chrono::milliseconds(self->m_srv.limits.heartbeatMs) && self->m_out.empty())
+                self->queueWrite(self->m_heartbeat, false);
+            self->armHeartbeat();
+        });
+    }
+
     void queueWrite(std::string bytes, bool last) {
         if (m_closed) return;
+        m_lastQueued = std::chrono::steady_clock::now();
+        if (last) {  // nothing may follow the answer's last bytes
+            m_heartbeat.clear();
+            m_heartbeatTimer.cancel();
+        }
         m_out.emplace_back(std::move(bytes), last);
         if (!m_writing) writeNext();
     }
@@ -467,14 +493,22 @@ void HttpResponder::send(int status, std::string_view contentType, std::string b
     if (onStatus) onStatus(status);
 }
 
-void HttpResponder::beginStream(int status, std::string_view contentType, const Headers& extra) {
+void HttpResponder::beginStream(int status, std::string_view contentType, const Headers& extra,
+                                std::string heartbeat) {
     std::function<void(int)> onStatus;
     {
         std::lock_guard lock(m_mutex);
         if (m_started || m_ended) return;
         m_started = m_chunked = true;
         onStatus = m_onStatus;
-        if (!m_gone) post(head(status, contentType, extra, m_keepAlive, std::nullopt), false);
+        if (!m_gone) {
+            post(head(status, contentType, extra, m_keepAlive, std::nullopt), false);
+            if (!heartbeat.empty() && !m_headOnly) {
+                char len[32];
+                std::snprintf(len, sizeof len, "%zx\r\n", heartbeat.size());
+                if (auto session = m_session.lock()) session->postHeartbeat(len + heartbeat + "\r\n");
+            }
+        }
     }
     if (onStatus) onStatus(status);
 }

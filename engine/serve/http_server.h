@@ -27,6 +27,7 @@ struct HttpLimits {
     int bodyTimeoutMs = 30000;                 // the whole body
     int writeTimeoutMs = 30000;                // one write of the answer (a client that stops reading)
     int keepAliveMs = 10000;                   // idle between two requests on a connection
+    int heartbeatMs = 5000;                    // silence on a stream before its heartbeat chunk
     int maxConnections = 512;                  // beyond: 503 and close at once
     int listenBacklog = 1024;
     int ioThreads = 2;                         // socket I/O only; handlers run on their own threads
@@ -53,8 +54,11 @@ public:
     using Headers = std::vector<std::pair<std::string, std::string>>;
     /// A whole response with Content-Length.
     void send(int status, std::string_view contentType, std::string body, const Headers& extra = {});
-    /// Starts a chunked response; then write() any number of times and end().
-    void beginStream(int status, std::string_view contentType, const Headers& extra = {});
+    /// Starts a chunked response; then write() any number of times and end(). A non-empty `heartbeat` is sent
+    /// as a chunk whenever the stream has been silent for a few seconds (an SSE comment keeps proxies and
+    /// clients with idle timeouts from dropping a stream that waits in the queue or in a long prefill).
+    void beginStream(int status, std::string_view contentType, const Headers& extra = {},
+                     std::string heartbeat = {});
     /// One chunk. False once the client is known to be gone.
     bool write(std::string data);
     /// The terminating chunk; the connection then serves its next request (or closes).

@@ -510,7 +510,8 @@ void OpenAiServer::Impl::handleGenerate(const HttpRequest& req, const std::share
 
     if (stream) {
         // The role chunk goes out at once: the client sees the stream open before the prefill ends.
-        res->beginStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}});
+        res->beginStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}},
+                         ": keep-alive\n\n");
         res->write(chat ? chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr) : std::string(": ok\n\n"));
     }
 

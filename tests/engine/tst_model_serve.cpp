@@ -482,6 +482,23 @@ private slots:
         QVERIFY2(slowestMs.load() < 900, std::to_string(slowestMs.load()).c_str());
     }
 
+    // A stream that waits (here: scheduling held) gets an SSE comment every few seconds, so idle timeouts of
+    // clients and proxies do not drop it; it then ends normally.
+    void silentStreamGetsHeartbeat() {
+        m_engine->holdScheduling(true);
+        const int fd = connectTo(m_port);
+        QVERIFY(fd >= 0);
+        const std::string body = R"({"messages":[{"role":"user","content":"Hi"}],"stream":true,"max_tokens":3})";
+        QVERIFY(sendAll(fd, request("POST", "/v1/chat/completions", body)));
+        std::string r = recvUntil(fd, ": keep-alive", 8000);
+        m_engine->holdScheduling(false);
+        QVERIFY2(r.find("\"role\":\"assistant\"") != std::string::npos, r.c_str());
+        QVERIFY2(r.find("\r\n: keep-alive\n\n\r\n") != std::string::npos, r.c_str());
+        r += recvUntil(fd, "0\r\n\r\n", 5000);
+        ::close(fd);
+        QVERIFY2(r.find("data: [DONE]") != std::string::npos, r.c_str());
+    }
+
     // (4) A non-streaming request whose client goes away is cancelled: it does not generate to its end.
     void nonStreamingCancelledOnDisconnect() {
         const wb::StatsSnapshot before = m_engine->stats();
