@@ -1,7 +1,6 @@
 #include "serve/server.h"
 #include "api/units.h"
 
-
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
