@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config git
       qt6-base-dev libgl-dev libsentencepiece-dev nlohmann-json3-dev libqcustomplot-dev
-      libcpp-httplib-dev curl libpng-dev libjpeg62-turbo-dev
+      libcpp-httplib-dev libboost-dev curl libpng-dev libjpeg62-turbo-dev
       libqt6sql6-sqlite libqt6svg6 dpkg-dev
       qt6-multimedia-dev libsndfile1-dev)
 missing=()

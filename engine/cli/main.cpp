@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <string>
 
+#include "api/server.h"
 #include "cli/cli_options.h"
 #include "cli/commands.h"
 
@@ -143,6 +144,7 @@ int main(int argc, char** argv) {
     }
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
         std::fputs(kUsage, stdout);
+        std::fputs(wb::serveLimitOptionsHelp(), stdout);  // the rest of the serve options, beside the server
         return 0;
     }
     const Command* command = nullptr;
@@ -158,6 +160,7 @@ int main(int argc, char** argv) {
     }
     if (a.has("help")) {
         std::fputs(kUsage, stdout);
+        std::fputs(wb::serveLimitOptionsHelp(), stdout);  // the rest of the serve options, beside the server
         return 0;
     }
     if (command) return command->run(a);

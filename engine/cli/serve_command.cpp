@@ -10,7 +10,7 @@
 #include "api/engine.h"
 #include "cli/cli_options.h"
 #include "cli/commands.h"
-#include "serve/server.h"
+#include "api/server.h"
 
 namespace wb::cli {
 
@@ -46,6 +46,7 @@ int cmdServe(const Args& a) {
     so.media.maxAudios = size_t(audios);
     so.maxQueued = int(queued);
     so.logRequests = a.has("log-requests");
+    if (auto lim = wb::applyServeLimitOptions(a.opt, so); !lim) return fail(lim.error().message);
 
     // SIGINT/SIGTERM are taken by one thread with sigwait so the shutdown runs outside a signal handler; they
     // are blocked before any other thread exists so every thread inherits the mask.
@@ -68,15 +69,15 @@ int cmdServe(const Args& a) {
     std::fflush(stdout);
     wb::OpenAiServer* srv = server->get();
     std::atomic<bool> running{true};
-    std::thread waiter([&sigs, &running, srv] {
+    std::thread waiter([&sigs, &running, &so, srv] {
         int sig = 0;
         sigwait(&sigs, &sig);
         if (!running) return;
-        std::fprintf(stderr, "wb serve: signal %d, stopping\n", sig);
+        std::fprintf(stderr, "wb serve: signal %d, draining (up to %d s)\n", sig, so.drainSeconds);
+        // run() drains (running requests finish, then open streams end with an error event and [DONE]) and
+        // returns; a second signal skips the wait.
         srv->stop();
-        // httplib lets an idle keep-alive connection hold its worker until the keep-alive timeout; a server
-        // told to stop should not linger that long, and nothing is left to save once new work is refused.
-        for (int i = 0; i < 100 && running; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        sigwait(&sigs, &sig);
         if (running) std::_Exit(0);
     });
     auto r = (*server)->run();

@@ -44,6 +44,21 @@ void ServerMetrics::countRequest(const std::string& endpoint, int status) {
     ++m_requests[{endpoint, status}];
 }
 
+void ServerMetrics::countRefused(const std::string& reason) {
+    std::lock_guard lock(m_mutex);
+    ++m_refused[reason];
+}
+
+void ServerMetrics::setLimits(std::map<std::string, double> limits) {
+    std::lock_guard lock(m_mutex);
+    m_limits = std::move(limits);
+}
+
+void ServerMetrics::setLiveGauges(std::function<std::map<std::string, double>()> read) {
+    std::lock_guard lock(m_mutex);
+    m_liveGauges = std::move(read);
+}
+
 void ServerMetrics::recordFinished(const Event& e) {
     std::lock_guard lock(m_mutex);
     m_promptTokens += uint64_t(e.usage.promptTokens);
@@ -67,6 +82,14 @@ std::string ServerMetrics::render(const StatsSnapshot& s, const std::string& mod
     for (const auto& [k, v] : m_requests)
         o += "wb_http_requests_total{endpoint=\"" + k.first + "\",status=\"" + std::to_string(k.second) + "\"} " +
              std::to_string(v) + "\n";
+    o += "# HELP wb_http_refused_total Requests refused by the server's limits, by reason.\n"
+         "# TYPE wb_http_refused_total counter\n";
+    for (const auto& [k, v] : m_refused) o += "wb_http_refused_total{reason=\"" + k + "\"} " + std::to_string(v) + "\n";
+    for (const auto& [k, v] : m_limits)
+        o += "# HELP wb_limit_" + k + " A configured server limit (wb serve --help).\n# TYPE wb_limit_" + k +
+             " gauge\nwb_limit_" + k + " " + num(v) + "\n";
+    if (m_liveGauges)
+        for (const auto& [k, v] : m_liveGauges()) o += "# TYPE wb_" + k + " gauge\nwb_" + k + " " + num(v) + "\n";
     o += "# HELP wb_request_success_total Finished generation requests by finish reason.\n"
          "# TYPE wb_request_success_total counter\n";
     for (const auto& [k, v] : m_finishReasons)

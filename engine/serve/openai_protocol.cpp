@@ -7,13 +7,50 @@ using nlohmann::json;
 
 namespace wb {
 
+std::string dumpJson(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string sanitizeUtf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const size_t n = s.size();
+    size_t i = 0;
+    while (i < n) {
+        const unsigned char c = p[i];
+        size_t len = 0;
+        uint32_t lo = 0x80, hi = 0xBF;  // the allowed range of the second byte (RFC 3629 table)
+        if (c < 0x80) len = 1;
+        else if (c >= 0xC2 && c <= 0xDF) len = 2;
+        else if (c == 0xE0) len = 3, lo = 0xA0;
+        else if (c >= 0xE1 && c <= 0xEC) len = 3;
+        else if (c == 0xED) len = 3, hi = 0x9F;
+        else if (c >= 0xEE && c <= 0xEF) len = 3;
+        else if (c == 0xF0) len = 4, lo = 0x90;
+        else if (c >= 0xF1 && c <= 0xF3) len = 4;
+        else if (c == 0xF4) len = 4, hi = 0x8F;
+        bool ok = len > 0 && i + len <= n;
+        for (size_t k = 1; ok && k < len; ++k) {
+            const unsigned char b = p[i + k];
+            ok = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+        }
+        if (ok) {
+            out.append(s.data() + i, len);
+            i += len;
+        } else {
+            out += "\xEF\xBF\xBD";  // U+FFFD for the one byte, then resynchronise on the next
+            ++i;
+        }
+    }
+    return out;
+}
+
 std::string apiErrorBody(const ApiError& e) {
     json j{{"error",
-            {{"message", e.message},
+            {{"message", sanitizeUtf8(e.message)},
              {"type", e.type},
-             {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+             {"param", e.param.empty() ? json(nullptr) : json(sanitizeUtf8(e.param))},
              {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
-    return j.dump();
+    return dumpJson(j);
 }
 
 namespace {
@@ -91,6 +128,28 @@ std::optional<ApiError> parseCommon(const json& body, ApiRequest& out) {
     if (maxTokens > 0) out.maxTokens = maxTokens;
     if (auto it = body.find("n"); it != body.end() && !it->is_null() && !(isNumber(*it) && it->get<double>() == 1.0))
         return badRequest("only n = 1 is supported", "n");
+    // Fields this server does not implement are refused by name rather than silently ignored: a client that
+    // asks for log-probabilities, tool calls or a JSON schema must not get an answer that looks like it obeyed.
+    auto set = [&](const char* key) {
+        auto it = body.find(key);
+        if (it == body.end() || it->is_null()) return false;
+        if (it->is_boolean()) return it->get<bool>();
+        if (it->is_number()) return it->get<double>() != 0.0;
+        if (it->is_array() || it->is_object()) return !it->empty();
+        return true;
+    };
+    for (const char* key : {"logprobs", "top_logprobs", "tools", "functions", "prediction"})
+        if (set(key))
+            return badRequest(std::string("'") + key + "' is not supported by this server", key, "unsupported_field");
+    if (auto it = body.find("tool_choice"); it != body.end() && !it->is_null() &&
+                                            !(it->is_string() && (*it == "none" || *it == "auto")))
+        return badRequest("'tool_choice' is not supported by this server (no tools)", "tool_choice",
+                          "unsupported_field");
+    if (auto it = body.find("response_format"); it != body.end() && !it->is_null()) {
+        if (!it->is_object() || it->value("type", "") != "text")
+            return badRequest("'response_format' other than {\"type\": \"text\"} is not supported by this server",
+                              "response_format", "unsupported_field");
+    }
     if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
         if (it->is_string()) {
             out.stop.push_back(it->get<std::string>());
@@ -238,6 +297,39 @@ bool decodeBase64Strict(std::string_view in, std::string& out) {
     return true;
 }
 
+uint64_t imagePixels(std::string_view b) {
+    auto u8 = [&](size_t o) { return uint32_t(uint8_t(b[o])); };
+    if (sniffImage(b) == "png") {
+        auto be32 = [&](size_t o) { return (u8(o) << 24) | (u8(o + 1) << 16) | (u8(o + 2) << 8) | u8(o + 3); };
+        return uint64_t(be32(16)) * be32(20);
+    }
+    if (b.size() < 4 || u8(0) != 0xFF || u8(1) != 0xD8) return 0;
+    size_t o = 2;
+    while (o + 4 <= b.size()) {
+        if (u8(o) != 0xFF) return 0;
+        const uint32_t marker = u8(o + 1);
+        if (marker == 0xFF) {  // fill byte
+            ++o;
+            continue;
+        }
+        if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {  // no length
+            o += 2;
+            continue;
+        }
+        const size_t len = (u8(o + 2) << 8) | u8(o + 3);
+        if (len < 2) return 0;
+        const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+        if (sof) {
+            if (o + 9 > b.size()) return 0;
+            const uint64_t h = (u8(o + 5) << 8) | u8(o + 6), w = (u8(o + 7) << 8) | u8(o + 8);
+            return w * h;
+        }
+        if (marker == 0xDA || marker == 0xD9) return 0;  // scan data or end before any frame header
+        o += 2 + len;
+    }
+    return 0;
+}
+
 std::string sniffImage(std::string_view b) {
     static const char png[] = "\x89PNG\r\n\x1a\n";
     if (b.size() >= 24 && b.substr(0, 8) == std::string_view(png, 8) && b.substr(12, 4) == "IHDR") {
@@ -366,6 +458,12 @@ std::optional<ApiError> parseCompletionRequest(const json& body, ApiRequest& out
     } else if (p->is_array() && !p->empty() && (*p)[0].is_number_integer()) {
         for (const auto& t : *p) {
             if (!t.is_number_integer()) return badRequest("a token-id prompt must hold integers only", "prompt");
+            // Checked before narrowing: 2^32 + 5 must not become token 5.
+            const bool inRange = t.is_number_unsigned() ? t.get<uint64_t>() <= uint64_t(INT32_MAX)
+                                                        : (t.get<int64_t>() >= 0 && t.get<int64_t>() <= INT32_MAX);
+            if (!inRange)
+                return badRequest("token id " + t.dump() + " is not a token id (0 to 2^31-1)", "prompt",
+                                  "invalid_token_id");
             out.promptTokens.push_back(int32_t(t.get<int64_t>()));
         }
     } else {

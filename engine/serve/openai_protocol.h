@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "api/engine.h"
+#include "api/server.h"
+#include "serve/openai_protocol.h"
 
 namespace wb {
 
@@ -22,12 +24,14 @@ struct ApiError {
     std::string param;  // empty: null
     std::string code;   // empty: null
 };
+/// Always valid UTF-8 JSON, whatever bytes the message carries (a request path, a parser's excerpt of the body).
 std::string apiErrorBody(const ApiError& e);
 
-struct MediaLimits {
-    size_t maxImages = 10;  // per request; vLLM's --limit-mm-per-prompt
-    size_t maxAudios = 10;
-};
+/// json::dump that never throws on invalid UTF-8 inside strings: such bytes become U+FFFD. Every body the server
+/// writes goes through it, so no client input can turn serialisation into an exception.
+std::string dumpJson(const nlohmann::json& j);
+/// `s` with every byte that is not part of a well-formed UTF-8 sequence replaced by U+FFFD.
+std::string sanitizeUtf8(std::string_view s);
 
 /// What the loaded model can take besides text. The Llama-family models take text only.
 struct ModelCaps {
@@ -68,6 +72,9 @@ std::string encodeBase64(std::span<const uint8_t> in);
 
 /// "png" / "jpeg" when the bytes start like one (PNG: signature and an IHDR with nonzero size), else empty.
 std::string sniffImage(std::string_view bytes);
+/// Width × height an encoded PNG (IHDR) or JPEG (first SOFn marker) declares, read from the header without
+/// decoding; 0 when the header cannot be read. What decoding will allocate is proportional to it.
+uint64_t imagePixels(std::string_view bytes);
 /// "wav" / "mp3" when the bytes start like one, else empty.
 std::string sniffAudio(std::string_view bytes);
 

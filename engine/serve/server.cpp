@@ -1,7 +1,6 @@
-#include "serve/server.h"
+#include "api/server.h"
+#include "serve/openai_protocol.h"
 #include "api/units.h"
-
-#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
@@ -16,6 +15,7 @@
 #include <set>
 
 #include "api/chat_prompt.h"
+#include "serve/http_server.h"
 #include "serve/metrics.h"
 
 using nlohmann::json;
@@ -23,6 +23,9 @@ using nlohmann::json;
 namespace wb {
 
 namespace {
+
+const char* const kInternalErrorBody =
+    R"({"error":{"message":"internal server error","type":"server_error","param":null,"code":"internal_error"}})";
 
 // Events of one request, handed from the engine's loop thread to the HTTP worker that answers it.
 struct Channel {
@@ -46,7 +49,7 @@ const char* finishReason(const Event& e) {
     return "stop";
 }
 
-std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+std::string sse(const json& j) { return "data: " + dumpJson(j) + "\n\n"; }
 
 
 // Turns engine events into response text. Reasoning goes to `reasoning_content` when the client asked for it
@@ -85,28 +88,77 @@ struct Assembler {
 
 }  // namespace
 
+namespace {
+
+// Compares in time that depends on the expected key's length only, never on where the first difference is.
+bool constantTimeEquals(std::string_view given, std::string_view expected) {
+    volatile unsigned char diff = given.size() == expected.size() ? 0 : 1;
+    for (size_t i = 0; i < expected.size(); ++i) {
+        const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+        diff = diff | (g ^ static_cast<unsigned char>(expected[i]));
+    }
+    return diff == 0;
+}
+
+// Decoded pixels of the images being prepared, summed over all requests: one request may not hold more than
+// the budget either (it is refused outright rather than waiting for a budget it can never get).
+class PixelBudget {
+public:
+    explicit PixelBudget(int64_t limit) : m_limit(limit) {}
+    bool tryTake(int64_t n) {
+        if (m_limit <= 0 || n <= 0) return true;
+        int64_t cur = m_inUse.load();
+        do {
+            if (cur + n > m_limit) return false;
+        } while (!m_inUse.compare_exchange_weak(cur, cur + n));
+        return true;
+    }
+    void give(int64_t n) {
+        if (m_limit > 0 && n > 0) m_inUse -= n;
+    }
+    int64_t inUse() const { return m_inUse.load(); }
+    int64_t limit() const { return m_limit; }
+
+private:
+    int64_t m_limit;
+    std::atomic<int64_t> m_inUse{0};
+};
+
+}  // namespace
+
 struct OpenAiServer::Impl {
     Engine& engine;
     ServeOptions opt;
     std::string modelName;
-    httplib::Server http;
     ServerMetrics metrics;
+    PixelBudget pixels;
     int boundPort = -1;
     int64_t maxModelLen = 0;
     std::atomic<int> outstanding{0};
     std::mutex liveMutex;
     std::set<RequestId> live;
     std::time_t startedAt = std::time(nullptr);
+    std::atomic<bool> draining{false};      // stop() was called: no new generation
+    std::atomic<bool> shuttingDown{false};  // the drain time is over: live requests are being ended
+    std::mutex stopMutex;
+    std::condition_variable stopCv;
+    bool stopRequested = false;
+    bool running = false;
+    std::unique_ptr<HttpServer> http;  // last: destroyed first, while the rest is still there
 
-    Impl(Engine& e, ServeOptions o) : engine(e), opt(std::move(o)) {}
+    Impl(Engine& e, ServeOptions o) : engine(e), opt(std::move(o)), pixels(opt.maxImagePixelsInFlight) {}
 
-    static void sendError(httplib::Response& res, const ApiError& e) {
-        res.status = e.status;
-        res.set_content(apiErrorBody(e), "application/json");
+    static void sendError(HttpResponder& res, const ApiError& e, const HttpResponder::Headers& extra = {}) {
+        res.send(e.status, "application/json", apiErrorBody(e), extra);
     }
+    static void sendJson(HttpResponder& res, const json& j) { res.send(200, "application/json", dumpJson(j)); }
 
-    void routes();
-    void handleGenerate(const httplib::Request& req, httplib::Response& res, bool chat);
+    void handle(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res);
+    void handleGenerate(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res, bool chat);
+    void cancelLive() {
+        std::lock_guard lock(liveMutex);
+        for (RequestId id : live) engine.cancel(id);
+    }
     json usageJson(const Event& fin) const {
         return {{"prompt_tokens", fin.usage.promptTokens},
                 {"completion_tokens", fin.usage.completionTokens},
@@ -117,9 +169,16 @@ struct OpenAiServer::Impl {
 };
 
 Result<std::unique_ptr<OpenAiServer>> OpenAiServer::create(Engine& engine, ServeOptions options) {
+    // Writes to a socket whose client went away must fail with EPIPE, not kill the process.
     std::signal(SIGPIPE, SIG_IGN);
     if (options.maxBodyBytes == 0) return makeError("the body size limit must be positive");
-    if (options.workerThreads < 2) options.workerThreads = 2;
+    if (options.maxHeaderBytes < 1024) return makeError("the header size limit must be at least 1 KiB");
+    if (options.maxHeaderCount < 8) return makeError("the header count limit must be at least 8");
+    if (options.maxConnections < 1 || options.handlerThreads < 1 || options.listenBacklog < 1)
+        return makeError("connection, thread and backlog limits must be positive");
+    if (options.headerTimeoutSeconds < 1 || options.readTimeoutSeconds < 1 || options.keepAliveSeconds < 1 ||
+        options.drainSeconds < 0)
+        return makeError("timeouts must be positive");
     std::unique_ptr<OpenAiServer> s(new OpenAiServer());
     s->m = std::make_unique<Impl>(engine, std::move(options));
     Impl& m = *s->m;
@@ -127,38 +186,116 @@ Result<std::unique_ptr<OpenAiServer>> OpenAiServer::create(Engine& engine, Serve
                                                 : m.opt.servedModelName;
     const int64_t ctx = engine.modelConfig().maxContext;
     m.maxModelLen = engine.options().maxModelLen > 0 ? std::min(engine.options().maxModelLen, ctx) : ctx;
-    m.routes();
+
+    HttpLimits lim;
+    lim.maxHeaderBytes = m.opt.maxHeaderBytes;
+    lim.maxHeaderCount = m.opt.maxHeaderCount;
+    lim.maxBodyBytes = m.opt.maxBodyBytes;
+    lim.headerTimeoutMs = m.opt.headerTimeoutSeconds * 1000;
+    lim.bodyTimeoutMs = m.opt.readTimeoutSeconds * 1000;
+    lim.writeTimeoutMs = m.opt.readTimeoutSeconds * 1000;
+    lim.keepAliveMs = m.opt.keepAliveSeconds * 1000;
+    lim.maxConnections = m.opt.maxConnections;
+    lim.listenBacklog = m.opt.listenBacklog;
+    lim.handlerThreads = m.opt.handlerThreads;
+    Impl* impl = &m;
+    m.http = std::make_unique<HttpServer>(
+        lim, [impl](const HttpRequest& req, std::shared_ptr<HttpResponder> res) { impl->handle(req, res); },
+        [](int status, const std::string& message, const std::string& code) {
+            return apiErrorBody({status, message, status >= 500 ? "server_error" : "invalid_request_error", "", code});
+        },
+        [impl](const char* reason) { impl->metrics.countRefused(reason); },
+        [impl](const std::string& path, int status) {
+            static const std::set<std::string> known = {"/v1/models", "/v1/chat/completions", "/v1/completions",
+                                                        "/health", "/metrics"};
+            impl->metrics.countRequest(known.count(path) ? path : "other", status);
+        });
+    m.metrics.setLimits({{"max_body_bytes", double(m.opt.maxBodyBytes)},
+                         {"max_header_bytes", double(m.opt.maxHeaderBytes)},
+                         {"max_header_count", double(m.opt.maxHeaderCount)},
+                         {"max_connections", double(m.opt.maxConnections)},
+                         {"listen_backlog", double(m.opt.listenBacklog)},
+                         {"header_timeout_seconds", double(m.opt.headerTimeoutSeconds)},
+                         {"read_timeout_seconds", double(m.opt.readTimeoutSeconds)},
+                         {"keep_alive_seconds", double(m.opt.keepAliveSeconds)},
+                         {"drain_seconds", double(m.opt.drainSeconds)},
+                         {"max_queued", double(m.opt.maxQueued)},
+                         {"max_image_pixels_in_flight", double(m.opt.maxImagePixelsInFlight)}});
+    m.metrics.setLiveGauges([impl] {
+        return std::map<std::string, double>{{"http_connections", double(impl->http->connections())},
+                                             {"image_pixels_in_flight", double(impl->pixels.inUse())}};
+    });
     return s;
 }
 
 OpenAiServer::~OpenAiServer() {
     if (!m) return;
     stop();
-    // Sinks point into this object: nothing may still be live in the engine when it goes.
     {
-        std::lock_guard lock(m->liveMutex);
-        for (RequestId id : m->live) m->engine.cancel(id);
+        // run() may be draining in another thread: it owns the HTTP server until it returns.
+        std::unique_lock lock(m->stopMutex);
+        m->stopCv.wait(lock, [&] { return !m->running; });
     }
+    // Sinks point into this object: nothing may still be live in the engine when it goes.
+    m->cancelLive();
     while (m->outstanding.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    m->http.reset();
 }
 
 Result<int> OpenAiServer::bind() {
-    const int port = m->opt.port == 0 ? m->http.bind_to_any_port(m->opt.host)
-                                      : (m->http.bind_to_port(m->opt.host, m->opt.port) ? m->opt.port : -1);
-    if (port <= 0)
-        return makeError("cannot listen on " + m->opt.host + ":" + std::to_string(m->opt.port) +
-                         " (in use, or not an address of this machine)");
-    m->boundPort = port;
-    return port;
+    auto port = m->http->bind(m->opt.host, m->opt.port);
+    if (!port) return port.error();
+    m->boundPort = *port;
+    return *port;
 }
 
 Result<void> OpenAiServer::run() {
     if (m->boundPort <= 0) return makeError("bind() first");
-    if (!m->http.listen_after_bind()) return makeError("the HTTP server stopped with an error");
+    {
+        std::lock_guard lock(m->stopMutex);
+        if (m->stopRequested) return {};
+        m->running = true;
+    }
+    m->http->start();
+    {
+        std::unique_lock lock(m->stopMutex);
+        m->stopCv.wait(lock, [&] { return m->stopRequested; });
+    }
+    // Drain: no new connections or generations; running requests get up to drainSeconds.
+    m->draining = true;
+    m->http->stopAccepting();
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::seconds(m->opt.drainSeconds);
+    while (Clock::now() < deadline && (m->outstanding.load() > 0 || m->http->busyConnections() > 0))
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // What is left ends now: streams get an error event and [DONE], waiting requests a 503.
+    m->shuttingDown = true;
+    const auto hard = Clock::now() + std::chrono::seconds(5);
+    while (m->outstanding.load() > 0 && Clock::now() < hard) {
+        m->cancelLive();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    // Let those last bytes reach the clients.
+    const auto flush = Clock::now() + std::chrono::seconds(2);
+    while (m->http->busyConnections() > 0 && Clock::now() < flush)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    m->http->stop();
+    {
+        std::lock_guard lock(m->stopMutex);
+        m->running = false;
+    }
+    m->stopCv.notify_all();
     return {};
 }
 
-void OpenAiServer::stop() { m->http.stop(); }
+void OpenAiServer::stop() {
+    {
+        std::lock_guard lock(m->stopMutex);
+        m->stopRequested = true;
+    }
+    m->stopCv.notify_all();
+}
+
 int OpenAiServer::port() const { return m->boundPort; }
 const std::string& OpenAiServer::modelName() const { return m->modelName; }
 
@@ -167,162 +304,169 @@ std::string OpenAiServer::startupSummary() const {
     const EngineOptions& eo = m->engine.options();
     std::string p = precisionName(eo.load.precision);
     if (eo.load.precision == Precision::Native) p += " (checkpoint dtypes)";
-    char buf[1024];
+    char buf[1536];
     std::snprintf(buf, sizeof buf,
                   "model '%s' loaded from %s with %s precision\n"
                   "device: %s; weights %s\n"
                   "KV cache: %lld blocks x %lld tokens = %lld tokens, %s (%lld bytes); max model length %lld, "
                   "max %d sequences\n"
-                  "limits: body %s, %zu images / %zu audio per request, %d queued, %d connections%s\n",
+                  "limits: body %s, header %s / %zu lines, %zu images / %zu audio per request, %lld image pixels "
+                  "in flight, %d queued, %d connections (backlog %d); timeouts: header %d s, body %d s, keep-alive "
+                  "%d s, drain %d s%s\n",
                   m->modelName.c_str(), eo.modelPath.c_str(), p.c_str(), s.device.c_str(),
                   humanBytes(double(s.weightBytes)).c_str(), (long long)s.kvBlocksTotal, (long long)s.kvBlockSize,
                   (long long)(s.kvBlocksTotal * s.kvBlockSize), humanBytes(double(s.kvCacheBytes)).c_str(),
                   (long long)s.kvCacheBytes, (long long)m->maxModelLen, eo.maxNumSeqs,
-                  humanBytes(double(m->opt.maxBodyBytes)).c_str(), m->opt.media.maxImages, m->opt.media.maxAudios,
-                  m->opt.maxQueued, m->opt.workerThreads, m->opt.apiKey.empty() ? "" : "; API key required");
-    return buf;
+                  humanBytes(double(m->opt.maxBodyBytes)).c_str(), humanBytes(double(m->opt.maxHeaderBytes)).c_str(),
+                  m->opt.maxHeaderCount, m->opt.media.maxImages, m->opt.media.maxAudios,
+                  (long long)m->opt.maxImagePixelsInFlight, m->opt.maxQueued, m->opt.maxConnections,
+                  m->opt.listenBacklog, m->opt.headerTimeoutSeconds, m->opt.readTimeoutSeconds,
+                  m->opt.keepAliveSeconds, m->opt.drainSeconds,
+                  m->opt.apiKey.empty() ? "" : "; API key required");
+    std::string out = buf;
+    if (m->opt.apiKey.empty() && m->opt.host != "127.0.0.1" && m->opt.host != "localhost" && m->opt.host != "::1")
+        out += "WARNING: listening on " + m->opt.host +
+               " without an API key: anyone who can reach this address can use the model (--api-key)\n";
+    return out;
 }
 
-void OpenAiServer::Impl::routes() {
-    const int threads = opt.workerThreads;
-    http.new_task_queue = [threads] { return new httplib::ThreadPool(size_t(threads)); };
-    http.set_payload_max_length(opt.maxBodyBytes);
-    http.set_read_timeout(opt.readTimeoutSeconds, 0);
-    http.set_write_timeout(opt.readTimeoutSeconds, 0);
-    http.set_keep_alive_timeout(opt.keepAliveSeconds);
-    http.set_keep_alive_max_count(100000);
-    http.set_tcp_nodelay(true);  // SSE chunks are small and must leave at once
-
-    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-        if (opt.apiKey.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
-        if (req.get_header_value("Authorization") == "Bearer " + opt.apiKey)
-            return httplib::Server::HandlerResponse::Unhandled;
-        ApiError e{401, "invalid or missing API key (send Authorization: Bearer <key>)", "invalid_request_error", "",
-                   "invalid_api_key"};
-        sendError(res, e);
-        return httplib::Server::HandlerResponse::Handled;
-    });
-
-    // Errors httplib produces itself (no route, body too large, malformed HTTP) get OpenAI's JSON shape too.
-    http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req,
-                                                                       httplib::Response& res) {
-        if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-        ApiError e;
-        e.status = res.status;
-        if (res.status == 404) {
-            e.message = "no route for " + req.method + " " + req.path;
-            e.code = "not_found";
-        } else if (res.status == 413) {
-            e.message = "the request body is larger than the server's limit of " +
-                        std::to_string(opt.maxBodyBytes) + " bytes (wb serve --max-body-mb)";
-            e.code = "request_too_large";
-        } else {
-            e.message = "bad HTTP request (" + std::to_string(res.status) + ")";
-        }
-        sendError(res, e);
-        return httplib::Server::HandlerResponse::Handled;
-    }));
-
-    http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
-        static const std::set<std::string> known = {"/v1/models", "/v1/chat/completions", "/v1/completions",
-                                                    "/health", "/metrics"};
-        metrics.countRequest(known.count(req.path) ? req.path : "other", res.status);
-        if (opt.logRequests)
-            std::fprintf(stderr, "%s:%d %s %s %d\n", req.remote_addr.c_str(), req.remote_port, req.method.c_str(),
-                         req.path.c_str(), res.status);
-    });
-
-    http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
-        res.set_content("{\"status\":\"ok\"}", "application/json");
-    });
-    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-        res.set_content(metrics.render(engine.stats(), modelName), "text/plain; version=0.0.4; charset=utf-8");
-    });
-    http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+void OpenAiServer::Impl::handle(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res) {
+    if (opt.logRequests)
+        std::fprintf(stderr, "%s %s %s\n", req.remote.c_str(), req.method.c_str(), sanitizeUtf8(req.target).c_str());
+    if (!opt.apiKey.empty() && req.path.rfind("/v1/", 0) == 0) {
+        const std::string auth = req.header("Authorization");
+        const std::string_view prefix = "Bearer ";
+        const bool ok = auth.size() > prefix.size() && auth.compare(0, prefix.size(), prefix) == 0 &&
+                        constantTimeEquals(std::string_view(auth).substr(prefix.size()), opt.apiKey);
+        if (!ok)
+            return sendError(*res, {401, "invalid or missing API key (send Authorization: Bearer <key>)",
+                                    "invalid_request_error", "", "invalid_api_key"});
+    }
+    const bool get = req.method == "GET" || req.method == "HEAD";  // HEAD: the layer drops the body
+    if (req.path == "/health" && get) return res->send(200, "application/json", "{\"status\":\"ok\"}");
+    if (req.path == "/metrics" && get)
+        return res->send(200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(engine.stats(), modelName));
+    if (req.path == "/v1/models" && get) {
+        // The model's name only: where its files lie on this machine is none of a client's business.
         json j{{"object", "list"},
                {"data",
                 json::array({{{"id", modelName},
                               {"object", "model"},
                               {"created", int64_t(startedAt)},
                               {"owned_by", "workbench"},
-                              {"root", engine.options().modelPath},
+                              {"root", modelName},
                               {"max_model_len", maxModelLen}}})}};
-        res.set_content(j.dump(), "application/json");
-    });
-    http.Post("/v1/chat/completions",
-              [this](const httplib::Request& req, httplib::Response& res) { handleGenerate(req, res, true); });
-    http.Post("/v1/completions",
-              [this](const httplib::Request& req, httplib::Response& res) { handleGenerate(req, res, false); });
+        return sendJson(*res, j);
+    }
+    if (req.path == "/v1/chat/completions" && req.method == "POST") return handleGenerate(req, res, true);
+    if (req.path == "/v1/completions" && req.method == "POST") return handleGenerate(req, res, false);
+    ApiError e{404, "no route for " + req.method + " " + req.path, "invalid_request_error", "", "not_found"};
+    static const std::set<std::string> known = {"/v1/models", "/v1/chat/completions", "/v1/completions", "/health",
+                                                "/metrics"};
+    if (known.count(req.path)) {
+        e.status = 405;
+        e.message = "method " + req.method + " is not allowed on " + req.path;
+        e.code = "method_not_allowed";
+    }
+    sendError(*res, e);
 }
 
-void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Response& res, bool chat) {
+void OpenAiServer::Impl::handleGenerate(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res,
+                                        bool chat) {
+    if (draining)
+        return sendError(*res, {503, "the server is shutting down", "server_error", "", "shutting_down"});
     json body;
     try {
         body = json::parse(req.body);
     } catch (const json::exception& ex) {
-        return sendError(res, {400, std::string("the request body is not valid JSON: ") + ex.what(),
-                               "invalid_request_error", "", "invalid_json"});
+        return sendError(*res, {400, std::string("the request body is not valid JSON: ") + ex.what(),
+                                "invalid_request_error", "", "invalid_json"});
     }
     if (body.is_object() && body.contains("model") && body["model"].is_string() &&
         body["model"].get<std::string>() != modelName)
-        return sendError(res, {404, "The model `" + body["model"].get<std::string>() + "` does not exist (this server "
-                                    "serves `" + modelName + "`).",
-                               "invalid_request_error", "model", "model_not_found"});
+        return sendError(*res, {404, "The model `" + body["model"].get<std::string>() + "` does not exist (this "
+                                     "server serves `" + modelName + "`).",
+                                "invalid_request_error", "model", "model_not_found"});
 
     ApiRequest ar;
     ar.model = modelName;
     ModelCaps caps;
     caps.images = engine.acceptsImages();
     if (auto e = chat ? parseChatRequest(body, opt.media, caps, ar) : parseCompletionRequest(body, ar))
-        return sendError(res, *e);
+        return sendError(*res, *e);
     ar.model = modelName;
+    body = json();  // the images' base64 is not needed any more
 
     // Tokenize here rather than in the engine, so a prompt that cannot fit is a 400 before anything streams.
     const Tokenizer& tok = engine.tokenizer();
     std::vector<int32_t> ids;
     std::vector<std::string> stops = ar.stop;
     if (chat) {
+        // Decoding images costs memory in proportion to their pixels: all requests together stay within the
+        // budget, and a request beyond what is free now is told when to come back.
+        int64_t px = 0;
+        for (const ChatMessage& msg : ar.messages)
+            for (const ContentPart& part : msg.parts)
+                if (part.kind == ContentPart::Kind::Image && part.image)
+                    px += int64_t(imagePixels(std::string_view(reinterpret_cast<const char*>(part.image->data()),
+                                                               part.image->size())));
+        if (pixels.limit() > 0 && px > pixels.limit())
+            return sendError(*res, {400, "the request's images have " + std::to_string(px) +
+                                             " pixels together; the server decodes at most " +
+                                             std::to_string(pixels.limit()) + " at a time",
+                                    "invalid_request_error", "messages", "images_too_large"});
+        if (!pixels.tryTake(px)) {
+            metrics.countRefused("image_budget");
+            return sendError(*res, {503, "the server is decoding other images; retry shortly", "server_error", "",
+                                    "image_budget_exhausted"},
+                             {{"Retry-After", "1"}});
+        }
         // The engine's own preparation (template, images decoded and sized): the count is the one it will run.
         Request probe;
         probe.messages = ar.messages;
         probe.enableThinking = ar.enableThinking;
         auto p = engine.promptTokens(probe);
-        if (!p) return sendError(res, {400, p.error().message, "invalid_request_error", "messages", ""});
+        pixels.give(px);
+        if (!p) return sendError(*res, {400, p.error().message, "invalid_request_error", "messages", ""});
         ids = std::move(*p);
     } else if (!ar.promptTokens.empty()) {
         ids = ar.promptTokens;
         const int64_t vocab = engine.modelConfig().vocabSize;
         for (int32_t t : ids)
             if (t < 0 || t >= vocab)
-                return sendError(res, {400, "token id " + std::to_string(t) + " is outside the vocabulary of " +
-                                                std::to_string(vocab),
-                                       "invalid_request_error", "prompt", ""});
+                return sendError(*res, {400, "token id " + std::to_string(t) + " is outside the vocabulary of " +
+                                                 std::to_string(vocab),
+                                        "invalid_request_error", "prompt", ""});
     } else {
         ids = tok.encode(ar.prompt, tok.addBosByDefault(), SpecialTokens::Plain);
     }
     const int64_t promptLen = int64_t(ids.size());
     if (promptLen >= maxModelLen)
-        return sendError(res, {400, "the prompt has " + std::to_string(promptLen) +
-                                        " tokens; this model's maximum context length is " +
-                                        std::to_string(maxModelLen) + " tokens",
-                               "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded"});
+        return sendError(*res, {400, "the prompt has " + std::to_string(promptLen) +
+                                         " tokens; this model's maximum context length is " +
+                                         std::to_string(maxModelLen) + " tokens",
+                                "invalid_request_error", chat ? "messages" : "prompt", "context_length_exceeded"});
     const int64_t maxTokens = ar.maxTokens.value_or(maxModelLen - promptLen);
     if (promptLen + maxTokens > maxModelLen)
-        return sendError(res, {400, "this model's maximum context length is " + std::to_string(maxModelLen) +
-                                        " tokens; the request has " + std::to_string(promptLen) +
-                                        " prompt tokens and asks for " + std::to_string(maxTokens) +
-                                        " more (max_tokens)",
-                               "invalid_request_error", "max_tokens", "context_length_exceeded"});
+        return sendError(*res, {400, "this model's maximum context length is " + std::to_string(maxModelLen) +
+                                         " tokens; the request has " + std::to_string(promptLen) +
+                                         " prompt tokens and asks for " + std::to_string(maxTokens) +
+                                         " more (max_tokens)",
+                                "invalid_request_error", "max_tokens", "context_length_exceeded"});
     const StatsSnapshot st = engine.stats();
     if (st.kvBlockSize > 0 && (promptLen + maxTokens + st.kvBlockSize - 1) / st.kvBlockSize > st.kvBlocksTotal)
-        return sendError(res, {400, "the request needs " + std::to_string(promptLen + maxTokens) +
-                                        " tokens of KV cache but the whole cache holds " +
-                                        std::to_string(st.kvBlocksTotal * st.kvBlockSize),
-                               "invalid_request_error", "max_tokens", "context_length_exceeded"});
-    if (outstanding.load() >= engine.options().maxNumSeqs + opt.maxQueued)
-        return sendError(res, {429, "the server's queue is full (" + std::to_string(opt.maxQueued) +
-                                        " waiting beyond the running batch); retry later",
-                               "rate_limit_error", "", "queue_full"});
+        return sendError(*res, {400, "the request needs " + std::to_string(promptLen + maxTokens) +
+                                         " tokens of KV cache but the whole cache holds " +
+                                         std::to_string(st.kvBlocksTotal * st.kvBlockSize),
+                                "invalid_request_error", "max_tokens", "context_length_exceeded"});
+    if (outstanding.load() >= engine.options().maxNumSeqs + opt.maxQueued) {
+        metrics.countRefused("queue_full");
+        return sendError(*res, {429, "the server's queue is full (" + std::to_string(opt.maxQueued) +
+                                         " waiting beyond the running batch); retry later",
+                                "rate_limit_error", "", "queue_full"},
+                         {{"Retry-After", "1"}});
+    }
+    if (res->clientGone()) return;  // nobody to answer: do not start the work
 
     Request r;
     // Chat requests go in as messages so that the engine prepares their images (and the transcript's stop
@@ -337,72 +481,21 @@ void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Re
     r.ignoreEos = ar.ignoreEos;
     r.enableThinking = ar.enableThinking;
 
-    auto ch = std::make_shared<Channel>();
-    ++outstanding;
-    {
-        // Held across submit so the sink's erase cannot run before the insert.
-        std::lock_guard lock(liveMutex);
-        ch->id = engine.submit(std::move(r), [this, ch](const Event& e) {
-            const bool last = e.type == EventType::Finished || e.type == EventType::Error;
-            if (last) metrics.recordFinished(e);
-            {
-                std::lock_guard l(ch->mutex);
-                ch->events.push_back(e);
-                if (last) ch->finished = true;
-            }
-            ch->cv.notify_all();
-            if (last) {
-                {
-                    std::lock_guard l(liveMutex);
-                    live.erase(e.id);
-                }
-                --outstanding;  // last: after this the server may be destroyed
-            }
-        });
-        live.insert(ch->id);
-    }
-
     const std::string id = (chat ? "chatcmpl-" : "cmpl-") + randomHex(24);
     const int64_t created = int64_t(std::time(nullptr));
     const std::string object = chat ? "chat.completion" : "text_completion";
-
-    if (!ar.stream) {
-        Assembler as;
-        as.returnReasoning = ar.returnReasoning;
-        Event fin;
-        {
-            std::unique_lock lock(ch->mutex);
-            ch->cv.wait(lock, [&] { return ch->finished; });
-            for (const Event& e : ch->events) {
-                as.push(e);
-                if (e.type == EventType::Finished || e.type == EventType::Error) fin = e;
-            }
-        }
-        if (fin.type == EventType::Error)
-            return sendError(res, {500, "generation failed: " + fin.text, "server_error", "", ""});
-        json choice{{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finishReason(fin)}};
-        if (chat) {
-            json msg{{"role", "assistant"}, {"content", as.content}};
-            if (ar.returnReasoning) msg["reasoning_content"] = as.reasoning.empty() ? json(nullptr) : json(as.reasoning);
-            choice["message"] = msg;
-        } else {
-            choice["text"] = as.content;
-        }
-        json j{{"id", id},      {"object", object},          {"created", created},
-               {"model", modelName}, {"choices", json::array({choice})}, {"usage", usageJson(fin)}};
-        res.set_content(j.dump(), "application/json");
-        return;
-    }
-
-    struct StreamState {
-        Assembler as;
-        bool sentRole = false;
-        bool done = false;
-    };
-    auto ss = std::make_shared<StreamState>();
-    ss->as.returnReasoning = ar.returnReasoning && chat;
-    const bool includeUsage = ar.includeUsage;
     const std::string chunkObject = chat ? "chat.completion.chunk" : "text_completion";
+    const bool stream = ar.stream;
+    const bool includeUsage = ar.includeUsage;
+
+    // The answer's state lives with the sink; the engine calls it from its loop thread, one event at a time.
+    struct State {
+        Assembler as;
+        Event fin;
+    };
+    auto st2 = std::make_shared<State>();
+    st2->as.returnReasoning = ar.returnReasoning && (chat || !stream);
+    const bool returnReasoning = ar.returnReasoning;
     auto chunk = [=, this](json delta, json finish) {
         json c{{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish}};
         if (chat)
@@ -414,60 +507,154 @@ void OpenAiServer::Impl::handleGenerate(const httplib::Request& req, httplib::Re
         if (includeUsage) j["usage"] = nullptr;
         return sse(j);
     };
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
-    res.set_chunked_content_provider(
-        "text/event-stream",
-        [=, this](size_t, httplib::DataSink& sink) -> bool {
-            std::string out;
-            if (!ss->sentRole) {
-                // The role chunk goes out at once: the client sees the stream open before the prefill ends.
-                ss->sentRole = true;
-                out = chat ? chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr) : std::string(": ok\n\n");
-                return sink.write(out.data(), out.size());
-            }
-            std::deque<Event> batch;
-            {
-                std::unique_lock lock(ch->mutex);
-                // Wake at least once a second to send a comment: that write is how a vanished client is noticed
-                // while nothing is generated (a long prefill, a full queue).
-                ch->cv.wait_for(lock, std::chrono::seconds(1), [&] { return !ch->events.empty(); });
-                batch.swap(ch->events);
-            }
-            bool finished = false;
-            for (const Event& e : batch) {
-                if (e.type == EventType::Error) {
-                    ApiError err{500, "generation failed: " + e.text, "server_error", "", ""};
-                    out += "data: " + apiErrorBody(err) + "\n\n";
-                    finished = true;
-                    break;
-                }
-                auto [c, r] = ss->as.push(e);
-                if (!r.empty()) out += chunk(json{{"reasoning_content", r}}, nullptr);
-                if (!c.empty()) out += chunk(json{{"content", c}}, nullptr);
-                if (e.type == EventType::Finished) {
-                    out += chunk(json::object(), finishReason(e));
-                    if (includeUsage) {
-                        json u{{"id", id}, {"object", chunkObject}, {"created", created}, {"model", modelName},
-                               {"choices", json::array()}, {"usage", usageJson(e)}};
-                        out += sse(u);
+
+    if (stream) {
+        // The role chunk goes out at once: the client sees the stream open before the prefill ends.
+        res->beginStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}, {"X-Accel-Buffering", "no"}},
+                         ": keep-alive\n\n");
+        res->write(chat ? chunk(json{{"role", "assistant"}, {"content", ""}}, nullptr) : std::string(": ok\n\n"));
+    }
+
+    auto sink = [=, this](const Event& e) {
+        const bool last = e.type == EventType::Finished || e.type == EventType::Error;
+        if (last) metrics.recordFinished(e);
+        try {
+            const bool cut = e.type == EventType::Finished && e.reason == StopReason::Cancelled && shuttingDown;
+            if (stream) {
+                std::string out;
+                if (e.type == EventType::Error || cut) {
+                    ApiError err = cut ? ApiError{503, "the server is shutting down; the answer was cut",
+                                                  "server_error", "", "shutting_down"}
+                                       : ApiError{500, "generation failed: " + e.text, "server_error", "", ""};
+                    out = "data: " + apiErrorBody(err) + "\n\ndata: [DONE]\n\n";
+                } else {
+                    auto [c, rr] = st2->as.push(e);
+                    if (!rr.empty()) out += chunk(json{{"reasoning_content", rr}}, nullptr);
+                    if (!c.empty()) out += chunk(json{{"content", c}}, nullptr);
+                    if (e.type == EventType::Finished) {
+                        out += chunk(json::object(), finishReason(e));
+                        if (includeUsage) {
+                            json u{{"id", id},         {"object", chunkObject},     {"created", created},
+                                   {"model", modelName}, {"choices", json::array()}, {"usage", usageJson(e)}};
+                            out += sse(u);
+                        }
+                        out += "data: [DONE]\n\n";
                     }
-                    finished = true;
+                }
+                if (!out.empty()) res->write(std::move(out));
+                if (last) res->end();
+            } else {
+                st2->as.push(e);
+                if (last) {
+                    if (e.type == EventType::Error) {
+                        sendError(*res, {500, "generation failed: " + e.text, "server_error", "", ""});
+                    } else if (cut) {
+                        sendError(*res, {503, "the server is shutting down", "server_error", "", "shutting_down"});
+                    } else {
+                        json choice{{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finishReason(e)}};
+                        if (chat) {
+                            json msg{{"role", "assistant"}, {"content", st2->as.content}};
+                            if (returnReasoning)
+                                msg["reasoning_content"] =
+                                    st2->as.reasoning.empty() ? json(nullptr) : json(st2->as.reasoning);
+                            choice["message"] = msg;
+                        } else {
+                            choice["text"] = st2->as.content;
+                        }
+                        json j{{"id", id},           {"object", object},
+                               {"created", created}, {"model", modelName},
+                               {"choices", json::array({choice})}, {"usage", usageJson(e)}};
+                        res->send(200, "application/json", dumpJson(j));
+                    }
                 }
             }
-            if (finished) out += "data: [DONE]\n\n";
-            if (out.empty()) out = ": keep-alive\n\n";
-            if (!sink.write(out.data(), out.size())) return false;
-            if (finished) {
-                ss->done = true;
-                sink.done();
+        } catch (...) {
+            // Never into the engine's loop: the client gets a cut answer, the request still ends below.
+            if (stream)
+                res->end();
+            else
+                sendError(*res, {500, "internal server error", "server_error", "", "internal_error"});
+        }
+        if (last) {
+            {
+                std::lock_guard l(liveMutex);
+                live.erase(e.id);
             }
-            return true;
-        },
-        [this, ss, ch](bool) {
-            // The stream ended early (client gone, write timeout): stop generating and free its KV blocks.
-            if (!ss->done) engine.cancel(ch->id);
-        });
+            --outstanding;  // last: after this the server may be destroyed
+        }
+    };
+
+    ++outstanding;
+    RequestId rid = 0;
+    {
+        // Held across submit so the sink's erase cannot run before the insert.
+        std::lock_guard lock(liveMutex);
+        rid = engine.submit(std::move(r), sink);
+        live.insert(rid);
+    }
+    // A client that goes away (streaming or not) stops the generation and frees its KV blocks at once.
+    res->onClientGone([this, rid] { engine.cancel(rid); });
+}
+
+namespace {
+
+bool parseInt(const std::string& text, int64_t lo, int64_t hi, int64_t& out) {
+    if (text.empty()) return false;
+    size_t used = 0;
+    try {
+        out = std::stoll(text, &used);
+    } catch (...) {
+        return false;
+    }
+    return used == text.size() && out >= lo && out <= hi;
+}
+
+}  // namespace
+
+Result<void> applyServeLimitOptions(const std::map<std::string, std::string>& opts, ServeOptions& o) {
+    struct Opt {
+        const char* name;
+        int64_t lo, hi;
+        std::function<void(int64_t)> set;
+    };
+    const std::vector<Opt> table = {
+        {"max-header-kb", 1, 1024, [&](int64_t v) { o.maxHeaderBytes = size_t(v) << 10; }},
+        {"max-header-count", 8, 10000, [&](int64_t v) { o.maxHeaderCount = size_t(v); }},
+        {"max-connections", 1, 100000, [&](int64_t v) { o.maxConnections = int(v); }},
+        {"listen-backlog", 1, 65535, [&](int64_t v) { o.listenBacklog = int(v); }},
+        {"handler-threads", 1, 256, [&](int64_t v) { o.handlerThreads = int(v); }},
+        {"header-timeout", 1, 3600, [&](int64_t v) { o.headerTimeoutSeconds = int(v); }},
+        {"read-timeout", 1, 3600, [&](int64_t v) { o.readTimeoutSeconds = int(v); }},
+        {"keep-alive", 1, 3600, [&](int64_t v) { o.keepAliveSeconds = int(v); }},
+        {"drain-timeout", 0, 3600, [&](int64_t v) { o.drainSeconds = int(v); }},
+        {"max-image-mpix-in-flight", 0, 100000, [&](int64_t v) { o.maxImagePixelsInFlight = v * 1'000'000; }},
+    };
+    for (const Opt& t : table) {
+        auto it = opts.find(t.name);
+        if (it == opts.end()) continue;
+        int64_t v = 0;
+        if (!parseInt(it->second, t.lo, t.hi, v))
+            return makeError(std::string("--") + t.name + " must be an integer from " + std::to_string(t.lo) +
+                             " to " + std::to_string(t.hi) + " (got '" + it->second + "')");
+        t.set(v);
+    }
+    return {};
+}
+
+const char* serveLimitOptionsHelp() {
+    return "  --max-header-kb N       request line + headers limit in KiB (default 16; beyond: 431)\n"
+           "  --max-header-count N    header lines per request (default 100; beyond: 431)\n"
+           "  --max-connections N     open connections (default 512; beyond: 503 and close)\n"
+           "  --listen-backlog N      pending connections the kernel queues (default 1024)\n"
+           "  --handler-threads N     threads that parse requests and decode images (default 4)\n"
+           "  --header-timeout S      seconds to send a request's headers (default 10)\n"
+           "  --read-timeout S        seconds to send its body; also one stalled write (default 30)\n"
+           "  --keep-alive S          idle seconds between requests on a connection (default 10)\n"
+           "  --drain-timeout S       on SIGTERM/SIGINT: seconds running requests may finish before streams\n"
+           "                          are ended with an error event and [DONE] (default 30)\n"
+           "  --max-image-mpix-in-flight N  megapixels of images decoded at once, all requests together\n"
+           "                          (default 100; beyond: 503 + Retry-After; 0: no limit)\n"
+           "  (bodies: chunked bodies count against --max-body-mb; compressed bodies are refused with 415)\n";
 }
 
 }  // namespace wb

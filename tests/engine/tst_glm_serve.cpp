@@ -15,7 +15,7 @@
 #include "media/image.h"
 #include "api/http_target.h"
 #include "serve/openai_protocol.h"
-#include "serve/server.h"
+#include "api/server.h"
 
 using nlohmann::json;
 
@@ -68,7 +68,7 @@ private slots:
         m_engine = std::move(*e);
         wb::ServeOptions so;
         so.port = 0;
-        so.workerThreads = 8;
+        so.maxConnections = 64;
         auto s = wb::OpenAiServer::create(*m_engine, so);
         QVERIFY(s.ok());
         m_server = std::move(*s);
@@ -244,6 +244,72 @@ private slots:
         body = {{"messages", imageMessage({pngDataUrl(84, 56, 0)}, "ok")}, {"max_tokens", 2}};
         r = post(body);
         QVERIFY(r && r->status == 200);
+    }
+    // Issue 13 (3): the pixels of images being decoded, summed over all requests, stay within a budget. A request
+    // whose images alone exceed it is a 400; concurrent requests beyond what is free get 503 + Retry-After; the
+    // budget is all given back afterwards.
+    void imagePixelBudget() {
+        QCOMPARE(wb::imagePixels(std::string_view(reinterpret_cast<const char*>(pngBytes(84, 56, 0).data()),
+                                                  pngBytes(84, 56, 0).size())),
+                 uint64_t(84 * 56));
+        // A JPEG header: SOI, an APP0 segment, then SOF0 with height 600 and width 800.
+        const std::string jpeg("\xFF\xD8\xFF\xE0\x00\x04\x00\x00\xFF\xC0\x00\x11\x08\x02\x58\x03\x20\x03", 18);
+        QCOMPARE(wb::imagePixels(jpeg), uint64_t(800 * 600));
+        QCOMPARE(wb::imagePixels("not an image"), uint64_t(0));
+
+        wb::ServeOptions so;
+        so.port = 0;
+        so.maxImagePixelsInFlight = 3'000'000;
+        so.handlerThreads = 8;
+        auto s = wb::OpenAiServer::create(*m_engine, so);
+        QVERIFY(s.ok());
+        auto server = std::move(*s);
+        auto p = server->bind();
+        QVERIFY(p.ok());
+        std::thread t([&] { (void)server->run(); });
+        auto postTo = [&](const json& body) {
+            httplib::Client c("127.0.0.1", *p);
+            c.set_read_timeout(120, 0);
+            return c.Post("/v1/chat/completions", body.dump(), "application/json");
+        };
+        // Two 1300 x 1300 images: more than the whole budget.
+        auto r = postTo({{"messages", imageMessage({pngDataUrl(1300, 1300, 1), pngDataUrl(1300, 1300, 2)}, "x")},
+                         {"max_tokens", 1}});
+        QVERIFY(r);
+        QVERIFY2(r->status == 400, r->body.c_str());
+        QCOMPARE(json::parse(r->body)["error"]["code"].get<std::string>(), std::string("images_too_large"));
+        // Twelve at once, each a different 1600 x 1600 image (2.56 Mpx: one fits the budget at a time, and each
+        // takes long enough to decode that the others arrive meanwhile).
+        std::vector<json> bodies;
+        for (int i = 0; i < 12; ++i)
+            bodies.push_back({{"messages", imageMessage({pngDataUrl(1600, 1600, 10 + i)}, "x")}, {"max_tokens", 1}});
+        std::vector<std::thread> clients;
+        std::mutex mu;
+        int ok = 0, busy = 0, other = 0;
+        for (int i = 0; i < 12; ++i)
+            clients.emplace_back([&, i] {
+                auto rr = postTo(bodies[size_t(i)]);
+                std::lock_guard l(mu);
+                if (rr && rr->status == 200) {
+                    ++ok;
+                } else if (rr && rr->status == 503 && rr->get_header_value("Retry-After") == "1" &&
+                           rr->body.find("image_budget_exhausted") != std::string::npos) {
+                    ++busy;
+                } else {
+                    ++other;
+                }
+            });
+        for (auto& c : clients) c.join();
+        qInfo("12 concurrent image requests: %d answered, %d refused with 503", ok, busy);
+        QCOMPARE(other, 0);
+        QVERIFY(ok >= 1);
+        QVERIFY(busy >= 1);
+        httplib::Client c("127.0.0.1", *p);
+        auto m = c.Get("/metrics");
+        QVERIFY(m && m->body.find("wb_image_pixels_in_flight 0\n") != std::string::npos);
+        QVERIFY(m->body.find("wb_http_refused_total{reason=\"image_budget\"}") != std::string::npos);
+        server->stop();
+        t.join();
     }
 };
 
