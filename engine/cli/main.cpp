@@ -58,6 +58,8 @@ commands:
   bench      -m MODEL              prompt-processing and generation tokens/s (--json)
   serve      -m MODEL              OpenAI-compatible HTTP server (/v1/chat/completions, /v1/completions, ...)
   devices                          the CPU and any CUDA GPUs this build can use (--json)
+  agent      -m MODEL|--url URL    the phone agent over a folder of screenshots (--task, --screens, --out;
+                                   `wb agent --help`)
 
 MODEL is a .gguf file or a Hugging Face folder (config.json + *.safetensors).
 
@@ -1095,6 +1097,7 @@ int cmdBench(const Args& a) {
 
 namespace wb::cli {
 int runDevicesCommand(int argc, char** argv);  // devices_command.cpp
+int runAgentCommand(int argc, char** argv);    // agent_command.cpp
 }
 
 int main(int argc, char** argv) {
@@ -1112,6 +1115,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cmd == "devices") return wb::cli::runDevicesCommand(argc, argv);
+    if (cmd == "agent") return wb::cli::runAgentCommand(argc, argv);
     Args a;
     a.command = cmd;
     std::string err;
