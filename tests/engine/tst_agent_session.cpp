@@ -424,6 +424,64 @@ private slots:
         QVERIFY(!makeReplayScreenSource((fs::path(m_tmp.path().toStdString()) / "none").string()).ok());
     }
 
+    // The step limit and a cancel end the run where they should; the trace says why.
+    void stepLimitAndCancel() {
+        const std::string tap = "<think>t</think><answer>do(action=\"Tap\", element=[1, 2])</answer>";
+        ScriptedServer server({contentStream(tap, 10, 3), contentStream(tap, 10, 3), contentStream(tap, 10, 3)});
+        auto target = makeOpenAiAgentTarget(server.url(), "");
+        QVERIFY(target.ok());
+        auto source = makeReplayScreenSource(m_screens.string());
+        QVERIFY(source.ok());
+        AgentOptions o;
+        o.task = "x";
+        o.maxSteps = 2;
+        AgentSession limited(**target, **source, o);
+        limited.run();
+        QCOMPARE(limited.steps().size(), size_t(2));
+        QCOMPARE(limited.stopReason(), AgentStopReason::MaxSteps);
+        QVERIFY(!limited.step());  // over is over
+
+        std::atomic<bool> cancel{false};
+        auto source2 = makeReplayScreenSource(m_screens.string());
+        QVERIFY(source2.ok());
+        o.maxSteps = 20;
+        o.cancel = &cancel;
+        AgentSession cancelled(**target, **source2, o);
+        QVERIFY(cancelled.step());
+        cancel = true;
+        QVERIFY(!cancelled.step());
+        QCOMPARE(cancelled.steps().size(), size_t(1));
+        QCOMPARE(cancelled.stopReason(), AgentStopReason::Cancelled);
+    }
+
+    void cliRefusesBadArguments() {
+#ifndef WB_EXE
+        QSKIP("the wb executable is not built");
+#else
+        const QString screens = QString::fromStdString(m_screens.string());
+        const QList<QStringList> bad = {
+            {"agent", "--task", "x", "--screens", screens, "--out", "/tmp/x"},                      // no model, no URL
+            {"agent", "-m", "a", "--url", "http://b/v1", "--task", "x", "--screens", screens, "--out", "/tmp/x"},
+            {"agent", "--url", "http://127.0.0.1:1/v1", "--screens", screens, "--out", "/tmp/x"},  // no task
+            {"agent", "--url", "http://127.0.0.1:1/v1", "--task", "x", "--screens", screens, "--out", "/tmp/x",
+             "--max-steps", "zero"},
+            {"agent", "--bogus"}};
+        for (const QStringList& args : bad) {
+            QProcess p;
+            p.start(WB_EXE, args);
+            QVERIFY(p.waitForFinished(30000));
+            QVERIFY2(p.exitCode() == 2, qPrintable(args.join(' ')));
+        }
+        // A server that is not there: a clear error, exit code 1, no crash.
+        QProcess p;
+        p.start(WB_EXE, {"agent", "--url", "http://127.0.0.1:1/v1", "--task", "x", "--screens", screens, "--out",
+                         QString::fromStdString((fs::path(m_tmp.path().toStdString()) / "run_none").string())});
+        QVERIFY(p.waitForFinished(30000));
+        QCOMPARE(p.exitCode(), 1);
+        QVERIFY(QString::fromUtf8(p.readAllStandardError()).contains("cannot be reached"));
+#endif
+    }
+
     // The tiny random GLM-4.1V through the engine: real requests, answers that are noise.
     void tinyGlmThroughEngine_data() {
         QTest::addColumn<bool>("goOn");
