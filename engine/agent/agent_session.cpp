@@ -201,6 +201,12 @@ bool AgentSession::step() {
     req.frequencyPenalty = m_options.frequencyPenalty;
     req.maxTokens = m_options.maxTokens;
     s.reply = m_target.complete(req, m_options.cancel);
+    if (!s.reply.error.empty() || s.reply.finishReason == "cancelled") {
+        // No answer to parse: the step says why, and its screenshot gets the error's badge.
+        s.parse.error = s.reply.error.empty() ? "no answer: the request was cancelled" : "no answer: " + s.reply.error;
+        s.marks = agentMarks(s.parse, s.screen.width, s.screen.height);
+        s.executed = "nothing (no answer)";
+    }
     if (!s.reply.error.empty()) {
         m_steps.push_back(std::move(s));
         const bool cancelled = m_steps.back().reply.finishReason == "cancelled";

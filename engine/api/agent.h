@@ -247,4 +247,16 @@ private:
 /// One step as a JSON object (text), the shape trace.json's "steps" entries have (`wb agent --json` prints these).
 std::string agentStepJson(const AgentStep& step);
 
+/// A run read back from its folder (what a view shows when it reloads an exported run).
+struct AgentRunRecord {
+    std::string task, systemPrompt, target, source;
+    std::string status, statusDetail;  // agentStopReasonName() values, and finish's message or the error
+    /// Each step as written: the screenshot's bytes from screens/, the request's messages (image parts name their
+    /// file: ContentPart::imagePath), the reply, the parse (re-read from the raw answer, so it is what this build's
+    /// parser makes of it) and the marks recomputed from it.
+    std::vector<AgentStep> steps;
+};
+/// Reads RUN_DIR/trace.json and the screenshots it names; a missing or damaged file is an error naming it.
+Result<AgentRunRecord> readAgentTrace(const std::string& dir);
+
 }  // namespace wb

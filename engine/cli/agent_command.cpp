@@ -73,7 +73,7 @@ int runAgentCommand(int argc, char** argv) {
         if (kAlias.count(a)) {
             key = kAlias.at(a);
         } else if (a.rfind("--", 0) == 0) {
-            key = a.substr(2);
+            key.assign(a.begin() + 2, a.end());
         } else {
             return usageError("unexpected argument \"" + a + "\"");
         }
@@ -81,7 +81,7 @@ int runAgentCommand(int argc, char** argv) {
         for (const char* f : kFlags) flag |= key == f;
         for (const char* v : kValues) value |= key == v;
         if (flag) {
-            opt[key] = "1";
+            opt.emplace(key, "1");  // emplace, not operator=: GCC 12 warns falsely on that (-Wrestrict)
         } else if (value) {
             if (i + 1 >= argc) return usageError("--" + key + " needs a value");
             opt[key] = argv[++i];

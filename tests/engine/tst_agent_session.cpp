@@ -405,6 +405,45 @@ private slots:
         QCOMPARE(t["on_parse_error"].get<std::string>(), std::string("continue"));
         QCOMPARE(t["steps"][1]["action"]["ok"].get<bool>(), false);
         QCOMPARE(t["steps"][1]["action"]["raw"].get<std::string>(), std::string("I will tap it"));
+
+        // Reloaded, the run is the one that was written.
+        auto back = readAgentTrace(run.string());
+        QVERIFY2(back.ok(), back.ok() ? "" : back.error().message.c_str());
+        QCOMPARE(back->task, std::string("edit the photo"));
+        QCOMPARE(back->status, std::string("screens_exhausted"));
+        QCOMPARE(back->systemPrompt, session.systemPrompt());
+        QCOMPARE(back->steps.size(), steps.size());
+        for (size_t i = 0; i < steps.size(); ++i) {
+            const AgentStep& a = steps[i];
+            const AgentStep& b = back->steps[i];
+            QCOMPARE(b.index, a.index);
+            QCOMPARE(*b.screen.bytes, *a.screen.bytes);
+            QCOMPARE(b.screen.width, a.screen.width);
+            QCOMPARE(b.reply.answer, a.reply.answer);
+            QCOMPARE(b.reply.reasoning, a.reply.reasoning);
+            QCOMPARE(b.reply.ttftMs, a.reply.ttftMs);
+            QCOMPARE(b.reply.thinkEndMs, a.reply.thinkEndMs);
+            QCOMPARE(b.reply.totalMs, a.reply.totalMs);
+            QCOMPARE(b.reply.completionTokens, a.reply.completionTokens);
+            QCOMPARE(b.parse.ok(), a.parse.ok());
+            QCOMPARE(b.parse.action.kind, a.parse.action.kind);
+            QCOMPARE(b.parse.action.point, a.parse.action.point);
+            QCOMPARE(b.marks.size(), a.marks.size());
+            for (size_t k = 0; k < a.marks.size(); ++k) {
+                QCOMPARE(b.marks[k].x, a.marks[k].x);
+                QCOMPARE(b.marks[k].radius, a.marks[k].radius);
+                QCOMPARE(b.marks[k].color, a.marks[k].color);
+            }
+            QCOMPARE(b.request.size(), a.request.size());
+            QVERIFY(b.request.back().hasImages());
+            QCOMPARE(b.executed, a.executed);
+        }
+        // A damaged folder is an error that names what is wrong.
+        fs::remove(run / "screens/step_002.png");
+        auto broken = readAgentTrace(run.string());
+        QVERIFY(!broken.ok());
+        QVERIFY(broken.error().message.find("step_002.png") != std::string::npos);
+        QVERIFY(!readAgentTrace((run / "screens").string()).ok());
     }
 
     void serverErrorStopsCleanly() {
@@ -420,6 +459,12 @@ private slots:
         QCOMPARE(session.steps().size(), size_t(1));
         QCOMPARE(session.stopReason(), AgentStopReason::TargetError);
         QVERIFY(session.stopDetail().find("HTTP 500") != std::string::npos);
+        // The step says there was no answer, and its screenshot gets the error's badge.
+        const AgentStep& s = session.steps()[0];
+        QVERIFY(!s.parse.ok());
+        QVERIFY(s.parse.error.find("no answer: HTTP 500") != std::string::npos);
+        QCOMPARE(s.marks.size(), size_t(1));
+        QCOMPARE(s.marks[0].shape, AgentMark::Shape::Badge);
         QVERIFY(!makeOpenAiAgentTarget("http://127.0.0.1:1/v1", "").ok());
         QVERIFY(!makeReplayScreenSource((fs::path(m_tmp.path().toStdString()) / "none").string()).ok());
     }
