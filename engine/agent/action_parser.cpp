@@ -193,7 +193,26 @@ bool readNumber(std::string_view s, size_t& pos, agent::PyValue& out, std::strin
 
 namespace agent {
 
+namespace {
+
+// Lists nest this deep at most: an answer is [x, y], and a mutant of "[[[[…" must not overflow the stack.
+constexpr int kMaxDepth = 16;
+
+bool readValue(std::string_view s, size_t& pos, PyValue& out, std::string& error, int depth);
+
+}  // namespace
+
 bool readPyLiteral(std::string_view s, size_t& pos, PyValue& out, std::string& error) {
+    return readValue(s, pos, out, error, 0);
+}
+
+namespace {
+
+bool readValue(std::string_view s, size_t& pos, PyValue& out, std::string& error, int depth) {
+    if (depth > kMaxDepth) {
+        error = "values nested too deep";
+        return false;
+    }
     skipSpace(s, pos);
     if (pos >= s.size()) {
         error = "the text ends where a value was expected";
@@ -208,15 +227,15 @@ bool readPyLiteral(std::string_view s, size_t& pos, PyValue& out, std::string& e
         out.kind = PyValue::Kind::Str;
         if (!readString(s, pos, out.str, error)) return false;
         // Adjacent literals concatenate ("a" "b"), as in Python.
-        size_t p = pos;
-        skipSpace(s, p);
-        if (p < s.size() && (s[p] == '"' || s[p] == '\'')) {
-            PyValue more;
-            if (!readPyLiteral(s, p, more, error)) return false;
-            out.str += more.str;
+        for (;;) {
+            size_t p = pos;
+            skipSpace(s, p);
+            if (p >= s.size() || (s[p] != '"' && s[p] != '\'')) return true;
+            std::string more;
+            if (!readString(s, p, more, error)) return false;
+            out.str += more;
             pos = p;
         }
-        return true;
     }
     if (c == '[' || c == '(') {
         const char close = c == '[' ? ']' : ')';
@@ -229,7 +248,7 @@ bool readPyLiteral(std::string_view s, size_t& pos, PyValue& out, std::string& e
                 return true;
             }
             PyValue item;
-            if (!readPyLiteral(s, pos, item, error)) return false;
+            if (!readValue(s, pos, item, error, depth + 1)) return false;
             out.items.push_back(std::move(item));
             skipSpace(s, pos);
             if (pos < s.size() && s[pos] == ',') {
@@ -257,6 +276,8 @@ bool readPyLiteral(std::string_view s, size_t& pos, PyValue& out, std::string& e
     }
     return readNumber(s, pos, out, error);
 }
+
+}  // namespace
 
 }  // namespace agent
 

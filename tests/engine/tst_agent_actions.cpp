@@ -196,6 +196,11 @@ private slots:
         QVERIFY(read("[True, None, [1, 'x'],]", v) && v.items.size() == 3 && v.items[0].b &&
                 v.items[1].kind == agent::PyValue::Kind::None && v.items[2].items[1].str == "x");
         QVERIFY(!read("os.system", v));
+        QVERIFY(read("[[[[1]]]]", v) && v.items[0].items[0].items[0].items[0].i == 1);
+        std::string err;
+        size_t pos = 0;
+        QVERIFY(!agent::readPyLiteral(std::string(100000, '['), pos, v, err));  // no stack overflow
+        QVERIFY(err.find("nested too deep") != std::string::npos);
         QVERIFY(!read("'\\x4'", v));
     }
 
