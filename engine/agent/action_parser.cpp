@@ -6,8 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <tuple>
@@ -16,8 +16,12 @@ namespace wb {
 
 namespace {
 
-bool isIdent(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
-bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool isIdent(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+bool isSpace(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 void skipSpace(std::string_view s, size_t& pos) {
     while (pos < s.size() && isSpace(s[pos])) ++pos;
@@ -58,17 +62,38 @@ bool unescape(std::string_view body, std::string& out, std::string& error) {
         }
         const char e = body[++i];
         switch (e) {
-            case '\n': break;  // line continuation
-            case '\\': out += '\\'; break;
-            case '\'': out += '\''; break;
-            case '"': out += '"'; break;
-            case 'n': out += '\n'; break;
-            case 't': out += '\t'; break;
-            case 'r': out += '\r'; break;
-            case 'a': out += '\a'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'v': out += '\v'; break;
+            case '\n':
+                break;  // line continuation
+            case '\\':
+                out += '\\';
+                break;
+            case '\'':
+                out += '\'';
+                break;
+            case '"':
+                out += '"';
+                break;
+            case 'n':
+                out += '\n';
+                break;
+            case 't':
+                out += '\t';
+                break;
+            case 'r':
+                out += '\r';
+                break;
+            case 'a':
+                out += '\a';
+                break;
+            case 'b':
+                out += '\b';
+                break;
+            case 'f':
+                out += '\f';
+                break;
+            case 'v':
+                out += '\v';
+                break;
             case 'x':
             case 'u':
             case 'U': {
@@ -263,9 +288,9 @@ bool readValue(std::string_view s, size_t& pos, PyValue& out, std::string& error
             return false;
         }
     }
-    for (auto [word, kind, b] : {std::tuple{"True", PyValue::Kind::Bool, true},
-                                 std::tuple{"False", PyValue::Kind::Bool, false},
-                                 std::tuple{"None", PyValue::Kind::None, false}}) {
+    for (auto [word, kind, b] :
+         {std::tuple{"True", PyValue::Kind::Bool, true}, std::tuple{"False", PyValue::Kind::Bool, false},
+          std::tuple{"None", PyValue::Kind::None, false}}) {
         const size_t n = std::strlen(word);
         if (s.substr(pos, n) == word && (pos + n >= s.size() || !isIdent(s[pos + n]))) {
             out.kind = kind;
@@ -283,22 +308,38 @@ bool readValue(std::string_view s, size_t& pos, PyValue& out, std::string& error
 
 const char* agentActionName(AgentActionKind kind) {
     switch (kind) {
-        case AgentActionKind::Tap: return "Tap";
-        case AgentActionKind::DoubleTap: return "Double Tap";
-        case AgentActionKind::LongPress: return "Long Press";
-        case AgentActionKind::Swipe: return "Swipe";
-        case AgentActionKind::Type: return "Type";
-        case AgentActionKind::TypeName: return "Type_Name";
-        case AgentActionKind::Launch: return "Launch";
-        case AgentActionKind::Back: return "Back";
-        case AgentActionKind::Home: return "Home";
-        case AgentActionKind::Wait: return "Wait";
-        case AgentActionKind::TakeOver: return "Take_over";
-        case AgentActionKind::Note: return "Note";
-        case AgentActionKind::CallApi: return "Call_API";
-        case AgentActionKind::Interact: return "Interact";
-        case AgentActionKind::Finish: return "finish";
-        case AgentActionKind::Unknown: break;
+        case AgentActionKind::Tap:
+            return "Tap";
+        case AgentActionKind::DoubleTap:
+            return "Double Tap";
+        case AgentActionKind::LongPress:
+            return "Long Press";
+        case AgentActionKind::Swipe:
+            return "Swipe";
+        case AgentActionKind::Type:
+            return "Type";
+        case AgentActionKind::TypeName:
+            return "Type_Name";
+        case AgentActionKind::Launch:
+            return "Launch";
+        case AgentActionKind::Back:
+            return "Back";
+        case AgentActionKind::Home:
+            return "Home";
+        case AgentActionKind::Wait:
+            return "Wait";
+        case AgentActionKind::TakeOver:
+            return "Take_over";
+        case AgentActionKind::Note:
+            return "Note";
+        case AgentActionKind::CallApi:
+            return "Call_API";
+        case AgentActionKind::Interact:
+            return "Interact";
+        case AgentActionKind::Finish:
+            return "finish";
+        case AgentActionKind::Unknown:
+            break;
     }
     return "unknown";
 }
@@ -320,15 +361,21 @@ AgentActionKind kindOf(const std::string& name) {
     std::string k;
     for (char c : name)
         if (c != ' ' && c != '_' && c != '-') k += char(std::tolower(static_cast<unsigned char>(c)));
-    static const std::pair<const char*, AgentActionKind> table[] = {
-        {"tap", AgentActionKind::Tap},           {"doubletap", AgentActionKind::DoubleTap},
-        {"longpress", AgentActionKind::LongPress}, {"swipe", AgentActionKind::Swipe},
-        {"type", AgentActionKind::Type},         {"typename", AgentActionKind::TypeName},
-        {"launch", AgentActionKind::Launch},     {"back", AgentActionKind::Back},
-        {"home", AgentActionKind::Home},         {"wait", AgentActionKind::Wait},
-        {"takeover", AgentActionKind::TakeOver}, {"note", AgentActionKind::Note},
-        {"callapi", AgentActionKind::CallApi},   {"interact", AgentActionKind::Interact},
-        {"finish", AgentActionKind::Finish}};
+    static const std::pair<const char*, AgentActionKind> table[] = {{"tap", AgentActionKind::Tap},
+                                                                    {"doubletap", AgentActionKind::DoubleTap},
+                                                                    {"longpress", AgentActionKind::LongPress},
+                                                                    {"swipe", AgentActionKind::Swipe},
+                                                                    {"type", AgentActionKind::Type},
+                                                                    {"typename", AgentActionKind::TypeName},
+                                                                    {"launch", AgentActionKind::Launch},
+                                                                    {"back", AgentActionKind::Back},
+                                                                    {"home", AgentActionKind::Home},
+                                                                    {"wait", AgentActionKind::Wait},
+                                                                    {"takeover", AgentActionKind::TakeOver},
+                                                                    {"note", AgentActionKind::Note},
+                                                                    {"callapi", AgentActionKind::CallApi},
+                                                                    {"interact", AgentActionKind::Interact},
+                                                                    {"finish", AgentActionKind::Finish}};
     for (const auto& [n, kind] : table)
         if (k == n) return kind;
     return AgentActionKind::Unknown;

@@ -91,14 +91,22 @@ std::string parserInput(const AgentReply& reply) {
 
 const char* agentStopReasonName(AgentStopReason r) {
     switch (r) {
-        case AgentStopReason::Running: return "running";
-        case AgentStopReason::Finished: return "finished";
-        case AgentStopReason::MaxSteps: return "max_steps";
-        case AgentStopReason::ScreensExhausted: return "screens_exhausted";
-        case AgentStopReason::ParseError: return "parse_error";
-        case AgentStopReason::TargetError: return "target_error";
-        case AgentStopReason::ScreenError: return "screen_error";
-        case AgentStopReason::Cancelled: return "cancelled";
+        case AgentStopReason::Running:
+            return "running";
+        case AgentStopReason::Finished:
+            return "finished";
+        case AgentStopReason::MaxSteps:
+            return "max_steps";
+        case AgentStopReason::ScreensExhausted:
+            return "screens_exhausted";
+        case AgentStopReason::ParseError:
+            return "parse_error";
+        case AgentStopReason::TargetError:
+            return "target_error";
+        case AgentStopReason::ScreenError:
+            return "screen_error";
+        case AgentStopReason::Cancelled:
+            return "cancelled";
     }
     return "?";
 }
@@ -179,7 +187,8 @@ bool AgentSession::step() {
     if (m_stop != AgentStopReason::Running) return false;
     if (m_options.cancel && m_options.cancel->load()) return stop(AgentStopReason::Cancelled, "stopped by the user");
     if (int(m_steps.size()) >= m_options.maxSteps)
-        return stop(AgentStopReason::MaxSteps, "the step limit (" + std::to_string(m_options.maxSteps) + ") was reached");
+        return stop(AgentStopReason::MaxSteps,
+                    "the step limit (" + std::to_string(m_options.maxSteps) + ") was reached");
     if (!m_source.hasMore())
         return stop(AgentStopReason::ScreensExhausted, "no screenshot left in " + m_source.describe());
     auto screen = m_source.capture();
@@ -210,8 +219,7 @@ bool AgentSession::step() {
     if (!s.reply.error.empty()) {
         m_steps.push_back(std::move(s));
         const bool cancelled = m_steps.back().reply.finishReason == "cancelled";
-        return stop(cancelled ? AgentStopReason::Cancelled : AgentStopReason::TargetError,
-                    m_steps.back().reply.error);
+        return stop(cancelled ? AgentStopReason::Cancelled : AgentStopReason::TargetError, m_steps.back().reply.error);
     }
     if (s.reply.finishReason == "cancelled") {
         m_steps.push_back(std::move(s));

@@ -75,10 +75,14 @@ void drawMarks(Image& img, const std::vector<AgentMark>& marks) {
 
 const char* agentMarkShapeName(AgentMark::Shape s) {
     switch (s) {
-        case AgentMark::Shape::Ring: return "ring";
-        case AgentMark::Shape::Disc: return "disc";
-        case AgentMark::Shape::Arrow: return "arrow";
-        case AgentMark::Shape::Badge: return "badge";
+        case AgentMark::Shape::Ring:
+            return "ring";
+        case AgentMark::Shape::Disc:
+            return "disc";
+        case AgentMark::Shape::Arrow:
+            return "arrow";
+        case AgentMark::Shape::Badge:
+            return "badge";
     }
     return "?";
 }
@@ -90,17 +94,26 @@ using Rgb = agent::Rgb;
 Rgb badgeColor(AgentActionKind k) {
     switch (k) {
         case AgentActionKind::Type:
-        case AgentActionKind::TypeName: return {30, 170, 80};
-        case AgentActionKind::Launch: return {0, 150, 160};
-        case AgentActionKind::Back: return {110, 110, 110};
-        case AgentActionKind::Home: return {90, 70, 200};
-        case AgentActionKind::Wait: return {230, 190, 0};
-        case AgentActionKind::Finish: return {0, 110, 50};
-        case AgentActionKind::TakeOver: return {230, 90, 20};
+        case AgentActionKind::TypeName:
+            return {30, 170, 80};
+        case AgentActionKind::Launch:
+            return {0, 150, 160};
+        case AgentActionKind::Back:
+            return {110, 110, 110};
+        case AgentActionKind::Home:
+            return {90, 70, 200};
+        case AgentActionKind::Wait:
+            return {230, 190, 0};
+        case AgentActionKind::Finish:
+            return {0, 110, 50};
+        case AgentActionKind::TakeOver:
+            return {230, 90, 20};
         case AgentActionKind::Note:
         case AgentActionKind::CallApi:
-        case AgentActionKind::Interact: return {150, 100, 50};
-        default: return {20, 20, 20};  // unknown action, parse error
+        case AgentActionKind::Interact:
+            return {150, 100, 50};
+        default:
+            return {20, 20, 20};  // unknown action, parse error
     }
 }
 
@@ -166,7 +179,8 @@ std::vector<AgentMark> agentMarks(const AgentParse& parse, int w, int h) {
         return marks;
     }
     // Everything else is a badge across the top middle; an unknown action with a point also gets a ring.
-    if (parse.ok() && a.kind == AgentActionKind::Unknown && a.point) ring(agentPointToPixel(*a.point, w, h), r, {20, 20, 20});
+    if (parse.ok() && a.kind == AgentActionKind::Unknown && a.point)
+        ring(agentPointToPixel(*a.point, w, h), r, {20, 20, 20});
     AgentMark b;
     b.shape = AgentMark::Shape::Badge;
     b.width = std::max(16, w / 3);

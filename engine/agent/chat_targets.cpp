@@ -83,7 +83,9 @@ private:
 };
 
 // 0.85f as 0.85 in the body, not 0.8500000238418579.
-double tidy(float v) { return std::round(double(v) * 1e6) / 1e6; }
+double tidy(float v) {
+    return std::round(double(v) * 1e6) / 1e6;
+}
 
 json messagesJson(const std::vector<ChatMessage>& messages) {
     json arr = json::array();
@@ -111,7 +113,9 @@ json messagesJson(const std::vector<ChatMessage>& messages) {
 class OpenAiAgentTarget : public AgentChatTarget {
 public:
     OpenAiAgentTarget(std::string baseUrl, std::string model, std::string apiKey, int timeoutSeconds)
-        : m_baseUrl(std::move(baseUrl)), m_model(std::move(model)), m_apiKey(std::move(apiKey)),
+        : m_baseUrl(std::move(baseUrl)),
+          m_model(std::move(model)),
+          m_apiKey(std::move(apiKey)),
           m_timeoutSeconds(timeoutSeconds) {
         http::splitBaseUrl(m_baseUrl, m_hostPort, m_prefix);
     }
@@ -177,9 +181,10 @@ public:
                 }
             }
         };
-        const http::SseOutcome res = http::postStreaming(
-            m_hostPort, m_prefix + "/chat/completions", m_apiKey, body.dump(-1, ' ', false, json::error_handler_t::replace), onData, m_timeoutSeconds,
-            [cancel] { return !(cancel && cancel->load()); });
+        const http::SseOutcome res =
+            http::postStreaming(m_hostPort, m_prefix + "/chat/completions", m_apiKey,
+                                body.dump(-1, ' ', false, json::error_handler_t::replace), onData, m_timeoutSeconds,
+                                [cancel] { return !(cancel && cancel->load()); });
         out.totalMs = msSince(t0);
         out.reasoning = reasoningField;
         agent::splitThinking(content, out.reasoning, out.answer);
@@ -188,7 +193,8 @@ public:
         } else if (!res.transportError.empty()) {
             out.error = "request to " + m_baseUrl + " failed: " + res.transportError;
         } else if (res.status != 200) {
-            out.error = "HTTP " + std::to_string(res.status) + " from " + m_baseUrl + ": " + res.errorBody.substr(0, 300);
+            out.error =
+                "HTTP " + std::to_string(res.status) + " from " + m_baseUrl + ": " + res.errorBody.substr(0, 300);
         } else if (!streamError.empty()) {
             out.error = "server error in stream: " + streamError;
         } else if (out.ttftMs < 0) {

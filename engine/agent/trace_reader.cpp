@@ -76,8 +76,9 @@ Result<AgentRunRecord> readAgentTrace(const std::string& dir) {
                         } else {
                             const std::string f = str(p, "file");
                             // The step's own screenshot shares the bytes; other images are named by file.
-                            ContentPart img = f == file ? ContentPart{ContentPart::Kind::Image, {}, s.screen.bytes, {}}
-                                                        : ContentPart::makeImageFile(f.empty() ? f : (root / f).string());
+                            ContentPart img = f == file
+                                                  ? ContentPart{ContentPart::Kind::Image, {}, s.screen.bytes, {}}
+                                                  : ContentPart::makeImageFile(f.empty() ? f : (root / f).string());
                             msg.parts.push_back(std::move(img));
                         }
                     }
@@ -99,7 +100,8 @@ Result<AgentRunRecord> readAgentTrace(const std::string& dir) {
         if (s.reply.error.empty() && s.reply.finishReason != "cancelled") {
             s.parse = parseAgentAnswer(agent::parserInput(s.reply));
         } else {
-            s.parse.error = s.reply.error.empty() ? "no answer: the request was cancelled" : "no answer: " + s.reply.error;
+            s.parse.error =
+                s.reply.error.empty() ? "no answer: the request was cancelled" : "no answer: " + s.reply.error;
         }
         s.marks = agentMarks(s.parse, s.screen.width, s.screen.height);
         s.executed = str(js, "executed");

@@ -29,9 +29,13 @@ std::string annotatedFile(const AgentStep& s) {
     return buf;
 }
 
-json pointJson(const std::optional<AgentPoint>& p) { return p ? json::array({p->x, p->y}) : json(nullptr); }
+json pointJson(const std::optional<AgentPoint>& p) {
+    return p ? json::array({p->x, p->y}) : json(nullptr);
+}
 
-json msOrNull(double ms) { return ms < 0 ? json(nullptr) : json(ms); }
+json msOrNull(double ms) {
+    return ms < 0 ? json(nullptr) : json(ms);
+}
 
 json actionJson(const AgentParse& p, const AgentScreen& screen) {
     json j;
@@ -119,19 +123,22 @@ json messagesJson(const std::vector<ChatMessage>& messages, const AgentStep& ste
 json stepJson(const AgentStep& s) {
     json j;
     j["step"] = s.index;
-    j["screen"] = {{"name", s.screen.name}, {"file", stepFile("screens", s)}, {"width", s.screen.width},
+    j["screen"] = {{"name", s.screen.name},
+                   {"file", stepFile("screens", s)},
+                   {"width", s.screen.width},
                    {"height", s.screen.height}};
     if (!s.screen.currentApp.empty()) j["screen"]["current_app"] = s.screen.currentApp;
     j["annotated"] = annotatedFile(s);
     j["request"] = {{"messages", messagesJson(s.request, s)}};
-    j["reply"] = {{"reasoning", s.reply.reasoning}, {"answer", s.reply.answer},
-                  {"finish_reason", s.reply.finishReason}};
+    j["reply"] = {
+        {"reasoning", s.reply.reasoning}, {"answer", s.reply.answer}, {"finish_reason", s.reply.finishReason}};
     if (!s.reply.error.empty()) j["reply"]["error"] = s.reply.error;
     j["action"] = actionJson(s.parse, s.screen);
     j["marks"] = json::array();
     for (const AgentMark& m : s.marks) j["marks"].push_back(markJson(m));
     j["executed"] = s.executed;
-    j["timings"] = {{"ttft_ms", msOrNull(s.reply.ttftMs)}, {"think_end_ms", msOrNull(s.reply.thinkEndMs)},
+    j["timings"] = {{"ttft_ms", msOrNull(s.reply.ttftMs)},
+                    {"think_end_ms", msOrNull(s.reply.thinkEndMs)},
                     {"total_ms", s.reply.totalMs}};
     j["usage"] = {{"prompt_tokens", s.reply.promptTokens}, {"completion_tokens", s.reply.completionTokens}};
     return j;
@@ -147,7 +154,9 @@ Result<void> writeFile(const fs::path& p, const void* data, size_t n) {
 
 }  // namespace
 
-std::string agentStepJson(const AgentStep& step) { return stepJson(step).dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string agentStepJson(const AgentStep& step) {
+    return stepJson(step).dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 Result<void> AgentTraceWriter::write(const AgentSession& session) {
     std::error_code ec;
@@ -173,7 +182,8 @@ Result<void> AgentTraceWriter::write(const AgentSession& session) {
     t["source"] = session.sourceName();
     const AgentOptions& o = session.options();
     auto tidy = [](float v) { return std::round(double(v) * 1e6) / 1e6; };
-    t["sampling"] = {{"temperature", tidy(o.temperature)}, {"top_p", tidy(o.topP)},
+    t["sampling"] = {{"temperature", tidy(o.temperature)},
+                     {"top_p", tidy(o.topP)},
                      {"frequency_penalty", tidy(o.frequencyPenalty)},
                      {"max_tokens", o.maxTokens}};
     t["max_steps"] = o.maxSteps;

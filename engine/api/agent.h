@@ -21,8 +21,22 @@ namespace wb {
 
 /// The actions of the model's own agent (Open-AutoGLM), plus finish and a name the parser does not know.
 enum class AgentActionKind {
-    Tap, DoubleTap, LongPress, Swipe, Type, TypeName, Launch, Back, Home, Wait, TakeOver, Note, CallApi,
-    Interact, Finish, Unknown
+    Tap,
+    DoubleTap,
+    LongPress,
+    Swipe,
+    Type,
+    TypeName,
+    Launch,
+    Back,
+    Home,
+    Wait,
+    TakeOver,
+    Note,
+    CallApi,
+    Interact,
+    Finish,
+    Unknown
 };
 /// The name as the model writes it ("Double Tap", "Type_Name", "finish"); "unknown" for Unknown.
 const char* agentActionName(AgentActionKind kind);
@@ -44,18 +58,18 @@ AgentPixel agentPointToPixel(AgentPoint p, int screenWidth, int screenHeight);
 
 struct AgentAction {
     AgentActionKind kind = AgentActionKind::Unknown;
-    std::string name;                  // as written: "Tap", "Long Press", "finish", or the unknown name
-    std::optional<AgentPoint> point;   // element=[x,y]: Tap, Double Tap, Long Press
-    std::optional<AgentPoint> start;   // Swipe
-    std::optional<AgentPoint> end;     // Swipe
-    std::string text;                  // Type, Type_Name
-    std::string app;                   // Launch
-    std::string message;               // finish; Tap's sensitive-step note; Take_over; Note
-    std::string instruction;           // Call_API
+    std::string name;                       // as written: "Tap", "Long Press", "finish", or the unknown name
+    std::optional<AgentPoint> point;        // element=[x,y]: Tap, Double Tap, Long Press
+    std::optional<AgentPoint> start;        // Swipe
+    std::optional<AgentPoint> end;          // Swipe
+    std::string text;                       // Type, Type_Name
+    std::string app;                        // Launch
+    std::string message;                    // finish; Tap's sensitive-step note; Take_over; Note
+    std::string instruction;                // Call_API
     std::optional<double> durationSeconds;  // Wait: "3 seconds" or a bare number
     /// Every keyword argument as written (its Python literal source), known or not.
     std::map<std::string, std::string> args;
-    std::string line;                  // the call itself, e.g. do(action="Tap", element=[500,300])
+    std::string line;  // the call itself, e.g. do(action="Tap", element=[500,300])
     /// A sensitive Tap (it carries a message: the reference asks the user before tapping).
     bool sensitive() const { return kind == AgentActionKind::Tap && !message.empty(); }
 };
@@ -81,13 +95,13 @@ AgentParse parseAgentAnswer(std::string_view text);
 struct AgentMark {
     enum class Shape { Ring, Disc, Arrow, Badge };
     Shape shape = Shape::Ring;
-    int x = 0, y = 0;          // Ring / Disc: centre; Arrow: start; Badge: top-left corner
-    int x2 = 0, y2 = 0;        // Arrow: the end (the head)
-    int radius = 0;            // Ring (outer radius), Disc
-    int thickness = 0;         // Ring, Arrow
-    int width = 0, height = 0; // Badge
+    int x = 0, y = 0;           // Ring / Disc: centre; Arrow: start; Badge: top-left corner
+    int x2 = 0, y2 = 0;         // Arrow: the end (the head)
+    int radius = 0;             // Ring (outer radius), Disc
+    int thickness = 0;          // Ring, Arrow
+    int width = 0, height = 0;  // Badge
     std::array<uint8_t, 3> color{};
-    std::string label;         // the action's name (a badge's meaning; a view writes it, the PNG has no font)
+    std::string label;  // the action's name (a badge's meaning; a view writes it, the PNG has no font)
 };
 const char* agentMarkShapeName(AgentMark::Shape s);
 /// The marks of a parse on a screen of this size: tap a ring at the point; double tap two rings; long press a
@@ -135,9 +149,9 @@ struct AgentRequest {
 
 /// What a model answered, split, timed (client-side, from the request's start) and counted.
 struct AgentReply {
-    std::string reasoning;  // the thinking
-    std::string answer;     // after the thinking, <answer> tags dropped
-    std::string error;      // the request failed (transport, HTTP status, engine error); empty otherwise
+    std::string reasoning;     // the thinking
+    std::string answer;        // after the thinking, <answer> tags dropped
+    std::string error;         // the request failed (transport, HTTP status, engine error); empty otherwise
     std::string finishReason;  // stop | length | cancelled | error
     double ttftMs = -1;        // first token (thinking or answer)
     double thinkEndMs = -1;    // the thinking ended (first answer text after it); -1: no thinking seen
@@ -195,8 +209,16 @@ struct AgentStep {
     std::string executed;  // what the source did with the action ("not executed (replay)", an adb line...)
 };
 
-enum class AgentStopReason { Running, Finished, MaxSteps, ScreensExhausted, ParseError, TargetError, ScreenError,
-                             Cancelled };
+enum class AgentStopReason {
+    Running,
+    Finished,
+    MaxSteps,
+    ScreensExhausted,
+    ParseError,
+    TargetError,
+    ScreenError,
+    Cancelled
+};
 const char* agentStopReasonName(AgentStopReason r);
 
 /// The loop: each step takes a screenshot, sends the conversation (system prompt; the task with the first

@@ -63,9 +63,9 @@ bool toInt(const std::string& s, long long& v) {
 int runAgentCommand(int argc, char** argv) {
     static const std::map<std::string, std::string> kAlias = {{"-m", "model"}, {"-t", "threads"}};
     static const char* kFlags[] = {"json", "help"};
-    static const char* kValues[] = {"model",       "url",    "model-name", "api-key",   "task",
-                                    "screens",     "out",    "max-steps",  "max-tokens", "system-file",
-                                    "date",        "on-parse-error", "threads", "precision", "device", "max-pixels"};
+    static const char* kValues[] = {"model",   "url",       "model-name", "api-key",     "task", "screens",
+                                    "out",     "max-steps", "max-tokens", "system-file", "date", "on-parse-error",
+                                    "threads", "precision", "device",     "max-pixels"};
     std::map<std::string, std::string> opt;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
@@ -186,7 +186,8 @@ int runAgentCommand(int argc, char** argv) {
             std::fprintf(stderr, "  error: %s\n", r.error.c_str());
         else if (s.parse.ok())
             std::fprintf(stderr, "  action: %s%s%s\n", s.parse.action.line.c_str(),
-                         s.parse.warning.empty() ? "" : "  (", s.parse.warning.empty() ? "" : (s.parse.warning + ")").c_str());
+                         s.parse.warning.empty() ? "" : "  (",
+                         s.parse.warning.empty() ? "" : (s.parse.warning + ")").c_str());
         else
             std::fprintf(stderr, "  parse error: %s\n", s.parse.error.c_str());
         auto ms = [](double v) { return v < 0 ? std::string("n/a") : std::to_string(int64_t(v + 0.5)) + " ms"; };
@@ -202,9 +203,12 @@ int runAgentCommand(int argc, char** argv) {
         case AgentStopReason::Finished:
         case AgentStopReason::MaxSteps:
         case AgentStopReason::ScreensExhausted:
-        case AgentStopReason::Cancelled: return 0;
-        case AgentStopReason::ParseError: return 3;
-        default: return 1;
+        case AgentStopReason::Cancelled:
+            return 0;
+        case AgentStopReason::ParseError:
+            return 3;
+        default:
+            return 1;
     }
 }
 

@@ -40,7 +40,8 @@ Result<std::vector<std::string>> listModels(const std::string& baseUrl, const st
     auto r = c.Get(prefix + "/models", headersFor(apiKey));
     if (!r) return makeError(baseUrl + " cannot be reached (" + httplib::to_string(r.error()) + " error)");
     if (r->status != 200)
-        return makeError(baseUrl + "/models answered HTTP " + std::to_string(r->status) + ": " + r->body.substr(0, 300));
+        return makeError(baseUrl + "/models answered HTTP " + std::to_string(r->status) + ": " +
+                         r->body.substr(0, 300));
     std::vector<std::string> models;
     nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
     if (j.is_object() && j.contains("data") && j["data"].is_array())

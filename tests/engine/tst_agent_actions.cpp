@@ -48,12 +48,15 @@ private slots:
             "Double Tap", {10, 999});
         row("long press", "<think>x</think>\n<answer>do(action=\"Long Press\", element=[300,400])</answer>", true,
             K::LongPress, "Long Press", {300, 400});
-        row("swipe", "<think>Scroll down.</think><answer>do(action=\"Swipe\", start=[500, 800], end=[500, 200])</answer>",
-            true, K::Swipe, "Swipe", n, {500, 800}, {500, 200});
+        row("swipe",
+            "<think>Scroll down.</think><answer>do(action=\"Swipe\", start=[500, 800], end=[500, 200])</answer>", true,
+            K::Swipe, "Swipe", n, {500, 800}, {500, 200});
         row("type", "<answer>do(action=\"Type\", text=\"coffee near me\")</answer>", true, K::Type, "Type", n, n, n,
             "coffee near me");
-        row("type escapes", "<answer>do(action=\"Type\", text=\"say \\\"hi\\\"\\nline 2 \\u4f60\\x41\")</answer>",
-            true, K::Type, "Type", n, n, n, QString::fromUtf8("say \"hi\"\nline 2 \xe4\xbd\xa0" "A"));
+        row("type escapes", "<answer>do(action=\"Type\", text=\"say \\\"hi\\\"\\nline 2 \\u4f60\\x41\")</answer>", true,
+            K::Type, "Type", n, n, n,
+            QString::fromUtf8("say \"hi\"\nline 2 \xe4\xbd\xa0"
+                              "A"));
         row("type single quotes", "<answer>do(action='Type', text='it\\'s \"fine\"')</answer>", true, K::Type, "Type",
             n, n, n, "it's \"fine\"");
         row("type chinese raw newline", "<answer>do(action=\"Type\", text=\"北京\n天气\")</answer>", true, K::Type,
@@ -84,10 +87,12 @@ private slots:
         // Tolerance: tags, whitespace, cut streams, several think sections.
         row("no answer tag", "do(action=\"Tap\", element=[1,2])", true, K::Tap, "Tap", {1, 2});
         row("missing </answer>", "<think>a</think><answer>do(action=\"Home\")", true, K::Home, "Home");
-        row("whitespace", "  <think>\n a \n</think>\n\n<answer>\n  do( action = \"Tap\" ,element = [ 7 , 8 ] , )  \n"
+        row("whitespace",
+            "  <think>\n a \n</think>\n\n<answer>\n  do( action = \"Tap\" ,element = [ 7 , 8 ] , )  \n"
             "</answer>\n",
             true, K::Tap, "Tap", {7, 8});
-        row("two think sections", "<think>one</think><think>do(action=\"Back\")</think><answer>do(action=\"Home\")"
+        row("two think sections",
+            "<think>one</think><think>do(action=\"Back\")</think><answer>do(action=\"Home\")"
             "</answer>",
             true, K::Home, "Home");
         row("think without answer tag", "<think>look</think>do(action=\"Back\")", true, K::Back, "Back");
@@ -169,8 +174,8 @@ private slots:
     }
 
     void keepsArgsAndLine() {
-        const AgentParse p = parseAgentAnswer(
-            "<answer>do(action=\"Call_API\", instruction=\"sum\\nup\", extra=[1, 2])</answer>");
+        const AgentParse p =
+            parseAgentAnswer("<answer>do(action=\"Call_API\", instruction=\"sum\\nup\", extra=[1, 2])</answer>");
         QVERIFY(p.ok());
         QCOMPARE(p.action.instruction, std::string("sum\nup"));
         QCOMPARE(p.action.args.at("extra"), std::string("[1, 2]"));

@@ -6,10 +6,9 @@
 //    trace and the marks drawn on the exported PNGs, at their pixel positions;
 //  - against the engine in process with a tiny random GLM-4.1V: its answers are noise and do not parse, and the
 //    run must record the parse error and stop (or go on) cleanly.
-#include <QtTest>
-
 #include <httplib.h>
 
+#include <QtTest>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -130,11 +129,14 @@ std::array<uint8_t, 3> px(const Image& img, int x, int y) {
     return {p[0], p[1], p[2]};
 }
 
-std::array<uint8_t, 3> rgb(const json& c) { return {uint8_t(c[0].get<int>()), uint8_t(c[1].get<int>()), uint8_t(c[2].get<int>())}; }
+std::array<uint8_t, 3> rgb(const json& c) {
+    return {uint8_t(c[0].get<int>()), uint8_t(c[1].get<int>()), uint8_t(c[2].get<int>())};
+}
 
 // The real format's answers of the first run: a tap, a swipe, finish.
-const char* kTapAnswer = "<think>The Settings icon is in the upper middle.</think><answer>do(action=\"Tap\", "
-                         "element=[500,250])</answer>";
+const char* kTapAnswer =
+    "<think>The Settings icon is in the upper middle.</think><answer>do(action=\"Tap\", "
+    "element=[500,250])</answer>";
 const char* kSwipeThinking = "The list continues below; scroll up to see more.";
 const char* kSwipeAnswer = "<answer>do(action=\"Swipe\", start=[500, 800], end=[500, 200])</answer>";
 const char* kFinishAnswer = "<think>Wi-Fi is on.</think><answer>finish(message=\"Wi-Fi is \\\"on\\\" now.\")</answer>";
@@ -196,13 +198,14 @@ private slots:
 #ifndef WB_EXE
         QSKIP("the wb executable is not built");
 #else
-        ScriptedServer server({contentStream(kTapAnswer, 900, 21), reasoningStream(kSwipeThinking, kSwipeAnswer, 950, 30),
+        ScriptedServer server({contentStream(kTapAnswer, 900, 21),
+                               reasoningStream(kSwipeThinking, kSwipeAnswer, 950, 30),
                                contentStream(kFinishAnswer, 990, 18)});
         const fs::path run = fs::path(m_tmp.path().toStdString()) / "run_cli";
         QProcess p;
-        p.start(WB_EXE, {"agent", "--url", QString::fromStdString(server.url()), "--task", "Turn on Wi-Fi",
-                         "--screens", QString::fromStdString(m_screens.string()), "--out",
-                         QString::fromStdString(run.string()), "--date", "2026-12-05", "--json"});
+        p.start(WB_EXE, {"agent", "--url", QString::fromStdString(server.url()), "--task", "Turn on Wi-Fi", "--screens",
+                         QString::fromStdString(m_screens.string()), "--out", QString::fromStdString(run.string()),
+                         "--date", "2026-12-05", "--json"});
         QVERIFY(p.waitForFinished(60000));
         const QString err = QString::fromUtf8(p.readAllStandardError());
         QVERIFY2(p.exitCode() == 0, qPrintable(err));
@@ -309,7 +312,7 @@ private slots:
         const auto red = rgb(ring["color"]);
         for (auto [dx, dy] : {std::pair{r - 1, 0}, {-(r - 1), 0}, {0, r - 1}, {0, -(r - 1)}})
             QCOMPARE(px(*a1, 100 + dx, 100 + dy), red);
-        QCOMPARE(px(*a1, 100, 100), px(original(0), 100, 100));          // the point itself stays visible
+        QCOMPARE(px(*a1, 100, 100), px(original(0), 100, 100));                  // the point itself stays visible
         QCOMPARE(px(*a1, 100 + r + 3, 100), px(original(0), 100 + r + 3, 100));  // nothing outside the ring
 
         auto a2 = loadImageFile((run / "annotated/step_002.png").string());
@@ -347,12 +350,14 @@ private slots:
     }
     void sessionParseErrorPolicies() {
         QFETCH(bool, goOn);
-        ScriptedServer server({contentStream("<think>hold it</think><answer>do(action=\"Long Press\", element=[250, 500])"
-                                             "</answer>", 100, 10),
-                               contentStream("<think>I think I should tap the button</think><answer>I will tap it"
-                                             "</answer>", 100, 10),
-                               contentStream("<think>twice</think><answer>do(action=\"Double Tap\", element=[750,750])",
-                                             100, 10)});
+        ScriptedServer server(
+            {contentStream("<think>hold it</think><answer>do(action=\"Long Press\", element=[250, 500])"
+                           "</answer>",
+                           100, 10),
+             contentStream("<think>I think I should tap the button</think><answer>I will tap it"
+                           "</answer>",
+                           100, 10),
+             contentStream("<think>twice</think><answer>do(action=\"Double Tap\", element=[750,750])", 100, 10)});
         auto target = makeOpenAiAgentTarget(server.url(), "");
         QVERIFY2(target.ok(), target.ok() ? "" : target.error().message.c_str());
         auto source = makeReplayScreenSource(m_screens.string());
@@ -395,7 +400,7 @@ private slots:
         QCOMPARE(steps[2].marks.size(), size_t(2));
         const std::array<uint8_t, 3> orange = steps[2].marks[0].color;
         QVERIFY(orange != magenta);
-        QCOMPARE(px(*a3, 150 + 9, 300), orange);                       // outer ring
+        QCOMPARE(px(*a3, 150 + 9, 300), orange);                             // outer ring
         QCOMPARE(px(*a3, 150 + steps[2].marks[1].radius - 1, 300), orange);  // inner ring
         QCOMPARE(px(*a3, 150, 300), px(wbtest::procedural(kW, kH, 2), 150, 300));
         QCOMPARE(steps[1].marks.size(), size_t(1));
@@ -505,7 +510,7 @@ private slots:
 #else
         const QString screens = QString::fromStdString(m_screens.string());
         const QList<QStringList> bad = {
-            {"agent", "--task", "x", "--screens", screens, "--out", "/tmp/x"},                      // no model, no URL
+            {"agent", "--task", "x", "--screens", screens, "--out", "/tmp/x"},  // no model, no URL
             {"agent", "-m", "a", "--url", "http://b/v1", "--task", "x", "--screens", screens, "--out", "/tmp/x"},
             {"agent", "--url", "http://127.0.0.1:1/v1", "--screens", screens, "--out", "/tmp/x"},  // no task
             {"agent", "--url", "http://127.0.0.1:1/v1", "--task", "x", "--screens", screens, "--out", "/tmp/x",
