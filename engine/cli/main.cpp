@@ -52,6 +52,9 @@ const Command kCommands[] = {
     {"devices",
      "                      the CPU and any CUDA GPUs this build can use (--json)",
      nullptr, runDevicesCommand},
+    {"agent",
+     "-m MODEL|--url URL    the phone agent over a folder of screenshots (--task, --screens, --out;\n`wb agent --help`)",
+     nullptr, runAgentCommand},
 };
 
 const char* kUsageOptions = R"(

@@ -9,6 +9,7 @@
 
 #include "api/image_format.h"
 #include "serve/openai_protocol.h"
+#include "serve/sse_client.h"
 #include <sstream>
 
 using nlohmann::json;
@@ -21,18 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 double msSince(Clock::time_point a, Clock::time_point b) {
     return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
-bool splitUrl(const std::string& url, std::string& hostPort, std::string& prefix) {
-    const size_t scheme = url.find("://");
-    if (scheme == std::string::npos) return false;
-    const std::string s = url.substr(0, scheme);
-    if (s != "http" && s != "https") return false;
-    const size_t slash = url.find('/', scheme + 3);
-    hostPort = url.substr(0, slash);
-    prefix = slash == std::string::npos ? "" : url.substr(slash);
-    while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
-    return hostPort.size() > scheme + 3;
 }
 
 httplib::Headers headersFor(const std::string& apiKey) {
@@ -57,22 +46,12 @@ std::string wordSalad(const std::vector<int32_t>& ids) {
 }  // namespace
 
 Result<std::unique_ptr<HttpTarget>> HttpTarget::create(HttpTargetOptions options) {
-    std::signal(SIGPIPE, SIG_IGN);  // a server that drops the connection must fail that request only
     std::unique_ptr<HttpTarget> t(new HttpTarget(std::move(options)));
-    if (!splitUrl(t->m_options.baseUrl, t->m_hostPort, t->m_prefix))
+    if (!http::splitBaseUrl(t->m_options.baseUrl, t->m_hostPort, t->m_prefix))
         return makeError("not an http(s) base URL: " + t->m_options.baseUrl + " (e.g. http://127.0.0.1:8000/v1)");
-    httplib::Client c(t->m_hostPort);
-    c.set_connection_timeout(5, 0);
-    c.set_read_timeout(30, 0);
-    auto r = c.Get(t->m_prefix + "/models", headersFor(t->m_options.apiKey));
-    if (!r) return makeError(t->m_options.baseUrl + " cannot be reached (" + httplib::to_string(r.error()) + " error)");
-    if (r->status != 200)
-        return makeError(t->m_options.baseUrl + "/models answered HTTP " + std::to_string(r->status) + ": " +
-                         r->body.substr(0, 300));
-    json j = json::parse(r->body, nullptr, false);
-    if (j.is_object() && j.contains("data") && j["data"].is_array())
-        for (const auto& m : j["data"])
-            if (m.is_object() && m.contains("id") && m["id"].is_string()) t->m_models.push_back(m["id"]);
+    auto models = http::listModels(t->m_options.baseUrl, t->m_options.apiKey);
+    if (!models) return models.error();
+    t->m_models = std::move(*models);
     if (t->m_options.modelName.empty()) {
         if (t->m_models.empty()) return makeError("the server lists no model; give --model-name");
         t->m_options.modelName = t->m_models.front();
@@ -132,8 +111,7 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
     fin.reason = StopReason::Stop;
     fin.usage.promptTokens = int64_t(prompt.size());
     int64_t chunks = 0, reportedTokens = -1;
-    std::string buffer, errorBody, streamError;
-    int status = 0;
+    std::string streamError;
     bool sawDone = false;
     Clock::time_point last;
     const auto t0 = Clock::now();
@@ -174,45 +152,15 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
         ++chunks;
     };
 
-    httplib::Client client(m_hostPort);
-    client.set_connection_timeout(10, 0);
-    client.set_read_timeout(o.timeoutSeconds, 0);
-    client.set_write_timeout(60, 0);
-    httplib::Request req;
-    req.method = "POST";
-    req.path = m_prefix + (o.chat ? "/chat/completions" : "/completions");
-    req.headers = headersFor(o.apiKey);
-    req.headers.emplace("Content-Type", "application/json");
-    req.body = body.dump();
-    req.response_handler = [&](const httplib::Response& r) {
-        status = r.status;
-        return true;
-    };
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-        if (status != 200) {
-            errorBody.append(data, std::min<size_t>(n, 4096));
-            return true;
-        }
-        buffer.append(data, n);
-        // SSE events end with a blank line; lines may end with \r\n.
-        size_t pos;
-        while ((pos = buffer.find('\n')) != std::string::npos) {
-            std::string line = buffer.substr(0, pos);
-            buffer.erase(0, pos + 1);
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (line.rfind("data:", 0) != 0) continue;
-            std::string payload = line.substr(5);
-            if (!payload.empty() && payload.front() == ' ') payload.erase(0, 1);
-            onData(payload);
-        }
-        return true;
-    };
-    auto res = client.send(req);
+    const http::SseOutcome res = http::postStreaming(m_hostPort, m_prefix + (o.chat ? "/chat/completions" : "/completions"),
+                                                     o.apiKey, body.dump(), onData, o.timeoutSeconds);
+    const int status = res.status;
+    const std::string& errorBody = res.errorBody;
     fin.timings.e2eMs = msSince(t0, Clock::now());
-    if (!res) {
+    if (!res.transportError.empty()) {
         fin.type = EventType::Error;
         fin.reason = StopReason::Error;
-        fin.text = "request failed: " + httplib::to_string(res.error());
+        fin.text = "request failed: " + res.transportError;
     } else if (status != 200) {
         fin.type = EventType::Error;
         fin.reason = StopReason::Error;
@@ -234,7 +182,7 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
 RemoteMemory fetchRemoteMemory(const std::string& baseUrl, const std::string& apiKey) {
     RemoteMemory out;
     std::string hostPort, prefix;
-    if (!splitUrl(baseUrl, hostPort, prefix)) {
+    if (!http::splitBaseUrl(baseUrl, hostPort, prefix)) {
         out.source = "bad URL";
         return out;
     }

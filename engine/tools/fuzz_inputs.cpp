@@ -8,7 +8,7 @@
 // the kind and iteration, saves the input and exits non-zero. Build with -DWB_SANITIZE_ADDRESS=ON to catch
 // memory errors; the same iteration number with the same --seed reproduces a mutant exactly (--iteration).
 //
-//   wb-fuzz-inputs [--kinds gguf,hf,tokenizer,image,template,openai] [--iterations N] [--seed S]
+//   wb-fuzz-inputs [--kinds gguf,hf,tokenizer,image,template,openai,agent] [--iterations N] [--seed S]
 //                  [--fixtures DIR | --fixtures-default DIR] [--timeout-s T] [--save-dir DIR] [--iteration I]
 //                  [--show-errors N] [--input FILE]
 #include <algorithm>
@@ -35,6 +35,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "agent/agent_session.h"
+#include "api/agent.h"
 #include "api/engine.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
@@ -623,6 +625,35 @@ Outcome runOpenai(const Seed& seed, const std::string& mutant, Rng& /*r*/) {
     return std::nullopt;
 }
 
+// The phone agent's answers (engine/agent/action_parser.cpp): never a throw or a crash; ok() and error agree; the
+// raw text is kept; an action's marks stay inside a phone-sized screen.
+Outcome runAgent(const Seed&, const std::string& text, Rng&) {
+    wb::AgentReply reply;
+    wb::agent::splitThinking(text, reply.reasoning, reply.answer);
+    const wb::AgentParse p = wb::parseAgentAnswer(wb::agent::parserInput(reply));
+    const wb::AgentParse direct = wb::parseAgentAnswer(text);
+    if (direct.raw != text) return "INVARIANT: the raw answer was not kept";
+    for (const wb::AgentParse* q : {&p, &direct}) {
+        if (q->ok() == !q->error.empty()) return "INVARIANT: ok() and error disagree";
+        for (const wb::AgentMark& m : wb::agentMarks(*q, 1080, 2400)) {
+            const bool inside = m.x >= 0 && m.y >= 0 && m.x < 1080 && m.y < 2400 && m.x2 >= 0 && m.y2 >= 0 &&
+                                m.x2 < 1080 && m.y2 < 2400;
+            if (!inside) return "INVARIANT: a mark outside the screen";
+        }
+    }
+    return direct.ok() ? std::nullopt : Outcome(direct.error);
+}
+
+const char* const kAgentAnswers[] = {
+    R"(<think>The search box is at the top.</think><answer>do(action="Tap", element=[500,120])</answer>)",
+    R"(<think>Scroll.</think><answer>do(action="Swipe", start=[500, 800], end=[500, 200])</answer>)",
+    R"(<answer>do(action="Type", text="say \"hi\"\n\u4f60")</answer>)",
+    R"(<answer>do(action='Long Press', element=(3, 4), message='x'))",
+    R"(<think>done</think><answer>finish(message="The "alarm" is set.")</answer>)",
+    R"(do(action="Wait", duration="3 seconds"))",
+    R"(<answer>do(action="Launch", app=r'''Settings''', extra=[True, None, -1.5e3])</answer>)",
+};
+
 // ---------------------------------------------------------------------------------------------------------------
 // Seeds.
 
@@ -833,6 +864,12 @@ std::vector<Kind> makeKinds(const fs::path& fixtures) {
         kinds.push_back(std::move(k));
     }
     {
+        Kind k{"agent", "the phone agent's answers: thinking split, action parser, marks", {}, {}, runAgent};
+        for (size_t i = 0; i < std::size(kAgentAnswers); ++i)
+            k.seeds.push_back({"answer" + std::to_string(i) + ".txt", kAgentAnswers[i], 0, true});
+        kinds.push_back(std::move(k));
+    }
+    {
         Kind k{"openai", "OpenAI chat/completions request bodies with data-URL images", {}, {}, runOpenai};
         std::string chat = kChatBody;
         chat.replace(chat.find("@PNG@"), 5, base64(tinyPng(4, 4)));
@@ -912,7 +949,7 @@ int main(int argc, char** argv) {
         else if (a == "--show-errors") showErrors = std::stoi(val());
         else {
             std::printf(
-                "usage: wb-fuzz-inputs [--kinds all|gguf,hf,tokenizer,image,template,openai] [--iterations N]\n"
+                "usage: wb-fuzz-inputs [--kinds all|gguf,hf,tokenizer,image,template,openai,agent] [--iterations N]\n"
                 "                      [--seed S] [--iteration I] [--fixtures DIR | --fixtures-default DIR] [--timeout-s T]\n"
                 "                      [--save-dir DIR]\n"
                 "                      [--show-errors N] [--input FILE]\n"

@@ -1,0 +1,215 @@
+// `wb agent`: the phone agent's loop, headless (issue #15). A folder of screenshots is replayed, one per step,
+// against the engine (-m MODEL) or an OpenAI-compatible server (--url); each step's action is parsed, drawn on
+// its screenshot and written with its timings to RUN_DIR (trace.json, screens/, annotated/). Only api/ headers.
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "api/agent.h"
+#include "api/engine.h"
+#include "api/model_types.h"
+
+namespace wb::cli {
+
+namespace {
+
+const char* kAgentUsage = R"(usage: wb agent (-m MODEL | --url URL) --task "..." --screens DIR --out RUN_DIR [options]
+
+Runs the phone agent of AutoGLM-Phone-9B over a folder of screenshots (PNG/JPEG, one per step, in name order:
+each next screenshot stands for the phone's answer). Actions are parsed and drawn, never sent to a device.
+
+  -m, --model PATH        the engine in this process (a vision model: GLM-4.1V / AutoGLM-Phone-9B layout)
+  --url URL               an OpenAI-compatible server instead, e.g. http://127.0.0.1:8000/v1
+  --model-name N          the server's model id (default: the first it lists); --api-key K
+  --task TEXT             what the agent must do
+  --screens DIR           the screenshots
+  --out RUN_DIR           the run: trace.json, screens/step_NNN.png, annotated/step_NNN.png
+  --max-steps N           step limit (default 20)
+  --max-tokens N          per step (default 3000, the reference agent's)
+  --system-file F         the system prompt from a file ({date} is filled in); default: the built-in preset
+  --date TEXT             the date written into the system prompt (default: today)
+  --on-parse-error stop|continue   an answer that does not parse ends the run (default) or is recorded
+  --json                  print each step as one JSON line on stdout
+  -t, --threads N  --precision P  --device D  --max-pixels N   engine options, as for `wb ask`
+)";
+
+volatile std::sig_atomic_t g_interrupted = 0;
+std::atomic<bool> g_cancel{false};
+
+int usageError(const std::string& msg) {
+    std::fprintf(stderr, "wb agent: %s\n\n%s", msg.c_str(), kAgentUsage);
+    return 2;
+}
+
+int fail(const std::string& msg) {
+    std::fprintf(stderr, "wb agent: %s\n", msg.c_str());
+    return 1;
+}
+
+bool toInt(const std::string& s, long long& v) {
+    char* end = nullptr;
+    v = std::strtoll(s.c_str(), &end, 10);
+    return !s.empty() && end && *end == '\0';
+}
+
+}  // namespace
+
+int runAgentCommand(int argc, char** argv) {
+    static const std::map<std::string, std::string> kAlias = {{"-m", "model"}, {"-t", "threads"}};
+    static const char* kFlags[] = {"json", "help"};
+    static const char* kValues[] = {"model",   "url",       "model-name", "api-key",     "task", "screens",
+                                    "out",     "max-steps", "max-tokens", "system-file", "date", "on-parse-error",
+                                    "threads", "precision", "device",     "max-pixels"};
+    std::map<std::string, std::string> opt;
+    for (int i = 2; i < argc; ++i) {
+        std::string a = argv[i];
+        std::string key;
+        if (kAlias.count(a)) {
+            key = kAlias.at(a);
+        } else if (a.rfind("--", 0) == 0) {
+            key.assign(a.begin() + 2, a.end());
+        } else {
+            return usageError("unexpected argument \"" + a + "\"");
+        }
+        bool flag = false, value = false;
+        for (const char* f : kFlags) flag |= key == f;
+        for (const char* v : kValues) value |= key == v;
+        if (flag) {
+            opt.emplace(key, "1");  // emplace, not operator=: GCC 12 warns falsely on that (-Wrestrict)
+        } else if (value) {
+            if (i + 1 >= argc) return usageError("--" + key + " needs a value");
+            opt[key] = argv[++i];
+        } else {
+            return usageError("unknown option \"" + a + "\"");
+        }
+    }
+    if (opt.count("help")) {
+        std::fputs(kAgentUsage, stdout);
+        return 0;
+    }
+    if (opt.count("model") == opt.count("url")) return usageError("give either -m MODEL or --url URL");
+    for (const char* k : {"task", "screens", "out"})
+        if (!opt.count(k)) return usageError(std::string("--") + k + " is required");
+
+    AgentOptions ao;
+    ao.task = opt["task"];
+    ao.date = opt.count("date") ? opt["date"] : "";
+    long long n = 0;
+    if (opt.count("max-steps")) {
+        if (!toInt(opt["max-steps"], n) || n < 1) return usageError("bad --max-steps");
+        ao.maxSteps = int(n);
+    }
+    if (opt.count("max-tokens")) {
+        if (!toInt(opt["max-tokens"], n) || n < 1) return usageError("bad --max-tokens");
+        ao.maxTokens = n;
+    }
+    if (opt.count("on-parse-error")) {
+        if (opt["on-parse-error"] == "stop")
+            ao.onParseError = AgentParseErrorPolicy::Stop;
+        else if (opt["on-parse-error"] == "continue")
+            ao.onParseError = AgentParseErrorPolicy::Continue;
+        else
+            return usageError("--on-parse-error is stop or continue");
+    }
+    if (opt.count("system-file")) {
+        std::ifstream in(opt["system-file"]);
+        if (!in) return fail("cannot read " + opt["system-file"]);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        ao.systemPrompt = ss.str();
+    }
+
+    auto source = makeReplayScreenSource(opt["screens"]);
+    if (!source) return fail(source.error().message);
+
+    std::unique_ptr<Engine> engine;
+    std::unique_ptr<AgentChatTarget> target;
+    if (opt.count("url")) {
+        auto t = makeOpenAiAgentTarget(opt["url"], opt["model-name"], opt["api-key"]);
+        if (!t) return fail(t.error().message);
+        target = std::move(*t);
+    } else {
+        EngineOptions eo;
+        eo.modelPath = opt["model"];
+        auto p = parsePrecision(opt.count("precision") ? opt["precision"] : "native");
+        if (!p) return usageError(p.error().message);
+        eo.load.precision = *p;
+        auto d = parseDeviceKind(opt.count("device") ? opt["device"] : "cpu");
+        if (!d) return usageError(d.error().message);
+        eo.load.device = *d;
+        if (opt.count("threads")) {
+            if (!toInt(opt["threads"], n) || n < 0) return usageError("bad --threads");
+            eo.load.numThreads = int(n);
+        }
+        if (opt.count("max-pixels")) {
+            if (!toInt(opt["max-pixels"], n) || n < 0) return usageError("bad --max-pixels");
+            eo.maxImagePixels = n;
+        }
+        eo.maxNumSeqs = 1;
+        eo.kvCacheBytes = int64_t(512) << 20;
+        auto e = Engine::create(eo);
+        if (!e) return fail(e.error().message);
+        engine = std::move(*e);
+        if (!engine->acceptsImages())
+            return fail(eo.modelPath + " takes no images: the agent needs a vision model (GLM-4.1V layout)");
+        target = makeEngineAgentTarget(*engine, "workbench engine: " + eo.modelPath);
+    }
+
+    // Ctrl-C stops after the request in flight, and the run folder is still written.
+    std::signal(SIGINT, [](int) {
+        g_interrupted = 1;
+        g_cancel = true;
+    });
+    ao.cancel = &g_cancel;
+    const bool asJson = opt.count("json") != 0;
+    AgentSession session(*target, **source, ao);
+    AgentTraceWriter trace(opt["out"]);
+    std::fprintf(stderr, "wb agent: %s; %s; run folder %s\n", session.targetName().c_str(),
+                 session.sourceName().c_str(), opt["out"].c_str());
+    std::string writeError;
+    session.run([&](const AgentStep& s) {
+        if (auto w = trace.write(session); !w && writeError.empty()) writeError = w.error().message;
+        if (asJson) {
+            std::printf("%s\n", agentStepJson(s).c_str());
+            std::fflush(stdout);
+            return;
+        }
+        const AgentReply& r = s.reply;
+        std::fprintf(stderr, "step %d  %s\n", s.index, s.screen.name.c_str());
+        if (!r.error.empty())
+            std::fprintf(stderr, "  error: %s\n", r.error.c_str());
+        else if (s.parse.ok())
+            std::fprintf(stderr, "  action: %s%s%s\n", s.parse.action.line.c_str(),
+                         s.parse.warning.empty() ? "" : "  (",
+                         s.parse.warning.empty() ? "" : (s.parse.warning + ")").c_str());
+        else
+            std::fprintf(stderr, "  parse error: %s\n", s.parse.error.c_str());
+        auto ms = [](double v) { return v < 0 ? std::string("n/a") : std::to_string(int64_t(v + 0.5)) + " ms"; };
+        std::fprintf(stderr, "  first token %s, thinking ended %s, total %s; %lld prompt + %lld generated tokens\n",
+                     ms(r.ttftMs).c_str(), ms(r.thinkEndMs).c_str(), ms(r.totalMs).c_str(), (long long)r.promptTokens,
+                     (long long)r.completionTokens);
+    });
+    if (auto w = trace.write(session); !w && writeError.empty()) writeError = w.error().message;
+    std::fprintf(stderr, "wb agent: %s after %zu step(s): %s\n", agentStopReasonName(session.stopReason()),
+                 session.steps().size(), session.stopDetail().c_str());
+    if (!writeError.empty()) return fail(writeError);
+    switch (session.stopReason()) {
+        case AgentStopReason::Finished:
+        case AgentStopReason::MaxSteps:
+        case AgentStopReason::ScreensExhausted:
+        case AgentStopReason::Cancelled:
+            return 0;
+        case AgentStopReason::ParseError:
+            return 3;
+        default:
+            return 1;
+    }
+}
+
+}  // namespace wb::cli
