@@ -536,7 +536,7 @@ private Q_SLOTS:
         m_window->tabs()->setCurrentWidget(mm);
         saveScreenshot(m_window.get(), "models-error");
         // Still usable: the good model loads and answers.
-        if (!wbtest::haveFixture(kModel)) return;
+        WB_REQUIRE_FIXTURE(kModel);
         QVERIFY(mm->selectModel(m_modelPath));
         QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
         mm->loadSelected();
@@ -620,7 +620,7 @@ private Q_SLOTS:
         QVERIFY2(perGpu->text().contains("Per GPU at TP=2"), qPrintable(perGpu->text()));
         QVERIFY(mm->findChild<QLabel*>("modelCard")->text().contains("text and images"));
         // A Llama-family card keeps the one-device plan only.
-        if (!wbtest::haveFixture(kModel)) return;
+        WB_REQUIRE_FIXTURE(kModel);
         QVERIFY(mm->selectModel(m_modelPath));
         QVERIFY(perGpu->isHidden());
         QCOMPARE(mm->currentPlan().perGpuTp2Bytes(), qint64(0));
