@@ -10,8 +10,12 @@
 namespace {
 
 QString makeModelExe() {
+#ifdef WB_MAKE_MODEL
+    return QStringLiteral(WB_MAKE_MODEL);  // a build dependency: missing is a failure, not a skip
+#else
     const QString p = QCoreApplication::applicationDirPath() + "/../engine/wb-make-model";
     return QFileInfo::exists(p) ? p : QString();
+#endif
 }
 
 bool makeModel(const QStringList& args) {
