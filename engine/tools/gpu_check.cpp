@@ -542,7 +542,8 @@ std::string nvidiaGpuPresent() {
         if (fs::exists(node, ec)) return node;
     }
     const fs::path gpus = "/proc/driver/nvidia/gpus";
-    if (fs::is_directory(gpus, ec) && fs::directory_iterator(gpus, ec) != fs::directory_iterator()) return gpus.string();
+    if (fs::is_directory(gpus, ec) && fs::directory_iterator(gpus, ec) != fs::directory_iterator())
+        return gpus.string();
     return {};
 }
 

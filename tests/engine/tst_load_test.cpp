@@ -246,13 +246,14 @@ private slots:
         for (const auto& [line, level, res] : {std::tuple{lines[1], l2, &r2}, std::tuple{lines[2], l1, &r1}}) {
             QCOMPARE(at(line, "concurrency").toInt(), level["concurrency"].get<int>());
             QCOMPARE(at(line, "errors").toInt(), level["errors"].get<int>());
+            const double tps = level["output_tokens_per_s"].get<double>();
             for (const auto& [col, want] : {std::pair{"ttft_mean_ms", res->ttftMs.mean},
                                             std::pair{"ttft_p99_ms", res->ttftMs.p99},
                                             std::pair{"e2e_p50_ms", res->e2eMs.p50},
                                             std::pair{"e2e_p90_ms", res->e2eMs.p90},
                                             std::pair{"e2e_p99_ms", res->e2eMs.p99},
                                             std::pair{"tpot_mean_ms", res->tpotMs.mean},
-                                            std::pair{"output_tokens_per_s", level["output_tokens_per_s"].get<double>()}})
+                                            std::pair{"output_tokens_per_s", tps}})
                 QVERIFY2(std::fabs(at(line, col).toDouble() - want) <= 0.0005,
                          qPrintable(QString("%1: %2 vs %3").arg(col, at(line, col)).arg(want)));
             QCOMPARE(at(line, "max_stable_concurrency"), QString("1"));

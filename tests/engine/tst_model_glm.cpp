@@ -478,7 +478,8 @@ private slots:
                 }
                 QCOMPARE(nextImage, mc.value("images", json::array()).size());
                 if (missingFixture) {
-                    if (wbtest::fixturesRequired()) QFAIL((name + ": an image fixture is absent (CI requires them)").c_str());
+                    if (wbtest::fixturesRequired())
+                        QFAIL((name + ": an image fixture is absent (CI requires them)").c_str());
                     qInfo("%s: fixture absent, not tokenized (set WB_FIXTURES_DIR)", name.c_str());
                     continue;
                 }
