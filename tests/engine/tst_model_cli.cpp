@@ -143,6 +143,36 @@ private slots:
         QVERIFY2(r.err.contains("Empty line or Ctrl-D quits"), r.err.constData());
     }
 
+    // --p99-limit-ms: a level counts as stable only with no errors and its end-to-end P99 within the limit, and the
+    // run reports the highest stable level. Held at both extremes (no level can meet 1 µs; every level meets an
+    // hour) and, between them, against each level's own P99 in the JSON.
+    void benchP99Limit() {
+        auto bench = [&](const QString& limit) {
+            const Run r = runWb({"bench", "-m", m_model, "-t", "1", "--concurrency", "1,2,4", "--input", "16",
+                                 "--output", "8", "--requests", "8", "--p99-limit-ms", limit, "--format", "json"});
+            if (r.exitCode != 0) qWarning("%s", r.err.constData());
+            return parse(r.out);
+        };
+        const json none = bench("0.001"), all = bench("3600000");
+        QVERIFY(none.is_object() && all.is_object());
+        QCOMPARE(none["max_stable_concurrency"].get<int>(), 0);
+        QCOMPARE(all["max_stable_concurrency"].get<int>(), 4);
+        QCOMPARE(all["results"].size(), size_t(3));
+        // A limit between the levels' P99s: stable exactly where P99 <= limit.
+        std::vector<double> p99;
+        for (const json& r : all["results"]) p99.push_back(r["e2e_ms"]["p99"].get<double>());
+        std::sort(p99.begin(), p99.end());
+        const double limit = (p99[0] + p99[1]) / 2;
+        const json mid = bench(QString::number(limit, 'f', 6));
+        int best = 0;
+        for (const json& r : mid["results"]) {
+            const bool within = r["errors"].get<int>() == 0 && r["e2e_ms"]["p99"].get<double>() <= limit;
+            QCOMPARE(r["within_limit"].get<bool>(), within);
+            if (within) best = std::max(best, r["concurrency"].get<int>());
+        }
+        QCOMPARE(mid["max_stable_concurrency"].get<int>(), best);
+    }
+
     void devices() {
         const Run r = runWb({"devices", "--json"});
         QVERIFY2(r.exitCode == 0, r.err.constData());
