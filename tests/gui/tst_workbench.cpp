@@ -72,9 +72,13 @@ private:
     double m_maxGapMs = 0;
 };
 
-// The machines that run this share their cores, so a gap is only a failure when it is long enough that the
-// GUI thread must have been waiting on the engine rather than on the scheduler.
-constexpr double kMaxGapMs = 400;
+// The longest the GUI thread may go without serving a 10 ms timer during an operation that takes `elapsedMs`: half
+// of it, and never less than 100 ms. Work done on the GUI thread shows as one gap about as long as the operation,
+// while the gaps measured with the work on other threads were 10-20 ms (once 42 ms) on 2 cores shared with other
+// builds (load average 8); 100 ms leaves room for such a machine. The former fixed 400 ms passed a GUI thread
+// blocked for up to 0.4 s whatever the operation took. (Operations shorter than 200 ms, like loading
+// stories260K, are held by their own checks too: loadSelected must return within 100 ms.)
+double allowedGapMs(double elapsedMs) { return std::max(100.0, elapsedMs / 2); }
 
 using wbtest::saveScreenshot;  // into docs/screenshots only with WB_WRITE_SCREENSHOTS=1 (screenshots.h)
 
@@ -186,7 +190,8 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
         probe.stop();
         qInfo("load: %.0f ms, %d ticks, max gap %.1f ms", probe.elapsedMs(), probe.ticks(), probe.maxGapMs());
-        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString::number(probe.maxGapMs())));
+        QVERIFY2(probe.maxGapMs() < allowedGapMs(probe.elapsedMs()),
+                 qPrintable(QString("max gap %1 ms over %2 ms").arg(probe.maxGapMs()).arg(probe.elapsedMs())));
         QVERIFY(m_window->bridge()->isLoaded());
         QVERIFY(mm->errorText().isEmpty());
         QVERIFY(mm->statusText().contains("Loaded"));
@@ -229,7 +234,8 @@ private Q_SLOTS:
         QVERIFY(r.completionTokens > 0);
         QVERIFY(deltas.count() > 1);
         QVERIFY2(partialSeen > 0, "the view never showed a partial answer");
-        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString::number(probe.maxGapMs())));
+        QVERIFY2(probe.maxGapMs() < allowedGapMs(probe.elapsedMs()),
+                 qPrintable(QString("max gap %1 ms over %2 ms").arg(probe.maxGapMs()).arg(probe.elapsedMs())));
         QVERIFY(probe.ticks() >= 1);
         const QList<MessageWidget*> ws = chat->messageWidgets();
         QCOMPARE(ws.size(), 2);
@@ -463,7 +469,8 @@ private Q_SLOTS:
         QVERIFY2(icon.isValid() && icon.height() <= 112 && icon.width() <= 112, qPrintable(QString("%1x%2").arg(icon.width()).arg(icon.height())));
         qInfo("addImageFile: %.2f ms; decoding the %lld-byte PNG: %.1f ms; thumbnail after %.1f ms, max gap %.1f ms",
               addMs, QFileInfo(big).size(), decodeMs, probe.elapsedMs(), probe.maxGapMs());
-        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString("the GUI thread stalled %1 ms").arg(probe.maxGapMs())));
+        QVERIFY2(probe.maxGapMs() < allowedGapMs(probe.elapsedMs()),
+                 qPrintable(QString("the GUI thread stalled %1 ms of %2").arg(probe.maxGapMs()).arg(probe.elapsedMs())));
 
         // Cleared before the thumbnail lands: the late result finds no item and adds nothing back.
         QVERIFY(in->addImageFile(big));
