@@ -125,6 +125,11 @@ private:
 
     void waitScan(ModelManagerView* mm) { QTRY_VERIFY_WITH_TIMEOUT(!mm->isScanning(), 20000); }
 
+    void addStoriesToLibrary(ModelManagerView* mm) {
+        mm->addLibraryEntry(QFileInfo(m_modelPath).absolutePath());  // a folder: scanned for models
+        waitScan(mm);
+    }
+
     // What the earlier tests leave behind, for a test run alone (./tst_workbench inputPanel): a window with the
     // stories260K model loaded. Callers check QTest::currentTestFailed() after it.
     void ensureStoriesLoaded() {
@@ -132,8 +137,7 @@ private:
         if (!m_window) openWindow();
         if (m_window->bridge()->isLoaded() && !m_window->bridge()->loadedModel().acceptsImages) return;
         ModelManagerView* mm = m_window->modelManager();
-        mm->addLibraryEntry(QFileInfo(m_modelPath).absolutePath());
-        waitScan(mm);
+        addStoriesToLibrary(mm);
         QVERIFY(mm->selectModel(m_modelPath));
         mm->setThreads(1);
         QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
@@ -163,6 +167,7 @@ private Q_SLOTS:
 
     void loadModelWithoutBlocking() {
         WB_REQUIRE_FIXTURE(kModel);
+        if (!m_window) openWindow();
         ModelManagerView* mm = m_window->modelManager();
         mm->addLibraryEntry(QFileInfo(m_modelPath).absolutePath());  // a folder: scanned for models
         waitScan(mm);
@@ -174,6 +179,17 @@ private Q_SLOTS:
         const MemoryPlan plan = mm->currentPlan();
         QVERIFY(plan.weightBytes > 0 && plan.kvCacheBytes > 0 && plan.workspaceBytes > 0);
         QVERIFY(plan.fits());
+        // The plan's figures for stories260K, from its shape (the fixtures README: 292,800 F32 parameters; 5
+        // layers, 4 KV heads of 8, hidden 64, FFN 172, vocabulary 512): weights as stored, f32 keys and values
+        // per token of context, and a 512-token step's activations plus a row of logits per sequence.
+        QCOMPARE(card.numParameters, qint64(292'800));
+        QCOMPARE(card.weightBytesByPrecision.value("native"), qint64(292'800) * 4);
+        QCOMPARE(card.weightBytesByPrecision.value("fp32"), qint64(292'800) * 4);
+        QVERIFY(card.weightBytesByPrecision.value("fp16") < card.weightBytesByPrecision.value("fp32") * 51 / 100);
+        QCOMPARE(card.kvBytesPerToken, qint64(5 * 2 * 4 * 8 * 4));
+        QCOMPARE(plan.weightBytes, card.weightBytesByPrecision.value(plan.precision));
+        QCOMPARE(plan.kvCacheBytes, qint64(5 * 2 * 4 * 8 * 4) * plan.contextLength * plan.numSequences);
+        QCOMPARE(plan.workspaceBytes, qint64(512) * (6 * 64 + 3 * 172) * 4 + plan.numSequences * 512 * 4);
         // A plan bigger than the machine is reported with its shortfall.
         const MemoryPlan huge = planMemory(card, "fp32", card.contextLength, 1, 1024);
         QVERIFY(!huge.fits());
@@ -202,6 +218,8 @@ private Q_SLOTS:
 
     void chatStreamsWhileTimersRun() {
         WB_REQUIRE_FIXTURE(kModel);
+        ensureStoriesLoaded();
+        if (QTest::currentTestFailed()) return;
         ChatView* chat = m_window->chatView();
         m_window->tabs()->setCurrentWidget(chat);
         SamplingSettings s;
@@ -253,6 +271,8 @@ private Q_SLOTS:
 
     void stopRegenerateEdit() {
         WB_REQUIRE_FIXTURE(kModel);
+        if (m_chatTitle.isEmpty()) chatStreamsWhileTimersRun();  // run alone: the first exchange first
+        if (QTest::currentTestFailed()) return;
         ChatView* chat = m_window->chatView();
         QSignalSpy done(chat, &ChatView::generationFinished);
         QSignalSpy started(chat, &ChatView::generationStarted);
@@ -305,6 +325,8 @@ private Q_SLOTS:
 
     void performanceCharts() {
         WB_REQUIRE_FIXTURE(kModel);
+        if (m_savedMessages < 4) stopRegenerateEdit();  // run alone: the four requests the charts show
+        if (QTest::currentTestFailed()) return;
         PerfChartsView* perf = m_window->perfCharts();
         m_window->tabs()->setCurrentWidget(perf);
         QTRY_VERIFY(perf->sampleCount() > 3);
@@ -485,6 +507,8 @@ private Q_SLOTS:
 
     void shutdownDuringGenerationDoesNotBlock() {
         WB_REQUIRE_FIXTURE(kModel);
+        ensureStoriesLoaded();
+        if (QTest::currentTestFailed()) return;
         ChatView* chat = m_window->chatView();
         SamplingSettings s = chat->sampling();
         s.maxTokens = 100000;  // as long as the context allows
@@ -573,6 +597,7 @@ private Q_SLOTS:
         saveScreenshot(m_window.get(), "models-error");
         // Still usable: the good model loads and answers.
         WB_REQUIRE_FIXTURE(kModel);
+        addStoriesToLibrary(mm);  // done by loadModelWithoutBlocking, unless this test runs alone
         QVERIFY(mm->selectModel(m_modelPath));
         QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
         mm->loadSelected();
@@ -662,6 +687,7 @@ private Q_SLOTS:
         QVERIFY(mm->findChild<QLabel*>("modelCard")->text().contains("text and images"));
         // A Llama-family card keeps the one-device plan only.
         WB_REQUIRE_FIXTURE(kModel);
+        addStoriesToLibrary(mm);  // done by loadModelWithoutBlocking, unless this test runs alone
         QVERIFY(mm->selectModel(m_modelPath));
         QVERIFY(perGpu->isHidden());
         QCOMPARE(mm->currentPlan().perGpuTp2Bytes(), qint64(0));
