@@ -129,7 +129,8 @@ private slots:
             QVERIFY2(a.error.empty(), a.error.c_str());
             const std::string raw = m_engine->tokenizer().decode(a.tokens);
             const size_t open = raw.find("<think>");
-            if (a.reasonsThenAnswers() && open != std::string::npos && raw.find("</think>", open) != std::string::npos) {
+            const bool closed = open != std::string::npos && raw.find("</think>", open) != std::string::npos;
+            if (a.reasonsThenAnswers() && closed) {
                 m_seed = seed;
                 m_want = a;
             }
