@@ -144,8 +144,8 @@ private slots:
     // as it is (native precision: the Q4_0 kernels). It must give the logits of the same weights dequantized to F32
     // (1e-4: only summation order may differ), keep the bytes its blocks take, and differ from the original FP32
     // model by 1/3 to 3x the error measured (0.231 of max |logit|, 4 bits on a 260K-parameter model; the same with
-    // WB_CPU_ISA=scalar, avx2, avx512). The fixtures hold no Q4_K/Q6_K file and the engine has no encoder for them,
-    // so those formats are held only at the block level (tst_cpu_ops).
+    // WB_CPU_ISA=scalar, avx2, avx512). Q4_K and Q6_K files, which the engine cannot encode, are held with random
+    // blocks in tst_model_layouts::kQuantFilesEndToEnd.
     void q4_0FileEndToEnd() {
         WB_REQUIRE_FIXTURE(kGguf);
         auto src = wb::GgufFile::open(wbtest::fixture(kGguf));
