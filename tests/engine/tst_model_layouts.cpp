@@ -100,10 +100,12 @@ private slots:
         // The same f32 weights through the same kernels: equal up to summation order.
         QVERIFY2(maxAbsDiff(g, h) <= 1e-4 * std::max(1.0, maxAbs(g)),
                  qPrintable(QString("GGUF vs HF max |diff| %1 (max |logit| %2)").arg(maxAbsDiff(g, h)).arg(maxAbs(g))));
-        // Q8_0 weights and activations: within a few percent of the largest logit.
+        // Q8_0 weights: measured 0.0127 (gqa), 0.0186 (mha), 0.0114 (qwen2) of the largest logit, the same with
+        // WB_CPU_ISA=scalar, avx2 and avx512; held between a third of the smallest and 3x the largest. Zero would
+        // mean the Q8_0 file's blocks were never used.
         const double rel = maxAbsDiff(g, q) / maxAbs(g);
         qInfo("%s: GGUF/HF max diff %.2e, Q8_0 relative diff %.4f", QTest::currentDataTag(), maxAbsDiff(g, h), rel);
-        QVERIFY2(rel <= 0.05, qPrintable(QString("Q8_0 relative diff %1").arg(rel)));
+        QVERIFY2(rel >= 0.0114 / 3 && rel <= 0.0186 * 3, qPrintable(QString("Q8_0 relative diff %1").arg(rel)));
     }
 
     // Q4_K and Q6_K files end to end. The engine writes neither, so the matrices of a random f32 model (256 wide,
