@@ -9,8 +9,10 @@
 // against themselves on a machine without a GPU, and says nothing about CUDA.
 //
 // One line per check: "PASS name", "FAIL name: message", "SKIP name: reason" (plus INFO lines), then a summary line
-// "N passed, M failed[, K skipped]". Exit code: 0 nothing failed, 1 something failed, 77 no CUDA device could be
-// opened (no module, no driver, no GPU: the reason is printed), 2 bad arguments or a filter matching no check.
+// "N passed, M failed[, K skipped]". Exit code: 0 nothing failed, 1 something failed, 77 this machine has no NVIDIA
+// GPU (no /dev/nvidia<N>, nothing under /proc/driver/nvidia/gpus), 2 bad arguments or a filter matching no check. On
+// a machine with a GPU, a CUDA device that does not open (module missing or unloadable, driver too old) is a failure,
+// not a skip: that is what this check exists to catch.
 //
 // The harness: a check is a named function. CHECK, CHECK_OK and CHECK_EQ end the check at the first failure (later
 // steps depend on them, as QVERIFY did); CHECK_CLOSE records a failed comparison and goes on, so one run reports
@@ -528,7 +530,22 @@ const char* kUsage =
     "  --list         print the check names and exit\n"
     "  --fixtures D   fixtures folder (default: $WB_FIXTURES_DIR, else ../shared/fixtures)\n"
     "  --device cpu   a CPU device in the GPU's place (tests the harness; says nothing about CUDA)\n"
-    "exit code: 0 all passed, 1 a check failed, 77 no CUDA device, 2 bad arguments\n";
+    "exit code: 0 all passed, 1 a check failed (or a GPU is present and no CUDA device opens), 77 no GPU,\n"
+    "  2 bad arguments\n";
+
+/// The first sign of an NVIDIA GPU on this machine (a device node or the driver's GPU list), empty when none.
+std::string nvidiaGpuPresent() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    for (int i = 0; i < 16; ++i) {
+        const std::string node = "/dev/nvidia" + std::to_string(i);
+        if (fs::exists(node, ec)) return node;
+    }
+    const fs::path gpus = "/proc/driver/nvidia/gpus";
+    if (fs::is_directory(gpus, ec) && fs::directory_iterator(gpus, ec) != fs::directory_iterator())
+        return gpus.string();
+    return {};
+}
 
 }  // namespace
 
@@ -575,7 +592,12 @@ int main(int argc, char** argv) {
     auto devs = wb::createDevices(kind, 1, 1);
     if (!devs || devs->empty()) {
         const std::string why = devs ? "no device returned" : devs.error().message;
-        line("no CUDA device: " + why);
+        if (const std::string gpu = nvidiaGpuPresent(); !gpu.empty()) {
+            line("FAIL init: this machine has an NVIDIA GPU (" + gpu + ") but no CUDA device opened: " + why);
+            line(format("0 passed, 1 failed, %zu skipped", checks.size()));
+            return 1;
+        }
+        line("no CUDA device (this machine has no NVIDIA GPU): " + why);
         line(format("0 passed, 0 failed, %zu skipped", checks.size()));
         return 77;
     }

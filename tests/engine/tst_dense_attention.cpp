@@ -38,9 +38,37 @@ private slots:
         a.headDim = d;
         a.scale = 1.0f / std::sqrt(float(d));
         a.outStride = d + 3;
+        // The definition, in double, written here rather than taken from the engine (whose own one-query-at-a-time
+        // reference, cpu::denseAttentionReference, is held to it too): softmax(scale q·k) over every token, times v.
         std::vector<float> want(size_t(n * a.outStride), 0.0f);
-        a.out = want.data();
-        cpu::denseAttentionReference(a);
+        for (int64_t i = 0; i < n; ++i) {
+            std::vector<double> p(static_cast<size_t>(n));
+            double mx = -1e300, sum = 0;
+            for (int64_t j = 0; j < n; ++j) {
+                double s = 0;
+                for (int64_t c = 0; c < d; ++c) s += double(a.q[i * stride + c]) * double(a.k[j * stride + c]);
+                p[size_t(j)] = s * double(a.scale);
+                mx = std::max(mx, p[size_t(j)]);
+            }
+            for (double& x : p) sum += (x = std::exp(x - mx));
+            for (int64_t c = 0; c < d; ++c) {
+                double acc = 0;
+                for (int64_t j = 0; j < n; ++j) acc += p[size_t(j)] * double(a.v[j * stride + c]);
+                want[size_t(i * a.outStride + c)] = float(acc / sum);
+            }
+        }
+        {
+            std::vector<float> ref(size_t(n * a.outStride), 0.0f);
+            a.out = ref.data();
+            cpu::denseAttentionReference(a);
+            float worst = 0;
+            for (int64_t i = 0; i < n; ++i)
+                for (int64_t c = 0; c < d; ++c) {
+                    const size_t at = size_t(i * a.outStride + c);
+                    worst = std::max(worst, std::fabs(ref[at] - want[at]));
+                }
+            QVERIFY2(worst < 2e-5f, qPrintable(QString("the engine's reference: max |diff| %1").arg(worst)));
+        }
         ThreadPool pool(2);
         for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512}) {
             if (cpu::setIsa(isa) != isa) continue;  // not on this CPU

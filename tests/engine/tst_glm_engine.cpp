@@ -559,7 +559,8 @@ private slots:
         Outcome out = run(**e, r);
         QVERIFY2(out.ok, out.error.c_str());
         QCOMPARE(out.usage.promptTokens, int64_t(4 + 1 + 37 * 84 + 1 + 22 + 2));
-        if (wbtest::haveFixture("images/llama_cute.jpg")) {
+        WB_REQUIRE_FIXTURE("images/llama_cute.jpg");
+        {
             QFile f(QString::fromStdString(wbtest::fixture("images/llama_cute.jpg")));
             QVERIFY(f.open(QIODevice::ReadOnly));
             const QByteArray b = f.readAll();

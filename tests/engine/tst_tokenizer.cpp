@@ -31,8 +31,9 @@ std::string readAll(const std::string& path) {
 }
 
 /// llama.cpp's test-tokenizer-0 format: .inp holds the inputs, each followed by "\n__ggml_vocab_test__\n"
-/// (so an input may itself be empty or consist of newlines); .out has one line of ids per input.
-std::vector<GoldenCase> loadGoldens(const std::string& base) {
+/// (so an input may itself be empty or consist of newlines); .out has one line of ids per input. `numInputs` gets
+/// the number of inputs, so a caller can tell a short .out (fewer cases than inputs) from a complete one.
+std::vector<GoldenCase> loadGoldens(const std::string& base, size_t* numInputs = nullptr) {
     const std::string inp = readAll(base + ".inp");
     const std::string sep = "\n__ggml_vocab_test__\n";
     std::vector<std::string> inputs;
@@ -55,6 +56,7 @@ std::vector<GoldenCase> loadGoldens(const std::string& base) {
         for (int32_t id; ids >> id;) c.ids.push_back(id);
         cases.push_back(std::move(c));
     }
+    if (numInputs) *numInputs = inputs.size();
     return cases;
 }
 
@@ -74,8 +76,12 @@ std::unique_ptr<Tokenizer> ggufTokenizer(const std::string& rel) {
 
 /// Runs every golden case; fails naming the first mismatch, and reports how many matched.
 void checkGoldens(const Tokenizer& tok, const std::string& goldenBase) {
-    const auto cases = loadGoldens(wbtest::fixture(goldenBase));
-    QVERIFY(cases.size() > 10);
+    size_t numInputs = 0;
+    const auto cases = loadGoldens(wbtest::fixture(goldenBase), &numInputs);
+    // An absent or truncated .inp/.out would otherwise pass with zero (or fewer) cases.
+    QVERIFY2(cases.size() > 10, qPrintable(QString("%1 golden cases in %2.inp/.out")
+                                               .arg(cases.size()).arg(QString::fromStdString(goldenBase))));
+    QCOMPARE(cases.size(), numInputs);
     int matched = 0;
     QString firstFailure;
     for (const auto& c : cases) {
@@ -166,6 +172,7 @@ private slots:
         const std::string file = viaJson ? src.substr(0, src.size() - 5) : src;
         WB_REQUIRE_FIXTURE(file);
         WB_REQUIRE_FIXTURE(golden.toStdString() + ".inp");
+        WB_REQUIRE_FIXTURE(golden.toStdString() + ".out");
         std::unique_ptr<Tokenizer> tok;
         if (viaJson) {
             auto r = Tokenizer::fromHfFolder(writeGpt2TokenizerJson());
@@ -193,8 +200,14 @@ private slots:
     void goldenRoundTrip() {
         QFETCH(QString, file);
         WB_REQUIRE_FIXTURE(file.toStdString());
+        WB_REQUIRE_FIXTURE(file.toStdString() + ".inp");
+        WB_REQUIRE_FIXTURE(file.toStdString() + ".out");
         auto tok = ggufTokenizer(file.toStdString());
-        for (const auto& c : loadGoldens(wbtest::fixture(file.toStdString()))) {
+        size_t numInputs = 0;
+        const auto cases = loadGoldens(wbtest::fixture(file.toStdString()), &numInputs);
+        QVERIFY2(cases.size() > 10, qPrintable(QString("%1 golden cases").arg(cases.size())));
+        QCOMPARE(cases.size(), numInputs);
+        for (const auto& c : cases) {
             const std::string back = tok->decode(c.ids);
             QVERIFY2(back == c.input,
                      qPrintable(QString("\"%1\" decoded as \"%2\"")

@@ -69,9 +69,13 @@ nlohmann::json safetensorsHeader(const std::vector<uint8_t>& file, uint64_t* hea
 }
 
 std::string makeModelExe() {
+#ifdef WB_MAKE_MODEL
+    return WB_MAKE_MODEL;  // a build dependency: missing is a failure, not a skip
+#else
     // Built beside the tests in the same tree (build/engine/wb-make-model) when its target was built.
     const QString p = QCoreApplication::applicationDirPath() + "/../engine/wb-make-model";
     return QFileInfo::exists(p) ? p.toStdString() : std::string();
+#endif
 }
 
 bool runMakeModel(const QStringList& args, QString* output) {

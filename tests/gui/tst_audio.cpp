@@ -125,7 +125,9 @@ private Q_SLOTS:
             QVERIFY(panel.findChild<WaveformWidget*>("waveform")->isHidden());
         }
         // A FLAC cut short: its first part would decode; it is refused rather than attached silently cut.
-        if (m_jfk.isValid()) {
+        WB_REQUIRE_FIXTURE(kJfk);
+        QVERIFY2(m_jfk.isValid(), qPrintable(m_jfk.error));
+        {
             const QString full = m_tmp.filePath("full.flac");
             QVERIFY(writeAudioFile(m_jfk, full).isEmpty());
             QFile f(full);
@@ -199,7 +201,7 @@ private Q_SLOTS:
             QVERIFY(decodeAudioFile(panel.audioFile()).isValid());
             panel.clear();
         }
-        if (!wbtest::haveFixture(kJfk)) return;
+        WB_REQUIRE_FIXTURE(kJfk);
         QVERIFY(decodeInPanel(panel, jfkPath()).isEmpty());
         QCOMPARE(play->isEnabled(), haveOutput);
         if (!haveOutput) {

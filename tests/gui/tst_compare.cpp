@@ -1,7 +1,8 @@
 // The Compare view driven through its real widgets (offscreen): the stories260K fixture in process at two
 // precisions, `wb serve` over HTTP through the generic plugin, and an unreachable vLLM URL; the table and charts
 // fill, the run saves and reloads (and a file written by `wb bench --append-to` opens too), PNG/CSV/Markdown
-// exports are written, a run is cancelled, and docs/screenshots/compare.png is taken.
+// exports are written, a run is cancelled, and the screenshot compare.png is taken (into docs/screenshots only
+// with WB_WRITE_SCREENSHOTS=1, see screenshots.h).
 #include <QApplication>
 #include <QComboBox>
 #include <QFile>
@@ -23,6 +24,7 @@
 #include "app/compare_view.h"
 #include "app/main_window.h"
 #include "fixtures.h"
+#include "screenshots.h"
 #include "models/glm/glm_tiny.h"
 #include "serve_process.h"
 
@@ -30,7 +32,6 @@ using namespace wbgui;
 
 namespace {
 const char* kModel = "models/stories260K/stories260K.gguf";
-QString screenshotDir() { return QStringLiteral(WB_SOURCE_DIR "/docs/screenshots"); }
 }  // namespace
 
 class TstCompare : public QObject {
@@ -44,11 +45,7 @@ private:
     void takeScreenshot() {
         m_window->tabs()->setCurrentWidget(m_view);
         QApplication::processEvents();
-        QDir().mkpath(screenshotDir());
-        const QString path = screenshotDir() + "/compare.png";
-        QImage img = m_window->grab().toImage().convertToFormat(QImage::Format_RGB888);
-        QVERIFY2(img.save(path, "PNG", 9), qPrintable(path));
-        QVERIFY2(QFileInfo(path).size() < 200 * 1024, qPrintable(path + " is over 200 KB"));
+        wbtest::saveScreenshot(m_window.get(), "compare");
     }
 
     template <typename T>
@@ -74,6 +71,77 @@ private:
         QTest::keyClicks(edit, url);
         QTest::mouseClick(child<QPushButton>("compareAddRemote"), Qt::LeftButton);
     }
+    // One CSV line's fields (RFC 4180 quoting: "a, b" is one field, "" inside quotes is one quote).
+    static QStringList csvFields(const QString& line) {
+        QStringList out;
+        QString f;
+        bool quoted = false;
+        for (int i = 0; i < line.size(); ++i) {
+            const QChar c = line[i];
+            if (quoted && c == '"' && i + 1 < line.size() && line[i + 1] == '"') f += c, ++i;
+            else if (c == '"') quoted = !quoted;
+            else if (c == ',' && !quoted) out << f, f.clear();
+            else f += c;
+        }
+        return out << f;
+    }
+
+    // The table, the Markdown and the CSV show the saved comparison's numbers, computed here from the JSON by the
+    // rules the table states: TTFT and P99 at a run's lowest concurrency with answers, tokens/s the best level's,
+    // max concurrency the run's; the CSV every level's figures to 3 decimals.
+    void numbersMatchTheJson(const QJsonObject& comparison, const QString& md, const QString& csv) {
+        const QJsonArray runs = comparison.value("runs").toArray();
+        const QStringList lines = csv.split('\n', Qt::SkipEmptyParts);
+        const QStringList head = csvFields(lines.value(0));
+        int csvRowsChecked = 0;
+        for (int i = 0; i < 3; ++i) {
+            const QJsonArray levels = runs[i].toObject().value("results").toArray();
+            QJsonObject low;
+            double best = 0;
+            for (const QJsonValue& v : levels) {
+                const QJsonObject l = v.toObject();
+                if (l.value("requests").toInt() <= l.value("errors").toInt()) continue;
+                if (low.isEmpty() || l.value("concurrency").toInt() < low.value("concurrency").toInt()) low = l;
+                best = std::max(best, l.value("output_tokens_per_s").toDouble());
+            }
+            QVERIFY2(!low.isEmpty(), qPrintable(QString("run %1 has no level with answers").arg(i)));
+            const QString label = cell(i, CompareView::ColTarget);
+            const QString ttft = QString("%1 ± %2")
+                                     .arg(low["ttft_ms"].toObject()["mean"].toDouble(), 0, 'f', 1)
+                                     .arg(low["ttft_ms"].toObject()["stddev"].toDouble(), 0, 'f', 1);
+            const QString tps = QString::number(best, 'f', 1);
+            const QString p99 = QString::number(low["e2e_ms"].toObject()["p99"].toDouble(), 'f', 1);
+            const QString maxConc = QString::number(runs[i].toObject().value("max_stable_concurrency").toInt());
+            QCOMPARE(cell(i, CompareView::ColTtft), ttft);
+            QCOMPARE(cell(i, CompareView::ColTokensPerSec), tps);
+            QCOMPARE(cell(i, CompareView::ColP99), p99);
+            QCOMPARE(cell(i, CompareView::ColMaxConc), maxConc);
+            const QString row = QString("| %1 | %2 | %3 | %4 | ").arg(label, ttft, tps, maxConc);
+            QVERIFY2(md.contains(row) && md.contains(QString(" | %1 |\n").arg(p99)), qPrintable(row + "\n" + md));
+            for (const QString& line : lines.mid(1)) {
+                const QStringList f = csvFields(line);
+                auto at = [&](const char* col) { return f.value(int(head.indexOf(QString(col)))); };
+                if (at("framework") != label) continue;
+                const int conc = at("concurrency").toInt();
+                for (const QJsonValue& v : levels) {
+                    const QJsonObject l = v.toObject();
+                    if (l.value("concurrency").toInt() != conc) continue;
+                    const std::pair<const char*, double> cols[] = {
+                        {"ttft_mean_ms", l["ttft_ms"].toObject()["mean"].toDouble()},
+                        {"e2e_p50_ms", l["e2e_ms"].toObject()["p50"].toDouble()},
+                        {"e2e_p99_ms", l["e2e_ms"].toObject()["p99"].toDouble()},
+                        {"output_tokens_per_s", l["output_tokens_per_s"].toDouble()}};
+                    for (const auto& [col, want] : cols) {
+                        const QString why = QString("%1 at %2, %3: %4 vs %5").arg(label).arg(conc).arg(col, at(col));
+                        QVERIFY2(std::abs(at(col).toDouble() - want) <= 0.0005, qPrintable(why.arg(want)));
+                    }
+                    ++csvRowsChecked;
+                }
+            }
+        }
+        QCOMPARE(csvRowsChecked, 3 * 2);
+    }
+
     void checkTable() {
         QTableWidget* t = m_view->resultsTable();
         QCOMPARE(t->rowCount(), 4);
@@ -184,7 +252,9 @@ private slots:
         QVERIFY(mdText.contains("| workbench (int8) |") && mdText.contains("unreachable"));
         QFile csv(m_tmp.filePath("c.csv"));
         QVERIFY(csv.open(QIODevice::ReadOnly));
-        QCOMPARE(QString::fromUtf8(csv.readAll()).count('\n'), 1 + 3 * 2 + 1);  // header, 3 targets × 2 levels, 1
+        const QString csvText = QString::fromUtf8(csv.readAll());
+        QCOMPARE(csvText.count('\n'), 1 + 3 * 2 + 1);  // header, 3 targets × 2 levels, 1
+        numbersMatchTheJson(saved, mdText, csvText);
         takeScreenshot();
     }
 

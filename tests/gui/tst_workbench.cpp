@@ -29,6 +29,9 @@
 #include "bridge/engine_bridge.h"
 #include "bridge/model_info.h"
 #include "fixtures.h"
+#include "screenshots.h"
+#include "media/glm4v_image_processor.h"
+#include "media/image.h"
 #include "models/glm/glm_tiny.h"
 
 using namespace wbgui;
@@ -69,19 +72,15 @@ private:
     double m_maxGapMs = 0;
 };
 
-// The machines that run this share their cores, so a gap is only a failure when it is long enough that the
-// GUI thread must have been waiting on the engine rather than on the scheduler.
-constexpr double kMaxGapMs = 400;
+// The longest the GUI thread may go without serving a 10 ms timer during an operation that takes `elapsedMs`: half
+// of it, and never less than 100 ms. Work done on the GUI thread shows as one gap about as long as the operation,
+// while the gaps measured with the work on other threads were 10-20 ms (once 42 ms) on 2 cores shared with other
+// builds (load average 8); 100 ms leaves room for such a machine. The former fixed 400 ms passed a GUI thread
+// blocked for up to 0.4 s whatever the operation took. (Operations shorter than 200 ms, like loading
+// stories260K, are held by their own checks too: loadSelected must return within 100 ms.)
+double allowedGapMs(double elapsedMs) { return std::max(100.0, elapsedMs / 2); }
 
-QString screenshotDir() { return QStringLiteral(WB_SOURCE_DIR "/docs/screenshots"); }
-
-void saveScreenshot(QWidget* w, const QString& name) {
-    QDir().mkpath(screenshotDir());
-    QImage img = w->grab().toImage().convertToFormat(QImage::Format_RGB888);
-    const QString path = screenshotDir() + "/" + name + ".png";
-    QVERIFY2(img.save(path, "PNG", 9), qPrintable(path));
-    QVERIFY2(QFileInfo(path).size() < 200 * 1024, qPrintable(path + " is over 200 KB"));
-}
+using wbtest::saveScreenshot;  // into docs/screenshots only with WB_WRITE_SCREENSHOTS=1 (screenshots.h)
 
 void writeWav(const QString& path, double seconds) {
     const int rate = 16000;
@@ -115,6 +114,7 @@ private:
     QString m_modelPath;
     QString m_chatTitle;
     QString m_firstAnswer;
+    int m_savedMessages = 2;  // messages the first chat holds when the window closes
 
     void openWindow() {
         m_window = std::make_unique<MainWindow>(m_tmp.path() + "/data");
@@ -124,6 +124,26 @@ private:
     }
 
     void waitScan(ModelManagerView* mm) { QTRY_VERIFY_WITH_TIMEOUT(!mm->isScanning(), 20000); }
+
+    void addStoriesToLibrary(ModelManagerView* mm) {
+        mm->addLibraryEntry(QFileInfo(m_modelPath).absolutePath());  // a folder: scanned for models
+        waitScan(mm);
+    }
+
+    // What the earlier tests leave behind, for a test run alone (./tst_workbench inputPanel): a window with the
+    // stories260K model loaded. Callers check QTest::currentTestFailed() after it.
+    void ensureStoriesLoaded() {
+        WB_REQUIRE_FIXTURE(kModel);
+        if (!m_window) openWindow();
+        if (m_window->bridge()->isLoaded() && !m_window->bridge()->loadedModel().acceptsImages) return;
+        ModelManagerView* mm = m_window->modelManager();
+        addStoriesToLibrary(mm);
+        QVERIFY(mm->selectModel(m_modelPath));
+        mm->setThreads(1);
+        QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
+        mm->loadSelected();
+        QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
+    }
 
     GenerationResult waitFinished(QSignalSpy& spy) {
         [&] { QTRY_VERIFY_WITH_TIMEOUT(spy.count() > 0, 120000); }();
@@ -136,8 +156,9 @@ private Q_SLOTS:
         m_modelPath = QString::fromStdString(wbtest::fixture(kModel));
     }
 
-    void versionAndIcon() {
-        QCOMPARE(QString(WB_VERSION).isEmpty(), false);
+    // The version is checked where a user sees it: the workbench_version test runs `workbench --version` and
+    // matches the project's version (tests/CMakeLists.txt).
+    void iconAndTabs() {
         openWindow();
         QVERIFY(!m_window->windowIcon().isNull());
         QVERIFY(m_window->storeError().isEmpty());
@@ -146,6 +167,7 @@ private Q_SLOTS:
 
     void loadModelWithoutBlocking() {
         WB_REQUIRE_FIXTURE(kModel);
+        if (!m_window) openWindow();
         ModelManagerView* mm = m_window->modelManager();
         mm->addLibraryEntry(QFileInfo(m_modelPath).absolutePath());  // a folder: scanned for models
         waitScan(mm);
@@ -157,6 +179,17 @@ private Q_SLOTS:
         const MemoryPlan plan = mm->currentPlan();
         QVERIFY(plan.weightBytes > 0 && plan.kvCacheBytes > 0 && plan.workspaceBytes > 0);
         QVERIFY(plan.fits());
+        // The plan's figures for stories260K, from its shape (the fixtures README: 292,800 F32 parameters; 5
+        // layers, 4 KV heads of 8, hidden 64, FFN 172, vocabulary 512): weights as stored, f32 keys and values
+        // per token of context, and a 512-token step's activations plus a row of logits per sequence.
+        QCOMPARE(card.numParameters, qint64(292'800));
+        QCOMPARE(card.weightBytesByPrecision.value("native"), qint64(292'800) * 4);
+        QCOMPARE(card.weightBytesByPrecision.value("fp32"), qint64(292'800) * 4);
+        QVERIFY(card.weightBytesByPrecision.value("fp16") < card.weightBytesByPrecision.value("fp32") * 51 / 100);
+        QCOMPARE(card.kvBytesPerToken, qint64(5 * 2 * 4 * 8 * 4));
+        QCOMPARE(plan.weightBytes, card.weightBytesByPrecision.value(plan.precision));
+        QCOMPARE(plan.kvCacheBytes, qint64(5 * 2 * 4 * 8 * 4) * plan.contextLength * plan.numSequences);
+        QCOMPARE(plan.workspaceBytes, qint64(512) * (6 * 64 + 3 * 172) * 4 + plan.numSequences * 512 * 4);
         // A plan bigger than the machine is reported with its shortfall.
         const MemoryPlan huge = planMemory(card, "fp32", card.contextLength, 1, 1024);
         QVERIFY(!huge.fits());
@@ -173,7 +206,8 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
         probe.stop();
         qInfo("load: %.0f ms, %d ticks, max gap %.1f ms", probe.elapsedMs(), probe.ticks(), probe.maxGapMs());
-        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString::number(probe.maxGapMs())));
+        QVERIFY2(probe.maxGapMs() < allowedGapMs(probe.elapsedMs()),
+                 qPrintable(QString("max gap %1 ms over %2 ms").arg(probe.maxGapMs()).arg(probe.elapsedMs())));
         QVERIFY(m_window->bridge()->isLoaded());
         QVERIFY(mm->errorText().isEmpty());
         QVERIFY(mm->statusText().contains("Loaded"));
@@ -184,6 +218,8 @@ private Q_SLOTS:
 
     void chatStreamsWhileTimersRun() {
         WB_REQUIRE_FIXTURE(kModel);
+        ensureStoriesLoaded();
+        if (QTest::currentTestFailed()) return;
         ChatView* chat = m_window->chatView();
         m_window->tabs()->setCurrentWidget(chat);
         SamplingSettings s;
@@ -216,7 +252,8 @@ private Q_SLOTS:
         QVERIFY(r.completionTokens > 0);
         QVERIFY(deltas.count() > 1);
         QVERIFY2(partialSeen > 0, "the view never showed a partial answer");
-        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString::number(probe.maxGapMs())));
+        QVERIFY2(probe.maxGapMs() < allowedGapMs(probe.elapsedMs()),
+                 qPrintable(QString("max gap %1 ms over %2 ms").arg(probe.maxGapMs()).arg(probe.elapsedMs())));
         QVERIFY(probe.ticks() >= 1);
         const QList<MessageWidget*> ws = chat->messageWidgets();
         QCOMPARE(ws.size(), 2);
@@ -234,16 +271,22 @@ private Q_SLOTS:
 
     void stopRegenerateEdit() {
         WB_REQUIRE_FIXTURE(kModel);
+        if (m_chatTitle.isEmpty()) chatStreamsWhileTimersRun();  // run alone: the first exchange first
+        if (QTest::currentTestFailed()) return;
         ChatView* chat = m_window->chatView();
         QSignalSpy done(chat, &ChatView::generationFinished);
         QSignalSpy started(chat, &ChatView::generationStarted);
         // Stop: right after sending, so the engine is still generating when the cancel arrives.
+        // send() submits on this thread and stop() follows within microseconds, long before the engine could
+        // prefill and decode to an end, so the engine still holds the request: the cancel must be accepted and
+        // must be what ended it.
         QVERIFY(chat->send("Tell me another one"));
+        QCOMPARE(started.count(), 1);
         const quint64 id = started.takeFirst().at(0).toULongLong();
-        const bool accepted = m_window->bridge()->stop(id);
+        QVERIFY2(m_window->bridge()->stop(id), "the engine no longer knew a request submitted a moment ago");
         GenerationResult r = waitFinished(done);
         QCOMPARE(r.id, id);
-        if (accepted) QCOMPARE(r.stopReason, QString("cancelled"));
+        QCOMPARE(r.stopReason, QString("cancelled"));
         QVERIFY(!chat->isGenerating());
         QCOMPARE(chat->messageWidgets().size(), 4);
 
@@ -277,10 +320,13 @@ private Q_SLOTS:
         const QJsonObject root = QJsonDocument::fromJson(jf.readAll()).object();
         QCOMPARE(root["messages"].toArray().size(), 5);  // system + 4
         QCOMPARE(root["messages"].toArray()[0].toObject()["role"].toString(), QString("system"));
+        m_savedMessages = 4;
     }
 
     void performanceCharts() {
         WB_REQUIRE_FIXTURE(kModel);
+        if (m_savedMessages < 4) stopRegenerateEdit();  // run alone: the four requests the charts show
+        if (QTest::currentTestFailed()) return;
         PerfChartsView* perf = m_window->perfCharts();
         m_window->tabs()->setCurrentWidget(perf);
         QTRY_VERIFY(perf->sampleCount() > 3);
@@ -306,6 +352,8 @@ private Q_SLOTS:
     }
 
     void inputPanel() {
+        ensureStoriesLoaded();
+        if (QTest::currentTestFailed()) return;
         ChatView* chat = m_window->chatView();
         InputPanel* in = chat->inputPanel();
         m_window->tabs()->setCurrentWidget(chat);
@@ -443,7 +491,8 @@ private Q_SLOTS:
         QVERIFY2(icon.isValid() && icon.height() <= 112 && icon.width() <= 112, qPrintable(QString("%1x%2").arg(icon.width()).arg(icon.height())));
         qInfo("addImageFile: %.2f ms; decoding the %lld-byte PNG: %.1f ms; thumbnail after %.1f ms, max gap %.1f ms",
               addMs, QFileInfo(big).size(), decodeMs, probe.elapsedMs(), probe.maxGapMs());
-        QVERIFY2(probe.maxGapMs() < kMaxGapMs, qPrintable(QString("the GUI thread stalled %1 ms").arg(probe.maxGapMs())));
+        QVERIFY2(probe.maxGapMs() < allowedGapMs(probe.elapsedMs()),
+                 qPrintable(QString("the GUI thread stalled %1 ms of %2").arg(probe.maxGapMs()).arg(probe.elapsedMs())));
 
         // Cleared before the thumbnail lands: the late result finds no item and adds nothing back.
         QVERIFY(in->addImageFile(big));
@@ -458,6 +507,8 @@ private Q_SLOTS:
 
     void shutdownDuringGenerationDoesNotBlock() {
         WB_REQUIRE_FIXTURE(kModel);
+        ensureStoriesLoaded();
+        if (QTest::currentTestFailed()) return;
         ChatView* chat = m_window->chatView();
         SamplingSettings s = chat->sampling();
         s.maxTokens = 100000;  // as long as the context allows
@@ -485,6 +536,15 @@ private Q_SLOTS:
 
     void restartFindsTheChat() {
         WB_REQUIRE_FIXTURE(kModel);
+        if (m_chatTitle.isEmpty()) {
+            // Run alone: have the chat the earlier tests make, then close the window as they do.
+            ensureStoriesLoaded();
+            if (QTest::currentTestFailed()) return;
+            chatStreamsWhileTimersRun();
+            if (QTest::currentTestFailed()) return;
+            m_window->close();
+            m_window.reset();
+        }
         openWindow();
         ChatView* chat = m_window->chatView();
         bool found = false;
@@ -496,7 +556,7 @@ private Q_SLOTS:
         }
         QVERIFY2(found, qPrintable(m_chatTitle));
         const QList<MessageWidget*> ws = chat->messageWidgets();
-        QVERIFY(ws.size() >= 4);
+        QVERIFY2(ws.size() >= m_savedMessages, qPrintable(QString::number(ws.size())));
         QCOMPARE(ws[0]->message().content, QString("Once upon a time there was a little dog"));
         QCOMPARE(ws[1]->message().content, m_firstAnswer);
         QVERIFY(!ws[1]->message().statsLine.isEmpty());
@@ -536,7 +596,8 @@ private Q_SLOTS:
         m_window->tabs()->setCurrentWidget(mm);
         saveScreenshot(m_window.get(), "models-error");
         // Still usable: the good model loads and answers.
-        if (!wbtest::haveFixture(kModel)) return;
+        WB_REQUIRE_FIXTURE(kModel);
+        addStoriesToLibrary(mm);  // done by loadModelWithoutBlocking, unless this test runs alone
         QVERIFY(mm->selectModel(m_modelPath));
         QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
         mm->loadSelected();
@@ -551,6 +612,7 @@ private Q_SLOTS:
 
     void cancelLoadDiscardsTheResult() {
         WB_REQUIRE_FIXTURE(kModel);
+        if (!m_window) openWindow();
         EngineBridge* bridge = m_window->bridge();
         bridge->unloadModel();
         QSignalSpy cancelled(bridge, &EngineBridge::loadCancelled);
@@ -561,7 +623,11 @@ private Q_SLOTS:
         bridge->loadModel(req);
         bridge->cancelLoad();
         QCOMPARE(cancelled.count(), 1);
-        QTest::qWait(1500);  // the engine's result arrives and is dropped
+        // The engine's result arrives and is dropped. The load runs on the global pool and posts its result before
+        // it ends: wait for the pool rather than a fixed time, then deliver what was posted.
+        QVERIFY(QThreadPool::globalInstance()->waitForDone(60000));
+        QCoreApplication::sendPostedEvents();
+        QCoreApplication::processEvents();
         QCOMPARE(loaded.count(), 0);
         QVERIFY(!bridge->isLoaded());
         QVERIFY(m_window->modelManager()->statusText().contains("cancelled"));
@@ -620,7 +686,8 @@ private Q_SLOTS:
         QVERIFY2(perGpu->text().contains("Per GPU at TP=2"), qPrintable(perGpu->text()));
         QVERIFY(mm->findChild<QLabel*>("modelCard")->text().contains("text and images"));
         // A Llama-family card keeps the one-device plan only.
-        if (!wbtest::haveFixture(kModel)) return;
+        WB_REQUIRE_FIXTURE(kModel);
+        addStoriesToLibrary(mm);  // done by loadModelWithoutBlocking, unless this test runs alone
         QVERIFY(mm->selectModel(m_modelPath));
         QVERIFY(perGpu->isHidden());
         QCOMPARE(mm->currentPlan().perGpuTp2Bytes(), qint64(0));
@@ -672,9 +739,20 @@ private Q_SLOTS:
         QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.first().at(1).toString()));
         QVERIFY2(chat->errorText().isEmpty(), qPrintable(chat->errorText()));
         QCOMPARE(r.completionTokens, qint64(24));
-        // The prompt holds the image: [gMASK]<sop><|user|>\n, begin, its merged patches (the tiny checkpoint's
-        // 50,176-pixel budget), end, the question's 31 bytes, <|assistant|>\n.
-        QVERIFY2(r.promptTokens > 4 + 2 + 31 + 2 + 4, qPrintable(QString::number(r.promptTokens)));
+        // The prompt holds the image: [gMASK]<sop><|user|>\n, begin, its merged patches (as many as the image
+        // processor makes of this photo under the tiny checkpoint's pixel budget), end, the question's 31 bytes,
+        // <|assistant|>\n.
+        auto processor = wb::loadGlm4vProcessorConfig((dir + "/preprocessor_config.json").toStdString());
+        QVERIFY(processor.ok());
+        auto imageTokens = [&](const QString& file) -> qint64 {
+            auto img = wb::loadImageFile(file.toStdString());
+            if (!img) return -1;
+            auto in = wb::glm4vPreprocess(*img, *processor);
+            return in ? in->numTokens(processor->mergeSize) : -1;
+        };
+        const qint64 photoTokens = imageTokens(photo);
+        QVERIFY(photoTokens > 0);
+        QCOMPARE(r.promptTokens, 4 + 1 + photoTokens + 1 + 31 + 2);
         const QList<MessageWidget*> ws = chat->messageWidgets();
         QCOMPARE(ws.size(), 2);
         QCOMPARE(ws[0]->message().attachments.size(), 1);
@@ -722,7 +800,7 @@ private Q_SLOTS:
         QVERIFY2(chat->errorText().isEmpty(), qPrintable(chat->errorText()));
         QVERIFY2(rb.stopReason == "stop" || rb.stopReason == "length", qPrintable(rb.stopReason));
         QVERIFY(rb.completionTokens > 0);  // random weights: it may well stop before 24
-        QVERIFY2(rb.promptTokens > 4 + 2 + 13 + 2 + 4, qPrintable(QString::number(rb.promptTokens)));
+        QCOMPARE(rb.promptTokens, 4 + 1 + imageTokens(converted) + 1 + 13 + 2);  // "And this one?": 13 bytes
         QCOMPARE(chat->messageWidgets()[0]->message().attachments, QStringList{converted});
 
         // A chat saved by an older version may name a BMP itself (attachments were converted only at send then):

@@ -85,6 +85,14 @@ test('48 concurrent streams all complete with the usage they asked for', async (
     };
     const results = await Promise.all(Array.from({ length: 48 }, (_, i) => one(i)));
     for (const r of results) assert.ok(r.usage.completion_tokens > 0 && r.usage.completion_tokens <= 24);
+    // Batched with 47 others or alone, a seeded stream is the same text: some of them again, one at a time.
+    for (const i of [0, 17, 31, 47]) {
+        const alone = await one(i);
+        assert.equal(results[i].text, alone.text, `stream ${i}`);
+        // (cached_tokens may differ: the second time the prompt's prefix is in the cache)
+        assert.equal(results[i].usage.prompt_tokens, alone.usage.prompt_tokens, `stream ${i}`);
+        assert.equal(results[i].usage.completion_tokens, alone.usage.completion_tokens, `stream ${i}`);
+    }
     const m = await waitKvFree(server.port);
     assert.equal(m.value('wb_kv_cache_blocks_used'), 0);
 });

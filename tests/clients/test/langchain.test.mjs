@@ -31,13 +31,20 @@ test('invoke() with streaming returns the whole message', async () => {
 });
 
 test('stream() yields chunks whose concatenation is the text', async () => {
+    // Greedy, so the same request answered whole must give the same text: a lost, doubled or reordered chunk fails.
+    const greedy = (streaming) => new ChatOpenAI({
+        model: MODEL, temperature: 0, maxTokens: 24, streaming, maxRetries: 0,
+        configuration: { baseURL: server.baseURL }, apiKey: 'EMPTY',
+    });
     let text = '', n = 0;
-    for await (const chunk of await llm().stream('Once upon a time')) {
+    for await (const chunk of await greedy(true).stream('Once upon a time')) {
         text += chunk.content;
         ++n;
     }
     assert.ok(n > 2);
     assert.ok(text.length > 0);
+    const whole = await greedy(false).invoke('Once upon a time');
+    assert.equal(text, whole.content);
 });
 
 test('extra body through ChatOpenAI reaches the server (chat_template_kwargs too)', async () => {

@@ -96,6 +96,21 @@ test('sampling fields the phone agent sends are accepted', async () => {
     assert.equal(r.usage.completion_tokens > 0, true);
 });
 
+test('penalties change what is generated', async () => {
+    // Greedy over 48 tokens the tiny story model repeats words ("Lily", "the", "."): a frequency penalty must
+    // steer it elsewhere, and the same penalty must give the same text again.
+    const ask = (extra) => client.chat.completions.create({
+        model: MODEL, messages: [{ role: 'user', content: 'Once upon a time' }], max_tokens: 48, temperature: 0,
+        ...extra,
+    }).then((r) => r.choices[0].message.content);
+    const plain = await ask({});
+    const freq = await ask({ frequency_penalty: 1.5 });
+    const pres = await ask({ presence_penalty: 1.5 });
+    assert.notEqual(freq, plain, 'frequency_penalty had no effect');
+    assert.notEqual(pres, plain, 'presence_penalty had no effect');
+    assert.equal(await ask({ frequency_penalty: 1.5 }), freq);
+});
+
 test('completions, streamed and not', async () => {
     const r = await client.completions.create({ model: MODEL, prompt: 'Once upon a time', max_tokens: 10,
         temperature: 0 });
