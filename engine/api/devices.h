@@ -28,6 +28,8 @@ struct DeviceReport {
 /// Loads backend modules once (thread-safe) and lists their devices.
 DeviceReport probeDevices();
 
+/// The SIMD kernels the CPU backend picked on this machine ("avx512", "avx2", "scalar").
+const char* cpuIsaName();
 /// The host's available memory (MemAvailable), 0 when it cannot be read.
 int64_t hostAvailableMemoryBytes();
 /// This process's peak and current resident set (VmHWM, VmRSS), -1 when they cannot be read.

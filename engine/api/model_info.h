@@ -47,5 +47,7 @@ struct ModelInfo {
 /// Recognises the model (a .gguf file or a checkpoint folder) and reads what its headers say. Cheap: a GLM-4.1V
 /// folder is planned from config.json alone. Errors name the file and what is wrong with it.
 Result<ModelInfo> inspectModel(const std::string& path);
+/// Only the family that would load the model ("llama", "glm"): reads what names its architecture, nothing more.
+Result<std::string> modelFamily(const std::string& path);
 
 }  // namespace wb

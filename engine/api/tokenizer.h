@@ -27,6 +27,8 @@ public:
     /// From a Hugging Face folder: tokenizer.json if present, else tokenizer.model; tokenizer_config.json
     /// (added tokens, bos/eos, add_bos_token, chat_template) when present.
     static Result<std::unique_ptr<Tokenizer>> fromHfFolder(const std::string& dir);
+    /// A model's tokenizer alone: a folder's tokenizer files, or a .gguf file's vocabulary (no weights read).
+    static Result<std::unique_ptr<Tokenizer>> fromModelPath(const std::string& path);
 
     /// "spm" or "bpe".
     virtual std::string kind() const = 0;

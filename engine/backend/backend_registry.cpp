@@ -156,6 +156,8 @@ Result<std::vector<std::unique_ptr<Communicator>>> createCommunicators(DeviceKin
     return out;
 }
 
+const char* cpuIsaName() { return cpu::isaName(cpu::detectedIsa()); }
+
 int64_t hostAvailableMemoryBytes() {
     const int64_t b = hostMemInfoBytes("MemAvailable:");
     return b > 0 ? b : 0;

@@ -10,11 +10,11 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
-#include "backend/cpu/cpu_ops.h"
 #include "cli/cli_options.h"
 #include "cli/commands.h"
 #include "api/units.h"
-#include "models/decoder/llama_model.h"
+#include "api/devices.h"
+#include "api/direct_model.h"
 
 using nlohmann::json;
 
@@ -44,7 +44,7 @@ int cmdBench(const Args& a) {
     if (a.has("concurrency") || a.has("url") || a.has("request-rate") || !a.images.empty()) return cmdBenchServing(a);
     auto m = loadModel(a);
     if (!m) return fail(m.error().message);
-    wb::LlamaModel& model = **m;
+    wb::DirectModel& model = **m;
     const wb::ModelConfig& c = model.config();
     int64_t pp = 128, tg = 64, reps = 3, depth = 0;
     if (!number(a, "pp", pp) || !number(a, "tg", tg) || !number(a, "reps", reps) || !number(a, "max-tokens", tg) ||
@@ -69,22 +69,22 @@ int cmdBench(const Args& a) {
     const std::vector<int32_t> context = randomIds(depth), prompt = randomIds(pp);
     // One cache for the whole run: `depth` tokens written once (not timed), then every test writes from position
     // `depth` on, over what the previous test left there (a causal model never reads past its own position).
-    wb::KvCache cache(c, depth + std::max(pp, tg) + 1);
+    model.resetCache(depth + std::max(pp, tg) + 1);
     if (depth > 0) {
-        auto e = model.forward(context, 0, cache, logits.data());
+        auto e = model.forward(context, 0, logits.data());
         if (!e) return fail(e.error().message);
     }
     std::vector<double> ppRates, tgRates;
     // One warm-up run of each (page in the weights, grow scratch buffers).
     for (int64_t r = -1; r < reps; ++r) {
         auto t0 = Clock::now();
-        auto e = model.forward(prompt, depth, cache, logits.data());
+        auto e = model.forward(prompt, depth, logits.data());
         if (!e) return fail(e.error().message);
         auto t1 = Clock::now();
         int32_t tok = c.bosTokenId >= 0 ? c.bosTokenId : 1;
         auto t2 = Clock::now();
         for (int64_t i = 0; i < tg; ++i) {
-            auto e2 = model.forward(std::span<const int32_t>(&tok, 1), depth + i, cache, logits.data());
+            auto e2 = model.forward(std::span<const int32_t>(&tok, 1), depth + i, logits.data());
             if (!e2) return fail(e2.error().message);
             tok = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
         }
@@ -100,8 +100,8 @@ int cmdBench(const Args& a) {
     j["model"] = model.path();
     j["precision"] = wb::precisionName(model.precision());
     j["weight_bytes"] = model.weightBytes();
-    j["threads"] = model.threadPool().size();
-    j["isa"] = wb::cpu::isaName(wb::cpu::detectedIsa());
+    j["threads"] = model.numThreads();
+    j["isa"] = wb::cpuIsaName();
     j["pp"] = {{"tokens", pp}, {"tokens_per_s", sp.mean}, {"stddev", sp.sd}, {"runs", ppRates}};
     j["tg"] = {{"tokens", tg}, {"tokens_per_s", sg.mean}, {"stddev", sg.sd}, {"runs", tgRates}};
     j["depth"] = depth;
@@ -109,8 +109,8 @@ int cmdBench(const Args& a) {
         std::cout << j.dump(2) << "\n";
     } else {
         std::printf("model %s, precision %s, %d threads, ISA %s, weights %s\n", model.path().c_str(),
-                    wb::precisionName(model.precision()).c_str(), model.threadPool().size(),
-                    wb::cpu::isaName(wb::cpu::detectedIsa()), humanBytes(double(model.weightBytes())).c_str());
+                    wb::precisionName(model.precision()).c_str(), model.numThreads(),
+                    wb::cpuIsaName(), humanBytes(double(model.weightBytes())).c_str());
         const std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
         std::printf("  pp%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)pp, at.c_str(), sp.mean, sp.sd);
         std::printf("  tg%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)tg, at.c_str(), sg.mean, sg.sd);

@@ -18,7 +18,7 @@
 #include "api/units.h"
 #include "api/target_plugins.h"
 #include "api/http_target.h"
-#include "serve/metrics.h"
+#include "api/devices.h"
 #include "api/tokenizer.h"
 
 using nlohmann::json;

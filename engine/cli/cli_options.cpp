@@ -1,14 +1,13 @@
 #include "cli/cli_options.h"
 
+#include "api/model_info.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 
-#include "backend/device.h"
-#include "formats/gguf.h"
-#include "models/glm/glm_config.h"
 
 namespace wb::cli {
 
@@ -55,23 +54,20 @@ int fail(const std::string& msg) {
 }
 
 wb::Result<std::unique_ptr<wb::Tokenizer>> loadTokenizerOnly(const std::string& path) {
-    if (std::filesystem::is_directory(path)) return wb::Tokenizer::fromHfFolder(path);
-    auto g = wb::GgufFile::open(path);
-    if (!g) return g.error();
-    return wb::Tokenizer::fromGguf(**g);
+    return wb::Tokenizer::fromModelPath(path);
 }
 
-wb::Result<std::unique_ptr<wb::LlamaModel>> loadModel(const Args& a) {
+wb::Result<std::unique_ptr<wb::DirectModel>> loadModel(const Args& a) {
     if (!a.has("model")) return wb::makeError("no model given (-m PATH)");
     wb::LoadOptions lo;
     auto p = wb::parsePrecision(a.get("precision", "native"));
     if (!p) return p.error();
     lo.precision = *p;
     lo.numThreads = std::atoi(a.get("threads", "0").c_str());
-    if (wb::isGlmFolder(a.get("model")))
+    if (auto family = wb::modelFamily(a.get("model")); family && *family == "glm")
         return wb::makeError(a.get("model") + " is a GLM-4 / GLM-4.1V checkpoint: use `wb chat`, `wb ask` (images "
                              "with --image) or `wb serve`, which run it through the engine");
-    return wb::LlamaModel::load(a.get("model"), lo);
+    return wb::DirectModel::load(a.get("model"), lo);
 }
 
 // The sampling flags (--temp, --top-k, --top-p, --min-p, penalties, --seed) and -n, for generate, chat and ask.

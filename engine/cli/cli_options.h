@@ -12,8 +12,7 @@
 
 #include "api/engine.h"
 #include "core/result.h"
-#include "models/decoder/generator.h"
-#include "models/decoder/llama_model.h"
+#include "api/direct_model.h"
 #include "api/tokenizer.h"
 
 namespace wb::cli {
@@ -63,7 +62,7 @@ wb::Result<std::unique_ptr<wb::Tokenizer>> loadTokenizerOnly(const std::string& 
 
 // -m, --precision and -t for the single-sequence commands (generate, bench); GLM folders are refused with a pointer
 // to the engine-backed commands.
-wb::Result<std::unique_ptr<wb::LlamaModel>> loadModel(const Args& a);
+wb::Result<std::unique_ptr<wb::DirectModel>> loadModel(const Args& a);
 
 // The sampling flags (--temp, --top-k, --top-p, --min-p, penalties, --seed) and -n, for generate, chat and ask.
 bool samplingFlags(const Args& a, wb::SamplingParams& s, int64_t& maxTokens);

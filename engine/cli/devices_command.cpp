@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "backend/backend_registry.h"
+#include "api/devices.h"
 
 namespace wb::cli {
 

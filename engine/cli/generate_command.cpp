@@ -5,8 +5,8 @@
 
 #include "cli/cli_options.h"
 #include "cli/commands.h"
-#include "models/decoder/generator.h"
-#include "models/decoder/llama_model.h"
+#include "api/direct_model.h"
+#include "api/tokenizer.h"
 
 using nlohmann::json;
 
@@ -18,7 +18,7 @@ int cmdGenerate(const Args& a) {
     if (!ok) return fail("cannot read prompt file " + a.get("file"));
     auto m = loadModel(a);
     if (!m) return fail(m.error().message);
-    wb::LlamaModel& model = **m;
+    wb::DirectModel& model = **m;
     wb::GenerateOptions g;
     if (!samplingFromArgs(a, g)) return 2;
     g.stopStrings = a.stops;
@@ -31,7 +31,7 @@ int cmdGenerate(const Args& a) {
         std::fputs(prompt.c_str(), stdout);
         std::fflush(stdout);
     }
-    auto r = wb::generate(model, ids, g, [&](const std::string& t) {
+    auto r = model.generate(ids, g, [&](const std::string& t) {
         if (!asJson) {
             std::fputs(t.c_str(), stdout);
             std::fflush(stdout);

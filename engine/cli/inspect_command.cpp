@@ -6,9 +6,7 @@
 #include "cli/cli_options.h"
 #include "cli/commands.h"
 #include "api/units.h"
-#include "models/glm/glm_config.h"
-#include "models/glm/glm_summary.h"
-#include "models/decoder/llama_model.h"
+#include "api/model_info.h"
 
 using nlohmann::json;
 
@@ -18,18 +16,18 @@ namespace {
 
 // GLM-4 / GLM-4.1V folders: the plan from config.json (text and vision parameters, bytes per precision, KV per
 // token, one GPU's share at tensor-parallel degree 2), as the model manager shows it.
-int inspectGlm(const Args& a) {
-    auto s = wb::summarizeGlmFolder(a.get("model"));
-    if (!s) return fail(s.error().message);
+int inspectGlm(const Args& a, const wb::ModelInfo& info) {
+    const wb::ModelInfo* s = &info;
+    const int64_t textParameters = s->numParameters - s->visionParameters;
     json j;
     j["path"] = a.get("model");
-    j["architecture"] = s->config.architecture;
-    j["parameters"] = s->numParameters();
-    j["text_parameters"] = s->textParameters();
-    j["vision_parameters"] = s->visionParameters();
-    j["layers"] = s->config.text.numLayers;
-    j["hidden_size"] = s->config.text.dim;
-    j["context_length"] = s->config.text.maxContext;
+    j["architecture"] = s->architecture;
+    j["parameters"] = s->numParameters;
+    j["text_parameters"] = textParameters;
+    j["vision_parameters"] = s->visionParameters;
+    j["layers"] = s->config.numLayers;
+    j["hidden_size"] = s->config.dim;
+    j["context_length"] = s->config.maxContext;
     j["weight_bytes_by_precision"] = s->weightBytesByPrecision;
     j["kv_bytes_per_token"] = s->kvBytesPerToken;
     for (const auto& tp : s->tensorParallel)
@@ -40,12 +38,12 @@ int inspectGlm(const Args& a) {
         return 0;
     }
     std::printf("%s\n  architecture   %s\n  parameters     %lld (text %lld, vision %lld)\n", a.get("model").c_str(),
-                s->config.architecture.c_str(), (long long)s->numParameters(), (long long)s->textParameters(),
-                (long long)s->visionParameters());
+                s->architecture.c_str(), (long long)s->numParameters, (long long)textParameters,
+                (long long)s->visionParameters);
     std::printf("  layers %lld, hidden %lld, heads %lld (KV %lld, head dim %lld), context %lld\n",
-                (long long)s->config.text.numLayers, (long long)s->config.text.dim, (long long)s->config.text.numHeads,
-                (long long)s->config.text.numKvHeads, (long long)s->config.text.headDim,
-                (long long)s->config.text.maxContext);
+                (long long)s->config.numLayers, (long long)s->config.dim, (long long)s->config.numHeads,
+                (long long)s->config.numKvHeads, (long long)s->config.headDim,
+                (long long)s->config.maxContext);
     std::printf("  weights by precision (one device):\n");
     for (const auto& [k, v] : s->weightBytesByPrecision) std::printf("    %-7s %s\n", k.c_str(), wb::humanBytes(double(v)).c_str());
     std::printf("  KV cache (f32) %s per token\n", wb::humanBytes(double(s->kvBytesPerToken)).c_str());
@@ -62,9 +60,9 @@ int inspectGlm(const Args& a) {
 
 int cmdInspect(const Args& a) {
     if (!a.has("model")) return fail("no model given (-m PATH)");
-    if (wb::isGlmFolder(a.get("model"))) return inspectGlm(a);
-    auto s = wb::summarizeModel(a.get("model"));
+    auto s = wb::inspectModel(a.get("model"));
     if (!s) return fail(s.error().message);
+    if (s->family == "glm") return inspectGlm(a, *s);
     const wb::ModelConfig& c = s->config;
     json j;
     j["path"] = s->path;

@@ -90,6 +90,14 @@ Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, co
     return (*family)->load(*id, options, maxImagePixels);
 }
 
+Result<std::string> modelFamily(const std::string& path) {
+    auto id = identifyModel(path);
+    if (!id) return id.error();
+    auto family = familyOf(*id);
+    if (!family) return family.error();
+    return (*family)->name;
+}
+
 Result<ModelInfo> inspectModel(const std::string& path) {
     auto id = identifyModel(path);
     if (!id) return id.error();

@@ -408,4 +408,12 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::fromHfFolder(const std::string& di
     }
 }
 
+Result<std::unique_ptr<Tokenizer>> Tokenizer::fromModelPath(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) return fromHfFolder(path);
+    auto g = GgufFile::open(path);
+    if (!g) return g.error();
+    return fromGguf(**g);
+}
+
 }  // namespace wb

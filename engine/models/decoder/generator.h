@@ -9,38 +9,18 @@
 #include <vector>
 
 #include "core/result.h"
+#include "api/direct_model.h"
 #include "models/decoder/llama_model.h"
 #include "runtime/sampler.h"
 
 namespace wb {
 
-struct GenerateOptions {
-    SamplingParams sampling;
-    int64_t maxNewTokens = 128;
-    std::vector<std::string> stopStrings;
-    bool ignoreEos = false;  // benchmarks generate a fixed count
-    int64_t prefillChunk = 512;  // prompt tokens per forward call
-    const std::atomic<bool>* cancel = nullptr;
-};
 
-enum class FinishReason { Stop, Length, Cancelled };
-
-struct GenerateResult {
-    std::vector<int32_t> promptTokens;
-    std::vector<int32_t> tokens;  // generated ids
-    std::string text;
-    FinishReason finish = FinishReason::Length;
-    double prefillMs = 0;   // prompt processing (time to first token minus sampling)
-    double firstTokenMs = 0;
-    double decodeMs = 0;    // after the first token
-    double totalMs = 0;
-};
 
 /// Generates from prompt ids. onText receives each UTF-8-complete delta (never half a character).
 Result<GenerateResult> generate(LlamaModel& model, const std::vector<int32_t>& prompt, const GenerateOptions& options,
                                 const std::function<void(const std::string&)>& onText = {});
 
-const char* finishReasonName(FinishReason r);
 
 /// The ids that end a generation: the tokenizer's end-of-turn tokens, its EOS and generation_config.json's.
 std::vector<int32_t> stopTokenIds(const LlamaModel& model);

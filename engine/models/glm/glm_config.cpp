@@ -223,13 +223,4 @@ Result<GlmConfig> glmConfigFromFolder(const std::string& dir) {
     return c;
 }
 
-bool isGlmFolder(const std::string& dir) {
-    namespace fs = std::filesystem;
-    std::ifstream f(fs::path(dir) / "config.json");
-    if (!f) return false;
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return glmConfigFromJson(ss.str(), "config.json").ok();
-}
-
 }  // namespace wb

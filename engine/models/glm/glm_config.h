@@ -70,7 +70,5 @@ struct GlmConfig {
 Result<GlmConfig> glmConfigFromFolder(const std::string& dir);
 /// Parses config.json text (for tests and tools); `source` names it in errors.
 Result<GlmConfig> glmConfigFromJson(const std::string& json, const std::string& source);
-/// True when config.json names a GLM-4 or GLM-4V architecture.
-bool isGlmFolder(const std::string& dir);
 
 }  // namespace wb
