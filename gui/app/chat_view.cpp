@@ -1,5 +1,6 @@
 #include "app/chat_view.h"
 
+#include <QSaveFile>
 #include <QtConcurrent/QtConcurrentRun>
 
 #include <QPointer>
@@ -668,16 +669,18 @@ void ChatView::setSampling(const SamplingSettings& s) {
     saveSettings();
 }
 
+// Exports are written beside the target and renamed into place (QSaveFile): an interrupted export never leaves
+// half a file where a good one was.
 bool ChatView::exportMarkdown(const QString& path) const {
-    QFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) return false;
-    return f.write(m_store->exportMarkdown(m_chat.id).toUtf8()) >= 0;
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly)) return false;
+    return f.write(m_store->exportMarkdown(m_chat.id).toUtf8()) >= 0 && f.commit();
 }
 
 bool ChatView::exportJson(const QString& path) const {
-    QFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate)) return false;
-    return f.write(m_store->exportJson(m_chat.id)) >= 0;
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly)) return false;
+    return f.write(m_store->exportJson(m_chat.id)) >= 0 && f.commit();
 }
 
 }  // namespace wbgui

@@ -1,5 +1,6 @@
 #include "app/perf_charts_view.h"
 
+#include <QSaveFile>
 #include <QFile>
 #include <QFileDialog>
 #include <QGridLayout>
@@ -184,12 +185,13 @@ void PerfChartsView::replotAll() {
 
 bool PerfChartsView::exportPng(const QString& path) {
     for (QCustomPlot* p : m_plots) p->replot(QCustomPlot::rpImmediateRefresh);
-    return grab().save(path, "PNG");
+    QSaveFile f(path);  // renamed into place: never half a PNG where a good one was
+    return f.open(QIODevice::WriteOnly) && grab().save(&f, "PNG") && f.commit();
 }
 
 bool PerfChartsView::exportCsv(const QString& path) const {
-    QFile f(path);
-    if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) return false;
+    QSaveFile f(path);
+    if (!f.open(QIODevice::WriteOnly | QIODevice::Text)) return false;
     QTextStream out(&f);
     out << "time_s,tokens_per_s,inter_token_ms,batch_size,kv_blocks_used,kv_blocks_total,kv_use_percent,"
            "rss_bytes,weight_bytes,kv_cache_bytes,running,waiting,total_generated_tokens\n";
@@ -199,10 +201,12 @@ bool PerfChartsView::exportCsv(const QString& path) const {
             << s.processRssBytes << ',' << s.weightBytes << ',' << s.kvCacheBytes << ',' << s.numRunning << ','
             << s.numWaiting << ',' << s.totalGeneratedTokens << '\n';
     }
+    out.flush();
+    if (!f.commit()) return false;
     QString reqPath = path;
     if (reqPath.endsWith(QLatin1String(".csv"))) reqPath.chop(4);
-    QFile rf(reqPath + QStringLiteral("-requests.csv"));
-    if (!rf.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) return false;
+    QSaveFile rf(reqPath + QStringLiteral("-requests.csv"));
+    if (!rf.open(QIODevice::WriteOnly | QIODevice::Text)) return false;
     QTextStream rout(&rf);
     rout << "request,id,stop_reason,prompt_tokens,completion_tokens,queue_ms,ttft_ms,e2e_ms,mean_inter_token_ms,"
             "tokens_per_s\n";
@@ -212,7 +216,8 @@ bool PerfChartsView::exportCsv(const QString& path) const {
              << r.queueMs << ',' << r.ttftMs << ',' << r.e2eMs << ',' << r.meanInterTokenMs << ','
              << r.tokensPerSecond() << '\n';
     }
-    return true;
+    rout.flush();
+    return rf.commit();
 }
 
 }  // namespace wbgui
