@@ -303,6 +303,23 @@ private slots:
         QVERIFY2(m.error().message.find("boolean") != std::string::npos, m.error().message.c_str());
     }
 
+    // Found probing the server (issue #13): "rms_norm_eps": "abc" was taken silently as the default 1e-6. A
+    // number field that is not a positive finite number is an Error naming the file and the field.
+    void hfConfigBadNumberIsAnError() {
+        WB_REQUIRE_FIXTURE("models/stories260K/hf/config.json");
+        const std::pair<const char*, nlohmann::json> cases[] = {
+            {"rms_norm_eps", "abc"}, {"rms_norm_eps", -1.0}, {"rope_theta", nlohmann::json::array()}, {"rope_theta", 0}};
+        int i = 0;
+        for (const auto& [key, value] : cases) {
+            const std::string dir = copyHfFolder("bad_number_" + std::to_string(i++));
+            editConfig(dir, [&](nlohmann::json& j) { j[key] = value; });
+            auto m = wb::LlamaModel::load(dir);
+            QVERIFY2(!m.ok(), key);
+            QVERIFY2(m.error().message.find("config.json: field " + std::string(key)) != std::string::npos,
+                     m.error().message.c_str());
+        }
+    }
+
     // Shape dims of 2^63 and up were read as negative int64: [2^64-1, 2^64-1] is [-1, -1], whose product 1 matched
     // 4 data bytes, so the tensor was accepted with a negative shape.
     void safetensorsHugeDimsRefused() {

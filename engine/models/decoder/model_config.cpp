@@ -174,11 +174,21 @@ static Result<ModelConfig> configFromHfFolderImpl(const std::string& dir) {
     WB_CFG_INT(c.maxContext, "max_position_embeddings", 2048, false)
     WB_CFG_INT(c.headDim, "head_dim", c.numHeads > 0 ? c.dim / c.numHeads : 0, false)
 #undef WB_CFG_INT
-    auto getFloat = [&](const char* key, double def) -> double {
-        return (j.contains(key) && j[key].is_number()) ? j[key].get<double>() : def;
+    // Absent or null: the default. Anything else must be a positive finite number ("abc" is an error, not 1e-6).
+    auto getFloat = [&](const char* key, double def) -> Result<double> {
+        if (!j.contains(key) || j[key].is_null()) return def;
+        if (!j[key].is_number())
+            return makeError(path + ": field " + key + " must be a number, not " + std::string(j[key].type_name()));
+        const double v = j[key].get<double>();
+        if (!std::isfinite(v) || v <= 0) return makeError(path + ": field " + key + " must be positive and finite");
+        return v;
     };
-    c.normEps = float(getFloat("rms_norm_eps", 1e-6));
-    c.ropeTheta = float(getFloat("rope_theta", 10000.0));
+    auto eps = getFloat("rms_norm_eps", 1e-6);
+    if (!eps) return eps.error();
+    auto theta = getFloat("rope_theta", 10000.0);
+    if (!theta) return theta.error();
+    c.normEps = float(*eps);
+    c.ropeTheta = float(*theta);
     c.tiedEmbeddings = j.value("tie_word_embeddings", false);
     c.qkvBias = c.architecture == "qwen2" || j.value("attention_bias", false);
     if (j.contains("bos_token_id") && j["bos_token_id"].is_number_integer()) c.bosTokenId = j["bos_token_id"];
