@@ -156,6 +156,14 @@ std::vector<float> randomVector(size_t n, uint32_t seed, float scale = 1.0f) {
 // max |a - b| <= rel * max|a| + abs; empty when it holds, else what went wrong.
 std::string closeMessage(const std::vector<float>& ref, const std::vector<float>& got, double rel, double abs = 1e-6) {
     if (ref.size() != got.size()) return format("sizes differ (%zu vs %zu)", ref.size(), got.size());
+    // NaN and inf first: std::max(maxDiff, NaN) keeps maxDiff, so an op that wrote NaN everywhere would pass.
+    size_t badRef = 0, badGot = 0, firstBad = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+        if (!std::isfinite(ref[i])) ++badRef;
+        if (!std::isfinite(got[i]) && badGot++ == 0) firstBad = i;
+    }
+    if (badRef) return format("the reference has %zu non-finite values (a bug in the check)", badRef);
+    if (badGot) return format("%zu non-finite values (the first at %zu: %g)", badGot, firstBad, double(got[firstBad]));
     double maxRef = 0, maxDiff = 0;
     for (float x : ref) maxRef = std::max(maxRef, double(std::fabs(x)));
     for (size_t i = 0; i < ref.size(); ++i) maxDiff = std::max(maxDiff, double(std::fabs(ref[i] - got[i])));
