@@ -7,7 +7,9 @@
 // "   I am an assistant   ", "Another question"): the five of Llama-2-13b-chat, Mistral-7B-Instruct-v0.1,
 // Mixtral-8x7B-Instruct-v0.1, gemma-7b-it and ChatML (OpenHermes-2.5) are the expected outputs of mistral.rs's
 // template tests (EricLBuehler/mistral.rs, mistralrs-core/src/pipeline/chat_template.rs), and ChatML's is also in
-// llama.cpp's tests/test-chat-template.cpp. Zephyr's, GLM's and Qwen-VL's have no second copy cited here.
+// llama.cpp's tests/test-chat-template.cpp. Zephyr's, GLM-4.1V's, Qwen2.5-VL's and the GLM-V thinking template's
+// (all but the tools case) were rendered by Transformers 4.57's own renderer over the same conversations and found
+// equal byte for byte: tools/hf-goldens/check_chat_templates.py reads them from this file and re-checks them.
 #include "template/chat_template.h"
 
 #include <QtTest>
