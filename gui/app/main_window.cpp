@@ -1,5 +1,7 @@
 #include "app/main_window.h"
 
+#include "app/agent_view.h"
+
 #include <QCloseEvent>
 #include <QDir>
 #include <QFileInfo>
@@ -46,6 +48,8 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     m_tabs->addTab(m_perf, tr("Performance"));
     m_compare = new CompareView;
     m_tabs->addTab(m_compare, tr("Compare"));
+    m_agent = new AgentView;
+    m_tabs->addTab(m_agent, tr("Agent"));
     // A loaded model is for chatting: go there, as a user would next.
     connect(m_bridge, &EngineBridge::loadFinished, this, [this] { m_tabs->setCurrentWidget(m_chat); });
     setCentralWidget(m_tabs);

@@ -10,6 +10,7 @@ class QTabWidget;
 
 namespace wbgui {
 
+class AgentView;
 class ChatStore;
 class ChatView;
 class CompareView;
@@ -28,6 +29,7 @@ public:
     ChatView* chatView() const { return m_chat; }
     PerfChartsView* perfCharts() const { return m_perf; }
     CompareView* compareView() const { return m_compare; }
+    AgentView* agentView() const { return m_agent; }
     QTabWidget* tabs() const { return m_tabs; }
     QString dataDir() const { return m_dataDir; }
     /// Non-empty when the chat database could not be opened (the app still runs, without history).
@@ -49,6 +51,7 @@ private:
     ChatView* m_chat = nullptr;
     PerfChartsView* m_perf = nullptr;
     CompareView* m_compare = nullptr;
+    AgentView* m_agent = nullptr;
     QLabel* m_modelStatus;
     QLabel* m_statsStatus;
 };

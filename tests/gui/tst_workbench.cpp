@@ -162,7 +162,8 @@ private Q_SLOTS:
         openWindow();
         QVERIFY(!m_window->windowIcon().isNull());
         QVERIFY(m_window->storeError().isEmpty());
-        QCOMPARE(m_window->tabs()->count(), 4);  // Models, Chat, Performance, Compare
+        QCOMPARE(m_window->tabs()->count(), 5);  // Models, Chat, Performance, Compare, Agent
+        QCOMPARE(m_window->tabs()->tabText(4), QStringLiteral("Agent"));
     }
 
     void loadModelWithoutBlocking() {
