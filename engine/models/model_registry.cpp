@@ -81,33 +81,45 @@ Result<const ModelFamily*> familyOf(const ModelIdentity& id) {
                      id.architecture + "\" (architectures); supported: " + supportedList(false));
 }
 
-Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, const LoadOptions& options,
-                                                     int64_t maxImagePixels) {
+namespace {
+
+// The family that takes the model at `path`, with what was read to decide it.
+struct Resolved {
+    ModelIdentity id;
+    const ModelFamily* family = nullptr;
+};
+
+Result<Resolved> resolve(const std::string& path) {
     auto id = identifyModel(path);
     if (!id) return id.error();
     auto family = familyOf(*id);
     if (!family) return family.error();
-    return (*family)->load(*id, options, maxImagePixels);
+    return Resolved{std::move(*id), *family};
 }
 
+}  // namespace
+
 Result<std::string> modelFamily(const std::string& path) {
-    auto id = identifyModel(path);
-    if (!id) return id.error();
-    auto family = familyOf(*id);
-    if (!family) return family.error();
-    return (*family)->name;
+    auto r = resolve(path);
+    if (!r) return r.error();
+    return r->family->name;
 }
 
 Result<ModelInfo> inspectModel(const std::string& path) {
-    auto id = identifyModel(path);
-    if (!id) return id.error();
-    auto family = familyOf(*id);
-    if (!family) return family.error();
-    auto info = (*family)->inspect(*id);
+    auto r = resolve(path);
+    if (!r) return r.error();
+    auto info = r->family->inspect(r->id);
     if (!info) return info.error();
     info->path = path;
-    info->family = (*family)->name;
+    info->family = r->family->name;
     return info;
+}
+
+Result<std::unique_ptr<EngineModel>> loadEngineModel(const std::string& path, const LoadOptions& options,
+                                                     int64_t maxImagePixels) {
+    auto r = resolve(path);
+    if (!r) return r.error();
+    return r->family->load(r->id, options, maxImagePixels);
 }
 
 }  // namespace wb

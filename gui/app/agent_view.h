@@ -28,7 +28,7 @@ struct AgentStepView {
     QString answer;
     QString action;      // the parsed call, or the parse error
     bool parsed = false;
-    QString timings;     // "TTFT 812 ms · thinking ends 2.41 s · total 3.02 s · 1,204 + 96 tokens"
+    QString timings;     // "TTFT 812 ms · thinking ends 2.41 s · total 3.02 s · 1204 + 96 tokens"
     QStringList marks;   // each mark's shape, position and label (what the picture shows, as text)
 };
 

@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -386,10 +385,6 @@ private:
     std::string m_marker;  // <|begin_of_image|><|image|><|end_of_image|> as the template writes it
     std::vector<int32_t> m_banned;
 };
-
-}  // namespace
-
-namespace {
 
 Result<std::unique_ptr<EngineModel>> loadGlm(const ModelIdentity& id, const LoadOptions& options,
                                              int64_t maxImagePixels) {
