@@ -11,6 +11,8 @@ rm -rf "$DST"
 mkdir -p "$DST/models" "$DST/images"
 cp -r "$SRC/models/stories260K" "$DST/models/"
 cp "$SRC/images/llama_cute.jpg" "$DST/images/"
+mkdir -p "$DST/tokenizers/goldens"  # wb-make-model's default tokenizer for the benchmark models (bench needs one)
+cp "$SRC/tokenizers/goldens/ggml-vocab-llama-spm.gguf" "$DST/tokenizers/goldens/"
 grep -qx '/.device-fixtures/' .git/info/exclude 2>/dev/null || echo '/.device-fixtures/' >> .git/info/exclude
 mkdir -p "$DST/include" && cp -r /usr/include/nlohmann "$DST/include/"  # header-only json for the minimal build
 du -sh "$DST"

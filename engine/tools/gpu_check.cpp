@@ -171,6 +171,28 @@ std::string closeMessage(const std::vector<float>& ref, const std::vector<float>
     return format("max |diff| %g > %g (max |ref| %g)", maxDiff, rel * maxRef + abs, maxRef);
 }
 
+// max |ref - got| / max|ref|, printed by the checks whose tolerance is a judgment (the figures for docs/CUDA.md).
+double relativeError(const std::vector<float>& ref, const std::vector<float>& got) {
+    double maxRef = 0, maxDiff = 0;
+    for (size_t i = 0; i < ref.size() && i < got.size(); ++i) {
+        maxRef = std::max(maxRef, double(std::fabs(ref[i])));
+        const double d = std::fabs(double(ref[i]) - double(got[i]));
+        maxDiff = std::isfinite(d) ? std::max(maxDiff, d) : INFINITY;
+    }
+    return maxRef > 0 ? maxDiff / maxRef : maxDiff;
+}
+
+// Large random vectors quickly (a 151,552 x 4,096 head is 620 M values): uniform in [-scale, scale).
+std::vector<float> fastRandom(size_t n, uint32_t seed, float scale) {
+    std::vector<float> v(n);
+    uint64_t s = 0x9E3779B97F4A7C15ull * (seed + 1);
+    for (float& x : v) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        x = scale * (float(uint32_t(s >> 40)) / float(1u << 23) - 1.0f);
+    }
+    return v;
+}
+
 struct Check {
     std::string name;
     std::function<void()> run;
@@ -182,7 +204,7 @@ class GpuChecks {
 public:
     std::unique_ptr<wb::Device> m_gpu;
     wb::DeviceKind m_kind = wb::DeviceKind::Cuda;  // the kind of m_gpu (Cpu only with --device cpu)
-    wb::CpuDevice m_cpu{1};
+    wb::CpuDevice m_cpu{0};  // every core: the real-shape references are GFLOPs
     std::string m_fixtures;
 
     // Host vectors in GPU memory, kept alive until the end of the check that uploaded them.
@@ -329,6 +351,141 @@ public:
         CHECK_CLOSE(ref, down(go, ref.size()), 1e-4);
     }
 
+
+    // Matmul at AutoGLM-Phone-9B's text shapes (hidden 4,096, fused gate/up 2 x 13,696, down 13,696, vocab 151,552),
+    // with token counts on both sides of the INT8 GEMV's 32-token limit. Same tolerances as matmulAndEmbed.
+    // The last real-shape weight, converted and uploaded to both devices (the checks run each shape at several m).
+    std::string m_lastKey;
+    std::unique_ptr<wb::DeviceWeight> m_lastCpu, m_lastGpu;
+
+    void matmulRealShape(const std::string& dtype, int64_t rows, int64_t cols, int m, double tol) {
+        const std::string key = format("%s %lldx%lld", dtype.c_str(), (long long)rows, (long long)cols);
+        if (key != m_lastKey) {
+            m_lastKey.clear();
+            m_lastCpu.reset();
+            m_lastGpu.reset();
+            auto wf = fastRandom(size_t(rows * cols), 21, 0.05f);
+            wb::WeightMatrix w;
+            w.rows = rows;
+            w.cols = cols;
+            w.dtype = wb::DType::F32;
+            w.data = reinterpret_cast<const uint8_t*>(wf.data());
+            const wb::DType t = dtype == "f16" ? wb::DType::F16 : dtype == "bf16" ? wb::DType::BF16
+                                : dtype == "i8" ? wb::DType::I8 : wb::DType::F32;
+            auto conv = wb::convertWeight(w, t);
+            CHECK_OK(conv);
+            std::vector<float>().swap(wf);
+            auto shared = std::make_shared<const wb::WeightMatrix>(std::move(*conv));
+            auto cw = m_cpu.uploadWeight(shared);
+            auto gw = m_gpu->uploadWeight(shared);
+            CHECK_OK(cw);
+            CHECK_OK(gw);
+            m_lastCpu = std::move(*cw);
+            m_lastGpu = std::move(*gw);
+            m_lastKey = key;
+        }
+        auto x = randomVector(size_t(m * cols), 22);
+        std::vector<float> ref(size_t(m * rows));
+        CHECK_OK(m_cpu.matmul(*m_lastCpu, x.data(), m, ref.data()));
+        float* gy = up(std::vector<float>(ref.size()));
+        CHECK_OK(m_gpu->matmul(*m_lastGpu, up(x), m, gy));
+        auto got = down(gy, ref.size());
+        info(format("relative error %.3g (tolerance %.3g)", relativeError(ref, got), tol));
+        CHECK_CLOSE(ref, got, tol);
+    }
+
+    // Prefill attention at real length: one sequence's `prefill` tokens from position 0 (every query row sees up
+    // to `prefill` positions, past the 512-position partition) beside a decode at 1300, GLM-4's 32 query heads over
+    // 2 KV heads of 128; against the CPU's attention. |diff| <= 1e-4 * max|ref|.
+    void prefillAttention(int prefill, int heads, int kvHeads, int headDim) {
+        const int bs = 16;
+        const int64_t kvDim = int64_t(kvHeads) * headDim;
+        const int64_t decodeBlocks = 82, prefillBlocks = (prefill + bs - 1) / bs;
+        const int64_t maxBlocks = std::max(decodeBlocks, prefillBlocks), numBlocks = decodeBlocks + prefillBlocks;
+        std::vector<int32_t> seq, pos;
+        seq.push_back(0), pos.push_back(1300);
+        for (int i = 0; i < prefill; ++i) seq.push_back(1), pos.push_back(i);
+        const int64_t n = int64_t(seq.size());
+        std::vector<int32_t> tables(size_t(2 * maxBlocks), 0);
+        for (int64_t b = 0; b < decodeBlocks; ++b) tables[size_t(b)] = int32_t(b);
+        for (int64_t b = 0; b < prefillBlocks; ++b) tables[size_t(maxBlocks + b)] = int32_t(numBlocks - 1 - b);  // reversed
+        auto keys = randomVector(size_t(numBlocks * bs * kvDim), 31), values = randomVector(size_t(numBlocks * bs * kvDim), 32);
+        auto k = randomVector(size_t(n * kvDim), 33), v = randomVector(size_t(n * kvDim), 34);
+        auto q = randomVector(size_t(n * heads * headDim), 35);
+        const int64_t maxContext = std::max<int64_t>(1301, prefill);
+        const float scale = 1.0f / std::sqrt(float(headDim));
+        wb::AttentionBatch hb{n, seq.data(), pos.data(), tables.data(), maxBlocks, maxContext};
+        wb::KvLayer hc{keys.data(), values.data(), numBlocks, bs, kvHeads, headDim};
+        std::vector<float> ref(q.size());
+        float* gk = up(keys);
+        float* gv = up(values);
+        CHECK_OK(m_cpu.writeKv(k.data(), v.data(), hb, hc));
+        CHECK_OK(m_cpu.pagedAttention(q.data(), heads, scale, hb, hc, ref.data()));
+        wb::AttentionBatch gb{n, up(seq), up(pos), up(tables), maxBlocks, maxContext};
+        wb::KvLayer gc{gk, gv, numBlocks, bs, kvHeads, headDim};
+        CHECK_OK(m_gpu->writeKv(up(k), up(v), gb, gc));
+        float* go = up(std::vector<float>(q.size()));
+        CHECK_OK(m_gpu->pagedAttention(up(q), heads, scale, gb, gc, go));
+        CHECK_CLOSE(keys, down(gk, keys.size()), 0.0);
+        auto got = down(go, ref.size());
+        info(format("relative error %.3g", relativeError(ref, got)));
+        CHECK_CLOSE(ref, got, 1e-4);
+    }
+
+    // The engine's way of running: several sequences of different lengths prefilled in one forwardBatch, then
+    // decoded together for 8 steps, on stories260K at F32; every step's logits against the CPU model doing the same.
+    void batchedSequences() {
+        const std::string path = m_fixtures + "/models/stories260K/stories260K.gguf";
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec)) SKIP_CHECK("fixture " + path + " not found");
+        wb::LoadOptions co;
+        co.numThreads = 2;
+        co.precision = wb::Precision::F32;
+        wb::LoadOptions go = co;
+        go.device = m_kind;
+        auto cpu = wb::LlamaModel::load(path, co);
+        auto gpu = wb::LlamaModel::load(path, go);
+        CHECK_OK(cpu);
+        CHECK_OK(gpu);
+        const wb::ModelConfig& c = (*cpu)->config();
+        const int64_t V = c.vocabSize, bs = 16;
+        const std::vector<int> lengths{3, 17, 40};
+        const int steps = 8;
+        auto makePool = [&](wb::LlamaModel& model) {
+            return std::make_unique<wb::KvBlockPool>(c.numLayers, c.numKvHeads * c.headDim, bs, 16,
+                                                     model.kvOnHost() ? wb::KvStorage::Host : wb::KvStorage::External);
+        };
+        auto pc = makePool(**cpu), pg = makePool(**gpu);
+        std::vector<wb::BlockTable> tc(lengths.size()), tg(lengths.size());
+        for (size_t s = 0; s < lengths.size(); ++s)
+            for (int b = 0; b < 4; ++b) tc[s].blocks.push_back(*pc->allocate()), tg[s].blocks.push_back(*pg->allocate());
+        std::vector<std::vector<int32_t>> toks(lengths.size());
+        for (size_t s = 0; s < lengths.size(); ++s)
+            for (int i = 0; i < lengths[s]; ++i) toks[s].push_back(int32_t(1 + (i * 37 + int(s) * 11) % (V - 1)));
+        std::vector<int64_t> start(lengths.size(), 0);
+        double worst = 0;
+        for (int step = 0; step <= steps; ++step) {
+            std::vector<wb::BatchSequence> bc, bg;
+            for (size_t s = 0; s < lengths.size(); ++s) {
+                std::span<const int32_t> t(toks[s].data() + start[s], toks[s].size() - size_t(start[s]));
+                bc.push_back({t, start[s], &tc[s], true});
+                bg.push_back({t, start[s], &tg[s], true});
+            }
+            std::vector<float> lc(lengths.size() * size_t(V)), lg(lc.size());
+            CHECK_OK((*cpu)->forwardBatch(bc, *pc, lc.data()));
+            CHECK_OK((*gpu)->forwardBatch(bg, *pg, lg.data()));
+            worst = std::max(worst, relativeError(lc, lg));
+            CHECK_CLOSE(lc, lg, 1e-4);
+            for (size_t s = 0; s < lengths.size(); ++s) {  // greedy from the CPU's logits: both take the same token
+                const float* row = lc.data() + s * size_t(V);
+                start[s] = int64_t(toks[s].size());
+                toks[s].push_back(int32_t(std::max_element(row, row + V) - row));
+            }
+        }
+        info(format("3 sequences (3, 17, 40 prompt tokens) + %d batched decode steps: worst relative error %.3g",
+                    steps, worst));
+    }
+
     void gatherAndSample() {
         const int64_t m = 4, vocab = 32000;
         auto logits = randomVector(m * vocab, 12, 3.0f);
@@ -442,6 +599,7 @@ public:
         wb::KvCache cache((*m)->config(), 32);
         CHECK_OK((*m)->forward(ids, 0, cache, got.data(), wb::LogitsMode::All));
         std::filesystem::remove_all(dir);
+        info(format("relative error %.3g (tolerance %.3g)", relativeError(want, got), tol));
         CHECK_CLOSE(want, got, tol);
     }
 
@@ -523,11 +681,32 @@ std::vector<Check> allChecks(GpuChecks& t) {
     for (int headDim : {64, 128, 256})
         c.push_back({format("pagedAttention/hd%d", headDim), [&t, headDim] { t.pagedAttention(headDim); }});
 
+    c.push_back({"prefillAttention/1024 32q2kv hd128", [&t] { t.prefillAttention(1024, 32, 2, 128); }});
+    c.push_back({"prefillAttention/2048 32q2kv hd128", [&t] { t.prefillAttention(2048, 32, 2, 128); }});
+
+    struct Shape {
+        const char* tag;
+        int64_t rows, cols;
+    };
+    for (const MatmulRow& r : {MatmulRow{"f16", 2e-3}, MatmulRow{"bf16", 1.6e-2}, MatmulRow{"i8", 3e-2}}) {
+        for (const Shape& s : {Shape{"o 4096x4096", 4096, 4096}, Shape{"gate_up 27392x4096", 27392, 4096},
+                               Shape{"down 4096x13696", 4096, 13696}})
+            for (int m : {1, 9, 32, 33, 128})
+                if (s.rows == s.cols || m == 1 || m == 9 || m == 33)
+                        c.push_back({format("realShape/%s %s m=%d", r.dtype, s.tag, m),
+                                 [&t, r, s, m] { t.matmulRealShape(r.dtype, s.rows, s.cols, m, r.tol); }});
+        for (int m : {1, 40})
+            c.push_back({format("realShape/%s lm_head 151552x4096 m=%d", r.dtype, m),
+                         [&t, r, m] { t.matmulRealShape(r.dtype, 151552, 4096, m, r.tol); }});
+    }
+    c.push_back({"batchedSequences", [&t] { t.batchedSequences(); }});
     c.push_back({"gatherAndSample", [&t] { t.gatherAndSample(); }});
     c.push_back({"ncclWorldSizeOne", [&t] { t.ncclWorldSizeOne(); }});
     c.push_back({"endToEndGreedyFp16", [&t] { t.endToEndGreedyFp16(); }});
     c.push_back({"glmTextModel/fp32", [&t] { t.glmTextModel("fp32", 1e-4); }});
     c.push_back({"glmTextModel/fp16", [&t] { t.glmTextModel("fp16", 2e-2); }});
+    c.push_back({"glmTextModel/bf16", [&t] { t.glmTextModel("bf16", 5e-2); }});
+    c.push_back({"glmTextModel/int8", [&t] { t.glmTextModel("int8", 5e-2); }});
     c.push_back({"glmImagePrompt", [&t] { t.glmImagePrompt(); }});
     return c;
 }
