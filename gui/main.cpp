@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
     }
     QApplication app(argc, argv);
     QApplication::setApplicationName(QStringLiteral("workbench"));
-    QApplication::setOrganizationName(QStringLiteral("workbench"));
+    // No organisation name: the data folder is ~/.local/share/workbench, not .../workbench/workbench
+    // (MainWindow::defaultDataDir keeps using an existing doubled folder).
     QApplication::setApplicationVersion(QStringLiteral(WB_VERSION));
 
     QCommandLineParser parser;

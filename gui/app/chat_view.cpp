@@ -27,6 +27,7 @@
 #include <QPushButton>
 #include <QScrollArea>
 #include <QScrollBar>
+#include <QShortcut>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QToolButton>
@@ -247,6 +248,10 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     m_scroll->setObjectName(QStringLiteral("transcript"));
     m_scroll->setWidgetResizable(true);
     m_scroll->setWidget(m_messagesHost);
+    m_jump = new QPushButton(tr("Jump to latest ↓"));
+    m_jump->setObjectName(QStringLiteral("jumpToLatest"));
+    m_jump->setToolTip(tr("Scroll to the newest message and follow the answer again"));
+    m_jump->hide();
     m_input = new InputPanel(dataDir + QStringLiteral("/attachments"));
     m_composer = new Composer;
     m_composer->setObjectName(QStringLiteral("composer"));
@@ -274,6 +279,7 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     auto* centerLayout = new QVBoxLayout(center);
     centerLayout->setContentsMargins(0, 0, 0, 0);
     centerLayout->addWidget(m_scroll, 1);
+    centerLayout->addWidget(m_jump, 0, Qt::AlignRight);
     centerLayout->addWidget(m_error);
     centerLayout->addWidget(m_input);
     centerLayout->addLayout(composeRow);
@@ -341,6 +347,31 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     connect(m_send, &QPushButton::clicked, this, [this] { send(m_composer->toPlainText()); });
     connect(m_composer, &Composer::submitted, this, [this] { send(m_composer->toPlainText()); });
     connect(m_stop, &QPushButton::clicked, this, &ChatView::stop);
+    // Following the answer: the transcript's height changes after the layout runs, later than any render call, so
+    // the scroll bar's range change is where we go to the end. The user scrolling up stops following; scrolling
+    // back to the end, "Jump to latest" or sending resumes it.
+    QScrollBar* bar = m_scroll->verticalScrollBar();
+    connect(bar, &QScrollBar::rangeChanged, this, [this, bar](int, int max) {
+        if (m_follow) {
+            m_scrollingByCode = true;
+            bar->setValue(max);
+            m_scrollingByCode = false;
+        }
+        updateJumpButton();
+    });
+    connect(bar, &QScrollBar::valueChanged, this, [this, bar](int v) {
+        if (m_scrollingByCode) return;
+        m_follow = v >= bar->maximum() - 4;
+        updateJumpButton();
+    });
+    connect(m_jump, &QPushButton::clicked, this, &ChatView::scrollToEnd);
+    // Esc stops the answer being generated, wherever the focus is in this view.
+    auto* esc = new QShortcut(QKeySequence(Qt::Key_Escape), this);
+    esc->setObjectName(QStringLiteral("stopShortcut"));
+    esc->setContext(Qt::WidgetWithChildrenShortcut);
+    connect(esc, &QShortcut::activated, this, [this] {
+        if (isGenerating()) stop();
+    });
     connect(m_regenerate, &QPushButton::clicked, this, &ChatView::regenerate);
     connect(m_systemPrompt, &QPlainTextEdit::textChanged, this, &ChatView::saveSettings);
     for (QDoubleSpinBox* b : {m_temperature, m_topP, m_repetition})
@@ -463,7 +494,17 @@ MessageWidget* ChatView::appendWidget(const StoredMessage& m) {
 }
 
 void ChatView::scrollToEnd() {
-    QTimer::singleShot(0, this, [this] { m_scroll->verticalScrollBar()->setValue(m_scroll->verticalScrollBar()->maximum()); });
+    m_follow = true;
+    QScrollBar* bar = m_scroll->verticalScrollBar();
+    m_scrollingByCode = true;
+    bar->setValue(bar->maximum());
+    m_scrollingByCode = false;
+    updateJumpButton();
+}
+
+void ChatView::updateJumpButton() {
+    const QScrollBar* bar = m_scroll->verticalScrollBar();
+    m_jump->setVisible(!m_follow && bar->value() < bar->maximum() - 4);
 }
 
 void ChatView::showError(const QString& message) {
@@ -542,10 +583,7 @@ void ChatView::onDelta(quint64 id, const QString& text, bool reasoning) {
 
 void ChatView::flushRender() {
     if (!m_activeWidget) return;
-    QScrollBar* bar = m_scroll->verticalScrollBar();
-    const bool atEnd = bar->value() >= bar->maximum() - 4;
-    m_activeWidget->render();
-    if (atEnd) scrollToEnd();  // follow the stream unless the user scrolled up to read
+    m_activeWidget->render();  // the range change that follows scrolls when following (see the constructor)
 }
 
 void ChatView::onFinished(quint64 id, const GenerationResult& r) {

@@ -114,6 +114,9 @@ public:
     Composer* composer() const { return m_composer; }
     InputPanel* inputPanel() const { return m_input; }
     QScrollArea* transcript() const { return m_scroll; }
+    /// Whether the transcript follows the newest text (true until the user scrolls up; sending turns it back on).
+    bool followsLatest() const { return m_follow; }
+    QPushButton* jumpToLatestButton() const { return m_jump; }
 
     void setSystemPrompt(const QString& prompt);
     void setSampling(const SamplingSettings& s);
@@ -141,6 +144,7 @@ private:
     void updateButtons();
     void showError(const QString& message);
     void scrollToEnd();
+    void updateJumpButton();
     void onModelLoaded(const LoadedModelInfo& info);
 
     EngineBridge* m_bridge;
@@ -154,6 +158,9 @@ private:
 
     QListWidget* m_chatList;
     QScrollArea* m_scroll;
+    QPushButton* m_jump;
+    bool m_follow = true;
+    bool m_scrollingByCode = false;  // our own setValue: not the user scrolling
     QWidget* m_messagesHost;
     QVBoxLayout* m_messagesLayout;
     InputPanel* m_input;

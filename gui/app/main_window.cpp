@@ -5,7 +5,14 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QFileInfo>
+#include <QAction>
+#include <QApplication>
+#include <QDesktopServices>
+#include <QFileDialog>
+#include <QKeySequence>
 #include <QLabel>
+#include <QMenuBar>
+#include <QMessageBox>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QStatusBar>
@@ -26,7 +33,92 @@ namespace wbgui {
 
 QString MainWindow::defaultDataDir() {
     if (const QByteArray env = qgetenv("WB_DATA_DIR"); !env.isEmpty()) return QString::fromLocal8Bit(env);
-    return QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    // ~/.local/share/workbench. Versions before 0.5 used the organisation *and* the application name
+    // (~/.local/share/workbench/workbench): a folder that already holds a chat database there stays in use, so
+    // nothing saved is left behind.
+    const QString base = QStandardPaths::writableLocation(QStandardPaths::GenericDataLocation) +
+                         QStringLiteral("/workbench");
+    if (QFileInfo::exists(base + QStringLiteral("/workbench/chats.sqlite")) &&
+        !QFileInfo::exists(base + QStringLiteral("/chats.sqlite")))
+        return base + QStringLiteral("/workbench");
+    return base;
+}
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* newChat = file->addAction(tr("&New chat"), this, [this] {
+        m_tabs->setCurrentWidget(m_chat);
+        m_chat->newChat();
+        m_chat->composer()->setFocus();
+    });
+    newChat->setObjectName(QStringLiteral("actionNewChat"));
+    newChat->setShortcut(QKeySequence::New);
+    QAction* addModel = file->addAction(tr("&Add model file…"), this, [this] {
+        const QString f = QFileDialog::getOpenFileName(this, tr("Add a model"), QString(),
+                                                       tr("GGUF models (*.gguf);;All files (*)"));
+        if (f.isEmpty()) return;
+        m_tabs->setCurrentWidget(m_models);
+        m_models->addLibraryEntry(f);
+    });
+    addModel->setShortcut(QKeySequence::Open);
+    file->addSeparator();
+    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setObjectName(QStringLiteral("actionQuit"));
+    QList<QKeySequence> quitKeys = QKeySequence::keyBindings(QKeySequence::Quit);
+    if (!quitKeys.contains(QKeySequence(Qt::CTRL | Qt::Key_Q))) quitKeys.prepend(QKeySequence(Qt::CTRL | Qt::Key_Q));
+    quit->setShortcuts(quitKeys);
+
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        QAction* a = view->addAction(m_tabs->tabText(i), this, [this, i] { m_tabs->setCurrentIndex(i); });
+        a->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)));
+    }
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    QAction* helpAction = help->addAction(tr("Workbench &help"), this, &MainWindow::showHelp);
+    helpAction->setObjectName(QStringLiteral("actionHelp"));
+    QList<QKeySequence> helpKeys = QKeySequence::keyBindings(QKeySequence::HelpContents);
+    if (!helpKeys.contains(QKeySequence(Qt::Key_F1))) helpKeys.prepend(QKeySequence(Qt::Key_F1));  // F1 everywhere
+    helpAction->setShortcuts(helpKeys);
+    help->addAction(tr("&About Workbench"), this, [this] {
+        QMessageBox::about(this, tr("About Workbench"),
+                           tr("<h3>Workbench %1</h3><p>A desktop workbench for multimodal language models: its own "
+                              "inference engine (CPU, CUDA, tensor parallel), chat with images, side-by-side "
+                              "comparisons with other frameworks and precisions, and the phone agent's actions "
+                              "drawn on its screenshots.</p><p>Qt %2. Data folder: <code>%3</code></p>")
+                               .arg(QStringLiteral(WB_VERSION), QString::fromLatin1(qVersion()),
+                                    m_dataDir.toHtmlEscaped()));
+    });
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+void MainWindow::showHelp() {
+    // Not modal: the help stays open beside the window while the user tries what it says.
+    if (auto* open = findChild<QMessageBox*>(QStringLiteral("helpDialog"))) {
+        open->raise();
+        open->activateWindow();
+        return;
+    }
+    auto* box = new QMessageBox(this);
+    box->setObjectName(QStringLiteral("helpDialog"));
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->setModal(false);
+    box->setWindowTitle(tr("Workbench help"));
+    box->setTextFormat(Qt::RichText);
+    box->setText(tr("<h3>Getting started</h3><ol>"
+                    "<li><b>Models</b> (Ctrl+1): add a .gguf file or a model folder, pick a precision, <b>Load</b> "
+                    "(or Enter / double-click on the model).</li>"
+                    "<li><b>Chat</b> (Ctrl+2): type and press Enter; paste or drop a screenshot for models that see "
+                    "images. <b>Esc</b> stops the answer; the thinking is shown apart from the answer.</li>"
+                    "<li><b>Performance</b> (Ctrl+3): tokens/s, KV cache use and memory while the engine runs.</li>"
+                    "<li><b>Compare</b> (Ctrl+4): one workload on several engines, precisions or OpenAI-compatible "
+                    "servers; TTFT, tokens/s, P99 and memory, exported as Markdown, CSV or JSON.</li>"
+                    "<li><b>Agent</b> (Ctrl+5): a phone-agent run, each action drawn where it lands.</li></ol>"
+                    "<p>Ctrl+N new chat · Ctrl+O add a model · Ctrl+Q quit. Headless: <code>wb --help</code>.</p>"
+                    "<p>Data (settings, chats, attachments): <code>%1</code></p>")
+                     .arg(m_dataDir.toHtmlEscaped()));
+    box->setStandardButtons(QMessageBox::Close);
+    box->show();
 }
 
 MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
@@ -53,6 +145,7 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     // A loaded model is for chatting: go there, as a user would next.
     connect(m_bridge, &EngineBridge::loadFinished, this, [this] { m_tabs->setCurrentWidget(m_chat); });
     setCentralWidget(m_tabs);
+    buildMenus();
 
     m_modelStatus = new QLabel(tr("No model loaded"));
     m_statsStatus = new QLabel;

@@ -37,10 +37,15 @@ public:
 
     static QString defaultDataDir();
 
+    /// The Help dialog (F1): the views, their shortcuts, where the data lives.
+    void showHelp();
+
 protected:
     void closeEvent(QCloseEvent* event) override;
 
 private:
+    void buildMenus();
+
     QString m_dataDir;
     QString m_storeError;
     QSettings* m_settings;

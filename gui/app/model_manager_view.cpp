@@ -196,6 +196,11 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
     connect(rescanButton, &QPushButton::clicked, this, &ModelManagerView::rescan);
     connect(m_scanWatcher, &QFutureWatcher<QList<ModelCard>>::finished, this, &ModelManagerView::onScanDone);
     connect(m_modelList, &QListWidget::currentRowChanged, this, [this] {
+        // A failed load's message belongs to the model that failed, not to the one selected now.
+        if (m_status->text() == tr("Load failed.")) {
+            setError(QString());
+            m_status->clear();
+        }
         showCard();
         updatePlan();
         updateButtons();
@@ -204,6 +209,10 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
     connect(m_context, &QSpinBox::valueChanged, this, &ModelManagerView::updatePlan);
     connect(m_sequences, &QSpinBox::valueChanged, this, &ModelManagerView::updatePlan);
     connect(m_load, &QPushButton::clicked, this, &ModelManagerView::loadSelected);
+    // Enter or a double-click on a model loads it, as the Load button does (when it is enabled).
+    connect(m_modelList, &QListWidget::itemActivated, this, [this] {
+        if (m_load->isEnabled()) loadSelected();
+    });
     connect(m_cancel, &QPushButton::clicked, this, &ModelManagerView::cancelLoad);
     connect(m_unload, &QPushButton::clicked, this, &ModelManagerView::unload);
     connect(m_bridge, &EngineBridge::loadStarted, this, &ModelManagerView::onLoadStarted);
@@ -219,6 +228,7 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
     });
     connect(m_bridge, &EngineBridge::unloaded, this, [this] {
         m_status->setText(tr("Model unloaded."));
+        m_progress->setValue(0);  // not "full" any more: nothing is loaded
         updateButtons();
     });
     m_loadTicker->setInterval(200);

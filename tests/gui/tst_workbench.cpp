@@ -10,6 +10,9 @@
 #include <QThreadPool>
 #include <QLabel>
 #include <QListWidget>
+#include <QMessageBox>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QPainter>
 #include <QPushButton>
 #include <QSignalSpy>
@@ -837,6 +840,94 @@ private Q_SLOTS:
 
         m_window->bridge()->unloadModel();
         mm->setDevice("cpu", 1);
+    }
+
+    // The chat follows a streamed answer to its end; scrolled up, it stays where the user is reading and offers
+    // "Jump to latest"; Esc stops an answer; Ctrl+N, F1 and Enter in the model list do what the menus say.
+    void followTheAnswerAndShortcuts() {
+        WB_REQUIRE_FIXTURE(kModel);
+        ensureStoriesLoaded();
+        if (QTest::currentTestFailed()) return;
+        ChatView* chat = m_window->chatView();
+        m_window->tabs()->setCurrentWidget(chat);
+        QScrollBar* bar = chat->transcript()->verticalScrollBar();
+        SamplingSettings s = chat->sampling();
+        s.maxTokens = 300;
+        s.temperature = 0.8;
+        chat->setSampling(s);
+        QSignalSpy done(chat, &ChatView::generationFinished);
+
+        // Followed: two answers, the second longer than the view, end at the bottom with nothing to jump to.
+        for (int i = 0; i < 6 && (i < 2 || bar->maximum() < 600); ++i) {
+            QVERIFY(chat->send(i % 2 ? "Tell me a long story about a big red ball" : "Once upon a time"));
+            const GenerationResult r = waitFinished(done);
+            QTest::qWait(100);  // the last render and the layout after it
+            qInfo("answer %d: %lld tokens; transcript scroll range %d px", i, r.completionTokens, bar->maximum());
+        }
+        QVERIFY2(bar->maximum() > 0, "the transcript fits the view: nothing to follow");
+        QCOMPARE(bar->value(), bar->maximum());
+        QVERIFY(chat->followsLatest());
+        QVERIFY(chat->jumpToLatestButton()->isHidden());
+
+        // Scrolled up while the answer streams: the view stays put, the answer grows below it.
+        QVERIFY(chat->send("And then what happened to the ball?"));
+        QTRY_VERIFY_WITH_TIMEOUT(!chat->streamingText().isEmpty() || done.count() > 0, 60000);
+        bar->setValue(0);
+        const int maxWhenScrolledUp = bar->maximum();
+        QVERIFY(!chat->followsLatest());
+        waitFinished(done);
+        QTest::qWait(100);
+        if (bar->maximum() <= maxWhenScrolledUp) QSKIP("the answer ended before the view was scrolled up");
+        QCOMPARE(bar->value(), 0);
+        QVERIFY(chat->jumpToLatestButton()->isVisible());
+        QTest::mouseClick(chat->jumpToLatestButton(), Qt::LeftButton);
+        QCOMPARE(bar->value(), bar->maximum());
+        QVERIFY(chat->followsLatest());
+        QVERIFY(chat->jumpToLatestButton()->isHidden());
+
+        // Ctrl+N: a new, empty chat with the composer focused (shortcuts need the window active).
+        m_window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(m_window.get()));
+        const qint64 before = chat->currentChatId();
+        const int chats = chat->chats().size();
+        QTest::keyClick(QApplication::focusWidget() ? QApplication::focusWidget() : m_window.get(), Qt::Key_N,
+                        Qt::ControlModifier);
+        QCOMPARE(chat->chats().size(), chats + 1);
+        QVERIFY(chat->currentChatId() != before);
+        QVERIFY(chat->messageWidgets().isEmpty());
+
+        // Esc in the composer stops the answer (sent a moment ago: the engine still holds it), in the new chat: the
+        // long one above is near stories260K's 512-token context.
+        QVERIFY(chat->send("One more story"));
+        chat->composer()->setFocus();
+        QTest::keyClick(chat->composer(), Qt::Key_Escape);
+        QCOMPARE(waitFinished(done).stopReason, QString("cancelled"));
+
+        chat->selectChat(before);
+
+        // F1: the help, non-modal, naming the data folder.
+        m_window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(m_window.get()));
+        QTest::keyClick(QApplication::focusWidget() ? QApplication::focusWidget() : m_window.get(), Qt::Key_F1);
+        auto* help = m_window->findChild<QMessageBox*>("helpDialog");
+        QVERIFY2(help, qPrintable(QString("no help dialog after F1 (focus: %1, active window: %2)")
+                                      .arg(QApplication::focusWidget() ? QApplication::focusWidget()->objectName() : "none")
+                                      .arg(QApplication::activeWindow() ? QApplication::activeWindow()->objectName() : "none")));
+        QTRY_VERIFY(help->isVisible());
+        QVERIFY(help->text().contains(m_window->dataDir().toHtmlEscaped()));
+        help->close();
+
+        // Enter on a model in the list loads it.
+        m_window->bridge()->unloadModel();
+        QTRY_VERIFY(!m_window->bridge()->isLoaded());
+        m_window->tabs()->setCurrentWidget(m_window->modelManager());
+        QVERIFY(m_window->modelManager()->selectModel(m_modelPath));
+        auto* list = m_window->modelManager()->findChild<QListWidget*>("modelList");
+        QVERIFY(list);
+        list->setFocus();
+        QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
+        QTest::keyClick(list, Qt::Key_Return);
+        QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
     }
 
     void cleanupTestCase() { m_window.reset(); }
