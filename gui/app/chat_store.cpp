@@ -1,5 +1,7 @@
 #include "app/chat_store.h"
 
+#include <QFileInfo>
+
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSqlDatabase>
@@ -62,7 +64,35 @@ bool ChatStore::open(const QString& path) {
             return false;
         }
     }
+    // Databases written before chats recorded their model gain the column (existing chats: no model yet).
+    bool hasModel = false;
+    if (q.exec(QStringLiteral("PRAGMA table_info(chats)")))
+        while (q.next()) hasModel = hasModel || q.value(1).toString() == QLatin1String("model");
+    if (!hasModel && !q.exec(QStringLiteral("ALTER TABLE chats ADD COLUMN model TEXT NOT NULL DEFAULT '{}'"))) {
+        m_error = path + QStringLiteral(": ") + q.lastError().text();
+        return false;
+    }
     return true;
+}
+
+QString ChatModel::displayName() const {
+    if (path.isEmpty()) return {};
+    return QFileInfo(path).fileName() + (precision.isEmpty() ? QString() : QStringLiteral(" (") + precision + QStringLiteral(")"));
+}
+
+QJsonObject ChatModel::toJson() const {
+    if (path.isEmpty()) return {};
+    return QJsonObject{{"path", path}, {"name", QFileInfo(path).fileName()}, {"precision", precision},
+                       {"device", device}, {"accepts_images", acceptsImages}};
+}
+
+ChatModel ChatModel::fromJson(const QJsonObject& o) {
+    ChatModel m;
+    m.path = o.value("path").toString();
+    m.precision = o.value("precision").toString();
+    m.device = o.value("device").toString();
+    m.acceptsImages = o.value("accepts_images").toBool();
+    return m;
 }
 
 QJsonObject ChatStore::samplingToJson(const SamplingSettings& s) {
@@ -90,20 +120,21 @@ static ChatRecord chatFromQuery(const QSqlQuery& q) {
     c.systemPrompt = q.value(2).toString();
     c.sampling = ChatStore::samplingFromJson(QJsonDocument::fromJson(q.value(3).toByteArray()).object());
     c.updatedAt = QDateTime::fromString(q.value(4).toString(), Qt::ISODateWithMs);
+    c.model = ChatModel::fromJson(QJsonDocument::fromJson(q.value(5).toByteArray()).object());
     return c;
 }
 
 QList<ChatRecord> ChatStore::chats() const {
     QList<ChatRecord> out;
     QSqlQuery q(QSqlDatabase::database(m_connection));
-    q.exec(QStringLiteral("SELECT id, title, system_prompt, sampling, updated_at FROM chats ORDER BY updated_at DESC, id DESC"));
+    q.exec(QStringLiteral("SELECT id, title, system_prompt, sampling, updated_at, model FROM chats ORDER BY updated_at DESC, id DESC"));
     while (q.next()) out.append(chatFromQuery(q));
     return out;
 }
 
 ChatRecord ChatStore::chat(qint64 id) const {
     QSqlQuery q(QSqlDatabase::database(m_connection));
-    q.prepare(QStringLiteral("SELECT id, title, system_prompt, sampling, updated_at FROM chats WHERE id = ?"));
+    q.prepare(QStringLiteral("SELECT id, title, system_prompt, sampling, updated_at, model FROM chats WHERE id = ?"));
     q.addBindValue(id);
     if (q.exec() && q.next()) return chatFromQuery(q);
     return {};
@@ -126,10 +157,12 @@ ChatRecord ChatStore::createChat(const QString& title) {
 
 void ChatStore::updateChat(const ChatRecord& c) {
     QSqlQuery q(QSqlDatabase::database(m_connection));
-    q.prepare(QStringLiteral("UPDATE chats SET title = ?, system_prompt = ?, sampling = ?, updated_at = ? WHERE id = ?"));
+    q.prepare(QStringLiteral("UPDATE chats SET title = ?, system_prompt = ?, sampling = ?, model = ?, updated_at = ?"
+                             " WHERE id = ?"));
     q.addBindValue(nn(c.title));
     q.addBindValue(nn(c.systemPrompt));
     q.addBindValue(QJsonDocument(samplingToJson(c.sampling)).toJson(QJsonDocument::Compact));
+    q.addBindValue(QJsonDocument(c.model.toJson()).toJson(QJsonDocument::Compact));
     q.addBindValue(QDateTime::currentDateTimeUtc().toString(Qt::ISODateWithMs));
     q.addBindValue(c.id);
     run(q);
@@ -226,10 +259,14 @@ void ChatStore::deleteMessagesFrom(qint64 chatId, qint64 messageId) {
 QString ChatStore::exportMarkdown(qint64 chatId) const {
     const ChatRecord c = chat(chatId);
     QString md = QStringLiteral("# ") + c.title + QStringLiteral("\n\n");
+    if (!c.model.isEmpty()) md += QStringLiteral("*Model:* `") + c.model.displayName() + QStringLiteral("`\n\n");
     if (!c.systemPrompt.isEmpty()) md += QStringLiteral("> **System:** ") + c.systemPrompt + QStringLiteral("\n\n");
     for (const StoredMessage& m : messages(chatId)) {
-        md += QStringLiteral("## ") + (m.role == QLatin1String("user") ? QStringLiteral("User") : QStringLiteral("Assistant")) +
-              QStringLiteral("\n\n");
+        QString who = m.role == QLatin1String("user") ? QStringLiteral("User") : QStringLiteral("Assistant");
+        // An answer from another model than the chat's last one says which (a chat can switch models).
+        const ChatModel by = ChatModel::fromJson(m.stats.value("model").toObject());
+        if (!by.isEmpty() && by.path != c.model.path) who += QStringLiteral(" — ") + by.displayName();
+        md += QStringLiteral("## ") + who + QStringLiteral("\n\n");
         for (const QString& a : m.attachments) md += QStringLiteral("*Attachment:* `") + a + QStringLiteral("`\n\n");
         if (!m.reasoning.isEmpty()) {
             md += QStringLiteral("<details><summary>Thinking</summary>\n\n") + m.reasoning +
@@ -252,7 +289,8 @@ QByteArray ChatStore::exportJson(qint64 chatId) const {
         if (!m.stats.isEmpty()) o["stats"] = m.stats;
         msgs.append(o);
     }
-    const QJsonObject root{{"title", c.title}, {"sampling", samplingToJson(c.sampling)}, {"messages", msgs}};
+    QJsonObject root{{"title", c.title}, {"sampling", samplingToJson(c.sampling)}, {"messages", msgs}};
+    if (!c.model.isEmpty()) root["model"] = c.model.toJson();
     return QJsonDocument(root).toJson(QJsonDocument::Indented);
 }
 

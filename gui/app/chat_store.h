@@ -23,11 +23,24 @@ struct StoredMessage {
     QStringList attachments;  // file paths
 };
 
+/// The model a chat last answered with (empty until its first answer).
+struct ChatModel {
+    QString path;
+    QString precision;
+    QString device;
+    bool acceptsImages = false;
+    bool isEmpty() const { return path.isEmpty(); }
+    QString displayName() const;  // "stories260K.gguf (fp32)"
+    QJsonObject toJson() const;
+    static ChatModel fromJson(const QJsonObject& o);
+};
+
 struct ChatRecord {
     qint64 id = 0;
     QString title;
     QString systemPrompt;
     SamplingSettings sampling;
+    ChatModel model;
     QDateTime updatedAt;
 };
 
@@ -45,7 +58,7 @@ public:
     QList<ChatRecord> chats() const;  // most recently updated first
     ChatRecord chat(qint64 id) const;
     ChatRecord createChat(const QString& title);
-    void updateChat(const ChatRecord& chat);  // title, system prompt, sampling; bumps updatedAt
+    void updateChat(const ChatRecord& chat);  // title, system prompt, sampling, model; bumps updatedAt
     void deleteChat(qint64 id);
 
     QList<StoredMessage> messages(qint64 chatId) const;

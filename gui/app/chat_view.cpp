@@ -252,6 +252,10 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     m_jump->setObjectName(QStringLiteral("jumpToLatest"));
     m_jump->setToolTip(tr("Scroll to the newest message and follow the answer again"));
     m_jump->hide();
+    m_modelNote = new QLabel;
+    m_modelNote->setObjectName(QStringLiteral("chatModelNote"));
+    m_modelNote->setWordWrap(true);
+    m_modelNote->setTextFormat(Qt::PlainText);
     m_input = new InputPanel(dataDir + QStringLiteral("/attachments"));
     m_composer = new Composer;
     m_composer->setObjectName(QStringLiteral("composer"));
@@ -278,6 +282,7 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     auto* center = new QWidget;
     auto* centerLayout = new QVBoxLayout(center);
     centerLayout->setContentsMargins(0, 0, 0, 0);
+    centerLayout->addWidget(m_modelNote);
     centerLayout->addWidget(m_scroll, 1);
     centerLayout->addWidget(m_jump, 0, Qt::AlignRight);
     centerLayout->addWidget(m_error);
@@ -410,6 +415,7 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
         }
         m_input->setCapabilities(false, false, tr("No model is loaded."));
         updateButtons();
+        updateModelNote();
     });
 
     const QList<ChatRecord> existing = m_store->chats();
@@ -474,6 +480,7 @@ void ChatView::reloadMessages() {
     for (MessageWidget* w : messageWidgets()) delete w;
     for (const StoredMessage& m : m_store->messages(m_chat.id)) appendWidget(m);
     updateButtons();
+    updateModelNote();
     scrollToEnd();
 }
 
@@ -529,6 +536,14 @@ bool ChatView::send(const QString& rawText) {
     }
     showError(QString());
     if (m_editFrom) {
+        // Editing the first message renames a chat whose title was taken from it.
+        const QList<StoredMessage> old = m_store->messages(m_chat.id);
+        if (!old.isEmpty() && old.first().id == m_editFrom && !text.isEmpty() &&
+            m_chat.title == old.first().content.left(40).simplified()) {
+            m_chat.title = text.left(40).simplified();
+            m_store->updateChat(m_chat);
+            reloadChatList();
+        }
         m_store->deleteMessagesFrom(m_chat.id, m_editFrom);
         m_editFrom = 0;
         m_send->setText(tr("Send"));
@@ -568,7 +583,15 @@ void ChatView::startGeneration() {
     answer.id = m_store->addMessage(answer);
     for (MessageWidget* w : messageWidgets()) w->setRegenerateVisible(false);
     m_activeWidget = appendWidget(answer);
+    // The chat remembers the model that answers it (exports and the note above the transcript name it).
+    const LoadedModelInfo& info = m_bridge->loadedModel();
+    m_activeModel = ChatModel{info.path, info.precision, info.device, info.acceptsImages};
+    if (m_chat.model.path != m_activeModel.path || m_chat.model.precision != m_activeModel.precision) {
+        m_chat.model = m_activeModel;
+        m_store->updateChat(m_chat);
+    }
     m_activeRequest = m_bridge->submitChat(turns, m_chat.sampling);
+    updateModelNote();
     updateButtons();
     scrollToEnd();
     if (m_activeRequest) Q_EMIT generationStarted(m_activeRequest);
@@ -594,7 +617,7 @@ void ChatView::onFinished(quint64 id, const GenerationResult& r) {
     m.stats = QJsonObject{{"stop_reason", r.stopReason},       {"prompt_tokens", r.promptTokens},
                           {"completion_tokens", r.completionTokens}, {"ttft_ms", r.ttftMs},
                           {"e2e_ms", r.e2eMs},                 {"tokens_per_second", r.tokensPerSecond()},
-                          {"mean_inter_token_ms", r.meanInterTokenMs}};
+                          {"mean_inter_token_ms", r.meanInterTokenMs}, {"model", m_activeModel.toJson()}};
     m_store->updateMessage(m);
     m_activeWidget->render();
     m_activeWidget = nullptr;
@@ -667,6 +690,38 @@ void ChatView::onModelLoaded(const LoadedModelInfo& info) {
     m_input->setCapabilities(info.acceptsImages, info.acceptsAudio, why);
     showError(QString());
     updateButtons();
+    updateModelNote();
+}
+
+QString ChatView::modelNote() const { return m_modelNote->isHidden() ? QString() : m_modelNote->text(); }
+
+void ChatView::updateModelNote() {
+    const bool loaded = m_bridge->isLoaded();
+    const LoadedModelInfo& now = m_bridge->loadedModel();
+    const QString nowName = loaded ? ChatModel{now.path, now.precision, now.device, now.acceptsImages}.displayName()
+                                   : QString();
+    QStringList lines;
+    if (!m_chat.model.isEmpty()) {
+        if (!loaded || (m_chat.model.path == now.path && m_chat.model.precision == now.precision))
+            lines << tr("Model: %1").arg(m_chat.model.displayName());
+        else
+            lines << tr("This chat was answered by %1; the next answer comes from %2.")
+                         .arg(m_chat.model.displayName(), nowName);
+    }
+    if (loaded && !now.acceptsImages) {
+        int images = 0;
+        for (MessageWidget* w : messageWidgets())
+            for (const QString& a : w->message().attachments) images += InputPanel::isAudioPath(a) ? 0 : 1;
+        if (images == 1)
+            lines << tr("This chat has an image, and %1 reads text only: it is not sent with the next question.")
+                         .arg(nowName);
+        else if (images > 1)
+            lines << tr("This chat has %1 images, and %2 reads text only: they are not sent with the next question.")
+                         .arg(images)
+                         .arg(nowName);
+    }
+    m_modelNote->setText(lines.join(QLatin1Char('\n')));
+    m_modelNote->setVisible(!lines.isEmpty());
 }
 
 void ChatView::loadSettingsIntoControls() {

@@ -116,6 +116,8 @@ public:
     QScrollArea* transcript() const { return m_scroll; }
     /// Whether the transcript follows the newest text (true until the user scrolls up; sending turns it back on).
     bool followsLatest() const { return m_follow; }
+    /// The line above the transcript: the chat's model, and what changes when another model is loaded now.
+    QString modelNote() const;
     QPushButton* jumpToLatestButton() const { return m_jump; }
 
     void setSystemPrompt(const QString& prompt);
@@ -145,6 +147,7 @@ private:
     void showError(const QString& message);
     void scrollToEnd();
     void updateJumpButton();
+    void updateModelNote();
     void onModelLoaded(const LoadedModelInfo& info);
 
     EngineBridge* m_bridge;
@@ -159,6 +162,8 @@ private:
     QListWidget* m_chatList;
     QScrollArea* m_scroll;
     QPushButton* m_jump;
+    QLabel* m_modelNote;
+    ChatModel m_activeModel;  // the model answering m_activeRequest
     bool m_follow = true;
     bool m_scrollingByCode = false;  // our own setValue: not the user scrolling
     QWidget* m_messagesHost;

@@ -110,6 +110,50 @@ private slots:
         }
         QVERIFY(checked >= 6 * 4);
     }
+
+    // A database from before chats recorded their model opens, keeps its chats and messages, and gains the
+    // column; a chat's model survives a reopen.
+    void olderDatabaseGainsTheModelColumn() {
+        const QString db = m_tmp.path() + "/old.sqlite";
+        {
+            QSqlDatabase old = QSqlDatabase::addDatabase("QSQLITE", "old-schema");
+            old.setDatabaseName(db);
+            QVERIFY(old.open());
+            QSqlQuery q(old);
+            QVERIFY(q.exec("CREATE TABLE chats (id INTEGER PRIMARY KEY AUTOINCREMENT, title TEXT NOT NULL,"
+                           " system_prompt TEXT NOT NULL DEFAULT '', sampling TEXT NOT NULL DEFAULT '{}',"
+                           " updated_at TEXT NOT NULL)"));
+            QVERIFY(q.exec("CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT, chat_id INTEGER NOT NULL"
+                           " REFERENCES chats(id) ON DELETE CASCADE, role TEXT NOT NULL, content TEXT NOT NULL,"
+                           " reasoning TEXT NOT NULL DEFAULT '', stats_line TEXT NOT NULL DEFAULT '',"
+                           " stats TEXT NOT NULL DEFAULT '{}', attachments TEXT NOT NULL DEFAULT '[]')"));
+            QVERIFY(q.exec("INSERT INTO chats (title, updated_at) VALUES ('from 0.1', '2026-11-01T10:00:00.000Z')"));
+            QVERIFY(q.exec("INSERT INTO messages (chat_id, role, content) VALUES (1, 'user', 'kept')"));
+            old.close();
+        }
+        QSqlDatabase::removeDatabase("old-schema");
+        {
+            ChatStore store;
+            QVERIFY2(store.open(db), qPrintable(store.lastError()));
+            const QList<ChatRecord> chats = store.chats();
+            QCOMPARE(chats.size(), 1);
+            QCOMPARE(chats[0].title, QString("from 0.1"));
+            QVERIFY(chats[0].model.isEmpty());
+            QCOMPARE(store.messages(chats[0].id).size(), 1);
+            QCOMPARE(store.messages(chats[0].id)[0].content, QString("kept"));
+            ChatRecord c = chats[0];
+            c.model = ChatModel{"/models/AutoGLM-Phone-9B", "int8", "cpu (2 threads)", true};
+            store.updateChat(c);
+            QVERIFY(store.exportMarkdown(c.id).contains("*Model:* `AutoGLM-Phone-9B (int8)`"));
+        }
+        ChatStore again;
+        QVERIFY2(again.open(db), qPrintable(again.lastError()));
+        const ChatModel m = again.chats().at(0).model;
+        QCOMPARE(m.path, QString("/models/AutoGLM-Phone-9B"));
+        QCOMPARE(m.precision, QString("int8"));
+        QCOMPARE(m.device, QString("cpu (2 threads)"));
+        QVERIFY(m.acceptsImages);
+    }
 };
 
 int main(int argc, char** argv) {

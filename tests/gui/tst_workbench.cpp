@@ -806,6 +806,22 @@ private Q_SLOTS:
         QVERIFY(rb.completionTokens > 0);  // random weights: it may well stop before 24
         QCOMPARE(rb.promptTokens, 4 + 1 + imageTokens(converted) + 1 + 13 + 2);  // "And this one?": 13 bytes
         QCOMPARE(chat->messageWidgets()[0]->message().attachments, QStringList{converted});
+        // The chat records the model that answered it; exports name it.
+        const qint64 imageChat = chat->currentChatId();
+        QCOMPARE(chat->currentChat().model.path, m_window->bridge()->loadedModel().path);
+        QVERIFY(chat->currentChat().model.acceptsImages);
+        QVERIFY2(chat->modelNote().contains("tiny-glm41v"), qPrintable(chat->modelNote()));
+        {
+            const QString json = m_tmp.path() + "/image-chat.json";
+            QVERIFY(chat->exportJson(json));
+            QFile jf(json);
+            QVERIFY(jf.open(QIODevice::ReadOnly));
+            const QJsonObject root = QJsonDocument::fromJson(jf.readAll()).object();
+            QCOMPARE(root["model"].toObject()["name"].toString(), QString("tiny-glm41v"));
+            const QJsonArray ms = root["messages"].toArray();
+            QCOMPARE(ms.last().toObject()["stats"].toObject()["model"].toObject()["name"].toString(),
+                     QString("tiny-glm41v"));
+        }
 
         // A chat saved by an older version may name a BMP itself (attachments were converted only at send then):
         // the bridge still converts such a file when it sends it, so those chats go on.
@@ -840,6 +856,16 @@ private Q_SLOTS:
 
         m_window->bridge()->unloadModel();
         mm->setDevice("cpu", 1);
+
+        // Back to a text-only model: the image chat says that its images will not be sent, and which model
+        // answered it before, rather than carrying on without a word.
+        WB_REQUIRE_FIXTURE(kModel);
+        ensureStoriesLoaded();
+        if (QTest::currentTestFailed()) return;
+        chat->selectChat(imageChat);
+        const QString note = chat->modelNote();
+        QVERIFY2(note.contains("answered by tiny-glm41v") && note.contains("stories260K.gguf"), qPrintable(note));
+        QVERIFY2(note.contains("has an image") && note.contains("not sent"), qPrintable(note));
     }
 
     // The chat follows a streamed answer to its end; scrolled up, it stays where the user is reading and offers
@@ -902,6 +928,12 @@ private Q_SLOTS:
         chat->composer()->setFocus();
         QTest::keyClick(chat->composer(), Qt::Key_Escape);
         QCOMPARE(waitFinished(done).stopReason, QString("cancelled"));
+        // The title came from the first message; editing that message renames the chat.
+        QCOMPARE(chat->currentChat().title, QString("One more story"));
+        chat->editMessage(chat->messageWidgets().first()->message().id);
+        QVERIFY(chat->send("A story about the sea"));
+        waitFinished(done);
+        QCOMPARE(chat->currentChat().title, QString("A story about the sea"));
 
         chat->selectChat(before);
 
