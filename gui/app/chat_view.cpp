@@ -33,6 +33,7 @@
 #include <QToolButton>
 #include <QVBoxLayout>
 
+#include "app/image_viewer.h"
 #include "app/input_panel.h"
 #include "bridge/engine_bridge.h"
 
@@ -122,7 +123,10 @@ MessageWidget::MessageWidget(const StoredMessage& message, QWidget* parent) : QF
         if (InputPanel::isAudioPath(path)) continue;
         auto* label = new QLabel(tr("(loading %1)").arg(QFileInfo(path).fileName()));
         label->setObjectName(QStringLiteral("attachmentThumbnail"));
-        label->setToolTip(path);
+        label->setToolTip(tr("%1\nClick to view it full size").arg(path));
+        label->setProperty("imagePath", path);
+        label->setCursor(Qt::PointingHandCursor);
+        label->installEventFilter(this);
         label->setStyleSheet(QStringLiteral("border: 1px solid #ccc; color: #888;"));
         thumbs->addWidget(label);
         ++numThumbs;
@@ -178,6 +182,23 @@ void MessageWidget::setStatus(const QString& status) {
         m_stats->setText(m_status);
         m_stats->setVisible(!m_status.isEmpty());
     }
+}
+
+QWidget* MessageWidget::openImage(int index) {
+    const auto labels = findChildren<QLabel*>(QStringLiteral("attachmentThumbnail"));
+    if (index < 0 || index >= labels.size()) return nullptr;
+    return ImageViewer::open(labels[index]->property("imagePath").toString(), this);
+}
+
+bool MessageWidget::eventFilter(QObject* watched, QEvent* event) {
+    if (event->type() == QEvent::MouseButtonRelease) {
+        const QString path = watched->property("imagePath").toString();
+        if (!path.isEmpty()) {
+            ImageViewer::open(path, this);
+            return true;
+        }
+    }
+    return QFrame::eventFilter(watched, event);
 }
 
 QString MessageWidget::statusText() const { return m_message.statsLine.isEmpty() ? m_status : QString(); }

@@ -55,6 +55,11 @@ public:
     bool thinkingExpanded() const;
     void setThinkingExpanded(bool expanded);
     QString answerText() const { return m_answer->markdownText(); }
+    /// Opens the attached image at `index` (among the images) in an ImageViewer; null when there is none.
+    QWidget* openImage(int index);
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 Q_SIGNALS:
     void copyRequested(const QString& text);

@@ -1,5 +1,7 @@
 #include "app/input_panel.h"
 
+#include "app/image_viewer.h"
+
 #include <QAudioDevice>
 #include <QAudioSink>
 #include <QAudioSource>
@@ -553,34 +555,7 @@ int InputPanel::imageCount() const { return m_list->count(); }
 
 QWidget* InputPanel::showFullSize(int row) {
     if (row < 0 || row >= m_list->count()) return nullptr;
-    const QString path = m_list->item(row)->data(kImagePathRole).toString();
-    auto* dialog = new QDialog(this);
-    dialog->setAttribute(Qt::WA_DeleteOnClose);
-    dialog->setWindowTitle(QFileInfo(path).fileName());
-    // The dialog opens at once; the image (megabytes for a phone screenshot) is decoded on a pool thread.
-    auto* label = new QLabel(tr("Loading %1…").arg(QFileInfo(path).fileName()));
-    label->setObjectName("fullSizeImage");
-    auto* watcher = new QFutureWatcher<QImage>(label);  // dies with the dialog: a late result goes nowhere
-    connect(watcher, &QFutureWatcher<QImage>::finished, label, [label, watcher, path] {
-        const QImage img = watcher->result();
-        if (img.isNull()) {
-            label->setText(tr("Cannot show %1: it is no longer a readable image").arg(path));
-        } else {
-            label->setPixmap(QPixmap::fromImage(img));
-            label->adjustSize();
-        }
-    });
-    watcher->setFuture(QtConcurrent::run([path] {
-        QImageReader reader(path);
-        reader.setAutoTransform(true);
-        return reader.read();
-    }));
-    auto* scroll = new QScrollArea;
-    scroll->setWidget(label);
-    (new QVBoxLayout(dialog))->addWidget(scroll);
-    dialog->resize(800, 600);
-    dialog->show();
-    return dialog;
+    return ImageViewer::open(m_list->item(row)->data(kImagePathRole).toString(), this);
 }
 
 void InputPanel::dragEnterEvent(QDragEnterEvent* e) {

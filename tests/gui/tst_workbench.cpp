@@ -25,6 +25,7 @@
 #include <memory>
 
 #include "app/chat_view.h"
+#include "app/image_viewer.h"
 #include "app/input_panel.h"
 #include "app/main_window.h"
 #include "app/model_manager_view.h"
@@ -429,12 +430,10 @@ private Q_SLOTS:
         QVERIFY(std::abs(w.durationSec - 1.5) < 0.01);
         QVERIFY(*std::max_element(w.peaks.begin(), w.peaks.end()) > 0.4f);
         QCOMPARE(in->attachments().size(), 3);
-        QWidget* full = in->showFullSize(0);
+        auto* full = qobject_cast<ImageViewer*>(in->showFullSize(0));
         QVERIFY(full && full->isVisible());
-        auto* fullImage = full->findChild<QLabel*>("fullSizeImage");
-        QVERIFY(fullImage);
-        QTRY_VERIFY_WITH_TIMEOUT(!fullImage->pixmap().isNull(), 10000);  // decoded off the GUI thread
-        QCOMPARE(fullImage->pixmap().size(), QImage(in->attachments().first()).size());
+        QTRY_VERIFY_WITH_TIMEOUT(full->view()->hasImage(), 10000);  // decoded off the GUI thread
+        QCOMPARE(full->view()->imageSize(), QImage(in->attachments().first()).size());
         full->close();
         saveScreenshot(in->window(), "input");
         in->thumbnails()->setCurrentRow(1);
@@ -448,6 +447,59 @@ private Q_SLOTS:
     // A phone screenshot is megabytes of PNG: attaching one returns to the event loop at once (a placeholder),
     // the thumbnail is decoded on a pool thread and arrives later, and the loop keeps ticking meanwhile. A panel
     // cleared before the thumbnail lands drops it.
+    // A 1080x2400 phone screenshot opens fitted to the window, not at 100%; zoom, 100% and fit again; a chat
+    // message's thumbnail opens the same viewer.
+    void imageViewerFitsAndZooms() {
+        const QString png = m_tmp.path() + "/phone.png";
+        QImage shot(1080, 2400, QImage::Format_RGB32);
+        shot.fill(Qt::white);
+        QPainter(&shot).fillRect(500, 1150, 80, 100, Qt::red);
+        QVERIFY(shot.save(png));
+        ImageViewer viewer(png);
+        viewer.resize(800, 700);
+        viewer.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&viewer));
+        QTRY_VERIFY_WITH_TIMEOUT(viewer.view()->hasImage(), 10000);
+        QCOMPARE(viewer.view()->imageSize(), QSize(1080, 2400));
+        QVERIFY(viewer.view()->isFitted());
+        // Fitted: the whole height shows in the view.
+        const QRect shown = viewer.view()->mapFromScene(viewer.view()->sceneRect()).boundingRect();
+        QVERIFY2(shown.height() <= viewer.view()->viewport()->height(),
+                 qPrintable(QString("%1 > %2").arg(shown.height()).arg(viewer.view()->viewport()->height())));
+        QVERIFY(viewer.view()->zoom() < 0.3);
+        const double fitted = viewer.view()->zoom();
+        viewer.view()->zoomIn();
+        QVERIFY(!viewer.view()->isFitted());
+        QVERIFY(std::abs(viewer.view()->zoom() - fitted * 1.25) < 1e-9);
+        QTest::keyClick(&viewer, Qt::Key_1);  // 100%
+        QCOMPARE(viewer.view()->zoom(), 1.0);
+        QTest::keyClick(&viewer, Qt::Key_0);  // fit again, and it follows the window's size
+        QVERIFY(viewer.view()->isFitted());
+        viewer.resize(800, 1000);
+        QTRY_VERIFY(viewer.view()->zoom() > fitted);
+
+        // A file that is not an image says so in the viewer.
+        const QString bad = m_tmp.path() + "/not-an-image.png";
+        {
+            QFile f(bad);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write("not a png");
+        }
+        ImageViewer broken(bad);
+        QTRY_VERIFY_WITH_TIMEOUT(broken.statusText().contains("not a readable image"), 10000);
+
+        // The thumbnail in a chat message opens the viewer.
+        StoredMessage m;
+        m.role = "user";
+        m.content = "What is on the screen?";
+        m.attachments = {png};
+        MessageWidget w(m);
+        auto* opened = qobject_cast<ImageViewer*>(w.openImage(0));
+        QVERIFY(opened);
+        QCOMPARE(opened->path(), png);
+        opened->close();
+    }
+
     void largeImageAttachDoesNotBlock() {
         if (!m_window) openWindow();
         InputPanel* in = m_window->chatView()->inputPanel();
