@@ -124,6 +124,9 @@ struct EngineOptions {
 struct RequestStats {
     RequestId id = 0;
     std::string state;  // preparing (images being encoded) | waiting | prefill | decode
+    /// What it is doing within that state: "decoding the image", "resizing 1080x2400", "vision tower 7/24"
+    /// (" (image 1 of 2)" with several), "1024/3136 prompt tokens" while its prompt is prefilled; may be empty.
+    std::string stage;
     int64_t promptTokens = 0;
     int64_t generatedTokens = 0;
     int64_t kvBlocks = 0;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -43,6 +44,19 @@ struct ModelStep {
     const PreparedPrompt* prompt = nullptr;
 };
 
+/// A slow prepare() (images through a vision tower: minutes for a phone screenshot on a CPU) reports its stage
+/// ("vision tower 7/24 (image 1 of 2)") and stops early, with kPrepareCancelled, once `cancelled` says so. Both
+/// callbacks are called on the preparing thread; either may be empty.
+struct PrepareObserver {
+    std::function<void(const std::string& stage)> onStage;
+    std::function<bool()> cancelled;
+    void stage(const std::string& s) const {
+        if (onStage) onStage(s);
+    }
+    bool isCancelled() const { return cancelled && cancelled(); }
+};
+inline constexpr const char* kPrepareCancelled = "cancelled while being prepared";
+
 class EngineModel {
 public:
     virtual ~EngineModel() = default;
@@ -54,7 +68,9 @@ public:
     /// Template, tokenization and images. Runs on the engine's loop thread. Without encodeImages the images are
     /// decoded and sized (the ids are complete) but the vision tower does not run: callable from any thread, for
     /// checking a request's length before it is queued.
-    virtual Result<PreparedPrompt> prepare(const Request& request, bool encodeImages = true) = 0;
+    /// `observer`, when given, hears what a slow preparation is doing and is asked whether to give up.
+    virtual Result<PreparedPrompt> prepare(const Request& request, bool encodeImages = true,
+                                           const PrepareObserver* observer = nullptr) = 0;
     /// Whether prepare() for this request is slow enough (images through a vision tower) to run on the engine's
     /// preparation thread rather than the loop. Such a model must let prepare() run while forward() runs.
     virtual bool prepareOffLoop(const Request&) const { return false; }

@@ -132,7 +132,18 @@ void Scheduler::prepLoop() {
                 continue;
             }
         }
-        auto p = model->prepare(s->request);
+        // Its stage for stats(), and a cancel noticed between vision blocks rather than after the whole tower.
+        const RequestId id = s->id;
+        PrepareObserver observer;
+        observer.onStage = [this, id](const std::string& stage) {
+            std::lock_guard lock(mutex);
+            prepStage[id] = stage;
+        };
+        observer.cancelled = [this, id] {
+            std::lock_guard lock(mutex);
+            return prepStopping || cancelRequests.count(id) > 0;
+        };
+        auto p = model->prepare(s->request, true, &observer);
         if (p)
             s->prompt = std::move(*p);
         else
@@ -141,6 +152,7 @@ void Scheduler::prepLoop() {
         {
             std::lock_guard lock(mutex);
             inPreparation.erase(s->id);
+            prepStage.erase(s->id);
             incoming.push_back(std::move(s));
         }
         cv.notify_all();
@@ -159,6 +171,8 @@ void Scheduler::publishStats() {
         r.kvBlocks = int64_t(q.table.blocks.size());
         r.ageMs = msBetween(q.submitted, now);
         r.ttftMs = q.ttftMs;
+        if (q.numComputed < q.promptLen)  // prefill in chunks: how far it is
+            r.stage = std::to_string(q.numComputed) + "/" + std::to_string(q.promptLen) + " prompt tokens";
         s.requests.push_back(r);
     };
     for (const auto& q : running) add(*q, q->pending() > 1 ? "prefill" : "decode");
@@ -559,6 +573,7 @@ StatsSnapshot Scheduler::stats() const {
         RequestStats r;
         r.id = id;
         r.state = "preparing";
+        if (auto it = prepStage.find(id); it != prepStage.end()) r.stage = it->second;
         r.ageMs = msBetween(at, now);
         s.requests.push_back(r);
     }

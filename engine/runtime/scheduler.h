@@ -69,6 +69,7 @@ private:
     bool held = false;     // under mutex: holdScheduling
     // Under mutex: every request routed to preparation and not yet handed to the loop (queued or being prepared).
     std::map<RequestId, Clock::time_point> inPreparation;
+    std::map<RequestId, std::string> prepStage;  // under mutex: what prepare() last reported for each
     std::condition_variable prepCv;
     std::thread prepThread;
     void prepLoop();

@@ -418,10 +418,19 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
             return;
         }
         const QString state = st.requestStates.value(m_activeRequest);
-        m_activeWidget->setStatus(state == QLatin1String("preparing") ? tr("Encoding the image…")
-                                  : state == QLatin1String("waiting") ? tr("Waiting for the engine…")
-                                  : state == QLatin1String("prefill") ? tr("Reading the prompt…")
-                                                                      : QString());
+        const QString stage = st.requestStages.value(m_activeRequest);
+        QString what = state == QLatin1String("preparing") ? tr("Encoding the image")
+                       : state == QLatin1String("waiting") ? tr("Waiting for the engine")
+                       : state == QLatin1String("prefill") ? tr("Reading the prompt")
+                                                           : QString();
+        if (what.isEmpty()) {
+            m_activeWidget->setStatus(QString());
+            return;
+        }
+        // "Encoding the image: vision tower 7/24 · 41 s — Esc stops": minutes on a CPU for a full-size screenshot.
+        if (!stage.isEmpty()) what += QStringLiteral(": ") + stage;
+        what += QStringLiteral(" · %1 s").arg(st.requestAgeMs.value(m_activeRequest) / 1000.0, 0, 'f', 0);
+        m_activeWidget->setStatus(what + tr(" — Esc stops"));
     });
     connect(m_bridge, &EngineBridge::requestFailed, this, &ChatView::onFailed);
     // An image that turned out unreadable once its thumbnail was decoded (off the GUI thread) leaves the panel.

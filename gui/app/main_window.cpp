@@ -159,11 +159,12 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     });
     connect(m_bridge, &EngineBridge::unloaded, this, [this] { m_modelStatus->setText(tr("No model loaded")); });
     connect(m_bridge, &EngineBridge::statsSampled, this, [this](const StatsSample& s) {
-        m_statsStatus->setText(tr("%1 tok/s · KV %2% · %3 running · RSS %4")
+        const QString preparing = s.numPreparing ? tr(" · %1 preparing").arg(s.numPreparing) : QString();
+        m_statsStatus->setText(tr("%1 tok/s · KV %2% · %3 running%4 · RSS %5")
                                    .arg(s.tokensPerSecond, 0, 'f', 0)
                                    .arg(s.kvUsePercent, 0, 'f', 1)
                                    .arg(s.numRunning)
-                                   .arg(humanBytes(s.processRssBytes)));
+                                   .arg(preparing, humanBytes(s.processRssBytes)));
     });
 
     restoreGeometry(m_settings->value(QStringLiteral("window/geometry")).toByteArray());

@@ -57,10 +57,14 @@ struct StatsSample {
     qint64 processRssBytes = 0;
     int numRunning = 0;
     int numWaiting = 0;
+    int numPreparing = 0;  // requests whose images are being decoded and encoded
     quint64 totalGeneratedTokens = 0;
     QString device;
     /// Each live request's state: preparing (images being encoded), waiting, prefill, decode.
     QHash<quint64, QString> requestStates;
+    /// Each live request's stage within its state ("vision tower 7/24", "512/3136 prompt tokens") and its age.
+    QHash<quint64, QString> requestStages;
+    QHash<quint64, double> requestAgeMs;
     /// One line per device (a GPU or a tensor-parallel rank; the host with one device): name, weights, KV, memory.
     QStringList devices;
 };

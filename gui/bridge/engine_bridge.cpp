@@ -286,9 +286,14 @@ void EngineBridge::sampleStats() {
     out.processRssBytes = processRssBytes();
     out.numRunning = s.numRunning;
     out.numWaiting = s.numWaiting;
+    out.numPreparing = s.numPreparing;
     out.totalGeneratedTokens = s.totalGeneratedTokens;
     out.device = QString::fromStdString(s.device);
-    for (const wb::RequestStats& r : s.requests) out.requestStates.insert(r.id, QString::fromStdString(r.state));
+    for (const wb::RequestStats& r : s.requests) {
+        out.requestStates.insert(r.id, QString::fromStdString(r.state));
+        out.requestStages.insert(r.id, QString::fromStdString(r.stage));
+        out.requestAgeMs.insert(r.id, r.ageMs);
+    }
     for (const wb::DeviceStats& d : s.devices)
         out.devices.append(tr("%1: weights %2, KV %3, free %4 of %5")
                                    .arg(QString::fromStdString(d.name), humanBytes(d.weightBytes),

@@ -8,12 +8,14 @@
 #include <QtTest>
 
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "api/engine.h"
 #include "fixtures.h"
@@ -539,6 +541,53 @@ private slots:
         e->waitIdle();
         QCOMPARE(e->stats().numPreparing, 0);
         QVERIFY(run(*e, imageQuestion({png(84, 56, 0)}, "ok?", 2)).ok);
+    }
+
+    // While a phone screenshot goes through the vision tower, the stats say which block it is in (the GUI shows
+    // "Encoding the image: vision tower 7/24 · 41 s"); a cancel then stops it between blocks, not after the tower.
+    void screenshotStagesAndCancelMidTower() {
+        Collector c;
+        EngineOptions o;
+        o.modelPath = m_vision;
+        o.load.numThreads = 2;
+        o.kvCacheBytes = int64_t(64) << 20;
+        o.maxImagePixels = 5'000'000;
+        auto e = Engine::create(o);
+        QVERIFY(e.ok());
+        using Clock = std::chrono::steady_clock;
+        const RequestId id = (*e)->submit(imageQuestion({png(1080, 2400, 21)}, "Tap", 1), c.sink());
+        std::vector<std::string> stages;
+        std::string towerStage;
+        const auto t0 = Clock::now();
+        while (towerStage.empty() && Clock::now() - t0 < std::chrono::seconds(30)) {
+            for (const RequestStats& r : (*e)->stats().requests) {
+                if (r.id != id || r.stage.empty()) continue;
+                if (stages.empty() || stages.back() != r.stage) stages.push_back(r.stage);
+                if (r.state == "preparing" && r.stage.rfind("vision tower ", 0) == 0) towerStage = r.stage;
+            }
+            std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        std::string seen;
+        for (const auto& st : stages) seen += "[" + st + "] ";
+        QVERIFY2(!towerStage.empty(), seen.c_str());
+        int done = -1, total = -1;
+        QCOMPARE(std::sscanf(towerStage.c_str(), "vision tower %d/%d", &done, &total), 2);
+        QCOMPARE(total, 2);  // the tiny tower's blocks
+        const auto cancelAt = Clock::now();
+        QVERIFY((*e)->cancel(id));
+        const std::vector<Event> ev = c.wait(id);
+        const double cancelMs = std::chrono::duration<double, std::milli>(Clock::now() - cancelAt).count();
+        QVERIFY(!ev.empty());
+        QVERIFY(ev.back().type == EventType::Finished);
+        QCOMPARE(ev.back().reason, StopReason::Cancelled);
+        // The same screenshot encoded whole, for scale.
+        const auto full0 = Clock::now();
+        QVERIFY(run(**e, imageQuestion({png(1080, 2400, 22)}, "Tap", 1)).ok);
+        const double fullMs = std::chrono::duration<double, std::milli>(Clock::now() - full0).count();
+        qInfo("stages seen: %s; cancelled at '%s' in %.0f ms; a whole screenshot takes %.0f ms", seen.c_str(),
+              towerStage.c_str(), cancelMs, fullMs);
+        QVERIFY2(cancelMs < fullMs, "the cancel waited for the whole tower");
+        QCOMPARE((*e)->stats().numPreparing, 0);
     }
 
     // A full-size phone screenshot under the deployments' pixel budget, and the real photo fixture.

@@ -87,7 +87,7 @@ public:
         return false;
     }
 
-    Result<PreparedPrompt> prepare(const Request& r, bool encodeImages) override {
+    Result<PreparedPrompt> prepare(const Request& r, bool encodeImages, const PrepareObserver* obs) override {
         const GlmConfig& g = m_model->config();
         const Tokenizer& tok = m_model->tokenizer();
         PreparedPrompt p;
@@ -176,7 +176,13 @@ public:
         std::vector<std::shared_ptr<const CachedImage>> cached(images.size());
         std::vector<std::optional<Glm4vImageInput>> inputs(images.size());
         const Glm4vProcessorConfig& pc = m_model->processorConfig();
+        const size_t numImages = images.size();
+        auto ofImages = [numImages](size_t k) {
+            return numImages > 1 ? " (image " + std::to_string(k + 1) + " of " + std::to_string(numImages) + ")"
+                                 : std::string();
+        };
         for (size_t k = 0; k < images.size(); ++k) {
+            if (obs && obs->isCancelled()) return makeError(kPrepareCancelled);
             const std::string& name = imageNames[k];
             const std::vector<uint8_t>& bytes = *images[k];
             const uint64_t hash = fnv1a(bytes);
@@ -189,6 +195,7 @@ public:
             // count's decoded pixels wait for the submit, so each new screenshot is decoded once.
             std::shared_ptr<const Image> img = takeDecoded(hash, bytes.size());
             if (!img) {
+                if (obs) obs->stage("decoding the image" + ofImages(k));
                 auto d = decodeImage(bytes, name);
                 if (!d) return d.error();
                 img = std::make_shared<const Image>(std::move(*d));
@@ -203,6 +210,7 @@ public:
                 keepDecoded(hash, bytes.size(), std::move(img));
                 continue;
             }
+            if (obs) obs->stage("resizing " + std::to_string(img->width) + "x" + std::to_string(img->height) + ofImages(k));
             auto in = glm4vPreprocess(*img, pc);
             if (!in) return makeError(name + ": " + in.error().message);
             grids.push_back({in->gridT, in->gridH, in->gridW});
@@ -215,7 +223,14 @@ public:
                 p.imageFeatures.insert(p.imageFeatures.end(), cached[k]->features.begin(), cached[k]->features.end());
                 continue;
             }
-            auto f = m_model->encodeImage(*inputs[k], m_visionPool.get());
+            std::function<bool(int, int)> onLayer;
+            if (obs)
+                onLayer = [&](int done, int total) {
+                    obs->stage("vision tower " + std::to_string(done) + "/" + std::to_string(total) + ofImages(k));
+                    return !obs->isCancelled();
+                };
+            auto f = m_model->encodeImage(*inputs[k], m_visionPool.get(), onLayer);
+            if (!f && obs && obs->isCancelled()) return makeError(kPrepareCancelled);
             if (!f) return makeError(imageNames[k] + ": " + f.error().message);
             p.imageFeatures.insert(p.imageFeatures.end(), f->begin(), f->end());
             auto entry = std::make_shared<CachedImage>();

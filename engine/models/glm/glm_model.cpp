@@ -263,7 +263,8 @@ void GlmModel::embed(int32_t token, float* out) const {
     }
 }
 
-Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, ThreadPool* visionPool) {
+Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, ThreadPool* visionPool,
+                                                 const std::function<bool(int, int)>& onLayer) {
     if (!m_config.hasVision) return makeError("encodeImage: this GLM checkpoint has no vision tower");
     const GlmVisionConfig& v = m_config.vision;
     const int64_t ms = v.spatialMergeSize, hid = v.hiddenSize, hd = v.headDim, nh = v.numHeads;
@@ -342,7 +343,10 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, Thr
     std::vector<float> qkv(size_t(N * 3 * hid)), att(size_t(N * hid)), g(size_t(N * v.outHiddenSize)),
             u(size_t(N * v.outHiddenSize));
     const float scale = 1.0f / std::sqrt(float(hd));
+    const int numBlocks = int(m_blocks.size());
+    int blocksDone = 0;
     for (const VisionBlock& B : m_blocks) {
+        if (onLayer && !onLayer(blocksDone, numBlocks)) return makeError("encodeImage: stopped by the caller");
         cpu::rmsNorm(x.data(), B.norm1.data(), v.normEps, N, hid, h.data());
         cpu::matmul(B.qkv, h.data(), N, qkv.data(), pool);
         if (!B.qkvBias.empty()) addBias(qkv.data(), B.qkvBias, N);
@@ -354,6 +358,9 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, Thr
         // a 1080x2400 screenshot is one frame of 12,432 patches.
         for (int64_t f0 = 0; f0 < N; f0 += frame)
             for (int64_t head = 0; head < nh; ++head) {
+                // Attention over a screenshot's 12k patches is most of a block: a cancel is heard between heads.
+                if (onLayer && head > 0 && !onLayer(blocksDone, numBlocks))
+                    return makeError("encodeImage: stopped by the caller");
                 cpu::DenseAttentionArgs da;
                 da.q = qkv.data() + f0 * 3 * hid + head * hd;
                 da.k = da.q + hid;
@@ -374,7 +381,9 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, Thr
         cpu::siluMul(g.data(), u.data(), N * v.outHiddenSize, g.data());
         cpu::matmul(B.down, g.data(), N, h.data(), pool);
         cpu::addInPlace(x.data(), h.data(), N * hid);
+        ++blocksDone;
     }
+    if (onLayer && !onLayer(blocksDone, numBlocks)) return makeError("encodeImage: stopped by the caller");
     cpu::rmsNorm(x.data(), m_postNorm.data(), v.normEps, N, hid, x.data());
 
     // Downsample: each merge block's ms×ms patches (consecutive rows) through a Conv2d with stride ms, whose

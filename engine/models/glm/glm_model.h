@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -75,7 +76,9 @@ public:
 
     /// Vision tower on one preprocessed image: numTokens × dim features (row-major). Runs on `pool` (default: the
     /// model's own). Reads weights only: with a pool of its own it may run while forward() runs on another thread.
-    Result<std::vector<float>> encodeImage(const Glm4vImageInput& image, ThreadPool* pool = nullptr);
+    /// `onLayer(done, total)` is called after each vision block; returning false stops the encoding (an error).
+    Result<std::vector<float>> encodeImage(const Glm4vImageInput& image, ThreadPool* pool = nullptr,
+                                           const std::function<bool(int, int)>& onLayer = {});
 
     /// One step over several sequences (prefill chunks and decodes mixed). Writes vocabSize logits per entry with
     /// wantLogits, in entry order, or, with allLogits, one row per token of every entry.

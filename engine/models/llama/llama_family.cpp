@@ -23,7 +23,7 @@ public:
     const ModelConfig& config() const override { return m_model->config(); }
     const Tokenizer& tokenizer() const override { return m_model->tokenizer(); }
 
-    Result<PreparedPrompt> prepare(const Request& r, bool) override {
+    Result<PreparedPrompt> prepare(const Request& r, bool, const PrepareObserver*) override {
         const Tokenizer& tok = m_model->tokenizer();
         PreparedPrompt p;
         if (!r.promptTokens.empty()) {
