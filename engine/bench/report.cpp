@@ -111,6 +111,17 @@ std::string csvField(std::string s) {
     return o + "\"";
 }
 
+// "4" when a tried level above 4 failed (errors or P99 over the limit); "≥8" when every level held: the limit
+// lies above the highest level tried, untested; "none" when no level held.
+std::string maxStable(const json& run) {
+    const int best = run.value("max_stable_concurrency", 0);
+    if (best <= 0) return "none";
+    bool limitFound = false;
+    for (const auto& r : run.value("results", json::array()))
+        if (r.value("concurrency", 0) > best) limitFound = true;
+    return limitFound ? std::to_string(best) : "≥" + std::to_string(best);
+}
+
 std::string peakGb(const json& run) {
     if (run.contains("memory") && run["memory"].contains("peak_bytes") && run["memory"]["peak_bytes"].is_number())
         return fmt("%.2f", run["memory"]["peak_bytes"].get<double>() / 1e9);
@@ -119,9 +130,25 @@ std::string peakGb(const json& run) {
 
 }  // namespace
 
+json engineMemoryJson(int64_t weightsBytes, int64_t kvCacheBytes, int64_t rssGrowthBytes) {
+    const double gb = 1e9;
+    char src[256];
+    std::snprintf(src, sizeof src,
+                  "this engine's allocations: weights %.3f GB + KV cache %.3f GB (activation scratch not counted)%s",
+                  double(weightsBytes) / gb, double(kvCacheBytes) / gb,
+                  rssGrowthBytes >= 0 ? "; process peak RSS grew " : "");
+    std::string source = src;
+    if (rssGrowthBytes >= 0) source += fmt("%.3f GB over the run", double(rssGrowthBytes) / gb);
+    return {{"weights_bytes", weightsBytes},
+            {"kv_cache_bytes", kvCacheBytes},
+            {"peak_bytes", weightsBytes + kvCacheBytes},
+            {"rss_growth_bytes", rssGrowthBytes >= 0 ? json(rssGrowthBytes) : json(nullptr)},
+            {"source", source}};
+}
+
 std::string comparisonMarkdown(const json& doc) {
     std::ostringstream o;
-    o << "| framework | TTFT (ms) | tokens/s | max concurrency | VRAM (GB) | P99 (ms) |\n"
+    o << "| framework | TTFT (ms) | tokens/s | max stable concurrency | memory (GB) | P99 (ms) |\n"
          "| --- | --- | --- | --- | --- | --- |\n";
     std::vector<std::string> notes;
     for (const auto& run : doc.value("runs", json::array())) {
@@ -144,11 +171,12 @@ std::string comparisonMarkdown(const json& doc) {
         double best = 0;
         for (const auto& r : run["results"])
             if (r.value("requests", 0) > r.value("errors", 0)) best = std::max(best, r.value("output_tokens_per_s", 0.0));
-        const int maxConc = run.value("max_stable_concurrency", 0);
         o << "| " << name << " | " << fmt("%.1f", (*low)["ttft_ms"].value("mean", 0.0)) << " ± "
           << fmt("%.1f", (*low)["ttft_ms"].value("stddev", 0.0)) << " | " << fmt("%.1f", best) << " | "
-          << (maxConc > 0 ? std::to_string(maxConc) : std::string("none")) << " | " << peakGb(run) << " | "
-          << fmt("%.1f", (*low)["e2e_ms"].value("p99", 0.0)) << " |\n";
+          << maxStable(run) << " | " << peakGb(run) << " | " << fmt("%.1f", (*low)["e2e_ms"].value("p99", 0.0))
+          << " |\n";
+        if (run.contains("memory") && run["memory"].value("source", "") != "")
+            notes.push_back(name + " memory: " + run["memory"]["source"].get<std::string>());
         for (const auto& r : run["results"])
             if (r.value("errors", 0) > 0) {
                 notes.push_back(name + " at concurrency " + std::to_string(r.value("concurrency", 0)) + ": " +
@@ -156,9 +184,10 @@ std::string comparisonMarkdown(const json& doc) {
             }
     }
     o << "\nTTFT (mean ± sd) and P99 (end-to-end) at each run's lowest concurrency; tokens/s: best output throughput "
-         "over its concurrency levels; max concurrency: highest level with no errors (and P99 within the limit when "
-         "one was set); VRAM: measured peak memory (this engine on CPU: process peak RSS; a remote server: what its "
-         "/metrics reports); n/a: not reported, never estimated.\n";
+         "over its concurrency levels; max stable concurrency: highest level with no errors (and P99 within the "
+         "limit when one was set), \"≥N\" when every level tried held (the limit lies above, untested); memory: what "
+         "each target holds by its own report (this engine: weights + KV cache; a server: what its /metrics or "
+         "plugin reports), each row's source below; n/a: not reported, never estimated.\n";
     for (const auto& n : notes) o << "\n- " << n;
     if (!notes.empty()) o << "\n";
     return o.str();

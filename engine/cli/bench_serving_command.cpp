@@ -289,9 +289,8 @@ int cmdBenchServing(const Args& a) {
     if (engine) {
         const wb::StatsSnapshot st = engine->stats();
         const int64_t hwm = wb::processPeakRssBytes();
-        mem = {{"weights_bytes", st.weightBytes}, {"kv_cache_bytes", st.kvCacheBytes},
-               {"peak_rss_bytes", hwm > 0 ? json(hwm) : json(nullptr)},
-               {"peak_bytes", hwm > 0 ? json(hwm) : json(nullptr)}, {"source", "process peak RSS (VmHWM)"}};
+        mem = wb::engineMemoryJson(st.weightBytes, st.kvCacheBytes, -1);
+        mem["peak_rss_bytes"] = hwm > 0 ? json(hwm) : json(nullptr);
     } else if (sampler) {
         const wb::ServerSample peak = sampler->stop();
         mem = {{"peak_bytes", peak.memoryBytes ? json(*peak.memoryBytes) : json(nullptr)},

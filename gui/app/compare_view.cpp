@@ -111,7 +111,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent), m_runner(new Compar
     m_results = new QTableWidget(0, 8);
     m_results->setObjectName(QStringLiteral("compareResults"));
     m_results->setHorizontalHeaderLabels({tr("framework / target"), tr("TTFT (ms)"), tr("tokens/s"),
-                                          tr("max concurrency"), tr("peak memory (GB)"), tr("P99 (ms)"),
+                                          tr("max stable concurrency"), tr("memory (GB)"), tr("P99 (ms)"),
                                           tr("KV peak"), tr("status")});
     m_results->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     m_results->horizontalHeader()->setSectionResizeMode(ColStatus, QHeaderView::Stretch);
@@ -123,7 +123,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent), m_runner(new Compar
     m_results->setMinimumHeight(6 * (fontMetrics().height() + 8));
 
     m_metric = new QComboBox;
-    m_metric->addItems({tr("TTFT mean (ms)"), tr("tokens/s"), tr("max concurrency"), tr("peak memory (GB)"),
+    m_metric->addItems({tr("TTFT mean (ms)"), tr("tokens/s"), tr("max stable concurrency"), tr("memory (GB)"),
                         tr("P99 (ms)")});
     m_cdfLevel = new QComboBox;
     m_plots = {makePlot(this, tr("Per target"), QString(), tr("TTFT mean (ms)")),
@@ -529,7 +529,16 @@ void CompareView::refreshRow(int row) {
     set(ColTarget, r.label, run.value("url").toString(run.value("model").toString()));
     set(ColTtft, r.hasNumbers ? QStringLiteral("%1 ± %2").arg(r.ttftMeanMs, 0, 'f', 1).arg(r.ttftSdMs, 0, 'f', 1) : none);
     set(ColTokensPerSec, r.hasNumbers ? QString::number(r.tokensPerSecond, 'f', 1) : none);
-    set(ColMaxConc, r.hasNumbers ? (r.maxConcurrency > 0 ? QString::number(r.maxConcurrency) : tr("none")) : none);
+    // "≥8": every level tried held, so the limit lies above and was not measured.
+    set(ColMaxConc,
+        r.hasNumbers ? (r.maxConcurrency <= 0 ? tr("none")
+                        : r.concurrencyLimitFound ? QString::number(r.maxConcurrency)
+                                                  : QStringLiteral("≥%1").arg(r.maxConcurrency))
+                     : none,
+        r.hasNumbers && r.maxConcurrency > 0 && !r.concurrencyLimitFound
+                ? tr("Every concurrency level tried held (no errors, P99 within the limit when one is set): the "
+                     "limit lies above %1, untested.").arg(r.maxConcurrency)
+                : QString());
     // Memory and KV use are only what was measured or reported: "n/a" otherwise, with the reason as tooltip.
     set(ColMemory, r.peakBytes ? QString::number(*r.peakBytes / 1e9, 'f', 3) : (placeholder ? QStringLiteral("…") : QStringLiteral("n/a")),
         r.memorySource);

@@ -284,12 +284,8 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                 const wb::StatsSnapshot st = engine->stats();
                 const int64_t hwm = wb::processPeakRssBytes();
                 const bool ok = peakReset && hwm > 0 && baselineRss > 0;
-                mem = {{"weights_bytes", st.weightBytes},
-                       {"kv_cache_bytes", st.kvCacheBytes},
-                       {"peak_bytes", ok ? json(std::max<int64_t>(0, hwm - baselineRss)) : json(nullptr)},
-                       {"source", ok ? "peak RSS growth of the workbench process over the run (VmHWM reset "
-                                       "before loading, minus RSS before loading)"
-                                     : "n/a: the process peak RSS could not be reset (/proc/self/clear_refs)"}};
+                mem = wb::engineMemoryJson(st.weightBytes, st.kvCacheBytes,
+                                           ok ? std::max<int64_t>(0, hwm - baselineRss) : -1);
             } else if (sampler) {
                 const wb::ServerSample peak = sampler->stop();
                 mem = {{"peak_bytes", peak.memoryBytes ? json(*peak.memoryBytes) : json(nullptr)},

@@ -44,6 +44,8 @@ ComparisonRow comparisonRow(const QJsonObject& run) {
     row.ttftSdMs = low.value("ttft_ms").toObject().value("stddev").toDouble();
     row.p99Ms = low.value("e2e_ms").toObject().value("p99").toDouble();
     row.maxConcurrency = run.value("max_stable_concurrency").toInt();
+    for (const QJsonValue& r : run.value("results").toArray())
+        if (r.toObject().value("concurrency").toInt() > row.maxConcurrency) row.concurrencyLimitFound = true;
     return row;
 }
 

@@ -20,6 +20,7 @@ struct ComparisonRow {
     bool hasNumbers = false;
     double ttftMeanMs = 0, ttftSdMs = 0, tokensPerSecond = 0, p99Ms = 0;
     int maxConcurrency = 0;
+    bool concurrencyLimitFound = false;  // a tried level above maxConcurrency failed; else the limit is untested
     std::optional<double> peakBytes;
     QString memorySource;
     std::optional<double> kvPeak;  // 0..1, remote targets that report it

@@ -111,7 +111,11 @@ private:
                                      .arg(low["ttft_ms"].toObject()["stddev"].toDouble(), 0, 'f', 1);
             const QString tps = QString::number(best, 'f', 1);
             const QString p99 = QString::number(low["e2e_ms"].toObject()["p99"].toDouble(), 'f', 1);
-            const QString maxConc = QString::number(runs[i].toObject().value("max_stable_concurrency").toInt());
+            // "≥N" when every level tried held: the limit was not found, only bounded from below.
+            const int stable = runs[i].toObject().value("max_stable_concurrency").toInt();
+            bool limitFound = false;
+            for (const QJsonValue& v : levels) limitFound = limitFound || v.toObject().value("concurrency").toInt() > stable;
+            const QString maxConc = (limitFound ? QString() : QString("≥")) + QString::number(stable);
             QCOMPARE(cell(i, CompareView::ColTtft), ttft);
             QCOMPARE(cell(i, CompareView::ColTokensPerSec), tps);
             QCOMPARE(cell(i, CompareView::ColP99), p99);
@@ -151,9 +155,21 @@ private:
         for (int row = 0; row < 3; ++row) {
             QVERIFY2(cell(row, CompareView::ColTtft).contains(" ± "), qPrintable(cell(row, CompareView::ColTtft)));
             QVERIFY(cell(row, CompareView::ColTokensPerSec).toDouble() > 0);
-            QCOMPARE(cell(row, CompareView::ColMaxConc), QStringLiteral("2"));
+            QCOMPARE(cell(row, CompareView::ColMaxConc), QStringLiteral("≥2"));  // 1 and 2 tried, both held
             QVERIFY(cell(row, CompareView::ColP99).toDouble() > 0);
         }
+        // This engine's memory is what it holds: weights + KV cache, so fp32 and int8 differ by their weights
+        // (the same KV cache), where the process's RSS growth showed the same figure for both.
+        const QJsonArray runs = m_view->comparison().value("runs").toArray();
+        const QJsonObject m32 = runs[0].toObject()["memory"].toObject(), m8 = runs[1].toObject()["memory"].toObject();
+        QCOMPARE(m32["peak_bytes"].toDouble(), m32["weights_bytes"].toDouble() + m32["kv_cache_bytes"].toDouble());
+        QCOMPARE(m8["peak_bytes"].toDouble(), m8["weights_bytes"].toDouble() + m8["kv_cache_bytes"].toDouble());
+        QCOMPARE(m32["kv_cache_bytes"].toDouble(), m8["kv_cache_bytes"].toDouble());
+        QVERIFY2(m32["weights_bytes"].toDouble() > 2.5 * m8["weights_bytes"].toDouble(),
+                 qPrintable(QString("fp32 weights %1, int8 %2").arg(m32["weights_bytes"].toDouble())
+                                .arg(m8["weights_bytes"].toDouble())));
+        QVERIFY(m32["source"].toString().contains("weights"));
+        QCOMPARE(cell(0, CompareView::ColMemory), QString::number(m32["peak_bytes"].toDouble() / 1e9, 'f', 3));
         // wb serve reports its peak memory and KV use; the generic plugin shows them.
         QVERIFY(cell(2, CompareView::ColMemory).toDouble() > 0);
         QVERIFY(cell(2, CompareView::ColKv).endsWith("%"));
@@ -256,7 +272,7 @@ private slots:
         QFile md(m_tmp.filePath("c.md"));
         QVERIFY(md.open(QIODevice::ReadOnly));
         const QString mdText = QString::fromUtf8(md.readAll());
-        QVERIFY2(mdText.contains("| framework | TTFT (ms) | tokens/s | max concurrency | VRAM (GB) | P99 (ms) |"),
+        QVERIFY2(mdText.contains("| framework | TTFT (ms) | tokens/s | max stable concurrency | memory (GB) | P99 (ms) |"),
                  qPrintable(mdText));
         QVERIFY(mdText.contains("| workbench (int8) |") && mdText.contains("unreachable"));
         QFile csv(m_tmp.filePath("c.csv"));
@@ -356,7 +372,7 @@ private slots:
             QCOMPARE(r.toObject()["errors"].toInt(), 0);
             QCOMPARE(r.toObject()["requests"].toInt(), 3);
         }
-        QCOMPARE(cell(0, CompareView::ColMaxConc), QStringLiteral("2"));
+        QCOMPARE(cell(0, CompareView::ColMaxConc), QStringLiteral("≥2"));
         child<QLineEdit>("compareImages")->clear();
     }
 
