@@ -215,6 +215,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent), m_runner(new Compar
         setRunning(false);
         m_statusLabel->setText(cancelled ? tr("Cancelled.") : tr("Done."));
         if (!cancelled) m_progress->setValue(m_progress->maximum());
+        saveState();
         Q_EMIT runFinished(cancelled);
     });
 
@@ -407,6 +408,7 @@ void CompareView::addEngineTarget() {
     s.precision = m_precision->currentText();
     m_specs << s;
     refreshTargetsTable();
+    saveState();
 }
 
 void CompareView::addRemoteTarget() {
@@ -423,6 +425,7 @@ void CompareView::addRemoteTarget() {
     s.vocabSize = m_vocab->value();
     m_specs << s;
     refreshTargetsTable();
+    saveState();
 }
 
 void CompareView::removeSelectedTargets() {
@@ -431,6 +434,7 @@ void CompareView::removeSelectedTargets() {
     std::sort(rows.rbegin(), rows.rend());
     for (int r : rows) m_specs.removeAt(r);
     refreshTargetsTable();
+    saveState();
 }
 
 void CompareView::refreshTargetsTable() {
@@ -586,7 +590,116 @@ bool CompareView::loadFile(const QString& path, QString* error) {
     }
     m_statusLabel->setText(tr("Opened %1 (%2 runs).").arg(QFileInfo(path).fileName()).arg(row));
     replot();
+    saveState();
     return true;
+}
+
+namespace {
+QJsonObject specToJson(const CompareTargetSpec& s) {
+    QJsonObject o{{"kind", s.kind == CompareTargetSpec::Kind::Engine ? "engine" : "remote"}, {"label", s.label}};
+    if (s.kind == CompareTargetSpec::Kind::Engine) {
+        o["model_path"] = s.modelPath;
+        o["precision"] = s.precision;
+        o["threads"] = s.numThreads;
+    } else {
+        o["plugin"] = s.pluginId;
+        o["url"] = s.url;
+        o["model"] = s.modelName;
+        o["vocab_size"] = s.vocabSize;  // the API key stays in memory only
+    }
+    return o;
+}
+
+CompareTargetSpec specFromJson(const QJsonObject& o) {
+    CompareTargetSpec s;
+    s.kind = o.value("kind").toString() == QLatin1String("remote") ? CompareTargetSpec::Kind::Remote
+                                                                    : CompareTargetSpec::Kind::Engine;
+    s.label = o.value("label").toString();
+    s.modelPath = o.value("model_path").toString();
+    s.precision = o.value("precision").toString(s.precision);
+    s.numThreads = o.value("threads").toInt();
+    s.pluginId = o.value("plugin").toString(s.pluginId);
+    s.url = o.value("url").toString();
+    s.modelName = o.value("model").toString();
+    s.vocabSize = o.value("vocab_size").toInt();
+    return s;
+}
+}  // namespace
+
+void CompareView::setWorkload(const CompareWorkload& w) {
+    m_input->setValue(int(w.inputTokens));
+    m_output->setValue(int(w.outputTokens));
+    QStringList levels;
+    for (int c : w.concurrency) levels << QString::number(c);
+    m_concurrency->setText(levels.join(QStringLiteral(", ")));
+    m_requests->setValue(w.requestsPerLevel);
+    m_rate->setValue(w.requestRate);
+    m_p99Limit->setValue(w.p99LimitMs);
+    m_images->setText(w.images.join(QLatin1Char(';')));
+    m_sameImage->setChecked(w.sameImages);
+}
+
+void CompareView::setStateDir(const QString& dir) {
+    m_stateDir = dir;
+    restoreState();
+}
+
+void CompareView::saveState() const {
+    if (m_stateDir.isEmpty() || m_restoring) return;
+    QJsonArray specs;
+    for (const CompareTargetSpec& s : m_specs) specs.append(specToJson(s));
+    const CompareWorkload w = workload();
+    QJsonArray levels;
+    for (int c : w.concurrency) levels.append(c);
+    const QJsonObject state{
+        {"format", "workbench-compare-state"}, {"version", 1}, {"targets", specs},
+        {"workload", QJsonObject{{"input_tokens", w.inputTokens}, {"output_tokens", w.outputTokens},
+                                 {"concurrency", levels}, {"requests_per_level", w.requestsPerLevel},
+                                 {"request_rate", w.requestRate}, {"p99_limit_ms", w.p99LimitMs},
+                                 {"images", QJsonArray::fromStringList(w.images)}, {"same_images", w.sameImages}}}};
+    QSaveFile f(m_stateDir + QStringLiteral("/compare-state.json"));
+    if (f.open(QIODevice::WriteOnly)) {
+        f.write(QJsonDocument(state).toJson(QJsonDocument::Indented));
+        f.commit();
+    }
+    // The results as a comparison file (the format wb bench --append-to writes), only when there are some.
+    if (!m_runs.isEmpty()) saveComparison(m_stateDir + QStringLiteral("/compare-last.json"), comparison(), nullptr);
+}
+
+void CompareView::restoreState() {
+    if (m_stateDir.isEmpty()) return;
+    m_restoring = true;
+    QFile f(m_stateDir + QStringLiteral("/compare-state.json"));
+    if (f.open(QIODevice::ReadOnly)) {
+        const QJsonObject state = QJsonDocument::fromJson(f.readAll()).object();
+        if (state.value("format").toString() == QLatin1String("workbench-compare-state")) {
+            m_specs.clear();
+            for (const QJsonValue& v : state.value("targets").toArray()) m_specs << specFromJson(v.toObject());
+            refreshTargetsTable();
+            const QJsonObject wj = state.value("workload").toObject();
+            CompareWorkload w;
+            w.inputTokens = wj.value("input_tokens").toInteger(w.inputTokens);
+            w.outputTokens = wj.value("output_tokens").toInteger(w.outputTokens);
+            QList<int> levels;
+            for (const QJsonValue& c : wj.value("concurrency").toArray()) levels << c.toInt();
+            if (!levels.isEmpty()) w.concurrency = levels;
+            w.requestsPerLevel = wj.value("requests_per_level").toInt();
+            w.requestRate = wj.value("request_rate").toDouble();
+            w.p99LimitMs = wj.value("p99_limit_ms").toDouble();
+            for (const QJsonValue& i : wj.value("images").toArray()) w.images << i.toString();
+            w.sameImages = wj.value("same_images").toBool();
+            setWorkload(w);
+        }
+    }
+    const QString last = m_stateDir + QStringLiteral("/compare-last.json");
+    if (QFileInfo::exists(last)) {
+        QString error;
+        if (loadFile(last, &error))
+            m_statusLabel->setText(tr("The last session's results (%1 runs).").arg(m_runs.size()));
+        else
+            m_statusLabel->setText(tr("The last session's results could not be read: %1").arg(error));
+    }
+    m_restoring = false;
 }
 
 bool CompareView::saveFile(const QString& path, QString* error) const {

@@ -32,6 +32,14 @@ public:
 
     explicit CompareView(QWidget* parent = nullptr);
 
+    /// Remembers the targets, the workload and the last results in `dir` (compare-state.json,
+    /// compare-last.json) and restores them now: a restart finds the comparison as it was. API keys are not
+    /// written to disk. Empty: nothing is remembered (the default).
+    void setStateDir(const QString& dir);
+    void setWorkload(const CompareWorkload& w);
+    /// Writes the state setStateDir restores (also after each run, target change and opened file).
+    void saveState() const;
+
     CompareRunner* runner() const { return m_runner; }
     QList<CompareTargetSpec> targets() const { return m_specs; }
     CompareWorkload workload() const;
@@ -68,6 +76,9 @@ private:
     void refreshRow(int row);
     void replot();
     void setRunning(bool running);
+    void restoreState();
+    QString m_stateDir;
+    bool m_restoring = false;
 
     CompareRunner* m_runner;
     QList<CompareTargetSpec> m_specs;

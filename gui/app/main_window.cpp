@@ -139,6 +139,7 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     m_perf = new PerfChartsView(m_bridge);
     m_tabs->addTab(m_perf, tr("Performance"));
     m_compare = new CompareView;
+    m_compare->setStateDir(m_dataDir);  // targets, workload and last results survive a restart
     m_tabs->addTab(m_compare, tr("Compare"));
     m_agent = new AgentView;
     m_tabs->addTab(m_agent, tr("Agent"));
@@ -158,6 +159,11 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
         m_compare->setDefaultModelPath(info.path);
     });
     connect(m_bridge, &EngineBridge::unloaded, this, [this] { m_modelStatus->setText(tr("No model loaded")); });
+    connect(m_models, &ModelManagerView::lastModelSelected, this, [this](const QString& path) {
+        if (!m_bridge->isLoaded())
+            m_modelStatus->setText(tr("No model loaded · last session: %1 (Models, Enter loads it)")
+                                       .arg(QFileInfo(path).fileName()));
+    });
     connect(m_bridge, &EngineBridge::statsSampled, this, [this](const StatsSample& s) {
         const QString preparing = s.numPreparing ? tr(" · %1 preparing").arg(s.numPreparing) : QString();
         m_statsStatus->setText(tr("%1 tok/s · KV %2% · %3 running%4 · RSS %5")
@@ -182,6 +188,7 @@ MainWindow::~MainWindow() {
 void MainWindow::closeEvent(QCloseEvent* event) {
     m_settings->setValue(QStringLiteral("window/geometry"), saveGeometry());
     m_settings->setValue(QStringLiteral("window/tab"), m_tabs->currentIndex());
+    m_compare->saveState();
     m_settings->sync();
     QMainWindow::closeEvent(event);
 }

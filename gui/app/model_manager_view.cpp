@@ -289,7 +289,12 @@ void ModelManagerView::onScanDone() {
         rescan();
         return;
     }
-    const QString keep = selectedCard().path;
+    // Keep the selection; at the first scan, select the model the last session loaded (and its settings).
+    QString keep = selectedCard().path;
+    const bool firstScan = !m_firstScanDone;
+    m_firstScanDone = true;
+    const QString last = m_settings->value(QStringLiteral("model/lastPath")).toString();
+    if (keep.isEmpty() && firstScan) keep = last;
     m_cards = m_scanWatcher->result();
     m_scanning = false;
     QSignalBlocker block(m_modelList);
@@ -304,9 +309,19 @@ void ModelManagerView::onScanDone() {
         if (c.path == keep) row = i;
     }
     m_modelList->setCurrentRow(row);
+    const bool lastSelected = firstScan && !last.isEmpty() && selectedCard().path == last;
+    if (lastSelected) {
+        const QString precision = m_settings->value(QStringLiteral("model/lastPrecision")).toString();
+        if (!precision.isEmpty()) m_precision->setCurrentText(precision);
+    }
     showCard();
     updatePlan();
     updateButtons();
+    if (lastSelected && !m_bridge->isLoaded() && m_bridge->state() == EngineBridge::State::Empty) {
+        m_status->setText(tr("Last session: %1 at %2. Press Load (or Enter).")
+                              .arg(QFileInfo(last).fileName(), m_precision->currentText()));
+        Q_EMIT lastModelSelected(last);
+    }
     Q_EMIT scanFinished();
 }
 
@@ -473,6 +488,10 @@ void ModelManagerView::onLoadStarted(const QString& path) {
 }
 
 void ModelManagerView::onLoadFinished(const LoadedModelInfo& info) {
+    // Remembered for the next start: selected again, with its precision, after the first scan.
+    m_settings->setValue(QStringLiteral("model/lastPath"), info.path);
+    m_settings->setValue(QStringLiteral("model/lastPrecision"), m_precision->currentText());
+    m_settings->sync();
     m_loadTicker->stop();
     m_progress->setRange(0, 1);
     m_progress->setValue(1);

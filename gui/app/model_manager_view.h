@@ -58,6 +58,8 @@ public:
     QString statusText() const;
 
 Q_SIGNALS:
+    /// After the first scan: the model the last session loaded is selected again (its precision too).
+    void lastModelSelected(const QString& path);
     void scanFinished();
 
 private:
@@ -79,6 +81,7 @@ private:
 
     QListWidget* m_libraryList;
     QListWidget* m_modelList;
+    bool m_firstScanDone = false;
     QLabel* m_card;
     QComboBox* m_precision;
     QSpinBox* m_threads;

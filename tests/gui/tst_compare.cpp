@@ -376,6 +376,39 @@ private slots:
         child<QLineEdit>("compareImages")->clear();
     }
 
+    // A restart finds the Compare view as it was: targets (API keys excepted), workload and the last results.
+    void restartRemembersTheComparison() {
+        if (m_view->targets().isEmpty()) runSmallComparison();  // run alone: some targets and results first
+        if (QTest::currentTestFailed()) return;
+        child<QSpinBox>("compareInput")->setValue(24);
+        child<QLineEdit>("compareConcurrency")->setText("1, 3");
+        const QList<CompareTargetSpec> targets = m_view->targets();
+        const CompareWorkload w = m_view->workload();
+        const QJsonArray runs = m_view->comparison().value("runs").toArray();
+        QVERIFY(!targets.isEmpty() && !runs.isEmpty());
+        const QString firstTtft = cell(0, CompareView::ColTtft);
+        m_window->close();  // writes the state, as quitting does
+        m_window = std::make_unique<MainWindow>(m_tmp.path() + "/data");
+        m_view = m_window->compareView();
+        m_window->show();
+        QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
+        QCOMPARE(m_view->targets().size(), targets.size());
+        for (int i = 0; i < targets.size(); ++i) {
+            QCOMPARE(m_view->targets()[i].kind, targets[i].kind);
+            QCOMPARE(m_view->targets()[i].modelPath, targets[i].modelPath);
+            QCOMPARE(m_view->targets()[i].precision, targets[i].precision);
+            QCOMPARE(m_view->targets()[i].url, targets[i].url);
+            QCOMPARE(m_view->targets()[i].pluginId, targets[i].pluginId);
+            QCOMPARE(m_view->targets()[i].vocabSize, targets[i].vocabSize);
+        }
+        QCOMPARE(m_view->workload().inputTokens, qint64(24));
+        QCOMPARE(m_view->workload().concurrency, (QList<int>{1, 3}));
+        QCOMPARE(m_view->workload().outputTokens, w.outputTokens);
+        QCOMPARE(m_view->workload().images, w.images);
+        QCOMPARE(m_view->comparison().value("runs").toArray().size(), runs.size());
+        QCOMPARE(cell(0, CompareView::ColTtft), firstTtft);
+    }
+
     void cleanupTestCase() {
         m_window.reset();
         m_serve.stop();

@@ -618,9 +618,11 @@ private Q_SLOTS:
         QVERIFY(!ws[1]->message().statsLine.isEmpty());
         QCOMPARE(chat->currentChat().systemPrompt, QString("You tell short stories."));
         QCOMPARE(chat->currentChat().sampling.seed, quint64(42));
-        // The library is remembered too.
+        // The library is remembered too, and the model the last session loaded is selected again.
         ModelManagerView* mm = m_window->modelManager();
         waitScan(mm);
+        QCOMPARE(mm->selectedCard().path, QFileInfo(m_modelPath).absoluteFilePath());
+        QVERIFY2(mm->statusText().startsWith("Last session: stories260K.gguf"), qPrintable(mm->statusText()));
         QVERIFY(mm->selectModel(m_modelPath));
         // Without a model, sending says what to do instead of failing silently.
         QVERIFY(!chat->send("hello"));
