@@ -126,9 +126,13 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
     m_planVerdict = new QLabel;
     m_planVerdict->setObjectName(QStringLiteral("planVerdict"));
     m_planVerdict->setWordWrap(true);
+    m_contextNote = new QLabel;
+    m_contextNote->setObjectName(QStringLiteral("contextNote"));
+    m_contextNote->setWordWrap(true);
     auto* planBox = new QGroupBox(tr("Memory plan"));
     auto* planLayout = new QVBoxLayout(planBox);
     planLayout->addWidget(m_plan);
+    planLayout->addWidget(m_contextNote);
     planLayout->addWidget(m_planVerdict);
     m_planPerGpu = new QLabel;
     m_planPerGpu->setObjectName(QStringLiteral("planPerGpu"));
@@ -196,6 +200,8 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
     connect(rescanButton, &QPushButton::clicked, this, &ModelManagerView::rescan);
     connect(m_scanWatcher, &QFutureWatcher<QList<ModelCard>>::finished, this, &ModelManagerView::onScanDone);
     connect(m_modelList, &QListWidget::currentRowChanged, this, [this] {
+        m_contextAuto = true;  // a new model: its own suggestion
+        suggestContext();
         // A failed load's message belongs to the model that failed, not to the one selected now.
         if (m_status->text() == tr("Load failed.")) {
             setError(QString());
@@ -205,9 +211,21 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
         updatePlan();
         updateButtons();
     });
-    connect(m_precision, &QComboBox::currentTextChanged, this, &ModelManagerView::updatePlan);
-    connect(m_context, &QSpinBox::valueChanged, this, &ModelManagerView::updatePlan);
-    connect(m_sequences, &QSpinBox::valueChanged, this, &ModelManagerView::updatePlan);
+    connect(m_precision, &QComboBox::currentTextChanged, this, [this] {
+        suggestContext();
+        updatePlan();
+    });
+    connect(m_context, &QSpinBox::valueChanged, this, [this] {
+        if (!m_settingContext) {  // the user chose a context: it stays what they chose
+            m_contextAuto = false;
+            m_contextNote->setText(tr("Context set by hand (0: the model's own)."));
+        }
+        updatePlan();
+    });
+    connect(m_sequences, &QSpinBox::valueChanged, this, [this] {
+        suggestContext();
+        updatePlan();
+    });
     connect(m_load, &QPushButton::clicked, this, &ModelManagerView::loadSelected);
     // Enter or a double-click on a model loads it, as the Load button does (when it is enabled).
     connect(m_modelList, &QListWidget::itemActivated, this, [this] {
@@ -309,6 +327,10 @@ void ModelManagerView::onScanDone() {
         if (c.path == keep) row = i;
     }
     m_modelList->setCurrentRow(row);
+    if (selectedCard().path != keep || !m_contextNote->text().size()) {
+        m_contextAuto = true;
+        suggestContext();
+    }
     const bool lastSelected = firstScan && !last.isEmpty() && selectedCard().path == last;
     if (lastSelected) {
         const QString precision = m_settings->value(QStringLiteral("model/lastPrecision")).toString();
@@ -389,6 +411,21 @@ void ModelManagerView::showCard() {
     html += row(tr("Inputs"), c.hasVision ? tr("text and images") : tr("text only"));
     html += QStringLiteral("</table>");
     m_card->setText(html);
+}
+
+void ModelManagerView::suggestContext() {
+    if (!m_contextAuto) return;
+    const ModelCard c = selectedCard();
+    if (c.path.isEmpty() || !c.ok()) {
+        m_contextNote->clear();
+        return;
+    }
+    const ContextChoice choice = suggestContextLength(c, m_precision->currentText(), m_sequences->value(),
+                                                      availableMemoryBytes());
+    m_settingContext = true;
+    m_context->setValue(int(choice.tokens));
+    m_settingContext = false;
+    m_contextNote->setText(tr("Context %1").arg(choice.why));
 }
 
 MemoryPlan ModelManagerView::currentPlan() const {

@@ -91,6 +91,10 @@ private:
     QSpinBox* m_sequences;
     QTableWidget* m_plan;
     QLabel* m_planVerdict;
+    QLabel* m_contextNote;
+    bool m_contextAuto = true;  // the context follows suggestContextLength until the user sets it
+    bool m_settingContext = false;
+    void suggestContext();
     QLabel* m_planPerGpu;  // GLM cards: one GPU's share at tensor-parallel degree 2
     QPushButton* m_load;
     QPushButton* m_cancel;

@@ -1,5 +1,7 @@
 #include "bridge/model_info.h"
 
+#include <QObject>
+
 
 #include <QDir>
 #include <QDirIterator>
@@ -128,6 +130,39 @@ MemoryPlan planMemory(const ModelCard& card, const QString& precision, qint64 co
         plan.perGpuTp2KvCacheBytes = card.kvBytesPerTokenPerGpuTp2 * plan.contextLength * plan.numSequences;
     }
     return plan;
+}
+
+ContextChoice suggestContextLength(const ModelCard& card, const QString& precision, int numSequences,
+                                   qint64 availableBytes) {
+    ContextChoice c;
+    if (card.contextLength <= 0) return c;
+    const bool phoneAgent = card.architecture == QLatin1String("glm4v");
+    c.tokens = phoneAgent ? qMin<qint64>(25'480, card.contextLength) : card.contextLength;
+    const QString base = phoneAgent ? QObject::tr("the phone agent's deployment setting (vLLM --max-model-len 25480)")
+                                    : QObject::tr("the model's own context");
+    if (planMemory(card, precision, c.tokens, numSequences, availableBytes).fits()) {
+        c.why = QObject::tr("%1 tokens: %2.").arg(c.tokens).arg(base);
+        return c;
+    }
+    qint64 t = c.tokens;
+    while (t > 2048) {
+        t = qMax<qint64>(2048, (t / 2) / 256 * 256);
+        if (planMemory(card, precision, t, numSequences, availableBytes).fits()) {
+            c.why = QObject::tr("%1 tokens: the largest that fits %2 available at %3 with %4 sequences (%5 would be "
+                                "%6 tokens).")
+                            .arg(t)
+                            .arg(humanBytes(availableBytes), precision)
+                            .arg(numSequences)
+                            .arg(base)
+                            .arg(c.tokens);
+            c.tokens = t;
+            return c;
+        }
+    }
+    c.why = QObject::tr("%1 tokens (%2): the weights alone do not fit %3 available at %4.")
+                    .arg(c.tokens)
+                    .arg(base, humanBytes(availableBytes), precision);
+    return c;
 }
 
 qint64 availableMemoryBytes() {

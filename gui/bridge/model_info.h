@@ -15,6 +15,16 @@ ModelCard readModelCard(const QString& path);
 MemoryPlan planMemory(const ModelCard& card, const QString& precision, qint64 contextLength, int numSequences,
                       qint64 availableBytes);
 
+/// The context length a load starts from, and why: the model's own deployments' setting where there is one
+/// (GLM-4.1V / AutoGLM-Phone-9B: 25,480 tokens, vLLM's --max-model-len in the model's README), else the model's
+/// context; lowered (halving, down to 2,048) until the plan fits `availableBytes` at `precision`.
+struct ContextChoice {
+    qint64 tokens = 0;
+    QString why;
+};
+ContextChoice suggestContextLength(const ModelCard& card, const QString& precision, int numSequences,
+                                   qint64 availableBytes);
+
 /// MemAvailable from /proc/meminfo (what the engine itself sizes against).
 qint64 availableMemoryBytes();
 /// This process's resident set.

@@ -731,6 +731,17 @@ private Q_SLOTS:
         QCOMPARE(plan.perGpuTp2WeightBytes, qint64(11'810'146'304));
         QCOMPARE(plan.perGpuTp2KvCacheBytes, qint64(40'960) * 4096);
         QVERIFY(plan.perGpuTp2Bytes() < qint64(24'000'000'000));
+        // The context a load starts from: the phone agent's 25,480 where it fits, lowered until it does, and why.
+        const ContextChoice roomy = suggestContextLength(card, "int8", 4, qint64(64) << 30);
+        QCOMPARE(roomy.tokens, qint64(25'480));
+        QVERIFY2(roomy.why.contains("--max-model-len 25480"), qPrintable(roomy.why));
+        const ContextChoice tight = suggestContextLength(card, "int8", 4, qint64(14'000'000'000));
+        QVERIFY2(tight.tokens < 25'480 && tight.tokens >= 2048, qPrintable(tight.why));
+        QVERIFY(planMemory(card, "int8", tight.tokens, 4, qint64(14'000'000'000)).fits());
+        QVERIFY(!planMemory(card, "int8", tight.tokens * 2, 4, qint64(14'000'000'000)).fits());
+        QVERIFY2(tight.why.contains("largest that fits"), qPrintable(tight.why));
+        const ContextChoice none = suggestContextLength(card, "fp16", 1, qint64(16'000'000'000));
+        QVERIFY2(none.why.contains("weights alone do not fit"), qPrintable(none.why));
 
         if (!m_window) openWindow();
         ModelManagerView* mm = m_window->modelManager();
@@ -738,6 +749,10 @@ private Q_SLOTS:
         waitScan(mm);
         QVERIFY(mm->selectModel(dir));
         mm->setPrecision("fp16");
+        // Not the 65,536-token context x 4 sequences that never fits: the suggestion, said in the view.
+        QVERIFY(mm->currentPlan().contextLength <= 25'480);
+        QVERIFY2(mm->findChild<QLabel*>("contextNote")->text().startsWith("Context "),
+                 qPrintable(mm->findChild<QLabel*>("contextNote")->text()));
         auto* perGpu = mm->findChild<QLabel*>("planPerGpu");
         QVERIFY(perGpu);
         QVERIFY(!perGpu->isHidden());
