@@ -1,6 +1,7 @@
 #include "app/perf_charts_view.h"
 
 #include <QSaveFile>
+#include <QDateTime>
 #include <QFile>
 #include <QFileDialog>
 #include <QGridLayout>
@@ -10,6 +11,8 @@
 #include <QTextStream>
 #include <QToolTip>
 #include <QVBoxLayout>
+#include <cmath>
+#include <limits>
 #include <qcustomplot.h>
 
 #include "bridge/engine_bridge.h"
@@ -19,6 +22,7 @@ namespace wbgui {
 namespace {
 constexpr int kMaxSamples = 36000;  // an hour at 10 Hz
 constexpr double kWindowSec = 120;  // what the time charts show
+constexpr double kGapSec = 2.0;     // samples come 8 times a second while a model is loaded
 const QColor kColors[] = {QColor(0x1f, 0x77, 0xb4), QColor(0xff, 0x7f, 0x0e), QColor(0x2c, 0xa0, 0x2c)};
 enum Chart { TokensPerSec, Ttft, InterToken, KvUse, Batch, Memory };
 }  // namespace
@@ -37,6 +41,19 @@ PerfChartsView::PerfChartsView(EngineBridge* bridge, QWidget* parent) : QWidget(
     m_plots[Ttft]->graph(0)->setLineStyle(QCPGraph::lsImpulse);
     m_plots[Ttft]->graph(0)->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 6));
     m_plots[KvUse]->yAxis->setRange(0, 100);
+    // A batch holds whole sequences: integer ticks only.
+    auto whole = QSharedPointer<QCPAxisTickerFixed>::create();
+    whole->setTickStep(1.0);
+    whole->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+    m_plots[Batch]->yAxis->setTicker(whole);
+    // The time charts read the time of day (the samples' clock starts with the app, which says nothing to a user).
+    for (Chart c : {TokensPerSec, InterToken, KvUse, Batch, Memory}) {
+        auto clock = QSharedPointer<QCPAxisTickerDateTime>::create();
+        clock->setDateTimeFormat(QStringLiteral("HH:mm:ss"));
+        clock->setDateTimeSpec(Qt::LocalTime);
+        m_plots[c]->xAxis->setTicker(clock);
+        m_plots[c]->xAxis->setLabel(tr("time of day"));
+    }
 
     m_pause = new QPushButton(tr("Pause"));
     m_pause->setCheckable(true);
@@ -75,7 +92,7 @@ QCustomPlot* PerfChartsView::makePlot(const QString& title, const QString& yLabe
     plot->setMinimumSize(260, 160);
     plot->plotLayout()->insertRow(0);
     plot->plotLayout()->addElement(0, 0, new QCPTextElement(plot, title, QFont(font().family(), 9, QFont::Bold)));
-    plot->xAxis->setLabel(tr("s"));
+    plot->xAxis->setLabel(tr("time of day"));
     plot->yAxis->setLabel(yLabel);
     for (int i = 0; i < series.size(); ++i) {
         QCPGraph* g = plot->addGraph();
@@ -83,8 +100,14 @@ QCustomPlot* PerfChartsView::makePlot(const QString& title, const QString& yLabe
         g->setPen(QPen(kColors[i % 3], 1.5));
     }
     if (series.size() > 1) {
+        // Below the chart, in one row: inside the axis rect it covered the lines.
         plot->legend->setVisible(true);
         plot->legend->setFont(QFont(font().family(), 7));
+        plot->axisRect()->insetLayout()->take(plot->legend);
+        plot->plotLayout()->addElement(2, 0, plot->legend);
+        plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+        plot->legend->setBorderPen(Qt::NoPen);
+        plot->plotLayout()->setRowStretchFactor(2, 0.001);
     }
     plot->setNoAntialiasingOnDrag(true);
     // Values on hover: the nearest point of each graph at the cursor's x.
@@ -96,7 +119,11 @@ QCustomPlot* PerfChartsView::makePlot(const QString& title, const QString& yLabe
             if (g->data()->isEmpty()) continue;
             auto it = g->data()->findBegin(x, true);
             if (it == g->data()->constEnd()) continue;
-            lines.append(QStringLiteral("%1: %2 @ %3").arg(g->name()).arg(it->value, 0, 'f', 2).arg(it->key, 0, 'f', 1));
+            if (std::isnan(it->value)) continue;
+            const bool clock = plot->xAxis->label() == QObject::tr("time of day");
+            const QString at = clock ? QDateTime::fromMSecsSinceEpoch(qint64(it->key * 1000)).toString("HH:mm:ss.z")
+                                     : QString::number(it->key, 'f', 0);
+            lines.append(QStringLiteral("%1: %2 @ %3").arg(g->name()).arg(it->value, 0, 'f', 2).arg(at));
         }
         if (!lines.isEmpty()) QToolTip::showText(e->globalPosition().toPoint(), lines.join('\n'), plot);
     });
@@ -124,19 +151,29 @@ void PerfChartsView::clear() {
 
 void PerfChartsView::addSample(const StatsSample& s) {
     if (m_paused) return;
+    if (m_epochOffset < 0) m_epochOffset = QDateTime::currentMSecsSinceEpoch() / 1000.0 - s.atSec;
+    const double t = wallClockOf(s.atSec);
+    // No samples for a while (the engine idle, or the charts paused): the lines break there rather than draw a
+    // slope across time nothing was measured in.
+    if (!m_samples.isEmpty() && s.atSec - m_samples.last().atSec > kGapSec) {
+        const double gapAt = wallClockOf(m_samples.last().atSec) + 0.001;
+        for (Chart c : {TokensPerSec, InterToken, KvUse, Batch, Memory})
+            for (int i = 0; i < m_plots[c]->graphCount(); ++i)
+                m_plots[c]->graph(i)->addData(gapAt, std::numeric_limits<double>::quiet_NaN());
+    }
     if (m_samples.size() >= kMaxSamples) m_samples.removeFirst();
     m_samples.append(s);
     const double mib = 1024.0 * 1024.0;
-    m_plots[TokensPerSec]->graph(0)->addData(s.atSec, s.tokensPerSecond);
-    if (s.interTokenMs > 0) m_plots[InterToken]->graph(0)->addData(s.atSec, s.interTokenMs);
-    m_plots[KvUse]->graph(0)->addData(s.atSec, s.kvUsePercent);
-    m_plots[Batch]->graph(0)->addData(s.atSec, s.batchSize);
-    m_plots[Memory]->graph(0)->addData(s.atSec, s.processRssBytes / mib);
-    m_plots[Memory]->graph(1)->addData(s.atSec, s.weightBytes / mib);
-    m_plots[Memory]->graph(2)->addData(s.atSec, s.kvCacheBytes / mib);
+    m_plots[TokensPerSec]->graph(0)->addData(t, s.tokensPerSecond);
+    if (s.interTokenMs > 0) m_plots[InterToken]->graph(0)->addData(t, s.interTokenMs);
+    m_plots[KvUse]->graph(0)->addData(t, s.kvUsePercent);
+    m_plots[Batch]->graph(0)->addData(t, s.batchSize);
+    m_plots[Memory]->graph(0)->addData(t, s.processRssBytes / mib);
+    m_plots[Memory]->graph(1)->addData(t, s.weightBytes / mib);
+    m_plots[Memory]->graph(2)->addData(t, s.kvCacheBytes / mib);
     for (Chart c : {TokensPerSec, InterToken, KvUse, Batch, Memory})
         for (int i = 0; i < m_plots[c]->graphCount(); ++i)
-            m_plots[c]->graph(i)->data()->removeBefore(s.atSec - kMaxSamples / 8.0);
+            m_plots[c]->graph(i)->data()->removeBefore(t - kMaxSamples / 8.0);
     m_summary->setText(tr("%1 · %2 tok/s · KV %3/%4 blocks · %5 running, %6 waiting · %7 tokens generated")
                            .arg(s.device)
                            .arg(s.tokensPerSecond, 0, 'f', 1)
@@ -159,7 +196,8 @@ void PerfChartsView::addRequest(const GenerationResult& r) {
 }
 
 void PerfChartsView::replotAll() {
-    const double now = m_samples.isEmpty() ? 0 : m_samples.last().atSec;
+    const double now = m_samples.isEmpty() ? QDateTime::currentMSecsSinceEpoch() / 1000.0
+                                           : wallClockOf(m_samples.last().atSec);
     for (int i = 0; i < m_plots.size(); ++i) {
         QCustomPlot* p = m_plots[i];
         if (i == Ttft) {
@@ -168,7 +206,7 @@ void PerfChartsView::replotAll() {
             const QCPRange r = p->graph(0)->getValueRange(found);
             p->yAxis->setRange(0, found ? qMax(1.0, r.upper * 1.15) : 1.0);
         } else {
-            p->xAxis->setRange(qMax(0.0, now - kWindowSec), qMax(now, 10.0));
+            p->xAxis->setRange(now - kWindowSec, now);  // the last two minutes
             if (i != KvUse) {
                 double upper = 1;
                 for (int g = 0; g < p->graphCount(); ++g) {

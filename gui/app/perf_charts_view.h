@@ -28,6 +28,8 @@ public:
     /// Points currently drawn on chart `index` (0 tokens/s … 5 memory), first graph.
     int pointCount(int index) const;
     QList<QCustomPlot*> plots() const { return m_plots; }
+    /// Wall-clock seconds (since the epoch) of a sample's atSec: the time axes show the time of day.
+    double wallClockOf(double atSec) const { return m_epochOffset + atSec; }
 
     bool exportPng(const QString& path);
     /// Writes the samples to `path` and the per-request numbers to `<path without .csv>-requests.csv`.
@@ -42,6 +44,7 @@ private:
     void replotAll();
 
     bool m_paused = false;
+    double m_epochOffset = -1;  // wall clock minus the samples' clock, set by the first sample
     QVector<StatsSample> m_samples;
     QVector<GenerationResult> m_requests;
     QList<QCustomPlot*> m_plots;

@@ -3,6 +3,7 @@
 // the chat again, a broken model file, the charts, the input panel, a GLM card planned from config.json alone,
 // and screenshots of each main view.
 #include <QApplication>
+#include <QDateTime>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QImage>
@@ -22,6 +23,7 @@
 #include <QtEndian>
 #include <QtTest>
 #include <cmath>
+#include <qcustomplot.h>
 #include <memory>
 
 #include "app/chat_view.h"
@@ -354,6 +356,42 @@ private Q_SLOTS:
         QVERIFY(perf->exportPng(m_tmp.path() + "/charts.png"));
         QVERIFY(!QImage(m_tmp.path() + "/charts.png").isNull());
         saveScreenshot(m_window.get(), "performance");
+    }
+
+    // The time charts: wall-clock axes, a break where no samples came (idle), the y scale from what is visible
+    // (an old burst does not flatten later runs), whole-number batch ticks, legends outside the plot area.
+    void chartsBreakAtGapsAndReadTheClock() {
+        EngineBridge bridge;  // no model loaded: it sends no samples of its own
+        PerfChartsView v(&bridge);
+        v.resize(900, 700);
+        v.show();
+        StatsSample s;
+        s.batchSize = 3;
+        s.tokensPerSecond = 3600;  // a burst
+        for (int i = 0; i < 5; ++i) {
+            s.atSec = 1 + i * 0.125;
+            v.addSample(s);
+        }
+        s.tokensPerSecond = 10;
+        for (int i = 0; i < 5; ++i) {  // 200 s later, after an idle spell
+            s.atSec = 201 + i * 0.125;
+            v.addSample(s);
+        }
+        QCPGraph* g = v.plots()[0]->graph(0);
+        int nans = 0;
+        for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it) nans += std::isnan(it->value);
+        QCOMPARE(nans, 1);
+        QCOMPARE(g->dataCount(), 11);
+        QCOMPARE(v.plots()[0]->xAxis->label(), QString("time of day"));
+        QVERIFY(qSharedPointerDynamicCast<QCPAxisTickerDateTime>(v.plots()[0]->xAxis->ticker()));
+        const double now = QDateTime::currentMSecsSinceEpoch() / 1000.0;
+        QVERIFY(std::abs(v.wallClockOf(1.0) - now) < 5);  // the first sample was taken "now"
+        QVERIFY2(v.plots()[0]->yAxis->range().upper < 100,
+                 qPrintable(QString::number(v.plots()[0]->yAxis->range().upper)));  // the burst is out of view
+        auto fixed = qSharedPointerDynamicCast<QCPAxisTickerFixed>(v.plots()[4]->yAxis->ticker());
+        QVERIFY(fixed && fixed->tickStep() == 1.0);
+        QCOMPARE(v.plots()[5]->axisRect()->insetLayout()->elementCount(), 0);  // the memory legend moved out
+        QVERIFY(v.plots()[5]->legend->visible());
     }
 
     void inputPanel() {
