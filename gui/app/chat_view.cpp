@@ -434,7 +434,14 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     });
     connect(m_bridge, &EngineBridge::requestFailed, this, &ChatView::onFailed);
     // An image that turned out unreadable once its thumbnail was decoded (off the GUI thread) leaves the panel.
-    connect(m_input, &InputPanel::imageFailed, this, [this](const QString&, const QString& error) { showError(error); });
+    connect(m_input, &InputPanel::imageFailed, this, [this](const QString&, const QString& error) {
+        showError(error);
+        m_errorFromAttachment = true;
+    });
+    // A good image after a bad one: the bad one's message is stale.
+    connect(m_input, &InputPanel::imageReady, this, [this] {
+        if (m_errorFromAttachment) showError(QString());
+    });
     connect(m_bridge, &EngineBridge::loadFinished, this, &ChatView::onModelLoaded);
     connect(m_bridge, &EngineBridge::unloaded, this, [this] {
         if (m_activeRequest) {
@@ -545,6 +552,7 @@ void ChatView::updateJumpButton() {
 }
 
 void ChatView::showError(const QString& message) {
+    m_errorFromAttachment = false;
     m_error->setText(message);
     m_error->setVisible(!message.isEmpty());
 }
@@ -644,6 +652,9 @@ void ChatView::onFinished(quint64 id, const GenerationResult& r) {
     m_renderTimer.stop();
     StoredMessage& m = m_activeWidget->message();
     m.statsLine = r.statsLine();
+    // Stopped after some text (Stop, Esc, the model unloaded mid-answer): the footer says why it ends there.
+    if (r.completionTokens == 0 && !m.content.isEmpty() && r.stopReason != QLatin1String("stop"))
+        m.statsLine = tr("stopped: %1").arg(r.stopReason);
     m.stats = QJsonObject{{"stop_reason", r.stopReason},       {"prompt_tokens", r.promptTokens},
                           {"completion_tokens", r.completionTokens}, {"ttft_ms", r.ttftMs},
                           {"e2e_ms", r.e2eMs},                 {"tokens_per_second", r.tokensPerSecond()},

@@ -170,6 +170,7 @@ private:
     QLabel* m_modelNote;
     ChatModel m_activeModel;  // the model answering m_activeRequest
     bool m_follow = true;
+    bool m_errorFromAttachment = false;  // the error shown is an image that could not be attached
     bool m_scrollingByCode = false;  // our own setValue: not the user scrolling
     QWidget* m_messagesHost;
     QVBoxLayout* m_messagesLayout;

@@ -93,6 +93,7 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent), m_runner(new Compar
     m_progress->setValue(0);
     m_progress->setMaximumWidth(220);
     m_statusLabel = new QLabel(tr("Add targets, choose a workload, run."));
+    m_statusLabel->setObjectName(QStringLiteral("compareStatus"));
     auto* load = new QPushButton(tr("Open…"));
     auto* save = new QPushButton(tr("Save…"));
     auto* png = new QPushButton(tr("PNG…"));
@@ -493,6 +494,7 @@ bool CompareView::run() {
     m_progress->setRange(0, w.requestsPerTarget() * int(m_specs.size()));
     m_progress->setValue(0);
     setRunning(true);
+    m_statusLabel->setText(tr("Running %n target(s)…", nullptr, int(m_specs.size())));  // not the last run's "Done."
     return true;
 }
 
@@ -522,7 +524,14 @@ void CompareView::refreshRow(int row) {
     const QJsonObject& run = m_runs[row];
     const ComparisonRow r = comparisonRow(run);
     const bool placeholder = !run.contains("results") && r.error.isEmpty();
-    const QString none = placeholder ? QStringLiteral("…") : r.error.isEmpty() ? tr("error") : tr("unreachable");
+    // A run cancelled before any level finished has no numbers, and no error either: "—", not "error".
+    const bool cancelledEmpty = run.value("cancelled").toBool() && r.error.isEmpty() && !r.hasNumbers &&
+                                run.value("results").toArray().isEmpty();
+    const bool notRun = m_status.value(row) == tr("not run (cancelled)");
+    const QString none = placeholder ? (notRun ? QStringLiteral("—") : QStringLiteral("…"))
+                         : cancelledEmpty ? QStringLiteral("—")
+                         : r.error.isEmpty() ? tr("error")
+                                             : tr("unreachable");
     auto set = [&](int col, const QString& text, const QString& tip = {}) {
         auto* item = new QTableWidgetItem(text);
         if (col != ColTarget && col != ColStatus) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);

@@ -25,6 +25,9 @@ double GenerationResult::tokensPerSecond() const {
 }
 
 QString GenerationResult::statsLine() const {
+    // Ended before its first token (cancelled, the model unloaded, an error): the reason is the whole line.
+    if (completionTokens == 0 && stopReason != QLatin1String("stop") && stopReason != QLatin1String("length"))
+        return QObject::tr("no answer: %1").arg(stopReason.isEmpty() ? QObject::tr("ended") : stopReason);
     QString line = QStringLiteral("TTFT %1 ms · %2 tok/s · %3 tokens")
                        .arg(ttftMs, 0, 'f', 1)
                        .arg(tokensPerSecond(), 0, 'f', 1)

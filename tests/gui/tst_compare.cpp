@@ -329,6 +329,15 @@ private slots:
         QCOMPARE(done.first().first().toBool(), true);
         QVERIFY2(cell(0, CompareView::ColStatus).contains("cancelled"), qPrintable(cell(0, CompareView::ColStatus)));
         QVERIFY(child<QPushButton>("compareRun")->isEnabled());
+        // Cancelled is not failed: no cell says "error".
+        for (int col = CompareView::ColTtft; col < CompareView::ColStatus; ++col)
+            QVERIFY2(cell(0, col) != "error", qPrintable(QString("column %1").arg(col)));
+        // A new run says it is running, not the last one's "Cancelled." / "Done.".
+        QTest::mouseClick(child<QPushButton>("compareRun"), Qt::LeftButton);
+        QVERIFY2(child<QLabel>("compareStatus")->text().startsWith("Running"),
+                 qPrintable(child<QLabel>("compareStatus")->text()));
+        QTest::mouseClick(child<QPushButton>("compareCancel"), Qt::LeftButton);
+        QVERIFY(done.wait(60000));
     }
 
     // The phone agent's workload from the Compare view: a screenshot before each prompt, run in process on a tiny

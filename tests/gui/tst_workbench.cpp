@@ -456,6 +456,13 @@ private Q_SLOTS:
         QCOMPARE(rejected.at(1).at(0).toString(), broken);
         QCOMPARE(in->imageCount(), 2);
         QCOMPARE(ready.count(), 2);
+        // The chat shows the bad image's error, until a good image is attached.
+        QVERIFY2(m_window->chatView()->errorText().contains("broken.png"), qPrintable(m_window->chatView()->errorText()));
+        QVERIFY(in->addImageFile(img));
+        QTRY_COMPARE_WITH_TIMEOUT(ready.count(), 3, 10000);
+        QVERIFY2(m_window->chatView()->errorText().isEmpty(), qPrintable(m_window->chatView()->errorText()));
+        in->thumbnails()->setCurrentRow(2);
+        in->removeSelected();
         const QString wav = m_tmp.path() + "/voice.wav";
         writeWav(wav, 1.5);
         QSignalSpy decoded(in, &InputPanel::audioDecoded);
