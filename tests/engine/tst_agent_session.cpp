@@ -6,8 +6,6 @@
 //    trace and the marks drawn on the exported PNGs, at their pixel positions;
 //  - against the engine in process with a tiny random GLM-4.1V: its answers are noise and do not parse, and the
 //    run must record the parse error and stop (or go on) cleanly.
-#include <httplib.h>
-
 #include <QtTest>
 #include <atomic>
 #include <chrono>
@@ -19,6 +17,7 @@
 
 #include "agent/agent_session.h"
 #include "api/agent.h"
+#include "agent_test_server.h"
 #include "api/engine.h"
 #include "media/image.h"
 #include "models/glm/glm_tiny.h"
@@ -33,89 +32,8 @@ namespace {
 
 constexpr int kW = 200, kH = 400;
 
-// One scripted answer: the SSE payloads, sent 15 ms apart (so the timings are ordered and non-zero).
-using Script = std::vector<std::vector<json>>;
+using namespace wbtest;
 
-json chunk(const char* field, const std::string& text) {
-    return {{"object", "chat.completion.chunk"}, {"choices", {{{"index", 0}, {"delta", {{field, text}}}}}}};
-}
-json finalChunk(int prompt, int completion) {
-    return {{"object", "chat.completion.chunk"},
-            {"choices", {{{"index", 0}, {"delta", json::object()}, {"finish_reason", "stop"}}}},
-            {"usage", {{"prompt_tokens", prompt}, {"completion_tokens", completion}}}};
-}
-// The answer streamed in pieces through `content`, <think> tags included (vLLM without a reasoning parser), the
-// way the model's own agent receives it; tags are cut across chunks on purpose.
-std::vector<json> contentStream(const std::string& text, int prompt, int completion) {
-    std::vector<json> out;
-    for (size_t i = 0; i < text.size(); i += 7) out.push_back(chunk("content", text.substr(i, 7)));
-    out.push_back(finalChunk(prompt, completion));
-    return out;
-}
-// Thinking in reasoning_content (a server with a reasoning parser, wb serve), then the answer in content.
-std::vector<json> reasoningStream(const std::string& thinking, const std::string& answer, int prompt, int completion) {
-    std::vector<json> out;
-    for (size_t i = 0; i < thinking.size(); i += 9) out.push_back(chunk("reasoning_content", thinking.substr(i, 9)));
-    out.push_back(chunk("content", answer));
-    out.push_back(finalChunk(prompt, completion));
-    return out;
-}
-
-class ScriptedServer {
-public:
-    explicit ScriptedServer(Script script) : m_script(std::move(script)) {
-        m_server.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
-            res.set_content(R"({"object":"list","data":[{"id":"autoglm-phone-9b","object":"model"}]})",
-                            "application/json");
-        });
-        m_server.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-            size_t n;
-            {
-                std::lock_guard lock(m_mutex);
-                m_bodies.push_back(json::parse(req.body, nullptr, false));
-                n = m_next++;
-            }
-            if (n >= m_script.size()) {
-                res.status = 500;
-                res.set_content(R"({"error":{"message":"script exhausted"}})", "application/json");
-                return;
-            }
-            auto payloads = std::make_shared<std::vector<json>>(m_script[n]);
-            res.set_chunked_content_provider("text/event-stream", [payloads](size_t, httplib::DataSink& sink) {
-                for (const json& p : *payloads) {
-                    std::this_thread::sleep_for(std::chrono::milliseconds(15));
-                    const std::string line = "data: " + p.dump() + "\n\n";
-                    if (!sink.write(line.data(), line.size())) return false;
-                }
-                const std::string done = "data: [DONE]\n\n";
-                sink.write(done.data(), done.size());
-                sink.done();
-                return true;
-            });
-        });
-        m_port = m_server.bind_to_any_port("127.0.0.1");
-        m_thread = std::thread([this] { m_server.listen_after_bind(); });
-        // The socket is bound and listening already: a client that connects before the loop runs waits in the backlog.
-    }
-    ~ScriptedServer() {
-        m_server.stop();
-        m_thread.join();
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/v1"; }
-    std::vector<json> bodies() {
-        std::lock_guard lock(m_mutex);
-        return m_bodies;
-    }
-
-private:
-    Script m_script;
-    httplib::Server m_server;
-    int m_port = 0;
-    std::thread m_thread;
-    std::mutex m_mutex;
-    std::vector<json> m_bodies;
-    size_t m_next = 0;
-};
 
 json readJson(const fs::path& p) {
     std::ifstream in(p);
