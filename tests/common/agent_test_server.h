@@ -1,14 +1,13 @@
 // A scripted OpenAI-compatible server for the phone agent's tests: cpp-httplib on loopback, answering each POST
 // /v1/chat/completions with the next scripted SSE stream (AutoGLM-Phone-9B's real answer format, written by the
 // test) and keeping every request body; GET /v1/models lists "autoglm-phone-9b". It stands in for the model,
-// which no machine here runs. An optional gate holds a stream back until the test opens it (to catch a run
-// mid-step).
+// which no machine here runs. An optional gate holds streams back (the model thinking on) until the test opens
+// it, to catch a run mid-step.
 #pragma once
 
 #include <httplib.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -60,8 +59,6 @@ public:
                 std::unique_lock lock(m_mutex);
                 m_bodies.push_back(json::parse(req.body, nullptr, false));
                 n = m_next++;
-                // Held until the test lets this many answers out (setGate), or the server stops.
-                m_cv.wait(lock, [&] { return m_stopping || m_gate < 0 || int(n) < m_gate; });
             }
             if (n >= m_script.size()) {
                 res.status = 500;
@@ -69,7 +66,14 @@ public:
                 return;
             }
             auto payloads = std::make_shared<std::vector<json>>(m_script[n]);
-            res.set_chunked_content_provider("text/event-stream", [payloads](size_t, httplib::DataSink& sink) {
+            res.set_chunked_content_provider("text/event-stream", [this, payloads, n](size_t, httplib::DataSink& sink) {
+                // Held back by the gate: the model "thinks" on, a chunk every 30 ms, until the gate opens, the
+                // client hangs up (a cancel) or the server stops.
+                while (held(n)) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+                    const std::string line = "data: " + chunk("reasoning_content", ".").dump() + "\n\n";
+                    if (!sink.write(line.data(), line.size())) return false;
+                }
                 for (const json& p : *payloads) {
                     std::this_thread::sleep_for(std::chrono::milliseconds(15));
                     const std::string line = "data: " + p.dump() + "\n\n";
@@ -90,7 +94,6 @@ public:
             std::lock_guard lock(m_mutex);
             m_stopping = true;
         }
-        m_cv.notify_all();
         m_server.stop();
         m_thread.join();
     }
@@ -99,16 +102,18 @@ public:
         std::lock_guard lock(m_mutex);
         return m_bodies;
     }
-    /// Only the first `n` answers are sent; later requests wait (n < 0: none waits).
+    /// Only the first `n` answers are sent whole; later ones stream thinking until the gate opens (n < 0: none
+    /// waits).
     void setGate(int n) {
-        {
-            std::lock_guard lock(m_mutex);
-            m_gate = n;
-        }
-        m_cv.notify_all();
+        std::lock_guard lock(m_mutex);
+        m_gate = n;
     }
 
 private:
+    bool held(size_t n) {
+        std::lock_guard lock(m_mutex);
+        return !m_stopping && m_gate >= 0 && int(n) >= m_gate;
+    }
     Script m_script;
     httplib::Server m_server;
     int m_port = 0;
@@ -116,7 +121,6 @@ private:
     std::mutex m_mutex;
     std::vector<json> m_bodies;
     size_t m_next = 0;
-    std::condition_variable m_cv;
     int m_gate = -1;
     bool m_stopping = false;
 };
