@@ -90,7 +90,33 @@ public:
         s.height = img->height;
         s.name = "screencap " + std::to_string(++m_shots);
         s.bytes = std::move(bytes);
+        s.currentApp = currentApp();
         return s;
+    }
+
+    // The app in front, for the screen info the model gets (as the reference agent sends it): the package of the
+    // focused window in `dumpsys window`, under its name in the app table when it has one. Empty when unknown;
+    // a failure here does not stop the run.
+    std::string currentApp() const {
+        auto r = adb({"shell", "dumpsys", "window"});
+        if (!r) return {};
+        const std::string text(r->out.begin(), r->out.end());
+        for (const char* key : {"mCurrentFocus=", "mFocusedApp="}) {
+            const size_t at = text.find(key);
+            if (at == std::string::npos) continue;
+            const size_t eol = std::min(text.find('\n', at), text.size());
+            const std::string line = text.substr(at, eol - at);
+            const size_t slash = line.find('/');
+            if (slash == std::string::npos) continue;
+            const size_t space = line.rfind(' ', slash);
+            const std::string pkg = line.substr(space == std::string::npos ? 0 : space + 1,
+                                                slash - (space == std::string::npos ? 0 : space + 1));
+            if (pkg.empty()) continue;
+            for (const auto& [name, p] : m_o.apps)
+                if (p == pkg) return name;
+            return pkg;
+        }
+        return {};
     }
 
     Result<std::string> perform(const AgentAction& a, const AgentScreen& screen) override {

@@ -158,7 +158,8 @@ const std::map<std::string, std::string>& defaultAgentApps();
 /// Checks that adb runs and the device is attached and authorized (`adb devices`), and reads its screen size
 /// (`adb shell wm size`); each problem (adb not on PATH, no device, several without a serial, unauthorized,
 /// offline) is an error that says what to do. Blocks for the adb commands: call it off a GUI thread.
-/// Screenshots: `adb exec-out screencap -p` (anything but a PNG is an error). Actions: `adb shell input tap X Y`,
+/// Screenshots: `adb exec-out screencap -p` (anything but a PNG is an error), the app in front from `adb shell
+/// dumpsys window` (its name in the app table, else its package). Actions: `adb shell input tap X Y`,
 /// `input swipe X1 Y1 X2 Y2 MS` (Long Press: a swipe at one point over 3 s; Double Tap: two taps),
 /// `input keyevent 4` (Back) / `3` (Home), `input text` (adbInputTextArgument; a newline is keyevent 66),
 /// Launch through `monkey -p PKG -c android.intent.category.LAUNCHER 1`, Wait sleeps.

@@ -1,7 +1,7 @@
 // A stand-in for Android's `adb`, for the phone agent's tests: a shell script written into a folder that the
 // test puts first on PATH. It appends each command line it gets to FOLDER/log (one line, the arguments joined by
 // spaces, exactly as a user would type them after `adb`), answers `devices` from FOLDER/devices, `shell wm size`
-// with FOLDER/wm_size, and `exec-out screencap -p` with FOLDER/screen_N.png for the Nth screenshot (the last one
+// with FOLDER/wm_size, `shell dumpsys window` with FOLDER/window (if there), and `exec-out screencap -p` with FOLDER/screen_N.png for the Nth screenshot (the last one
 // again when they run out); every other command succeeds silently, as `adb shell input …` does.
 #pragma once
 
@@ -34,7 +34,10 @@ case "$1" in
     f="$d/screen_$n.png"
     while [ ! -f "$f" ] && [ "$n" -gt 1 ]; do n=$((n - 1)); f="$d/screen_$n.png"; done
     cat "$f"; exit 0 ;;
-  shell) if [ "$2" = wm ]; then cat "$d/wm_size"; fi; exit 0 ;;
+  shell)
+    if [ "$2" = wm ]; then cat "$d/wm_size"; fi
+    if [ "$2" = dumpsys ]; then cat "$d/window" 2>/dev/null; fi
+    exit 0 ;;
 esac
 exit 0
 )")
@@ -47,6 +50,8 @@ exit 0
     }
     const QString& dir() const { return m_dir; }
     void setDevices(const QString& lines) { write(QStringLiteral("devices"), lines.toUtf8()); }
+    /// What `adb shell dumpsys window` prints (the focused window names the app in front).
+    void setWindowDump(const QByteArray& text) { write(QStringLiteral("window"), text); }
     /// The Nth screenshot (from 1): any bytes, a PNG or not.
     void setScreen(int n, const QByteArray& bytes) { write(QStringLiteral("screen_%1.png").arg(n), bytes); }
     void setScreen(int n, const std::vector<uint8_t>& png) {

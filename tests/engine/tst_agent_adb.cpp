@@ -49,10 +49,12 @@ private:
 
 std::vector<uint8_t> png(int variant) { return encodePng(wbtest::procedural(kW, kH, variant)).value(); }
 
+// The log without what each capture runs (the screenshot and the app in front).
 QStringList withoutScreencaps(const QStringList& log) {
     QStringList out;
     for (const QString& l : log)
-        if (!l.endsWith(QLatin1String("exec-out screencap -p"))) out << l;
+        if (!l.endsWith(QLatin1String("exec-out screencap -p")) && !l.endsWith(QLatin1String("shell dumpsys window")))
+            out << l;
     return out;
 }
 
@@ -80,6 +82,7 @@ private slots:
         qputenv("PATH", m_adb->path());
     }
     void init() {
+        m_adb->setWindowDump({});
         m_adb->clearLog();
         m_adb->resetScreens();
         m_adb->setDevices(QStringLiteral("emulator-5554\tdevice\n"));
@@ -98,6 +101,9 @@ private slots:
 
     // Armed: each action becomes the real tool's command line, with -s SERIAL; the screen size is shown.
     void armedActionsAreAdbCommandLines() {
+        m_adb->setWindowDump("WINDOW MANAGER WINDOWS (dumpsys window windows)\n  mCurrentFocus=Window{4f1c u0 "
+                             "com.android.settings/com.android.settings.Settings}\n  mFocusedApp=ActivityRecord{9 u0 "
+                             "com.android.settings/.Settings t12}\n");
         auto src = source(true);
         QVERIFY2(src.ok(), src.ok() ? "" : src.error().message.c_str());
         QCOMPARE((*src)->describe(), std::string("Android phone emulator-5554 through adb (200 x 400)"));
@@ -127,6 +133,7 @@ private slots:
         QCOMPARE(session.steps().size(), size_t(13));
         const QStringList log = m_adb->log();
         QCOMPARE(log.count(QStringLiteral("-s emulator-5554 exec-out screencap -p")), 13);
+        QCOMPARE(log.count(QStringLiteral("-s emulator-5554 shell dumpsys window")), 13);
         const QStringList expected = {
             "devices",
             "-s emulator-5554 shell wm size",
@@ -153,6 +160,9 @@ private slots:
         QCOMPARE(steps[0].executed, std::string("sent: adb shell input tap 100 100"));
         QCOMPARE(steps[0].screen.width, kW);
         QCOMPARE(steps[0].screen.name, std::string("screencap 1"));
+        // The app in front, by its name in the table, in the screen info the model gets.
+        QCOMPARE(steps[0].screen.currentApp, std::string("Settings"));
+        QVERIFY(steps[0].request.back().content.find("{\"current_app\":\"Settings\"}") != std::string::npos);
         QCOMPARE(steps[9].executed, std::string("the user confirmed; sent: adb shell input tap 100 200"));
         QCOMPARE(steps[10].executed, std::string("the user took over and went on; nothing to send (Take_over)"));
         QCOMPARE(steps[11].executed, std::string("waited 200 ms"));
@@ -161,6 +171,7 @@ private slots:
     // Not armed (the default): nothing but screenshots reaches the phone, nobody is asked, the step says what
     // would have been sent; arming it mid-run takes effect at the next step.
     void unarmedSendsNothing() {
+        m_adb->setWindowDump("  mCurrentFocus=Window{1 u0 org.example.notes/org.example.notes.Main}\n");
         AgentAdbOptions o;
         o.execute = std::make_shared<std::atomic<bool>>(false);  // and no serial: the only device
         auto src = makeAdbScreenSource(o);
@@ -177,6 +188,7 @@ private slots:
         QCOMPARE(asked, 0);
         QCOMPARE(withoutScreencaps(m_adb->log()), QStringList({"devices", "shell wm size"}));
         QCOMPARE(session.steps()[0].executed, std::string("not executed (execution off): adb shell input tap 100 200"));
+        QCOMPARE(session.steps()[0].screen.currentApp, std::string("org.example.notes"));  // not in the table
         QCOMPARE(session.steps()[2].executed, std::string("not executed (execution off): adb shell input keyevent 3"));
         o.execute->store(true);
         QVERIFY(session.step());
