@@ -251,7 +251,8 @@ bool AgentSession::step() {
         const bool handOver = action.kind == AgentActionKind::TakeOver || action.kind == AgentActionKind::Interact;
         if (action.sensitive() || handOver) {
             const AgentAsk what = handOver ? AgentAsk::TakeOver : AgentAsk::ConfirmSensitive;
-            const bool goOn = m_options.ask && m_options.ask(what, action);
+            s.executed = "waiting for the user";
+            const bool goOn = m_options.ask && m_options.ask(what, s);
             if (m_options.cancel && m_options.cancel->load()) {
                 s.executed = "nothing (stopped by the user)";
                 m_steps.push_back(std::move(s));

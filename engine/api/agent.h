@@ -221,6 +221,8 @@ std::string fillAgentSystemPrompt(const std::string& prompt, const std::string& 
 
 enum class AgentParseErrorPolicy { Stop, Continue };
 
+struct AgentStep;
+
 struct AgentOptions {
     std::string task;
     std::string systemPrompt;  // empty: defaultAgentSystemPrompt(); "{date}" is filled in either way
@@ -235,8 +237,10 @@ struct AgentOptions {
     const std::atomic<bool>* cancel = nullptr;  // set from any thread: the run stops after the request in flight
     /// Asked on the loop's thread, only when the source executes (an armed phone): a sensitive Tap (true taps,
     /// false ends the run as "declined") and Take_over / Interact (blocks while the user acts; true goes on,
-    /// false ends the run as cancelled). Unset: sensitive taps are declined and Take_over ends the run.
-    std::function<bool(AgentAsk, const AgentAction&)> ask;
+    /// false ends the run as cancelled). Unset: sensitive taps are declined and Take_over ends the run. `pending`
+    /// is the step being decided (its screenshot, answer, parse and marks: what a view shows with the question);
+    /// its action is pending.parse.action.
+    std::function<bool(AgentAsk, const AgentStep& pending)> ask;
 };
 
 struct AgentStep {

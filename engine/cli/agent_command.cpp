@@ -173,7 +173,8 @@ int runAgentCommand(int argc, char** argv) {
     }
     if (!source) return fail(source.error().message);
     // A decision on the terminal, a fixed answer, or a refusal when nobody can answer.
-    ao.ask = [confirm](AgentAsk what, const AgentAction& a) {
+    ao.ask = [confirm](AgentAsk what, const AgentStep& pending) {
+        const AgentAction& a = pending.parse.action;
         const bool takeOver = what == AgentAsk::TakeOver;
         if (confirm != "ask") {
             std::fprintf(stderr, "wb agent: %s \"%s\": --confirm %s\n", takeOver ? "take over" : "sensitive tap",

@@ -178,11 +178,13 @@ AgentView::AgentView(EngineBridge* bridge, QWidget* parent) : QWidget(parent), m
     g->addWidget(m_task, 1, 1, 1, 5);
     g->addWidget(new QLabel(tr("Screen")), 2, 0);
     g->addWidget(m_sourceKind, 2, 1);
-    g->addWidget(m_screens, 2, 2, 1, 2);
-    g->addWidget(m_browse, 2, 4);
-    g->addWidget(m_serial, 2, 2);
-    g->addWidget(m_apps, 2, 3);
-    g->addWidget(m_arm, 2, 4, 1, 2);
+    auto* sourceRow = new QHBoxLayout;
+    sourceRow->addWidget(m_screens, 1);
+    sourceRow->addWidget(m_browse);
+    sourceRow->addWidget(m_serial, 1);
+    sourceRow->addWidget(m_apps);
+    sourceRow->addWidget(m_arm);
+    g->addLayout(sourceRow, 2, 2, 1, 4);
     auto* runRow = new QHBoxLayout;
     runRow->addWidget(new QLabel(tr("Step limit")));
     runRow->addWidget(m_maxSteps);
@@ -491,13 +493,15 @@ bool AgentView::startRun() {
         o.task = st.task;
         o.maxSteps = st.maxSteps;
         o.cancel = &control->cancel;
-        o.ask = [&post, this, control](wb::AgentAsk what, const wb::AgentAction& a) {
+        o.ask = [&post, this, control](wb::AgentAsk what, const wb::AgentStep& pending) {
             {
                 std::lock_guard lock(control->mutex);
                 control->decision = -1;
             }
             const bool takeOver = what == wb::AgentAsk::TakeOver;
-            post([this, takeOver, m = q(a.message)] { showDecision(takeOver, m); });
+            post([this, takeOver, m = q(pending.parse.action.message), v = makeAgentStepView(pending)] {
+                showDecision(takeOver, m, v);
+            });
             std::unique_lock lock(control->mutex);
             control->answered.wait(lock, [&] { return control->decision >= 0 || control->cancel.load(); });
             return control->decision == 1 && !control->cancel.load();
@@ -547,8 +551,15 @@ void AgentView::answerDecision(bool goOn) {
     m_pauseBar->hide();
 }
 
-void AgentView::showDecision(bool takeOver, const QString& message) {
+void AgentView::showDecision(bool takeOver, const QString& message, const AgentStepView& pending) {
     if (!m_running || m_control->cancel.load()) return;
+    // The step waits in the timeline, its screenshot showing where the action would land.
+    AgentStepView v = pending;
+    v.title += tr(" (waiting for you)");
+    m_run.steps << v;
+    m_timeline->addItem(v.title);
+    m_pendingShown = true;
+    showStep(int(m_run.steps.size()) - 1);
     if (takeOver) {
         m_pauseText->setText(tr("<b>The agent hands over:</b> %1<br>Do it on the phone, then continue.")
                                      .arg(message.isEmpty() ? tr("(no message)") : message.toHtmlEscaped()));
@@ -566,6 +577,14 @@ void AgentView::showDecision(bool takeOver, const QString& message) {
 
 void AgentView::addStep(const AgentStepView& step) {
     const bool follow = m_timeline->currentRow() == m_timeline->count() - 1;  // at the newest (or none): follow
+    if (m_pendingShown) {  // the step the question waited on, now done: it takes its place
+        m_pendingShown = false;
+        m_run.steps.last() = step;
+        m_timeline->item(m_timeline->count() - 1)->setText(step.title);
+        if (follow) showStep(int(m_run.steps.size()) - 1);  // the same row: refreshed
+        emit stepAdded(int(m_run.steps.size()) - 1);
+        return;
+    }
     m_run.steps << step;
     auto* item = new QListWidgetItem(step.title);
     if (!step.parsed) item->setForeground(Qt::darkRed);

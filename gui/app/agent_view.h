@@ -108,7 +108,7 @@ private:
     void updateForm();
     void editApps();
     void addStep(const AgentStepView& step);
-    void showDecision(bool takeOver, const QString& message);
+    void showDecision(bool takeOver, const QString& message, const AgentStepView& pending);
     void onRunEnded(const QString& status, const QString& detail, const QString& writeError);
 
     EngineBridge* m_bridge = nullptr;
@@ -138,6 +138,7 @@ private:
     QThread* m_thread = nullptr;
     std::shared_ptr<AgentRunControl> m_control;
     QString m_liveDir;
+    bool m_pendingShown = false;  // the timeline's last entry is the step a question waits on
 
     // The run shown.
     QPushButton* m_open = nullptr;

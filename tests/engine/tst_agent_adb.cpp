@@ -123,8 +123,17 @@ private slots:
         AgentOptions o;
         o.task = "all the actions";
         std::vector<std::pair<AgentAsk, std::string>> asked;
-        o.ask = [&](AgentAsk what, const AgentAction& a) {
-            asked.emplace_back(what, a.message);
+        o.ask = [&](AgentAsk what, const AgentStep& pending) {
+            asked.emplace_back(what, pending.parse.action.message);
+            if (what == AgentAsk::ConfirmSensitive) {  // the question comes with where the tap lands
+                [&] {
+                    QCOMPARE(pending.index, 10);
+                    QCOMPARE(pending.marks.size(), size_t(1));
+                    QCOMPARE(pending.marks[0].x, 100);
+                    QCOMPARE(pending.marks[0].y, 200);
+                    QVERIFY(pending.screen.bytes && !pending.screen.bytes->empty());
+                }();
+            }
             return true;
         };
         AgentSession session(target, **src, o);
@@ -182,7 +191,7 @@ private slots:
                                "do(action=\"Back\")"});
         AgentOptions ao;
         int asked = 0;
-        ao.ask = [&](AgentAsk, const AgentAction&) { return ++asked, true; };
+        ao.ask = [&](AgentAsk, const AgentStep&) { return ++asked, true; };
         AgentSession session(target, **src, ao);
         QVERIFY(session.step() && session.step() && session.step());
         QCOMPARE(asked, 0);
@@ -217,7 +226,7 @@ private slots:
         ScriptedTarget target({"do(action=\"Tap\", element=[500,250])", answer.toStdString()});
         AgentOptions o;
         int asked = 0;
-        if (hook) o.ask = [&](AgentAsk, const AgentAction&) { return ++asked, false; };
+        if (hook) o.ask = [&](AgentAsk, const AgentStep&) { return ++asked, false; };
         AgentSession session(target, **src, o);
         session.run();
         QCOMPARE(int(session.stopReason()), reason);

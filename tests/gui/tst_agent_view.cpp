@@ -11,6 +11,8 @@
 // is sent until "Execute on the phone" is checked; then a sensitive tap and Take_over pause the run with a
 // question in the tab, answered here by a hook that clicks the tab's own buttons.
 #include <QApplication>
+#include <QBuffer>
+#include <QPainter>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QElapsedTimer>
@@ -320,10 +322,19 @@ private slots:
     // ends "declined" and the tap is not sent).
     void phoneRunsPauseForTheUser() {
         wbtest::FakeAdb adb(m_tmp.filePath(QStringLiteral("adb")));
+        // A phone-like screen: a title bar, list rows, a button at the bottom where the payment tap lands.
         for (int i = 1; i <= 3; ++i) {
-            QFile f(m_screens + QStringLiteral("/step_%1.png").arg(i));
-            QVERIFY(f.open(QIODevice::ReadOnly));
-            adb.setScreen(i, f.readAll());
+            QImage img(200, 400, QImage::Format_RGB888);
+            img.fill(QColor(250, 250, 250));
+            QPainter p(&img);
+            p.fillRect(0, 0, 200, 36, QColor(33, 150, 243));
+            for (int r = 0; r < 6; ++r) p.fillRect(12, 52 + r * 44, 176, 32, QColor(225, 230, 235));
+            p.fillRect(40, 344, 120, 32, QColor(76, 175, 80));
+            p.end();
+            QByteArray bytes;
+            QBuffer buf(&bytes);
+            QVERIFY(buf.open(QIODevice::WriteOnly) && img.save(&buf, "PNG"));
+            adb.setScreen(i, bytes);
         }
         const QByteArray path = qgetenv("PATH");
         qputenv("PATH", adb.path());
@@ -346,6 +357,8 @@ private slots:
             wbtest::ScriptedServer server({answer(kTap), answer(kPay), answer(kTakeOver), answer(kFinish)});
             AgentView view;
             view.setRunsFolder(m_tmp.filePath(QStringLiteral("runs")));
+            view.resize(1100, 760);
+            view.show();
             fillForm(view, QString::fromStdString(server.url()), true);
             auto* arm = view.findChild<QCheckBox*>("agentArm");
             QVERIFY(!arm->isChecked());  // off by default
@@ -354,6 +367,16 @@ private slots:
             QList<QPair<bool, QString>> asked;
             connect(&view, &AgentView::decisionRequested, &view, [&](bool takeOver, const QString& message) {
                 asked << qMakePair(takeOver, message);
+                // The step waits in the timeline, shown with where the tap would land.
+                auto* timeline = view.findChild<QListWidget*>("agentTimeline");
+                if (!takeOver) {
+                    QCOMPARE(timeline->item(timeline->count() - 1)->text(), QStringLiteral("2. Tap (waiting for you)"));
+                    QCOMPARE(view.currentStep(), timeline->count() - 1);
+                    QVERIFY2(view.run().steps.last().marks.join(' ').contains("ring at 100,360"),
+                             qPrintable(view.run().steps.last().marks.join(' ')));
+                    QVERIFY(view.findChild<QLabel*>("agentAction")->text().contains("Pay 5 EUR"));
+                }
+                if (c.armed && c.yes && !takeOver) wbtest::saveScreenshot(&view, QStringLiteral("agent-phone"));
                 QVERIFY(view.findChild<QFrame*>("agentPauseBar")->isVisibleTo(&view));
                 QVERIFY(view.isRunning());
                 QPushButton* b = view.findChild<QPushButton*>(c.yes ? "agentPauseYes" : "agentPauseNo");
@@ -377,8 +400,11 @@ private slots:
             QVERIFY2(run.steps[0].executed.startsWith(c.armed ? "sent: adb shell input tap 150 100"
                                                              : "not executed (execution off): adb shell input tap"),
                      qPrintable(run.steps[0].executed));
+            QCOMPARE(run.steps[1].title, QStringLiteral("2. Tap"));  // the waiting entry became the step
             if (c.armed && c.yes)
                 QCOMPARE(run.steps[1].executed, QStringLiteral("the user confirmed; sent: adb shell input tap 100 360"));
+            if (c.armed && !c.yes) QCOMPARE(run.steps[1].executed, QStringLiteral("not tapped: the user declined"));
+            QCOMPARE(view.findChild<QListWidget*>("agentTimeline")->count(), int(run.steps.size()));
         }
         qputenv("PATH", path);
     }
