@@ -149,6 +149,10 @@ AgentView::AgentView(EngineBridge* bridge, QWidget* parent) : QWidget(parent), m
     m_maxSteps = static_cast<QSpinBox*>(named(new QSpinBox, "agentMaxSteps"));
     m_maxSteps->setRange(1, 500);
     m_maxSteps->setValue(20);
+    m_maxTokens = static_cast<QSpinBox*>(named(new QSpinBox, "agentMaxTokens"));
+    m_maxTokens->setRange(1, 32768);
+    m_maxTokens->setValue(3000);  // the reference agent's
+    m_maxTokens->setToolTip(tr("The most tokens the model may write per step (thinking and answer)"));
     m_runButton = static_cast<QPushButton*>(named(new QPushButton(tr("Run")), "agentRun"));
     m_stopButton = static_cast<QPushButton*>(named(new QPushButton(tr("Stop")), "agentStop"));
     m_stopButton->setEnabled(false);
@@ -188,6 +192,8 @@ AgentView::AgentView(EngineBridge* bridge, QWidget* parent) : QWidget(parent), m
     auto* runRow = new QHBoxLayout;
     runRow->addWidget(new QLabel(tr("Step limit")));
     runRow->addWidget(m_maxSteps);
+    runRow->addWidget(new QLabel(tr("Tokens per step")));
+    runRow->addWidget(m_maxTokens);
     runRow->addWidget(m_runButton);
     runRow->addWidget(m_stopButton);
     runRow->addWidget(m_runStatus, 1);
@@ -321,7 +327,7 @@ void AgentView::updateForm() {
                        static_cast<QWidget*>(m_modelName), static_cast<QWidget*>(m_task),
                        static_cast<QWidget*>(m_sourceKind), static_cast<QWidget*>(m_screens),
                        static_cast<QWidget*>(m_browse), static_cast<QWidget*>(m_serial), static_cast<QWidget*>(m_apps),
-                       static_cast<QWidget*>(m_maxSteps)})
+                       static_cast<QWidget*>(m_maxSteps), static_cast<QWidget*>(m_maxTokens)})
         w->setEnabled(idle);
     m_runButton->setEnabled(idle);
     m_stopButton->setEnabled(!idle);
@@ -437,6 +443,7 @@ bool AgentView::startRun() {
         bool useUrl, useAdb;
         std::string url, modelName, screens, serial, task, dir, engineLabel;
         int maxSteps;
+        int maxTokens;
         std::map<std::string, std::string> apps;
         std::shared_ptr<wb::Engine> engine;
     };
@@ -450,6 +457,7 @@ bool AgentView::startRun() {
                 dir.toStdString(),
                 engineLabel.toStdString(),
                 m_maxSteps->value(),
+                m_maxTokens->value(),
                 m_appTable,
                 std::move(engine)};
     // Everything below runs on the run's thread; it reaches this view only through queued calls (the destructor
@@ -492,6 +500,7 @@ bool AgentView::startRun() {
         wb::AgentOptions o;
         o.task = st.task;
         o.maxSteps = st.maxSteps;
+        o.maxTokens = st.maxTokens;
         o.cancel = &control->cancel;
         o.ask = [&post, this, control](wb::AgentAsk what, const wb::AgentStep& pending) {
             {

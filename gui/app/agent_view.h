@@ -125,6 +125,7 @@ private:
     QPushButton* m_apps = nullptr;
     QCheckBox* m_arm = nullptr;
     QSpinBox* m_maxSteps = nullptr;
+    QSpinBox* m_maxTokens = nullptr;
     QPushButton* m_runButton = nullptr;
     QPushButton* m_stopButton = nullptr;
     QLabel* m_runStatus = nullptr;

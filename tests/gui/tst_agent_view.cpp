@@ -32,7 +32,9 @@
 #include "agent_test_server.h"
 #include "api/agent.h"
 #include "app/agent_view.h"
+#include "bridge/engine_bridge.h"
 #include "fake_adb.h"
+#include "models/glm/glm_tiny.h"
 #include "app/main_window.h"
 #include "screenshots.h"
 
@@ -407,6 +409,43 @@ private slots:
             QCOMPARE(view.findChild<QListWidget*>("agentTimeline")->count(), int(run.steps.size()));
         }
         qputenv("PATH", path);
+    }
+
+    // The loaded model as the agent's model: the tiny random GLM-4.1V in the window's engine. Its answers are
+    // noise, so the run stops at the first step with a parse error, recorded like any other step.
+    void runsWithTheLoadedModel() {
+        const QString dir = m_tmp.filePath(QStringLiteral("tiny_glm4v"));
+        QVERIFY(wb::writeTinyGlmCheckpoint(dir.toStdString()).ok());
+        MainWindow window(m_tmp.filePath(QStringLiteral("data-engine")));
+        QSignalSpy loadedModel(window.bridge(), &EngineBridge::loadFinished);
+        LoadRequest req;
+        req.path = dir;
+        req.maxSequences = 1;
+        window.bridge()->loadModel(req);
+        QVERIFY(loadedModel.wait(60000));
+        AgentView* view = window.agentView();
+        auto* kind = view->findChild<QComboBox*>("agentTargetKind");
+        QCOMPARE(kind->currentIndex(), 0);
+        QCOMPARE(kind->itemText(0), QStringLiteral("Loaded model: tiny_glm4v"));
+        view->findChild<QLineEdit*>("agentTask")->setText(QStringLiteral("open the settings"));
+        view->findChild<QLineEdit*>("agentScreens")->setText(m_screens);
+        view->findChild<QSpinBox*>("agentMaxTokens")->setValue(24);
+        QSignalSpy started(view, &AgentView::runStarted);
+        QSignalSpy finished(view, &AgentView::runFinished);
+        QVERIFY(view->startRun());
+        QVERIFY(finished.wait(120000));
+        QCOMPARE(started.size(), 1);
+        QCOMPARE(started.first().at(0).toString(), QStringLiteral("workbench engine: %1").arg(dir));
+        QCOMPARE(finished.first().at(0).toString(), QStringLiteral("parse_error"));
+        QCOMPARE(view->run().steps.size(), 1);
+        const AgentStepView& s = view->run().steps[0];
+        QVERIFY(!s.parsed);
+        QVERIFY2(s.timings.contains("TTFT") && !s.timings.contains("TTFT —"), qPrintable(s.timings));
+        QVERIFY(view->run().dir.startsWith(m_tmp.filePath(QStringLiteral("data-engine/agent-runs/run-"))));
+        auto back = wb::readAgentTrace(view->liveRunFolder().toStdString());
+        QVERIFY2(back.ok(), back.ok() ? "" : back.error().message.c_str());
+        QCOMPARE(back->status, std::string("parse_error"));
+        QVERIFY(back->steps[0].reply.completionTokens > 0 && back->steps[0].reply.completionTokens <= 24);
     }
 
     // What cannot start says why in the tab: no model loaded, no task, adb missing.
