@@ -8,6 +8,7 @@
 //    run must record the parse error and stop (or go on) cleanly.
 #include <QtTest>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "agent/agent_session.h"
+#include "agent/annotate.h"
 #include "api/agent.h"
 #include "agent_test_server.h"
 #include "api/engine.h"
@@ -80,6 +82,35 @@ private slots:
                 .write(reinterpret_cast<const char*>(png->data()), std::streamsize(png->size()));
         }
         std::ofstream(m_screens / "notes.txt") << "not a screenshot\n";
+    }
+
+    // The labels' font: capitals for lower case, '?' for what it lacks, and a glyph as drawn.
+    void bitmapFont() {
+        QCOMPARE(agent::glyphRows('a'), agent::glyphRows('A'));
+        QCOMPARE(agent::glyphRows('\xc3'), agent::glyphRows('?'));
+        QVERIFY(agent::glyphRows('T') != agent::glyphRows('?'));
+        Image img;
+        img.width = 20;
+        img.height = 10;
+        img.rgb.assign(20 * 10 * 3, 0);
+        agent::drawText(img, 1, 1, 1, "T_", {255, 255, 255});
+        auto on = [&](int x, int y) { return img.pixel(x, y)[0] == 255; };
+        for (int x = 1; x <= 5; ++x) QVERIFY(on(x, 1));  // T's bar
+        for (int y = 2; y <= 7; ++y) QVERIFY(on(3, y) && !on(2, y) && !on(4, y));  // its stem
+        for (int x = 7; x <= 11; ++x) QVERIFY(on(x, 7) && !on(x, 6));             // the underscore
+        QVERIFY(!on(6, 1) && !on(0, 0));
+        // A label too long for its badge is cut with "..", never drawn past the margin.
+        AgentMark m;
+        m.shape = AgentMark::Shape::Badge;
+        m.width = 40;
+        m.height = 12;
+        m.label = "Call_API with a long name";
+        m.color = {230, 190, 0};
+        const agent::BadgeText t = agent::badgeText(m);
+        QCOMPARE(t.text, std::string("Call.."));
+        QCOMPARE(t.scale, 1);
+        QCOMPARE(t.color, (std::array<uint8_t, 3>{0, 0, 0}));  // dark on the light badge
+        QVERIFY(t.x >= 1 && t.x + 6 * 6 - 1 <= 39);
     }
 
     void splitsThinking() {
@@ -257,6 +288,27 @@ private slots:
         QCOMPARE(px(*a3, bx + 1, by + 1), rgb(badge["color"]));
         QCOMPARE(px(*a3, bx + badge["width"].get<int>() - 1, by + badge["height"].get<int>() - 1), rgb(badge["color"]));
         QCOMPARE(px(*a3, 100, 300), px(original(2), 100, 300));
+        // Its label, "finish", in the 5 x 7 font: white on the dark green, centred, every lit dot and no more.
+        AgentMark bm;
+        bm.shape = AgentMark::Shape::Badge;
+        bm.x = bx;
+        bm.y = by;
+        bm.width = badge["width"].get<int>();
+        bm.height = badge["height"].get<int>();
+        bm.color = rgb(badge["color"]);
+        bm.label = "finish";
+        const agent::BadgeText text = agent::badgeText(bm);
+        QCOMPARE(text.text, std::string("finish"));
+        QCOMPARE(text.scale, 1);  // 16 px high with a 2 px margin: room for one pixel a dot
+        QCOMPARE(text.color, (std::array<uint8_t, 3>{255, 255, 255}));
+        int lit = 0, expected = 0;
+        for (char c : std::string("finish"))
+            for (int r = 0; r < agent::kGlyphHeight; ++r) expected += std::popcount(unsigned(agent::glyphRows(c)[r]));
+        for (int y = by; y < by + bm.height; ++y)
+            for (int x = bx; x < bx + bm.width; ++x) lit += px(*a3, x, y) == text.color;
+        QCOMPARE(lit, expected * text.scale * text.scale);
+        QCOMPARE(px(*a3, text.x, text.y), text.color);                 // F's top-left dot
+        QCOMPARE(px(*a3, text.x + 5, text.y), rgb(badge["color"]));  // the gap after it
 #endif
     }
 
