@@ -4,10 +4,10 @@
 // needs installing on the phone). Every command runs without a local shell; the device's shell reads the
 // `input text` argument, which is quoted for it.
 #include <algorithm>
-#include <cstdio>
-#include <cstring>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "agent/child_process.h"
@@ -317,8 +317,9 @@ Result<std::unique_ptr<AgentScreenSource>> makeAdbScreenSource(AgentAdbOptions o
     std::string names;
     for (const auto& d : devices) names += (names.empty() ? "" : ", ") + d.first + " (" + d.second + ")";
     if (devices.empty())
-        return makeError("no Android device attached (adb devices lists none): connect the phone by USB with USB "
-                         "debugging on, or `adb connect HOST:PORT`");
+        return makeError(
+            "no Android device attached (adb devices lists none): connect the phone by USB with USB "
+            "debugging on, or `adb connect HOST:PORT`");
     const std::pair<std::string, std::string>* dev = nullptr;
     if (!o.serial.empty()) {
         for (const auto& d : devices)
@@ -330,10 +331,10 @@ Result<std::unique_ptr<AgentScreenSource>> makeAdbScreenSource(AgentAdbOptions o
         dev = &devices.front();
     }
     if (dev->second == "unauthorized")
-        return makeError("the phone " + dev->first + " has not authorized this computer: unlock it and accept the "
+        return makeError("the phone " + dev->first +
+                         " has not authorized this computer: unlock it and accept the "
                          "USB debugging prompt");
-    if (dev->second != "device")
-        return makeError("the phone " + dev->first + " is " + dev->second + ": reconnect it");
+    if (dev->second != "device") return makeError("the phone " + dev->first + " is " + dev->second + ": reconnect it");
     // "Physical size: 1080x2400", maybe followed by "Override size: …", which is what the screen shows.
     int w = 0, h = 0;
     auto size = runAdb(exe, o.serial, {"shell", "wm", "size"}, o.commandTimeoutMs);

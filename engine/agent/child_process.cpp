@@ -17,7 +17,7 @@ namespace wb::agent {
 namespace {
 
 bool isExecutableFile(const std::string& p) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
 }
 

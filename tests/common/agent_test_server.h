@@ -38,7 +38,8 @@ inline std::vector<json> contentStream(const std::string& text, int prompt, int 
     return out;
 }
 // Thinking in reasoning_content (a server with a reasoning parser, wb serve), then the answer in content.
-inline std::vector<json> reasoningStream(const std::string& thinking, const std::string& answer, int prompt, int completion) {
+inline std::vector<json> reasoningStream(const std::string& thinking, const std::string& answer, int prompt,
+                                         int completion) {
     std::vector<json> out;
     for (size_t i = 0; i < thinking.size(); i += 9) out.push_back(chunk("reasoning_content", thinking.substr(i, 9)));
     out.push_back(chunk("content", answer));

@@ -1,8 +1,9 @@
 // A stand-in for Android's `adb`, for the phone agent's tests: a shell script written into a folder that the
 // test puts first on PATH. It appends each command line it gets to FOLDER/log (one line, the arguments joined by
 // spaces, exactly as a user would type them after `adb`), answers `devices` from FOLDER/devices, `shell wm size`
-// with FOLDER/wm_size, `shell dumpsys window` with FOLDER/window (if there), and `exec-out screencap -p` with FOLDER/screen_N.png for the Nth screenshot (the last one
-// again when they run out); every other command succeeds silently, as `adb shell input …` does.
+// with FOLDER/wm_size, `shell dumpsys window` with FOLDER/window (if there), and `exec-out screencap -p` with
+// FOLDER/screen_N.png for the Nth screenshot (the last one again when they run out); every other command succeeds
+// silently, as `adb shell input …` does.
 #pragma once
 
 #include <QDir>

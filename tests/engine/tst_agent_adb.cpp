@@ -47,7 +47,9 @@ private:
     size_t m_n = 0;
 };
 
-std::vector<uint8_t> png(int variant) { return encodePng(wbtest::procedural(kW, kH, variant)).value(); }
+std::vector<uint8_t> png(int variant) {
+    return encodePng(wbtest::procedural(kW, kH, variant)).value();
+}
 
 // The log without what each capture runs (the screenshot and the app in front).
 QStringList withoutScreencaps(const QStringList& log) {
@@ -101,25 +103,21 @@ private slots:
 
     // Armed: each action becomes the real tool's command line, with -s SERIAL; the screen size is shown.
     void armedActionsAreAdbCommandLines() {
-        m_adb->setWindowDump("WINDOW MANAGER WINDOWS (dumpsys window windows)\n  mCurrentFocus=Window{4f1c u0 "
-                             "com.android.settings/com.android.settings.Settings}\n  mFocusedApp=ActivityRecord{9 u0 "
-                             "com.android.settings/.Settings t12}\n");
+        m_adb->setWindowDump(
+            "WINDOW MANAGER WINDOWS (dumpsys window windows)\n  mCurrentFocus=Window{4f1c u0 "
+            "com.android.settings/com.android.settings.Settings}\n  mFocusedApp=ActivityRecord{9 u0 "
+            "com.android.settings/.Settings t12}\n");
         auto src = source(true);
         QVERIFY2(src.ok(), src.ok() ? "" : src.error().message.c_str());
         QCOMPARE((*src)->describe(), std::string("Android phone emulator-5554 through adb (200 x 400)"));
         QVERIFY((*src)->executes());
-        ScriptedTarget target({"do(action=\"Tap\", element=[500,250])",
-                               "do(action=\"Swipe\", start=[500,800], end=[500,200])",
-                               "do(action=\"Long Press\", element=[250,500])",
-                               "do(action=\"Double Tap\", element=[750,750])",
-                               "do(action=\"Type\", text=\"hello world; rm -rf /\")",
-                               "do(action=\"Type\", text=\"it's\\nok\")",
-                               "do(action=\"Launch\", app=\"settings\")",
-                               "do(action=\"Back\")",
-                               "do(action=\"Home\")",
-                               "do(action=\"Tap\", element=[500,500], message=\"Pay 5 EUR\")",
-                               "do(action=\"Take_over\", message=\"Log in, please\")",
-                               "do(action=\"Wait\", duration=\"0.2 seconds\")"});
+        ScriptedTarget target(
+            {"do(action=\"Tap\", element=[500,250])", "do(action=\"Swipe\", start=[500,800], end=[500,200])",
+             "do(action=\"Long Press\", element=[250,500])", "do(action=\"Double Tap\", element=[750,750])",
+             "do(action=\"Type\", text=\"hello world; rm -rf /\")", "do(action=\"Type\", text=\"it's\\nok\")",
+             "do(action=\"Launch\", app=\"settings\")", "do(action=\"Back\")", "do(action=\"Home\")",
+             "do(action=\"Tap\", element=[500,500], message=\"Pay 5 EUR\")",
+             "do(action=\"Take_over\", message=\"Log in, please\")", "do(action=\"Wait\", duration=\"0.2 seconds\")"});
         AgentOptions o;
         o.task = "all the actions";
         std::vector<std::pair<AgentAsk, std::string>> asked;
@@ -211,8 +209,8 @@ private slots:
         QTest::addColumn<int>("reason");
         QTest::newRow("sensitive, no") << "do(action=\"Tap\", element=[500,500], message=\"Buy it\")" << 1
                                        << int(AgentStopReason::Declined);
-        QTest::newRow("sensitive, no hook") << "do(action=\"Tap\", element=[500,500], message=\"Buy it\")" << 0
-                                            << int(AgentStopReason::Declined);
+        QTest::newRow("sensitive, no hook")
+            << "do(action=\"Tap\", element=[500,500], message=\"Buy it\")" << 0 << int(AgentStopReason::Declined);
         QTest::newRow("take over, no") << "do(action=\"Take_over\", message=\"Scan your finger\")" << 1
                                        << int(AgentStopReason::Cancelled);
         QTest::newRow("interact, no") << "do(action=\"Interact\")" << 1 << int(AgentStopReason::Cancelled);
@@ -232,8 +230,8 @@ private slots:
         QCOMPARE(int(session.stopReason()), reason);
         QCOMPARE(asked, hook);
         QCOMPARE(session.steps().size(), size_t(2));
-        QCOMPARE(withoutScreencaps(m_adb->log()),
-                 QStringList({"devices", "-s emulator-5554 shell wm size", "-s emulator-5554 shell input tap 100 100"}));
+        QCOMPARE(withoutScreencaps(m_adb->log()), QStringList({"devices", "-s emulator-5554 shell wm size",
+                                                               "-s emulator-5554 shell input tap 100 100"}));
         QVERIFY(session.steps()[1].executed.rfind("not tapped", 0) == 0 ||
                 session.steps()[1].executed.rfind("nothing", 0) == 0);
     }
@@ -295,16 +293,17 @@ private slots:
         QSKIP("the wb executable is not built");
 #else
         const char* tap = "<think>Open it.</think><answer>do(action=\"Tap\", element=[500,250])</answer>";
-        const char* pay = "<think>Pay now.</think><answer>do(action=\"Tap\", element=[500,900], message=\"Pay 9 "
-                          "EUR\")</answer>";
+        const char* pay =
+            "<think>Pay now.</think><answer>do(action=\"Tap\", element=[500,900], message=\"Pay 9 "
+            "EUR\")</answer>";
         for (const char* confirm : {"no", "ask"}) {
             m_adb->clearLog();
             m_adb->resetScreens();
             wbtest::ScriptedServer server({wbtest::contentStream(tap, 900, 20), wbtest::contentStream(pay, 950, 20)});
             const QString run = m_tmp.filePath(QStringLiteral("run_cli_%1").arg(confirm));
             QProcess p;
-            p.start(WB_EXE, {"agent", "--url", QString::fromStdString(server.url()), "--task", "Pay the bill",
-                             "--adb", "emulator-5554", "--execute", "--confirm", confirm, "--out", run});
+            p.start(WB_EXE, {"agent", "--url", QString::fromStdString(server.url()), "--task", "Pay the bill", "--adb",
+                             "emulator-5554", "--execute", "--confirm", confirm, "--out", run});
             QVERIFY(p.waitForFinished(60000));
             const QString err = QString::fromUtf8(p.readAllStandardError());
             QVERIFY2(p.exitCode() == 0, qPrintable(err));
@@ -313,13 +312,13 @@ private slots:
             QVERIFY2(err.contains("Android phone emulator-5554 through adb (200 x 400)"), qPrintable(err));
             if (QLatin1String(confirm) == QLatin1String("ask"))
                 QVERIFY2(err.contains("needs a decision and stdin is not a terminal"), qPrintable(err));
-            QCOMPARE(withoutScreencaps(m_adb->log()),
-                     QStringList({"devices", "-s emulator-5554 shell wm size",
-                                  "-s emulator-5554 shell input tap 100 100"}));
+            QCOMPARE(withoutScreencaps(m_adb->log()), QStringList({"devices", "-s emulator-5554 shell wm size",
+                                                                   "-s emulator-5554 shell input tap 100 100"}));
             std::ifstream in((run + "/trace.json").toStdString());
             const json t = json::parse(in, nullptr, false);
             QCOMPARE(t["status"].get<std::string>(), std::string("declined"));
-            QCOMPARE(t["source"].get<std::string>(), std::string("Android phone emulator-5554 through adb (200 x 400)"));
+            QCOMPARE(t["source"].get<std::string>(),
+                     std::string("Android phone emulator-5554 through adb (200 x 400)"));
             QCOMPARE(t["steps"][0]["executed"].get<std::string>(), std::string("sent: adb shell input tap 100 100"));
             QCOMPARE(t["steps"][1]["executed"].get<std::string>(), std::string("not tapped: the user declined"));
             // The run reads back, the screenshots the phone sent included.
@@ -347,7 +346,9 @@ private slots:
 #endif
     }
 
-    void cleanupTestCase() { qputenv("PATH", m_origPath); }
+    void cleanupTestCase() {
+        qputenv("PATH", m_origPath);
+    }
 };
 
 QTEST_MAIN(TestAgentAdb)
