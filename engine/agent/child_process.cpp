@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -82,18 +83,27 @@ Result<ChildOutput> runChild(const std::string& exe, const std::vector<std::stri
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
     pollfd fds[2] = {{outPipe[0], POLLIN, 0}, {errPipe[0], POLLIN, 0}};
     int open = 2;
-    bool timedOut = false;
+    bool timedOut = false, exited = false;
+    int status = 0;
     char buf[65536];
+    // Reads until both pipes close, or — once the child has exited — until they run dry: a process the child
+    // left behind (adb's server, started by the first command) may hold them open for good.
     while (open > 0) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
+        if (left <= 0 && !exited) {
             timedOut = true;
             break;
         }
-        const int n = ::poll(fds, 2, int(left));
+        const int n = ::poll(fds, 2, exited ? 0 : int(std::min<long long>(left, 100)));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) break;
+        if (n == 0) {
+            if (exited) break;  // drained
+            const pid_t w = ::waitpid(pid, &status, WNOHANG);
+            exited = w == pid;
+            continue;
+        }
         for (int i = 0; i < 2; ++i) {
             if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             const ssize_t got = ::read(fds[i].fd, buf, sizeof buf);
@@ -112,9 +122,9 @@ Result<ChildOutput> runChild(const std::string& exe, const std::vector<std::stri
     for (const pollfd& f : fds)
         if (f.fd >= 0) ::close(f.fd);
     if (timedOut) ::kill(pid, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
+    if (!exited)
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
     if (timedOut) {
         std::string msg = "timed out after ";
         msg.append(std::to_string(timeoutMs)).append(" ms");

@@ -192,7 +192,7 @@ int runAgentCommand(int argc, char** argv) {
         else
             std::fprintf(stderr, "\nSensitive tap: %s\nTap it? [y/N] ", a.message.c_str());
         char buf[256];
-        if (!std::fgets(buf, sizeof buf, stdin)) return false;
+        if (!std::fgets(buf, sizeof buf, stdin) || g_cancel) return false;
         const char c = buf[0];
         return takeOver ? (c != 'q' && c != 'Q') : (c == 'y' || c == 'Y');
     };
@@ -231,10 +231,14 @@ int runAgentCommand(int argc, char** argv) {
     }
 
     // Ctrl-C stops after the request in flight, and the run folder is still written.
-    std::signal(SIGINT, [](int) {
+    // Without SA_RESTART: Ctrl-C also ends a question waiting on the terminal (its read fails, the answer is no).
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {
         g_interrupted = 1;
         g_cancel = true;
-    });
+    };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
     ao.cancel = &g_cancel;
     const bool asJson = opt.count("json") != 0;
     AgentSession session(*target, **source, ao);

@@ -29,7 +29,10 @@ d='%1'
 printf '%s\n' "$*" >> "$d/log"
 if [ "$1" = "-s" ]; then shift 2; fi
 case "$1" in
-  devices) printf 'List of devices attached\n'; cat "$d/devices"; exit 0 ;;
+  devices)
+    # As the real adb's first command starts its server: a process left behind holding stdout open.
+    if [ -f "$d/daemon" ]; then sleep 5 & fi
+    printf 'List of devices attached\n'; cat "$d/devices"; exit 0 ;;
   exec-out)
     n=$(cat "$d/count" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > "$d/count"
     f="$d/screen_$n.png"
@@ -65,6 +68,13 @@ exit 0
         return QString::fromUtf8(f.readAll()).split('\n', Qt::SkipEmptyParts);
     }
     void clearLog() { QFile::remove(m_dir + QStringLiteral("/log")); }
+    /// `devices` leaves a process behind that holds stdout open for 5 s (what adb's server start does).
+    void setLeavesDaemon(bool on) {
+        if (on)
+            write(QStringLiteral("daemon"), "1");
+        else
+            QFile::remove(m_dir + QStringLiteral("/daemon"));
+    }
     void resetScreens() { QFile::remove(m_dir + QStringLiteral("/count")); }
     /// PATH as it was when this was made, with this folder first: set it with qputenv before the agent (or a `wb`
     /// child) runs. The script itself needs the rest of PATH (cat, printf).

@@ -5,6 +5,7 @@
 // what a "no" does; and each way adb can fail (not installed, no device, unauthorized, a screenshot that is not a
 // PNG) as an error that says so. The model is a scripted target in its real answer format (in process) or the
 // scripted OpenAI-compatible server (for `wb agent`).
+#include <QElapsedTimer>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest>
@@ -284,6 +285,19 @@ private slots:
         QCOMPARE(s2.stopReason(), AgentStopReason::ScreenError);
         QVERIFY2(s2.stopDetail().find("no package known for the app \"NoSuchApp\"") != std::string::npos,
                  s2.stopDetail().c_str());
+    }
+
+    // A process the command left behind with its stdout (adb's server, started by the first command) does not
+    // hold the agent until it exits.
+    void aServerLeftBehindDoesNotHang() {
+        m_adb->setLeavesDaemon(true);
+        QElapsedTimer t;
+        t.start();
+        auto src = source(true);
+        m_adb->setLeavesDaemon(false);
+        QVERIFY2(src.ok(), src.ok() ? "" : src.error().message.c_str());
+        qInfo("adb devices with a process left behind: %lld ms", t.elapsed());
+        QVERIFY2(t.elapsed() < 3000, qPrintable(QString::number(t.elapsed())));
     }
 
     // `wb agent --adb SERIAL --execute` with --confirm: no declines the sensitive tap; ask refuses without a
