@@ -15,6 +15,9 @@
 #include <QPainter>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QTableWidget>
 #include <QElapsedTimer>
 #include <QLineEdit>
 #include <QSpinBox>
@@ -409,6 +412,41 @@ private slots:
             QCOMPARE(view.findChild<QListWidget*>("agentTimeline")->count(), int(run.steps.size()));
         }
         qputenv("PATH", path);
+    }
+
+    // The app table is edited in the tab (Apps…) and Launch uses it: a row added there is the package monkey gets.
+    void appTableFeedsLaunch() {
+        wbtest::FakeAdb adb(m_tmp.filePath(QStringLiteral("adb-apps")));
+        QFile shot(m_screens + QStringLiteral("/step_1.png"));
+        QVERIFY(shot.open(QIODevice::ReadOnly));
+        adb.setScreen(1, shot.readAll());
+        const QByteArray path = qgetenv("PATH");
+        qputenv("PATH", adb.path());
+        wbtest::ScriptedServer server(
+            {answer("<think>Open the notes.</think><answer>do(action=\"Launch\", app=\"My Notes\")</answer>"),
+             answer(kFinish)});
+        AgentView view;
+        view.setRunsFolder(m_tmp.filePath(QStringLiteral("runs")));
+        fillForm(view, QString::fromStdString(server.url()), true);
+        view.findChild<QCheckBox*>("agentArm")->setChecked(true);
+        QTest::mouseClick(view.findChild<QPushButton*>("agentApps"), Qt::LeftButton);
+        auto* dialog = view.findChild<QDialog*>();
+        QVERIFY(dialog && dialog->isVisible());
+        auto* table = dialog->findChild<QTableWidget*>("agentAppTable");
+        QVERIFY(table);
+        QVERIFY(table->rowCount() > 20);  // the built-in table
+        const int row = table->rowCount();
+        table->insertRow(row);
+        table->setItem(row, 0, new QTableWidgetItem(QStringLiteral("My Notes")));
+        table->setItem(row, 1, new QTableWidgetItem(QStringLiteral("org.example.notes")));
+        dialog->findChild<QDialogButtonBox*>()->button(QDialogButtonBox::Ok)->click();
+        QSignalSpy finished(&view, &AgentView::runFinished);
+        QVERIFY(view.startRun());
+        QVERIFY(finished.wait(30000));
+        qputenv("PATH", path);
+        QCOMPARE(finished.first().at(0).toString(), QStringLiteral("finished"));
+        QCOMPARE(actionsSent(adb.log()),
+                 QStringList({"-s emulator-5554 shell monkey -p org.example.notes -c android.intent.category.LAUNCHER 1"}));
     }
 
     // The loaded model as the agent's model: the tiny random GLM-4.1V in the window's engine. Its answers are
