@@ -7,6 +7,7 @@
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -61,6 +62,9 @@ public:
                 m_bodies.push_back(json::parse(req.body, nullptr, false));
                 n = m_next++;
             }
+            // A held request in "before headers" mode: nothing at all is sent until the gate opens (a server busy
+            // with a long prefill, or hung), then the answer streams.
+            while (m_holdHeaders && held(n)) std::this_thread::sleep_for(std::chrono::milliseconds(30));
             if (n >= m_script.size()) {
                 res.status = 500;
                 res.set_content(R"({"error":{"message":"script exhausted"}})", "application/json");
@@ -103,6 +107,8 @@ public:
         std::lock_guard lock(m_mutex);
         return m_bodies;
     }
+    /// Held requests send nothing, not even headers, until the gate opens (instead of streaming thinking).
+    void setHoldHeaders(bool on) { m_holdHeaders = on; }
     /// Only the first `n` answers are sent whole; later ones stream thinking until the gate opens (n < 0: none
     /// waits).
     void setGate(int n) {
@@ -123,6 +129,7 @@ private:
     std::vector<json> m_bodies;
     size_t m_next = 0;
     int m_gate = -1;
+    std::atomic<bool> m_holdHeaders{false};
     bool m_stopping = false;
 };
 

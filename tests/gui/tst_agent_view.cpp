@@ -294,9 +294,16 @@ private slots:
 
     // Stop while the model is thinking: the request is cut short, the run ends "cancelled" at once, and the folder
     // keeps the steps done.
+    void stopEndsAThinkingRun_data() {
+        QTest::addColumn<bool>("beforeHeaders");
+        QTest::newRow("thinking") << false;
+        QTest::newRow("no byte yet") << true;  // the server has not answered at all: the socket is shut down
+    }
     void stopEndsAThinkingRun() {
+        QFETCH(bool, beforeHeaders);
         wbtest::ScriptedServer server({answer(kTap), answer(kSwipe), answer(kFinish)});
         server.setGate(1);
+        server.setHoldHeaders(beforeHeaders);
         AgentView view;
         view.setRunsFolder(m_tmp.filePath(QStringLiteral("runs")));
         fillForm(view, QString::fromStdString(server.url()), false);
