@@ -107,6 +107,8 @@ const char* agentStopReasonName(AgentStopReason r) {
             return "screen_error";
         case AgentStopReason::Cancelled:
             return "cancelled";
+        case AgentStopReason::Declined:
+            return "declined";
     }
     return "?";
 }
@@ -242,8 +244,36 @@ bool AgentSession::step() {
         m_steps.push_back(std::move(s));
         return stop(AgentStopReason::Finished, msg);
     }
-    auto done = m_source.perform(s.parse.action, s.screen);
-    s.executed = done ? *done : "failed: " + done.error().message;
+    // On a device that executes, the user decides first (the reference agent's confirmation and takeover).
+    const AgentAction action = s.parse.action;  // a copy: s moves into m_steps below
+    std::string asked;
+    if (m_source.executes()) {
+        const bool handOver = action.kind == AgentActionKind::TakeOver || action.kind == AgentActionKind::Interact;
+        if (action.sensitive() || handOver) {
+            const AgentAsk what = handOver ? AgentAsk::TakeOver : AgentAsk::ConfirmSensitive;
+            s.executed = "waiting for the user";
+            const bool goOn = m_options.ask && m_options.ask(what, s);
+            if (m_options.cancel && m_options.cancel->load()) {
+                s.executed = "nothing (stopped by the user)";
+                m_steps.push_back(std::move(s));
+                return stop(AgentStopReason::Cancelled, "stopped by the user");
+            }
+            if (!goOn && !handOver) {
+                s.executed = "not tapped: the user declined";
+                m_steps.push_back(std::move(s));
+                return stop(AgentStopReason::Declined, "the user declined the sensitive tap: " + action.message);
+            }
+            if (!goOn) {
+                s.executed = "nothing (the user did not take over)";
+                m_steps.push_back(std::move(s));
+                return stop(AgentStopReason::Cancelled,
+                            std::string(agentActionName(action.kind)) + " not done by the user: " + action.message);
+            }
+            asked = handOver ? "the user took over and went on; " : "the user confirmed; ";
+        }
+    }
+    auto done = m_source.perform(action, s.screen);
+    s.executed = done ? asked + *done : "failed: " + done.error().message;
     m_steps.push_back(std::move(s));
     if (!done) return stop(AgentStopReason::ScreenError, done.error().message);
     return true;

@@ -64,9 +64,12 @@ void drawMarks(Image& img, const std::vector<AgentMark>& marks) {
                              int(std::lround(m.y2 + head * std::sin(a))), m.thickness, m.color);
                 break;
             }
-            case AgentMark::Shape::Badge:
+            case AgentMark::Shape::Badge: {
                 fillRect(img, m.x, m.y, m.width, m.height, m.color);
+                const BadgeText t = badgeText(m);
+                if (t.scale > 0) drawText(img, t.x, t.y, t.scale, t.text, t.color);
                 break;
+            }
         }
     }
 }

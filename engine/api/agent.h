@@ -123,7 +123,7 @@ struct AgentScreen {
 };
 
 /// Where screenshots come from and where actions go. A replay (a folder of screenshots) only draws the actions;
-/// a live phone (adb: not written yet) would carry them out once the user arms it.
+/// a live phone (adb) carries them out once the user arms it.
 class AgentScreenSource {
 public:
     virtual ~AgentScreenSource() = default;
@@ -133,10 +133,46 @@ public:
     virtual bool hasMore() const { return true; }
     /// Carries out an action on the device and says what was sent; a replay sends nothing ("not executed").
     virtual Result<std::string> perform(const AgentAction& action, const AgentScreen& screen) = 0;
+    /// Whether perform() sends actions to a device now (an armed phone): then a sensitive tap and Take_over ask
+    /// the user first (AgentOptions::ask). A replay, or a phone not armed, never does.
+    virtual bool executes() const { return false; }
 };
 /// The PNG/JPEG files of a folder in name order (byte order of the names: zero-pad numbers), one per step; each
 /// next screenshot stands for the phone's answer to the previous action. An empty or missing folder is an error.
 Result<std::unique_ptr<AgentScreenSource>> makeReplayScreenSource(const std::string& dir);
+
+/// A live Android phone through Android's `adb` (Debian's adb package, or the SDK's platform tools).
+struct AgentAdbOptions {
+    std::string serial;        // `-s SERIAL` on every command; empty: the one device attached
+    std::string adb = "adb";   // the executable: a path, or a name looked up on PATH
+    /// Armed (true): actions are sent to the phone; false or null (the default): drawn and recorded, not sent.
+    /// Read at every step, so a view may arm or disarm a running session from any thread.
+    std::shared_ptr<std::atomic<bool>> execute;
+    /// Launch's app name -> package table (names match without regard to case); empty: defaultAgentApps().
+    std::map<std::string, std::string> apps;
+    int commandTimeoutMs = 20000;               // one adb command; a screenshot over USB takes about a second
+    const std::atomic<bool>* cancel = nullptr;  // cuts a Wait short
+};
+/// The built-in app table (Settings, Chrome, WeChat 微信, ...), the names the model writes in Launch.
+const std::map<std::string, std::string>& defaultAgentApps();
+/// Checks that adb runs and the device is attached and authorized (`adb devices`), and reads its screen size
+/// (`adb shell wm size`); each problem (adb not on PATH, no device, several without a serial, unauthorized,
+/// offline) is an error that says what to do. Blocks for the adb commands: call it off a GUI thread.
+/// Screenshots: `adb exec-out screencap -p` (anything but a PNG is an error), the app in front from `adb shell
+/// dumpsys window` (its name in the app table, else its package). Actions: `adb shell input tap X Y`,
+/// `input swipe X1 Y1 X2 Y2 MS` (Long Press: a swipe at one point over 3 s; Double Tap: two taps),
+/// `input keyevent 4` (Back) / `3` (Home), `input text` (adbInputTextArgument; a newline is keyevent 66),
+/// Launch through `monkey -p PKG -c android.intent.category.LAUNCHER 1`, Wait sleeps.
+Result<std::unique_ptr<AgentScreenSource>> makeAdbScreenSource(AgentAdbOptions options);
+/// The argument of `adb shell input text` for one line of text: spaces as %s, the whole single-quoted for the
+/// device's shell (a ' as '\''). Non-ASCII text is an error (`input text` types ASCII only).
+Result<std::string> adbInputTextArgument(const std::string& line);
+
+/// What a run asks the user before an action is carried out on a device (AgentOptions::ask).
+enum class AgentAsk {
+    ConfirmSensitive,  // a Tap with a message (a payment, sending something): tap it?
+    TakeOver           // Take_over / Interact: the user acts on the phone, then says to go on
+};
 
 /// One request of the agent: the messages and the agent's sampling (the reference agent's values by default).
 struct AgentRequest {
@@ -185,6 +221,8 @@ std::string fillAgentSystemPrompt(const std::string& prompt, const std::string& 
 
 enum class AgentParseErrorPolicy { Stop, Continue };
 
+struct AgentStep;
+
 struct AgentOptions {
     std::string task;
     std::string systemPrompt;  // empty: defaultAgentSystemPrompt(); "{date}" is filled in either way
@@ -197,6 +235,12 @@ struct AgentOptions {
     /// An answer that does not parse ends the run (Stop), or is recorded and the next screen is asked (Continue).
     AgentParseErrorPolicy onParseError = AgentParseErrorPolicy::Stop;
     const std::atomic<bool>* cancel = nullptr;  // set from any thread: the run stops after the request in flight
+    /// Asked on the loop's thread, only when the source executes (an armed phone): a sensitive Tap (true taps,
+    /// false ends the run as "declined") and Take_over / Interact (blocks while the user acts; true goes on,
+    /// false ends the run as cancelled). Unset: sensitive taps are declined and Take_over ends the run. `pending`
+    /// is the step being decided (its screenshot, answer, parse and marks: what a view shows with the question);
+    /// its action is pending.parse.action.
+    std::function<bool(AgentAsk, const AgentStep& pending)> ask;
 };
 
 struct AgentStep {
@@ -217,7 +261,8 @@ enum class AgentStopReason {
     ParseError,
     TargetError,
     ScreenError,
-    Cancelled
+    Cancelled,
+    Declined  // the user declined a sensitive tap
 };
 const char* agentStopReasonName(AgentStopReason r);
 

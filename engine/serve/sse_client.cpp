@@ -2,7 +2,11 @@
 
 #include <httplib.h>
 
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 namespace wb::http {
@@ -88,7 +92,26 @@ SseOutcome postStreaming(const std::string& hostPort, const std::string& path, c
         }
         return !keepGoing || keepGoing();
     };
+    // A cancel must also end a request that is still waiting for its first byte (a server busy with a long
+    // prefill, or hung): a watcher asks keepGoing every 50 ms and shuts the socket down (Client::stop, the one
+    // call httplib allows from another thread) until send() returns.
+    std::mutex mutex;
+    std::condition_variable done;
+    bool finished = false;
+    std::thread watcher;
+    if (keepGoing)
+        watcher = std::thread([&] {
+            std::unique_lock lock(mutex);
+            while (!done.wait_for(lock, std::chrono::milliseconds(50), [&] { return finished; }))
+                if (!keepGoing()) client.stop();
+        });
     auto res = client.send(req);
+    {
+        std::lock_guard lock(mutex);
+        finished = true;
+    }
+    done.notify_all();
+    if (watcher.joinable()) watcher.join();
     if (!res) out.transportError = httplib::to_string(res.error());
     return out;
 }

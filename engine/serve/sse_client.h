@@ -24,8 +24,9 @@ struct SseOutcome {
 };
 
 /// POSTs a JSON body to hostPort + path and calls onData with each SSE `data:` payload ("[DONE]" included) of a
-/// 200 answer, on the calling thread, as the chunks arrive. `keepGoing` (optional) is asked before each chunk;
-/// false ends the request (a cancel).
+/// 200 answer, on the calling thread, as the chunks arrive. `keepGoing` (optional) is asked before each chunk and,
+/// from a watcher thread, every 50 ms while the request is in flight (so it must be thread-safe: an atomic flag);
+/// false ends the request (a cancel), also one still waiting for its first byte.
 SseOutcome postStreaming(const std::string& hostPort, const std::string& path, const std::string& apiKey,
                          std::string body, const std::function<void(const std::string&)>& onData,
                          int readTimeoutSeconds, const std::function<bool()>& keepGoing = {});

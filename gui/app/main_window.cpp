@@ -141,7 +141,8 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     m_compare = new CompareView;
     m_compare->setStateDir(m_dataDir);  // targets, workload and last results survive a restart
     m_tabs->addTab(m_compare, tr("Compare"));
-    m_agent = new AgentView;
+    m_agent = new AgentView(m_bridge);
+    m_agent->setRunsFolder(m_dataDir + QStringLiteral("/agent-runs"));
     m_tabs->addTab(m_agent, tr("Agent"));
     // A loaded model is for chatting: go there, as a user would next.
     connect(m_bridge, &EngineBridge::loadFinished, this, [this] { m_tabs->setCurrentWidget(m_chat); });

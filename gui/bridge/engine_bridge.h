@@ -52,6 +52,9 @@ public:
     State state() const { return m_state; }
     bool isLoaded() const { return m_state == State::Ready; }
     const LoadedModelInfo& loadedModel() const { return m_loaded; }
+    /// The loaded engine (null when none), for a consumer that drives it on its own thread (the Agent tab): the
+    /// reference keeps it alive past an unload until that consumer lets go.
+    std::shared_ptr<wb::Engine> engine() const { return isLoaded() ? m_engine : nullptr; }
 
     /// Starts loading on a pool thread (an already loaded model is unloaded first). Emits loadFinished or
     /// loadFailed, or loadCancelled when cancelLoad() came first.

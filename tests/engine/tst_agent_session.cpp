@@ -6,10 +6,9 @@
 //    trace and the marks drawn on the exported PNGs, at their pixel positions;
 //  - against the engine in process with a tiny random GLM-4.1V: its answers are noise and do not parse, and the
 //    run must record the parse error and stop (or go on) cleanly.
-#include <httplib.h>
-
 #include <QtTest>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -18,7 +17,9 @@
 #include <thread>
 
 #include "agent/agent_session.h"
+#include "agent/annotate.h"
 #include "api/agent.h"
+#include "agent_test_server.h"
 #include "api/engine.h"
 #include "media/image.h"
 #include "models/glm/glm_tiny.h"
@@ -33,89 +34,8 @@ namespace {
 
 constexpr int kW = 200, kH = 400;
 
-// One scripted answer: the SSE payloads, sent 15 ms apart (so the timings are ordered and non-zero).
-using Script = std::vector<std::vector<json>>;
+using namespace wbtest;
 
-json chunk(const char* field, const std::string& text) {
-    return {{"object", "chat.completion.chunk"}, {"choices", {{{"index", 0}, {"delta", {{field, text}}}}}}};
-}
-json finalChunk(int prompt, int completion) {
-    return {{"object", "chat.completion.chunk"},
-            {"choices", {{{"index", 0}, {"delta", json::object()}, {"finish_reason", "stop"}}}},
-            {"usage", {{"prompt_tokens", prompt}, {"completion_tokens", completion}}}};
-}
-// The answer streamed in pieces through `content`, <think> tags included (vLLM without a reasoning parser), the
-// way the model's own agent receives it; tags are cut across chunks on purpose.
-std::vector<json> contentStream(const std::string& text, int prompt, int completion) {
-    std::vector<json> out;
-    for (size_t i = 0; i < text.size(); i += 7) out.push_back(chunk("content", text.substr(i, 7)));
-    out.push_back(finalChunk(prompt, completion));
-    return out;
-}
-// Thinking in reasoning_content (a server with a reasoning parser, wb serve), then the answer in content.
-std::vector<json> reasoningStream(const std::string& thinking, const std::string& answer, int prompt, int completion) {
-    std::vector<json> out;
-    for (size_t i = 0; i < thinking.size(); i += 9) out.push_back(chunk("reasoning_content", thinking.substr(i, 9)));
-    out.push_back(chunk("content", answer));
-    out.push_back(finalChunk(prompt, completion));
-    return out;
-}
-
-class ScriptedServer {
-public:
-    explicit ScriptedServer(Script script) : m_script(std::move(script)) {
-        m_server.Get("/v1/models", [](const httplib::Request&, httplib::Response& res) {
-            res.set_content(R"({"object":"list","data":[{"id":"autoglm-phone-9b","object":"model"}]})",
-                            "application/json");
-        });
-        m_server.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
-            size_t n;
-            {
-                std::lock_guard lock(m_mutex);
-                m_bodies.push_back(json::parse(req.body, nullptr, false));
-                n = m_next++;
-            }
-            if (n >= m_script.size()) {
-                res.status = 500;
-                res.set_content(R"({"error":{"message":"script exhausted"}})", "application/json");
-                return;
-            }
-            auto payloads = std::make_shared<std::vector<json>>(m_script[n]);
-            res.set_chunked_content_provider("text/event-stream", [payloads](size_t, httplib::DataSink& sink) {
-                for (const json& p : *payloads) {
-                    std::this_thread::sleep_for(std::chrono::milliseconds(15));
-                    const std::string line = "data: " + p.dump() + "\n\n";
-                    if (!sink.write(line.data(), line.size())) return false;
-                }
-                const std::string done = "data: [DONE]\n\n";
-                sink.write(done.data(), done.size());
-                sink.done();
-                return true;
-            });
-        });
-        m_port = m_server.bind_to_any_port("127.0.0.1");
-        m_thread = std::thread([this] { m_server.listen_after_bind(); });
-        // The socket is bound and listening already: a client that connects before the loop runs waits in the backlog.
-    }
-    ~ScriptedServer() {
-        m_server.stop();
-        m_thread.join();
-    }
-    std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/v1"; }
-    std::vector<json> bodies() {
-        std::lock_guard lock(m_mutex);
-        return m_bodies;
-    }
-
-private:
-    Script m_script;
-    httplib::Server m_server;
-    int m_port = 0;
-    std::thread m_thread;
-    std::mutex m_mutex;
-    std::vector<json> m_bodies;
-    size_t m_next = 0;
-};
 
 json readJson(const fs::path& p) {
     std::ifstream in(p);
@@ -162,6 +82,35 @@ private slots:
                 .write(reinterpret_cast<const char*>(png->data()), std::streamsize(png->size()));
         }
         std::ofstream(m_screens / "notes.txt") << "not a screenshot\n";
+    }
+
+    // The labels' font: capitals for lower case, '?' for what it lacks, and a glyph as drawn.
+    void bitmapFont() {
+        QCOMPARE(agent::glyphRows('a'), agent::glyphRows('A'));
+        QCOMPARE(agent::glyphRows('\xc3'), agent::glyphRows('?'));
+        QVERIFY(agent::glyphRows('T') != agent::glyphRows('?'));
+        Image img;
+        img.width = 20;
+        img.height = 10;
+        img.rgb.assign(20 * 10 * 3, 0);
+        agent::drawText(img, 1, 1, 1, "T_", {255, 255, 255});
+        auto on = [&](int x, int y) { return img.pixel(x, y)[0] == 255; };
+        for (int x = 1; x <= 5; ++x) QVERIFY(on(x, 1));  // T's bar
+        for (int y = 2; y <= 7; ++y) QVERIFY(on(3, y) && !on(2, y) && !on(4, y));  // its stem
+        for (int x = 7; x <= 11; ++x) QVERIFY(on(x, 7) && !on(x, 6));             // the underscore
+        QVERIFY(!on(6, 1) && !on(0, 0));
+        // A label too long for its badge is cut with "..", never drawn past the margin.
+        AgentMark m;
+        m.shape = AgentMark::Shape::Badge;
+        m.width = 40;
+        m.height = 12;
+        m.label = "Call_API with a long name";
+        m.color = {230, 190, 0};
+        const agent::BadgeText t = agent::badgeText(m);
+        QCOMPARE(t.text, std::string("Call.."));
+        QCOMPARE(t.scale, 1);
+        QCOMPARE(t.color, (std::array<uint8_t, 3>{0, 0, 0}));  // dark on the light badge
+        QVERIFY(t.x >= 1 && t.x + 6 * 6 - 1 <= 39);
     }
 
     void splitsThinking() {
@@ -339,6 +288,27 @@ private slots:
         QCOMPARE(px(*a3, bx + 1, by + 1), rgb(badge["color"]));
         QCOMPARE(px(*a3, bx + badge["width"].get<int>() - 1, by + badge["height"].get<int>() - 1), rgb(badge["color"]));
         QCOMPARE(px(*a3, 100, 300), px(original(2), 100, 300));
+        // Its label, "finish", in the 5 x 7 font: white on the dark green, centred, every lit dot and no more.
+        AgentMark bm;
+        bm.shape = AgentMark::Shape::Badge;
+        bm.x = bx;
+        bm.y = by;
+        bm.width = badge["width"].get<int>();
+        bm.height = badge["height"].get<int>();
+        bm.color = rgb(badge["color"]);
+        bm.label = "finish";
+        const agent::BadgeText text = agent::badgeText(bm);
+        QCOMPARE(text.text, std::string("finish"));
+        QCOMPARE(text.scale, 1);  // 16 px high with a 2 px margin: room for one pixel a dot
+        QCOMPARE(text.color, (std::array<uint8_t, 3>{255, 255, 255}));
+        int lit = 0, expected = 0;
+        for (char c : std::string("finish"))
+            for (int r = 0; r < agent::kGlyphHeight; ++r) expected += std::popcount(unsigned(agent::glyphRows(c)[r]));
+        for (int y = by; y < by + bm.height; ++y)
+            for (int x = bx; x < bx + bm.width; ++x) lit += px(*a3, x, y) == text.color;
+        QCOMPARE(lit, expected * text.scale * text.scale);
+        QCOMPARE(px(*a3, text.x, text.y), text.color);                 // F's top-left dot
+        QCOMPARE(px(*a3, text.x + 5, text.y), rgb(badge["color"]));  // the gap after it
 #endif
     }
 
