@@ -1,5 +1,7 @@
 #include "app/agent_view.h"
 
+#include "app/theme.h"
+
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDateTime>
@@ -161,7 +163,7 @@ AgentView::AgentView(EngineBridge* bridge, QWidget* parent) : QWidget(parent), m
     m_runStatus->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_pauseBar = static_cast<QFrame*>(named(new QFrame, "agentPauseBar"));
     m_pauseBar->setFrameShape(QFrame::StyledPanel);
-    m_pauseBar->setStyleSheet(QStringLiteral("#agentPauseBar { background: #fff3cd; }"));
+    m_pauseBar->setStyleSheet(QStringLiteral("#agentPauseBar { background: %1; }").arg(theme::css(theme::warningBackground())));
     m_pauseText = static_cast<QLabel*>(named(new QLabel, "agentPauseText"));
     m_pauseText->setWordWrap(true);
     m_pauseYes = static_cast<QPushButton*>(named(new QPushButton, "agentPauseYes"));
@@ -321,7 +323,7 @@ void AgentView::updateForm() {
     m_serial->setVisible(adb);
     m_apps->setVisible(adb);
     m_arm->setVisible(adb);
-    m_arm->setStyleSheet(m_arm->isChecked() ? QStringLiteral("color: #b00020; font-weight: bold;") : QString());
+    m_arm->setStyleSheet(m_arm->isChecked() ? QStringLiteral("color: %1; font-weight: bold;").arg(theme::css(theme::errorText())) : QString());
     const bool idle = !m_running;
     for (QWidget* w : {static_cast<QWidget*>(m_targetKind), static_cast<QWidget*>(m_url),
                        static_cast<QWidget*>(m_modelName), static_cast<QWidget*>(m_task),

@@ -17,6 +17,9 @@
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFontDatabase>
+#include <QTextBlock>
+#include <QTextCursor>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -34,6 +37,7 @@
 #include <QVBoxLayout>
 
 #include "app/image_viewer.h"
+#include "app/theme.h"
 #include "app/input_panel.h"
 #include "bridge/engine_bridge.h"
 
@@ -58,6 +62,27 @@ void MarkdownView::setMarkdownText(const QString& md) {
     if (md == m_text) return;
     m_text = md;
     setMarkdown(md);
+    monospaceCode();
+}
+
+// Qt's Markdown reader marks `code` and code blocks as fixed pitch, which Debian's default fonts ignore: give
+// those fragments the system's fixed font.
+void MarkdownView::monospaceCode() {
+    const QString mono = QFontDatabase::systemFont(QFontDatabase::FixedFont).family();
+    QTextCursor c(document());
+    for (QTextBlock b = document()->begin(); b.isValid(); b = b.next()) {
+        const bool codeBlock = b.blockFormat().hasProperty(QTextFormat::BlockCodeFence) ||
+                               b.blockFormat().nonBreakableLines();
+        for (auto it = b.begin(); !it.atEnd(); ++it) {
+            const QTextFragment f = it.fragment();
+            if (!f.isValid() || !(codeBlock || f.charFormat().fontFixedPitch())) continue;
+            c.setPosition(f.position());
+            c.setPosition(f.position() + f.length(), QTextCursor::KeepAnchor);
+            QTextCharFormat fmt;
+            fmt.setFontFamilies({mono});
+            c.mergeCharFormat(fmt);
+        }
+    }
 }
 
 void MarkdownView::fitHeight() {
@@ -71,8 +96,6 @@ MessageWidget::MessageWidget(const StoredMessage& message, QWidget* parent) : QF
     const bool user = message.role == QLatin1String("user");
     setObjectName(user ? QStringLiteral("userMessage") : QStringLiteral("assistantMessage"));
     setFrameShape(QFrame::StyledPanel);
-    setStyleSheet(user ? QStringLiteral("#userMessage { background: #eef4fb; border-radius: 6px; }")
-                       : QStringLiteral("#assistantMessage { background: #fafafa; border-radius: 6px; }"));
     auto* role = new QLabel(user ? tr("<b>You</b>") : tr("<b>Assistant</b>"));
     auto* copy = new QToolButton;
     copy->setText(tr("Copy"));
@@ -103,13 +126,13 @@ MessageWidget::MessageWidget(const StoredMessage& message, QWidget* parent) : QF
     m_thinkingToggle->setAutoRaise(true);
     m_thinking = new MarkdownView;
     m_thinking->setObjectName(QStringLiteral("thinking"));
-    m_thinking->setStyleSheet(QStringLiteral("color: #666; font-style: italic;"));
+    m_thinking->setStyleSheet(QStringLiteral("font-style: italic;"));
     m_thinking->hide();
     m_answer = new MarkdownView;
     m_answer->setObjectName(QStringLiteral("answer"));
     m_stats = new QLabel;
     m_stats->setObjectName(QStringLiteral("statsLine"));
-    m_stats->setStyleSheet(QStringLiteral("color: #777; font-size: small;"));
+    applyColors();
 
     auto* layout = new QVBoxLayout(this);
     layout->setSpacing(2);
@@ -127,7 +150,8 @@ MessageWidget::MessageWidget(const StoredMessage& message, QWidget* parent) : QF
         label->setProperty("imagePath", path);
         label->setCursor(Qt::PointingHandCursor);
         label->installEventFilter(this);
-        label->setStyleSheet(QStringLiteral("border: 1px solid #ccc; color: #888;"));
+        label->setStyleSheet(QStringLiteral("border: 1px solid %1; color: %2;")
+                                     .arg(theme::css(theme::border()), theme::css(theme::mutedText())));
         thumbs->addWidget(label);
         ++numThumbs;
         QPointer<QLabel> guard(label);
@@ -165,8 +189,12 @@ MessageWidget::MessageWidget(const StoredMessage& message, QWidget* parent) : QF
 
 void MessageWidget::render() {
     QStringList names;
-    for (const QString& a : m_message.attachments) names.append(QStringLiteral("📎 ") + QFileInfo(a).fileName());
-    m_attachments->setText(names.join(QStringLiteral("  ")));
+    // An icon, not the 📎 glyph (Debian's default fonts draw it as a box).
+    for (const QString& a : m_message.attachments)
+        names.append(QStringLiteral("<img src=':/icons/attachment.svg' width='12' height='12'> ") +
+                     QFileInfo(a).fileName().toHtmlEscaped());
+    m_attachments->setTextFormat(Qt::RichText);
+    m_attachments->setText(names.join(QStringLiteral("&nbsp;&nbsp;")));
     m_attachments->setVisible(!names.isEmpty());
     m_thinkingToggle->setVisible(!m_message.reasoning.isEmpty());
     m_thinking->setMarkdownText(m_message.reasoning);
@@ -182,6 +210,27 @@ void MessageWidget::setStatus(const QString& status) {
         m_stats->setText(m_status);
         m_stats->setVisible(!m_status.isEmpty());
     }
+}
+
+void MessageWidget::applyColors() {
+    const bool user = m_message.role == QLatin1String("user");
+    // Only when different: setting a style sheet changes the palette, which calls this again.
+    const QString sheet = QStringLiteral("#%1 { background: %2; border-radius: 6px; }")
+                                  .arg(objectName(), theme::css(user ? theme::userBubble() : theme::assistantBubble()));
+    if (styleSheet() != sheet) setStyleSheet(sheet);
+    const QString stats = QStringLiteral("color: %1; font-size: small;").arg(theme::css(theme::mutedText()));
+    if (m_stats->styleSheet() != stats) m_stats->setStyleSheet(stats);
+    if (m_thinking->palette().color(QPalette::Text) != theme::mutedText()) {
+        QPalette tp = m_thinking->palette();
+        tp.setColor(QPalette::Text, theme::mutedText());
+        m_thinking->setPalette(tp);
+    }
+}
+
+void MessageWidget::changeEvent(QEvent* event) {
+    if (event->type() == QEvent::ApplicationPaletteChange || event->type() == QEvent::PaletteChange)
+        applyColors();  // light <-> dark
+    QFrame::changeEvent(event);
 }
 
 QWidget* MessageWidget::openImage(int index) {
@@ -291,7 +340,7 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     m_error = new QLabel;
     m_error->setObjectName(QStringLiteral("chatError"));
     m_error->setWordWrap(true);
-    m_error->setStyleSheet(QStringLiteral("color: #c62828;"));
+    m_error->setStyleSheet(QStringLiteral("color: %1;").arg(theme::css(theme::errorText())));
     m_error->hide();
     auto* actions = new QVBoxLayout;
     actions->addWidget(m_send);

@@ -38,6 +38,7 @@ public:
 
 private:
     void fitHeight();
+    void monospaceCode();
     QString m_text;
 };
 
@@ -60,6 +61,12 @@ public:
 
 protected:
     bool eventFilter(QObject* watched, QEvent* event) override;
+    void changeEvent(QEvent* event) override;
+
+private:
+    void applyColors();
+
+public:
 
 Q_SIGNALS:
     void copyRequested(const QString& text);

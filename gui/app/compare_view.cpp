@@ -1,4 +1,5 @@
 #include "app/compare_view.h"
+#include "app/theme.h"
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -71,6 +72,7 @@ QCustomPlot* makePlot(QWidget* parent, const QString& title, const QString& xLab
     plot->legend->setWrap(2);
     plot->legend->setBorderPen(Qt::NoPen);
     plot->plotLayout()->setRowStretchFactor(2, 0.001);
+    theme::stylePlot(plot);
     return plot;
 }
 
@@ -536,7 +538,7 @@ void CompareView::refreshRow(int row) {
         auto* item = new QTableWidgetItem(text);
         if (col != ColTarget && col != ColStatus) item->setTextAlignment(Qt::AlignRight | Qt::AlignVCenter);
         if (!tip.isEmpty()) item->setToolTip(tip);
-        if (!r.error.isEmpty()) item->setForeground(QColor(0xb0, 0, 0));
+        if (!r.error.isEmpty()) item->setForeground(theme::errorText());
         m_results->setItem(row, col, item);
     };
     set(ColTarget, r.label, run.value("url").toString(run.value("model").toString()));
@@ -634,6 +636,13 @@ CompareTargetSpec specFromJson(const QJsonObject& o) {
     return s;
 }
 }  // namespace
+
+void CompareView::changeEvent(QEvent* event) {
+    // Qt sends ApplicationPaletteChange to windows; the widgets inside see their palette change.
+    if (event->type() == QEvent::ApplicationPaletteChange || event->type() == QEvent::PaletteChange)
+        for (QCustomPlot* p : m_plots) theme::stylePlot(p);  // light <-> dark
+    QWidget::changeEvent(event);
+}
 
 void CompareView::setWorkload(const CompareWorkload& w) {
     m_input->setValue(int(w.inputTokens));

@@ -63,6 +63,9 @@ public:
 Q_SIGNALS:
     void runFinished(bool cancelled);
 
+protected:
+    void changeEvent(QEvent* event) override;
+
 private:
     QWidget* buildTargetsBox();
     QWidget* buildWorkloadBox();

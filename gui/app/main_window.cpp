@@ -1,11 +1,13 @@
 #include "app/main_window.h"
 
 #include "app/agent_view.h"
+#include "app/theme.h"
 
 #include <QCloseEvent>
 #include <QDir>
 #include <QFileInfo>
 #include <QAction>
+#include <QActionGroup>
 #include <QApplication>
 #include <QDesktopServices>
 #include <QFileDialog>
@@ -74,6 +76,20 @@ void MainWindow::buildMenus() {
         a->setShortcut(QKeySequence(Qt::CTRL | Qt::Key(Qt::Key_1 + i)));
     }
 
+    // Appearance: the system palette, or light / dark whatever the desktop says (remembered).
+    QMenu* appearance = view->addMenu(tr("&Appearance"));
+    auto* group = new QActionGroup(this);
+    for (theme::Appearance a : {theme::Appearance::System, theme::Appearance::Light, theme::Appearance::Dark}) {
+        QAction* act = appearance->addAction(a == theme::Appearance::System ? tr("Follow the &system")
+                                             : a == theme::Appearance::Light ? tr("&Light")
+                                                                             : tr("&Dark"));
+        act->setObjectName(QStringLiteral("actionAppearance_") + theme::name(a));
+        act->setCheckable(true);
+        act->setChecked(theme::current() == a);
+        group->addAction(act);
+        connect(act, &QAction::triggered, this, [this, a] { setAppearance(a); });
+    }
+
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     QAction* helpAction = help->addAction(tr("Workbench &help"), this, &MainWindow::showHelp);
     helpAction->setObjectName(QStringLiteral("actionHelp"));
@@ -90,6 +106,12 @@ void MainWindow::buildMenus() {
                                     m_dataDir.toHtmlEscaped()));
     });
     help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt);
+}
+
+void MainWindow::setAppearance(theme::Appearance a) {
+    theme::apply(a);
+    m_settings->setValue(QStringLiteral("view/appearance"), theme::name(a));
+    if (auto* act = findChild<QAction*>(QStringLiteral("actionAppearance_") + theme::name(a))) act->setChecked(true);
 }
 
 void MainWindow::showHelp() {
@@ -129,6 +151,7 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     setWindowIcon(QIcon(QStringLiteral(":/icons/workbench.svg")));
     QDir().mkpath(m_dataDir);
     m_settings = new QSettings(m_dataDir + QStringLiteral("/workbench.ini"), QSettings::IniFormat, this);
+    theme::apply(theme::fromName(m_settings->value(QStringLiteral("view/appearance")).toString()));
     if (!m_store->open(m_dataDir + QStringLiteral("/chats.sqlite"))) m_storeError = m_store->lastError();
 
     m_tabs = new QTabWidget;

@@ -4,6 +4,8 @@
 
 #include <QMainWindow>
 
+#include "app/theme.h"
+
 class QLabel;
 class QSettings;
 class QTabWidget;
@@ -39,6 +41,8 @@ public:
 
     /// The Help dialog (F1): the views, their shortcuts, where the data lives.
     void showHelp();
+    /// Follow the system palette, or light / dark (View > Appearance; remembered).
+    void setAppearance(theme::Appearance a);
 
 protected:
     void closeEvent(QCloseEvent* event) override;

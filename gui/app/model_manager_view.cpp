@@ -1,4 +1,5 @@
 #include "app/model_manager_view.h"
+#include "app/theme.h"
 
 #include "api/devices.h"
 
@@ -156,7 +157,7 @@ ModelManagerView::ModelManagerView(EngineBridge* bridge, QSettings* settings, QW
     m_error = new QLabel;
     m_error->setObjectName(QStringLiteral("loadError"));
     m_error->setWordWrap(true);
-    m_error->setStyleSheet(QStringLiteral("color: #c62828; font-weight: bold;"));
+    m_error->setStyleSheet(QStringLiteral("color: %1; font-weight: bold;").arg(theme::css(theme::errorText())));
     m_error->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_error->hide();
     auto* loadRow = new QHBoxLayout;
@@ -322,7 +323,7 @@ void ModelManagerView::onScanDone() {
         const ModelCard& c = m_cards[i];
         auto* item = new QListWidgetItem(c.ok() ? c.displayName() : QFileInfo(c.path).fileName() + tr(" — unreadable"));
         item->setToolTip(c.ok() ? c.path : c.error);
-        if (!c.ok()) item->setForeground(QColor(0xc6, 0x28, 0x28));
+        if (!c.ok()) item->setForeground(theme::errorText());
         m_modelList->addItem(item);
         if (c.path == keep) row = i;
     }
@@ -380,8 +381,8 @@ void ModelManagerView::showCard() {
         return;
     }
     if (!c.ok()) {
-        m_card->setText(QStringLiteral("<b>%1</b><br><span style='color:#c62828'>%2</span>")
-                            .arg(c.path.toHtmlEscaped(), c.error.toHtmlEscaped()));
+        m_card->setText(QStringLiteral("<b>%1</b><br><span style='color:%3'>%2</span>")
+                            .arg(c.path.toHtmlEscaped(), c.error.toHtmlEscaped(), theme::css(theme::errorText())));
         return;
     }
     QString dtypes;
@@ -448,7 +449,7 @@ void ModelManagerView::updatePlan() {
         auto* item = new QTableWidgetItem(humanBytes(values[r]));
         if (r == 1) item->setToolTip(tr("%1 tokens × %2 sequences, f32 keys and values").arg(p.contextLength).arg(p.numSequences));
         if (r == 3 && !p.fits()) {
-            item->setForeground(QColor(0xc6, 0x28, 0x28));
+            item->setForeground(theme::errorText());
             QFont f = item->font();
             f.setBold(true);
             item->setFont(f);
@@ -456,12 +457,12 @@ void ModelManagerView::updatePlan() {
         m_plan->setItem(r, 0, item);
     }
     if (p.fits()) {
-        m_planVerdict->setStyleSheet(QStringLiteral("color: #2e7d32;"));
+        m_planVerdict->setStyleSheet(QStringLiteral("color: %1;").arg(theme::css(theme::okText())));
         m_planVerdict->setText(tr("Fits: %1 of %2 available at %3, %4 tokens of context.")
                                    .arg(humanBytes(p.totalBytes()), humanBytes(p.availableBytes), p.precision)
                                    .arg(p.contextLength));
     } else {
-        m_planVerdict->setStyleSheet(QStringLiteral("color: #c62828; font-weight: bold;"));
+        m_planVerdict->setStyleSheet(QStringLiteral("color: %1; font-weight: bold;").arg(theme::css(theme::errorText())));
         m_planVerdict->setText(tr("Does not fit: %1 short (needs %2, %3 available). Lower the precision, the context "
                                   "length or the parallel sequences.")
                                    .arg(humanBytes(p.shortfallBytes()), humanBytes(p.totalBytes()),

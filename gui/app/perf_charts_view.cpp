@@ -15,6 +15,7 @@
 #include <limits>
 #include <qcustomplot.h>
 
+#include "app/theme.h"
 #include "bridge/engine_bridge.h"
 
 namespace wbgui {
@@ -110,6 +111,7 @@ QCustomPlot* PerfChartsView::makePlot(const QString& title, const QString& yLabe
         plot->plotLayout()->setRowStretchFactor(2, 0.001);
     }
     plot->setNoAntialiasingOnDrag(true);
+    theme::stylePlot(plot);
     // Values on hover: the nearest point of each graph at the cursor's x.
     connect(plot, &QCustomPlot::mouseMove, plot, [plot](QMouseEvent* e) {
         const double x = plot->xAxis->pixelToCoord(e->position().x());
@@ -128,6 +130,13 @@ QCustomPlot* PerfChartsView::makePlot(const QString& title, const QString& yLabe
         if (!lines.isEmpty()) QToolTip::showText(e->globalPosition().toPoint(), lines.join('\n'), plot);
     });
     return plot;
+}
+
+void PerfChartsView::changeEvent(QEvent* event) {
+    // Qt sends ApplicationPaletteChange to windows; the widgets inside see their palette change.
+    if (event->type() == QEvent::ApplicationPaletteChange || event->type() == QEvent::PaletteChange)
+        for (QCustomPlot* p : m_plots) theme::stylePlot(p);  // light <-> dark
+    QWidget::changeEvent(event);
 }
 
 int PerfChartsView::pointCount(int index) const {

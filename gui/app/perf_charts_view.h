@@ -39,6 +39,9 @@ public:
     void addSample(const StatsSample& s);
     void addRequest(const GenerationResult& r);
 
+protected:
+    void changeEvent(QEvent* event) override;
+
 private:
     QCustomPlot* makePlot(const QString& title, const QString& yLabel, const QStringList& series);
     void replotAll();

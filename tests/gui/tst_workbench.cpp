@@ -3,6 +3,10 @@
 // the chat again, a broken model file, the charts, the input panel, a GLM card planned from config.json alone,
 // and screenshots of each main view.
 #include <QApplication>
+#include <QAction>
+#include <QTextCursor>
+#include <QFontDatabase>
+#include <QSettings>
 #include <QDateTime>
 #include <QElapsedTimer>
 #include <QFile>
@@ -29,6 +33,7 @@
 #include "app/chat_view.h"
 #include "app/image_viewer.h"
 #include "app/input_panel.h"
+#include "app/theme.h"
 #include "app/main_window.h"
 #include "app/model_manager_view.h"
 #include "app/perf_charts_view.h"
@@ -392,6 +397,52 @@ private Q_SLOTS:
         QVERIFY(fixed && fixed->tickStep() == 1.0);
         QCOMPARE(v.plots()[5]->axisRect()->insetLayout()->elementCount(), 0);  // the memory legend moved out
         QVERIFY(v.plots()[5]->legend->visible());
+    }
+
+    // View > Appearance > Dark: bubbles, charts and status colours follow the palette; remembered; back to the
+    // system's. Inline `code` in an answer is in the fixed font; attachments show an icon, not the 📎 glyph.
+    void darkAppearanceAndFinish() {
+        if (!m_window) openWindow();
+        m_window->setAppearance(theme::Appearance::Dark);
+        QVERIFY(theme::isDark());
+        QVERIFY(m_window->findChild<QAction*>("actionAppearance_dark")->isChecked());
+        StoredMessage m;
+        m.role = "assistant";
+        m.content = "Run `wb serve` and then:\n\n```\nwb bench --url http://127.0.0.1:8080/v1\n```\n";
+        m.attachments = {m_tmp.path() + "/phone.png"};
+        MessageWidget w(m);
+        w.resize(600, 300);
+        w.show();
+        QVERIFY2(w.styleSheet().contains(theme::css(theme::assistantBubble())), qPrintable(w.styleSheet()));
+        QVERIFY(theme::assistantBubble().lightness() < 80);
+        {
+            QCustomPlot* plot = m_window->perfCharts()->plots()[0];
+            QTRY_VERIFY2(plot->toPixmap(200, 150).toImage().pixelColor(3, 3).lightness() < 80,
+                         qPrintable(plot->toPixmap(200, 150).toImage().pixelColor(3, 3).name()));
+        }
+        QVERIFY(theme::errorText().lightness() > 100);  // readable on the dark background
+        // Remembered in the settings; and an open message follows a switch back to light.
+        QSettings ini(m_window->dataDir() + "/workbench.ini", QSettings::IniFormat);
+        QCOMPARE(ini.value("view/appearance").toString(), QString("dark"));
+        saveScreenshot(m_window.get(), "dark");
+        m_window->setAppearance(theme::Appearance::Light);
+        QVERIFY(!theme::isDark());
+        QTRY_VERIFY2(w.styleSheet().contains(theme::css(theme::assistantBubble())), qPrintable(w.styleSheet()));
+        QVERIFY(theme::assistantBubble().lightness() > 200);
+        m_window->setAppearance(theme::Appearance::System);
+
+        auto* answer = w.findChild<MarkdownView*>("answer");
+        QVERIFY(answer);
+        const QString mono = QFontDatabase::systemFont(QFontDatabase::FixedFont).family();
+        QTextCursor c(answer->document());
+        c.setPosition(answer->document()->toPlainText().indexOf("wb serve") + 1);
+        QVERIFY2(c.charFormat().fontFamilies().toStringList().contains(mono),
+                 qPrintable(c.charFormat().fontFamilies().toStringList().join(",")));
+        const QList<QLabel*> attachments = w.findChildren<QLabel*>();
+        bool icon = false;
+        for (QLabel* l : attachments) icon = icon || l->text().contains(":/icons/attachment.svg");
+        QVERIFY(icon);
+        for (QLabel* l : attachments) QVERIFY(!l->text().contains(QStringLiteral("📎")));
     }
 
     void inputPanel() {
