@@ -322,6 +322,31 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     m_jump->setObjectName(QStringLiteral("jumpToLatest"));
     m_jump->setToolTip(tr("Scroll to the newest message and follow the answer again"));
     m_jump->hide();
+    // Editing: a banner above the composer says so and offers Cancel (Esc too).
+    m_editBanner = new QWidget;
+    m_editBanner->setObjectName(QStringLiteral("editBanner"));
+    m_editLabel = new QLabel;
+    m_editLabel->setWordWrap(true);
+    auto* cancelEditButton = new QPushButton(tr("Cancel edit"));
+    cancelEditButton->setObjectName(QStringLiteral("cancelEdit"));
+    auto* editRow = new QHBoxLayout(m_editBanner);
+    editRow->setContentsMargins(0, 0, 0, 0);
+    editRow->addWidget(m_editLabel, 1);
+    editRow->addWidget(cancelEditButton);
+    m_editBanner->hide();
+    connect(cancelEditButton, &QPushButton::clicked, this, &ChatView::cancelEdit);
+    // A deleted chat can be brought back until the next delete or the app closes.
+    m_undoBar = new QWidget;
+    m_undoBar->setObjectName(QStringLiteral("undoDeleteBar"));
+    m_undoLabel = new QLabel;
+    auto* undoButton = new QPushButton(tr("Undo"));
+    undoButton->setObjectName(QStringLiteral("undoDelete"));
+    auto* undoRow = new QHBoxLayout(m_undoBar);
+    undoRow->setContentsMargins(0, 0, 0, 0);
+    undoRow->addWidget(m_undoLabel, 1);
+    undoRow->addWidget(undoButton);
+    m_undoBar->hide();
+    connect(undoButton, &QPushButton::clicked, this, &ChatView::undoDelete);
     m_modelNote = new QLabel;
     m_modelNote->setObjectName(QStringLiteral("chatModelNote"));
     m_modelNote->setWordWrap(true);
@@ -356,7 +381,9 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     centerLayout->addWidget(m_scroll, 1);
     centerLayout->addWidget(m_jump, 0, Qt::AlignRight);
     centerLayout->addWidget(m_error);
+    centerLayout->addWidget(m_undoBar);
     centerLayout->addWidget(m_input);
+    centerLayout->addWidget(m_editBanner);
     centerLayout->addLayout(composeRow);
 
     // Per-chat settings.
@@ -446,6 +473,7 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
     esc->setContext(Qt::WidgetWithChildrenShortcut);
     connect(esc, &QShortcut::activated, this, [this] {
         if (isGenerating()) stop();
+        else if (isEditing()) cancelEdit();
     });
     connect(m_regenerate, &QPushButton::clicked, this, &ChatView::regenerate);
     connect(m_systemPrompt, &QPlainTextEdit::textChanged, this, &ChatView::saveSettings);
@@ -537,8 +565,8 @@ qint64 ChatView::newChat() {
 void ChatView::selectChat(qint64 id) {
     if (id == m_chat.id && !m_messagesLayout->isEmpty() && m_messagesLayout->count() > 1) return;
     if (isGenerating()) stop();  // its answer is saved when the Finished event comes
+    if (m_editFrom) cancelEdit();
     m_chat = m_store->chat(id);
-    m_editFrom = 0;
     for (int i = 0; i < m_chatList->count(); ++i) {
         if (m_chatList->item(i)->data(Qt::UserRole).toLongLong() == id) {
             QSignalBlocker block(m_chatList);
@@ -551,6 +579,12 @@ void ChatView::selectChat(qint64 id) {
 
 void ChatView::deleteCurrentChat() {
     if (isGenerating()) stop();
+    cancelEdit();
+    // Kept in memory for Undo (the bar under the transcript) until the next delete or the app closes.
+    m_deleted = DeletedChat{m_store->chat(m_chat.id), m_store->messages(m_chat.id)};
+    m_undoLabel->setText(tr("Deleted \"%1\" (%n message(s)).", nullptr, int(m_deleted->messages.size()))
+                             .arg(m_deleted->chat.title));
+    m_undoBar->show();
     m_store->deleteChat(m_chat.id);
     m_chat = ChatRecord{};
     const QList<ChatRecord> rest = m_store->chats();
@@ -633,6 +667,7 @@ bool ChatView::send(const QString& rawText) {
         }
         m_store->deleteMessagesFrom(m_chat.id, m_editFrom);
         m_editFrom = 0;
+        m_editBanner->hide();
         m_send->setText(tr("Send"));
         reloadMessages();
     }
@@ -751,9 +786,44 @@ void ChatView::editMessage(qint64 messageId) {
             m_composer->setFocus();
             m_send->setText(tr("Resend"));
             m_send->setToolTip(tr("Replaces the edited message and everything after it"));
+            int later = 0;
+            for (const StoredMessage& n : m_store->messages(m_chat.id)) later += n.id > messageId ? 1 : 0;
+            m_editLabel->setText(tr("Editing your message: Resend replaces it and the %n message(s) after it. "
+                                    "Esc or Cancel leaves it as it was.", nullptr, later));
+            m_editBanner->show();
             return;
         }
     }
+}
+
+void ChatView::cancelEdit() {
+    if (!m_editFrom) return;
+    m_editFrom = 0;
+    m_composer->clear();
+    m_send->setText(tr("Send"));
+    m_send->setToolTip(QString());
+    m_editBanner->hide();
+}
+
+QString ChatView::editBannerText() const { return m_editBanner->isHidden() ? QString() : m_editLabel->text(); }
+
+bool ChatView::undoDelete() {
+    if (!m_deleted) return false;
+    ChatRecord c = m_store->createChat(m_deleted->chat.title);
+    const qint64 id = c.id;
+    c = m_deleted->chat;
+    c.id = id;
+    m_store->updateChat(c);
+    for (StoredMessage m : m_deleted->messages) {
+        m.chatId = id;
+        m.id = m_store->addMessage(m);
+        m_store->updateMessage(m);  // reasoning, stats and attachments as they were
+    }
+    m_deleted.reset();
+    m_undoBar->hide();
+    reloadChatList();
+    selectChat(id);
+    return true;
 }
 
 QString ChatView::streamingText() const { return m_activeWidget ? m_activeWidget->message().content : QString(); }

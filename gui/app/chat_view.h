@@ -6,6 +6,7 @@
 
 #include <QPlainTextEdit>
 #include <QTextBrowser>
+#include <optional>
 #include <QTimer>
 #include <QWidget>
 
@@ -118,6 +119,14 @@ public:
     void regenerate();
     /// Puts a user message back into the composer; the next send replaces it and everything after it.
     void editMessage(qint64 messageId);
+    /// Leaves editing: the composer empties, the transcript stays as it was.
+    void cancelEdit();
+    bool isEditing() const { return m_editFrom != 0; }
+    QString editBannerText() const;
+    /// Brings back the chat deleteCurrentChat removed last (its messages, title, settings and model); false when
+    /// there is none to bring back.
+    bool undoDelete();
+    bool canUndoDelete() const { return m_deleted.has_value(); }
     bool isGenerating() const { return m_activeRequest != 0; }
 
     QList<MessageWidget*> messageWidgets() const;
@@ -174,6 +183,15 @@ private:
     QListWidget* m_chatList;
     QScrollArea* m_scroll;
     QPushButton* m_jump;
+    QWidget* m_editBanner;
+    QLabel* m_editLabel;
+    QWidget* m_undoBar;
+    QLabel* m_undoLabel;
+    struct DeletedChat {
+        ChatRecord chat;
+        QList<StoredMessage> messages;
+    };
+    std::optional<DeletedChat> m_deleted;
     QLabel* m_modelNote;
     ChatModel m_activeModel;  // the model answering m_activeRequest
     bool m_follow = true;

@@ -1,5 +1,8 @@
 #include "app/compare_view.h"
 #include "app/theme.h"
+#include <QAction>
+#include <QToolButton>
+#include <QMenu>
 
 #include <QCheckBox>
 #include <QComboBox>
@@ -96,18 +99,29 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent), m_runner(new Compar
     m_progress->setMaximumWidth(220);
     m_statusLabel = new QLabel(tr("Add targets, choose a workload, run."));
     m_statusLabel->setObjectName(QStringLiteral("compareStatus"));
+    // Long messages (an error's text) must not set the window's minimum width: they are cut, whole in the tooltip.
+    m_statusLabel->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    m_statusLabel->setMinimumWidth(120);
     auto* load = new QPushButton(tr("Open…"));
     auto* save = new QPushButton(tr("Save…"));
-    auto* png = new QPushButton(tr("PNG…"));
-    auto* csv = new QPushButton(tr("CSV…"));
-    auto* md = new QPushButton(tr("Markdown…"));
+    // One Export button with a menu: three buttons made the window too wide for a laptop.
+    auto* exportButton = new QToolButton;
+    exportButton->setObjectName(QStringLiteral("compareExport"));
+    exportButton->setText(tr("Export"));
+    exportButton->setPopupMode(QToolButton::InstantPopup);
+    exportButton->setToolButtonStyle(Qt::ToolButtonTextOnly);
+    auto* exportMenu = new QMenu(exportButton);
+    QAction* png = exportMenu->addAction(tr("Charts and table as PNG…"));
+    QAction* csv = exportMenu->addAction(tr("Every level as CSV…"));
+    QAction* md = exportMenu->addAction(tr("The article's table as Markdown…"));
+    exportButton->setMenu(exportMenu);
     auto* clear = new QPushButton(tr("Clear"));
     auto* runBar = new QHBoxLayout;
     runBar->addWidget(m_runButton);
     runBar->addWidget(m_cancelButton);
     runBar->addWidget(m_progress);
     runBar->addWidget(m_statusLabel, 1);
-    for (auto* b : {load, save, png, csv, md, clear}) runBar->addWidget(b);
+    for (QWidget* b : std::initializer_list<QWidget*>{load, save, exportButton, clear}) runBar->addWidget(b);
 
     // The results: the article's table, then the charts.
     m_resultsPane = new QWidget;
@@ -175,15 +189,15 @@ CompareView::CompareView(QWidget* parent) : QWidget(parent), m_runner(new Compar
         QString error;
         if (!f.isEmpty() && !saveFile(f, &error)) QMessageBox::warning(this, tr("Save comparison"), error);
     });
-    connect(png, &QPushButton::clicked, this, [this] {
+    connect(png, &QAction::triggered, this, [this] {
         const QString f = QFileDialog::getSaveFileName(this, tr("Export PNG"), "comparison.png", "PNG (*.png)");
         if (!f.isEmpty()) exportPng(f);
     });
-    connect(csv, &QPushButton::clicked, this, [this] {
+    connect(csv, &QAction::triggered, this, [this] {
         const QString f = QFileDialog::getSaveFileName(this, tr("Export CSV"), "comparison.csv", "CSV (*.csv)");
         if (!f.isEmpty()) exportCsv(f);
     });
-    connect(md, &QPushButton::clicked, this, [this] {
+    connect(md, &QAction::triggered, this, [this] {
         const QString f = QFileDialog::getSaveFileName(this, tr("Export Markdown"), "comparison.md",
                                                        "Markdown (*.md)");
         if (!f.isEmpty()) exportMarkdown(f);
@@ -280,18 +294,22 @@ QWidget* CompareView::buildTargetsBox() {
     engineRow->addWidget(browse);
     engineRow->addWidget(m_precision);
     engineRow->addWidget(addEngine);
+    // Two rows: on one, the URL was squeezed to a few characters ("0/v1") in a laptop-sized window.
+    m_url->setMinimumWidth(220);
     auto* remoteRow = new QHBoxLayout;
     remoteRow->addWidget(new QLabel(tr("Remote:")));
     remoteRow->addWidget(m_plugin);
-    remoteRow->addWidget(m_url, 2);
-    remoteRow->addWidget(m_remoteModel, 1);
-    remoteRow->addWidget(m_vocab);
-    remoteRow->addWidget(addRemote);
-    remoteRow->addWidget(remove);
+    remoteRow->addWidget(m_url, 1);
+    auto* remoteRow2 = new QHBoxLayout;
+    remoteRow2->addWidget(m_remoteModel, 1);
+    remoteRow2->addWidget(m_vocab);
+    remoteRow2->addWidget(addRemote);
+    remoteRow2->addWidget(remove);
     auto* layout = new QVBoxLayout(box);
     layout->addWidget(m_targets);
     layout->addLayout(engineRow);
     layout->addLayout(remoteRow);
+    layout->addLayout(remoteRow2);
     layout->addWidget(m_pluginHint);
 
     connect(browse, &QPushButton::clicked, this, [this] {
@@ -320,17 +338,20 @@ QWidget* CompareView::buildWorkloadBox() {
     m_requests = new QSpinBox;
     m_requests->setObjectName(QStringLiteral("compareRequests"));
     m_requests->setRange(0, 100000);
-    m_requests->setSpecialValueText(tr("auto: max(4 × concurrency, 8)"));
+    m_requests->setSpecialValueText(tr("auto"));
+    m_requests->setToolTip(tr("auto: max(4 × concurrency, 8) requests at each level, as wb bench"));
     m_rate = new QDoubleSpinBox;
     m_rate->setObjectName(QStringLiteral("compareRate"));
     m_rate->setRange(0, 10000);
     m_rate->setDecimals(2);
     m_rate->setSpecialValueText(tr("closed loop"));
-    m_rate->setSuffix(tr(" req/s (Poisson)"));
+    m_rate->setSuffix(tr(" req/s"));
+    m_rate->setToolTip(tr("Poisson arrivals at this rate; closed loop: each finished request starts the next"));
     m_p99Limit = new QDoubleSpinBox;
     m_p99Limit->setRange(0, 1e7);
     m_p99Limit->setDecimals(0);
-    m_p99Limit->setSpecialValueText(tr("none (no errors is stable)"));
+    m_p99Limit->setSpecialValueText(tr("none"));
+    m_p99Limit->setToolTip(tr("none: a level is stable when no request failed; else also P99 within this limit"));
     m_p99Limit->setSuffix(tr(" ms"));
     // The phone agent's workload: a screenshot (or several) before each request's prompt.
     m_images = new QLineEdit;
@@ -347,7 +368,6 @@ QWidget* CompareView::buildWorkloadBox() {
     auto* imageRow = new QHBoxLayout;
     imageRow->addWidget(m_images, 1);
     imageRow->addWidget(addImage);
-    imageRow->addWidget(m_sameImage);
     connect(addImage, &QPushButton::clicked, this, [this] {
         const QStringList files = QFileDialog::getOpenFileNames(this, tr("Workload images"), QString(),
                                                                 tr("Images (*.png *.jpg *.jpeg)"));
@@ -370,6 +390,7 @@ QWidget* CompareView::buildWorkloadBox() {
     form->addRow(tr("Arrivals:"), m_rate);
     form->addRow(tr("P99 limit:"), m_p99Limit);
     form->addRow(tr("Images:"), imageRow);
+    form->addRow(QString(), m_sameImage);
     form->addRow(preset);
     connect(preset, &QPushButton::clicked, this, &CompareView::applyArticlePreset);
     return box;

@@ -274,6 +274,7 @@ void ModelManagerView::addLibraryEntry(const QString& path) {
         m_settings->sync();
         m_libraryList->addItem(abs);
     }
+    m_checkAfterScan = abs;  // a folder with no model in it gets a word, not silence
     rescan();
 }
 
@@ -344,6 +345,16 @@ void ModelManagerView::onScanDone() {
         m_status->setText(tr("Last session: %1 at %2. Press Load (or Enter).")
                               .arg(QFileInfo(last).fileName(), m_precision->currentText()));
         Q_EMIT lastModelSelected(last);
+    }
+    if (!m_checkAfterScan.isEmpty()) {
+        const QString entry = m_checkAfterScan;
+        m_checkAfterScan.clear();
+        bool found = false;
+        for (const ModelCard& c : m_cards) found = found || c.path == entry || c.path.startsWith(entry + QLatin1Char('/'));
+        if (!found)
+            m_status->setText(tr("No model found in %1: a model is a .gguf file or a folder with config.json and "
+                                 "*.safetensors (searched a few levels down).")
+                                  .arg(entry));
     }
     Q_EMIT scanFinished();
 }

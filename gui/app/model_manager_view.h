@@ -82,6 +82,7 @@ private:
     QListWidget* m_libraryList;
     QListWidget* m_modelList;
     bool m_firstScanDone = false;
+    QString m_checkAfterScan;  // a library entry just added: say so if the scan finds no model in it
     QLabel* m_card;
     QComboBox* m_precision;
     QSpinBox* m_threads;

@@ -14,6 +14,7 @@
 #include <QImageReader>
 #include <QThreadPool>
 #include <QLabel>
+#include <QLineEdit>
 #include <QListWidget>
 #include <QMessageBox>
 #include <QScrollArea>
@@ -31,6 +32,7 @@
 #include <memory>
 
 #include "app/chat_view.h"
+#include "app/compare_view.h"
 #include "app/image_viewer.h"
 #include "app/input_panel.h"
 #include "app/theme.h"
@@ -1125,6 +1127,88 @@ private Q_SLOTS:
         QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
         QTest::keyClick(list, Qt::Key_Return);
         QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
+    }
+
+    // Edit says what it will do and can be cancelled (button or Esc); a deleted chat comes back with Undo; a
+    // folder with no model in it gets a word.
+    void editCancelDeleteUndo() {
+        WB_REQUIRE_FIXTURE(kModel);
+        ensureStoriesLoaded();
+        if (QTest::currentTestFailed()) return;
+        ChatView* chat = m_window->chatView();
+        m_window->tabs()->setCurrentWidget(chat);
+        chat->newChat();
+        QSignalSpy done(chat, &ChatView::generationFinished);
+        QVERIFY(chat->send("Once upon a time"));
+        waitFinished(done);
+        QVERIFY(chat->send("Then what?"));
+        waitFinished(done);
+        const QList<MessageWidget*> before = chat->messageWidgets();
+        QCOMPARE(before.size(), 4);
+        chat->editMessage(before[0]->message().id);
+        QVERIFY(chat->isEditing());
+        QVERIFY2(chat->editBannerText().contains("3 message(s) after it"), qPrintable(chat->editBannerText()));
+        QCOMPARE(chat->composer()->toPlainText(), QString("Once upon a time"));
+        QTest::mouseClick(chat->findChild<QPushButton*>("cancelEdit"), Qt::LeftButton);
+        QVERIFY(!chat->isEditing());
+        QVERIFY(chat->editBannerText().isEmpty());
+        QVERIFY(chat->composer()->toPlainText().isEmpty());
+        QCOMPARE(chat->messageWidgets().size(), 4);
+        chat->editMessage(before[2]->message().id);
+        QVERIFY(chat->isEditing());
+        m_window->activateWindow();
+        QVERIFY(QTest::qWaitForWindowActive(m_window.get()));
+        chat->composer()->setFocus();
+        QTest::keyClick(chat->composer(), Qt::Key_Escape);
+        QVERIFY(!chat->isEditing());
+
+        // Delete, then Undo: the same title, messages, answers' stats and model.
+        const ChatRecord record = chat->currentChat();
+        QStringList contents;
+        for (MessageWidget* w : chat->messageWidgets()) contents << w->message().content;
+        const QString stats = chat->messageWidgets()[1]->message().statsLine;
+        const int count = chat->chats().size();
+        chat->deleteCurrentChat();
+        QCOMPARE(chat->chats().size(), count - 1);
+        QVERIFY(chat->canUndoDelete());
+        QVERIFY(chat->findChild<QWidget*>("undoDeleteBar")->isVisible());
+        QTest::mouseClick(chat->findChild<QPushButton*>("undoDelete"), Qt::LeftButton);
+        QCOMPARE(chat->chats().size(), count);
+        QCOMPARE(chat->currentChat().title, record.title);
+        QCOMPARE(chat->currentChat().model.path, record.model.path);
+        QStringList after;
+        for (MessageWidget* w : chat->messageWidgets()) after << w->message().content;
+        QCOMPARE(after, contents);
+        QCOMPARE(chat->messageWidgets()[1]->message().statsLine, stats);
+        QVERIFY(!chat->canUndoDelete());
+
+        // A folder without a model in it.
+        const QString empty = m_tmp.path() + "/no-models-here";
+        QVERIFY(QDir().mkpath(empty + "/sub"));
+        ModelManagerView* mm = m_window->modelManager();
+        mm->addLibraryEntry(empty);
+        waitScan(mm);
+        QVERIFY2(mm->statusText().startsWith("No model found in " + QFileInfo(empty).absoluteFilePath()),
+                 qPrintable(mm->statusText()));
+        mm->removeLibraryEntry(QFileInfo(empty).absoluteFilePath());
+    }
+
+    // The window shrinks to a small laptop's width, and Compare's fields stay readable there.
+    void smallWindow() {
+        if (!m_window) openWindow();
+        for (int i = 0; i < m_window->tabs()->count(); ++i) {
+            m_window->tabs()->setCurrentIndex(i);
+            qInfo("tab %s: minimum width %d", qPrintable(m_window->tabs()->tabText(i)),
+                  m_window->tabs()->widget(i)->minimumSizeHint().width());
+        }
+        QVERIFY2(m_window->minimumSizeHint().width() <= 900, qPrintable(QString::number(m_window->minimumSizeHint().width())));
+        m_window->tabs()->setCurrentWidget(m_window->compareView());
+        m_window->resize(900, 700);
+        QTest::qWait(50);
+        auto* url = m_window->compareView()->findChild<QLineEdit*>("compareUrl");
+        QVERIFY(url);
+        QVERIFY2(url->width() >= 200, qPrintable(QString::number(url->width())));
+        saveScreenshot(m_window.get(), "compare-narrow");
     }
 
     void cleanupTestCase() { m_window.reset(); }
