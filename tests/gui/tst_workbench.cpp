@@ -426,6 +426,8 @@ private Q_SLOTS:
         // Remembered in the settings; and an open message follows a switch back to light.
         QSettings ini(m_window->dataDir() + "/workbench.ini", QSettings::IniFormat);
         QCOMPARE(ini.value("view/appearance").toString(), QString("dark"));
+        m_window->tabs()->setCurrentWidget(m_window->chatView());
+        QTest::qWait(50);
         saveScreenshot(m_window.get(), "dark");
         m_window->setAppearance(theme::Appearance::Light);
         QVERIFY(!theme::isDark());
@@ -550,8 +552,31 @@ private Q_SLOTS:
     void imageViewerFitsAndZooms() {
         const QString png = m_tmp.path() + "/phone.png";
         QImage shot(1080, 2400, QImage::Format_RGB32);
-        shot.fill(Qt::white);
-        QPainter(&shot).fillRect(500, 1150, 80, 100, Qt::red);
+        shot.fill(QColor(0xf5, 0xf5, 0xf7));
+        {
+            // Something like a settings screen: a status bar, a title, rows with switches.
+            QPainter p(&shot);
+            p.fillRect(0, 0, 1080, 90, QColor(0x20, 0x20, 0x24));
+            p.fillRect(0, 90, 1080, 180, QColor(0x3d, 0x8e, 0xd8));
+            QFont f = p.font();
+            f.setPixelSize(64);
+            p.setFont(f);
+            p.setPen(Qt::white);
+            p.drawText(60, 210, "Settings");
+            f.setPixelSize(48);
+            p.setFont(f);
+            const char* rows[] = {"Wi-Fi", "Bluetooth", "Mobile network", "Display", "Sound", "Battery", "Apps"};
+            for (int i = 0; i < 7; ++i) {
+                const int y = 330 + i * 220;
+                p.fillRect(40, y, 1000, 190, Qt::white);
+                p.setPen(QColor(0x20, 0x20, 0x24));
+                p.drawText(90, y + 115, rows[i]);
+                p.setBrush(i % 2 ? QColor(0xbb, 0xbb, 0xbb) : QColor(0x34, 0xc7, 0x59));
+                p.setPen(Qt::NoPen);
+                p.drawRoundedRect(860, y + 60, 130, 70, 35, 35);
+            }
+            p.fillRect(500, 1150, 80, 100, Qt::red);
+        }
         QVERIFY(shot.save(png));
         ImageViewer viewer(png);
         viewer.resize(800, 700);
@@ -565,6 +590,7 @@ private Q_SLOTS:
         QVERIFY2(shown.height() <= viewer.view()->viewport()->height(),
                  qPrintable(QString("%1 > %2").arg(shown.height()).arg(viewer.view()->viewport()->height())));
         QVERIFY(viewer.view()->zoom() < 0.3);
+        saveScreenshot(&viewer, "viewer");
         const double fitted = viewer.view()->zoom();
         viewer.view()->zoomIn();
         QVERIFY(!viewer.view()->isFitted());
