@@ -5,9 +5,12 @@
 #include <QtTest>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
 #include "api/engine.h"
+#include "backend/backend_registry.h"
+#include "backend/fault_injecting_device.h"
 #include "fixtures.h"
 #include "models/decoder/generator.h"
 #include "models/decoder/llama_model.h"
@@ -144,7 +147,12 @@ private slots:
         QVERIFY(!ra);
         QVERIFY(!rb);
         QVERIFY(ra.error().message.find("rank 2 failed") != std::string::npos);
-        comms[0]->reset();
+        // An aborted group stays aborted (communicator.h, step 2): a later collective fails at once, no wait.
+        for (auto& c : comms) QVERIFY(c->aborted());
+        QVERIFY(!comms[2]->allReduceSum(a.data(), 4));
+        // Step 3: a new group from the same factory works.
+        comms = wb::InProcessCommunicator::createGroup(3);
+        QVERIFY(!comms[0]->aborted());
         std::vector<std::thread> ts;
         std::vector<std::vector<float>> d(3, std::vector<float>(4, 1.0f));
         std::atomic<int> failures{0};
@@ -180,6 +188,81 @@ private slots:
         QCOMPARE(QString::fromStdString(r.error().message), QString("rank one broke"));
         QCOMPARE(aborted.load(), 1);
         QVERIFY(g.run([](int) { return wb::Result<void>(); }));  // usable after an error
+    }
+
+    // ---- recovery after a failed step (parallel/communicator.h) ----
+
+    void rankFailureMidStepRecovers() {
+        WB_REQUIRE_FIXTURE(kGguf);
+        const std::string path = wbtest::fixture(kGguf);
+        auto fresh = load(path, 2);
+        QVERIFY(fresh);
+        auto ids = fresh->tokenizer().encode("Once upon a time there was", true, wb::SpecialTokens::Plain);
+        const std::vector<float> want = allLogits(*fresh, ids);
+        fresh.reset();
+
+        std::vector<wb::FaultInjectingDevice*> devs;
+        wb::setDeviceWrapperForTesting([&](int, std::unique_ptr<wb::Device> d) {
+            auto w = std::make_unique<wb::FaultInjectingDevice>(std::move(d));
+            devs.push_back(w.get());
+            return std::unique_ptr<wb::Device>(std::move(w));
+        });
+        auto m = load(path, 2);
+        wb::setDeviceWrapperForTesting({});
+        QVERIFY(m);
+        QCOMPARE(devs.size(), size_t(2));
+        // Where rank 1's step fails: its 40th op, inside the layers, while rank 0 goes on to the next all-reduce
+        // and waits there for a peer that never arrives.
+        wb::KvCache cache(m->config(), int64_t(ids.size()));
+        std::vector<float> got(ids.size() * size_t(m->config().vocabSize));
+        const int64_t before = devs[1]->opsRun();
+        devs[1]->failAfter(40, wb::FaultInjectingDevice::Failure::Error, "rank 1 ran out of memory");
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = m->forward(ids, 0, cache, got.data(), wb::LogitsMode::All);
+        QVERIFY(!r);  // returned: no rank hangs
+        QVERIFY(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+        QVERIFY2(r.error().message.find("rank 1 ran out of memory") != std::string::npos, r.error().message.c_str());
+        QVERIFY(devs[1]->opsRun() - before > 40);
+        // An ordinary error: the communicators were re-created, the model needs no reload.
+        QCOMPARE(m->communicatorRecoveries(), 1);
+        QVERIFY(m->needsReload().empty());
+        // The same step again on the same cache (its keys and values overwritten): bit-identical to a fresh model.
+        r = m->forward(ids, 0, cache, got.data(), wb::LogitsMode::All);
+        QVERIFY2(r, r ? "" : r.error().message.c_str());
+        QCOMPARE(got.size(), want.size());
+        QVERIFY(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+        // And a failure on rank 0 instead, at its very first op of the step.
+        devs[0]->failAfter(0, wb::FaultInjectingDevice::Failure::Error, "rank 0 failed early");
+        QVERIFY(!m->forward(ids, 0, cache, got.data(), wb::LogitsMode::All));
+        QCOMPARE(m->communicatorRecoveries(), 2);
+        QVERIFY(m->forward(ids, 0, cache, got.data(), wb::LogitsMode::All));
+        QVERIFY(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    }
+
+    void deviceFaultNeedsReload() {
+        WB_REQUIRE_FIXTURE(kGguf);
+        std::vector<wb::FaultInjectingDevice*> devs;
+        wb::setDeviceWrapperForTesting([&](int, std::unique_ptr<wb::Device> d) {
+            auto w = std::make_unique<wb::FaultInjectingDevice>(std::move(d));
+            devs.push_back(w.get());
+            return std::unique_ptr<wb::Device>(std::move(w));
+        });
+        auto m = load(wbtest::fixture(kGguf), 2);
+        wb::setDeviceWrapperForTesting({});
+        QVERIFY(m && devs.size() == 2);
+        auto ids = m->tokenizer().encode("Once upon a time", true, wb::SpecialTokens::Plain);
+        wb::KvCache cache(m->config(), int64_t(ids.size()));
+        std::vector<float> got(size_t(m->config().vocabSize));
+        QVERIFY(m->forward(ids, 0, cache, got.data()));
+        devs[0]->failAfter(25, wb::FaultInjectingDevice::Failure::Fault, "illegal address");
+        QVERIFY(!m->forward(ids, 0, cache, got.data()));
+        // A sticky fault: no re-created communicators would help; the model says it needs a reload, and says why.
+        const std::string why = m->needsReload();
+        QVERIFY2(why.find("illegal address") != std::string::npos, why.c_str());
+        QCOMPARE(m->communicatorRecoveries(), 0);
+        auto r = m->forward(ids, 0, cache, got.data());
+        QVERIFY(!r);
+        QCOMPARE(QString::fromStdString(r.error().message), QString::fromStdString(why));
     }
 
     // ---- the model split across ranks ----

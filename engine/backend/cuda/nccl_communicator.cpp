@@ -26,19 +26,24 @@ Result<std::vector<std::unique_ptr<Communicator>>> NcclCommunicator::createGroup
 }
 
 NcclCommunicator::~NcclCommunicator() {
+    // The owner destroys a group only after every rank has left its step (nobody enqueues any more).
     if (m_comm) ncclCommDestroy(m_comm);
 }
 
 Result<void> NcclCommunicator::allReduceSum(float* data, int64_t count) {
     NvtxRange r("allReduceSum");
+    std::lock_guard lock(m_mutex);
+    if (!m_comm) return makeError("nccl: communicator of rank " + std::to_string(m_rank) + " aborted: " + m_why);
     WB_NCCL_CHECK(ncclAllReduce(data, data, size_t(count), ncclFloat, ncclSum, m_comm, m_device->stream()));
     return {};
 }
 
-void NcclCommunicator::abort(const std::string&) {
-    // Peers blocked inside a collective on the GPU are released by aborting the communicator; it cannot be
-    // used again (the model must be reloaded, which the engine's Faulted state offers).
-    if (m_comm) ncclCommAbort(m_comm);
+void NcclCommunicator::abort(const std::string& why) {
+    std::lock_guard lock(m_mutex);  // waits for an enqueue in progress on this communicator
+    if (!m_comm) return;
+    m_why = why;
+    m_aborted = true;
+    ncclCommAbort(m_comm);  // frees it; also ends this rank's kernels waiting for a peer
     m_comm = nullptr;
 }
 
