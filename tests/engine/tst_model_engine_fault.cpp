@@ -2,12 +2,20 @@
 // CUDA device does after an illegal address; the engine fails what was live with the reason, rejects new
 // requests naming it, reports it in stats, and reload() (model and devices destroyed, devices made afresh) brings
 // it back to serving the same tokens as before the fault.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <QtTest>
 #include <condition_variable>
+#include <thread>
 #include <map>
 #include <mutex>
 
 #include "api/engine.h"
+#include "api/server.h"
 #include "backend/backend_registry.h"
 #include "backend/fault_injecting_device.h"
 #include "fixtures.h"
@@ -41,6 +49,32 @@ private:
     std::condition_variable m_cv;
     std::map<wb::RequestId, std::vector<wb::Event>> m_byId;
 };
+
+// One GET over a fresh connection; the raw response (status line, headers, body), or empty after 10 s.
+std::string httpGet(int port, const std::string& path) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string out;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+        const std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == ssize_t(req.size())) {
+            const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+            while (std::chrono::steady_clock::now() < end) {
+                pollfd p{fd, POLLIN, 0};
+                if (::poll(&p, 1, 100) <= 0) continue;
+                char buf[4096];
+                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                out.append(buf, size_t(n));
+            }
+        }
+    }
+    ::close(fd);
+    return out;
+}
 
 wb::Request greedy(const std::string& prompt, int64_t maxTokens) {
     wb::Request r;
@@ -116,6 +150,27 @@ private slots:
         QVERIFY(rejected->text.find("illegal memory access") != std::string::npos);
         QVERIFY(rejected->text.find("reload") != std::string::npos);
         QCOMPARE(m_devs[0]->opsRun(), opsBefore);
+
+        // The server's health check says so too (503 with the reason), for a supervisor to act on.
+        if (degree == 2) {
+            wb::ServeOptions so;
+            so.port = 0;
+            auto server = wb::OpenAiServer::create(engine, so);
+            QVERIFY(server);
+            auto port = (*server)->bind();
+            QVERIFY(port);
+            std::thread t([&] { (void)(*server)->run(); });
+            const std::string health = httpGet(*port, "/health");
+            const std::string metrics = httpGet(*port, "/metrics");
+            (*server)->stop();
+            t.join();
+            QVERIFY2(health.rfind("HTTP/1.1 503", 0) == 0, health.c_str());
+            QVERIFY(health.find("\"status\":\"faulted\"") != std::string::npos);
+            QVERIFY(health.find("illegal memory access") != std::string::npos);
+            const size_t g = metrics.find("\nwb_engine_faulted{");
+            QVERIFY2(g != std::string::npos, metrics.c_str());
+            QCOMPARE(metrics.substr(metrics.find("} ", g) + 2, 2), std::string("1\n"));
+        }
 
         // Reload: the model and its devices go, new ones come (no fault armed), and it serves the same tokens.
         const wb::FaultInjectingDevice* old = m_devs[0];

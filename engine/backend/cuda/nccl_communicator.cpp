@@ -27,24 +27,23 @@ Result<std::vector<std::unique_ptr<Communicator>>> NcclCommunicator::createGroup
 
 NcclCommunicator::~NcclCommunicator() {
     // The owner destroys a group only after every rank has left its step (nobody enqueues any more).
-    if (m_comm) ncclCommDestroy(m_comm);
+    if (ncclComm_t c = m_comm.exchange(nullptr)) ncclCommDestroy(c);
 }
 
 Result<void> NcclCommunicator::allReduceSum(float* data, int64_t count) {
     NvtxRange r("allReduceSum");
     std::lock_guard lock(m_mutex);
-    if (!m_comm) return makeError("nccl: communicator of rank " + std::to_string(m_rank) + " aborted: " + m_why);
-    WB_NCCL_CHECK(ncclAllReduce(data, data, size_t(count), ncclFloat, ncclSum, m_comm, m_device->stream()));
+    const ncclComm_t comm = m_comm.load();
+    if (!comm) return makeError("nccl: the communicator of rank " + std::to_string(m_rank) + " was aborted");
+    WB_NCCL_CHECK(ncclAllReduce(data, data, size_t(count), ncclFloat, ncclSum, comm, m_device->stream()));
     return {};
 }
 
-void NcclCommunicator::abort(const std::string& why) {
-    std::lock_guard lock(m_mutex);  // waits for an enqueue in progress on this communicator
-    if (!m_comm) return;
-    m_why = why;
+void NcclCommunicator::abort(const std::string&) {
+    // Waits for an enqueue in progress on this communicator; see the header for why not for ever.
+    std::unique_lock lock(m_mutex, kAbortLockWait);
     m_aborted = true;
-    ncclCommAbort(m_comm);  // frees it; also ends this rank's kernels waiting for a peer
-    m_comm = nullptr;
+    if (ncclComm_t c = m_comm.exchange(nullptr)) ncclCommAbort(c);  // frees it; ends this rank's waiting kernels
 }
 
 }  // namespace wb::cuda

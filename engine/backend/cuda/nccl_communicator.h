@@ -2,15 +2,20 @@
 // (ncclCommInitAll), each driven by its rank's worker on that device's compute stream, so a collective is ordered
 // after the matmul that produced its input without extra events. Errors become wb::Error with file:line.
 //
-// Recovery (parallel/communicator.h): abort() takes the same mutex as allReduceSum's enqueue, so ncclCommAbort never
-// runs while this rank's thread is inside an NCCL call on the communicator (NCCL forbids concurrent use), and the
-// handle is never read after it is freed. ncclCommAbort also ends this rank's kernels that wait for a peer that will
-// never arrive, so a rank blocked in a stream synchronize returns. The owner then makes a new group.
+// Recovery (parallel/communicator.h): abort() takes the same mutex as allReduceSum's enqueue, so ncclCommAbort does
+// not run while this rank's thread is inside an NCCL call on the communicator (NCCL forbids concurrent use), and the
+// handle is never read after it is freed. An enqueue takes microseconds; one that holds the mutex for seconds is
+// itself blocked in NCCL (a lazy connection waiting for the peer that failed), and then abort goes ahead after
+// kAbortLockWait, as NCCL's own remedy for a call blocked on a dead peer is ncclCommAbort from another thread.
+// ncclCommAbort also ends this rank's kernels that wait for a peer that will never arrive, so a rank blocked in a
+// stream synchronize returns (without an error: its results are garbage, but the step fails through the rank that
+// failed first). The owner then makes a new group.
 #pragma once
 
 #include <nccl.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -33,10 +38,10 @@ public:
 private:
     NcclCommunicator(ncclComm_t comm, CudaDevice* device, int rank, int world)
         : m_comm(comm), m_device(device), m_rank(rank), m_world(world) {}
-    std::mutex m_mutex;  // serialises this communicator's NCCL calls: the enqueue (rank's worker) and abort (any)
-    ncclComm_t m_comm;   // under m_mutex; null once aborted
+    static constexpr std::chrono::seconds kAbortLockWait{2};
+    std::timed_mutex m_mutex;  // serialises this communicator's NCCL calls: the enqueue (rank's worker) and abort
+    std::atomic<ncclComm_t> m_comm;  // null once aborted
     std::atomic<bool> m_aborted{false};
-    std::string m_why;   // under m_mutex
     CudaDevice* m_device;
     int m_rank, m_world;
 };
