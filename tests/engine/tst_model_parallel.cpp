@@ -165,6 +165,43 @@ private slots:
         QCOMPARE(d[2][3], 3.0f);
     }
 
+    // The recovery contract end to end on workers: a rank fails between collectives, its onError aborts the
+    // group, every other rank's step ends with an error (none waits for ever), and a new group works.
+    void failedRankReleasesEveryPeer() {
+        const int world = 4;
+        wb::WorkerGroup g(world);
+        auto comms = wb::InProcessCommunicator::createGroup(world);
+        std::vector<std::vector<float>> data(world, std::vector<float>(16, 1.0f));
+        std::vector<wb::Result<void>> perRank(world);
+        auto step = [&](int r) -> wb::Result<void> {
+            perRank[size_t(r)] = [&]() -> wb::Result<void> {
+                for (int i = 0; i < 3; ++i) {
+                    if (r == 2 && i == 1) return wb::makeError("rank 2 failed between collectives");
+                    WB_TRY(comms[size_t(r)]->allReduceSum(data[size_t(r)].data(), 16));
+                }
+                return {};
+            }();
+            return perRank[size_t(r)];
+        };
+        auto abortAll = [&](const std::string& why) {
+            for (auto& c : comms) c->abort(why);
+        };
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = g.run(step, abortAll);
+        QVERIFY(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+        QVERIFY(!r);
+        for (int k = 0; k < world; ++k) {
+            QVERIFY2(!perRank[size_t(k)], qPrintable(QString("rank %1 succeeded").arg(k)));
+            QVERIFY(perRank[size_t(k)].error().message.find("rank 2 failed") != std::string::npos);
+        }
+        // Re-created from the same factory once every rank has left (communicator.h, step 3): the next step works.
+        comms = wb::InProcessCommunicator::createGroup(world);
+        for (auto& d : data) std::fill(d.begin(), d.end(), 1.0f);
+        auto ok = g.run([&](int k) { return comms[size_t(k)]->allReduceSum(data[size_t(k)].data(), 16); }, abortAll);
+        QVERIFY(ok);
+        for (const auto& d : data) QCOMPARE(d[15], float(world));
+    }
+
     void workerGroupRunsEveryRankAndReportsErrors() {
         std::vector<std::thread::id> initIds(3), runIds(3);
         wb::WorkerGroup g(3, [&](int r) {

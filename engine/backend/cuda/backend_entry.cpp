@@ -93,6 +93,11 @@ int deviceSupported(int index, char* err, size_t errLen) {
 }
 
 int resetDevice(int index, char* err, size_t errLen) {
+    if (const int live = wb::cuda::liveObjectsOn(index); live > 0) {
+        setError(err, errLen, "cuda:" + std::to_string(index) + ": not reset: " + std::to_string(live) +
+                                  " device or buffer objects of this process are still alive on it (another model?)");
+        return 1;
+    }
     int prev = 0;
     cudaGetDevice(&prev);
     cudaError_t e = cudaSetDevice(index);

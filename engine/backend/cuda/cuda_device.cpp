@@ -1,6 +1,7 @@
 #include "backend/cuda/cuda_device.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "backend/attention_split.h"
@@ -23,10 +24,20 @@ namespace wb::cuda {
 
 namespace {
 
+// Device and buffer objects alive per ordinal: a reset (cudaDeviceReset) with any still alive would pull the
+// context from under them (another model of this process on the same GPU, say), so resetDevice refuses.
+constexpr int kMaxOrdinals = 64;
+std::atomic<int> g_liveObjects[kMaxOrdinals];
+
+void countObject(int ordinal, int delta) {
+    if (ordinal >= 0 && ordinal < kMaxOrdinals) g_liveObjects[ordinal] += delta;
+}
+
 class CudaBuffer final : public DeviceBuffer {
 public:
-    CudaBuffer(int device, void* p, int64_t n) : m_device(device), m_p(p), m_n(n) {}
+    CudaBuffer(int device, void* p, int64_t n) : m_device(device), m_p(p), m_n(n) { countObject(device, 1); }
     ~CudaBuffer() override {
+        countObject(m_device, -1);
         // A free after a fault can fail; there is nobody to tell from a destructor, and it must not abort.
         int prev = 0;
         cudaGetDevice(&prev);
@@ -87,6 +98,7 @@ Result<std::unique_ptr<CudaDevice>> CudaDevice::create(int index) {
     if (const std::string why = unsupportedDeviceReason(index, prop); !why.empty()) return makeError(why);
     std::unique_ptr<CudaDevice> d(new CudaDevice());
     d->m_index = index;
+    countObject(index, 1);
     WB_CUDA_CHECK(cudaSetDevice(index));
     d->m_name = "cuda:" + std::to_string(index) + " " + prop.name + " (sm_" + std::to_string(prop.major) +
                 std::to_string(prop.minor) + ")";
@@ -96,7 +108,10 @@ Result<std::unique_ptr<CudaDevice>> CudaDevice::create(int index) {
     return d;
 }
 
+int liveObjectsOn(int ordinal) { return ordinal >= 0 && ordinal < kMaxOrdinals ? g_liveObjects[ordinal].load() : 0; }
+
 CudaDevice::~CudaDevice() {
+    countObject(m_index, -1);
     cudaSetDevice(m_index);
     if (m_stream) cudaStreamSynchronize(m_stream);
     if (m_workspace) cudaFree(m_workspace);

@@ -17,6 +17,9 @@ namespace wb::cuda {
 /// Needs no context on the GPU.
 std::string unsupportedDeviceReason(int index, const cudaDeviceProp& prop);
 
+/// CudaDevice and buffer objects of this process alive on GPU `ordinal`: a reset must wait for 0.
+int liveObjectsOn(int ordinal);
+
 class CudaDevice final : public Device {
 public:
     static Result<std::unique_ptr<CudaDevice>> create(int index);
