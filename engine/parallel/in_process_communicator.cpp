@@ -73,7 +73,10 @@ bool InProcessCommunicator::aborted() const { return m_group->aborted(); }
 Result<void> InProcessCommunicator::allReduceSum(float* data, int64_t count) {
     InProcessGroup& g = *m_group;
     const int n = g.size();
-    if (n == 1) return {};
+    if (n == 1) {  // nothing to sum, but an aborted group still fails (communicator.h, step 2)
+        if (g.aborted()) return makeError("communicator aborted");
+        return {};
+    }
     g.m_buffers[size_t(m_rank)] = data;
     g.m_counts[size_t(m_rank)] = count;
     WB_TRY(g.arriveAndWait());

@@ -525,6 +525,31 @@ public:
         CHECK_CLOSE(x, down(gx, x.size()), 0.0);
     }
 
+    // The recovery contract (parallel/communicator.h) on NCCL at world size 1: an aborted communicator fails its next
+    // all-reduce at once and says it was aborted, a second abort is harmless, and a group made again by the same
+    // factory (ncclCommInitAll) sums as before.
+    void ncclAbortAndRecreate() {
+        auto comms = wb::createCommunicators(m_kind, {m_gpu.get()});
+        CHECK_OK(comms);
+        auto x = randomVector(4096, 13);
+        float* gx = up(x);
+        CHECK_OK((*comms)[0]->allReduceSum(gx, int64_t(x.size())));
+        (*comms)[0]->abort("check: a peer failed");
+        (*comms)[0]->abort("check: twice");
+        CHECK((*comms)[0]->aborted());
+        auto r = (*comms)[0]->allReduceSum(gx, int64_t(x.size()));
+        CHECK(!r);
+        info("after abort: " + r.error().message);
+        CHECK(m_gpu->fault().empty());
+        comms->clear();
+        auto again = wb::createCommunicators(m_kind, {m_gpu.get()});
+        CHECK_OK(again);
+        CHECK(!(*again)[0]->aborted());
+        CHECK_OK((*again)[0]->allReduceSum(gx, int64_t(x.size())));
+        CHECK_OK(m_gpu->synchronize());
+        CHECK_CLOSE(x, down(gx, x.size()), 0.0);
+    }
+
     // CUDA FP16 greedy tokens equal CPU FP32 tokens for 64 steps; a first divergence is accepted only at a near-tie
     // (the CPU's logits of the two tokens within 0.05), and is printed with both logits.
     void endToEndGreedyFp16() {
@@ -796,6 +821,7 @@ std::vector<Check> allChecks(GpuChecks& t) {
     c.push_back({"batchedSequences", [&t] { t.batchedSequences(); }});
     c.push_back({"gatherAndSample", [&t] { t.gatherAndSample(); }});
     c.push_back({"ncclWorldSizeOne", [&t] { t.ncclWorldSizeOne(); }});
+    c.push_back({"ncclAbortAndRecreate", [&t] { t.ncclAbortAndRecreate(); }});
     c.push_back({"endToEndGreedyFp16", [&t] { t.endToEndGreedyFp16(); }});
     c.push_back({"glmTextModel/fp32", [&t] { t.glmTextModel("fp32", 1e-4); }});
     c.push_back({"glmTextModel/fp16", [&t] { t.glmTextModel("fp16", 2e-2); }});
