@@ -418,7 +418,38 @@ void LlamaModel::recoverAfterFailedStep() {
         return;
     }
     for (size_t r = 0; r < m_shards.size(); ++r) m_shards[r]->comm = std::move((*cs)[r]);
+    if (auto c = checkCommunicators(); !c) {
+        m_needsReload = "the re-created tensor-parallel communicators failed their first all-reduce (" +
+                        c.error().message + "); reload the model";
+        return;
+    }
     ++m_communicatorRecoveries;
+}
+
+Result<void> LlamaModel::checkCommunicators() {
+    if (!m_workers || !m_shards[0]->comm) return {};
+    // One float of 1 from every rank must sum to the world size everywhere. It also makes NCCL set up its
+    // connections here rather than in the middle of the first step.
+    const float world = float(m_shards.size());
+    return m_workers->run(
+        [&](int r) -> Result<void> {
+            Shard& sh = *m_shards[size_t(r)];
+            auto b = sh.device->allocate(4);
+            if (!b) return b.error();
+            const float one = 1.0f;
+            WB_TRY(sh.device->copyToDevice((*b)->data(), &one, 4));
+            WB_TRY(sh.comm->allReduceSum((*b)->f32(), 1));
+            float sum = 0.0f;
+            WB_TRY(sh.device->copyToHost(&sum, (*b)->data(), 4));
+            if (sum != world)
+                return makeError("communicator check: rank " + std::to_string(r) + " summed " + std::to_string(sum) +
+                                 ", expected " + std::to_string(world));
+            return {};
+        },
+        [&](const std::string& why) {
+            for (auto& sh : m_shards)
+                if (sh->comm) sh->comm->abort(why);
+        });
 }
 
 Result<void> LlamaModel::reserveStepMemory(int64_t maxTokens, int64_t maxSeqs, int64_t maxContext, int64_t blockSize) {
@@ -749,6 +780,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
         LlamaModel* self = m.get();
         m->m_workers = std::make_unique<WorkerGroup>(
             n, [self](int r) { return self->m_shards[size_t(r)]->device->bindCurrentThread(); });
+        WB_TRY(m->checkCommunicators());
     }
     return m;
 }

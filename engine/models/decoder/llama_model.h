@@ -167,6 +167,8 @@ private:
     Result<void> ensureScratch(Shard& shard, int64_t numTokens, int64_t numOut, int64_t tableEntries);
     /// The recovery contract's step 3 (parallel/communicator.h), after a failed step once every rank has left it.
     void recoverAfterFailedStep();
+    /// One all-reduce on every rank (at load, and after re-creating the communicators).
+    Result<void> checkCommunicators();
 
     std::string m_path;
     ModelConfig m_config;
