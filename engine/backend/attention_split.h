@@ -50,7 +50,8 @@ inline int64_t attentionWorkspaceBytes(int64_t numTokens, int64_t numHeads, int6
 inline int64_t attentionWorkspaceBound(int64_t maxTokens, int64_t numHeads, int64_t headDim, int64_t maxContext) {
     int64_t worst = 0;
     const int64_t last = std::min(maxTokens, kAttentionMaxSplitRows);  // beyond, nothing is split
-    for (int64_t n = 1; n <= last; ++n) worst = std::max(worst, attentionWorkspaceBytes(n, numHeads, headDim, maxContext));
+    for (int64_t n = 1; n <= last; ++n)
+        worst = std::max(worst, attentionWorkspaceBytes(n, numHeads, headDim, maxContext));
     return worst;
 }
 

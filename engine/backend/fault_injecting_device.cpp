@@ -108,8 +108,7 @@ Result<void> FaultInjectingDevice::embed(const DeviceWeight& table, const int32_
     return m_inner->embed(table, ids, m, out);
 }
 
-Result<void> FaultInjectingDevice::gatherRows(const float* src, const int32_t* rows, int64_t m, int64_t n,
-                                              float* dst) {
+Result<void> FaultInjectingDevice::gatherRows(const float* src, const int32_t* rows, int64_t m, int64_t n, float* dst) {
     WB_TRY(check());
     return m_inner->gatherRows(src, rows, m, n, dst);
 }

@@ -28,7 +28,8 @@ private slots:
                 const wb::AttentionSplit s = wb::attentionSplit(tokens, ctx);
                 QVERIFY(s.partitions >= 1);
                 // Covered, and the longest token's last partition is not empty.
-                QVERIFY2(s.partitions * s.positionsPerPartition >= ctx, qPrintable(QString("%1 %2").arg(tokens).arg(ctx)));
+                QVERIFY2(s.partitions * s.positionsPerPartition >= ctx,
+                         qPrintable(QString("%1 %2").arg(tokens).arg(ctx)));
                 QVERIFY((s.partitions - 1) * s.positionsPerPartition < ctx);
                 if (s.partitions > 1) {
                     QVERIFY(tokens * s.partitions <= wb::kAttentionMaxSplitRows);

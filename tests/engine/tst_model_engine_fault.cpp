@@ -10,9 +10,9 @@
 
 #include <QtTest>
 #include <condition_variable>
-#include <thread>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "api/engine.h"
 #include "api/server.h"

@@ -497,7 +497,8 @@ Result<void> LlamaModel::ensureScratch(Shard& sh, int64_t n, int64_t numOut, int
     for (auto* b : {&sh.ids, &sh.tokSeq, &sh.tokPos, &sh.outRows}) WB_TRY(sh.ensure(*b, n * 4 + 4));
     WB_TRY(sh.ensure(sh.tables, tableEntries * 4 + 4));
     if (c.mropeSection[0] + c.mropeSection[1] + c.mropeSection[2] > 0) WB_TRY(sh.ensure(sh.ropePos, 3 * n * 4 + 4));
-    if (numOut > 0 && !(sh.vocab.size() == c.vocabSize && sh.cpu)) WB_TRY(sh.ensure(sh.logits, numOut * sh.vocab.size() * 4));
+    if (numOut > 0 && !(sh.vocab.size() == c.vocabSize && sh.cpu))  // else the logits go straight to the caller
+        WB_TRY(sh.ensure(sh.logits, numOut * sh.vocab.size() * 4));
     return {};
 }
 
