@@ -217,7 +217,8 @@ public:
     /// (cancelled), submit() and cancel() from other threads wait for it, stats() answers at once with state
     /// Reloading. If loading fails the engine stays Faulted with that reason and reload() may be tried again.
     /// The references modelConfig() and tokenizer() returned before are invalid afterwards. Request ids keep
-    /// counting up across reloads.
+    /// counting up across reloads. Not from an EventSink (it runs on the loop thread that reload joins), nor while
+    /// the same thread waits in waitIdle().
     Result<void> reload();
 
     const ModelConfig& modelConfig() const;
