@@ -15,6 +15,7 @@ struct DeviceInfo {
     int index = 0;
     std::string name;
     int64_t totalBytes = 0;
+    /// -1 when not measured: probing makes no context on a GPU, and free memory needs one.
     int64_t freeBytes = 0;
 };
 

@@ -150,7 +150,19 @@ struct DeviceStats {
     int64_t kvCacheBytes = 0;  // its share of the KV pool
     int64_t totalBytes = 0;    // the device's memory (the host's RAM for CPU devices)
     int64_t freeBytes = 0;
+    int64_t workspaceBytes = 0;  // reserved at load for the largest step (GPUs), outside the KV budget
 };
+
+/// Where the engine stands.
+enum class EngineState {
+    Serving,    // requests run
+    Faulted,    // a device failed for good (a sticky GPU error such as an illegal address, or tensor-parallel
+                // communicators that could not be re-created): every request ends at once with an Error event
+                // naming the reason, until reload() succeeds
+    Reloading,  // reload() is running
+};
+/// "serving", "faulted", "reloading".
+const char* engineStateName(EngineState s);
 
 struct StatsSnapshot {
     std::vector<RequestStats> requests;
@@ -172,6 +184,8 @@ struct StatsSnapshot {
     uint64_t totalImagesDecoded = 0;  // PNG/JPEG decodes (a server's count and the submit after it share one)
     std::string device;  // "cpu (N threads, ISA)"
     std::vector<DeviceStats> devices;  // per device, refreshed at most 4 times a second
+    EngineState state = EngineState::Serving;
+    std::string faultReason;  // Faulted: why (the device's first sticky error)
 };
 
 class Engine {
@@ -182,7 +196,8 @@ public:
     Engine(const Engine&) = delete;
     Engine& operator=(const Engine&) = delete;
 
-    /// Queues a request and returns its id at once. Thread-safe.
+    /// Queues a request and returns its id at once. Thread-safe. While Faulted the request ends with an Error
+    /// event naming the fault (on the caller's thread, before submit returns, when a failed reload left no model).
     RequestId submit(Request request, EventSink sink);
     /// Cancels a live request (its sink gets Finished with reason Cancelled). False if unknown or done.
     /// Thread-safe.
@@ -195,7 +210,22 @@ public:
     /// Blocks until no request is waiting or running (tests, benchmarks).
     void waitIdle() const;
 
+    /// Serving, Faulted or Reloading. Thread-safe.
+    EngineState state() const;
+    /// Why the engine is Faulted (empty otherwise). Thread-safe.
+    std::string faultReason() const;
+    /// Destroys the model and everything it holds on its devices, resets those devices (on GPUs:
+    /// cudaDeviceReset, which discards a context left unusable by a fault), and loads the model again with the
+    /// same options: the way out of Faulted (allowed in any state). Blocking, like create(); requests end first
+    /// (cancelled), submit() and cancel() from other threads wait for it, stats() answers at once with state
+    /// Reloading. If loading fails the engine stays Faulted with that reason and reload() may be tried again.
+    /// The references modelConfig() and tokenizer() returned before are invalid afterwards. Request ids keep
+    /// counting up across reloads. Not from an EventSink (it runs on the loop thread that reload joins), nor while
+    /// the same thread waits in waitIdle().
+    Result<void> reload();
+
     const ModelConfig& modelConfig() const;
+    /// Needs a loaded model: not after a reload() that failed to load one.
     const Tokenizer& tokenizer() const;
     /// Whether requests may carry image parts (a vision model is loaded).
     bool acceptsImages() const;

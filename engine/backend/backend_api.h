@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WB_BACKEND_API_VERSION 1
+#define WB_BACKEND_API_VERSION 2
 #define WB_BACKEND_ENTRY_POINT "wbBackendGetApi"
 
 #ifdef __cplusplus
@@ -24,13 +24,21 @@ typedef struct WbBackendApi {
     const char* name;    /* "cuda" */
     /* Devices present, or -1 with a message in err (no driver, driver too old, ...). */
     int (*deviceCount)(char* err, size_t errLen);
-    /* Name and memory of one device; 0 on success. */
+    /* Name and memory of one device; 0 on success. Makes no context on the device: freeBytes is -1 unless the
+     * process already has one there. */
     int (*deviceInfo)(int index, char* name, size_t nameLen, int64_t* totalBytes, int64_t* freeBytes);
     /* A new wb::Device* for device `index`, or NULL with a message in err. */
     void* (*createDevice)(int index, char* err, size_t errLen);
     /* worldSize wb::Communicator* (one per rank) over the devices made by createDevice, written to out; 0 on
      * success. */
     int (*createCommunicators)(int worldSize, void* const* devices, void** out, char* err, size_t errLen);
+    /* Version 2. 1 when this module can run on device `index` (its architecture was built), else 0 with the
+     * reason in err. Makes no context. */
+    int (*deviceSupported)(int index, char* err, size_t errLen);
+    /* Version 2. Destroys the process's context on device `index` (cudaDeviceReset), after a sticky fault, once
+     * every device object, buffer and communicator on it has been deleted; the next createDevice makes a fresh
+     * one. 0 on success. */
+    int (*resetDevice)(int index, char* err, size_t errLen);
 } WbBackendApi;
 
 typedef const WbBackendApi* (*WbBackendGetApiFn)(uint32_t engineApiVersion);

@@ -119,7 +119,19 @@ DeviceReport probeDevices() {
     return r;
 }
 
-Result<std::vector<std::unique_ptr<Device>>> createDevices(DeviceKind kind, int count, int cpuThreadsEach) {
+namespace {
+
+DeviceWrapper& deviceWrapper() {
+    static DeviceWrapper w;
+    return w;
+}
+
+}  // namespace
+
+void setDeviceWrapperForTesting(DeviceWrapper wrap) { deviceWrapper() = std::move(wrap); }
+
+static Result<std::vector<std::unique_ptr<Device>>> createDevicesUnwrapped(DeviceKind kind, int count,
+                                                                             int cpuThreadsEach) {
     std::vector<std::unique_ptr<Device>> out;
     if (count < 1) return makeError("device count must be at least 1");
     if (kind == DeviceKind::Cpu) {
@@ -132,14 +144,43 @@ Result<std::vector<std::unique_ptr<Device>>> createDevices(DeviceKind kind, int 
     char err[512] = {0};
     const int n = cuda.api->deviceCount(err, sizeof err);
     if (n < 0) return makeError(std::string("cuda: no device: ") + err);
-    if (n < count)
-        return makeError("cuda: " + std::to_string(count) + " devices requested, " + std::to_string(n) + " present");
-    for (int i = 0; i < count; ++i) {
+    std::string skipped;
+    for (int i = 0; i < n && int(out.size()) < count; ++i) {
+        err[0] = 0;
+        if (!cuda.api->deviceSupported(i, err, sizeof err)) {
+            skipped += std::string(skipped.empty() ? "" : "; ") + err;
+            continue;
+        }
         void* d = cuda.api->createDevice(i, err, sizeof err);
         if (!d) return makeError(std::string("cuda:") + std::to_string(i) + ": " + err);
         out.emplace_back(static_cast<Device*>(d));
     }
+    if (int(out.size()) < count)
+        return makeError("cuda: " + std::to_string(count) + " devices requested, " + std::to_string(n) +
+                         " present, " + std::to_string(out.size()) + " usable" +
+                         (skipped.empty() ? std::string() : " (" + skipped + ")"));
     return out;
+}
+
+Result<std::vector<std::unique_ptr<Device>>> createDevices(DeviceKind kind, int count, int cpuThreadsEach) {
+    auto out = createDevicesUnwrapped(kind, count, cpuThreadsEach);
+    if (!out || !deviceWrapper()) return out;
+    for (size_t r = 0; r < out->size(); ++r) (*out)[r] = deviceWrapper()(int(r), std::move((*out)[r]));
+    return out;
+}
+
+Result<void> resetDevices(DeviceKind kind, const std::vector<int>& ordinals) {
+    if (kind == DeviceKind::Cpu) return {};
+    const CudaModule& cuda = cudaModule();
+    if (!cuda.api) return makeError(cuda.note);
+    std::string errors;
+    for (int i : ordinals) {
+        if (i < 0) continue;
+        char err[512] = {0};
+        if (cuda.api->resetDevice(i, err, sizeof err) != 0) errors += std::string(errors.empty() ? "" : "; ") + err;
+    }
+    if (!errors.empty()) return makeError(errors);
+    return {};
 }
 
 Result<std::vector<std::unique_ptr<Communicator>>> createCommunicators(DeviceKind kind,

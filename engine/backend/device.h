@@ -76,6 +76,8 @@ public:
     /// "cpu (2 threads, avx2)", "cuda:0 NVIDIA H100 80GB HBM3".
     virtual std::string name() const = 0;
     virtual DeviceMemory memory() const = 0;
+    /// The backend's number of this device (the CUDA ordinal), -1 for the CPU.
+    virtual int ordinal() const { return -1; }
     /// Binds the calling thread to this device (cudaSetDevice); called once by the worker that drives it.
     virtual Result<void> bindCurrentThread() { return {}; }
 
@@ -87,6 +89,31 @@ public:
     virtual Result<void> copyToHost(void* dst, const void* src, int64_t numBytes) = 0;
     /// Waits for queued work; reports an asynchronous error of an earlier op.
     virtual Result<void> synchronize() = 0;
+
+    /// Non-empty once the device can run nothing more: a sticky error (CUDA: an illegal address, a kernel that
+    /// trapped, an uncorrectable ECC error) left its context unusable, and every later op fails. The message
+    /// names the first such error. Only destroying everything on the device and resetting it (the Engine's
+    /// reload) brings it back. An ordinary error (out of memory, a bad argument) does not set it. Thread-safe.
+    virtual std::string fault() const { return {}; }
+
+    // ---- workspace: scratch that some ops need beyond their inputs and outputs (CUDA: a converted activation,
+    // an INT8 weight expanded for cuBLAS, split-K attention partials; the CPU needs none) ----
+
+    /// Workspace bytes matmul(w, x, m, y) needs.
+    virtual int64_t matmulWorkspaceBytes(const DeviceWeight& /*w*/, int64_t /*m*/) const { return 0; }
+    /// The most workspace pagedAttention needs for any step of up to numTokens tokens with contexts up to
+    /// maxContext positions (CUDA: backend/attention_split.h).
+    virtual int64_t attentionWorkspaceBytes(int64_t /*numTokens*/, int /*numHeads*/, int64_t /*headDim*/,
+                                            int64_t /*maxContext*/) const {
+        return 0;
+    }
+    /// Workspace bytes sampleTopK needs for m rows.
+    virtual int64_t sampleWorkspaceBytes(int64_t /*m*/) const { return 0; }
+    /// Allocates the workspace once, for the largest step the caller plans (a model does it at load, before the
+    /// KV cache takes what is left). From then on an op that would need more fails with an error rather than
+    /// allocating in the middle of a step. Without a reservation the workspace grows on demand (ops called one
+    /// by one, as wb-gpu-check does). An allocation failure is an out-of-memory error, never a fault.
+    virtual Result<void> reserveWorkspace(int64_t /*numBytes*/) { return {}; }
 
     // ---- ops (f32 activations; weights in their own dtype) ----
 

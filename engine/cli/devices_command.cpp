@@ -23,9 +23,14 @@ int runDevicesCommand(int argc, char** argv) {
         std::printf("]}\n");
         return 0;
     }
-    for (const DeviceInfo& d : r.devices)
-        std::printf("%-5s %d  %-48s %8.1f GiB total, %8.1f GiB free\n", deviceKindName(d.kind), d.index, d.name.c_str(),
-                    double(d.totalBytes) / (1 << 30), double(d.freeBytes) / (1 << 30));
+    for (const DeviceInfo& d : r.devices) {
+        if (d.freeBytes < 0)  // a GPU this process holds no context on: probing does not make one to ask
+            std::printf("%-5s %d  %-48s %8.1f GiB total\n", deviceKindName(d.kind), d.index, d.name.c_str(),
+                        double(d.totalBytes) / (1 << 30));
+        else
+            std::printf("%-5s %d  %-48s %8.1f GiB total, %8.1f GiB free\n", deviceKindName(d.kind), d.index,
+                        d.name.c_str(), double(d.totalBytes) / (1 << 30), double(d.freeBytes) / (1 << 30));
+    }
     for (const std::string& n : r.notes) std::printf("note: %s\n", n.c_str());
     return 0;
 }

@@ -35,11 +35,9 @@ public:
         m_cv.notify_all();
     }
 
-    void reset() {
+    bool aborted() const {
         std::lock_guard lock(m_mutex);
-        m_aborted = false;
-        m_arrived = 0;
-        m_why.clear();
+        return m_aborted;
     }
 
     // Written by each rank before the first barrier of a collective, read by all after it.
@@ -48,7 +46,7 @@ public:
 
 private:
     int m_size;
-    std::mutex m_mutex;
+    mutable std::mutex m_mutex;
     std::condition_variable m_cv;
     int m_arrived = 0;
     uint64_t m_generation = 0;
@@ -70,12 +68,15 @@ int InProcessCommunicator::worldSize() const { return m_group->size(); }
 
 void InProcessCommunicator::abort(const std::string& why) { m_group->abort(why); }
 
-void InProcessCommunicator::reset() { m_group->reset(); }
+bool InProcessCommunicator::aborted() const { return m_group->aborted(); }
 
 Result<void> InProcessCommunicator::allReduceSum(float* data, int64_t count) {
     InProcessGroup& g = *m_group;
     const int n = g.size();
-    if (n == 1) return {};
+    if (n == 1) {  // nothing to sum, but an aborted group still fails (communicator.h, step 2)
+        if (g.aborted()) return makeError("communicator aborted");
+        return {};
+    }
     g.m_buffers[size_t(m_rank)] = data;
     g.m_counts[size_t(m_rank)] = count;
     WB_TRY(g.arriveAndWait());

@@ -1,6 +1,7 @@
 // Communicators for N ranks that are threads of one process with host-addressable buffers (CPU devices): a
 // barrier-synchronised all-reduce in which each rank sums its own slice of every rank's buffer, then copies the
-// summed slices back, so the work is split and every rank ends with the same bits.
+// summed slices back, so the work is split and every rank ends with the same bits. An abort (communicator.h) ends
+// the group for good: every rank's later collectives fail, and the owner makes a new group.
 #pragma once
 
 #include <memory>
@@ -22,7 +23,7 @@ public:
     int worldSize() const override;
     Result<void> allReduceSum(float* data, int64_t count) override;
     void abort(const std::string& why) override;
-    void reset() override;
+    bool aborted() const override;
 
 private:
     std::shared_ptr<InProcessGroup> m_group;

@@ -85,6 +85,7 @@ public:
     struct DeviceShare {
         std::string name;
         int64_t weightBytes = 0;
+        int64_t workspaceBytes = 0;  // reserved for the largest step (reserveStepMemory)
         int64_t kvBytesPerToken = 0;
         DeviceMemory memory;
     };
@@ -93,6 +94,18 @@ public:
     virtual bool onGpus() const { return false; }
     /// False when the model keeps keys and values on its devices (the pool only hands out block ids).
     virtual bool kvOnHost() const { return true; }
+    /// Non-empty when the model cannot run another step (a device faulted; LlamaModel::needsReload): the engine
+    /// goes to EngineState::Faulted with this reason and offers a reload.
+    virtual std::string needsReload() const { return {}; }
+    /// The backend ordinals of the model's devices (CUDA device numbers; empty or -1 for the CPU): what a reload
+    /// resets once the model is gone.
+    virtual std::vector<int> deviceOrdinals() const { return {}; }
+    /// Reserves on the model's devices the memory of the largest step the scheduler will run (workspace and
+    /// scratch), before the KV cache is sized from what is left (LlamaModel::reserveStepMemory).
+    virtual Result<void> reserveStepMemory(int64_t /*maxTokens*/, int64_t /*maxSeqs*/, int64_t /*maxContext*/,
+                                           int64_t /*blockSize*/) {
+        return {};
+    }
 };
 
 /// LlamaModel for GGUF files and Llama-family folders; GlmModel for GLM-4 / GLM-4.1V folders.

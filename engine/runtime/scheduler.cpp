@@ -24,6 +24,10 @@ namespace wb {
 
 namespace {
 
+std::string faultMessage(const std::string& reason) {
+    return "engine faulted: " + reason + " (reload the model: Engine::reload)";
+}
+
 int64_t availableMemoryBytes() {
     const int64_t b = hostMemInfoBytes("MemAvailable:");
     return b > 0 ? b : int64_t(4) << 30;
@@ -210,12 +214,14 @@ void Scheduler::publishStats() {
         }
         for (const auto& sh : shares)
             deviceStats.push_back({sh.name, sh.weightBytes, sh.kvBytesPerToken * pool->blockSize() * pool->numBlocks(),
-                                   sh.memory.totalBytes, sh.memory.freeBytes});
+                                   sh.memory.totalBytes, sh.memory.freeBytes, sh.workspaceBytes});
     }
     s.devices = deviceStats;
     std::lock_guard lock(mutex);
     s.numWaiting = int(waiting.size() + incoming.size() + inPreparation.size());
     s.totalRequests = totalRequests;
+    s.state = faulted.empty() ? EngineState::Serving : EngineState::Faulted;
+    s.faultReason = faulted;
     snapshot = std::move(s);
 }
 
@@ -242,10 +248,15 @@ void Scheduler::run() {
             cancels = cancelRequests;
             newCancels = false;
         }
+        const std::string fault = faultReason();
         for (auto& s : fresh) {
             std::string error;
             if (cancels.count(s->id)) {  // cancelled before it was prepared: nothing to tokenize or encode
                 finish(s, StopReason::Cancelled);
+                continue;
+            }
+            if (!fault.empty()) {  // faulted: nothing runs until the Engine reloads the model
+                finish(s, StopReason::Error, faultMessage(fault));
                 continue;
             }
             if (!prepareSequence(*s, *model, *pool, maxModelLen, error)) {
@@ -375,14 +386,22 @@ void Scheduler::run() {
         auto r = model->forward(batch, *pool, logits.data());
         const auto t1 = Clock::now();
         if (!r) {
-            // A failed step fails the sequences in it, not the engine.
+            // A failed step fails the sequences in it, not the engine, unless the model can run no more steps (a
+            // device faulted): then everything live fails and the engine is Faulted until it is reloaded.
+            const std::string why = model->needsReload();
+            if (!why.empty()) {  // before any sink hears of it: whoever reads the state after an event sees Faulted
+                std::lock_guard lock(mutex);
+                if (faulted.empty()) faulted = why;
+            }
             for (const Item& it : items)
                 for (size_t i = 0; i < running.size(); ++i)
                     if (running[i].get() == it.seq) {
-                        finish(running[i], StopReason::Error, r.error().message);
+                        finish(running[i], StopReason::Error,
+                               why.empty() ? r.error().message : faultMessage(why) + ": " + r.error().message);
                         running.erase(running.begin() + long(i));
                         break;
                     }
+            if (!why.empty()) enterFaulted(why);
             publishStats();
             continue;
         }
@@ -456,13 +475,45 @@ void Scheduler::run() {
     idleCv.notify_all();
 }
 
-Result<std::unique_ptr<Scheduler>> Scheduler::create(const EngineOptions& options, EngineModel* model) {
+void Scheduler::enterFaulted(const std::string& reason) {
+    {
+        std::lock_guard lock(mutex);
+        if (faulted.empty()) faulted = reason;
+    }
+    for (auto& s : running) finish(s, StopReason::Error, faultMessage(reason));
+    running.clear();
+    for (auto& s : waiting) finish(s, StopReason::Error, faultMessage(reason));
+    waiting.clear();
+    // incoming (and what the preparation thread hands over later) fails when the loop takes it in.
+}
+
+std::string Scheduler::faultReason() const {
+    std::lock_guard lock(mutex);
+    return faulted;
+}
+
+RequestId Scheduler::nextRequestId() const {
+    std::lock_guard lock(mutex);
+    return nextId;
+}
+
+Result<std::unique_ptr<Scheduler>> Scheduler::create(const EngineOptions& options, EngineModel* model,
+                                                     RequestId firstId) {
     std::unique_ptr<Scheduler> e(new Scheduler());
     Scheduler& m = *e;
     m.options = options;
     m.model = model;
+    m.nextId = firstId;
     const ModelConfig& c = m.model->config();
     m.maxModelLen = options.maxModelLen > 0 ? std::min(options.maxModelLen, c.maxContext) : c.maxContext;
+    // The largest step's workspace and scratch first (the scheduler never plans more than maxBatchTokens tokens of
+    // maxNumSeqs sequences): reserved inside the memory plan, before the KV cache takes what is left, and never
+    // grown in the middle of a step.
+    if (auto r = m.model->reserveStepMemory(options.maxBatchTokens, options.maxNumSeqs, m.maxModelLen,
+                                            options.blockSize);
+        !r)
+        return makeError("engine: cannot reserve the memory of a " + std::to_string(options.maxBatchTokens) +
+                         "-token step: " + r.error().message);
     const int64_t perBlock = KvBlockPool::bytesPerBlock(c.numLayers, c.numKvHeads * c.headDim, options.blockSize);
     int64_t blocks = options.numKvBlocks;
     if (blocks <= 0 && m.model->onGpus()) {
@@ -578,6 +629,9 @@ StatsSnapshot Scheduler::stats() const {
         s.requests.push_back(r);
     }
     s.numPreparing = int(inPreparation.size());
+    // Live too: the loop may fault between snapshots, and a caller who has seen the Error event must see it here.
+    s.state = faulted.empty() ? EngineState::Serving : EngineState::Faulted;
+    s.faultReason = faulted;
     return s;
 }
 

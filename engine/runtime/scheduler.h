@@ -34,7 +34,10 @@ class Scheduler {
 public:
     /// Sizes the KV pool for `model` (owned by the caller, outliving the scheduler) and starts the loop and the
     /// preparation thread.
-    static Result<std::unique_ptr<Scheduler>> create(const EngineOptions& options, EngineModel* model);
+    /// Request ids start at firstId (they keep counting up across an Engine's reloads). Before sizing the KV pool it
+    /// reserves the largest step's memory on the model's devices (EngineModel::reserveStepMemory).
+    static Result<std::unique_ptr<Scheduler>> create(const EngineOptions& options, EngineModel* model,
+                                                     RequestId firstId = 1);
     ~Scheduler();  // cancels what is live, joins the threads
     Scheduler(const Scheduler&) = delete;
     Scheduler& operator=(const Scheduler&) = delete;
@@ -45,6 +48,11 @@ public:
     StatsSnapshot stats() const;
     void holdScheduling(bool hold);
     void waitIdle() const;
+    /// Non-empty once the model reported that it cannot run another step (EngineModel::needsReload): every
+    /// request since ends with an error naming it. Thread-safe.
+    std::string faultReason() const;
+    /// The id the next request would get. Thread-safe.
+    RequestId nextRequestId() const;
 
 private:
     Scheduler() = default;
@@ -80,6 +88,7 @@ private:
     std::set<RequestId> live;  // submitted and not yet finished
     StatsSnapshot snapshot;
     bool stopping = false;
+    std::string faulted;  // under mutex: faultReason()
     RequestId nextId = 1;
     uint64_t totalRequests = 0;
 
@@ -100,6 +109,8 @@ private:
     void emit(Sequence& s, Event e);
     void emitText(Sequence& s, const std::string& text);
     void publishStats();
+    /// Fails every live sequence with the fault and marks the scheduler faulted (loop thread).
+    void enterFaulted(const std::string& reason);
 };
 
 }  // namespace wb

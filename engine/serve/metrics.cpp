@@ -102,6 +102,8 @@ std::string ServerMetrics::render(const StatsSnapshot& s, const std::string& mod
     m_itl.write(o, "wb_inter_token_latency_seconds", "Time between consecutive generated tokens.");
     m_e2e.write(o, "wb_e2e_request_latency_seconds", "Time from arrival to the last token.");
     m_queue.write(o, "wb_request_queue_time_seconds", "Time spent waiting before the first schedule.");
+    gauge("wb_engine_faulted", "1 while the engine is Faulted (a device failed for good; reload the model).",
+          s.state == EngineState::Faulted ? 1.0 : 0.0);
     gauge("wb_num_requests_running", "Requests in the running batch.", s.numRunning);
     gauge("wb_num_requests_waiting", "Requests waiting to be scheduled.", s.numWaiting);
     gauge("wb_kv_cache_blocks_used", "KV cache blocks in use.", double(s.kvBlocksUsed));

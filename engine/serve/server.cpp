@@ -343,7 +343,14 @@ void OpenAiServer::Impl::handle(const HttpRequest& req, const std::shared_ptr<Ht
                                     "invalid_request_error", "", "invalid_api_key"});
     }
     const bool get = req.method == "GET" || req.method == "HEAD";  // HEAD: the layer drops the body
-    if (req.path == "/health" && get) return res->send(200, "application/json", "{\"status\":\"ok\"}");
+    if (req.path == "/health" && get) {
+        // A faulted engine answers 503 with the reason, so that a supervisor sees it and can restart or reload.
+        const EngineState state = engine.state();
+        if (state == EngineState::Serving) return res->send(200, "application/json", "{\"status\":\"ok\"}");
+        json j{{"status", engineStateName(state)}};
+        if (state == EngineState::Faulted) j["reason"] = engine.faultReason();
+        return res->send(503, "application/json", j.dump());
+    }
     if (req.path == "/metrics" && get)
         return res->send(200, "text/plain; version=0.0.4; charset=utf-8", metrics.render(engine.stats(), modelName));
     if (req.path == "/v1/models" && get) {

@@ -5,9 +5,12 @@
 #include <QtTest>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <thread>
 
 #include "api/engine.h"
+#include "backend/backend_registry.h"
+#include "backend/fault_injecting_device.h"
 #include "fixtures.h"
 #include "models/decoder/generator.h"
 #include "models/decoder/llama_model.h"
@@ -144,7 +147,12 @@ private slots:
         QVERIFY(!ra);
         QVERIFY(!rb);
         QVERIFY(ra.error().message.find("rank 2 failed") != std::string::npos);
-        comms[0]->reset();
+        // An aborted group stays aborted (communicator.h, step 2): a later collective fails at once, no wait.
+        for (auto& c : comms) QVERIFY(c->aborted());
+        QVERIFY(!comms[2]->allReduceSum(a.data(), 4));
+        // Step 3: a new group from the same factory works.
+        comms = wb::InProcessCommunicator::createGroup(3);
+        QVERIFY(!comms[0]->aborted());
         std::vector<std::thread> ts;
         std::vector<std::vector<float>> d(3, std::vector<float>(4, 1.0f));
         std::atomic<int> failures{0};
@@ -155,6 +163,43 @@ private slots:
         for (auto& t : ts) t.join();
         QCOMPARE(failures.load(), 0);
         QCOMPARE(d[2][3], 3.0f);
+    }
+
+    // The recovery contract end to end on workers: a rank fails between collectives, its onError aborts the
+    // group, every other rank's step ends with an error (none waits for ever), and a new group works.
+    void failedRankReleasesEveryPeer() {
+        const int world = 4;
+        wb::WorkerGroup g(world);
+        auto comms = wb::InProcessCommunicator::createGroup(world);
+        std::vector<std::vector<float>> data(world, std::vector<float>(16, 1.0f));
+        std::vector<wb::Result<void>> perRank(world);
+        auto step = [&](int r) -> wb::Result<void> {
+            perRank[size_t(r)] = [&]() -> wb::Result<void> {
+                for (int i = 0; i < 3; ++i) {
+                    if (r == 2 && i == 1) return wb::makeError("rank 2 failed between collectives");
+                    WB_TRY(comms[size_t(r)]->allReduceSum(data[size_t(r)].data(), 16));
+                }
+                return {};
+            }();
+            return perRank[size_t(r)];
+        };
+        auto abortAll = [&](const std::string& why) {
+            for (auto& c : comms) c->abort(why);
+        };
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = g.run(step, abortAll);
+        QVERIFY(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+        QVERIFY(!r);
+        for (int k = 0; k < world; ++k) {
+            QVERIFY2(!perRank[size_t(k)], qPrintable(QString("rank %1 succeeded").arg(k)));
+            QVERIFY(perRank[size_t(k)].error().message.find("rank 2 failed") != std::string::npos);
+        }
+        // Re-created from the same factory once every rank has left (communicator.h, step 3): the next step works.
+        comms = wb::InProcessCommunicator::createGroup(world);
+        for (auto& d : data) std::fill(d.begin(), d.end(), 1.0f);
+        auto ok = g.run([&](int k) { return comms[size_t(k)]->allReduceSum(data[size_t(k)].data(), 16); }, abortAll);
+        QVERIFY(ok);
+        for (const auto& d : data) QCOMPARE(d[15], float(world));
     }
 
     void workerGroupRunsEveryRankAndReportsErrors() {
@@ -180,6 +225,81 @@ private slots:
         QCOMPARE(QString::fromStdString(r.error().message), QString("rank one broke"));
         QCOMPARE(aborted.load(), 1);
         QVERIFY(g.run([](int) { return wb::Result<void>(); }));  // usable after an error
+    }
+
+    // ---- recovery after a failed step (parallel/communicator.h) ----
+
+    void rankFailureMidStepRecovers() {
+        WB_REQUIRE_FIXTURE(kGguf);
+        const std::string path = wbtest::fixture(kGguf);
+        auto fresh = load(path, 2);
+        QVERIFY(fresh);
+        auto ids = fresh->tokenizer().encode("Once upon a time there was", true, wb::SpecialTokens::Plain);
+        const std::vector<float> want = allLogits(*fresh, ids);
+        fresh.reset();
+
+        std::vector<wb::FaultInjectingDevice*> devs;
+        wb::setDeviceWrapperForTesting([&](int, std::unique_ptr<wb::Device> d) {
+            auto w = std::make_unique<wb::FaultInjectingDevice>(std::move(d));
+            devs.push_back(w.get());
+            return std::unique_ptr<wb::Device>(std::move(w));
+        });
+        auto m = load(path, 2);
+        wb::setDeviceWrapperForTesting({});
+        QVERIFY(m);
+        QCOMPARE(devs.size(), size_t(2));
+        // Where rank 1's step fails: its 40th op, inside the layers, while rank 0 goes on to the next all-reduce
+        // and waits there for a peer that never arrives.
+        wb::KvCache cache(m->config(), int64_t(ids.size()));
+        std::vector<float> got(ids.size() * size_t(m->config().vocabSize));
+        const int64_t before = devs[1]->opsRun();
+        devs[1]->failAfter(40, wb::FaultInjectingDevice::Failure::Error, "rank 1 ran out of memory");
+        const auto t0 = std::chrono::steady_clock::now();
+        auto r = m->forward(ids, 0, cache, got.data(), wb::LogitsMode::All);
+        QVERIFY(!r);  // returned: no rank hangs
+        QVERIFY(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(30));
+        QVERIFY2(r.error().message.find("rank 1 ran out of memory") != std::string::npos, r.error().message.c_str());
+        QVERIFY(devs[1]->opsRun() - before > 40);
+        // An ordinary error: the communicators were re-created, the model needs no reload.
+        QCOMPARE(m->communicatorRecoveries(), 1);
+        QVERIFY(m->needsReload().empty());
+        // The same step again on the same cache (its keys and values overwritten): bit-identical to a fresh model.
+        r = m->forward(ids, 0, cache, got.data(), wb::LogitsMode::All);
+        QVERIFY2(r, r ? "" : r.error().message.c_str());
+        QCOMPARE(got.size(), want.size());
+        QVERIFY(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+        // And a failure on rank 0 instead, at its very first op of the step.
+        devs[0]->failAfter(0, wb::FaultInjectingDevice::Failure::Error, "rank 0 failed early");
+        QVERIFY(!m->forward(ids, 0, cache, got.data(), wb::LogitsMode::All));
+        QCOMPARE(m->communicatorRecoveries(), 2);
+        QVERIFY(m->forward(ids, 0, cache, got.data(), wb::LogitsMode::All));
+        QVERIFY(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    }
+
+    void deviceFaultNeedsReload() {
+        WB_REQUIRE_FIXTURE(kGguf);
+        std::vector<wb::FaultInjectingDevice*> devs;
+        wb::setDeviceWrapperForTesting([&](int, std::unique_ptr<wb::Device> d) {
+            auto w = std::make_unique<wb::FaultInjectingDevice>(std::move(d));
+            devs.push_back(w.get());
+            return std::unique_ptr<wb::Device>(std::move(w));
+        });
+        auto m = load(wbtest::fixture(kGguf), 2);
+        wb::setDeviceWrapperForTesting({});
+        QVERIFY(m && devs.size() == 2);
+        auto ids = m->tokenizer().encode("Once upon a time", true, wb::SpecialTokens::Plain);
+        wb::KvCache cache(m->config(), int64_t(ids.size()));
+        std::vector<float> got(size_t(m->config().vocabSize));
+        QVERIFY(m->forward(ids, 0, cache, got.data()));
+        devs[0]->failAfter(25, wb::FaultInjectingDevice::Failure::Fault, "illegal address");
+        QVERIFY(!m->forward(ids, 0, cache, got.data()));
+        // A sticky fault: no re-created communicators would help; the model says it needs a reload, and says why.
+        const std::string why = m->needsReload();
+        QVERIFY2(why.find("illegal address") != std::string::npos, why.c_str());
+        QCOMPARE(m->communicatorRecoveries(), 0);
+        auto r = m->forward(ids, 0, cache, got.data());
+        QVERIFY(!r);
+        QCOMPARE(QString::fromStdString(r.error().message), QString::fromStdString(why));
     }
 
     // ---- the model split across ranks ----

@@ -14,7 +14,37 @@
 
 namespace wb::cuda {
 
+/// The last CUDA status that became an error on this thread (so that the device can tell a sticky fault from an
+/// ordinary failure without parsing messages); read and cleared by takeLastCudaError().
+inline thread_local cudaError_t tlsLastCudaError = cudaSuccess;
+
+inline cudaError_t takeLastCudaError() {
+    const cudaError_t e = tlsLastCudaError;
+    tlsLastCudaError = cudaSuccess;
+    return e;
+}
+
+/// Errors after which the context is unusable: every later call of the process on that device fails with the
+/// same error until everything on it is destroyed and the device is reset (cudaDeviceReset).
+inline bool isStickyCudaError(cudaError_t e) {
+    switch (e) {
+        case cudaErrorIllegalAddress:
+        case cudaErrorLaunchFailure:
+        case cudaErrorLaunchTimeout:
+        case cudaErrorHardwareStackError:
+        case cudaErrorIllegalInstruction:
+        case cudaErrorMisalignedAddress:
+        case cudaErrorInvalidAddressSpace:
+        case cudaErrorInvalidPc:
+        case cudaErrorAssert:
+        case cudaErrorECCUncorrectable:
+        case cudaErrorContextIsDestroyed: return true;
+        default: return false;
+    }
+}
+
 inline Error cudaStatusError(cudaError_t e, const char* what, const char* file, int line) {
+    tlsLastCudaError = e;
     return makeError(std::string(file) + ":" + std::to_string(line) + ": " + what + ": " + cudaGetErrorName(e) + " (" +
                      cudaGetErrorString(e) + ")");
 }

@@ -66,9 +66,30 @@ if(WB_CUDA_ENABLED)
         CUDA_STANDARD 17 CUDA_STANDARD_REQUIRED ON
         CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden
         # Beside wb, where the registry looks first.
-        LIBRARY_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/engine"
-        INSTALL_RPATH "${CUDAToolkit_LIBRARY_DIR}")
+        LIBRARY_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/engine")
     target_compile_options(wb_cuda PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr -lineinfo>)
+    # The oldest architecture built: a GPU below it is refused with a message naming both (cuda_device.cpp), rather
+    # than failing at its first kernel launch. "native", "all" and the like leave the check off.
+    set(_min_arch 0)
+    foreach(_arch ${CMAKE_CUDA_ARCHITECTURES})
+        if(_arch MATCHES "^([0-9]+)")
+            if(_min_arch EQUAL 0 OR CMAKE_MATCH_1 LESS _min_arch)
+                set(_min_arch ${CMAKE_MATCH_1})
+            endif()
+        endif()
+    endforeach()
+    target_compile_definitions(wb_cuda PRIVATE WB_CUDA_MIN_ARCH=${_min_arch})
+    # The installed module finds libnccl and libcublas where configure found them (pip's nvidia-* packages
+    # included), not only in the toolkit's folder; the build tree gets these from CMake's build RPATH.
+    set(_rpath "${CUDAToolkit_LIBRARY_DIR}")
+    foreach(_lib ${WB_NCCL_LIBRARY} ${WB_CUBLAS_LIBRARY})
+        if(_lib)
+            get_filename_component(_dir "${_lib}" DIRECTORY)
+            list(APPEND _rpath "${_dir}")
+        endif()
+    endforeach()
+    list(REMOVE_DUPLICATES _rpath)
+    set_target_properties(wb_cuda PROPERTIES INSTALL_RPATH "${_rpath}")
     install(TARGETS wb_cuda LIBRARY DESTINATION lib/wb)
 endif()
 target_compile_definitions(wb_backend PRIVATE WB_BACKEND_BUILD_DIR="${CMAKE_BINARY_DIR}/engine")

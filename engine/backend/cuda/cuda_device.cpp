@@ -1,8 +1,10 @@
 #include "backend/cuda/cuda_device.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
+#include "backend/attention_split.h"
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/elementwise.cuh"
 #include "backend/cuda/embedding.cuh"
@@ -14,14 +16,28 @@
 #include "backend/cuda/silu_mul.cuh"
 #include "core/dtype.h"
 
+#ifndef WB_CUDA_MIN_ARCH
+#define WB_CUDA_MIN_ARCH 0  // the oldest architecture in CMAKE_CUDA_ARCHITECTURES (cuda.cmake); 0: not checked
+#endif
+
 namespace wb::cuda {
 
 namespace {
 
+// Device and buffer objects alive per ordinal: a reset (cudaDeviceReset) with any still alive would pull the
+// context from under them (another model of this process on the same GPU, say), so resetDevice refuses.
+constexpr int kMaxOrdinals = 64;
+std::atomic<int> g_liveObjects[kMaxOrdinals];
+
+void countObject(int ordinal, int delta) {
+    if (ordinal >= 0 && ordinal < kMaxOrdinals) g_liveObjects[ordinal] += delta;
+}
+
 class CudaBuffer final : public DeviceBuffer {
 public:
-    CudaBuffer(int device, void* p, int64_t n) : m_device(device), m_p(p), m_n(n) {}
+    CudaBuffer(int device, void* p, int64_t n) : m_device(device), m_p(p), m_n(n) { countObject(device, 1); }
     ~CudaBuffer() override {
+        countObject(m_device, -1);
         // A free after a fault can fail; there is nobody to tell from a destructor, and it must not abort.
         int prev = 0;
         cudaGetDevice(&prev);
@@ -66,12 +82,24 @@ constexpr int64_t kInt8GemmThreshold = 32;
 
 }  // namespace
 
+std::string unsupportedDeviceReason(int index, const cudaDeviceProp& prop) {
+    const int arch = prop.major * 10 + prop.minor;
+    if (WB_CUDA_MIN_ARCH > 0 && arch < WB_CUDA_MIN_ARCH)
+        return "cuda:" + std::to_string(index) + " " + prop.name + " is sm_" + std::to_string(arch) +
+               "; this module was built for sm_" + std::to_string(WB_CUDA_MIN_ARCH) +
+               " and newer (rebuild with CMAKE_CUDA_ARCHITECTURES including " + std::to_string(arch) + ")";
+    return {};
+}
+
 Result<std::unique_ptr<CudaDevice>> CudaDevice::create(int index) {
-    std::unique_ptr<CudaDevice> d(new CudaDevice());
-    d->m_index = index;
-    WB_CUDA_CHECK(cudaSetDevice(index));
+    // The properties need no context: an unsupported GPU is refused before one is made on it.
     cudaDeviceProp prop{};
     WB_CUDA_CHECK(cudaGetDeviceProperties(&prop, index));
+    if (const std::string why = unsupportedDeviceReason(index, prop); !why.empty()) return makeError(why);
+    std::unique_ptr<CudaDevice> d(new CudaDevice());
+    d->m_index = index;
+    countObject(index, 1);
+    WB_CUDA_CHECK(cudaSetDevice(index));
     d->m_name = "cuda:" + std::to_string(index) + " " + prop.name + " (sm_" + std::to_string(prop.major) +
                 std::to_string(prop.minor) + ")";
     WB_CUDA_CHECK(cudaStreamCreateWithFlags(&d->m_stream, cudaStreamNonBlocking));
@@ -80,7 +108,10 @@ Result<std::unique_ptr<CudaDevice>> CudaDevice::create(int index) {
     return d;
 }
 
+int liveObjectsOn(int ordinal) { return ordinal >= 0 && ordinal < kMaxOrdinals ? g_liveObjects[ordinal].load() : 0; }
+
 CudaDevice::~CudaDevice() {
+    countObject(m_index, -1);
     cudaSetDevice(m_index);
     if (m_stream) cudaStreamSynchronize(m_stream);
     if (m_workspace) cudaFree(m_workspace);
@@ -104,18 +135,32 @@ Result<void> CudaDevice::bindCurrentThread() {
 }
 
 Result<std::unique_ptr<DeviceBuffer>> CudaDevice::allocate(int64_t numBytes) {
+    WB_TRY(faultError());
     WB_CUDA_CHECK(cudaSetDevice(m_index));
     void* p = nullptr;
-    const cudaError_t e = cudaMalloc(&p, size_t(std::max<int64_t>(numBytes, 1)));
+    const size_t n = size_t(std::max<int64_t>(numBytes, 1));
+    const cudaError_t e = cudaMalloc(&p, n);
     if (e != cudaSuccess) {
-        cudaGetLastError();  // an allocation failure is not sticky: clear it
-        return makeError(m_name + ": cannot allocate " + std::to_string(numBytes) + " bytes: " + cudaGetErrorString(e));
+        cudaGetLastError();  // an allocation failure is not sticky: clear it, or the next launch would report it
+        if (e == cudaErrorMemoryAllocation)
+            return makeError(m_name + ": out of memory: cannot allocate " + std::to_string(numBytes) + " bytes");
+        return tracked<std::unique_ptr<DeviceBuffer>>(cudaStatusError(e, "cudaMalloc", __FILE__, __LINE__));
     }
-    WB_CUDA_CHECK(cudaMemsetAsync(p, 0, size_t(std::max<int64_t>(numBytes, 1)), m_stream));
-    return std::unique_ptr<DeviceBuffer>(new CudaBuffer(m_index, p, numBytes));
+    // Owned from here on, so that a failure below frees it.
+    std::unique_ptr<DeviceBuffer> buffer(new CudaBuffer(m_index, p, numBytes));
+    if (const cudaError_t m = cudaMemsetAsync(p, 0, n, m_stream); m != cudaSuccess)
+        return tracked<std::unique_ptr<DeviceBuffer>>(cudaStatusError(m, "cudaMemsetAsync", __FILE__, __LINE__));
+    return buffer;
 }
 
 Result<std::unique_ptr<DeviceWeight>> CudaDevice::uploadWeight(std::shared_ptr<const WeightMatrix> w) {
+    WB_TRY(faultError());
+    auto r = uploadWeightImpl(std::move(w));
+    if (!r) noteError();
+    return r;
+}
+
+Result<std::unique_ptr<DeviceWeight>> CudaDevice::uploadWeightImpl(std::shared_ptr<const WeightMatrix> w) {
     if (!w) return makeError("cuda: no weight to upload");
     auto out = std::make_unique<CudaWeight>();
     out->rows = w->rows;
@@ -161,38 +206,110 @@ Result<std::unique_ptr<DeviceWeight>> CudaDevice::uploadWeight(std::shared_ptr<c
 
 Result<void> CudaDevice::copyToDevice(void* dst, const void* src, int64_t numBytes) {
     if (numBytes <= 0) return {};
-    WB_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyHostToDevice, m_stream));
+    WB_TRY(faultError());
     // Pageable host memory is staged before the call returns, so the caller may reuse `src` at once.
+    const cudaError_t e = cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyHostToDevice, m_stream);
+    if (e != cudaSuccess) return tracked<void>(cudaStatusError(e, "cudaMemcpyAsync", __FILE__, __LINE__));
     return {};
 }
 
 Result<void> CudaDevice::copyToHost(void* dst, const void* src, int64_t numBytes) {
     if (numBytes <= 0) return {};
-    WB_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyDeviceToHost, m_stream));
-    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    WB_TRY(faultError());
+    cudaError_t e = cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyDeviceToHost, m_stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(m_stream);
+    if (e != cudaSuccess) return tracked<void>(cudaStatusError(e, "copyToHost", __FILE__, __LINE__));
     return {};
 }
 
 Result<void> CudaDevice::synchronize() {
-    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));
-    WB_CUDA_CHECK(cudaGetLastError());
+    WB_TRY(faultError());
+    cudaError_t e = cudaStreamSynchronize(m_stream);
+    if (e == cudaSuccess) e = cudaGetLastError();
+    if (e != cudaSuccess) return tracked<void>(cudaStatusError(e, "synchronize", __FILE__, __LINE__));
+    return {};
+}
+
+std::string CudaDevice::fault() const {
+    std::lock_guard lock(m_faultMutex);
+    return m_fault;
+}
+
+Result<void> CudaDevice::faultError() const {
+    std::lock_guard lock(m_faultMutex);
+    if (m_fault.empty()) return {};
+    return makeError(m_fault);
+}
+
+void CudaDevice::noteError() {
+    cudaError_t e = takeLastCudaError();
+    if (!isStickyCudaError(e)) {
+        // A cuBLAS or NCCL failure, or an error of an earlier launch that surfaced here: ask the stream, which
+        // reports a sticky error once the context has one (and never blocks).
+        const cudaError_t q = cudaStreamQuery(m_stream);
+        if (!isStickyCudaError(q)) return;
+        e = q;
+    }
+    std::lock_guard lock(m_faultMutex);
+    if (m_fault.empty())
+        m_fault = m_name + " faulted: " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) +
+                  "); the device must be reset: reload the model";
+}
+
+int64_t CudaDevice::matmulWorkspaceBytes(const DeviceWeight& w, int64_t m) const {
+    switch (w.dtype) {
+        case DType::F16:
+        case DType::BF16: return m * w.cols * 2;
+        case DType::I8: return m <= kInt8GemmThreshold ? 0 : m * w.cols * 2 + w.rows * w.cols * 2;
+        default: return 0;
+    }
+}
+
+int64_t CudaDevice::attentionWorkspaceBytes(int64_t numTokens, int numHeads, int64_t headDim,
+                                            int64_t maxContext) const {
+    return attentionWorkspaceBound(numTokens, numHeads, headDim, maxContext);
+}
+
+Result<void> CudaDevice::allocateWorkspace(int64_t numBytes) {
+    WB_TRY(faultError());
+    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));  // the old workspace may still be in use
+    if (m_workspace) WB_CUDA_CHECK(cudaFree(m_workspace));
+    m_workspace = nullptr;
+    m_workspaceBytes = 0;
+    const cudaError_t e = cudaMalloc(&m_workspace, size_t(numBytes));
+    if (e != cudaSuccess) {
+        m_workspace = nullptr;
+        cudaGetLastError();  // not sticky: clear it, or the next, unrelated launch would report it
+        return makeError(m_name + ": out of memory: cannot allocate a workspace of " + std::to_string(numBytes) +
+                         " bytes (" + cudaGetErrorName(e) + ")");
+    }
+    m_workspaceBytes = numBytes;
+    return {};
+}
+
+Result<void> CudaDevice::reserveWorkspace(int64_t numBytes) {
+    if (numBytes > m_workspaceBytes) WB_TRY(tracked(allocateWorkspace(numBytes)));
+    m_workspaceReserved = true;
     return {};
 }
 
 Result<void*> CudaDevice::workspace(int64_t numBytes) {
     if (numBytes <= m_workspaceBytes) return m_workspace;
-    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));  // the old workspace may still be in use
-    if (m_workspace) WB_CUDA_CHECK(cudaFree(m_workspace));
-    m_workspace = nullptr;
-    m_workspaceBytes = 0;
-    const int64_t grown = numBytes * 3 / 2;
-    WB_CUDA_CHECK(cudaMalloc(&m_workspace, size_t(grown)));
-    m_workspaceBytes = grown;
+    if (m_workspaceReserved)
+        return makeError(m_name + ": an op needs " + std::to_string(numBytes) + " bytes of workspace, " +
+                         std::to_string(m_workspaceBytes) +
+                         " were reserved for the largest planned step (the step is larger than planned)");
+    // No plan (ops called one by one): grow to what is asked.
+    WB_TRY(tracked(allocateWorkspace(numBytes)));
     return m_workspace;
 }
 
 Result<void> CudaDevice::matmul(const DeviceWeight& dw, const float* x, int64_t m, float* y) {
     if (m == 0) return {};
+    return tracked(matmulImpl(dw, x, m, y));
+}
+
+Result<void> CudaDevice::matmulImpl(const DeviceWeight& dw, const float* x, int64_t m, float* y) {
     const CudaWeight& w = cw(dw);
     NvtxRange r("matmul");
     const int N = int(w.rows), K = int(w.cols), M = int(m);
@@ -234,43 +351,43 @@ Result<void> CudaDevice::matmul(const DeviceWeight& dw, const float* x, int64_t 
 }
 
 Result<void> CudaDevice::rmsNorm(const float* x, const float* weight, float eps, int64_t m, int64_t n, float* out) {
-    return cuda::rmsNorm(x, weight, eps, m, n, out, m_stream);
+    return tracked(cuda::rmsNorm(x, weight, eps, m, n, out, m_stream));
 }
 
 Result<void> CudaDevice::addRmsNorm(float* x, const float* delta, const float* weight, float eps, int64_t m, int64_t n,
                                     float* out) {
-    return cuda::addRmsNorm(x, delta, weight, eps, m, n, out, m_stream);
+    return tracked(cuda::addRmsNorm(x, delta, weight, eps, m, n, out, m_stream));
 }
 
-Result<void> CudaDevice::add(float* y, const float* x, int64_t n) { return cuda::add(y, x, n, m_stream); }
+Result<void> CudaDevice::add(float* y, const float* x, int64_t n) { return tracked(cuda::add(y, x, n, m_stream)); }
 
 Result<void> CudaDevice::addBias(float* y, const float* bias, int64_t m, int64_t n) {
-    return cuda::addBias(y, bias, m, n, m_stream);
+    return tracked(cuda::addBias(y, bias, m, n, m_stream));
 }
 
 Result<void> CudaDevice::rope(float* x, int64_t m, int numHeads, int headDim, int rotaryDim, const int32_t* positions,
                               const float* invFreq, RopeStyle style) {
     if (rotaryDim > headDim || rotaryDim % 2 != 0) return makeError("rope: rotary dims must be even and <= headDim");
-    return cuda::rope(x, m, numHeads, headDim, rotaryDim, positions, invFreq, style == RopeStyle::RotateHalf ? 0 : 1,
-                      m_stream);
+    return tracked(cuda::rope(x, m, numHeads, headDim, rotaryDim, positions, invFreq,
+                              style == RopeStyle::RotateHalf ? 0 : 1, m_stream));
 }
 
 Result<void> CudaDevice::siluMul(const float* gate, const float* up, int64_t n, float* out) {
-    return cuda::siluMul(gate, up, n, out, m_stream);
+    return tracked(cuda::siluMul(gate, up, n, out, m_stream));
 }
 
 Result<void> CudaDevice::embed(const DeviceWeight& table, const int32_t* ids, int64_t m, float* out) {
     const CudaWeight& w = cw(table);
-    return cuda::embed(w.data->data(), w.scales ? w.scales->f32() : nullptr, elemType(w.dtype), w.rows, w.cols, ids, m,
-                       out, m_stream);
+    return tracked(cuda::embed(w.data->data(), w.scales ? w.scales->f32() : nullptr, elemType(w.dtype), w.rows,
+                               w.cols, ids, m, out, m_stream));
 }
 
 Result<void> CudaDevice::gatherRows(const float* src, const int32_t* rows, int64_t m, int64_t n, float* dst) {
-    return cuda::gatherRows(src, rows, m, n, dst, m_stream);
+    return tracked(cuda::gatherRows(src, rows, m, n, dst, m_stream));
 }
 
 Result<void> CudaDevice::writeKv(const float* k, const float* v, const AttentionBatch& b, const KvLayer& c) {
-    return cuda::writeKv(k, v, attnBatch(b), attnCache(c), m_stream);
+    return tracked(cuda::writeKv(k, v, attnBatch(b), attnCache(c), m_stream));
 }
 
 Result<void> CudaDevice::pagedAttention(const float* q, int numHeads, float scale, const AttentionBatch& b,
@@ -283,7 +400,7 @@ Result<void> CudaDevice::pagedAttention(const float* q, int numHeads, float scal
         if (!w) return w.error();
         ws = *w;
     }
-    return cuda::pagedAttention(q, numHeads, scale, ab, attnCache(c), out, ws, need, m_stream);
+    return tracked(cuda::pagedAttention(q, numHeads, scale, ab, attnCache(c), out, ws, need, m_stream));
 }
 
 Result<void> CudaDevice::sampleTopK(const float* logits, int64_t m, int64_t vocab, int topK, float temperature,
@@ -300,7 +417,7 @@ Result<void> CudaDevice::sampleTopK(const float* logits, int64_t m, int64_t voca
         uniforms = zeros.data();
     }
     WB_TRY(copyToDevice(du, uniforms, m * 4));
-    WB_TRY(cuda::sampleTopK(logits, m, vocab, topK, temperature, du, dt, m_stream));
+    WB_TRY(tracked(cuda::sampleTopK(logits, m, vocab, topK, temperature, du, dt, m_stream)));
     return copyToHost(tokens, dt, m * 4);
 }
 

@@ -7,10 +7,18 @@
 #include <cuda_runtime.h>
 
 #include <memory>
+#include <mutex>
 
 #include "backend/device.h"
 
 namespace wb::cuda {
+
+/// Why this module cannot run on GPU `index` (an architecture older than the ones it was built for), or empty.
+/// Needs no context on the GPU.
+std::string unsupportedDeviceReason(int index, const cudaDeviceProp& prop);
+
+/// CudaDevice and buffer objects of this process alive on GPU `ordinal`: a reset must wait for 0.
+int liveObjectsOn(int ordinal);
 
 class CudaDevice final : public Device {
 public:
@@ -18,6 +26,7 @@ public:
     ~CudaDevice() override;
 
     int index() const { return m_index; }
+    int ordinal() const override { return m_index; }
     cudaStream_t stream() const { return m_stream; }
 
     DeviceKind kind() const override { return DeviceKind::Cuda; }
@@ -30,6 +39,12 @@ public:
     Result<void> copyToDevice(void* dst, const void* src, int64_t numBytes) override;
     Result<void> copyToHost(void* dst, const void* src, int64_t numBytes) override;
     Result<void> synchronize() override;
+    std::string fault() const override;
+    int64_t matmulWorkspaceBytes(const DeviceWeight& w, int64_t m) const override;
+    int64_t attentionWorkspaceBytes(int64_t numTokens, int numHeads, int64_t headDim,
+                                    int64_t maxContext) const override;
+    int64_t sampleWorkspaceBytes(int64_t m) const override { return m * 8; }
+    Result<void> reserveWorkspace(int64_t numBytes) override;
 
     Result<void> matmul(const DeviceWeight& w, const float* x, int64_t m, float* y) override;
     Result<void> rmsNorm(const float* x, const float* weight, float eps, int64_t m, int64_t n, float* out) override;
@@ -51,6 +66,18 @@ public:
 private:
     CudaDevice() = default;
     Result<void*> workspace(int64_t numBytes);
+    Result<void> matmulImpl(const DeviceWeight& w, const float* x, int64_t m, float* y);
+    Result<std::unique_ptr<DeviceWeight>> uploadWeightImpl(std::shared_ptr<const WeightMatrix> w);
+    Result<void> allocateWorkspace(int64_t numBytes);
+    /// Every op's result passes through here: a failure that left the context unusable marks the device faulted.
+    template <class T>
+    Result<T> tracked(Result<T> r) {
+        if (!r) noteError();
+        return r;
+    }
+    void noteError();
+    /// The fault as an error, for ops called after it (they would fail anyway, with a less helpful message).
+    Result<void> faultError() const;
 
     int m_index = 0;
     std::string m_name;
@@ -58,6 +85,9 @@ private:
     cublasHandle_t m_cublas = nullptr;
     void* m_workspace = nullptr;  // activations converted for cuBLAS, INT8 expansions, attention partials
     int64_t m_workspaceBytes = 0;
+    bool m_workspaceReserved = false;  // reserveWorkspace() was called: the workspace no longer grows
+    mutable std::mutex m_faultMutex;
+    std::string m_fault;  // under m_faultMutex: the first sticky error
 };
 
 }  // namespace wb::cuda

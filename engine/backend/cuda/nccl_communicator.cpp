@@ -26,20 +26,24 @@ Result<std::vector<std::unique_ptr<Communicator>>> NcclCommunicator::createGroup
 }
 
 NcclCommunicator::~NcclCommunicator() {
-    if (m_comm) ncclCommDestroy(m_comm);
+    // The owner destroys a group only after every rank has left its step (nobody enqueues any more).
+    if (ncclComm_t c = m_comm.exchange(nullptr)) ncclCommDestroy(c);
 }
 
 Result<void> NcclCommunicator::allReduceSum(float* data, int64_t count) {
     NvtxRange r("allReduceSum");
-    WB_NCCL_CHECK(ncclAllReduce(data, data, size_t(count), ncclFloat, ncclSum, m_comm, m_device->stream()));
+    std::lock_guard lock(m_mutex);
+    const ncclComm_t comm = m_comm.load();
+    if (!comm) return makeError("nccl: the communicator of rank " + std::to_string(m_rank) + " was aborted");
+    WB_NCCL_CHECK(ncclAllReduce(data, data, size_t(count), ncclFloat, ncclSum, comm, m_device->stream()));
     return {};
 }
 
 void NcclCommunicator::abort(const std::string&) {
-    // Peers blocked inside a collective on the GPU are released by aborting the communicator; it cannot be
-    // used again (the model must be reloaded, which the engine's Faulted state offers).
-    if (m_comm) ncclCommAbort(m_comm);
-    m_comm = nullptr;
+    // Waits for an enqueue in progress on this communicator; see the header for why not for ever.
+    std::unique_lock lock(m_mutex, kAbortLockWait);
+    m_aborted = true;
+    if (ncclComm_t c = m_comm.exchange(nullptr)) ncclCommAbort(c);  // frees it; ends this rank's waiting kernels
 }
 
 }  // namespace wb::cuda

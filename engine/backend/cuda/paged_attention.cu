@@ -1,8 +1,9 @@
 // Paged attention for mixed prefill/decode batches, flash-attention style: a block serves one (token, KV head,
 // context partition); its warps are the query heads of the GQA group that read that KV head, and they share each
 // tile of keys and values staged in shared memory. Each warp keeps an online softmax (running max and sum) and its
-// output row in registers (lane owns dims lane, lane+32, ...). Long contexts are split into partitions of
-// kPartition positions (split-K, "flash-decoding"): partitions write (max, sum, unnormalised output) and a second
+// output row in registers (lane owns dims lane, lane+32, ...). Long contexts are split into partitions
+// (split-K, "flash-decoding"; how many: backend/attention_split.h, fewer per token as the step's tokens grow, so
+// the workspace is bounded whatever the context): partitions write (max, sum, unnormalised output) and a second
 // kernel combines them; a context that fits one partition is normalised in place.
 //
 // Not yet done: prefill query tiling (each query row is still its own warp, so a prefill re-reads K/V per token
@@ -10,10 +11,11 @@
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/paged_attention.cuh"
 
+#include "backend/attention_split.h"
+
 namespace wb::cuda {
 namespace {
 
-constexpr int kPartition = 512;
 constexpr int kMaxHeadDim = 256;
 constexpr int kMaxDimsPerLane = kMaxHeadDim / kWarp;
 
@@ -32,7 +34,8 @@ __global__ void writeKvKernel(const float* k, const float* v, AttnBatch b, AttnC
 // grid (numTokens, numKvHeads, numPartitions), block (group * 32). Dynamic shared memory: 2 * tile * (hd + 1).
 template <int kTile>
 __global__ void attentionKernel(const float* q, int numHeads, float scale, AttnBatch b, AttnCache c, float* out,
-                                float* partMax, float* partSum, float* partOut, int numParts) {
+                                float* partMax, float* partSum, float* partOut, int numParts,
+                                int64_t partLen) {
     extern __shared__ float smem[];
     const int hd = int(c.headDim), stride = hd + 1;  // +1: keys read down a column do not hit one bank
     float* kTileS = smem;
@@ -42,7 +45,7 @@ __global__ void attentionKernel(const float* q, int numHeads, float scale, AttnB
     const int warp = threadIdx.x / kWarp, lane = threadIdx.x % kWarp;
     const int h = kvh * group + warp;
     const int64_t len = int64_t(b.tokenPos[t]) + 1;
-    const int64_t begin = int64_t(part) * kPartition, end = min(len, begin + kPartition);
+    const int64_t begin = int64_t(part) * partLen, end = min(len, begin + partLen);
     const int32_t* table = b.blockTables + int64_t(b.tokenSeq[t]) * b.maxBlocksPerSeq;
     const int64_t kvDim = c.numKvHeads * hd;
 
@@ -127,7 +130,6 @@ __global__ void combineKernel(const float* partMax, const float* partSum, const 
     out[row * hd + threadIdx.x] = sum > 0 ? acc / sum : 0.0f;
 }
 
-int partitionsFor(const AttnBatch& b) { return int((b.maxContext + kPartition - 1) / kPartition); }
 
 }  // namespace
 
@@ -140,10 +142,7 @@ Result<void> writeKv(const float* k, const float* v, const AttnBatch& b, const A
 }
 
 int64_t pagedAttentionWorkspaceBytes(const AttnBatch& b, int numHeads, int64_t headDim) {
-    const int parts = partitionsFor(b);
-    if (parts <= 1) return 0;
-    const int64_t rows = b.numTokens * numHeads;
-    return rows * parts * (2 + headDim) * int64_t(sizeof(float));
+    return attentionWorkspaceBytes(b.numTokens, numHeads, headDim, b.maxContext);
 }
 
 Result<void> pagedAttention(const float* q, int numHeads, float scale, const AttnBatch& b, const AttnCache& c,
@@ -153,9 +152,12 @@ Result<void> pagedAttention(const float* q, int numHeads, float scale, const Att
     const int group = numHeads / int(c.numKvHeads);
     if (group * kWarp > 1024) return makeError("cuda attention: more than 32 query heads per KV head");
     NvtxRange r("pagedAttention");
-    const int parts = partitionsFor(b);
+    const AttentionSplit split = attentionSplit(b.numTokens, b.maxContext);
+    const int parts = int(split.partitions);
     const int64_t need = pagedAttentionWorkspaceBytes(b, numHeads, c.headDim);
-    if (need > workspaceBytes) return makeError("cuda attention: workspace too small");
+    if (need > workspaceBytes || (need > 0 && !workspace))
+        return makeError("cuda attention: the split needs " + std::to_string(need) + " bytes of workspace, " +
+                         std::to_string(workspaceBytes) + " given");
     float* partMax = static_cast<float*>(workspace);
     const int64_t rows = b.numTokens * numHeads;
     float* partSum = partMax ? partMax + rows * parts : nullptr;
@@ -165,11 +167,11 @@ Result<void> pagedAttention(const float* q, int numHeads, float scale, const Att
     if (c.headDim <= 128) {
         const size_t smem = size_t(2 * 32 * (c.headDim + 1)) * sizeof(float);
         attentionKernel<32><<<grid, threads, smem, stream>>>(q, numHeads, scale, b, c, out, partMax, partSum, partOut,
-                                                             parts);
+                                                             parts, split.positionsPerPartition);
     } else {
         const size_t smem = size_t(2 * 16 * (c.headDim + 1)) * sizeof(float);
         attentionKernel<16><<<grid, threads, smem, stream>>>(q, numHeads, scale, b, c, out, partMax, partSum, partOut,
-                                                             parts);
+                                                             parts, split.positionsPerPartition);
     }
     WB_CUDA_CHECK_LAUNCH("attentionKernel");
     if (parts > 1) {

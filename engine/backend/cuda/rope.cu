@@ -1,5 +1,6 @@
-// Rotary embeddings: one thread per rotating pair (token, head, j); the angle is position * invFreq[j] in f32,
-// as the CPU reference computes it.
+// Rotary embeddings: one thread per rotating pair (token, head, j). The angle is computed as the CPU reference
+// computes it for each order: rotate-half in double (position * invFreq[j], then sin/cos, rounded to f32), so that
+// long contexts keep their precision (f32 angles drift by ~2e-3 rad at position 32k); interleaved in f32.
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/rope.cuh"
 
@@ -16,7 +17,14 @@ __global__ void ropeKernel(float* x, int64_t m, int numHeads, int headDim, int r
     const int64_t t = th / numHeads;
     float* v = x + th * headDim;
     float s, c;
-    sincosf(float(positions[t]) * invFreq[j], &s, &c);
+    if (style == 0) {
+        double sd, cd;
+        sincos(double(positions[t]) * double(invFreq[j]), &sd, &cd);
+        s = float(sd);
+        c = float(cd);
+    } else {
+        sincosf(float(positions[t]) * invFreq[j], &s, &c);
+    }
     const int a = style == 0 ? j : 2 * j, b = style == 0 ? j + half : 2 * j + 1;
     const float x0 = v[a], x1 = v[b];
     v[a] = x0 * c - x1 * s;

@@ -297,7 +297,8 @@ struct LlamaModel::Shard {
     Range vocab;                               // this rank's logits columns
     int64_t weightBytes = 0;
 
-    // Scratch, grown on demand.
+    int64_t workspaceBytes = 0;  // the device workspace reserved for the largest planned step
+    // Scratch, sized for the largest planned step at load (reserveStepMemory), else grown on demand.
     std::unique_ptr<DeviceBuffer> x, h, q, k, v, att, gate, up, logits, post;
     std::unique_ptr<DeviceBuffer> ids, tokSeq, tokPos, tables, outRows, ropePos;
     std::vector<float> hostLogits;
@@ -381,8 +382,124 @@ std::vector<DeviceMemory> LlamaModel::deviceMemory() const {
 
 bool LlamaModel::onGpus() const {
     for (const auto& sh : m_shards)
-        if (sh->cpu) return false;
+        if (sh->device->kind() != DeviceKind::Cuda) return false;
     return true;
+}
+
+std::vector<int> LlamaModel::deviceOrdinals() const {
+    std::vector<int> v;
+    for (const auto& sh : m_shards) v.push_back(sh->device->ordinal());
+    return v;
+}
+
+std::string LlamaModel::needsReload() const {
+    if (!m_needsReload.empty()) return m_needsReload;
+    for (const auto& sh : m_shards)
+        if (std::string f = sh->device->fault(); !f.empty()) return f;
+    return {};
+}
+
+void LlamaModel::recoverAfterFailedStep() {
+    if (!needsReload().empty()) return;  // a faulted device: nothing but a reload helps
+    bool aborted = false;
+    for (const auto& sh : m_shards) aborted = aborted || (sh->comm && sh->comm->aborted());
+    if (!aborted) return;
+    // Every rank has left the step (WorkerGroup::run returned): the old group goes first (NCCL frees its
+    // resources), then the same factory makes a new one (parallel/communicator.h, step 3).
+    std::vector<Device*> raw;
+    for (auto& sh : m_shards) {
+        sh->comm.reset();
+        raw.push_back(sh->device.get());
+    }
+    auto cs = createCommunicators(m_deviceKind, raw);
+    if (!cs) {
+        m_needsReload = "the tensor-parallel communicators could not be re-created after a failed step (" +
+                        cs.error().message + "); reload the model";
+        return;
+    }
+    for (size_t r = 0; r < m_shards.size(); ++r) m_shards[r]->comm = std::move((*cs)[r]);
+    if (auto c = checkCommunicators(); !c) {
+        m_needsReload = "the re-created tensor-parallel communicators failed their first all-reduce (" +
+                        c.error().message + "); reload the model";
+        return;
+    }
+    ++m_communicatorRecoveries;
+}
+
+Result<void> LlamaModel::checkCommunicators() {
+    if (!m_workers || !m_shards[0]->comm) return {};
+    // One float of 1 from every rank must sum to the world size everywhere. It also makes NCCL set up its
+    // connections here rather than in the middle of the first step.
+    const float world = float(m_shards.size());
+    return m_workers->run(
+        [&](int r) -> Result<void> {
+            Shard& sh = *m_shards[size_t(r)];
+            auto b = sh.device->allocate(4);
+            if (!b) return b.error();
+            const float one = 1.0f;
+            WB_TRY(sh.device->copyToDevice((*b)->data(), &one, 4));
+            WB_TRY(sh.comm->allReduceSum((*b)->f32(), 1));
+            float sum = 0.0f;
+            WB_TRY(sh.device->copyToHost(&sum, (*b)->data(), 4));
+            if (sum != world)
+                return makeError("communicator check: rank " + std::to_string(r) + " summed " + std::to_string(sum) +
+                                 ", expected " + std::to_string(world));
+            return {};
+        },
+        [&](const std::string& why) {
+            for (auto& sh : m_shards)
+                if (sh->comm) sh->comm->abort(why);
+        });
+}
+
+Result<void> LlamaModel::reserveStepMemory(int64_t maxTokens, int64_t maxSeqs, int64_t maxContext, int64_t blockSize) {
+    const ModelConfig& c = m_config;
+    maxTokens = std::max<int64_t>(maxTokens, 1);
+    const int64_t maxOut = std::min(maxTokens, std::max<int64_t>(maxSeqs, 1));
+    const int64_t maxCtx = std::min(std::max<int64_t>(maxContext, 1), c.maxContext);
+    for (auto& shp : m_shards) {
+        Shard& sh = *shp;
+        Device& d = *sh.device;
+        int64_t need = d.attentionWorkspaceBytes(maxTokens, int(sh.heads), c.headDim, maxCtx);
+        for (const Shard::Layer& L : sh.layers)
+            for (const DeviceWeight* w : {L.wq.get(), L.wk.get(), L.wv.get(), L.wo.get(), L.wGate.get(), L.wUp.get(),
+                                          L.wDown.get()})
+                if (w) need = std::max(need, d.matmulWorkspaceBytes(*w, maxTokens));
+        need = std::max(need, d.matmulWorkspaceBytes(*sh.head, maxOut));
+        need = std::max(need, d.sampleWorkspaceBytes(maxOut));
+        if (auto r = d.reserveWorkspace(need); !r)
+            return makeError("workspace on " + d.name() + ": " + r.error().message);
+        sh.workspaceBytes = need;
+        // The step's scratch at its largest, so that no step allocates while other ranks' collectives run.
+        WB_TRY(ensureScratch(sh, maxTokens, maxOut, maxSeqs * BlockTable::blocksFor(maxCtx, blockSize)));
+    }
+    return {};
+}
+
+std::vector<int64_t> LlamaModel::deviceWorkspaceBytes() const {
+    std::vector<int64_t> v;
+    for (const auto& sh : m_shards) v.push_back(sh->workspaceBytes);
+    return v;
+}
+
+Result<void> LlamaModel::ensureScratch(Shard& sh, int64_t n, int64_t numOut, int64_t tableEntries) {
+    const ModelConfig& c = m_config;
+    const int64_t hd = c.headDim, dim = c.dim, qDim = sh.heads * hd, kvDim = sh.kvHeads * hd;
+    WB_TRY(sh.ensure(sh.x, n * dim * 4));
+    WB_TRY(sh.ensure(sh.h, n * std::max(dim, qDim) * 4));
+    WB_TRY(sh.ensure(sh.q, n * qDim * 4));
+    WB_TRY(sh.ensure(sh.k, n * kvDim * 4));
+    WB_TRY(sh.ensure(sh.v, n * kvDim * 4));
+    WB_TRY(sh.ensure(sh.att, n * qDim * 4));
+    WB_TRY(sh.ensure(sh.gate, n * sh.ffn * 4));
+    WB_TRY(sh.ensure(sh.up, n * sh.ffn * 4));
+    if (c.postNorms) WB_TRY(sh.ensure(sh.post, n * dim * 4));
+    for (auto* b : {&sh.ids, &sh.tokSeq, &sh.tokPos, &sh.outRows}) WB_TRY(sh.ensure(*b, n * 4 + 4));
+    WB_TRY(sh.ensure(sh.tables, tableEntries * 4 + 4));
+    if (c.mropeSection[0] + c.mropeSection[1] + c.mropeSection[2] > 0) WB_TRY(sh.ensure(sh.ropePos, 3 * n * 4 + 4));
+    if (numOut > 0 && !(sh.vocab.size() == c.vocabSize && sh.cpu))  // else the logits go straight to the caller
+        WB_TRY(sh.ensure(sh.logits, numOut * sh.vocab.size() * 4));
+    return {};
 }
 
 bool LlamaModel::kvOnHost() const { return m_shards.size() == 1 && m_shards[0]->cpu; }
@@ -429,7 +546,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
             auto sh = std::make_unique<Shard>();
             sh->rank = r;
             sh->device = std::move((*devices)[size_t(r)]);
-            sh->cpu = sh->device->kind() == DeviceKind::Cpu ? static_cast<CpuDevice*>(sh->device.get()) : nullptr;
+            sh->cpu = dynamic_cast<CpuDevice*>(sh->device.get());  // null for a device in front of one (tests)
             if (!single) sh->comm = std::move(comms[size_t(r)]);
             sh->heads = c.numHeads / n;
             sh->kvHeads = c.numKvHeads >= n ? c.numKvHeads / n : 1;
@@ -664,6 +781,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
         LlamaModel* self = m.get();
         m->m_workers = std::make_unique<WorkerGroup>(
             n, [self](int r) { return self->m_shards[size_t(r)]->device->bindCurrentThread(); });
+        WB_TRY(m->checkCommunicators());
     }
     return m;
 }
@@ -704,6 +822,7 @@ Result<LlamaModel::ShardedKv*> LlamaModel::shardedKv(KvBlockPool& pool) {
 
 Result<void> LlamaModel::forwardImpl(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits,
                                      bool allLogits) {
+    if (const std::string why = needsReload(); !why.empty()) return makeError(why);
     const ModelConfig& c = m_config;
     const int64_t bs = pool.blockSize();
     if (pool.numLayers() != c.numLayers || pool.kvDim() != c.numKvHeads * c.headDim)
@@ -793,14 +912,15 @@ Result<void> LlamaModel::forwardImpl(std::span<const BatchSequence> batch, KvBlo
             st.layerStride.push_back(pool.numBlocks() * bs * sh->kvHeads * c.headDim);
         }
     }
-    if (!m_workers) return runShard(*m_shards[0], st);
-    for (auto& sh : m_shards)
-        if (sh->comm) sh->comm->reset();
-    return m_workers->run([&](int r) { return runShard(*m_shards[size_t(r)], st); },
-                          [&](const std::string& why) {
-                              for (auto& sh : m_shards)
-                                  if (sh->comm) sh->comm->abort(why);
-                          });
+    Result<void> r = !m_workers ? runShard(*m_shards[0], st)
+                                : m_workers->run([&](int r) { return runShard(*m_shards[size_t(r)], st); },
+                                                 [&](const std::string& why) {
+                                                     // Recovery contract, step 1 (parallel/communicator.h).
+                                                     for (auto& sh : m_shards)
+                                                         if (sh->comm) sh->comm->abort(why);
+                                                 });
+    if (!r) recoverAfterFailedStep();  // every rank has left the step
+    return r;
 }
 
 Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
@@ -812,14 +932,8 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
     const int64_t vocab = sh.vocab.size();
     const float attnScale = 1.0f / std::sqrt(float(hd));
 
-    WB_TRY(sh.ensure(sh.x, n * dim * 4));
-    WB_TRY(sh.ensure(sh.h, n * std::max(dim, qDim) * 4));
-    WB_TRY(sh.ensure(sh.q, n * qDim * 4));
-    WB_TRY(sh.ensure(sh.k, n * kvDim * 4));
-    WB_TRY(sh.ensure(sh.v, n * kvDim * 4));
-    WB_TRY(sh.ensure(sh.att, n * qDim * 4));
-    WB_TRY(sh.ensure(sh.gate, n * sh.ffn * 4));
-    WB_TRY(sh.ensure(sh.up, n * sh.ffn * 4));
+    // Nothing grows when the engine reserved the step's memory at load (reserveStepMemory).
+    WB_TRY(ensureScratch(sh, n, numOut, int64_t(st.tables.size())));
     auto toDevice = [&](std::unique_ptr<DeviceBuffer>& b, const std::vector<int32_t>& v) -> Result<void> {
         WB_TRY(sh.ensure(b, int64_t(v.size()) * 4 + 4));
         return d.copyToDevice(b->data(), v.data(), int64_t(v.size()) * 4);

@@ -126,6 +126,21 @@ public:
     std::vector<DeviceMemory> deviceMemory() const;
     /// Whether every rank runs on a GPU (their memory is their own, not the host's).
     bool onGpus() const;
+    /// Each rank's device ordinal (the CUDA device number; -1 for the CPU).
+    std::vector<int> deviceOrdinals() const;
+    /// Non-empty when the model cannot run another step: a device faulted (Device::fault), or the tensor-parallel
+    /// communicators could not be re-created after a failed step. Only a reload (destroying the model and, on
+    /// GPUs, resetting the devices) brings it back; every forward fails with this message until then.
+    std::string needsReload() const;
+    /// How many times a failed step's aborted communicators were re-created (tests, stats).
+    int communicatorRecoveries() const { return m_communicatorRecoveries; }
+    /// Allocates, on every rank, the device workspace and step scratch of the largest step the caller plans (up to
+    /// maxTokens tokens of up to maxSeqs sequences, contexts up to maxContext in blocks of blockSize), so that no
+    /// step allocates while other ranks' collectives run and the KV cache is sized from what is left. A larger
+    /// step afterwards fails with an error rather than allocating.
+    Result<void> reserveStepMemory(int64_t maxTokens, int64_t maxSeqs, int64_t maxContext, int64_t blockSize);
+    /// Each rank's reserved workspace bytes (0 before reserveStepMemory, and on the CPU).
+    std::vector<int64_t> deviceWorkspaceBytes() const;
     /// Whether forwardBatch reads keys and values from the pool's host storage. When false, a pool made with
     /// KvStorage::External is enough: the model keeps each rank's share on its device, attached to the pool.
     bool kvOnHost() const;
@@ -149,6 +164,11 @@ private:
     Result<void> forwardImpl(std::span<const BatchSequence> batch, KvBlockPool& pool, float* logits, bool allLogits);
     Result<ShardedKv*> shardedKv(KvBlockPool& pool);
     Result<void> runShard(Shard& shard, const Step& step);
+    Result<void> ensureScratch(Shard& shard, int64_t numTokens, int64_t numOut, int64_t tableEntries);
+    /// The recovery contract's step 3 (parallel/communicator.h), after a failed step once every rank has left it.
+    void recoverAfterFailedStep();
+    /// One all-reduce on every rank (at load, and after re-creating the communicators).
+    Result<void> checkCommunicators();
 
     std::string m_path;
     ModelConfig m_config;
@@ -160,6 +180,8 @@ private:
     std::vector<std::unique_ptr<Shard>> m_shards;
     std::unique_ptr<ThreadPool> m_hostPool;  // only when no rank is a CPU device
     std::unique_ptr<WorkerGroup> m_workers;  // null for one CPU device: it runs on the caller's thread
+    std::string m_needsReload;               // set by recoverAfterFailedStep when re-creating failed
+    int m_communicatorRecoveries = 0;
 };
 
 }  // namespace wb

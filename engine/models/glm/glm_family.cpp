@@ -317,6 +317,13 @@ public:
     std::vector<DeviceShare> devices() const override {
         return m_text ? decoderDeviceShares(*m_text) : std::vector<DeviceShare>{};
     }
+    std::string needsReload() const override { return m_text ? m_text->needsReload() : std::string(); }
+    std::vector<int> deviceOrdinals() const override { return m_text ? m_text->deviceOrdinals() : std::vector<int>{}; }
+    Result<void> reserveStepMemory(int64_t maxTokens, int64_t maxSeqs, int64_t maxContext,
+                                   int64_t blockSize) override {
+        if (!m_text) return {};
+        return m_text->reserveStepMemory(maxTokens, maxSeqs, maxContext, blockSize);
+    }
 
     /// Images encoded by this process (tests read it).
     int64_t imagesEncoded() const override {

@@ -59,6 +59,12 @@ public:
     bool kvOnHost() const override { return m_model->kvOnHost(); }
     bool onGpus() const override { return m_model->onGpus(); }
     std::vector<DeviceShare> devices() const override { return decoderDeviceShares(*m_model); }
+    std::string needsReload() const override { return m_model->needsReload(); }
+    std::vector<int> deviceOrdinals() const override { return m_model->deviceOrdinals(); }
+    Result<void> reserveStepMemory(int64_t maxTokens, int64_t maxSeqs, int64_t maxContext,
+                                   int64_t blockSize) override {
+        return m_model->reserveStepMemory(maxTokens, maxSeqs, maxContext, blockSize);
+    }
 
 private:
     std::unique_ptr<LlamaModel> m_model;
