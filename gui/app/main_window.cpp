@@ -15,6 +15,7 @@
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
+#include <QPushButton>
 #include <QSettings>
 #include <QStandardPaths>
 #include <QStatusBar>
@@ -176,6 +177,37 @@ MainWindow::MainWindow(const QString& dataDir, QWidget* parent)
     m_statsStatus = new QLabel;
     statusBar()->addWidget(m_modelStatus, 1);
     statusBar()->addPermanentWidget(m_statsStatus);
+    // A device fault (a GPU's sticky error) stops the engine until it is reloaded: say so, offer the reload.
+    m_reloadButton = new QPushButton(tr("Reload the model"));
+    m_reloadButton->setObjectName(QStringLiteral("reloadEngine"));
+    m_reloadButton->hide();
+    statusBar()->addPermanentWidget(m_reloadButton);
+    connect(m_reloadButton, &QPushButton::clicked, this, [this] {
+        m_reloadButton->setEnabled(false);
+        m_modelStatus->setText(tr("Reloading the model and its devices…"));
+        m_bridge->reloadEngine();
+    });
+    connect(m_bridge, &EngineBridge::engineFaulted, this, [this](const QString& reason) {
+        m_modelStatus->setText(tr("The engine faulted: %1. Every request fails until the model is reloaded.").arg(reason));
+        m_modelStatus->setStyleSheet(QStringLiteral("color: %1; font-weight: bold;").arg(theme::css(theme::errorText())));
+        m_reloadButton->setEnabled(true);
+        m_reloadButton->show();
+    });
+    connect(m_bridge, &EngineBridge::reloadFinished, this, [this](bool ok, const QString& error) {
+        m_reloadButton->setEnabled(true);
+        if (!ok) {
+            m_modelStatus->setText(tr("Reload failed: %1").arg(error));
+            return;
+        }
+        m_reloadButton->hide();
+        m_modelStatus->setStyleSheet(QString());
+        const LoadedModelInfo& info = m_bridge->loadedModel();
+        m_modelStatus->setText(tr("%1 · %2 · %3 (reloaded)").arg(QFileInfo(info.path).fileName(), info.precision, info.device));
+    });
+    connect(m_bridge, &EngineBridge::unloaded, this, [this] {
+        m_reloadButton->hide();
+        m_modelStatus->setStyleSheet(QString());
+    });
     if (!m_storeError.isEmpty()) statusBar()->showMessage(tr("Chat history unavailable: %1").arg(m_storeError));
 
     connect(m_bridge, &EngineBridge::loadFinished, this, [this](const LoadedModelInfo& info) {

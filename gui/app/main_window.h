@@ -7,6 +7,7 @@
 #include "app/theme.h"
 
 class QLabel;
+class QPushButton;
 class QSettings;
 class QTabWidget;
 
@@ -63,6 +64,7 @@ private:
     AgentView* m_agent = nullptr;
     QLabel* m_modelStatus;
     QLabel* m_statsStatus;
+    QPushButton* m_reloadButton = nullptr;
 };
 
 }  // namespace wbgui

@@ -58,6 +58,8 @@ struct StatsSample {
     int numRunning = 0;
     int numWaiting = 0;
     int numPreparing = 0;  // requests whose images are being decoded and encoded
+    QString engineState;   // serving | faulted | reloading
+    QString faultReason;   // faulted: the device's first sticky error
     quint64 totalGeneratedTokens = 0;
     QString device;
     /// Each live request's state: preparing (images being encoded), waiting, prefill, decode.

@@ -257,10 +257,36 @@ quint64 EngineBridge::submitChat(const QList<ChatTurn>& turns, const SamplingSet
 
 bool EngineBridge::stop(quint64 id) { return m_engine && m_engine->cancel(id); }
 
+void EngineBridge::reloadEngine() {
+    if (!m_engine || m_reloading) return;
+    m_reloading = true;
+    std::shared_ptr<wb::Engine> engine = m_engine;
+    std::weak_ptr<Relay> weakRelay = m_relay;
+    const quint64 epoch = m_engineEpoch;
+    (void)QtConcurrent::run([engine, weakRelay, epoch] {
+        auto r = engine->reload();  // joins the engine's threads: never on the GUI thread
+        const QString error = r ? QString() : QString::fromStdString(r.error().message);
+        if (auto relay = weakRelay.lock())
+            relay->post([rl = relay.get(), epoch, error] {
+                EngineBridge* b = rl->target;
+                b->m_reloading = false;
+                if (epoch != b->m_engineEpoch) return;  // unloaded meanwhile
+                if (error.isEmpty()) b->m_faultReason.clear();
+                Q_EMIT b->reloadFinished(error.isEmpty(), error);
+            });
+    });
+}
+
 void EngineBridge::sampleStats() {
     if (!m_engine) return;
     const wb::StatsSnapshot s = m_engine->stats();
     StatsSample out;
+    out.engineState = QString::fromLatin1(wb::engineStateName(s.state));
+    out.faultReason = QString::fromStdString(s.faultReason);
+    if (s.state == wb::EngineState::Faulted && m_faultReason.isEmpty() && !m_reloading) {
+        m_faultReason = out.faultReason.isEmpty() ? tr("the device faulted") : out.faultReason;
+        Q_EMIT engineFaulted(m_faultReason);
+    }
     out.atSec = m_clock.elapsed() / 1000.0;
     const double dt = out.atSec - m_lastSampleSec;
     out.tokensPerSecond = dt > 0 ? double(s.totalGeneratedTokens - m_lastGenerated) / dt : 0;

@@ -69,6 +69,11 @@ public:
     quint64 submitChat(const QList<ChatTurn>& turns, const SamplingSettings& sampling);
     /// Stops a request; its finished signal follows with stop reason "cancelled".
     bool stop(quint64 id);
+    /// After a device fault (statsSampled's faultReason set): destroys the model and its device contexts and
+    /// loads it again, on a pool thread; reloadFinished says how it went.
+    void reloadEngine();
+    bool isFaulted() const { return !m_faultReason.isEmpty(); }
+    QString faultReason() const { return m_faultReason; }
     bool isBusy() const { return !m_live.isEmpty(); }
 
     void setSampleIntervalMs(int ms) { m_statsTimer.setInterval(ms); }
@@ -85,6 +90,9 @@ Q_SIGNALS:
     void finished(quint64 id, const wbgui::GenerationResult& result);
     void requestFailed(quint64 id, const QString& message);
     void statsSampled(const wbgui::StatsSample& sample);
+    /// The engine faulted (a GPU's sticky error): every request fails until reloadEngine().
+    void engineFaulted(const QString& reason);
+    void reloadFinished(bool ok, const QString& error);
 
 private:
     struct Relay;
@@ -104,6 +112,8 @@ private:
     double m_lastSampleSec = 0;
     quint64 m_lastGenerated = 0;
     quint64 m_lastStep = 0;
+    QString m_faultReason;  // set while the engine reports Faulted
+    bool m_reloading = false;
     quint64 m_engineEpoch = 0;  // bumps on unload: late events of a freed engine are dropped
 };
 

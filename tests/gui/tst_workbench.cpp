@@ -30,6 +30,7 @@
 #include <cmath>
 #include <qcustomplot.h>
 #include <memory>
+#include <mutex>
 
 #include "app/chat_view.h"
 #include "app/compare_view.h"
@@ -39,6 +40,8 @@
 #include "app/main_window.h"
 #include "app/model_manager_view.h"
 #include "app/perf_charts_view.h"
+#include "backend/backend_registry.h"
+#include "backend/fault_injecting_device.h"
 #include "bridge/engine_bridge.h"
 #include "bridge/model_info.h"
 #include "fixtures.h"
@@ -1235,6 +1238,53 @@ private Q_SLOTS:
         QVERIFY(url);
         QVERIFY2(url->width() >= 200, qPrintable(QString::number(url->width())));
         saveScreenshot(m_window.get(), "compare-narrow");
+    }
+
+    // A device fault (injected on the CPU: FaultInjectingDevice in front of the model's device) shows in the
+    // status bar with a Reload button; reloading brings the model back and answers again.
+    void faultedEngineOffersReload() {
+        WB_REQUIRE_FIXTURE(kModel);
+        if (!m_window) openWindow();
+        std::vector<wb::FaultInjectingDevice*> devs;
+        std::mutex mu;
+        wb::setDeviceWrapperForTesting([&](int, std::unique_ptr<wb::Device> d) {
+            auto w = std::make_unique<wb::FaultInjectingDevice>(std::move(d));
+            std::lock_guard lock(mu);
+            devs.push_back(w.get());
+            return std::unique_ptr<wb::Device>(std::move(w));
+        });
+        m_window->bridge()->unloadModel();
+        ModelManagerView* mm = m_window->modelManager();
+        addStoriesToLibrary(mm);
+        QVERIFY(mm->selectModel(m_modelPath));
+        QSignalSpy loaded(m_window->bridge(), &EngineBridge::loadFinished);
+        mm->loadSelected();
+        QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, 60000);
+        {
+            std::lock_guard lock(mu);
+            QVERIFY(!devs.empty());
+            devs.back()->failAfter(10, wb::FaultInjectingDevice::Failure::Fault, "illegal memory access (injected)");
+        }
+        ChatView* chat = m_window->chatView();
+        chat->newChat();
+        QSignalSpy faulted(m_window->bridge(), &EngineBridge::engineFaulted);
+        QSignalSpy done(chat, &ChatView::generationFinished);
+        QVERIFY(chat->send("Once upon a time"));
+        QTRY_VERIFY_WITH_TIMEOUT(faulted.count() == 1, 30000);
+        QVERIFY(faulted.first().first().toString().contains("illegal memory access"));
+        auto* reload = m_window->findChild<QPushButton*>("reloadEngine");
+        QVERIFY(reload && reload->isVisible());
+        QSignalSpy reloaded(m_window->bridge(), &EngineBridge::reloadFinished);
+        QTest::mouseClick(reload, Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(reloaded.count() == 1, 60000);
+        QVERIFY2(reloaded.first().at(0).toBool(), qPrintable(reloaded.first().at(1).toString()));
+        QVERIFY(!reload->isVisible());
+        QVERIFY(!m_window->bridge()->isFaulted());
+        done.clear();
+        QVERIFY(chat->send("Once upon a time"));
+        const GenerationResult r = waitFinished(done);
+        QVERIFY2(r.completionTokens > 0, qPrintable(r.stopReason));
+        wb::setDeviceWrapperForTesting({});
     }
 
     void cleanupTestCase() { m_window.reset(); }
