@@ -120,7 +120,7 @@ for t in "${targets[@]}"; do
     [ -d "tests/fuzz/seeds/$t" ] && dirs+=("$root/tests/fuzz/seeds/$t")
     # Inputs that once crashed (docs/FUZZING.md): every run replays them first.
     [ -d "tests/fuzz/regressions/$t" ] && dirs+=("$root/tests/fuzz/regressions/$t")
-    if [ -z "$(ls -A "$seeds" "${dirs[@]:2}" 2>/dev/null)" ] && [ -z "$(ls -A "$corpus")" ]; then
+    if [ -z "$(find "${dirs[@]}" -type f -print -quit)" ]; then
         echo "fuzz: $t has no seed at all" >&2
         [ -n "$required" ] && exit 1
     fi
