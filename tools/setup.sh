@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs what the build and the tests need on Debian 12 (idempotent: does nothing when all is present).
+# --fuzz: clang 14 and its libFuzzer runtime instead (tools/fuzz.sh, docs/FUZZING.md) on top of the rest.
 set -euo pipefail
+fuzz=""
+[ "${1:-}" = "--fuzz" ] && fuzz=1
 PKGS=(build-essential cmake ninja-build pkg-config git
       qt6-base-dev libgl-dev libsentencepiece-dev nlohmann-json3-dev libqcustomplot-dev
       libcpp-httplib-dev libboost-dev curl libpng-dev libjpeg62-turbo-dev
       libqt6sql6-sqlite libqt6svg6 dpkg-dev
       qt6-multimedia-dev libsndfile1-dev)
+if [ -n "$fuzz" ]; then
+    PKGS+=(clang libclang-rt-14-dev)
+fi
 missing=()
 # The real-client tests (tests/clients) need node >= 18 and npm; Debian's packages only where none is present,
 # so a newer node installed another way is kept.

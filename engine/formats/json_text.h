@@ -16,7 +16,7 @@ inline Result<nlohmann::json> parseJsonObject(const std::string& text, const std
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for a number like -1e400
         std::string why = e.what();
         if (why.rfind("[json.exception.", 0) == 0 && why.find("] ") != std::string::npos)
             why = why.substr(why.find("] ") + 2);  // the library's tag says nothing to a user

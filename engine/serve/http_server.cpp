@@ -1,4 +1,5 @@
 #include "serve/http_server.h"
+#include "serve/http_request_reader.h"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
@@ -40,26 +41,6 @@ bool iequals(std::string_view a, std::string_view b) {
         if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
             return false;
     return true;
-}
-
-std::string percentDecode(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    for (size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            out += char(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
 }
 
 std::string statusLine(int status) {
@@ -203,11 +184,12 @@ private:
     }
 
     // Answers a request the layer refuses itself and closes the connection after it.
-    void refuse(int status, const char* reason, const std::string& message, const std::string& code) {
-        m_srv.refuse(reason);
+    void refuse(const HttpRefusal& r) {
+        m_srv.refuse(r.reason);
         m_readTimer.cancel();
+        const int status = r.status;
         if (m_srv.onResponse) m_srv.onResponse("refused", status);
-        const std::string body = m_srv.errorBody(status, message, code);
+        const std::string body = m_srv.errorBody(status, r.message, r.code);
         setBusy(true);
         queueWrite(head(status, "application/json", {}, false, body.size()) + body, true);
         m_closeAfterResponse = true;
@@ -230,8 +212,7 @@ private:
         m_responseDone = false;
         m_responder.reset();
         m_parser.emplace();
-        m_parser->header_limit(uint32_t(std::min<size_t>(m_srv.limits.maxHeaderBytes, UINT32_MAX)));
-        m_parser->body_limit(m_srv.limits.maxBodyBytes);
+        applyHttpLimits(*m_parser, m_srv.limits);
         // A fresh connection gets the header deadline; a kept-alive one may first idle for the keep-alive time.
         const int ms = first || m_buf.size() > 0 ? m_srv.limits.headerTimeoutMs
                                                  : std::max(m_srv.limits.keepAliveMs, m_srv.limits.headerTimeoutMs);
@@ -246,22 +227,8 @@ private:
     void onHeader(error_code ec, size_t bytesSeen) {
         if (m_closed) return;
         if (ec) return onReadError(ec, bytesSeen > 0 || m_buf.size() > 0, true);
+        if (auto r = checkRequestHeader(*m_parser, m_srv.limits)) return refuse(*r);
         auto& req = m_parser->get();
-        size_t count = 0;
-        for (auto it = req.begin(); it != req.end(); ++it) ++count;
-        if (count > m_srv.limits.maxHeaderCount)
-            return refuse(431, "too_many_headers",
-                          "the request has " + std::to_string(count) + " header lines; the limit is " +
-                              std::to_string(m_srv.limits.maxHeaderCount) + " (wb serve --max-header-count)",
-                          "too_many_headers");
-        const auto te = req.find(http::field::transfer_encoding);
-        if (te != req.end() && !iequals(std::string_view(te->value().data(), te->value().size()), "chunked"))
-            return refuse(400, "bad_framing", "only 'Transfer-Encoding: chunked' is accepted", "bad_framing");
-        const auto ce = req.find(http::field::content_encoding);
-        if (ce != req.end() && !iequals(std::string_view(ce->value().data(), ce->value().size()), "identity"))
-            return refuse(415, "content_encoding",
-                          "compressed request bodies (Content-Encoding) are not accepted; send the body as is",
-                          "unsupported_content_encoding");
         if (m_parser->is_done()) return dispatch();
         const auto expect = req.find(http::field::expect);
         if (expect != req.end() && iequals(std::string_view(expect->value().data(), expect->value().size()),
@@ -286,22 +253,7 @@ private:
                                                                                       : "incomplete_body");
             return close();
         }
-        if (ec == http::error::header_limit)
-            return refuse(431, "header_too_large",
-                          "the request header is larger than " + std::to_string(m_srv.limits.maxHeaderBytes) +
-                              " bytes (wb serve --max-header-kb)",
-                          "header_too_large");
-        if (ec == http::error::body_limit)
-            return refuse(413, "body_too_large",
-                          "the request body is larger than the server's limit of " +
-                              std::to_string(m_srv.limits.maxBodyBytes) + " bytes (wb serve --max-body-mb)",
-                          "request_too_large");
-        if (ec == http::error::bad_content_length || ec == http::error::bad_transfer_encoding)
-            return refuse(400, "bad_framing",
-                          "conflicting or invalid Content-Length / Transfer-Encoding (" + ec.message() + ")",
-                          "bad_framing");
-        if (ec.category() == http::make_error_code(http::error::bad_method).category())
-            return refuse(400, "bad_request", "bad HTTP request (" + ec.message() + ")", "bad_request");
+        if (auto r = refusalForParseError(ec, m_srv.limits)) return refuse(*r);
         close();  // a socket error: nobody to answer
     }
 
@@ -309,15 +261,9 @@ private:
         m_readTimer.cancel();
         auto msg = m_parser->release();
         m_parser.reset();
-        HttpRequest req;
-        req.method = std::string(msg.method_string());
-        req.target = std::string(msg.target());
-        const size_t q = req.target.find('?');
-        req.path = percentDecode(std::string_view(req.target).substr(0, q));
-        for (const auto& f : msg) req.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
-        req.body = std::move(msg.body());
-        req.remote = m_remote;
         const bool keepAlive = msg.keep_alive() && !m_closeAfterResponse && m_srv.accepting;
+        HttpRequest req = toHttpRequest(msg);
+        req.remote = m_remote;
         setBusy(true);
         std::string path = req.path;
         auto onStatus = [srv = &m_srv, path](int status) {

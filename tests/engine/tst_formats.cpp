@@ -11,6 +11,9 @@
 #include "formats/safetensors.h"
 #include "models/decoder/llama_model.h"
 #include "models/decoder/model_config.h"
+#include "models/glm/glm_config.h"
+#include "models/model_registry.h"
+#include "api/tokenizer.h"
 
 namespace fs = std::filesystem;
 
@@ -333,6 +336,30 @@ private slots:
         QVERIFY(!s.ok());
         QVERIFY2(s.error().message.find("tensor w") != std::string::npos, s.error().message.c_str());
         QVERIFY2(s.error().message.find("18446744073709551615") != std::string::npos, s.error().message.c_str());
+    }
+
+    // Found by libFuzzer (tests/fuzz/fuzz_config_json, docs/FUZZING.md): a number beyond double's range (-1e400)
+    // in config.json made nlohmann throw out_of_range, not parse_error, and parseJsonObject caught only the
+    // latter: identifyModel -- the first thing that opening a model folder does -- let it escape and the
+    // process aborted. The same reader serves tokenizer.json, tokenizer_config.json, GLM's config.json and
+    // preprocessor_config.json; each is now an error naming the file.
+    void jsonNumberOutOfRangeIsAnError() {
+        const std::string dir = wbtest::tempDir() + "/json_out_of_range";
+        fs::create_directories(dir);
+        writeAll(dir + "/config.json", R"({"architectures": ["LlamaForCausalLM"], "rope_theta": -1e400})");
+        auto id = wb::identifyModel(dir);
+        QVERIFY(!id.ok());
+        QVERIFY2(id.error().message.find("config.json: not valid JSON") != std::string::npos,
+                 id.error().message.c_str());
+        auto cfg = wb::configFromHfFolder(dir);
+        QVERIFY(!cfg.ok());
+        auto glm = wb::glmConfigFromJson(R"({"text_config": {"rope_theta": 1e999}})", "config.json");
+        QVERIFY(!glm.ok());
+        QVERIFY2(glm.error().message.find("config.json") != std::string::npos, glm.error().message.c_str());
+        writeAll(dir + "/tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 1e400}, "merges": []}})");
+        auto tok = wb::Tokenizer::fromHfFolder(dir);
+        QVERIFY(!tok.ok());
+        QVERIFY2(tok.error().message.find("tokenizer.json") != std::string::npos, tok.error().message.c_str());
     }
 
     void notAModel() {

@@ -13,6 +13,9 @@
 
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#ifdef __clang__  // clang ignores GCC's target pragma (the fuzz build, docs/FUZZING.md): the same ISA its own way
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#endif
 
 namespace wb::cpu::detail {
 namespace {
@@ -440,4 +443,7 @@ const KernelTable& avx2Kernels() {
 
 }  // namespace wb::cpu::detail
 
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #pragma GCC pop_options

@@ -17,6 +17,9 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
+#ifdef __clang__  // clang ignores GCC's target pragma (the fuzz build, docs/FUZZING.md): the same ISA its own way
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
+#endif
 
 namespace wb::cpu::detail {
 namespace {
@@ -569,4 +572,7 @@ const KernelTable& avx512Kernels() {
 
 }  // namespace wb::cpu::detail
 
+#ifdef __clang__
+#pragma clang attribute pop
+#endif
 #pragma GCC pop_options
