@@ -5,7 +5,11 @@
 # findings saved to build-fuzz/fuzz-findings/<target>/. Prints per target: executions, exec/s, coverage, new
 # findings; exits 1 when any target crashed, leaked, hung or ran out of memory.
 #
-#   tools/fuzz.sh [--time SECONDS] [--build-only] [--no-build] [--rss-limit-mb MB] [--timeout SECONDS] [targets...]
+#   tools/fuzz.sh [--time SECONDS | --runs N [--seed S]] [--build-only] [--no-build] [--rss-limit-mb MB]
+#                 [--timeout SECONDS] [targets...]
+#
+# --runs N --seed S: exactly N inputs from mutation seed S (default 1) per target, whatever the machine's speed,
+# so a run is the same run everywhere: what CI uses (a timed run finds new things, and belongs to a person).
 #
 # WB_FIXTURES_DIR (default ../shared/fixtures) gives the fixture seeds; without them the committed seeds alone
 # are used, and a target with no seed at all is an error when CI=true or WB_REQUIRE_FIXTURES=1.
@@ -14,6 +18,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 time_s=60
+runs=0
+seed=1
 build=1
 run=1
 rss_mb=2048
@@ -22,6 +28,8 @@ targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --time) time_s="$2"; shift 2 ;;
+        --runs) runs="$2"; shift 2 ;;
+        --seed) seed="$2"; shift 2 ;;
         --build-only) run=0; shift ;;
         --no-build) build=0; shift ;;
         --rss-limit-mb) rss_mb="$2"; shift 2 ;;
@@ -124,17 +132,26 @@ for t in "${targets[@]}"; do
         echo "fuzz: $t has no seed at all" >&2
         [ -n "$required" ] && exit 1
     fi
-    args=(-max_total_time="$time_s" -rss_limit_mb="$rss_mb" -timeout="$timeout_s" -max_len="$(max_len "$t")"
-          -print_final_stats=1 -artifact_prefix="$found/")
+    if [ "$runs" -gt 0 ]; then
+        # Deterministic: N inputs from seed S (a time cap of 10 minutes only guards against a stuck machine).
+        args=(-runs="$runs" -seed="$seed" -max_total_time=600)
+    else
+        args=(-max_total_time="$time_s")
+    fi
+    args+=(-rss_limit_mb="$rss_mb" -timeout="$timeout_s" -max_len="$(max_len "$t")"
+           -print_final_stats=1 -artifact_prefix="$found/")
     d=$(dict "$t")
     [ -n "$d" ] && args+=(-dict="$d")
     before=$(ls -1 "$found" | wc -l)
     log="$bdir/fuzz-$t.log"
-    echo "fuzz: $t for ${time_s} s (log: $log)"
+    if [ "$runs" -gt 0 ]; then what="$runs inputs from seed $seed"; else what="${time_s} s"; fi
+    echo "fuzz: $t, $what (log: $log)"
+    started=$SECONDS
     set +e
     (cd "$bdir" && TMPDIR="$tmp" "$bdir/tests/fuzz/$t" "${args[@]}" "${dirs[@]}") > "$log" 2>&1
     rc=$?
     set -e
+    took=$((SECONDS - started))
     rm -rf "$tmp"
     after=$(ls -1 "$found" | wc -l)
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
@@ -144,7 +161,7 @@ for t in "${targets[@]}"; do
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
     corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9.]*[a-zA-Z]*\).*/\1/p' <<< "$last")
     findings=$(( after - before ))
-    line=$(printf '%-24s %8s %12s %9s %7s %7s %9s  %s' "$t" "$time_s" "${execs:-?}" "${eps:-?}" "${cov:-?}" \
+    line=$(printf '%-24s %8s %12s %9s %7s %7s %9s  %s' "$t" "$took" "${execs:-?}" "${eps:-?}" "${cov:-?}" \
            "${ft:-?}" "${corp:-?}" "$findings")
     echo "$line" >> "$bdir/fuzz-summary.txt"
     if [ "$rc" -ne 0 ] || [ "$findings" -gt 0 ]; then

@@ -92,7 +92,22 @@ Result<void> GlmConfig::validate(const std::string& src) const {
     return {};
 }
 
+namespace {
+Result<GlmConfig> glmConfigFromJsonUnchecked(const std::string& text, const std::string& src);
+}  // namespace
+
+// Every field is checked where it is read; this catch is the net under a check that was missed (a value of the
+// wrong JSON type read with get<>() throws): a config.json a fuzzer wrote must be an error, never an abort.
 Result<GlmConfig> glmConfigFromJson(const std::string& text, const std::string& src) {
+    try {
+        return glmConfigFromJsonUnchecked(text, src);
+    } catch (const json::exception& e) {
+        return makeError(src + ": " + e.what());
+    }
+}
+
+namespace {
+Result<GlmConfig> glmConfigFromJsonUnchecked(const std::string& text, const std::string& src) {
     auto parsed = parseJsonObject(text, src);
     if (!parsed) return parsed.error();
     json j = std::move(*parsed);
@@ -159,7 +174,11 @@ Result<GlmConfig> glmConfigFromJson(const std::string& text, const std::string& 
         const auto& ms = rs["mrope_section"];
         if (!ms.is_array() || ms.size() != 3)
             return makeError(tsrc + ": rope mrope_section must be a list of 3 integers");
-        for (size_t i = 0; i < 3; ++i) t.mropeSection[i] = ms[i].get<int64_t>();
+        for (size_t i = 0; i < 3; ++i) {
+            if (!ms[i].is_number_integer())
+                return makeError(tsrc + ": rope mrope_section must be a list of 3 integers");
+            t.mropeSection[i] = ms[i].get<int64_t>();
+        }
     } else if (c.hasVision) {
         return makeError(tsrc + ": missing rope_scaling.mrope_section");
     }
@@ -200,6 +219,7 @@ Result<GlmConfig> glmConfigFromJson(const std::string& text, const std::string& 
     WB_TRY(c.validate(src));
     return c;
 }
+}  // namespace
 
 Result<GlmConfig> glmConfigFromFolder(const std::string& dir) {
     namespace fs = std::filesystem;
