@@ -136,19 +136,11 @@ public:
         bool sawDone = false, thinkOpen = false;
         const auto t0 = Clock::now();
         auto onData = [&](const std::string& payload) {
-            if (payload == "[DONE]") {
-                sawDone = true;
-                return;
-            }
-            json j = json::parse(payload, nullptr, false);
-            if (!j.is_object()) return;
-            if (j.contains("error")) {
-                const json& e = j["error"];
-                streamError = e.is_object() && e.contains("message") && e["message"].is_string()
-                                  ? e["message"].get<std::string>()
-                                  : e.dump();
-                return;
-            }
+            http::StreamChunk chunk = http::readStreamChunk(payload);
+            if (chunk.kind == http::StreamChunk::Kind::Done) sawDone = true;
+            if (chunk.kind == http::StreamChunk::Kind::Error) streamError = chunk.error;
+            if (chunk.kind != http::StreamChunk::Kind::Object) return;
+            const json& j = chunk.object;
             if (j.contains("usage") && j["usage"].is_object()) {
                 const json& u = j["usage"];
                 if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer())

@@ -118,16 +118,11 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
     fin.timings.ttftMs = -1;
 
     auto onData = [&](const std::string& payload) {
-        if (payload == "[DONE]") {
-            sawDone = true;
-            return;
-        }
-        json j = json::parse(payload, nullptr, false);
-        if (!j.is_object()) return;
-        if (j.contains("error")) {
-            streamError = j["error"].is_object() ? j["error"].value("message", j["error"].dump()) : j["error"].dump();
-            return;
-        }
+        http::StreamChunk chunk = http::readStreamChunk(payload);
+        if (chunk.kind == http::StreamChunk::Kind::Done) sawDone = true;
+        if (chunk.kind == http::StreamChunk::Kind::Error) streamError = chunk.error;
+        if (chunk.kind != http::StreamChunk::Kind::Object) return;
+        const json& j = chunk.object;
         if (j.contains("usage") && j["usage"].is_object()) {
             reportedTokens = j["usage"].value("completion_tokens", int64_t(-1));
             if (j["usage"].contains("prompt_tokens")) fin.usage.promptTokens = j["usage"]["prompt_tokens"];

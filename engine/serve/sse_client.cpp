@@ -116,4 +116,24 @@ SseOutcome postStreaming(const std::string& hostPort, const std::string& path, c
     return out;
 }
 
+StreamChunk readStreamChunk(const std::string& payload) {
+    StreamChunk c;
+    if (payload == "[DONE]") {
+        c.kind = StreamChunk::Kind::Done;
+        return c;
+    }
+    nlohmann::json j = nlohmann::json::parse(payload, nullptr, false);
+    if (!j.is_object()) return c;
+    if (j.contains("error")) {
+        const nlohmann::json& e = j["error"];
+        c.kind = StreamChunk::Kind::Error;
+        c.error = e.is_object() && e.contains("message") && e["message"].is_string() ? e["message"].get<std::string>()
+                                                                                     : e.dump();
+        return c;
+    }
+    c.kind = StreamChunk::Kind::Object;
+    c.object = std::move(j);
+    return c;
+}
+
 }  // namespace wb::http

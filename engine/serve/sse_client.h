@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,15 @@ struct SseOutcome {
 SseOutcome postStreaming(const std::string& hostPort, const std::string& path, const std::string& apiKey,
                          std::string body, const std::function<void(const std::string&)>& onData,
                          int readTimeoutSeconds, const std::function<bool()>& keepGoing = {});
+
+/// One `data:` payload of an OpenAI-compatible stream, read once for every client: the end marker, a chunk
+/// object, an error object (its message, or the whole object when it has none), or something to skip.
+struct StreamChunk {
+    enum class Kind { Done, Object, Error, Skip };
+    Kind kind = Kind::Skip;
+    nlohmann::json object;  // Kind::Object
+    std::string error;      // Kind::Error
+};
+StreamChunk readStreamChunk(const std::string& payload);
 
 }  // namespace wb::http
