@@ -1,0 +1,37 @@
+// BF16 GEMM on Intel AMX tiles (Sapphire Rapids and later): y[m, w.rows] = x[m, w.cols] · Wᵀ for BF16 weights
+// and many tokens (prefill, the vision tower, attention's two products). The activations are rounded to BF16 once
+// per call (round to nearest even, as Transformers' bfloat16 path does to every activation), products accumulate in
+// f32 inside the tile unit. Decode steps (few tokens) stay on the AVX-512 kernels, which are memory bound anyway
+// and keep activations in f32.
+//
+// Layout: the weight matrix is used as it is stored (row-major BF16, k contiguous), as the tiles' A operand: a
+// tile is 16 weight rows × 32 k values. The activations are packed per call into the B operand's pair-interleaved
+// ("VNNI") layout, 16 tokens a tile. C tiles therefore hold 16 output features × 16 tokens and are written
+// transposed into y. Threads split the weight rows; tokens go in blocks whose packed copy stays in L2.
+#pragma once
+
+#include <cstdint>
+
+#include "backend/cpu/weight_matrix.h"
+#include "core/thread_pool.h"
+
+namespace wb::cpu::amx {
+
+/// The CPU has AMX-TILE and AMX-BF16 and the kernel granted this process the tile state (arch_prctl).
+bool available();
+/// available(), not switched off by WB_CPU_AMX=0 or setEnabled(false), and the active ISA is AVX-512.
+bool enabled();
+/// For tests and benchmarks that compare paths within one process; not while kernels run. Returns enabled().
+bool setEnabled(bool on);
+
+/// Fewest tokens for which the tile path pays (below it the GEMV kernels are bound by reading the weights).
+constexpr int64_t kMinTokens = 16;
+
+/// Whether matmulBf16 takes this matrix and token count: BF16, rows a multiple of 16, cols of 32, m >= kMinTokens,
+/// and enabled().
+bool suits(const WeightMatrix& w, int64_t m);
+
+/// y[m, w.rows] = x[m, w.cols] · Wᵀ (row-major f32 x and y). Requires suits(w, m).
+void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool);
+
+}  // namespace wb::cpu::amx
