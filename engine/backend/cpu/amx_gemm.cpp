@@ -1,6 +1,7 @@
 #include "backend/cpu/amx_gemm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
@@ -126,14 +127,24 @@ void packTokens(const float* x, int64_t K, int64_t mb, uint16_t* xp, int64_t g0,
     }
 }
 
-// One k chunk [k0, k1) of the C tiles of RA (1 or 2) × 16 weight rows starting at w and RB (1 or 2) token groups
-// starting at xa. The accumulators start at zero (first chunk) or from `acc` (4 tiles of 16 × 16 f32), and end in
+// Copies weight rows [0, 16·ra) × k [k0, k1) (row stride K) into tile order: step s (32 k values), row tile a at
+// dst + (2s + a)·512, each tile 16 rows × 64 bytes contiguous. Strided rows would map to few L1 sets (a 4,096-wide
+// BF16 row is 8 KB: every row of a block starts in the same set) and cost a TLB entry each.
+void copyWeightTiles(const uint16_t* w, int64_t K, int ra, int64_t k0, int64_t k1, uint16_t* dst) {
+    for (int64_t k = k0; k < k1; k += 32, dst += 1024)
+        for (int a = 0; a < ra; ++a)
+            for (int r = 0; r < 16; ++r)
+                _mm512_store_si512(dst + a * 512 + r * 32,
+                                   _mm512_loadu_si512(w + (16 * int64_t(a) + r) * K + k));
+}
+
+// One k chunk [k0, k1) of the C tiles of RA (1 or 2) × 16 weight rows and RB (1 or 2) token groups starting at
+// xa. The weights come copied tile by tile (see copyWeightTiles): tile (step s, rows 16a) at ab + (2s + a)·512. The accumulators start at zero (first chunk) or from `acc` (4 tiles of 16 × 16 f32), and end in
 // `acc` or, after the last chunk, transposed into y (token t of group b at y + (16·b + t)·ldy, features
 // contiguous); tokens at or past `valid` (counted from the first group) are not written.
 template <int RA, int RB>
-void tileBlock(const uint16_t* w, int64_t K, const uint16_t* xa, int64_t k0, int64_t k1, bool first, bool last,
+void tileBlock(const uint16_t* ab, int64_t K, const uint16_t* xa, int64_t k0, int64_t k1, bool first, bool last,
                float (*acc)[256], float* y, int64_t ldy, int64_t valid) {
-    const int64_t ldw = K * 2;
     if (first) {
         _tile_zero(0);
         if constexpr (RB == 2) _tile_zero(1);
@@ -146,14 +157,14 @@ void tileBlock(const uint16_t* w, int64_t K, const uint16_t* xa, int64_t k0, int
         if constexpr (RA == 2 && RB == 2) _tile_loadd(3, acc[3], 64);
     }
     const uint16_t* xb = xa + 16 * K;
-    for (int64_t k = k0; k < k1; k += 32) {
-        _tile_loadd(4, w + k, ldw);
+    for (int64_t k = k0; k < k1; k += 32, ab += 1024) {
+        _tile_loadd(4, ab, 64);
         _tile_loadd(6, xa + k * 16, 64);
         if constexpr (RB == 2) _tile_loadd(7, xb + k * 16, 64);
         _tile_dpbf16ps(0, 4, 6);
         if constexpr (RB == 2) _tile_dpbf16ps(1, 4, 7);
         if constexpr (RA == 2) {
-            _tile_loadd(5, w + 16 * K + k, ldw);
+            _tile_loadd(5, ab + 512, 64);
             _tile_dpbf16ps(2, 5, 6);
             if constexpr (RB == 2) _tile_dpbf16ps(3, 5, 7);
         }
@@ -200,6 +211,7 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
             // Per 32-row block, k in chunks of kChunk: the block's weights for one chunk (32 × kChunk BF16 = 32 KB)
             // stay in L1 while every token group of the packed block passes; partial sums wait in `acc`.
             alignas(64) float acc[kMaxGroups / 2][4][256];
+            alignas(64) uint16_t ab[kChunk / 32 * 1024];
             for (;;) {
                 const int64_t rb = next.fetch_add(1, std::memory_order_relaxed);
                 if (rb >= rowBlocks) break;
@@ -210,17 +222,18 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
                 for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
                     const int64_t k1 = std::min(K, k0 + kChunk);
                     const bool first = k0 == 0, last = k1 == K;
+                    copyWeightTiles(wr, K, two ? 2 : 1, k0, k1, ab);
                     for (int64_t g = 0; g < groups; g += 2) {
                         const uint16_t* xg = xp + g * 16 * K;
                         float* yg = yr + g * 16 * N;
                         const int64_t valid = mb - g * 16;
                         float(*a)[256] = acc[g / 2];
                         if (g + 1 < groups) {
-                            if (two) tileBlock<2, 2>(wr, K, xg, k0, k1, first, last, a, yg, N, valid);
-                            else tileBlock<1, 2>(wr, K, xg, k0, k1, first, last, a, yg, N, valid);
+                            if (two) tileBlock<2, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid);
+                            else tileBlock<1, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid);
                         } else {
-                            if (two) tileBlock<2, 1>(wr, K, xg, k0, k1, first, last, a, yg, N, valid);
-                            else tileBlock<1, 1>(wr, K, xg, k0, k1, first, last, a, yg, N, valid);
+                            if (two) tileBlock<2, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid);
+                            else tileBlock<1, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid);
                         }
                     }
                 }
@@ -230,12 +243,149 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
     }
 }
 
+namespace {
+
+// e^x for 16 lanes: Cody-Waite range reduction and a degree-6 polynomial (relative error ~2e-7), clamped so that
+// very negative inputs give ~0 rather than denormals or NaN.
+inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)), _mm512_set1_ps(-87.3365447505531f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.3888888888888889e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3333333333333333e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1666666666666667e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666666666666667e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+uint16_t bf16Scalar(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+    return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+constexpr int64_t kKeyBlock = 256;
+
+}  // namespace
+
+void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStride, const float* v, int64_t vStride,
+                   int64_t n, int64_t d, float scale, float* out, int64_t outStride, ThreadPool& pool) {
+    if (n <= 0) return;
+    const int64_t np = (n + 31) / 32 * 32, dTiles = d / 16, dSteps = d / 32, groups = (n + 15) / 16;
+    // Keys: BF16 rows [np, d] (A tiles of the score product: 16 keys × 32 dims at a stride of d values).
+    // Values: transposed and in tile order, tile (key step s of 32, dims 16t) at vt + (s·dTiles + t)·512.
+    // Queries: scaled, pair-interleaved per group of 16 (B tiles), group g at qb + g·16·d.
+    std::vector<uint16_t> kb(size_t(np * d), 0), vt(size_t(np / 32 * dTiles * 512), 0), qb(size_t(groups * 16 * d));
+    pool.parallelFor(np / 32, 1, [&](int64_t s0, int64_t s1, int) {
+        for (int64_t st = s0; st < s1; ++st)
+            for (int64_t i = st * 32; i < std::min(n, st * 32 + 32); ++i) {
+                const float* kr = k + i * kStride;
+                const float* vr = v + i * vStride;
+                for (int64_t c = 0; c < d; ++c) {
+                    kb[size_t(i * d + c)] = bf16Scalar(kr[c]);
+                    vt[size_t((st * dTiles + c / 16) * 512 + (c % 16) * 32 + (i % 32))] = bf16Scalar(vr[c]);
+                }
+            }
+    });
+    pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
+        for (int64_t g = g0; g < g1; ++g)
+            for (int64_t t = 0; t < 16; ++t) {
+                const int64_t i = g * 16 + t;
+                for (int64_t c = 0; c < d; c += 2) {
+                    uint16_t* dst = qb.data() + g * 16 * d + (c / 2) * 32 + t * 2;
+                    dst[0] = i < n ? bf16Scalar(q[i * qStride + c] * scale) : 0;
+                    dst[1] = i < n ? bf16Scalar(q[i * qStride + c + 1] * scale) : 0;
+                }
+            }
+    });
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                                                6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i column =
+            _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
+        configureTiles();
+        alignas(64) float S[kKeyBlock][16];
+        alignas(64) uint16_t P[kKeyBlock / 2][32];
+        alignas(64) float O[256][16];
+        for (int64_t g = g0; g < g1; ++g) {
+            const uint16_t* qg = qb.data() + g * 16 * d;
+            __m512 m = _mm512_set1_ps(-INFINITY), l = _mm512_setzero_ps();
+            for (int64_t c = 0; c < d; ++c) _mm512_store_ps(O[c], _mm512_setzero_ps());
+            for (int64_t k0 = 0; k0 < np; k0 += kKeyBlock) {
+                const int64_t nk = std::min(kKeyBlock, np - k0);  // a multiple of 32
+                // Scores of 32 keys at a time: two C tiles [16 keys][16 queries] sharing each query tile.
+                for (int64_t kt = 0; kt < nk; kt += 32) {
+                    _tile_zero(0);
+                    _tile_zero(1);
+                    const uint16_t* ka = kb.data() + (k0 + kt) * d;
+                    for (int64_t st = 0; st < dSteps; ++st) {
+                        _tile_loadd(4, ka + st * 32, d * 2);
+                        _tile_loadd(5, ka + 16 * d + st * 32, d * 2);
+                        _tile_loadd(6, qg + st * 512, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 5, 6);
+                    }
+                    _tile_stored(0, S[kt], 64);
+                    _tile_stored(1, S[kt + 16], 64);
+                }
+                for (int64_t r = std::max<int64_t>(0, n - k0); r < nk; ++r) _mm512_store_ps(S[r], _mm512_set1_ps(-INFINITY));
+                // Online softmax per query lane: new running max, rescale what was summed so far.
+                __m512 mx = m;
+                for (int64_t r = 0; r < nk; ++r) mx = _mm512_max_ps(mx, _mm512_load_ps(S[r]));
+                const __m512 alpha = exp512(_mm512_sub_ps(m, mx));
+                __m512 sum = _mm512_setzero_ps();
+                for (int64_t r = 0; r < nk; r += 2) {
+                    const __m512 p0 = exp512(_mm512_sub_ps(_mm512_load_ps(S[r]), mx));
+                    const __m512 p1 = exp512(_mm512_sub_ps(_mm512_load_ps(S[r + 1]), mx));
+                    sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
+                    // B tile rows: key pair r/2, each query's two weights side by side.
+                    const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p1, p0));
+                    _mm512_store_si512(P[r / 2], _mm512_permutexvar_epi16(interleave, both));
+                }
+                l = _mm512_fmadd_ps(l, alpha, sum);
+                m = mx;
+                for (int64_t c = 0; c < d; ++c) _mm512_store_ps(O[c], _mm512_mul_ps(_mm512_load_ps(O[c]), alpha));
+                // O[dims][queries] += Vᵀ tile · P, 16 dims at a time.
+                for (int64_t t = 0; t < dTiles; ++t) {
+                    _tile_loadd(0, O[t * 16], 64);
+                    for (int64_t st = 0; st < nk / 32; ++st) {
+                        _tile_loadd(4, vt.data() + ((k0 / 32 + st) * dTiles + t) * 512, 64);
+                        _tile_loadd(6, P[st * 16], 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                    }
+                    _tile_stored(0, O[t * 16], 64);
+                }
+            }
+            // out[query][dim] = O[dim][query] / l[query].
+            alignas(64) float inv[16];
+            _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), l));
+            for (int64_t t = 0; t < 16 && g * 16 + t < n; ++t) {
+                float* o = out + (g * 16 + t) * outStride;
+                const __m512 s = _mm512_set1_ps(inv[t]);
+                for (int64_t c = 0; c < d; c += 16)
+                    _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_i32gather_ps(column, &O[c][t], 4), s));
+            }
+        }
+        _tile_release();
+    });
+}
+
 #pragma GCC diagnostic pop
 #pragma GCC pop_options
 
 #else
 
 void matmulBf16(const WeightMatrix&, const float*, int64_t, float*, ThreadPool&) { std::abort(); }
+void attentionBf16(const float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
+                   float*, int64_t, ThreadPool&) {
+    std::abort();
+}
 
 #endif
 

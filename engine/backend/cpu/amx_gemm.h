@@ -34,4 +34,12 @@ bool suits(const WeightMatrix& w, int64_t m);
 /// y[m, w.rows] = x[m, w.cols] · Wᵀ (row-major f32 x and y). Requires suits(w, m).
 void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool);
 
+/// Non-causal attention over one span of n tokens, one head (the vision tower's frames), fused on AMX tiles as
+/// FlashAttention does: per group of 16 queries, keys in blocks of 256 — scores Q·Kᵀ into a 16 KB buffer, an
+/// online softmax across the block (running max and sum per query), then P·V accumulated into the group's output
+/// — so no n-wide row of scores is ever written. q, k, v and the softmax weights are rounded to BF16; products and
+/// the softmax in f32. Requires enabled(), headDim a multiple of 32 and at most 256.
+void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStride, const float* v, int64_t vStride,
+                   int64_t n, int64_t headDim, float scale, float* out, int64_t outStride, ThreadPool& pool);
+
 }  // namespace wb::cpu::amx

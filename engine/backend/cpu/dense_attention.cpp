@@ -22,63 +22,13 @@ WeightMatrix f32View(const float* data, int64_t rows, int64_t cols) {
     return w;
 }
 
-uint16_t toBf16(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // NaN stays NaN
-    return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);                // round to nearest even
-}
-
-WeightMatrix bf16View(const std::vector<uint16_t>& data, int64_t rows, int64_t cols) {
-    WeightMatrix w;
-    w.dtype = DType::BF16;
-    w.rows = rows;
-    w.cols = cols;
-    w.data = reinterpret_cast<const uint8_t*>(data.data());
-    return w;
-}
-
-// The BF16 tile path: keys [np, d] and values transposed [d, np] in BF16, np = n rounded up to 32 with zero keys
-// and values; each tile's scores get the padding's columns zeroed after the softmax over the n real ones.
-void denseAttentionBf16(const DenseAttentionArgs& a, ThreadPool& pool) {
-    const int64_t n = a.n, d = a.headDim, np = (n + 31) / 32 * 32;
-    std::vector<uint16_t> keys(size_t(np * d), 0), valuesT(size_t(d * np), 0);
-    pool.parallelFor(n, 64, [&](int64_t b, int64_t e, int) {
-        for (int64_t i = b; i < e; ++i)
-            for (int64_t c = 0; c < d; ++c) keys[size_t(i * d + c)] = toBf16(a.k[i * a.kStride + c]);
-    });
-    pool.parallelFor(d, 1, [&](int64_t b, int64_t e, int) {
-        for (int64_t c = b; c < e; ++c)
-            for (int64_t i = 0; i < n; ++i) valuesT[size_t(c * np + i)] = toBf16(a.v[i * a.vStride + c]);
-    });
-    const WeightMatrix K = bf16View(keys, np, d), VT = bf16View(valuesT, d, np);
-    const int64_t tile = std::clamp<int64_t>((int64_t(4) << 20) / (4 * np), 32, 256);
-    std::vector<float> qt(size_t(tile * d)), scores(size_t(tile * np)), ot(size_t(tile * d));
-    for (int64_t t0 = 0; t0 < n; t0 += tile) {
-        const int64_t m = std::min(tile, n - t0);
-        for (int64_t i = 0; i < m; ++i) {
-            const float* src = a.q + (t0 + i) * a.qStride;
-            for (int64_t c = 0; c < d; ++c) qt[size_t(i * d + c)] = src[c] * a.scale;
-        }
-        matmul(K, qt.data(), m, scores.data(), pool);
-        pool.parallelFor(m, 1, [&](int64_t b, int64_t e, int) {
-            for (int64_t i = b; i < e; ++i) {
-                softmax(scores.data() + i * np, n);
-                std::fill(scores.data() + i * np + n, scores.data() + (i + 1) * np, 0.0f);
-            }
-        });
-        matmul(VT, scores.data(), m, ot.data(), pool);
-        for (int64_t i = 0; i < m; ++i) std::copy(ot.data() + i * d, ot.data() + (i + 1) * d, a.out + (t0 + i) * a.outStride);
-    }
-}
-
 }  // namespace
 
 void denseAttention(const DenseAttentionArgs& a, ThreadPool& pool) {
     const int64_t n = a.n, d = a.headDim;
     if (n <= 0 || d <= 0) return;
-    if (a.bf16 && d % 32 == 0 && n >= amx::kMinTokens && amx::enabled()) {
-        denseAttentionBf16(a, pool);
+    if (a.bf16 && d % 32 == 0 && d <= 256 && n >= amx::kMinTokens && amx::enabled()) {
+        amx::attentionBf16(a.q, a.qStride, a.k, a.kStride, a.v, a.vStride, n, d, a.scale, a.out, a.outStride, pool);
         return;
     }
     // Pack keys [n, d] and values transposed [d, n]: the GEMMs' weight operands.
