@@ -1,8 +1,9 @@
 // wb-bench-vision: the GLM-4.1V vision tower at real shapes on this CPU.
 //
 // 1. GEMM rates at the tower's and the text prefill's shapes (tokens × features × inputs), each path in the same
-//    run: f32 weights (AVX-512 f32), BF16 weights on the AVX-512 kernel (f32 activations, weights widened), and
-//    BF16 on AMX tiles where the CPU has them. The best of these is "the GEMM peak here" that the tower is held to.
+//    run: f32 weights (AVX-512 f32), BF16 weights on the AVX-512 kernel (f32 activations, weights widened), BF16
+//    on AMX tiles where the CPU has them, per-row int8 weights on the VNNI kernel (int8 activations per 32-block)
+//    and on AMX tiles (BF16 activations). The best of these is "the GEMM peak here" that the tower is held to.
 // 2. With -m: a GLM-4.1V folder (any text depth; the vision config is what counts) loaded at --precision, and a
 //    procedural 1080×2400 screenshot encoded at each --pixels budget (the processor's max_pixels): seconds, the
 //    tower's arithmetic (GEMM + attention FLOPs, counted from the shapes) and achieved GFLOP/s, and the seconds of
@@ -83,8 +84,9 @@ double gemmTable(wb::ThreadPool& pool) {
             {"text down        512 x 4096 x 13696", 512, 4096, 13696},
     };
     std::printf("GEMM GFLOP/s, %d threads (best of 3)\n", pool.size());
-    std::printf("  %-38s %10s %10s %10s   (per core, GFLOP per CPU second: f32 / bf16 avx / amx)\n",
-                "shape (tokens x out x in)", "f32", "bf16 avx", "bf16 amx");
+    std::printf("  %-38s %9s %9s %9s %9s %9s   (per core, GFLOP per CPU second: f32 / bf16 avx / bf16 amx / i8 "
+                "vnni / i8 amx)\n",
+                "shape (tokens x out x in)", "f32", "bf16 avx", "bf16 amx", "i8 vnni", "i8 amx");
     double peak = 0;
     std::mt19937 rng(1);
     std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -99,17 +101,21 @@ double gemmTable(wb::ThreadPool& pool) {
         f32.data = reinterpret_cast<const uint8_t*>(wf.data());
         auto bf = wb::convertWeight(f32, wb::DType::BF16);
         if (!bf) return 0;
-        double cF32 = 0, cAvx = 0, cAmx = 0;
+        auto i8 = wb::convertWeight(f32, wb::DType::I8);
+        if (!i8) return 0;
+        double cF32 = 0, cAvx = 0, cAmx = 0, cVnni = 0, cI8Amx = 0;
         const double rF32 = gemmRate(f32, x, s.m, y, pool, 3, cF32);
         const bool had = wb::cpu::amx::enabled();
         wb::cpu::amx::setEnabled(false);
         const double rAvx = gemmRate(*bf, x, s.m, y, pool, 3, cAvx);
+        const double rVnni = gemmRate(*i8, x, s.m, y, pool, 3, cVnni);
         wb::cpu::amx::setEnabled(had);
-        double rAmx = 0;
+        double rAmx = 0, rI8Amx = 0;
         if (wb::cpu::amx::suits(*bf, s.m)) rAmx = gemmRate(*bf, x, s.m, y, pool, 3, cAmx);
-        peak = std::max({peak, rF32, rAvx, rAmx});
-        std::printf("  %-38s %10.1f %10.1f %10.1f   (%.0f / %.0f / %.0f)\n", s.name, rF32, rAvx, rAmx, cF32, cAvx,
-                    cAmx);
+        if (wb::cpu::amx::suits(*i8, s.m)) rI8Amx = gemmRate(*i8, x, s.m, y, pool, 3, cI8Amx);
+        peak = std::max({peak, rF32, rAvx, rAmx, rVnni, rI8Amx});
+        std::printf("  %-38s %9.1f %9.1f %9.1f %9.1f %9.1f   (%.0f / %.0f / %.0f / %.0f / %.0f)\n", s.name, rF32, rAvx,
+                    rAmx, rVnni, rI8Amx, cF32, cAvx, cAmx, cVnni, cI8Amx);
         std::fflush(stdout);
     }
     std::printf("  GEMM peak here: %.1f GFLOP/s\n", peak);

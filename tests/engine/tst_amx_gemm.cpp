@@ -1,7 +1,8 @@
 // The AMX BF16 tile GEMM (backend/cpu/amx_gemm.h) against the definition: y = bf16(x) · Wᵀ in double, where the
 // activations are rounded to BF16 exactly as the tile path rounds them, so the only difference left is f32
 // accumulation order (bound: 1e-5 relative to the row's sum of |products|). Shapes around the tile edges
-// (16-row and 32-row weight blocks, odd token counts, more tokens than one packed block of 256), and
+// (16-row and 32-row weight blocks, odd token counts, more tokens than one packed block of 256), per-row int8
+// weights (exact in the tiles, scaled on output), and
 // cpu::matmul's dispatch: it takes the tile path for BF16 weights and many tokens, and agrees with the AVX-512
 // path (f32 activations) within BF16 rounding of the activations. Skipped on a CPU without AMX.
 #include <QtTest>
@@ -115,6 +116,43 @@ private slots:
         // |y| ~ sqrt(256) · 0.1 = 1.6; BF16 activations move it by ~ 1.6 · 2^-9 / sqrt-ish: well under 0.02.
         QVERIFY2(worst < 0.02, qPrintable(QString::number(worst)));
         QVERIFY2(differs > 0, "the two paths gave identical bits: the tile path was not taken");
+    }
+
+    // Per-row int8 weights: the int8 values enter the tiles exactly, the row scale multiplies the output.
+    void int8Weights_data() {
+        QTest::addColumn<int>("m");
+        QTest::addColumn<int>("n");
+        QTest::addColumn<int>("k");
+        for (int m : {16, 45, 300})
+            for (auto [n, k] : {std::pair{16, 64}, std::pair{96, 544}})
+                QTest::newRow(qPrintable(QString("m%1_n%2_k%3").arg(m).arg(n).arg(k))) << m << n << k;
+    }
+    void int8Weights() {
+        QFETCH(int, m);
+        QFETCH(int, n);
+        QFETCH(int, k);
+        Case c = makeCase(m, n, k, uint32_t(m + n + k));
+        auto w = convertWeight(c.W, DType::I8);
+        QVERIFY(w.ok());
+        QVERIFY(cpu::amx::suits(*w, m));
+        ThreadPool pool(2);
+        std::vector<float> y(size_t(m * n), -1.0f);
+        cpu::matmul(*w, c.x.data(), m, y.data(), pool);
+        double worst = 0;
+        const auto* q = reinterpret_cast<const int8_t*>(w->data);
+        for (int64_t r = 0; r < n; ++r)
+            for (int64_t t = 0; t < m; ++t) {
+                double want = 0, mag = 0;
+                for (int64_t i = 0; i < k; ++i) {
+                    const double p = double(bf16Round(c.x[size_t(t * k + i)])) * double(q[r * k + i]);
+                    want += p;
+                    mag += std::abs(p);
+                }
+                want *= w->rowScales[r];
+                mag *= std::abs(w->rowScales[r]);
+                worst = std::max(worst, std::abs(double(y[size_t(t * n + r)]) - want) / mag);
+            }
+        QVERIFY2(worst < 1e-5, qPrintable(QString("worst relative error %1").arg(worst)));
     }
 
     void refusesWhatItCannotTake() {

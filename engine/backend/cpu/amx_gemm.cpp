@@ -69,7 +69,8 @@ bool setEnabled(bool on) {
 }
 
 bool suits(const WeightMatrix& w, int64_t m) {
-    return w.dtype == DType::BF16 && m >= kMinTokens && w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 &&
+    const bool type = w.dtype == DType::BF16 || (w.dtype == DType::I8 && w.rowScales);
+    return type && m >= kMinTokens && w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 &&
            w.cols % 32 == 0 && enabled();
 }
 
@@ -138,13 +139,28 @@ void copyWeightTiles(const uint16_t* w, int64_t K, int ra, int64_t k0, int64_t k
                                    _mm512_loadu_si512(w + (16 * int64_t(a) + r) * K + k));
 }
 
+// The same for int8 weights (I8: per-row scales applied to the output), each value widened to BF16 exactly
+// (|q| <= 127 needs 7 bits; BF16 has 8).
+void copyWeightTilesI8(const int8_t* w, int64_t K, int ra, int64_t k0, int64_t k1, uint16_t* dst) {
+    for (int64_t k = k0; k < k1; k += 32, dst += 1024)
+        for (int a = 0; a < ra; ++a)
+            for (int r = 0; r < 16; ++r) {
+                const int8_t* src = w + (16 * int64_t(a) + r) * K + k;
+                const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+                const __m512 hi =
+                        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16))));
+                _mm512_store_si512(dst + a * 512 + r * 32, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+            }
+}
+
 // One k chunk [k0, k1) of the C tiles of RA (1 or 2) × 16 weight rows and RB (1 or 2) token groups starting at
 // xa. The weights come copied tile by tile (see copyWeightTiles): tile (step s, rows 16a) at ab + (2s + a)·512. The accumulators start at zero (first chunk) or from `acc` (4 tiles of 16 × 16 f32), and end in
 // `acc` or, after the last chunk, transposed into y (token t of group b at y + (16·b + t)·ldy, features
-// contiguous); tokens at or past `valid` (counted from the first group) are not written.
+// contiguous), times rowScale[row] when given (int8 weights); tokens at or past `valid` (counted from the first
+// group) are not written.
 template <int RA, int RB>
 void tileBlock(const uint16_t* ab, int64_t K, const uint16_t* xa, int64_t k0, int64_t k1, bool first, bool last,
-               float (*acc)[256], float* y, int64_t ldy, int64_t valid) {
+               float (*acc)[256], float* y, int64_t ldy, int64_t valid, const float* rowScale) {
     if (first) {
         _tile_zero(0);
         if constexpr (RB == 2) _tile_zero(1);
@@ -182,7 +198,11 @@ void tileBlock(const uint16_t* ab, int64_t K, const uint16_t* xa, int64_t k0, in
             const int64_t tok = 16 * b + j;
             if (tok >= valid) break;
             float* out = y + tok * ldy;
-            for (int a = 0; a < RA; ++a) _mm512_storeu_ps(out + 16 * a, _mm512_i32gather_ps(column, acc[a * 2 + b] + j, 4));
+            for (int a = 0; a < RA; ++a) {
+                __m512 col = _mm512_i32gather_ps(column, acc[a * 2 + b] + j, 4);
+                if (rowScale) col = _mm512_mul_ps(col, _mm512_loadu_ps(rowScale + 16 * a));
+                _mm512_storeu_ps(out + 16 * a, col);
+            }
         }
 }
 
@@ -190,7 +210,9 @@ void tileBlock(const uint16_t* ab, int64_t K, const uint16_t* xa, int64_t k0, in
 
 void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool) {
     const int64_t K = w.cols, N = w.rows;
+    const bool i8 = w.dtype == DType::I8;
     const auto* W = reinterpret_cast<const uint16_t*>(w.data);
+    const auto* W8 = reinterpret_cast<const int8_t*>(w.data);
     // Tokens per packed block: the block is reused by every weight row, so the larger the fewer passes over the
     // weights (each pass streams all of W); 256 tokens make a pass cost far less than its arithmetic.
     constexpr int64_t kBlockTokens = 256;
@@ -217,23 +239,24 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
                 if (rb >= rowBlocks) break;
                 const int64_t r0 = rb * 32;
                 const bool two = r0 + 32 <= N;
-                const uint16_t* wr = W + r0 * K;
+                const float* scales = i8 ? w.rowScales + r0 : nullptr;
                 float* yr = y + t0 * N + r0;
                 for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
                     const int64_t k1 = std::min(K, k0 + kChunk);
                     const bool first = k0 == 0, last = k1 == K;
-                    copyWeightTiles(wr, K, two ? 2 : 1, k0, k1, ab);
+                    if (i8) copyWeightTilesI8(W8 + r0 * K, K, two ? 2 : 1, k0, k1, ab);
+                    else copyWeightTiles(W + r0 * K, K, two ? 2 : 1, k0, k1, ab);
                     for (int64_t g = 0; g < groups; g += 2) {
                         const uint16_t* xg = xp + g * 16 * K;
                         float* yg = yr + g * 16 * N;
                         const int64_t valid = mb - g * 16;
                         float(*a)[256] = acc[g / 2];
                         if (g + 1 < groups) {
-                            if (two) tileBlock<2, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid);
-                            else tileBlock<1, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid);
+                            if (two) tileBlock<2, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                            else tileBlock<1, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
                         } else {
-                            if (two) tileBlock<2, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid);
-                            else tileBlock<1, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid);
+                            if (two) tileBlock<2, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                            else tileBlock<1, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
                         }
                     }
                 }

@@ -1,5 +1,5 @@
-// BF16 GEMM on Intel AMX tiles (Sapphire Rapids and later): y[m, w.rows] = x[m, w.cols] · Wᵀ for BF16 weights
-// and many tokens (prefill, the vision tower, attention's two products). The activations are rounded to BF16 once
+// BF16 GEMM on Intel AMX tiles (Sapphire Rapids and later): y[m, w.rows] = x[m, w.cols] · Wᵀ for BF16 (and
+// per-row int8) weights and many tokens (prefill, the vision tower, attention's two products). The activations are rounded to BF16 once
 // per call (round to nearest even, as Transformers' bfloat16 path does to every activation), products accumulate in
 // f32 inside the tile unit. Decode steps (few tokens) stay on the AVX-512 kernels, which are memory bound anyway
 // and keep activations in f32.
@@ -27,11 +27,13 @@ bool setEnabled(bool on);
 /// Fewest tokens for which the tile path pays (below it the GEMV kernels are bound by reading the weights).
 constexpr int64_t kMinTokens = 16;
 
-/// Whether matmulBf16 takes this matrix and token count: BF16, rows a multiple of 16, cols of 32, m >= kMinTokens,
-/// and enabled().
+/// Whether matmulBf16 takes this matrix and token count: BF16 or I8 (per-row int8), rows a multiple of 16, cols of
+/// 32, m >= kMinTokens, and enabled().
 bool suits(const WeightMatrix& w, int64_t m);
 
-/// y[m, w.rows] = x[m, w.cols] · Wᵀ (row-major f32 x and y). Requires suits(w, m).
+/// y[m, w.rows] = x[m, w.cols] · Wᵀ (row-major f32 x and y). Requires suits(w, m). I8 weights go into the tiles
+/// as BF16 exactly (|q| <= 127), their row scales applied to the output: the same weights as the int8 vector
+/// kernels, with BF16 activations instead of int8 ones per 32-block.
 void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool);
 
 /// Non-causal attention over one span of n tokens, one head (the vision tower's frames), fused on AMX tiles as
