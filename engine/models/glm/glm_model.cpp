@@ -438,14 +438,24 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, Thr
     addBias(y.data(), m_downsampleBias, M);
     // Merger: proj, LayerNorm, exact GELU, then a SiLU-gated MLP.
     cpu::matmul(m_mergerProj, y.data(), M, z.data(), pool);
-    layerNorm(z.data(), m_mergerNormW.data(), m_mergerNormB.data(), 1e-5f, M, out, z.data());
-    for (float& e : z) e = 0.5f * e * (1.0f + std::erf(e * float(M_SQRT1_2)));
-    const int64_t inter = v.intermediateSize;
-    std::vector<float> mg(size_t(M * inter)), mu(size_t(M * inter));
-    cpu::matmul(m_mergerGate, z.data(), M, mg.data(), pool);
-    cpu::matmul(m_mergerUp, z.data(), M, mu.data(), pool);
-    cpu::siluMul(mg.data(), mu.data(), M * inter, mg.data());
-    cpu::matmul(m_mergerDown, mg.data(), M, y.data(), pool);
+    byRows(M, [&](int64_t b, int64_t e) {
+        layerNorm(z.data() + b * out, m_mergerNormW.data(), m_mergerNormB.data(), 1e-5f, e - b, out,
+                  z.data() + b * out);
+        for (float* p = z.data() + b * out; p < z.data() + e * out; ++p)
+            *p = 0.5f * *p * (1.0f + std::erf(*p * float(M_SQRT1_2)));
+    });
+    // The MLP (13,696 wide) in chunks of rows, as the blocks' MLP: bounded whatever the image's size.
+    const int64_t inter = v.intermediateSize, chunk = std::min<int64_t>(M, 1024);
+    std::vector<float> mg(size_t(chunk * inter)), mu(size_t(chunk * inter));
+    for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+        const int64_t rows = std::min(chunk, M - r0);
+        cpu::matmul(m_mergerGate, z.data() + r0 * out, rows, mg.data(), pool);
+        cpu::matmul(m_mergerUp, z.data() + r0 * out, rows, mu.data(), pool);
+        byRows(rows, [&](int64_t b, int64_t e) {
+            cpu::siluMul(mg.data() + b * inter, mu.data() + b * inter, (e - b) * inter, mg.data() + b * inter);
+        });
+        cpu::matmul(m_mergerDown, mg.data(), rows, y.data() + r0 * out, pool);
+    }
     return y;
 }
 
