@@ -297,33 +297,44 @@ constexpr int64_t kKeyBlock = 256;
 
 }  // namespace
 
-void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStride, const float* v, int64_t vStride,
-                   int64_t n, int64_t d, float scale, float* out, int64_t outStride, ThreadPool& pool) {
-    if (n <= 0) return;
-    const int64_t np = (n + 31) / 32 * 32, dTiles = d / 16, dSteps = d / 32, groups = (n + 15) / 16;
+void packKv(int64_t n, int64_t d, const std::function<const float*(int64_t)>& keyRow,
+            const std::function<const float*(int64_t)>& valueRow, PackedKv& kv, ThreadPool& pool) {
+    kv.n = n;
+    kv.d = d;
+    kv.np = (n + 31) / 32 * 32;
+    const int64_t np = kv.np, dTiles = d / 16;
     // Keys: BF16 rows [np, d] (A tiles of the score product: 16 keys × 32 dims at a stride of d values).
     // Values: transposed and in tile order, tile (key step s of 32, dims 16t) at vt + (s·dTiles + t)·512.
-    // Queries: scaled, pair-interleaved per group of 16 (B tiles), group g at qb + g·16·d.
-    std::vector<uint16_t> kb(size_t(np * d), 0), vt(size_t(np / 32 * dTiles * 512), 0), qb(size_t(groups * 16 * d));
+    kv.k.assign(size_t(np * d), 0);
+    kv.vt.assign(size_t(np / 32 * dTiles * 512), 0);
     pool.parallelFor(np / 32, 1, [&](int64_t s0, int64_t s1, int) {
         for (int64_t st = s0; st < s1; ++st)
             for (int64_t i = st * 32; i < std::min(n, st * 32 + 32); ++i) {
-                const float* kr = k + i * kStride;
-                const float* vr = v + i * vStride;
+                const float* kr = keyRow(i);
+                const float* vr = valueRow(i);
                 for (int64_t c = 0; c < d; ++c) {
-                    kb[size_t(i * d + c)] = bf16Scalar(kr[c]);
-                    vt[size_t((st * dTiles + c / 16) * 512 + (c % 16) * 32 + (i % 32))] = bf16Scalar(vr[c]);
+                    kv.k[size_t(i * d + c)] = bf16Scalar(kr[c]);
+                    kv.vt[size_t((st * dTiles + c / 16) * 512 + (c % 16) * 32 + (i % 32))] = bf16Scalar(vr[c]);
                 }
             }
     });
+}
+
+void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, const PackedKv& kv, int64_t firstPos,
+                float* out, int64_t outStride, ThreadPool& pool) {
+    const int64_t n = kv.n, d = kv.d, dTiles = d / 16, dSteps = d / 32, groups = (numQ + 15) / 16;
+    if (numQ <= 0 || n <= 0) return;
+    const bool causal = firstPos >= 0;
+    // Queries: scaled, pair-interleaved per group of 16 (B tiles), group g at qb + g·16·d.
+    std::vector<uint16_t> qb(size_t(groups * 16 * d));
     pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
         for (int64_t g = g0; g < g1; ++g)
             for (int64_t t = 0; t < 16; ++t) {
                 const int64_t i = g * 16 + t;
                 for (int64_t c = 0; c < d; c += 2) {
                     uint16_t* dst = qb.data() + g * 16 * d + (c / 2) * 32 + t * 2;
-                    dst[0] = i < n ? bf16Scalar(q[i * qStride + c] * scale) : 0;
-                    dst[1] = i < n ? bf16Scalar(q[i * qStride + c + 1] * scale) : 0;
+                    dst[0] = i < numQ ? bf16Scalar(q[i * qStride + c] * scale) : 0;
+                    dst[1] = i < numQ ? bf16Scalar(q[i * qStride + c + 1] * scale) : 0;
                 }
             }
     });
@@ -331,6 +342,7 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
                                                 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     const __m512i column =
             _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
         configureTiles();
         alignas(64) float S[kKeyBlock][16];
@@ -338,15 +350,20 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
         alignas(64) float O[256][16];
         for (int64_t g = g0; g < g1; ++g) {
             const uint16_t* qg = qb.data() + g * 16 * d;
+            // Keys this group sees: all, or (causal) up to its last query's position; lane t's query sits at
+            // firstPos + 16g + t and sees keys at or before it.
+            const int64_t seen = causal ? std::min(n, firstPos + std::min(numQ, g * 16 + 16)) : n;
+            const int64_t seenPadded = (seen + 31) / 32 * 32;
+            const __m512i qpos = _mm512_add_epi32(_mm512_set1_epi32(int32_t(causal ? firstPos + g * 16 : 0)), lane);
             __m512 m = _mm512_set1_ps(-INFINITY), l = _mm512_setzero_ps();
             for (int64_t c = 0; c < d; ++c) _mm512_store_ps(O[c], _mm512_setzero_ps());
-            for (int64_t k0 = 0; k0 < np; k0 += kKeyBlock) {
-                const int64_t nk = std::min(kKeyBlock, np - k0);  // a multiple of 32
+            for (int64_t k0 = 0; k0 < seenPadded; k0 += kKeyBlock) {
+                const int64_t nk = std::min(kKeyBlock, seenPadded - k0);  // a multiple of 32
                 // Scores of 32 keys at a time: two C tiles [16 keys][16 queries] sharing each query tile.
                 for (int64_t kt = 0; kt < nk; kt += 32) {
                     _tile_zero(0);
                     _tile_zero(1);
-                    const uint16_t* ka = kb.data() + (k0 + kt) * d;
+                    const uint16_t* ka = kv.k.data() + (k0 + kt) * d;
                     for (int64_t st = 0; st < dSteps; ++st) {
                         _tile_loadd(4, ka + st * 32, d * 2);
                         _tile_loadd(5, ka + 16 * d + st * 32, d * 2);
@@ -357,7 +374,12 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
                     _tile_stored(0, S[kt], 64);
                     _tile_stored(1, S[kt + 16], 64);
                 }
-                for (int64_t r = std::max<int64_t>(0, n - k0); r < nk; ++r) _mm512_store_ps(S[r], _mm512_set1_ps(-INFINITY));
+                for (int64_t r = std::max<int64_t>(0, seen - k0); r < nk; ++r) _mm512_store_ps(S[r], _mm512_set1_ps(-INFINITY));
+                if (causal && k0 + nk > firstPos + g * 16)  // keys past some lane's position: mask them there
+                    for (int64_t r = std::max<int64_t>(0, firstPos + g * 16 - k0); r < std::min(nk, seen - k0); ++r) {
+                        const __mmask16 future = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(int32_t(k0 + r)), qpos);
+                        _mm512_store_ps(S[r], _mm512_mask_mov_ps(_mm512_load_ps(S[r]), future, _mm512_set1_ps(-INFINITY)));
+                    }
                 // Online softmax per query lane: new running max, rescale what was summed so far.
                 __m512 mx = m;
                 for (int64_t r = 0; r < nk; ++r) mx = _mm512_max_ps(mx, _mm512_load_ps(S[r]));
@@ -378,7 +400,7 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
                 for (int64_t t = 0; t < dTiles; ++t) {
                     _tile_loadd(0, O[t * 16], 64);
                     for (int64_t st = 0; st < nk / 32; ++st) {
-                        _tile_loadd(4, vt.data() + ((k0 / 32 + st) * dTiles + t) * 512, 64);
+                        _tile_loadd(4, kv.vt.data() + ((k0 / 32 + st) * dTiles + t) * 512, 64);
                         _tile_loadd(6, P[st * 16], 64);
                         _tile_dpbf16ps(0, 4, 6);
                     }
@@ -388,15 +410,23 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
             // out[query][dim] = O[dim][query] / l[query].
             alignas(64) float inv[16];
             _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), l));
-            for (int64_t t = 0; t < 16 && g * 16 + t < n; ++t) {
+            for (int64_t t = 0; t < 16 && g * 16 + t < numQ; ++t) {
                 float* o = out + (g * 16 + t) * outStride;
-                const __m512 s = _mm512_set1_ps(inv[t]);
+                const __m512 sc = _mm512_set1_ps(inv[t]);
                 for (int64_t c = 0; c < d; c += 16)
-                    _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_i32gather_ps(column, &O[c][t], 4), s));
+                    _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_i32gather_ps(column, &O[c][t], 4), sc));
             }
         }
         _tile_release();
     });
+}
+
+void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStride, const float* v, int64_t vStride,
+                   int64_t n, int64_t d, float scale, float* out, int64_t outStride, ThreadPool& pool) {
+    if (n <= 0) return;
+    PackedKv kv;
+    packKv(n, d, [&](int64_t i) { return k + i * kStride; }, [&](int64_t i) { return v + i * vStride; }, kv, pool);
+    attendBf16(q, qStride, n, scale, kv, -1, out, outStride, pool);
 }
 
 #pragma GCC diagnostic pop
@@ -407,6 +437,13 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
 void matmulBf16(const WeightMatrix&, const float*, int64_t, float*, ThreadPool&) { std::abort(); }
 void attentionBf16(const float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
                    float*, int64_t, ThreadPool&) {
+    std::abort();
+}
+void packKv(int64_t, int64_t, const std::function<const float*(int64_t)>&, const std::function<const float*(int64_t)>&,
+            PackedKv&, ThreadPool&) {
+    std::abort();
+}
+void attendBf16(const float*, int64_t, int64_t, float, const PackedKv&, int64_t, float*, int64_t, ThreadPool&) {
     std::abort();
 }
 

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <vector>
 
 #include "backend/cpu/weight_matrix.h"
 #include "core/thread_pool.h"
@@ -43,5 +45,18 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
 /// the softmax in f32. Requires enabled(), headDim a multiple of 32 and at most 256.
 void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStride, const float* v, int64_t vStride,
                    int64_t n, int64_t headDim, float scale, float* out, int64_t outStride, ThreadPool& pool);
+
+/// One KV head's keys and values in BF16 tile layouts, packed once and attended by every query head of its group.
+struct PackedKv {
+    std::vector<uint16_t> k, vt;
+    int64_t n = 0, np = 0, d = 0;
+};
+/// Packs positions [0, n) read through the accessors (each returns headDim floats). headDim as attentionBf16.
+void packKv(int64_t n, int64_t headDim, const std::function<const float*(int64_t)>& keyRow,
+            const std::function<const float*(int64_t)>& valueRow, PackedKv& kv, ThreadPool& pool);
+/// numQ queries (row i at q + i·qStride) over kv; causal when firstPos >= 0: query i sits at position
+/// firstPos + i and sees keys [0, firstPos + i]. Output row i at out + i·outStride.
+void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, const PackedKv& kv, int64_t firstPos,
+                float* out, int64_t outStride, ThreadPool& pool);
 
 }  // namespace wb::cpu::amx

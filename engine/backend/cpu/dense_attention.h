@@ -48,6 +48,8 @@ struct CausalRunArgs {
     float scale = 1.0f;
     /// The row of position p holding every KV head (KV head g at + g * headDim).
     std::function<const float*(int64_t)> keyRow, valueRow;
+    /// As DenseAttentionArgs::bf16: both products on BF16 tiles (AMX), fused (amx::attendBf16), when available.
+    bool bf16 = false;
 };
 
 void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool);

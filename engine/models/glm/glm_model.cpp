@@ -505,6 +505,9 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
     ThreadPool& pool = *m_pool;
     const int64_t hd = c.headDim, qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd;
     const float attnScale = 1.0f / std::sqrt(float(hd));
+    // A BF16 or INT8 load takes prefill attention's products on BF16 tiles too (where the CPU has them).
+    const bool bf16Attention =
+            !m_layers.empty() && (m_layers.front().wq.dtype == DType::BF16 || m_layers.front().wq.dtype == DType::I8);
     std::vector<float> x(size_t(n * c.dim)), h(size_t(n * c.dim)), q(size_t(n * qDim)), k(size_t(n * kvDim)),
             vv(size_t(n * kvDim)), att(size_t(n * qDim)), gu(size_t(n * 2 * c.ffnDim)), act(size_t(n * c.ffnDim));
     for (int64_t i = 0; i < n; ++i) {
@@ -562,6 +565,7 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
                 r.numKvHeads = int(c.numKvHeads);
                 r.headDim = hd;
                 r.scale = attnScale;
+                r.bf16 = bf16Attention;
                 r.keyRow = [&](int64_t p) { return kv.keys(l, table[size_t(p / bs)], p % bs); };
                 r.valueRow = [&](int64_t p) { return kv.values(l, table[size_t(p / bs)], p % bs); };
                 cpu::causalAttentionTiled(r, pool);
