@@ -272,7 +272,9 @@ void roundThrough(DType dtype, float* v, int64_t n) {
 TensorProducer makeProducer(const Options& o, const TensorSpec& spec, DType storeType, DType roundType,
                             std::vector<int64_t> rowSource) {
     const uint64_t key = tensorKey(o.seed, spec.hfName);
-    const int64_t cols = spec.shape.back();
+    // Rows are the first dimension; a conv kernel's other dimensions flatten into its row.
+    int64_t cols = spec.shape.back();
+    for (size_t d = 1; d + 1 < spec.shape.size(); ++d) cols *= spec.shape[d];
     const int64_t rows = spec.shape.size() == 1 ? 1 : spec.shape[0];
     const Init init = spec.init;
     // A 1-D tensor with a permutation (Q/K bias) permutes single values: treat it as `n` rows of one value.

@@ -341,6 +341,19 @@ Result<int> writeMmproj(const SafetensorsSet& st, const GlmConfig& cfg, const st
         };
         vec3("image_mean", mean);
         vec3("image_std", stdv);
+        // The resize budget (HF's size.shortest_edge / longest_edge, or min_pixels / max_pixels), as llama.cpp's
+        // image_min_pixels / image_max_pixels keys.
+        auto pixels = [&](const char* sizeKey, const char* oldKey, const char* ggufKey) {
+            const json* v = nullptr;
+            if ((*pp).contains("size") && (*pp)["size"].is_object() && (*pp)["size"].contains(sizeKey))
+                v = &(*pp)["size"][sizeKey];
+            else if ((*pp).contains(oldKey))
+                v = &(*pp)[oldKey];
+            if (v && v->is_number_integer() && v->get<int64_t>() > 0 && v->get<int64_t>() < (int64_t(1) << 31))
+                w.setU32(ggufKey, uint32_t(v->get<int64_t>()));
+        };
+        pixels("shortest_edge", "min_pixels", "clip.vision.image_min_pixels");
+        pixels("longest_edge", "max_pixels", "clip.vision.image_max_pixels");
     }
     w.setNumberArray("clip.vision.image_mean", GgufType::F32, mean);
     w.setNumberArray("clip.vision.image_std", GgufType::F32, stdv);
