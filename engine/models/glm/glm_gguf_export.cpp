@@ -11,6 +11,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend/cpu/weight_matrix.h"
 #include "formats/gguf_writer.h"
@@ -54,6 +56,13 @@ void readValues(const TensorInfo& t, int64_t first, int64_t n, float* dst) {
             std::fill(dst, dst + n, 0.0f);  // refused before a producer is made
             break;
     }
+}
+
+void releasePages(const TensorInfo& t) {
+    const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) & ~(page - 1);
+    const auto end = (reinterpret_cast<uintptr_t>(t.data) + uintptr_t(t.numBytes)) & ~(page - 1);
+    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 void encodeValues(DType dtype, const float* src, uint8_t* dst, int64_t n) {
@@ -124,7 +133,14 @@ Result<void> addPlain(GgufWriter& w, const TensorInfo& src, const std::string& g
     const int64_t rows = cols == 0 ? 0 : src.numElements() / cols;
     const TensorInfo* t = &src;
     RowSource source = [t, cols](int64_t r, float* dst) { readValues(*t, r * cols, cols, dst); };
-    return w.addTensor(ggufName, store, src.shape, makeRowProducer(rows, cols, store, std::move(source), ggufName));
+    TensorProducer rowsOut = makeRowProducer(rows, cols, store, std::move(source), ggufName);
+    // Once written, the source's pages are dropped from this process (they are the file's, read again if touched):
+    // converting a 9B folder then holds one tensor at a time, not every mapped shard.
+    return w.addTensor(ggufName, store, src.shape, [t, rowsOut](uint8_t* dst, size_t numBytes) -> Result<void> {
+        WB_TRY(rowsOut(dst, numBytes));
+        releasePages(*t);
+        return {};
+    });
 }
 
 Result<void> checkReadable(const TensorInfo& t) {

@@ -1,5 +1,8 @@
 #include "models/glm/glm_gguf_source.h"
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
 #include <map>
 #include <vector>
 
@@ -129,6 +132,32 @@ Result<void> joinPatchKernel(State& s) {
 }
 
 }  // namespace
+
+Result<std::string> pairedMmproj(const std::string& textPath, const std::string& requested) {
+    namespace fs = std::filesystem;
+    if (!requested.empty()) return requested;
+    auto t = GgufFile::open(textPath);
+    if (!t) return t.error();
+    if (!(*t)->getNumberArray("glm4.rope.dimension_sections")) return std::string();
+    std::vector<std::string> found;
+    std::error_code ec;
+    const fs::path dir = fs::path(textPath).parent_path().empty() ? fs::path(".") : fs::path(textPath).parent_path();
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        std::string name = e.path().filename().string();
+        std::string lower = name;
+        for (char& ch : lower) ch = char(std::tolower(static_cast<unsigned char>(ch)));
+        if (lower.rfind("mmproj", 0) != 0 || lower.size() < 5 || lower.substr(lower.size() - 5) != ".gguf") continue;
+        auto m = GgufFile::open(e.path().string());
+        if (m && (*m)->getString("clip.projector_type").value_or("") == "glm4v") found.push_back(e.path().string());
+    }
+    if (found.size() > 1) {
+        std::sort(found.begin(), found.end());
+        std::string list;
+        for (const auto& f : found) list += (list.empty() ? "" : ", ") + f;
+        return makeError(textPath + ": several glm4v mmproj files beside it (" + list + "); choose one with --mmproj");
+    }
+    return found.empty() ? std::string() : found.front();
+}
 
 bool isGlmGguf(const std::string& path) {
     auto f = GgufFile::open(path);

@@ -34,6 +34,11 @@ bool isGlmGguf(const std::string& path);
 /// Opens the pair; `mmprojPath` may be empty (text only). Errors name the file and key or tensor.
 Result<GlmGgufSource> openGlmGguf(const std::string& textPath, const std::string& mmprojPath, bool loadTokenizer);
 
+/// The mmproj file for `textPath`: `requested` when not empty; else, for a GLM-4.1V text file (one with M-RoPE
+/// sections), the single mmproj*.gguf with the glm4v projector in the same folder; "" when there is none (text
+/// only). Several candidates are an error naming them (choose one with --mmproj).
+Result<std::string> pairedMmproj(const std::string& textPath, const std::string& requested);
+
 /// The config alone (for inspect / memory plans).
 Result<GlmConfig> glmConfigFromGguf(const GgufFile& text, const GgufFile* mmproj);
 
