@@ -66,7 +66,7 @@ const char* kUsage =
     "                     [--rope-theta X] [--norm-eps X] [--qkv-bias] [--tied] [--shards N] [--seed S]\n"
     "                     [--tokenizer-from GGUF_OR_TOKENIZER_MODEL] [--name NAME]\n"
     "       wb-make-model --arch glm4v|glm4 --out DIR [--preset tiny|9b] [--text-layers N] [--seed N] [--shards N]\n"
-    "                     [--format hf|gguf] [--dtype f16|q8_0|bf16|f32] [--from HF_DIR]\n"
+    "                     [--format hf|gguf] [--dtype f16|q8_0|q4_k_m|bf16|f32] [--from HF_DIR]\n"
     "Writes a random-weight Llama model (Qwen2-style with --qkv-bias). gguf: PATH is the file; hf: PATH is a\n"
     "folder. Defaults are the 1b preset (TinyLlama shape); explicit flags override the preset.\n"
     "q8_0 is GGUF-only. --shards applies to hf.\n"
@@ -846,8 +846,9 @@ int runGlm(int argc, char** argv, int archIndex) {
     if (dtype == "f32") type = DType::F32;
     else if (dtype == "bf16") type = DType::BF16;
     else if (dtype == "q8_0") type = DType::Q8_0;
+    else if (dtype == "q4_k_m") type = DType::Q4_K;
     else if (dtype != "f16") {
-        std::fprintf(stderr, "wb-make-model: --dtype for GLM GGUF files is f32, f16, bf16 or q8_0 (Q4_K_M: not yet)\n");
+        std::fprintf(stderr, "wb-make-model: --dtype for GLM GGUF files is f32, f16, bf16, q8_0 or q4_k_m\n");
         return 2;
     }
     if (format == "hf" && dtype != "f16") {
@@ -886,11 +887,12 @@ int runGlm(int argc, char** argv, int archIndex) {
     if (format == "gguf") {
         GlmGgufOptions go;
         go.textType = type;
-        go.visionType = type;
+        go.visionType = type == DType::Q4_K ? DType::F16 : type;  // as Q4_K_M releases ship an F16 mmproj
         auto cfg = glmConfigFromFolder(hfDir);
         const bool vision = cfg && cfg->hasVision;
         const std::string textPath = out + "/" + (vision ? "glm4v" : "glm4") + "-" + dtype + ".gguf";
-        const std::string mmPath = vision ? out + "/mmproj-" + dtype + ".gguf" : std::string();
+        const std::string mmPath =
+            vision ? out + "/mmproj-" + (type == DType::Q4_K ? std::string("f16") : dtype) + ".gguf" : std::string();
         auto r = writeGlmGguf(hfDir, textPath, mmPath, go);
         if (!r) {
             std::fprintf(stderr, "wb-make-model: %s\n", r.error().message.c_str());

@@ -1,6 +1,7 @@
 #include "models/glm/glm_gguf_export.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -16,6 +17,7 @@
 
 #include "backend/cpu/weight_matrix.h"
 #include "formats/gguf_writer.h"
+#include "formats/kquant_encode.h"
 #include "formats/safetensors.h"
 #include "models/glm/glm_config.h"
 
@@ -30,6 +32,7 @@ uint32_t llamaFileType(DType t) {
         case DType::F16: return 1;
         case DType::Q8_0: return 7;
         case DType::BF16: return 32;
+        case DType::Q4_K: return 15;  // MOSTLY_Q4_K_M: Q4_K is how GlmGgufOptions asks for that recipe
         default: return 1;
     }
 }
@@ -80,6 +83,12 @@ void encodeValues(DType dtype, const float* src, uint8_t* dst, int64_t n) {
             for (int64_t i = 0; i < n; ++i) d[i] = fp32ToBf16(src[i]);
             break;
         }
+        case DType::Q4_K:
+            quantizeRowQ4K(src, dst, n);
+            break;
+        case DType::Q6_K:
+            quantizeRowQ6K(src, dst, n);
+            break;
         default:
             quantizeRow(dtype, src, dst, n);
             break;
@@ -87,9 +96,14 @@ void encodeValues(DType dtype, const float* src, uint8_t* dst, int64_t n) {
 }
 
 /// The type a tensor is stored in: 1-D stays F32; a block type needs whole blocks per row, else F16.
-DType storeTypeFor(DType requested, const std::vector<int64_t>& shape) {
+DType storeTypeFor(DType requested, const std::vector<int64_t>& shape, const std::string& ggufName, int numLayers) {
     if (shape.size() <= 1) return DType::F32;
     const int64_t cols = shape.back();
+    if (requested == DType::Q4_K) {  // the Q4_K_M mix, by tensor and layer
+        int layer = -1;
+        if (ggufName.rfind("blk.", 0) == 0) layer = std::atoi(ggufName.c_str() + 4);
+        return q4KMTypeFor(ggufName, layer, numLayers, cols);
+    }
     if (dtypeBlockSize(requested) > 1 && cols % dtypeBlockSize(requested) != 0) return DType::F16;
     return requested;
 }
@@ -127,12 +141,22 @@ TensorProducer makeRowProducer(int64_t rows, int64_t cols, DType store, RowSourc
 }
 
 /// Adds `src` under `ggufName` as it is (rows = first dimension, the rest flattened), in `requested` type.
-Result<void> addPlain(GgufWriter& w, const TensorInfo& src, const std::string& ggufName, DType requested) {
-    const DType store = storeTypeFor(requested, src.shape);
+Result<void> addPlain(GgufWriter& w, const TensorInfo& src, const std::string& ggufName, DType requested,
+                      int numLayers = 0, std::vector<int64_t> rowSource = {}) {
+    const DType store = storeTypeFor(requested, src.shape, ggufName, numLayers);
     const int64_t cols = src.shape.empty() ? 1 : src.shape.back();
     const int64_t rows = cols == 0 ? 0 : src.numElements() / cols;
     const TensorInfo* t = &src;
-    RowSource source = [t, cols](int64_t r, float* dst) { readValues(*t, r * cols, cols, dst); };
+    RowSource source;
+    if (rowSource.empty()) {
+        source = [t, cols](int64_t r, float* dst) { readValues(*t, r * cols, cols, dst); };
+    } else if (src.shape.size() == 1) {  // a bias: permute its values (one F32 row)
+        source = [t, cols, rowSource](int64_t, float* dst) {
+            for (int64_t i = 0; i < cols; ++i) readValues(*t, rowSource[size_t(i)], 1, dst + i);
+        };
+    } else {
+        source = [t, cols, rowSource](int64_t r, float* dst) { readValues(*t, rowSource[size_t(r)] * cols, cols, dst); };
+    }
     TensorProducer rowsOut = makeRowProducer(rows, cols, store, std::move(source), ggufName);
     // Once written, the source's pages are dropped from this process (they are the file's, read again if touched):
     // converting a 9B folder then holds one tensor at a time, not every mapped shard.
@@ -220,8 +244,9 @@ Result<void> addTokenizer(GgufWriter& w, const std::string& dir, int64_t vocabSi
         auto it = added.find(content);
         return it == added.end() ? -1 : it->second;
     };
-    if (id("[gMASK]") >= 0) w.setU32("tokenizer.ggml.bos_token_id", uint32_t(id("[gMASK]")));
     if (id("<|endoftext|>") >= 0) {
+        w.setU32("tokenizer.ggml.bos_token_id", uint32_t(id("<|endoftext|>")));  // as the converter sets it (unused:
+                                                                                  // add_bos_token is false)
         w.setU32("tokenizer.ggml.eos_token_id", uint32_t(id("<|endoftext|>")));
         w.setU32("tokenizer.ggml.unknown_token_id", uint32_t(id("<|endoftext|>")));
         w.setU32("tokenizer.ggml.padding_token_id", uint32_t(id("<|endoftext|>")));
@@ -291,10 +316,25 @@ Result<int> writeText(const SafetensorsSet& st, const GlmConfig& cfg, const std:
     WB_TRY(addTokenizer(w, dir, c.vocabSize));
 
     const DType type = o.textType;
-    auto add = [&](const std::string& hf, const std::string& gg) -> Result<void> {
+    auto add = [&](const std::string& hf, const std::string& gg, std::vector<int64_t> rows = {}) -> Result<void> {
         auto t = need(st, dir, hf);
         if (!t) return t.error();
-        return addPlain(w, **t, gg, type);
+        return addPlain(w, **t, gg, type, int(c.numLayers), std::move(rows));
+    };
+    // GLM-4.1V: llama.cpp's M-RoPE kernel rotates NeoX halves, so the converter reorders each head's rotary rows of
+    // Q and K from GLM's interleaved pairs to [even dims; odd dims] (Glm4Model.normal_to_neox).
+    auto neoxRows = [&](int64_t heads) {
+        std::vector<int64_t> src;
+        if (!cfg.hasVision) return src;
+        src.resize(size_t(heads * c.headDim));
+        for (int64_t h = 0; h < heads; ++h) {
+            for (int64_t i = 0; i < c.headDim; ++i) src[size_t(h * c.headDim + i)] = h * c.headDim + i;
+            for (int64_t i = 0; i < c.rotaryDim / 2; ++i) {
+                src[size_t(h * c.headDim + i)] = h * c.headDim + 2 * i;
+                src[size_t(h * c.headDim + c.rotaryDim / 2 + i)] = h * c.headDim + 2 * i + 1;
+            }
+        }
+        return src;
     };
     WB_TRY(add(n.text + "embed_tokens.weight", "token_embd.weight"));
     for (int64_t l = 0; l < c.numLayers; ++l) {
@@ -302,8 +342,11 @@ Result<int> writeText(const SafetensorsSet& st, const GlmConfig& cfg, const std:
         const std::string b = "blk." + std::to_string(l) + ".";
         WB_TRY(add(p + "input_layernorm.weight", b + "attn_norm.weight"));
         for (const char* x : {"q", "k", "v"}) {
-            WB_TRY(add(p + "self_attn." + x + "_proj.weight", b + "attn_" + x + ".weight"));
-            if (c.attentionBias) WB_TRY(add(p + "self_attn." + x + "_proj.bias", b + "attn_" + x + ".bias"));
+            const std::string xs = x;
+            const auto rows = xs == "q" ? neoxRows(c.numHeads) : xs == "k" ? neoxRows(c.numKvHeads)
+                                                                          : std::vector<int64_t>{};
+            WB_TRY(add(p + "self_attn." + x + "_proj.weight", b + "attn_" + x + ".weight", rows));
+            if (c.attentionBias) WB_TRY(add(p + "self_attn." + x + "_proj.bias", b + "attn_" + x + ".bias", rows));
         }
         WB_TRY(add(p + "self_attn.o_proj.weight", b + "attn_output.weight"));
         // GLM-4's sandwich norms: post_self_attn_layernorm after attention, post_attention_layernorm before the MLP
@@ -440,7 +483,7 @@ Result<int> writeMmproj(const SafetensorsSet& st, const GlmConfig& cfg, const st
 }
 
 bool supportedType(DType t) {
-    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0;
+    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_K;
 }
 
 }  // namespace
@@ -448,7 +491,8 @@ bool supportedType(DType t) {
 Result<GlmGgufResult> writeGlmGguf(const std::string& hfDir, const std::string& textPath,
                                    const std::string& mmprojPath, const GlmGgufOptions& options) {
     if (!supportedType(options.textType) || !supportedType(options.visionType))
-        return makeError("GGUF export: weight types are f32, f16, bf16 or q8_0");
+        return makeError("GGUF export: weight types are f32, f16, bf16, q8_0 or (text) q4_k_m");
+    if (options.visionType == DType::Q4_K) return makeError("GGUF export: the mmproj file is f32, f16, bf16 or q8_0");
     auto cfg = glmConfigFromFolder(hfDir);
     if (!cfg) return cfg.error();
     auto st = SafetensorsSet::openFolder(hfDir);

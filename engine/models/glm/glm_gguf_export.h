@@ -15,6 +15,8 @@ namespace wb {
 struct GlmGgufOptions {
     /// Type of the 2-D weights: F16, BF16, F32 or Q8_0. 1-D tensors (norms, biases) stay F32 as llama.cpp keeps
     /// them; a Q8_0 tensor whose rows are not whole 32-value blocks falls back to F16, as llama.cpp's converter does.
+    /// Q4_K asks for llama.cpp's Q4_K_M mix (Q4_K, with Q6_K for output and some layers' attn_v / ffn_down;
+    /// general.file_type 15); text file only.
     DType textType = DType::F16;
     DType visionType = DType::F16;
     std::string name;  // general.name; the folder's name when empty
@@ -32,7 +34,8 @@ struct GlmGgufResult {
 Result<GlmGgufResult> writeGlmGguf(const std::string& hfDir, const std::string& textPath,
                                    const std::string& mmprojPath, const GlmGgufOptions& options = {});
 
-/// llama_ftype of a file whose weights are mostly `t` (general.file_type): F32 0, F16 1, Q8_0 7, BF16 32.
+/// llama_ftype of a file whose weights are mostly `t` (general.file_type): F32 0, F16 1, Q8_0 7, BF16 32, Q4_K
+/// (the Q4_K_M mix) 15.
 uint32_t llamaFileType(DType t);
 
 }  // namespace wb

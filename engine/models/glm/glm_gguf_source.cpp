@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <cstring>
 #include <map>
 #include <vector>
 
@@ -98,7 +99,43 @@ struct State {
     std::shared_ptr<GgufFile> text, mmproj;
     TensorInfo patchKernel;  // the joined Conv3d kernel, f32
     std::vector<float> patchValues;
+    std::map<std::string, TensorInfo> reordered;  // GLM-4.1V Q/K (and biases) back in GLM's interleaved rows
+    std::vector<std::vector<uint8_t>> storage;
 };
+
+/// A GLM-4.1V text file holds each head's rotary Q/K rows as [even dims; odd dims] (llama.cpp's M-RoPE rotates
+/// NeoX halves; its converter reorders them): copies of those tensors with GLM's interleaved order restored.
+Result<void> restoreInterleavedRows(State& s, const GlmTextConfig& c) {
+    const int64_t hd = c.headDim, half = c.rotaryDim / 2;
+    for (int64_t l = 0; l < c.numLayers; ++l) {
+        for (auto [x, heads] : {std::pair{"q", c.numHeads}, {"k", c.numKvHeads}}) {
+            for (const char* kind : {"weight", "bias"}) {
+                const std::string name = "blk." + std::to_string(l) + ".attn_" + x + "." + kind;
+                const TensorInfo* t = s.text->findTensor(name);
+                if (!t) continue;
+                const int64_t rows = heads * hd;
+                if (t->shape.empty() || t->shape[0] != rows || t->numBytes % rows != 0)
+                    return makeError(s.text->path() + ": tensor " + name + " has shape " + t->shapeString() +
+                                     ", expected " + std::to_string(rows) + " rows");
+                const int64_t rowBytes = t->numBytes / rows;  // a bias: one value per "row"
+                std::vector<uint8_t> out(size_t(t->numBytes));
+                for (int64_t h = 0; h < heads; ++h) {
+                    for (int64_t i = 0; i < hd; ++i) {
+                        int64_t src = i;  // GGUF row within the head for HF row i
+                        if (i < 2 * half) src = (i % 2 == 0) ? i / 2 : half + i / 2;
+                        std::memcpy(out.data() + (h * hd + i) * rowBytes, t->data + (h * hd + src) * rowBytes,
+                                    size_t(rowBytes));
+                    }
+                }
+                TensorInfo copy = *t;
+                s.storage.push_back(std::move(out));
+                copy.data = s.storage.back().data();
+                s.reordered[name] = copy;
+            }
+        }
+    }
+    return {};
+}
 
 /// Joins v.patch_embd.weight and v.patch_embd.weight.1 ([out, in, p, p] each) into [out, in, 2, p, p] f32.
 Result<void> joinPatchKernel(State& s) {
@@ -277,6 +314,8 @@ Result<GlmGgufSource> openGlmGguf(const std::string& textPath, const std::string
         WB_TRY(src.processor.validate(mm.path()));
         WB_TRY(joinPatchKernel(*state));
     }
+    if (state->text->getNumberArray("glm4.rope.dimension_sections"))
+        WB_TRY(restoreInterleavedRows(*state, src.config.text));
     State* s = state.get();
     src.lookup = [s](const std::string& hfName) -> const TensorInfo* {
         std::string n = hfName;
@@ -284,6 +323,7 @@ Result<GlmGgufSource> openGlmGguf(const std::string& textPath, const std::string
         if (stripPrefix(n, "model.language_model.") || stripPrefix(n, "model.")) {
             if (n.rfind("visual.", 0) != 0) {
                 const std::string g = textName(n);
+                if (auto it = s->reordered.find(g); it != s->reordered.end()) return &it->second;
                 return g.empty() ? nullptr : s->text->findTensor(g);
             }
         }
