@@ -226,6 +226,12 @@ Result<GlmConfig> glmConfigFromGguf(const GgufFile& text, const GgufFile* mm) {
     t.ropeTheta = float(text.getFloat("glm4.rope.freq_base").value_or(10000.0));
     t.rotaryDim = text.getInt("glm4.rope.dimension_count").value_or(t.headDim / 2);
     t.partialRotaryFactor = t.headDim > 0 ? float(t.rotaryDim) / float(t.headDim) : 0.0f;
+    // Products of these sizes index tensors: bound each (a real model's are far below) so none overflows.
+    constexpr int64_t kMaxSize = int64_t(1) << 20;
+    for (int64_t x : {t.dim, t.ffnDim, t.numHeads, t.numKvHeads, t.headDim, t.rotaryDim})
+        if (x > kMaxSize) return makeError(text.path() + ": a glm4.* size is out of range (over 2^20)");
+    if (t.maxContext <= 0 || t.maxContext > (int64_t(1) << 26))
+        return makeError(text.path() + ": glm4.context_length is out of range");
     const auto* tokens = text.getStringArray("tokenizer.ggml.tokens");
     const TensorInfo* embd = text.findTensor("token_embd.weight");
     if (!embd || embd->shape.size() != 2) return makeError(text.path() + ": tensor token_embd.weight is missing");
@@ -257,6 +263,9 @@ Result<GlmConfig> glmConfigFromGguf(const GgufFile& text, const GgufFile* mm) {
         WB_TRY(vget("feed_forward_length", v.intermediateSize));
         if (v.depth > 1024) return makeError(mm->path() + ": clip.vision.block_count is out of range");
         v.spatialMergeSize = mm->getInt("clip.vision.spatial_merge_size").value_or(2);
+        for (int64_t x : {v.hiddenSize, v.numHeads, v.patchSize, v.imageSize, v.outHiddenSize, v.intermediateSize,
+                          v.spatialMergeSize})
+            if (x > kMaxSize) return makeError(mm->path() + ": a clip.vision.* size is out of range (over 2^20)");
         v.headDim = v.hiddenSize / v.numHeads;
         v.normEps = float(mm->getFloat("clip.vision.attention.layer_norm_epsilon").value_or(1e-5));
         v.attentionBias = mm->findTensor("v.blk.0.attn_qkv.bias") != nullptr;
