@@ -3,6 +3,9 @@
 // against cpu::denseAttention (query tiles, two f32 GEMMs). A 1080x2400 screenshot at the 5 MP budget is
 // n = 12432 patches; GLM-4.1V's vision heads are 128 wide, 12 per layer, 24 layers.
 //
+// The third column: the BF16 path (DenseAttentionArgs::bf16: keys, values and probabilities in BF16 through the
+// AMX tile GEMM) where the CPU has AMX.
+//
 // Usage: wb-bench-attention [--n 1024,4096,12432] [--d 128] [--threads N]
 #include <chrono>
 #include <cmath>
@@ -12,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/dense_attention.h"
 #include "core/thread_pool.h"
@@ -65,8 +69,8 @@ int main(int argc, char** argv) {
         }
     }
     wb::ThreadPool pool(threads);
-    std::printf("%-8s %-5s %-8s %14s %14s %9s %12s\n", "n", "d", "threads", "per-query ms", "tiled ms", "speedup",
-                "tiled GFLOP/s");
+    std::printf("%-8s %-5s %-8s %14s %14s %9s %12s %12s %12s\n", "n", "d", "threads", "per-query ms", "tiled ms",
+                "speedup", "tiled GFLOP/s", "bf16 ms", "bf16 GFLOP/s");
     for (int64_t n : ns) {
         std::mt19937 rng(1);
         std::normal_distribution<float> dist(0.0f, 1.0f);
@@ -94,8 +98,18 @@ int main(int argc, char** argv) {
         float maxDiff = 0;
         for (size_t i = 0; i < o1.size(); ++i) maxDiff = std::max(maxDiff, std::fabs(o1[i] - o2[i]));
         const double flops = 4.0 * double(n) * double(n) * double(d);
-        std::printf("%-8lld %-5lld %-8d %14.1f %14.1f %8.2fx %12.1f   (max |diff| %.2g)\n", (long long)n,
-                    (long long)d, pool.size(), slow, fast, slow / fast, flops / fast / 1e6, maxDiff);
+        double bf = 0;
+        float bfDiff = 0;
+        if (wb::cpu::amx::enabled()) {
+            std::vector<float> o3(size_t(n * d));
+            a.bf16 = true;
+            bf = time([&] { wb::cpu::denseAttention(a, pool); }, o3.data());
+            a.bf16 = false;
+            for (size_t i = 0; i < o1.size(); ++i) bfDiff = std::max(bfDiff, std::fabs(o1[i] - o3[i]));
+        }
+        std::printf("%-8lld %-5lld %-8d %14.1f %14.1f %8.2fx %12.1f %12.1f %12.1f   (max |diff| %.2g, bf16 %.2g)\n",
+                    (long long)n, (long long)d, pool.size(), slow, fast, slow / fast, flops / fast / 1e6, bf,
+                    bf > 0 ? flops / bf / 1e6 : 0.0, maxDiff, bfDiff);
     }
     return 0;
 }

@@ -135,8 +135,10 @@ constexpr int64_t kParams = 10'292'777'472;  // ≈ 10.3 B, the published GLM-4.
 // Bytes: matrices at the precision (int8: + one f32 scale per row), vectors f32.
 //   fp16/bf16: 2 × 10,290,958,336 + 4 × 1,819,136 = 20,589,193,216 (19.18 GiB)
 //   fp32:      4 × 10,292,777,472                   = 41,171,109,888
-//   int8:      10,290,958,336 + 4 × 2,332,928 + 4 × 1,819,136 = 10,307,566,592 (9.60 GiB)
-constexpr int64_t kFp16Bytes = 20'589'193'216, kFp32Bytes = 41'171'109'888, kInt8Bytes = 10'307'566'592;
+//   int8:      the text model's matrices int8 with their row scales, the vision tower's BF16 (GlmModel::load):
+//              (10,290,958,336 - 891,523,072) + 4 × (2,332,928 - 422,144) + 2 × 891,523,072 + 4 × 1,819,136
+//              = 11,197,401,088 (10.43 GiB)
+constexpr int64_t kFp16Bytes = 20'589'193'216, kFp32Bytes = 41'171'109'888, kInt8Bytes = 11'197'401'088;
 // KV cache: 40 layers × 2 × 2 KV heads × 128 × 4 bytes.
 constexpr int64_t kKvBytesPerToken = 81'920;
 // One GPU at TP = 2: embedding replicated (620,756,992), lm_head half the vocabulary (310,378,496), every layer's
@@ -144,10 +146,10 @@ constexpr int64_t kKvBytesPerToken = 81'920;
 //   keep the norms (659,456) and half the biases (92,160): 751,616; the vision tower is replicated.
 //   fp16: 2 × (5,010,096,128 + 891,523,072) + 4 × (751,616 + 975,360) = 11,810,146,304 (11.0 GiB)
 //   rows: 151552 + 75776 + 40 × (2048 + 128 + 128 + 4096 + 13696 + 4096 = 24,192) = 1,195,008 text + 422,144
-//   int8: 5,901,619,200 + 4 × 1,617,152 + 4 × 1,726,976 = 5,914,995,712
+//   int8: text int8 5,010,096,128 + 4 × 1,195,008 + vision BF16 2 × 891,523,072 + 4 × 1,726,976 = 6,804,830,208
 //   KV: one KV head per rank: 40,960 bytes per token.
 constexpr int64_t kTp2TextMatrix = 5'010'096'128, kTp2TextVector = 751'616, kTp2TextRows = 1'195'008;
-constexpr int64_t kTp2Fp16Bytes = 11'810'146'304, kTp2Int8Bytes = 5'914'995'712, kTp2KvBytesPerToken = 40'960;
+constexpr int64_t kTp2Fp16Bytes = 11'810'146'304, kTp2Int8Bytes = 6'804'830'208, kTp2KvBytesPerToken = 40'960;
 
 }  // namespace
 
@@ -183,10 +185,11 @@ private slots:
         QCOMPARE(b.at("int8"), kInt8Bytes);
         QVERIFY(s->fileType && *s->fileType == wb::DType::BF16);  // torch_dtype
         QCOMPARE(b.at("native"), kFp16Bytes);
-        // FP16 ≈ 2 bytes a parameter (norms and biases stay f32); INT8 roughly half of that.
+        // FP16 ≈ 2 bytes a parameter (norms and biases stay f32); INT8 a little over half of that (the vision
+        // tower's 0.9 B parameters stay BF16).
         QVERIFY(std::abs(double(b.at("fp16")) / double(2 * kParams) - 1.0) < 0.001);
         const double ratio = double(b.at("int8")) / double(b.at("fp16"));
-        QVERIFY2(ratio > 0.49 && ratio < 0.52, qPrintable(QString::number(ratio)));
+        QVERIFY2(ratio > 0.53 && ratio < 0.56, qPrintable(QString::number(ratio)));
         QCOMPARE(s->kvBytesPerToken, kKvBytesPerToken);
     }
 

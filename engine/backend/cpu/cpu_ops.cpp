@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/cpu_kernels.h"
 
 namespace wb::cpu {
@@ -102,6 +103,11 @@ const char* isaName(Isa isa) {
 
 void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool) {
     if (m <= 0 || w.rows <= 0) return;
+    // BF16 weights and many tokens (prefill, the vision tower, attention's products): AMX tiles where present.
+    if (amx::suits(w, m)) {
+        amx::matmulBf16(w, x, m, y, pool);
+        return;
+    }
     const detail::KernelTable& k = kernels();
     detail::MatmulJob job;
     job.w = &w;
@@ -201,9 +207,15 @@ void ropeRotateHalf(float* x, int numHeads, int headDim, int rotaryDim, float po
 }
 
 void siluMul(const float* gate, const float* up, int64_t n, float* out) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + std::exp(-g)) * up[i];
+    // exp(-g) through the ISA's vector exp (relative error ~2e-7; clamped, so a very negative g gives ~0, not
+    // NaN), a chunk at a time: a prefill's MLP is tens of millions of these per layer. out may alias gate.
+    const auto& k = kernels();
+    float e[256];
+    for (int64_t i0 = 0; i0 < n; i0 += 256) {
+        const int64_t c = std::min<int64_t>(256, n - i0);
+        for (int64_t j = 0; j < c; ++j) e[j] = -gate[i0 + j];
+        k.expShiftSum(e, 0.0f, c);
+        for (int64_t j = 0; j < c; ++j) out[i0 + j] = gate[i0 + j] / (1.0f + e[j]) * up[i0 + j];
     }
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/weight_matrix.h"
 
@@ -26,6 +27,10 @@ WeightMatrix f32View(const float* data, int64_t rows, int64_t cols) {
 void denseAttention(const DenseAttentionArgs& a, ThreadPool& pool) {
     const int64_t n = a.n, d = a.headDim;
     if (n <= 0 || d <= 0) return;
+    if (a.bf16 && d % 32 == 0 && d <= 256 && n >= amx::kMinTokens && amx::enabled()) {
+        amx::attentionBf16(a.q, a.qStride, a.k, a.kStride, a.v, a.vStride, n, d, a.scale, a.out, a.outStride, pool);
+        return;
+    }
     // Pack keys [n, d] and values transposed [d, n]: the GEMMs' weight operands.
     std::vector<float> keys(size_t(n * d)), valuesT(size_t(d * n));
     pool.parallelFor(n, 64, [&](int64_t b, int64_t e, int) {
@@ -59,6 +64,19 @@ void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool) {
     const int64_t d = a.headDim, L = a.firstPos + a.numTokens;
     if (a.numTokens <= 0 || d <= 0 || a.numKvHeads <= 0) return;
     const int group = a.numHeads / a.numKvHeads;
+    if (a.bf16 && d % 32 == 0 && d <= 256 && a.numTokens >= amx::kMinTokens && amx::enabled()) {
+        amx::PackedKv kv;
+        for (int kvh = 0; kvh < a.numKvHeads; ++kvh) {
+            amx::packKv(L, d, [&](int64_t p) { return a.keyRow(p) + kvh * d; },
+                        [&](int64_t p) { return a.valueRow(p) + kvh * d; }, kv, pool);
+            for (int g = 0; g < group; ++g) {
+                const int64_t h = int64_t(kvh) * group + g;
+                amx::attendBf16(a.q + h * d, a.qStride, a.numTokens, a.scale, kv, a.firstPos, a.out + h * d,
+                                a.outStride, pool);
+            }
+        }
+        return;
+    }
     std::vector<float> keys(size_t(L * d)), values(size_t(L * d)), valuesT(size_t(d * L));
     const int64_t tile = std::clamp<int64_t>((int64_t(4) << 20) / (4 * L), 16, 256);
     std::vector<float> qt(size_t(tile * d)), scores(size_t(tile * L)), ot(size_t(tile * d));

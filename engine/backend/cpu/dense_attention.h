@@ -21,6 +21,10 @@ struct DenseAttentionArgs {
     int64_t n = 0;        // tokens in the span (queries = keys = values)
     int64_t headDim = 0;
     float scale = 1.0f;   // applied to q·k
+    /// Keys, values and the softmax weights rounded to BF16 for both products when AMX tiles are available
+    /// (amx_gemm.h; the queries then too): a reduced-precision model's vision tower. Else, or when the head width
+    /// is not a multiple of 32, f32 as without it.
+    bool bf16 = false;
 };
 
 void denseAttention(const DenseAttentionArgs& a, ThreadPool& pool);
@@ -44,6 +48,8 @@ struct CausalRunArgs {
     float scale = 1.0f;
     /// The row of position p holding every KV head (KV head g at + g * headDim).
     std::function<const float*(int64_t)> keyRow, valueRow;
+    /// As DenseAttentionArgs::bf16: both products on BF16 tiles (AMX), fused (amx::attendBf16), when available.
+    bool bf16 = false;
 };
 
 void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool);

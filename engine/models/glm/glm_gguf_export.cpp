@@ -12,10 +12,9 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "backend/cpu/weight_matrix.h"
+#include "core/mapped_file.h"
 #include "formats/gguf_writer.h"
 #include "formats/kquant_encode.h"
 #include "formats/safetensors.h"
@@ -59,13 +58,6 @@ void readValues(const TensorInfo& t, int64_t first, int64_t n, float* dst) {
             std::fill(dst, dst + n, 0.0f);  // refused before a producer is made
             break;
     }
-}
-
-void releasePages(const TensorInfo& t) {
-    const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
-    const auto begin = (reinterpret_cast<uintptr_t>(t.data) + page - 1) & ~(page - 1);
-    const auto end = (reinterpret_cast<uintptr_t>(t.data) + uintptr_t(t.numBytes)) & ~(page - 1);
-    if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 void encodeValues(DType dtype, const float* src, uint8_t* dst, int64_t n) {
@@ -162,7 +154,7 @@ Result<void> addPlain(GgufWriter& w, const TensorInfo& src, const std::string& g
     // converting a 9B folder then holds one tensor at a time, not every mapped shard.
     return w.addTensor(ggufName, store, src.shape, [t, rowsOut](uint8_t* dst, size_t numBytes) -> Result<void> {
         WB_TRY(rowsOut(dst, numBytes));
-        releasePages(*t);
+        MappedFile::releasePages(t->data, size_t(t->numBytes));
         return {};
     });
 }

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "backend/cpu/cpu_ops.h"
+#include "core/mapped_file.h"
 #include "formats/safetensors.h"
 #include "models/glm/glm_gguf_source.h"
 
@@ -35,6 +36,9 @@ struct TensorSource {
     std::string dir;
     std::vector<std::string> textPrefixes, visionPrefixes;
     std::optional<DType> target;
+    /// Drop a tensor's file pages once copied (mapped files only: a GGUF pair's reordered Q/K and joined patch
+    /// kernel are heap copies, which MADV_DONTNEED would zero).
+    bool releasePages = true;
 
     Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,
                                    const std::vector<int64_t>& shape) const {
@@ -64,6 +68,9 @@ struct TensorSource {
         if (target && *target != w->dtype) {
             auto conv = convertWeight(*w, *target);
             if (!conv) return makeError(flat.file + ": tensor " + flat.name + ": " + conv.error().message);
+            // The converted copy is what stays: the file's pages leave the process's memory (they were counted in
+            // its RSS as long as they stayed mapped in, doubling a checkpoint's footprint at load).
+            if (releasePages) MappedFile::releasePages(flat.data, size_t(flat.numBytes));
             return std::move(*conv);
         }
         return std::move(*w);
@@ -83,6 +90,7 @@ struct TensorSource {
             return out;
         }
         dequantizeRow(ti.dtype, ti.data, out.data(), ti.numElements());
+        if (releasePages) MappedFile::releasePages(ti.data, size_t(ti.numBytes));
         return out;
     }
 };
@@ -201,7 +209,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::loadGguf(const std::string& textPath
                          " tokens but token_embd.weight " + std::to_string(m->m_config.text.vocabSize) + " rows");
     m->m_source = g->keepAlive;
     TensorSource src{g->lookup, g->keepAlive, textPath, {"model.language_model."}, {"model.visual."},
-                     options.weightType};
+                     options.weightType, false};
     WB_TRY(m->loadWeights(&src));
     m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
     return m;
@@ -213,6 +221,10 @@ Result<void> GlmModel::loadWeights(const void* source) {
     const std::string& dir = src.dir;
     const GlmConfig& c = m->m_config;
     const GlmTextConfig& t = c.text;
+    // The vision tower at INT8 keeps BF16 matrices: its GEMMs run over thousands of patches, where BF16 tiles
+    // (AMX) are both faster and closer to the reference than per-row int8; other precisions as asked.
+    TensorSource vsrc = src;
+    if (src.target == DType::I8) vsrc.target = DType::BF16;
     const auto& TP = src.textPrefixes;
     const auto& VP = src.visionPrefixes;
     const int64_t q = t.numHeads * t.headDim, kv = t.numKvHeads * t.headDim;
@@ -258,7 +270,7 @@ Result<void> GlmModel::loadWeights(const void* source) {
     if (c.hasVision) {
         const GlmVisionConfig& v = c.vision;
         const int64_t hid = v.hiddenSize, out = v.outHiddenSize, ms = v.spatialMergeSize;
-        WB_SET(m->m_patchEmbed, src.matrix(VP, "patch_embed.proj.weight",
+        WB_SET(m->m_patchEmbed, vsrc.matrix(VP, "patch_embed.proj.weight",
                                            {hid, v.inChannels, v.temporalPatchSize, v.patchSize, v.patchSize}))
         WB_SET(m->m_patchBias, src.vector(VP, "patch_embed.proj.bias", {hid}))
         WB_SET(m->m_postConvNorm, src.vector(VP, "post_conv_layernorm.weight", {hid}))
@@ -269,22 +281,22 @@ Result<void> GlmModel::loadWeights(const void* source) {
             const std::string p = "blocks." + std::to_string(i) + ".";
             WB_SET(B.norm1, src.vector(VP, p + "norm1.weight", {hid}))
             WB_SET(B.norm2, src.vector(VP, p + "norm2.weight", {hid}))
-            WB_SET(B.qkv, src.matrix(VP, p + "attn.qkv.weight", {3 * hid, hid}))
+            WB_SET(B.qkv, vsrc.matrix(VP, p + "attn.qkv.weight", {3 * hid, hid}))
             if (v.attentionBias) WB_SET(B.qkvBias, src.vector(VP, p + "attn.qkv.bias", {3 * hid}))
-            WB_SET(B.proj, src.matrix(VP, p + "attn.proj.weight", {hid, hid}))
-            WB_SET(B.gate, src.matrix(VP, p + "mlp.gate_proj.weight", {out, hid}))
-            WB_SET(B.up, src.matrix(VP, p + "mlp.up_proj.weight", {out, hid}))
-            WB_SET(B.down, src.matrix(VP, p + "mlp.down_proj.weight", {hid, out}))
+            WB_SET(B.proj, vsrc.matrix(VP, p + "attn.proj.weight", {hid, hid}))
+            WB_SET(B.gate, vsrc.matrix(VP, p + "mlp.gate_proj.weight", {out, hid}))
+            WB_SET(B.up, vsrc.matrix(VP, p + "mlp.up_proj.weight", {out, hid}))
+            WB_SET(B.down, vsrc.matrix(VP, p + "mlp.down_proj.weight", {hid, out}))
         }
         WB_SET(m->m_postNorm, src.vector(VP, "post_layernorm.weight", {hid}))
-        WB_SET(m->m_downsample, src.matrix(VP, "downsample.weight", {out, hid, ms, ms}))
+        WB_SET(m->m_downsample, vsrc.matrix(VP, "downsample.weight", {out, hid, ms, ms}))
         WB_SET(m->m_downsampleBias, src.vector(VP, "downsample.bias", {out}))
-        WB_SET(m->m_mergerProj, src.matrix(VP, "merger.proj.weight", {out, out}))
+        WB_SET(m->m_mergerProj, vsrc.matrix(VP, "merger.proj.weight", {out, out}))
         WB_SET(m->m_mergerNormW, src.vector(VP, "merger.post_projection_norm.weight", {out}))
         WB_SET(m->m_mergerNormB, src.vector(VP, "merger.post_projection_norm.bias", {out}))
-        WB_SET(m->m_mergerGate, src.matrix(VP, "merger.gate_proj.weight", {v.intermediateSize, out}))
-        WB_SET(m->m_mergerUp, src.matrix(VP, "merger.up_proj.weight", {v.intermediateSize, out}))
-        WB_SET(m->m_mergerDown, src.matrix(VP, "merger.down_proj.weight", {out, v.intermediateSize}))
+        WB_SET(m->m_mergerGate, vsrc.matrix(VP, "merger.gate_proj.weight", {v.intermediateSize, out}))
+        WB_SET(m->m_mergerUp, vsrc.matrix(VP, "merger.up_proj.weight", {v.intermediateSize, out}))
+        WB_SET(m->m_mergerDown, vsrc.matrix(VP, "merger.down_proj.weight", {out, v.intermediateSize}))
         // Vision rotary: Glm4vVisionRotaryEmbedding(head_dim / 2): head_dim / 4 frequencies.
         const int64_t rdim = v.headDim / 2;
         for (int64_t k = 0; k < rdim / 2; ++k)
@@ -317,9 +329,16 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, Thr
     ThreadPool& pool = visionPool ? *visionPool : *m_pool;
     const int64_t N = img.numPatches(), frame = img.gridH * img.gridW;
     std::vector<float> x(size_t(N * hid)), h(size_t(N * hid));
+    // Row-wise steps (norms, biases, rotary, residual adds) split over the pool's threads by rows: over a
+    // screenshot's 12k patches they would otherwise be a serial share of every block.
+    auto byRows = [&pool](int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
+        pool.parallelFor(rows, 64, [&fn](int64_t b, int64_t e, int) { fn(b, e); });
+    };
     cpu::matmul(m_patchEmbed, img.pixels.data(), N, x.data(), pool);
-    addBias(x.data(), m_patchBias, N);
-    cpu::rmsNorm(x.data(), m_postConvNorm.data(), v.normEps, N, hid, x.data());
+    byRows(N, [&](int64_t b, int64_t e) {
+        addBias(x.data() + b * hid, m_patchBias, e - b);
+        cpu::rmsNorm(x.data() + b * hid, m_postConvNorm.data(), v.normEps, e - b, hid, x.data() + b * hid);
+    });
 
     // Grid coordinates of each patch row (the processor's merge-block order), as rot_pos_emb lists them.
     std::vector<int64_t> hpos(static_cast<size_t>(N)), wpos(static_cast<size_t>(N));
@@ -380,20 +399,29 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, Thr
             }
         }
     };
-    std::vector<float> qkv(size_t(N * 3 * hid)), att(size_t(N * hid)), g(size_t(N * v.outHiddenSize)),
-            u(size_t(N * v.outHiddenSize));
+    // The MLP runs over chunks of rows, so that its two out-wide activations stay a bounded size however many
+    // patches the image has (a 5-MP screenshot: 12,432 rows × 4,096 would be 200 MB each).
+    const int64_t mlpRows = std::min<int64_t>(N, 2048);
+    std::vector<float> qkv(size_t(N * 3 * hid)), att(size_t(N * hid)), g(size_t(mlpRows * v.outHiddenSize)),
+            u(size_t(mlpRows * v.outHiddenSize));
+    // BF16 vision weights (a reduced-precision load) take attention's products in BF16 tiles too.
+    const bool bf16Attention = !m_blocks.empty() && m_blocks.front().qkv.dtype == DType::BF16;
     const float scale = 1.0f / std::sqrt(float(hd));
     const int numBlocks = int(m_blocks.size());
     int blocksDone = 0;
     for (const VisionBlock& B : m_blocks) {
         if (onLayer && !onLayer(blocksDone, numBlocks)) return makeError("encodeImage: stopped by the caller");
-        cpu::rmsNorm(x.data(), B.norm1.data(), v.normEps, N, hid, h.data());
+        byRows(N, [&](int64_t b, int64_t e) {
+            cpu::rmsNorm(x.data() + b * hid, B.norm1.data(), v.normEps, e - b, hid, h.data() + b * hid);
+        });
         cpu::matmul(B.qkv, h.data(), N, qkv.data(), pool);
-        if (!B.qkvBias.empty()) addBias(qkv.data(), B.qkvBias, N);
-        for (int64_t r = 0; r < N; ++r) {
-            rope(qkv.data() + r * 3 * hid, r);
-            rope(qkv.data() + r * 3 * hid + hid, r);
-        }
+        byRows(N, [&](int64_t b, int64_t e) {
+            if (!B.qkvBias.empty()) addBias(qkv.data() + b * 3 * hid, B.qkvBias, e - b);
+            for (int64_t r = b; r < e; ++r) {
+                rope(qkv.data() + r * 3 * hid, r);
+                rope(qkv.data() + r * 3 * hid + hid, r);
+            }
+        });
         // Full attention within each frame (cu_seqlens: one span per frame of one image), a head at a time, tiled:
         // a 1080x2400 screenshot is one frame of 12,432 patches.
         for (int64_t f0 = 0; f0 < N; f0 += frame)
@@ -411,20 +439,34 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, Thr
                 da.n = frame;
                 da.headDim = hd;
                 da.scale = scale;
+                da.bf16 = bf16Attention;
                 cpu::denseAttention(da, pool);
             }
         cpu::matmul(B.proj, att.data(), N, h.data(), pool);
-        cpu::addInPlace(x.data(), h.data(), N * hid);
-        cpu::rmsNorm(x.data(), B.norm2.data(), v.normEps, N, hid, h.data());
-        cpu::matmul(B.gate, h.data(), N, g.data(), pool);
-        cpu::matmul(B.up, h.data(), N, u.data(), pool);
-        cpu::siluMul(g.data(), u.data(), N * v.outHiddenSize, g.data());
-        cpu::matmul(B.down, g.data(), N, h.data(), pool);
-        cpu::addInPlace(x.data(), h.data(), N * hid);
+        byRows(N, [&](int64_t b, int64_t e) {
+            cpu::addInPlace(x.data() + b * hid, h.data() + b * hid, (e - b) * hid);
+            cpu::rmsNorm(x.data() + b * hid, B.norm2.data(), v.normEps, e - b, hid, h.data() + b * hid);
+        });
+        for (int64_t r0 = 0; r0 < N; r0 += mlpRows) {
+            const int64_t rows = std::min(mlpRows, N - r0);
+            float* hr = h.data() + r0 * hid;
+            cpu::matmul(B.gate, hr, rows, g.data(), pool);
+            cpu::matmul(B.up, hr, rows, u.data(), pool);
+            const int64_t ow = v.outHiddenSize;
+            byRows(rows, [&](int64_t b, int64_t e) {
+                cpu::siluMul(g.data() + b * ow, u.data() + b * ow, (e - b) * ow, g.data() + b * ow);
+            });
+            cpu::matmul(B.down, g.data(), rows, hr, pool);  // hr's rows are consumed: the output overwrites them
+        }
+        byRows(N, [&](int64_t b, int64_t e) {
+            cpu::addInPlace(x.data() + b * hid, h.data() + b * hid, (e - b) * hid);
+        });
         ++blocksDone;
     }
     if (onLayer && !onLayer(blocksDone, numBlocks)) return makeError("encodeImage: stopped by the caller");
-    cpu::rmsNorm(x.data(), m_postNorm.data(), v.normEps, N, hid, x.data());
+    byRows(N, [&](int64_t b, int64_t e) {
+        cpu::rmsNorm(x.data() + b * hid, m_postNorm.data(), v.normEps, e - b, hid, x.data() + b * hid);
+    });
 
     // Downsample: each merge block's ms×ms patches (consecutive rows) through a Conv2d with stride ms, whose
     // flattened input runs channel-major: element (c, i, j) = patch (i * ms + j), channel c.
@@ -439,14 +481,24 @@ Result<std::vector<float>> GlmModel::encodeImage(const Glm4vImageInput& img, Thr
     addBias(y.data(), m_downsampleBias, M);
     // Merger: proj, LayerNorm, exact GELU, then a SiLU-gated MLP.
     cpu::matmul(m_mergerProj, y.data(), M, z.data(), pool);
-    layerNorm(z.data(), m_mergerNormW.data(), m_mergerNormB.data(), 1e-5f, M, out, z.data());
-    for (float& e : z) e = 0.5f * e * (1.0f + std::erf(e * float(M_SQRT1_2)));
-    const int64_t inter = v.intermediateSize;
-    std::vector<float> mg(size_t(M * inter)), mu(size_t(M * inter));
-    cpu::matmul(m_mergerGate, z.data(), M, mg.data(), pool);
-    cpu::matmul(m_mergerUp, z.data(), M, mu.data(), pool);
-    cpu::siluMul(mg.data(), mu.data(), M * inter, mg.data());
-    cpu::matmul(m_mergerDown, mg.data(), M, y.data(), pool);
+    byRows(M, [&](int64_t b, int64_t e) {
+        layerNorm(z.data() + b * out, m_mergerNormW.data(), m_mergerNormB.data(), 1e-5f, e - b, out,
+                  z.data() + b * out);
+        for (float* p = z.data() + b * out; p < z.data() + e * out; ++p)
+            *p = 0.5f * *p * (1.0f + std::erf(*p * float(M_SQRT1_2)));
+    });
+    // The MLP (13,696 wide) in chunks of rows, as the blocks' MLP: bounded whatever the image's size.
+    const int64_t inter = v.intermediateSize, chunk = std::min<int64_t>(M, 1024);
+    std::vector<float> mg(size_t(chunk * inter)), mu(size_t(chunk * inter));
+    for (int64_t r0 = 0; r0 < M; r0 += chunk) {
+        const int64_t rows = std::min(chunk, M - r0);
+        cpu::matmul(m_mergerGate, z.data() + r0 * out, rows, mg.data(), pool);
+        cpu::matmul(m_mergerUp, z.data() + r0 * out, rows, mu.data(), pool);
+        byRows(rows, [&](int64_t b, int64_t e) {
+            cpu::siluMul(mg.data() + b * inter, mu.data() + b * inter, (e - b) * inter, mg.data() + b * inter);
+        });
+        cpu::matmul(m_mergerDown, mg.data(), rows, y.data() + r0 * out, pool);
+    }
     return y;
 }
 
@@ -496,6 +548,9 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
     ThreadPool& pool = *m_pool;
     const int64_t hd = c.headDim, qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd;
     const float attnScale = 1.0f / std::sqrt(float(hd));
+    // A BF16 or INT8 load takes prefill attention's products on BF16 tiles too (where the CPU has them).
+    const bool bf16Attention =
+            !m_layers.empty() && (m_layers.front().wq.dtype == DType::BF16 || m_layers.front().wq.dtype == DType::I8);
     std::vector<float> x(size_t(n * c.dim)), h(size_t(n * c.dim)), q(size_t(n * qDim)), k(size_t(n * kvDim)),
             vv(size_t(n * kvDim)), att(size_t(n * qDim)), gu(size_t(n * 2 * c.ffnDim)), act(size_t(n * c.ffnDim));
     for (int64_t i = 0; i < n; ++i) {
@@ -504,9 +559,17 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
         else
             embed(ids[size_t(i)], x.data() + i * c.dim);
     }
+    // Row-wise steps split over the threads by rows (a prefill chunk is thousands of tokens; a decode step runs
+    // them inline: parallelFor keeps a range under the grain on the calling thread).
+    auto byRows = [&pool](int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
+        pool.parallelFor(rows, 16, [&fn](int64_t b, int64_t e, int) { fn(b, e); });
+    };
+    const int64_t D = c.dim;
     for (int64_t l = 0; l < c.numLayers; ++l) {
         TextLayer& L = m_layers[size_t(l)];
-        cpu::rmsNorm(x.data(), L.inputNorm.data(), c.normEps, n, c.dim, h.data());
+        byRows(n, [&](int64_t b, int64_t e) {
+            cpu::rmsNorm(x.data() + b * D, L.inputNorm.data(), c.normEps, e - b, D, h.data() + b * D);
+        });
         cpu::matmul(L.wq, h.data(), n, q.data(), pool);
         cpu::matmul(L.wk, h.data(), n, k.data(), pool);
         cpu::matmul(L.wv, h.data(), n, vv.data(), pool);
@@ -545,6 +608,7 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
                 r.numKvHeads = int(c.numKvHeads);
                 r.headDim = hd;
                 r.scale = attnScale;
+                r.bf16 = bf16Attention;
                 r.keyRow = [&](int64_t p) { return kv.keys(l, table[size_t(p / bs)], p % bs); };
                 r.valueRow = [&](int64_t p) { return kv.values(l, table[size_t(p / bs)], p % bs); };
                 cpu::causalAttentionTiled(r, pool);
@@ -574,17 +638,26 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
         d.valueRow = [&](int64_t k, int64_t p) { return kv.values(l, table(k)[size_t(p / bs)], p % bs); };
         cpu::pagedDecodeAttention(d, pool);
         cpu::matmul(L.wo, att.data(), n, h.data(), pool);
-        cpu::rmsNorm(h.data(), L.postSelfAttnNorm.data(), c.normEps, n, c.dim, h.data());
-        cpu::addInPlace(x.data(), h.data(), n * c.dim);
-        cpu::rmsNorm(x.data(), L.postAttnNorm.data(), c.normEps, n, c.dim, h.data());
+        byRows(n, [&](int64_t b, int64_t e) {
+            float* xb = x.data() + b * D;
+            float* hb = h.data() + b * D;
+            cpu::rmsNorm(hb, L.postSelfAttnNorm.data(), c.normEps, e - b, D, hb);
+            cpu::addInPlace(xb, hb, (e - b) * D);
+            cpu::rmsNorm(xb, L.postAttnNorm.data(), c.normEps, e - b, D, hb);
+        });
         cpu::matmul(L.wGateUp, h.data(), n, gu.data(), pool);
-        for (int64_t i = 0; i < n; ++i) {
-            const float* row = gu.data() + i * 2 * c.ffnDim;  // [gate | up], as chunk(2) splits it
-            cpu::siluMul(row, row + c.ffnDim, c.ffnDim, act.data() + i * c.ffnDim);
-        }
+        byRows(n, [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) {
+                const float* row = gu.data() + i * 2 * c.ffnDim;  // [gate | up], as chunk(2) splits it
+                cpu::siluMul(row, row + c.ffnDim, c.ffnDim, act.data() + i * c.ffnDim);
+            }
+        });
         cpu::matmul(L.wDown, act.data(), n, h.data(), pool);
-        cpu::rmsNorm(h.data(), L.postMlpNorm.data(), c.normEps, n, c.dim, h.data());
-        cpu::addInPlace(x.data(), h.data(), n * c.dim);
+        byRows(n, [&](int64_t b, int64_t e) {
+            float* hb = h.data() + b * D;
+            cpu::rmsNorm(hb, L.postMlpNorm.data(), c.normEps, e - b, D, hb);
+            cpu::addInPlace(x.data() + b * D, hb, (e - b) * D);
+        });
     }
     const WeightMatrix& head = c.tiedEmbeddings ? m_embedding : m_output;
     if (allLogits) {

@@ -25,12 +25,16 @@ struct Counter {
     void vector(int64_t n) { c.vectorElements += n; }
 };
 
-std::map<std::string, int64_t> bytesByPrecision(const GlmWeightCounts& w, std::optional<DType> fileType) {
+// At int8 the vision tower stays BF16 (GlmModel::load: its GEMMs run over thousands of patches).
+std::map<std::string, int64_t> bytesByPrecision(const GlmWeightCounts& text, const GlmWeightCounts& vision,
+                                                std::optional<DType> fileType) {
+    GlmWeightCounts w = text;
+    w += vision;
     std::map<std::string, int64_t> out;
     out["fp32"] = w.bytes(DType::F32);
     out["fp16"] = w.bytes(DType::F16);
     out["bf16"] = w.bytes(DType::BF16);
-    out["int8"] = w.bytes(DType::I8);
+    out["int8"] = text.bytes(DType::I8) + vision.bytes(DType::BF16);
     if (fileType) out["native"] = w.bytes(*fileType);
     return out;
 }
@@ -154,9 +158,7 @@ Result<GlmShardPlan> glmShardPlan(const GlmConfig& config, int n, std::optional<
     p.degree = n;
     p.text = glmTextWeights(config, n);
     p.vision = glmVisionWeights(config);
-    GlmWeightCounts all = p.text;
-    all += p.vision;
-    p.weightBytesByPrecision = bytesByPrecision(all, fileType);
+    p.weightBytesByPrecision = bytesByPrecision(p.text, p.vision, fileType);
     p.kvHeadsPerRank = t.numKvHeads >= n ? t.numKvHeads / n : 1;
     // KvBlockPool::bytesPerBlock per token: keys and values of every layer, f32.
     p.kvBytesPerToken = 2 * t.numLayers * p.kvHeadsPerRank * t.headDim * int64_t(sizeof(float));
@@ -169,9 +171,7 @@ GlmSummary summarizeGlm(const GlmConfig& config, std::optional<DType> fileType) 
     s.fileType = fileType;
     s.text = glmTextWeights(config, 1);
     s.vision = glmVisionWeights(config);
-    GlmWeightCounts all = s.text;
-    all += s.vision;
-    s.weightBytesByPrecision = bytesByPrecision(all, fileType);
+    s.weightBytesByPrecision = bytesByPrecision(s.text, s.vision, fileType);
     const GlmTextConfig& t = config.text;
     s.kvBytesPerToken = 2 * t.numLayers * t.numKvHeads * t.headDim * int64_t(sizeof(float));
     for (int n : {1, 2}) {

@@ -4,7 +4,7 @@
 //
 // The bytes follow how GlmModel::load stores a checkpoint on the CPU: every matrix (embeddings, lm_head,
 // projections, the Conv3d/Conv2d weights flattened to [out, in·k·k]) at the load precision, int8 with one f32
-// scale per output row beside the data; every vector (norms, biases, the vision position embedding) as f32
+// scale per output row beside the data (the vision tower's matrices stay BF16 at int8); every vector (norms, biases, the vision position embedding) as f32
 // whatever the file holds. The KV cache is the engine's KvBlockPool: f32 keys and values of every layer.
 #pragma once
 

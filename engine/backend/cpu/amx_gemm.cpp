@@ -1,0 +1,452 @@
+#include "backend/cpu/amx_gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "backend/cpu/cpu_ops.h"
+
+// GCC only: the clang build (the fuzz targets, docs/FUZZING.md) has no tile path and reports it unavailable.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WB_HAVE_AMX 1
+#include <cpuid.h>
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#else
+#define WB_HAVE_AMX 0
+#endif
+
+namespace wb::cpu::amx {
+
+namespace {
+
+#if WB_HAVE_AMX
+bool probe() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool tile = (d >> 24) & 1u, tileBf16 = (d >> 22) & 1u;
+    if (!tile || !tileBf16) return false;
+    // AVX512_BF16 (leaf 7, subleaf 1, EAX bit 5) converts the activations.
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !((a >> 5) & 1u)) return false;
+    // Linux hands out the 8 KB tile state only on request (ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA); the
+    // grant holds for the whole process.
+    constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+#else
+bool probe() { return false; }
+#endif
+
+bool envAllows() {
+    const char* e = std::getenv("WB_CPU_AMX");
+    if (!e) return true;
+    const std::string_view v(e);
+    return !(v == "0" || v == "off" || v == "false" || v == "no");
+}
+
+std::atomic<bool> g_switch{true};
+
+}  // namespace
+
+bool available() {
+    static const bool ok = probe();
+    return ok;
+}
+
+bool enabled() {
+    static const bool env = envAllows();
+    return env && available() && g_switch.load(std::memory_order_relaxed) && activeIsa() == Isa::Avx512;
+}
+
+bool setEnabled(bool on) {
+    g_switch.store(on, std::memory_order_relaxed);
+    return enabled();
+}
+
+bool suits(const WeightMatrix& w, int64_t m) {
+    const bool type = w.dtype == DType::BF16 || (w.dtype == DType::I8 && w.rowScales);
+    return type && m >= kMinTokens && w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 &&
+           w.cols % 32 == 0 && enabled();
+}
+
+#if WB_HAVE_AMX
+
+#pragma GCC push_options
+// GCC 12 flags the deliberately undefined source lanes of its gather intrinsics as uninitialized.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")
+
+namespace {
+
+struct alignas(64) TileConfig {
+    uint8_t palette = 1;
+    uint8_t startRow = 0;
+    uint8_t reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+
+// Tiles 0-3: C (16 × 16 f32), 4-5: A (16 weight rows × 32 BF16), 6-7: B (16 pairs × 16 tokens × 2 BF16).
+// Every tile is 16 rows of 64 bytes.
+void configureTiles() {
+    TileConfig cfg;
+    for (int t = 0; t < 8; ++t) {
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+// Packs tokens [16·g0, 16·g1) of x (row stride K floats, mb real tokens) into B tiles: group g at xp + g·16·K
+// (BF16 values) laid out [K/2 pairs][16 tokens][2]. Missing tokens of the last group are zeros.
+void packTokens(const float* x, int64_t K, int64_t mb, uint16_t* xp, int64_t g0, int64_t g1) {
+    const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32(16));
+    for (int64_t g = g0; g < g1; ++g) {
+        uint16_t* base = xp + g * 16 * K;
+        for (int64_t tok = 0; tok < 16; ++tok) {
+            const int64_t t = g * 16 + tok;
+            int32_t* dst = reinterpret_cast<int32_t*>(base) + tok;
+            if (t >= mb) {
+                for (int64_t kk = 0; kk < K / 2; ++kk) dst[kk * 16] = 0;
+                continue;
+            }
+            const float* row = x + t * K;
+            for (int64_t k = 0; k < K; k += 32) {
+                const __m512 lo = _mm512_loadu_ps(row + k), hi = _mm512_loadu_ps(row + k + 16);
+                const __m512i v = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
+                _mm512_i32scatter_epi32(dst + (k / 2) * 16, index, v, 4);
+            }
+        }
+    }
+}
+
+// Copies weight rows [0, 16·ra) × k [k0, k1) (row stride K) into tile order: step s (32 k values), row tile a at
+// dst + (2s + a)·512, each tile 16 rows × 64 bytes contiguous. Strided rows would map to few L1 sets (a 4,096-wide
+// BF16 row is 8 KB: every row of a block starts in the same set) and cost a TLB entry each.
+void copyWeightTiles(const uint16_t* w, int64_t K, int ra, int64_t k0, int64_t k1, uint16_t* dst) {
+    for (int64_t k = k0; k < k1; k += 32, dst += 1024)
+        for (int a = 0; a < ra; ++a)
+            for (int r = 0; r < 16; ++r)
+                _mm512_store_si512(dst + a * 512 + r * 32,
+                                   _mm512_loadu_si512(w + (16 * int64_t(a) + r) * K + k));
+}
+
+// The same for int8 weights (I8: per-row scales applied to the output), each value widened to BF16 exactly
+// (|q| <= 127 needs 7 bits; BF16 has 8).
+void copyWeightTilesI8(const int8_t* w, int64_t K, int ra, int64_t k0, int64_t k1, uint16_t* dst) {
+    for (int64_t k = k0; k < k1; k += 32, dst += 1024)
+        for (int a = 0; a < ra; ++a)
+            for (int r = 0; r < 16; ++r) {
+                const int8_t* src = w + (16 * int64_t(a) + r) * K + k;
+                const __m512 lo = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))));
+                const __m512 hi =
+                        _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16))));
+                _mm512_store_si512(dst + a * 512 + r * 32, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+            }
+}
+
+// One k chunk [k0, k1) of the C tiles of RA (1 or 2) × 16 weight rows and RB (1 or 2) token groups starting at
+// xa. The weights come copied tile by tile (see copyWeightTiles): tile (step s, rows 16a) at ab + (2s + a)·512. The accumulators start at zero (first chunk) or from `acc` (4 tiles of 16 × 16 f32), and end in
+// `acc` or, after the last chunk, transposed into y (token t of group b at y + (16·b + t)·ldy, features
+// contiguous), times rowScale[row] when given (int8 weights); tokens at or past `valid` (counted from the first
+// group) are not written.
+template <int RA, int RB>
+void tileBlock(const uint16_t* ab, int64_t K, const uint16_t* xa, int64_t k0, int64_t k1, bool first, bool last,
+               float (*acc)[256], float* y, int64_t ldy, int64_t valid, const float* rowScale) {
+    if (first) {
+        _tile_zero(0);
+        if constexpr (RB == 2) _tile_zero(1);
+        if constexpr (RA == 2) _tile_zero(2);
+        if constexpr (RA == 2 && RB == 2) _tile_zero(3);
+    } else {
+        _tile_loadd(0, acc[0], 64);
+        if constexpr (RB == 2) _tile_loadd(1, acc[1], 64);
+        if constexpr (RA == 2) _tile_loadd(2, acc[2], 64);
+        if constexpr (RA == 2 && RB == 2) _tile_loadd(3, acc[3], 64);
+    }
+    const uint16_t* xb = xa + 16 * K;
+    for (int64_t k = k0; k < k1; k += 32, ab += 1024) {
+        _tile_loadd(4, ab, 64);
+        _tile_loadd(6, xa + k * 16, 64);
+        if constexpr (RB == 2) _tile_loadd(7, xb + k * 16, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        if constexpr (RB == 2) _tile_dpbf16ps(1, 4, 7);
+        if constexpr (RA == 2) {
+            _tile_loadd(5, ab + 512, 64);
+            _tile_dpbf16ps(2, 5, 6);
+            if constexpr (RB == 2) _tile_dpbf16ps(3, 5, 7);
+        }
+    }
+    _tile_stored(0, acc[0], 64);
+    if constexpr (RB == 2) _tile_stored(1, acc[1], 64);
+    if constexpr (RA == 2) _tile_stored(2, acc[2], 64);
+    if constexpr (RA == 2 && RB == 2) _tile_stored(3, acc[3], 64);
+    if (!last) return;
+    // acc[a·2 + b][i][j]: weight row 16a + i, token 16b + j.
+    const __m512i column =
+            _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    for (int b = 0; b < RB; ++b)
+        for (int j = 0; j < 16; ++j) {
+            const int64_t tok = 16 * b + j;
+            if (tok >= valid) break;
+            float* out = y + tok * ldy;
+            for (int a = 0; a < RA; ++a) {
+                __m512 col = _mm512_i32gather_ps(column, acc[a * 2 + b] + j, 4);
+                if (rowScale) col = _mm512_mul_ps(col, _mm512_loadu_ps(rowScale + 16 * a));
+                _mm512_storeu_ps(out + 16 * a, col);
+            }
+        }
+}
+
+}  // namespace
+
+void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool) {
+    const int64_t K = w.cols, N = w.rows;
+    const bool i8 = w.dtype == DType::I8;
+    const auto* W = reinterpret_cast<const uint16_t*>(w.data);
+    const auto* W8 = reinterpret_cast<const int8_t*>(w.data);
+    // Tokens per packed block: the block is reused by every weight row, so the larger the fewer passes over the
+    // weights (each pass streams all of W); 256 tokens make a pass cost far less than its arithmetic.
+    constexpr int64_t kBlockTokens = 256;
+    constexpr int64_t kMaxGroups = kBlockTokens / 16;
+    constexpr int64_t kChunk = 512;
+    thread_local std::vector<uint16_t> packed;
+    const int64_t maxGroups = (std::min(m, kBlockTokens) + 15) / 16;
+    if (int64_t(packed.size()) < maxGroups * 16 * K) packed.resize(size_t(maxGroups * 16 * K));
+    uint16_t* xp = packed.data();
+    const int64_t rowBlocks = (N + 31) / 32;
+    for (int64_t t0 = 0; t0 < m; t0 += kBlockTokens) {
+        const int64_t mb = std::min(kBlockTokens, m - t0), groups = (mb + 15) / 16;
+        const float* xb = x + t0 * K;
+        pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) { packTokens(xb, K, mb, xp, g0, g1); });
+        std::atomic<int64_t> next{0};
+        pool.runOnAll([&](int, int) {
+            configureTiles();
+            // Per 32-row block, k in chunks of kChunk: the block's weights for one chunk (32 × kChunk BF16 = 32 KB)
+            // stay in L1 while every token group of the packed block passes; partial sums wait in `acc`.
+            alignas(64) float acc[kMaxGroups / 2][4][256];
+            alignas(64) uint16_t ab[kChunk / 32 * 1024];
+            for (;;) {
+                const int64_t rb = next.fetch_add(1, std::memory_order_relaxed);
+                if (rb >= rowBlocks) break;
+                const int64_t r0 = rb * 32;
+                const bool two = r0 + 32 <= N;
+                const float* scales = i8 ? w.rowScales + r0 : nullptr;
+                float* yr = y + t0 * N + r0;
+                for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
+                    const int64_t k1 = std::min(K, k0 + kChunk);
+                    const bool first = k0 == 0, last = k1 == K;
+                    if (i8) copyWeightTilesI8(W8 + r0 * K, K, two ? 2 : 1, k0, k1, ab);
+                    else copyWeightTiles(W + r0 * K, K, two ? 2 : 1, k0, k1, ab);
+                    for (int64_t g = 0; g < groups; g += 2) {
+                        const uint16_t* xg = xp + g * 16 * K;
+                        float* yg = yr + g * 16 * N;
+                        const int64_t valid = mb - g * 16;
+                        float(*a)[256] = acc[g / 2];
+                        if (g + 1 < groups) {
+                            if (two) tileBlock<2, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                            else tileBlock<1, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                        } else {
+                            if (two) tileBlock<2, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                            else tileBlock<1, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                        }
+                    }
+                }
+            }
+            _tile_release();
+        });
+    }
+}
+
+namespace {
+
+// e^x for 16 lanes: Cody-Waite range reduction and a degree-6 polynomial (relative error ~2e-7), clamped so that
+// very negative inputs give ~0 rather than denormals or NaN.
+inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.3762626647949f)), _mm512_set1_ps(-87.3365447505531f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187e-06f), r);
+    __m512 p = _mm512_set1_ps(1.3888888888888889e-3f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3333333333333333e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1666666666666667e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666666666666667e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+uint16_t bf16Scalar(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+    return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+constexpr int64_t kKeyBlock = 256;
+
+}  // namespace
+
+void packKv(int64_t n, int64_t d, const std::function<const float*(int64_t)>& keyRow,
+            const std::function<const float*(int64_t)>& valueRow, PackedKv& kv, ThreadPool& pool) {
+    kv.n = n;
+    kv.d = d;
+    kv.np = (n + 31) / 32 * 32;
+    const int64_t np = kv.np, dTiles = d / 16;
+    // Keys: BF16 rows [np, d] (A tiles of the score product: 16 keys × 32 dims at a stride of d values).
+    // Values: transposed and in tile order, tile (key step s of 32, dims 16t) at vt + (s·dTiles + t)·512.
+    kv.k.assign(size_t(np * d), 0);
+    kv.vt.assign(size_t(np / 32 * dTiles * 512), 0);
+    pool.parallelFor(np / 32, 1, [&](int64_t s0, int64_t s1, int) {
+        for (int64_t st = s0; st < s1; ++st)
+            for (int64_t i = st * 32; i < std::min(n, st * 32 + 32); ++i) {
+                const float* kr = keyRow(i);
+                const float* vr = valueRow(i);
+                for (int64_t c = 0; c < d; ++c) {
+                    kv.k[size_t(i * d + c)] = bf16Scalar(kr[c]);
+                    kv.vt[size_t((st * dTiles + c / 16) * 512 + (c % 16) * 32 + (i % 32))] = bf16Scalar(vr[c]);
+                }
+            }
+    });
+}
+
+void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, const PackedKv& kv, int64_t firstPos,
+                float* out, int64_t outStride, ThreadPool& pool) {
+    const int64_t n = kv.n, d = kv.d, dTiles = d / 16, dSteps = d / 32, groups = (numQ + 15) / 16;
+    if (numQ <= 0 || n <= 0) return;
+    const bool causal = firstPos >= 0;
+    // Queries: scaled, pair-interleaved per group of 16 (B tiles), group g at qb + g·16·d.
+    std::vector<uint16_t> qb(size_t(groups * 16 * d));
+    pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
+        for (int64_t g = g0; g < g1; ++g)
+            for (int64_t t = 0; t < 16; ++t) {
+                const int64_t i = g * 16 + t;
+                for (int64_t c = 0; c < d; c += 2) {
+                    uint16_t* dst = qb.data() + g * 16 * d + (c / 2) * 32 + t * 2;
+                    dst[0] = i < numQ ? bf16Scalar(q[i * qStride + c] * scale) : 0;
+                    dst[1] = i < numQ ? bf16Scalar(q[i * qStride + c + 1] * scale) : 0;
+                }
+            }
+    });
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
+                                                6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i column =
+            _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
+        configureTiles();
+        alignas(64) float S[kKeyBlock][16];
+        alignas(64) uint16_t P[kKeyBlock / 2][32];
+        alignas(64) float O[256][16];
+        for (int64_t g = g0; g < g1; ++g) {
+            const uint16_t* qg = qb.data() + g * 16 * d;
+            // Keys this group sees: all, or (causal) up to its last query's position; lane t's query sits at
+            // firstPos + 16g + t and sees keys at or before it.
+            const int64_t seen = causal ? std::min(n, firstPos + std::min(numQ, g * 16 + 16)) : n;
+            const int64_t seenPadded = (seen + 31) / 32 * 32;
+            const __m512i qpos = _mm512_add_epi32(_mm512_set1_epi32(int32_t(causal ? firstPos + g * 16 : 0)), lane);
+            __m512 m = _mm512_set1_ps(-INFINITY), l = _mm512_setzero_ps();
+            for (int64_t c = 0; c < d; ++c) _mm512_store_ps(O[c], _mm512_setzero_ps());
+            for (int64_t k0 = 0; k0 < seenPadded; k0 += kKeyBlock) {
+                const int64_t nk = std::min(kKeyBlock, seenPadded - k0);  // a multiple of 32
+                // Scores of 32 keys at a time: two C tiles [16 keys][16 queries] sharing each query tile.
+                for (int64_t kt = 0; kt < nk; kt += 32) {
+                    _tile_zero(0);
+                    _tile_zero(1);
+                    const uint16_t* ka = kv.k.data() + (k0 + kt) * d;
+                    for (int64_t st = 0; st < dSteps; ++st) {
+                        _tile_loadd(4, ka + st * 32, d * 2);
+                        _tile_loadd(5, ka + 16 * d + st * 32, d * 2);
+                        _tile_loadd(6, qg + st * 512, 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                        _tile_dpbf16ps(1, 5, 6);
+                    }
+                    _tile_stored(0, S[kt], 64);
+                    _tile_stored(1, S[kt + 16], 64);
+                }
+                for (int64_t r = std::max<int64_t>(0, seen - k0); r < nk; ++r) _mm512_store_ps(S[r], _mm512_set1_ps(-INFINITY));
+                if (causal && k0 + nk > firstPos + g * 16)  // keys past some lane's position: mask them there
+                    for (int64_t r = std::max<int64_t>(0, firstPos + g * 16 - k0); r < std::min(nk, seen - k0); ++r) {
+                        const __mmask16 future = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(int32_t(k0 + r)), qpos);
+                        _mm512_store_ps(S[r], _mm512_mask_mov_ps(_mm512_load_ps(S[r]), future, _mm512_set1_ps(-INFINITY)));
+                    }
+                // Online softmax per query lane: new running max, rescale what was summed so far.
+                __m512 mx = m;
+                for (int64_t r = 0; r < nk; ++r) mx = _mm512_max_ps(mx, _mm512_load_ps(S[r]));
+                const __m512 alpha = exp512(_mm512_sub_ps(m, mx));
+                __m512 sum = _mm512_setzero_ps();
+                for (int64_t r = 0; r < nk; r += 2) {
+                    const __m512 p0 = exp512(_mm512_sub_ps(_mm512_load_ps(S[r]), mx));
+                    const __m512 p1 = exp512(_mm512_sub_ps(_mm512_load_ps(S[r + 1]), mx));
+                    sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
+                    // B tile rows: key pair r/2, each query's two weights side by side.
+                    const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p1, p0));
+                    _mm512_store_si512(P[r / 2], _mm512_permutexvar_epi16(interleave, both));
+                }
+                l = _mm512_fmadd_ps(l, alpha, sum);
+                m = mx;
+                for (int64_t c = 0; c < d; ++c) _mm512_store_ps(O[c], _mm512_mul_ps(_mm512_load_ps(O[c]), alpha));
+                // O[dims][queries] += Vᵀ tile · P, 16 dims at a time.
+                for (int64_t t = 0; t < dTiles; ++t) {
+                    _tile_loadd(0, O[t * 16], 64);
+                    for (int64_t st = 0; st < nk / 32; ++st) {
+                        _tile_loadd(4, kv.vt.data() + ((k0 / 32 + st) * dTiles + t) * 512, 64);
+                        _tile_loadd(6, P[st * 16], 64);
+                        _tile_dpbf16ps(0, 4, 6);
+                    }
+                    _tile_stored(0, O[t * 16], 64);
+                }
+            }
+            // out[query][dim] = O[dim][query] / l[query].
+            alignas(64) float inv[16];
+            _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), l));
+            for (int64_t t = 0; t < 16 && g * 16 + t < numQ; ++t) {
+                float* o = out + (g * 16 + t) * outStride;
+                const __m512 sc = _mm512_set1_ps(inv[t]);
+                for (int64_t c = 0; c < d; c += 16)
+                    _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_i32gather_ps(column, &O[c][t], 4), sc));
+            }
+        }
+        _tile_release();
+    });
+}
+
+void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStride, const float* v, int64_t vStride,
+                   int64_t n, int64_t d, float scale, float* out, int64_t outStride, ThreadPool& pool) {
+    if (n <= 0) return;
+    PackedKv kv;
+    packKv(n, d, [&](int64_t i) { return k + i * kStride; }, [&](int64_t i) { return v + i * vStride; }, kv, pool);
+    attendBf16(q, qStride, n, scale, kv, -1, out, outStride, pool);
+}
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+
+#else
+
+void matmulBf16(const WeightMatrix&, const float*, int64_t, float*, ThreadPool&) { std::abort(); }
+void attentionBf16(const float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
+                   float*, int64_t, ThreadPool&) {
+    std::abort();
+}
+void packKv(int64_t, int64_t, const std::function<const float*(int64_t)>&, const std::function<const float*(int64_t)>&,
+            PackedKv&, ThreadPool&) {
+    std::abort();
+}
+void attendBf16(const float*, int64_t, int64_t, float, const PackedKv&, int64_t, float*, int64_t, ThreadPool&) {
+    std::abort();
+}
+
+#endif
+
+}  // namespace wb::cpu::amx

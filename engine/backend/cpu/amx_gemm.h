@@ -1,0 +1,62 @@
+// BF16 GEMM on Intel AMX tiles (Sapphire Rapids and later): y[m, w.rows] = x[m, w.cols] · Wᵀ for BF16 (and
+// per-row int8) weights and many tokens (prefill, the vision tower, attention's two products). The activations are rounded to BF16 once
+// per call (round to nearest even, as Transformers' bfloat16 path does to every activation), products accumulate in
+// f32 inside the tile unit. Decode steps (few tokens) stay on the AVX-512 kernels, which are memory bound anyway
+// and keep activations in f32.
+//
+// Layout: the weight matrix is used as it is stored (row-major BF16, k contiguous), as the tiles' A operand: a
+// tile is 16 weight rows × 32 k values. The activations are packed per call into the B operand's pair-interleaved
+// ("VNNI") layout, 16 tokens a tile. C tiles therefore hold 16 output features × 16 tokens and are written
+// transposed into y. Threads split the weight rows; tokens go in blocks whose packed copy stays in L2.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "backend/cpu/weight_matrix.h"
+#include "core/thread_pool.h"
+
+namespace wb::cpu::amx {
+
+/// The CPU has AMX-TILE and AMX-BF16 and the kernel granted this process the tile state (arch_prctl).
+bool available();
+/// available(), not switched off by WB_CPU_AMX=0 or setEnabled(false), and the active ISA is AVX-512.
+bool enabled();
+/// For tests and benchmarks that compare paths within one process; not while kernels run. Returns enabled().
+bool setEnabled(bool on);
+
+/// Fewest tokens for which the tile path pays (below it the GEMV kernels are bound by reading the weights).
+constexpr int64_t kMinTokens = 16;
+
+/// Whether matmulBf16 takes this matrix and token count: BF16 or I8 (per-row int8), rows a multiple of 16, cols of
+/// 32, m >= kMinTokens, and enabled().
+bool suits(const WeightMatrix& w, int64_t m);
+
+/// y[m, w.rows] = x[m, w.cols] · Wᵀ (row-major f32 x and y). Requires suits(w, m). I8 weights go into the tiles
+/// as BF16 exactly (|q| <= 127), their row scales applied to the output: the same weights as the int8 vector
+/// kernels, with BF16 activations instead of int8 ones per 32-block.
+void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool);
+
+/// Non-causal attention over one span of n tokens, one head (the vision tower's frames), fused on AMX tiles as
+/// FlashAttention does: per group of 16 queries, keys in blocks of 256 — scores Q·Kᵀ into a 16 KB buffer, an
+/// online softmax across the block (running max and sum per query), then P·V accumulated into the group's output
+/// — so no n-wide row of scores is ever written. q, k, v and the softmax weights are rounded to BF16; products and
+/// the softmax in f32. Requires enabled(), headDim a multiple of 32 and at most 256.
+void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStride, const float* v, int64_t vStride,
+                   int64_t n, int64_t headDim, float scale, float* out, int64_t outStride, ThreadPool& pool);
+
+/// One KV head's keys and values in BF16 tile layouts, packed once and attended by every query head of its group.
+struct PackedKv {
+    std::vector<uint16_t> k, vt;
+    int64_t n = 0, np = 0, d = 0;
+};
+/// Packs positions [0, n) read through the accessors (each returns headDim floats). headDim as attentionBf16.
+void packKv(int64_t n, int64_t headDim, const std::function<const float*(int64_t)>& keyRow,
+            const std::function<const float*(int64_t)>& valueRow, PackedKv& kv, ThreadPool& pool);
+/// numQ queries (row i at q + i·qStride) over kv; causal when firstPos >= 0: query i sits at position
+/// firstPos + i and sees keys [0, firstPos + i]. Output row i at out + i·outStride.
+void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, const PackedKv& kv, int64_t firstPos,
+                float* out, int64_t outStride, ThreadPool& pool);
+
+}  // namespace wb::cpu::amx
