@@ -417,7 +417,9 @@ private slots:
         QVERIFY(hf.ok());
         const auto mine = greedy(**hf, kTextPrompt, 16);
         QCOMPARE(int(mine.size()), 16);
-        for (const char* name : {"f32", "f16"}) {
+        // The F16 file, as distributed (the F32 one equals the folder exactly, textLogitsMatchHfFolder); one node
+        // run keeps the suite short.
+        for (const char* name : {"f16"}) {
             auto g = GlmModel::loadGguf(m_dir + "/glm4-" + name + ".gguf", "");
             QVERIFY(g.ok());
             QCOMPARE(greedy(**g, kTextPrompt, 16), mine);
