@@ -30,6 +30,9 @@ struct LoadOptions {
     /// Tensor-parallel degree: ranks on as many devices (CPU: in-process devices splitting numThreads). It must
     /// divide the attention heads, and the KV heads must be a multiple or a divisor of it.
     int parallelDegree = 1;
+    /// GLM-4.1V as llama.cpp's GGUF pair: the mmproj file (vision tower) of a `glm4` text GGUF. Empty: the one
+    /// mmproj*.gguf with the glm4v projector beside the text file, if there is exactly one (text only when none).
+    std::string mmprojPath;
 };
 
 struct RopeScaling {

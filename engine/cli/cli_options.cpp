@@ -114,6 +114,8 @@ bool deviceFromArgs(const Args& a, wb::LoadOptions& lo, std::string& err) {
         err = "--tp must be at least 1";
         return false;
     }
+    // A GGUF text model's vision tower (llama.cpp's mmproj file), for GLM-4.1V.
+    lo.mmprojPath = a.get("mmproj", "");
     return true;
 }
 

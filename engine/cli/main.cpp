@@ -80,6 +80,8 @@ generate/chat options:
   --system TEXT           system prompt (chat, ask)
   --image FILE            image for a vision model (ask; repeatable, in order)
   --no-think              ask the template for no thinking (enable_thinking=false)
+  --mmproj F.gguf         (ask, chat, serve, bench) a GLM-4.1V GGUF text model's vision tower (llama.cpp's mmproj
+                          file); default: the one mmproj*.gguf beside the text file
   --max-pixels N          vision models: resize images to at most N pixels (ask, serve, bench; default: the
                           checkpoint's preprocessor_config.json; phone screenshots: 5000000)
 bench options (single sequence, like llama-bench):

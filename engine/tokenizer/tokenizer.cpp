@@ -47,7 +47,8 @@ Result<void> setGgufSpecialIds(const GgufFile& gguf, Tok& tok, int32_t bos, int3
 /// Pre-tokenizer for a GGUF tokenizer.ggml.pre value. Names whose regex is not one of the three implemented
 /// fall back to GPT-2's, the most common base of the others, rather than refusing the model.
 PreTokenizer preTokenizerFromName(const std::string& pre) {
-    if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3" || pre == "smaug-bpe" || pre == "dbrx")
+    if (pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3" || pre == "smaug-bpe" || pre == "dbrx" ||
+        pre == "glm4" || pre == "chatglm-bpe")
         return PreTokenizer::Llama3;
     if (pre == "qwen2" || pre == "qwen35" || pre == "deepseek-r1-qwen") return PreTokenizer::Qwen2;
     return PreTokenizer::Gpt2;

@@ -25,7 +25,11 @@
 #include "backend/cpu/weight_matrix.h"
 #include "core/dtype.h"
 #include "core/result.h"
+#include "models/glm/glm_config.h"
+#include "models/glm/glm_gguf_export.h"
 #include "models/glm/glm_tiny.h"
+#include "tokenizer/spm_tokenizer.h"
+#include "tokenizer/unicode_tables.h"
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
 #include "formats/safetensors_writer.h"
@@ -61,14 +65,20 @@ const char* kUsage =
     "                     [--dim N] [--layers N] [--ffn N] [--heads N] [--kv-heads N] [--vocab N] [--ctx N]\n"
     "                     [--rope-theta X] [--norm-eps X] [--qkv-bias] [--tied] [--shards N] [--seed S]\n"
     "                     [--tokenizer-from GGUF_OR_TOKENIZER_MODEL] [--name NAME]\n"
-    "       wb-make-model --arch glm4v|glm4 --out DIR [--seed N] [--shards N]\n"
+    "       wb-make-model --arch glm4v|glm4 --out DIR [--preset tiny|9b] [--text-layers N] [--seed N] [--shards N]\n"
+    "                     [--format hf|gguf] [--dtype f16|q8_0|q4_k_m|bf16|f32] [--from HF_DIR]\n"
     "Writes a random-weight Llama model (Qwen2-style with --qkv-bias). gguf: PATH is the file; hf: PATH is a\n"
     "folder. Defaults are the 1b preset (TinyLlama shape); explicit flags override the preset.\n"
     "q8_0 is GGUF-only. --shards applies to hf.\n"
     "--arch writes a tiny GLM-4.1V / GLM-4 folder in the Hugging Face layout (config with pad_token_id inside the\n"
     "300-token vocabulary, safetensors, tokenizer and chat template, preprocessor config) that Transformers\n"
     "loads as it is. Its shapes are fixed (text dim 64, 2 layers, 4 heads / 2 KV heads, ffn 96; vision 2 blocks\n"
-    "of width 32): with --arch the size and format flags are refused, not ignored. Default seed 7.\n";
+    "of width 32): with --arch the Llama size flags are refused, not ignored. Default seed 7.\n"
+    "--preset 9b (--arch glm4v): GLM-4.1V-9B-Thinking's published config (text 4096 x 40 layers, ffn 13696,\n"
+    "32 / 2 KV heads, vocab 151552; vision 24 x 1536), random BF16 weights streamed into ~5 GB shards with\n"
+    "model.safetensors.index.json; --text-layers N keeps N decoder layers for quick runs.\n"
+    "--format gguf also writes DIR/glm4[v]-DTYPE.gguf (llama.cpp's glm4 architecture) and, for glm4v,\n"
+    "DIR/mmproj-DTYPE.gguf (clip, glm4v projector) from the folder; --from HF_DIR converts an existing folder.\n";
 
 void applyPreset(Options& o, const std::string& p) {
     if (p == "tiny") {
@@ -262,7 +272,9 @@ void roundThrough(DType dtype, float* v, int64_t n) {
 TensorProducer makeProducer(const Options& o, const TensorSpec& spec, DType storeType, DType roundType,
                             std::vector<int64_t> rowSource) {
     const uint64_t key = tensorKey(o.seed, spec.hfName);
-    const int64_t cols = spec.shape.back();
+    // Rows are the first dimension; a conv kernel's other dimensions flatten into its row.
+    int64_t cols = spec.shape.back();
+    for (size_t d = 1; d + 1 < spec.shape.size(); ++d) cols *= spec.shape[d];
     const int64_t rows = spec.shape.size() == 1 ? 1 : spec.shape[0];
     const Init init = spec.init;
     // A 1-D tensor with a permutation (Q/K bias) permutes single values: treat it as `n` rows of one value.
@@ -558,64 +570,312 @@ Result<void> writeHf(const Options& o, const std::vector<TensorSpec>& specs) {
     return writeJson(o.out + "/generation_config.json", gen);
 }
 
-int run(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
-            std::fputs(kUsage, stdout);
-            return 0;
-        }
+// ---------------------------------------------------------------------------------------------------------------
+// GLM-4.1V-9B-Thinking at its published size (random BF16 weights), and the GGUF pair of any GLM folder.
+
+/// config.json of zai-org/GLM-4.1V-9B-Thinking (AutoGLM-Phone-9B ships the same shapes), with `textLayers`
+/// decoder layers (40 in the published model).
+nlohmann::ordered_json glm9bConfig(int64_t textLayers) {
+    using oj = nlohmann::ordered_json;
+    const oj eos = {151329, 151336, 151338, 151348};
+    oj text = {{"model_type", "glm4v_text"},
+               {"attention_bias", true},
+               {"attention_dropout", 0.0},
+               {"eos_token_id", eos},
+               {"hidden_act", "silu"},
+               {"hidden_size", 4096},
+               {"head_dim", 128},
+               {"image_token_id", 151343},
+               {"initializer_range", 0.02},
+               {"intermediate_size", 13696},
+               {"max_position_embeddings", 65536},
+               {"num_attention_heads", 32},
+               {"num_hidden_layers", textLayers},
+               {"num_key_value_heads", 2},
+               {"pad_token_id", 151329},
+               {"partial_rotary_factor", 0.5},
+               {"rms_norm_eps", 1e-05},
+               {"rope_scaling", {{"rope_type", "default"}, {"mrope_section", {8, 12, 12}}}},
+               {"rope_theta", 10000.0},
+               {"tie_word_embeddings", false},
+               {"torch_dtype", "bfloat16"},
+               {"use_cache", true},
+               {"vocab_size", 151552}};
+    oj vision = {{"model_type", "glm4v"},      {"attention_bias", false}, {"attention_dropout", 0.0},
+                 {"depth", 24},                {"hidden_act", "silu"},    {"hidden_size", 1536},
+                 {"image_size", 336},          {"in_channels", 3},        {"initializer_range", 0.02},
+                 {"intermediate_size", 13696}, {"num_heads", 12},         {"out_hidden_size", 4096},
+                 {"patch_size", 14},           {"rms_norm_eps", 1e-05},   {"spatial_merge_size", 2},
+                 {"temporal_patch_size", 2}};
+    oj c = {{"architectures", {"Glm4vForConditionalGeneration"}},
+            {"model_type", "glm4v"},
+            {"attention_bias", true},
+            {"attention_dropout", 0.0},
+            {"pad_token_id", 151329},
+            {"eos_token_id", eos},
+            {"image_start_token_id", 151339},
+            {"image_end_token_id", 151340},
+            {"video_start_token_id", 151341},
+            {"video_end_token_id", 151342},
+            {"image_token_id", 151343},
+            {"video_token_id", 151344},
+            {"hidden_act", "silu"},
+            {"hidden_size", 4096},
+            {"initializer_range", 0.02},
+            {"intermediate_size", 13696},
+            {"max_position_embeddings", 65536},
+            {"num_attention_heads", 32},
+            {"num_hidden_layers", textLayers},
+            {"num_key_value_heads", 2},
+            {"rms_norm_eps", 1e-05},
+            {"rope_theta", 10000.0},
+            {"partial_rotary_factor", 0.5},
+            {"tie_word_embeddings", false},
+            {"torch_dtype", "bfloat16"},
+            {"transformers_version", "4.53.0.dev0"},
+            {"use_cache", true},
+            {"vocab_size", 151552},
+            {"text_config", text},
+            {"vision_config", vision}};
+    return c;
+}
+
+/// Tensors of GLM-4.1V-9B in the current HF names, in the order Transformers saves them.
+std::vector<TensorSpec> glm9bTensors(int64_t textLayers) {
+    const int64_t D = 4096, F = 13696, V = 151552, KV = 2 * 128, VD = 1536, VF = 13696;
+    std::vector<TensorSpec> t;
+    const std::string T = "model.language_model.", Vn = "model.visual.";
+    t.push_back({T + "embed_tokens.weight", "", {V, D}});
+    for (int64_t l = 0; l < textLayers; ++l) {
+        const std::string p = T + "layers." + std::to_string(l) + ".";
+        t.push_back({p + "input_layernorm.weight", "", {D}, Init::Ones});
+        t.push_back({p + "self_attn.q_proj.weight", "", {D, D}});
+        t.push_back({p + "self_attn.q_proj.bias", "", {D}});
+        t.push_back({p + "self_attn.k_proj.weight", "", {KV, D}});
+        t.push_back({p + "self_attn.k_proj.bias", "", {KV}});
+        t.push_back({p + "self_attn.v_proj.weight", "", {KV, D}});
+        t.push_back({p + "self_attn.v_proj.bias", "", {KV}});
+        t.push_back({p + "self_attn.o_proj.weight", "", {D, D}});
+        t.push_back({p + "post_self_attn_layernorm.weight", "", {D}, Init::Ones});
+        t.push_back({p + "post_attention_layernorm.weight", "", {D}, Init::Ones});
+        t.push_back({p + "mlp.gate_up_proj.weight", "", {2 * F, D}});
+        t.push_back({p + "mlp.down_proj.weight", "", {D, F}});
+        t.push_back({p + "post_mlp_layernorm.weight", "", {D}, Init::Ones});
     }
-    // GLM-4 / GLM-4.1V: the tiny random checkpoint in the published HF layout (config, sharded safetensors,
-    // tokenizer with the chat template, preprocessor config), for tests and demos of image Q&A.
-    for (int i = 1; i + 1 < argc; ++i) {
-        if (std::string(argv[i]) != "--arch") continue;
-        const std::string arch = argv[i + 1];
-        if (arch != "glm4v" && arch != "glm4") {
-            std::fprintf(stderr, "wb-make-model: unknown --arch '%s' (glm4v, glm4; Llama shapes need no --arch)\n",
-                         arch.c_str());
+    t.push_back({T + "norm.weight", "", {D}, Init::Ones});
+    t.push_back({Vn + "patch_embed.proj.weight", "", {VD, 3, 2, 14, 14}});
+    t.push_back({Vn + "patch_embed.proj.bias", "", {VD}});
+    t.push_back({Vn + "post_conv_layernorm.weight", "", {VD}, Init::Ones});
+    t.push_back({Vn + "embeddings.position_embedding.weight", "", {576, VD}});
+    for (int64_t b = 0; b < 24; ++b) {
+        const std::string p = Vn + "blocks." + std::to_string(b) + ".";
+        t.push_back({p + "norm1.weight", "", {VD}, Init::Ones});
+        t.push_back({p + "attn.qkv.weight", "", {3 * VD, VD}});
+        t.push_back({p + "attn.proj.weight", "", {VD, VD}});
+        t.push_back({p + "norm2.weight", "", {VD}, Init::Ones});
+        // The blocks' MLP is out_hidden_size wide (as Transformers builds Glm4vVisionMlp).
+        t.push_back({p + "mlp.gate_proj.weight", "", {D, VD}});
+        t.push_back({p + "mlp.up_proj.weight", "", {D, VD}});
+        t.push_back({p + "mlp.down_proj.weight", "", {VD, D}});
+    }
+    t.push_back({Vn + "post_layernorm.weight", "", {VD}, Init::Ones});
+    t.push_back({Vn + "downsample.weight", "", {D, VD, 2, 2}});
+    t.push_back({Vn + "downsample.bias", "", {D}});
+    t.push_back({Vn + "merger.proj.weight", "", {D, D}});
+    t.push_back({Vn + "merger.post_projection_norm.weight", "", {D}, Init::Ones});
+    t.push_back({Vn + "merger.post_projection_norm.bias", "", {D}});
+    t.push_back({Vn + "merger.gate_proj.weight", "", {VF, D}});
+    t.push_back({Vn + "merger.up_proj.weight", "", {VF, D}});
+    t.push_back({Vn + "merger.down_proj.weight", "", {D, VF}});
+    t.push_back({"lm_head.weight", "", {V, D}});
+    return t;
+}
+
+/// A byte-level tokenizer for the 9B folder: the 256 byte tokens, and GLM-4's special tokens at their published
+/// ids (the real 151k-token vocabulary cannot be made here; prompts then tokenize byte by byte).
+Result<void> writeGlm9bTokenizer(const std::string& dir) {
+    nlohmann::json vocab = nlohmann::json::object();
+    const auto byteMap = gpt2ByteToCodepoint();
+    for (int b = 0; b < 256; ++b) {
+        std::string piece;
+        unicode::appendUtf8(piece, byteMap[size_t(b)]);
+        vocab[piece] = b;
+    }
+    const std::pair<int, const char*> specials[] = {
+        {151329, "<|endoftext|>"},    {151330, "[MASK]"},           {151331, "[gMASK]"},
+        {151332, "[sMASK]"},          {151333, "<sop>"},            {151334, "<eop>"},
+        {151335, "<|system|>"},       {151336, "<|user|>"},         {151337, "<|assistant|>"},
+        {151338, "<|observation|>"},  {151339, "<|begin_of_image|>"}, {151340, "<|end_of_image|>"},
+        {151341, "<|begin_of_video|>"}, {151342, "<|end_of_video|>"}, {151343, "<|image|>"},
+        {151344, "<|video|>"},        {151350, "<think>"},          {151351, "</think>"}};
+    nlohmann::json added = nlohmann::json::array();
+    for (const auto& [id, content] : specials) {
+        const bool special = id < 151350;  // <think> and </think> print, as in GLM's tokenizer
+        added.push_back({{"id", id}, {"content", content}, {"special", special}, {"lstrip", false},
+                         {"rstrip", false}, {"normalized", false}, {"single_word", false}});
+    }
+    nlohmann::json tj = {{"added_tokens", added},
+                         {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+                         {"decoder", {{"type", "ByteLevel"}}},
+                         {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
+    std::ofstream f(dir + "/tokenizer.json", std::ios::binary);
+    f << tj.dump();
+    if (!f.good()) return makeError(dir + "/tokenizer.json: cannot write");
+    nlohmann::ordered_json tc = {{"eos_token", "<|endoftext|>"},
+                                 {"pad_token", "<|endoftext|>"},
+                                 {"add_bos_token", false},
+                                 {"chat_template", tinyGlmChatTemplate()}};
+    return writeJson(dir + "/tokenizer_config.json", tc);
+}
+
+Result<void> writeGlm9b(const std::string& dir, int64_t textLayers, uint64_t seed, int shards) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return makeError(dir + ": cannot create the folder (" + ec.message() + ")");
+    Options o;
+    o.seed = seed;
+    SafetensorsWriter w;
+    for (const auto& s : glm9bTensors(textLayers))
+        WB_TRY(w.addTensor(s.hfName, DType::BF16, s.shape, makeProducer(o, s, DType::BF16, DType::F32, {})));
+    // As the published folder: shards of about 5 GB (4 for the whole model) unless told.
+    if (shards <= 0) shards = int(std::max<uint64_t>(1, (w.totalBytes() + 4'999'999'999ull) / 5'000'000'000ull));
+    WB_TRY(w.writeSharded(dir, shards));
+    WB_TRY(writeJson(dir + "/config.json", glm9bConfig(textLayers)));
+    WB_TRY(writeJson(dir + "/generation_config.json",
+                     {{"do_sample", true},
+                      {"eos_token_id", {151329, 151336, 151338}},
+                      {"pad_token_id", 151329},
+                      {"temperature", 1.0},
+                      {"top_k", 2},
+                      {"top_p", 0.6},
+                      {"transformers_version", "4.53.0.dev0"}}));
+    WB_TRY(writeJson(dir + "/preprocessor_config.json",
+                     {{"size", {{"shortest_edge", 12544}, {"longest_edge", 9633792}}},
+                      {"do_rescale", true},
+                      {"patch_size", 14},
+                      {"temporal_patch_size", 2},
+                      {"merge_size", 2},
+                      {"image_mean", {0.48145466, 0.4578275, 0.40821073}},
+                      {"image_std", {0.26862954, 0.26130258, 0.27577711}},
+                      {"image_processor_type", "Glm4vImageProcessor"},
+                      {"processor_class", "Glm4vProcessor"}}));
+    return writeGlm9bTokenizer(dir);
+}
+
+int runGlm(int argc, char** argv, int archIndex) {
+    const std::string arch = argv[archIndex + 1];
+    if (arch != "glm4v" && arch != "glm4") {
+        std::fprintf(stderr, "wb-make-model: unknown --arch '%s' (glm4v, glm4; Llama shapes need no --arch)\n",
+                     arch.c_str());
+        return 2;
+    }
+    std::string out, preset = "tiny", format = "hf", dtype = "f16", from;
+    int64_t textLayers = 40;
+    bool textLayersGiven = false, shardsGiven = false;
+    TinyGlmOptions g;
+    g.vision = arch == "glm4v";
+    for (int k = 1; k < argc; ++k) {
+        const std::string a = argv[k];
+        if (k == archIndex || k == archIndex + 1) continue;
+        const bool takesValue = a == "--out" || a == "--seed" || a == "--shards" || a == "--preset" ||
+                                a == "--text-layers" || a == "--format" || a == "--dtype" || a == "--from";
+        if (!takesValue) {
+            std::fprintf(stderr,
+                         "wb-make-model: --arch %s takes --out, --seed, --shards, --preset tiny|9b, --text-layers, "
+                         "--format hf|gguf, --dtype and --from; '%s' is not taken: the GLM shapes are those of the "
+                         "preset (tiny: text dim 64, 2 layers, 4 heads / 2 KV heads, ffn 96, vocab 300%s)\n",
+                         arch.c_str(), a.c_str(), g.vision ? "; vision 2 blocks of width 32" : "");
             return 2;
         }
-        std::string out;
-        TinyGlmOptions g;
-        g.vision = arch == "glm4v";
-        // The GLM shapes are fixed (those of tinyGlmConfigJson, which the tests and goldens share): the Llama size
-        // and format flags are refused by name rather than silently ignored.
-        for (int k = 1; k < argc; ++k) {
-            const std::string a = argv[k];
-            if (k == i || k == i + 1) continue;
-            const bool takesValue = a == "--out" || a == "--seed" || a == "--shards";
-            if (takesValue && k + 1 >= argc) {
-                std::fprintf(stderr, "wb-make-model: %s needs a value\n", a.c_str());
-                return 2;
-            }
-            if (a == "--out") {
-                out = argv[++k];
-            } else if (a == "--seed" || a == "--shards") {
-                const std::string v = argv[++k];
-                char* end = nullptr;
-                const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
-                const bool ok = !v.empty() && v[0] != '-' && end && *end == '\0' &&
-                                (a == "--seed" ? n <= 0xFFFFFFFFull : n >= 1 && n <= 64);
-                if (!ok) {
-                    std::fprintf(stderr, "wb-make-model: %s '%s' is not %s\n", a.c_str(), v.c_str(),
-                                 a == "--seed" ? "an integer in 0..4294967295" : "a shard count in 1..64");
+        if (k + 1 >= argc) {
+            std::fprintf(stderr, "wb-make-model: %s needs a value\n", a.c_str());
+            return 2;
+        }
+        const std::string v = argv[++k];
+        if (a == "--out") out = v;
+        else if (a == "--preset") preset = v;
+        else if (a == "--format") format = v;
+        else if (a == "--dtype") dtype = v;
+        else if (a == "--from") from = v;
+        else {
+            char* end = nullptr;
+            const unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+            const bool isNumber = !v.empty() && v[0] != '-' && end && *end == '\0';
+            if (a == "--seed") {
+                if (!isNumber || n > 0xFFFFFFFFull) {
+                    std::fprintf(stderr, "wb-make-model: --seed '%s' is not an integer in 0..4294967295\n", v.c_str());
                     return 2;
                 }
-                if (a == "--seed") g.seed = uint32_t(n);
-                else g.shards = int(n);
-            } else {
-                std::fprintf(stderr,
-                             "wb-make-model: --arch %s takes --out, --seed and --shards only; '%s' is not taken: "
-                             "the tiny GLM shapes are fixed (text dim 64, 2 layers, 4 heads / 2 KV heads, ffn 96, "
-                             "vocab 300%s)\n",
-                             arch.c_str(), a.c_str(), g.vision ? "; vision 2 blocks of width 32" : "");
-                return 2;
+                g.seed = uint32_t(n);
+            } else if (a == "--shards") {
+                if (!isNumber || n < 1 || n > 64) {
+                    std::fprintf(stderr, "wb-make-model: --shards '%s' is not a shard count in 1..64\n", v.c_str());
+                    return 2;
+                }
+                g.shards = int(n);
+                shardsGiven = true;
+            } else {  // --text-layers
+                if (!isNumber || n < 1 || n > 40) {
+                    std::fprintf(stderr, "wb-make-model: --text-layers '%s' is not a layer count in 1..40\n",
+                                 v.c_str());
+                    return 2;
+                }
+                textLayers = int64_t(n);
+                textLayersGiven = true;
             }
         }
-        if (out.empty()) {
-            std::fprintf(stderr, "wb-make-model: --arch %s needs --out DIR\n", arch.c_str());
+    }
+    if (preset != "tiny" && preset != "9b") {
+        std::fprintf(stderr, "wb-make-model: --arch %s: unknown --preset '%s' (tiny, 9b)\n", arch.c_str(),
+                     preset.c_str());
+        return 2;
+    }
+    if (preset == "9b" && arch != "glm4v") {
+        std::fprintf(stderr, "wb-make-model: --preset 9b is GLM-4.1V-9B-Thinking: use --arch glm4v\n");
+        return 2;
+    }
+    if (textLayersGiven && preset != "9b") {
+        std::fprintf(stderr, "wb-make-model: --text-layers applies to --preset 9b\n");
+        return 2;
+    }
+    if (format != "hf" && format != "gguf") {
+        std::fprintf(stderr, "wb-make-model: --format must be hf or gguf\n");
+        return 2;
+    }
+    DType type = DType::F16;
+    if (dtype == "f32") type = DType::F32;
+    else if (dtype == "bf16") type = DType::BF16;
+    else if (dtype == "q8_0") type = DType::Q8_0;
+    else if (dtype == "q4_k_m") type = DType::Q4_K;
+    else if (dtype != "f16") {
+        std::fprintf(stderr, "wb-make-model: --dtype for GLM GGUF files is f32, f16, bf16, q8_0 or q4_k_m\n");
+        return 2;
+    }
+    if (format == "hf" && dtype != "f16") {
+        std::fprintf(stderr, "wb-make-model: --dtype applies to --format gguf (the HF folders are F32 tiny, BF16 9b)\n");
+        return 2;
+    }
+    if (out.empty()) {
+        std::fprintf(stderr, "wb-make-model: --arch %s needs --out DIR\n", arch.c_str());
+        return 2;
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string hfDir = out;
+    if (!from.empty()) {
+        if (format != "gguf") {
+            std::fprintf(stderr, "wb-make-model: --from converts a folder: add --format gguf\n");
             return 2;
         }
+        hfDir = from;
+    } else if (preset == "9b") {
+        auto r = writeGlm9b(out, textLayers, g.seed, shardsGiven ? g.shards : 0);
+        if (!r) {
+            std::fprintf(stderr, "wb-make-model: %s\n", r.error().message.c_str());
+            return 1;
+        }
+        std::printf("wrote %s (GLM-4.1V-9B-Thinking shapes, %lld text layers, random BF16 weights, seed %u)\n",
+                    out.c_str(), (long long)textLayers, g.seed);
+    } else {
         auto r = writeTinyGlmCheckpoint(out, g);
         if (!r) {
             std::fprintf(stderr, "wb-make-model: %s\n", r.error().message.c_str());
@@ -623,8 +883,39 @@ int run(int argc, char** argv) {
         }
         std::printf("wrote %s (tiny %s, random weights, seed %u, %d shard(s))\n", out.c_str(),
                     g.vision ? "GLM-4.1V" : "GLM-4", g.seed, g.shards);
-        return 0;
     }
+    if (format == "gguf") {
+        GlmGgufOptions go;
+        go.textType = type;
+        go.visionType = type == DType::Q4_K ? DType::F16 : type;  // as Q4_K_M releases ship an F16 mmproj
+        auto cfg = glmConfigFromFolder(hfDir);
+        const bool vision = cfg && cfg->hasVision;
+        const std::string textPath = out + "/" + (vision ? "glm4v" : "glm4") + "-" + dtype + ".gguf";
+        const std::string mmPath =
+            vision ? out + "/mmproj-" + (type == DType::Q4_K ? std::string("f16") : dtype) + ".gguf" : std::string();
+        auto r = writeGlmGguf(hfDir, textPath, mmPath, go);
+        if (!r) {
+            std::fprintf(stderr, "wb-make-model: %s\n", r.error().message.c_str());
+            return 1;
+        }
+        std::printf("wrote %s (glm4, %d tensors)%s%s%s\n", textPath.c_str(), r->textTensors,
+                    vision ? " and " : "", mmPath.c_str(), vision ? " (clip, glm4v projector)" : "");
+    }
+    std::printf("in %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    return 0;
+}
+
+int run(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+            std::fputs(kUsage, stdout);
+            return 0;
+        }
+    }
+    // GLM-4 / GLM-4.1V: a tiny random checkpoint or GLM-4.1V-9B's shapes, in the published HF layout, and
+    // optionally the GGUF pair (llama.cpp's glm4 text model + glm4v mmproj) written from it.
+    for (int i = 1; i + 1 < argc; ++i)
+        if (std::string(argv[i]) == "--arch") return runGlm(argc, argv, i);
     auto opts = parseArgs(argc, argv);
     if (!opts) {
         std::fprintf(stderr, "wb-make-model: %s\n%s", opts.error().message.c_str(), kUsage);

@@ -203,7 +203,10 @@ QStringList scanForModels(const QStringList& libraryEntries) {
             const QString p = it.next();
             const QFileInfo sub(p);
             if (QDir(entry).relativeFilePath(p).count(QLatin1Char('/')) > 3) continue;
-            if (sub.isFile() && p.endsWith(QLatin1String(".gguf"), Qt::CaseInsensitive)) found.insert(p);
+            // An mmproj*.gguf is the vision half of the text GGUF beside it (llama.cpp's pair): the engine pairs it
+            // with that file, whose card counts its vision tower, so it is not a model of its own here.
+            const bool mmproj = sub.fileName().startsWith(QLatin1String("mmproj"), Qt::CaseInsensitive);
+            if (sub.isFile() && p.endsWith(QLatin1String(".gguf"), Qt::CaseInsensitive) && !mmproj) found.insert(p);
             else if (sub.isDir() && isHfFolder(QDir(p))) found.insert(p);
         }
     }

@@ -380,7 +380,7 @@ private slots:
             auto m = GlmModel::load((base + arch + "-s3a").toStdString());
             QVERIFY2(m.ok(), m.ok() ? "" : m.error().message.c_str());
             for (const QStringList& bad : {QStringList{"--dim", "128"}, QStringList{"--layers", "4"},
-                                           QStringList{"--vocab", "512"}, QStringList{"--format", "gguf"}}) {
+                                           QStringList{"--vocab", "512"}, QStringList{"--ctx", "512"}}) {
                 QString err;
                 QCOMPARE(make(QStringList{"--arch", arch, "--out", base + "refused"} + bad, &err), 2);
                 QVERIFY2(err.contains("'" + bad[0] + "' is not taken"), qPrintable(err));

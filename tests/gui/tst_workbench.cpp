@@ -48,6 +48,7 @@
 #include "screenshots.h"
 #include "media/glm4v_image_processor.h"
 #include "media/image.h"
+#include "models/glm/glm_gguf_export.h"
 #include "models/glm/glm_tiny.h"
 
 using namespace wbgui;
@@ -820,6 +821,21 @@ private Q_SLOTS:
 
     // A GLM-4.1V-9B folder planned from config.json alone (the safetensors file is not even one): the card, the
     // parameter count, and the per-GPU line at TP=2, which Llama cards do not show.
+    // llama.cpp's GLM-4.1V pair in a library folder: one model (the text GGUF, whose card counts the vision tower
+    // of the mmproj beside it), not two.
+    void glmGgufPairIsOneModel() {
+        const std::string dir = (m_tmp.path() + "/glm-gguf").toStdString();
+        wb::TinyGlmOptions o;
+        QVERIFY(wb::writeTinyGlmCheckpoint(dir + "/hf", o).ok());
+        QVERIFY(wb::writeGlmGguf(dir + "/hf", dir + "/lib/glm4v-f16.gguf", dir + "/lib/mmproj-glm4v-f16.gguf").ok());
+        const QStringList found = scanForModels({QString::fromStdString(dir + "/lib")});
+        QCOMPARE(found, QStringList{QString::fromStdString(dir + "/lib/glm4v-f16.gguf")});
+        const ModelCard card = readModelCard(found.front());
+        QVERIFY2(card.ok(), qPrintable(card.error));
+        QVERIFY(card.hasVision);
+        QVERIFY(card.visionParameters > 0);
+    }
+
     void glmCardFromConfigOnly() {
         const QString dir = m_tmp.path() + "/glm41v-9b";
         QVERIFY(QDir().mkpath(dir));

@@ -15,7 +15,9 @@
 #include "media/image.h"
 #include "models/decoder/generator.h"
 #include "models/glm/glm_config.h"
+#include "formats/gguf.h"
 #include "models/glm/glm_decoder.h"
+#include "models/glm/glm_gguf_source.h"
 #include "models/glm/glm_model.h"
 #include "models/glm/glm_prompt.h"
 #include "models/glm/glm_summary.h"
@@ -416,6 +418,20 @@ Result<std::unique_ptr<EngineModel>> loadGlm(const ModelIdentity& id, const Load
     // On devices, GlmModel keeps the tokenizer and the vision tower, in the file's own dtype (the text weights
     // stay unread in the mapping); the text model runs on the device path.
     if (!onDevices) go.weightType = precisionDType(options.precision);
+    if (id.format == "gguf") {
+        // llama.cpp's pair: the glm4 text file and its mmproj (given, or the one beside it).
+        if (onDevices)
+            return makeError(id.path + ": GLM GGUF files run on one CPU device for now (no --device cuda / --tp)");
+        auto mm = pairedMmproj(id.path, options.mmprojPath);
+        if (!mm) return mm.error();
+        auto g = GlmModel::loadGguf(id.path, *mm, go);
+        if (!g) return g.error();
+        if (!(*g)->hasTokenizer()) return makeError(id.path + ": no tokenizer in the GGUF metadata");
+        return std::unique_ptr<EngineModel>(new GlmEngineModel(std::move(*g), maxImagePixels, nullptr));
+    }
+    if (!options.mmprojPath.empty())
+        return makeError(options.mmprojPath + ": --mmproj goes with a GGUF text model; " + id.path +
+                         " is a folder with its own vision tower");
     auto m = GlmModel::load(id.path, go);
     if (!m) return m.error();
     if (!(*m)->hasTokenizer()) return makeError(id.path + ": no tokenizer (tokenizer.json) in the folder");
@@ -431,7 +447,46 @@ Result<std::unique_ptr<EngineModel>> loadGlm(const ModelIdentity& id, const Load
 
 // From config.json alone (summarizeGlmFolder): no safetensors file is opened, so a 20 GB checkpoint is planned
 // before any of it is read.
+// A GGUF pair: the config from the text file's metadata (and the mmproj beside it), sizes from the tensor headers.
+Result<ModelInfo> inspectGlmGguf(const ModelIdentity& id) {
+    auto t = GgufFile::open(id.path);
+    if (!t) return t.error();
+    auto mmPath = pairedMmproj(id.path, "");
+    if (!mmPath) return mmPath.error();
+    std::shared_ptr<GgufFile> mm;
+    if (!mmPath->empty()) {
+        auto m = GgufFile::open(*mmPath);
+        if (!m) return m.error();
+        mm = *m;
+    }
+    auto cfg = glmConfigFromGguf(**t, mm.get());
+    if (!cfg) return cfg.error();
+    ModelInfo info;
+    info.format = "gguf";
+    info.architecture = cfg->architecture;
+    info.config = configFromGlm(*cfg);
+    info.name = (*t)->getString("general.name").value_or(std::filesystem::path(id.path).stem().string());
+    info.config.name = info.name;
+    info.hasVision = cfg->hasVision;
+    int64_t bytes = 0;
+    for (const GgufFile* f : {t->get(), mm.get()}) {
+        if (!f) continue;
+        for (const TensorInfo& ti : f->tensors()) {
+            info.numParameters += ti.numElements();
+            if (f == mm.get()) info.visionParameters += ti.numElements();
+            info.tensorCountByDtype[std::string(dtypeName(ti.dtype))] += 1;
+            bytes += ti.numBytes;
+        }
+    }
+    info.weightBytesByPrecision["native"] = bytes;
+    const GlmTextConfig& tc = cfg->text;
+    info.kvBytesPerToken = 2 * tc.numLayers * tc.numKvHeads * tc.headDim * int64_t(sizeof(float));
+    info.tokenizerKind = "gguf-gpt2";
+    return info;
+}
+
 Result<ModelInfo> inspectGlm(const ModelIdentity& id) {
+    if (id.format == "gguf") return inspectGlmGguf(id);
     auto s = summarizeGlmFolder(id.path);
     if (!s) return s.error();
     ModelInfo info;
@@ -459,7 +514,7 @@ const ModelFamily& glmFamily() {
     static const ModelFamily family = {"glm",
                                        {"Glm4ForCausalLM", "Glm4vForConditionalGeneration"},
                                        {"glm4", "glm4v"},
-                                       {},  // GLM-4 GGUF files: not yet
+                                       {"glm4"},  // llama.cpp's GLM-4 (+ a glm4v mmproj for GLM-4.1V)
                                        &loadGlm,
                                        &inspectGlm};
     return family;

@@ -10,6 +10,7 @@
 #include "backend/cpu/cpu_ops.h"
 #include "core/mapped_file.h"
 #include "formats/safetensors.h"
+#include "models/glm/glm_gguf_source.h"
 
 namespace wb {
 
@@ -29,16 +30,21 @@ namespace {
 // Finds tensors under the prefixes a checkpoint may use (the reference renamed "model.layers" to
 // "model.language_model.layers" and "visual" to "model.visual"; both layouts are published).
 struct TensorSource {
-    std::shared_ptr<SafetensorsSet> set;
+    /// The tensor under an HF name, or nullptr (a safetensors folder, or GGUF files read through HF names).
+    std::function<const TensorInfo*(const std::string&)> lookup;
+    std::shared_ptr<void> set;  // keeps the mapped files alive for the weights that point into them
     std::string dir;
     std::vector<std::string> textPrefixes, visionPrefixes;
     std::optional<DType> target;
+    /// Drop a tensor's file pages once copied (mapped files only: a GGUF pair's reordered Q/K and joined patch
+    /// kernel are heap copies, which MADV_DONTNEED would zero).
+    bool releasePages = true;
 
     Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,
                                    const std::vector<int64_t>& shape) const {
         const TensorInfo* t = nullptr;
         for (const auto& p : prefixes)
-            if ((t = set->find(p + name))) break;
+            if ((t = lookup(p + name))) break;
         if (!t) return makeError(dir + ": missing tensor " + prefixes.front() + name);
         if (t->shape != shape) {
             TensorInfo want;
@@ -64,7 +70,7 @@ struct TensorSource {
             if (!conv) return makeError(flat.file + ": tensor " + flat.name + ": " + conv.error().message);
             // The converted copy is what stays: the file's pages leave the process's memory (they were counted in
             // its RSS as long as they stayed mapped in, doubling a checkpoint's footprint at load).
-            MappedFile::releasePages(flat.data, size_t(flat.numBytes));
+            if (releasePages) MappedFile::releasePages(flat.data, size_t(flat.numBytes));
             return std::move(*conv);
         }
         return std::move(*w);
@@ -74,10 +80,17 @@ struct TensorSource {
         auto t = find(prefixes, name, shape);
         if (!t) return t.error();
         const TensorInfo& ti = **t;
-        if (dtypeBlockSize(ti.dtype) != 1) return makeError(ti.file + ": tensor " + ti.name + ": block dtype");
         std::vector<float> out(size_t(ti.numElements()));
+        if (dtypeBlockSize(ti.dtype) != 1) {
+            // A quantized vector (GGUF position embeddings in a Q8_0 file): whole rows of blocks.
+            const int64_t cols = shape.back();
+            if (cols % dtypeBlockSize(ti.dtype) != 0) return makeError(ti.file + ": tensor " + ti.name + ": block dtype");
+            for (int64_t r = 0; r < ti.numElements() / cols; ++r)
+                dequantizeRow(ti.dtype, ti.data + r * dtypeRowBytes(ti.dtype, cols), out.data() + r * cols, cols);
+            return out;
+        }
         dequantizeRow(ti.dtype, ti.data, out.data(), ti.numElements());
-        MappedFile::releasePages(ti.data, size_t(ti.numBytes));
+        if (releasePages) MappedFile::releasePages(ti.data, size_t(ti.numBytes));
         return out;
     }
 };
@@ -170,17 +183,48 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
     auto set = SafetensorsSet::openFolder(dir);
     if (!set) return set.error();
     m->m_source = *set;
-    TensorSource src{*set, dir, {}, {}, options.weightType};
+    std::shared_ptr<SafetensorsSet> st = *set;
+    TensorSource src{[st](const std::string& n) { return st->find(n); }, st, dir, {}, {}, options.weightType};
     if (c.hasVision) {
         src.textPrefixes = {"model.language_model.", "model."};
         src.visionPrefixes = {"model.visual.", "visual."};
     } else {
         src.textPrefixes = {"model."};
     }
+    WB_TRY(m->loadWeights(&src));
+    m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
+    return m;
+}
+
+Result<std::unique_ptr<GlmModel>> GlmModel::loadGguf(const std::string& textPath, const std::string& mmprojPath,
+                                                     const GlmLoadOptions& options) {
+    auto g = openGlmGguf(textPath, mmprojPath, options.loadTokenizer);
+    if (!g) return g.error();
+    std::unique_ptr<GlmModel> m(new GlmModel());
+    m->m_config = g->config;
+    m->m_processor = g->processor;
+    m->m_tokenizer = std::move(g->tokenizer);
+    if (m->m_tokenizer && m->m_tokenizer->vocabSize() > m->m_config.text.vocabSize)
+        return makeError(textPath + ": tokenizer has " + std::to_string(m->m_tokenizer->vocabSize()) +
+                         " tokens but token_embd.weight " + std::to_string(m->m_config.text.vocabSize) + " rows");
+    m->m_source = g->keepAlive;
+    TensorSource src{g->lookup, g->keepAlive, textPath, {"model.language_model."}, {"model.visual."},
+                     options.weightType, false};
+    WB_TRY(m->loadWeights(&src));
+    m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
+    return m;
+}
+
+Result<void> GlmModel::loadWeights(const void* source) {
+    const TensorSource& src = *static_cast<const TensorSource*>(source);
+    GlmModel* m = this;
+    const std::string& dir = src.dir;
+    const GlmConfig& c = m->m_config;
+    const GlmTextConfig& t = c.text;
     // The vision tower at INT8 keeps BF16 matrices: its GEMMs run over thousands of patches, where BF16 tiles
     // (AMX) are both faster and closer to the reference than per-row int8; other precisions as asked.
     TensorSource vsrc = src;
-    if (options.weightType == DType::I8) vsrc.target = DType::BF16;
+    if (src.target == DType::I8) vsrc.target = DType::BF16;
     const auto& TP = src.textPrefixes;
     const auto& VP = src.visionPrefixes;
     const int64_t q = t.numHeads * t.headDim, kv = t.numKvHeads * t.headDim;
@@ -259,8 +303,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
             m->m_visionInvFreq.push_back(1.0f / std::pow(10000.0f, float(2 * k) / float(rdim)));
     }
 #undef WB_SET
-    m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
-    return m;
+    return {};
 }
 
 void GlmModel::embed(int32_t token, float* out) const {

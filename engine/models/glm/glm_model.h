@@ -60,6 +60,10 @@ public:
     /// A Hugging Face folder: config.json, *.safetensors (sharded with an index or not), tokenizer files,
     /// preprocessor_config.json for the vision model.
     static Result<std::unique_ptr<GlmModel>> load(const std::string& dir, const GlmLoadOptions& options = {});
+    /// llama.cpp's GGUF pair: the text model (`glm4` architecture) and, when `mmprojPath` is not empty, the vision
+    /// tower (an mmproj file with the `glm4v` projector). Config, tokenizer and chat template come from the files.
+    static Result<std::unique_ptr<GlmModel>> loadGguf(const std::string& textPath, const std::string& mmprojPath,
+                                                      const GlmLoadOptions& options = {});
     ~GlmModel();
 
     const GlmConfig& config() const { return m_config; }
@@ -89,6 +93,8 @@ private:
     struct TextLayer;
     struct VisionBlock;
     GlmModel();
+    /// Reads every weight through `source` (a TensorSource of glm_model.cpp: HF names over either file layout).
+    Result<void> loadWeights(const void* source);
     void embed(int32_t token, float* out) const;
 
     GlmConfig m_config;
