@@ -445,10 +445,10 @@ private slots:
         const int64_t cols = 512;
         const std::vector<float> wf = randomVector(4 * cols, 77);
         const WeightMatrix f32 = f32Matrix(wf, 4, cols);
-        // Relative RMS error bounds, a little above what was measured (Q4_0 0.11, Q5_0 0.05, Q4_K 0.09,
-        // Q6_K 0.03 on normal data).
+        // Relative RMS error bounds: 1.5x what was measured on this normal data (Q4_0 0.084, Q5_0 0.042, Q4_K 0.078,
+        // Q6_K 0.019; a 4-bit step of a block's range is ~0.08 of the data's RMS).
         const std::pair<DType, double> bounds[] = {
-            {DType::Q4_0, 0.15}, {DType::Q5_0, 0.07}, {DType::Q4_K, 0.12}, {DType::Q6_K, 0.04}};
+            {DType::Q4_0, 0.126}, {DType::Q5_0, 0.063}, {DType::Q4_K, 0.117}, {DType::Q6_K, 0.029}};
         for (const auto& [type, bound] : bounds) {
             auto w = convertWeight(f32, type);
             QVERIFY(w.ok());
@@ -460,6 +460,7 @@ private slots:
                 ref += double(wf[i]) * double(wf[i]);
             }
             const double rel = std::sqrt(err / ref);
+            qInfo("%s: relative RMS error %.4f", std::string(dtypeName(type)).c_str(), rel);
             if (!(rel <= bound)) QFAIL(qPrintable(QString("%1: relative RMS error %2 > %3").arg(QString::fromStdString(std::string(dtypeName(type)))).arg(rel).arg(bound)));
         }
     }
