@@ -36,6 +36,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--reps", type=int, default=2, help="repetitions inside each tool run")
     ap.add_argument("--depth", type=int, default=0, help="context already in the cache before each test (-d)")
+    ap.add_argument("--wb-baseline", default="", help="a second wb (an older build) run in the same rounds, "
+                    "right after the first; files it cannot read show n/a")
     args = ap.parse_args()
     pps = [int(x) for x in args.pp.split(",") if x]
     yard = os.path.join(HERE, "llamacpp-yardstick", "bench.mjs")
@@ -53,14 +55,20 @@ def main():
                 os.path.basename(lj.get("cpu_backend_lib", "?") or "?"), lj["llama_cpp"].get("node_llama_cpp", "?"))
             for r in lj["results"]:
                 results.setdefault((model, r["test"], "llama.cpp"), []).append(r["avg_ts"])
-            for i, pp in enumerate(pps):
+            engines = [("workbench", args.wb)] + ([("baseline", args.wb_baseline)] if args.wb_baseline else [])
+            for (engine, exe), (i, pp) in [(e, p) for p in enumerate(pps) for e in engines]:
                 tg = args.tg if i == 0 else 0
-                wj = run_json([args.wb, "bench", "-m", model, "-t", str(args.threads), "--pp", str(pp), "--tg",
+                try:
+                    wj = run_json([exe, "bench", "-m", model, "-t", str(args.threads), "--pp", str(pp), "--tg",
                                str(tg), "-r", str(args.reps), "--depth", str(args.depth), "--json"])
-                meta["workbench"] = "workbench %s (%s)" % (wj["version"], wj["isa"])
-                results.setdefault((model, "pp%d" % pp + at, "workbench"), []).append(wj["pp"]["tokens_per_s"])
+                except subprocess.CalledProcessError:
+                    if engine == "workbench":
+                        raise
+                    continue  # the baseline build may not read every file
+                meta[engine] = "%s: %s %s (%s)" % (engine, exe, wj["version"], wj["isa"])
+                results.setdefault((model, "pp%d" % pp + at, engine), []).append(wj["pp"]["tokens_per_s"])
                 if tg:
-                    results.setdefault((model, "tg%d" % tg + at, "workbench"), []).append(wj["tg"]["tokens_per_s"])
+                    results.setdefault((model, "tg%d" % tg + at, engine), []).append(wj["tg"]["tokens_per_s"])
             print("round %d/%d %s done" % (rnd + 1, args.rounds, os.path.basename(model)), file=sys.stderr)
 
     def fmt(v):
@@ -69,15 +77,19 @@ def main():
         sd = statistics.stdev(v) if len(v) > 1 else 0.0
         return "%.2f ± %.2f" % (statistics.mean(v), sd)
 
-    print("| model | test | llama.cpp t/s | workbench t/s | workbench / llama.cpp |")
-    print("| --- | --- | --- | --- | --- |")
+    base = bool(args.wb_baseline)
+    print("| model | test | llama.cpp t/s | workbench t/s | workbench / llama.cpp |" + (" baseline t/s |" if base else ""))
+    print("| --- | --- | --- | --- | --- |" + (" --- |" if base else ""))
     tests = ["pp%d" % p + at for p in pps] + ["tg%d" % args.tg + at]
     for model in args.models:
         for t in tests:
             l = results.get((model, t, "llama.cpp"), [])
             w = results.get((model, t, "workbench"), [])
             ratio = "%.2f×" % (statistics.mean(w) / statistics.mean(l)) if l and w else "n/a"
-            print("| %s | %s | %s | %s | %s |" % (os.path.basename(model), t, fmt(l), fmt(w), ratio))
+            row = "| %s | %s | %s | %s | %s |" % (os.path.basename(model), t, fmt(l), fmt(w), ratio)
+            if base:
+                row += " %s |" % fmt(results.get((model, t, "baseline"), []))
+            print(row)
     print()
     print("%d threads, %d rounds (each round: llama-bench then wb bench, %d repetitions each); "
           "1-minute load average at the start of each run: %s" % (

@@ -19,6 +19,8 @@ enum class DType : uint8_t {
     Q6_K,  // GGUF super-block of 256 values, 210 bytes
     I8,    // weight-only INT8: int8 values, one f32 scale per output row (kept beside the data)
     I32,
+    Q5_0,  // GGUF block: f16 scale + 32 high bits + 16 bytes of nibbles, 22 bytes per 32 values (Q4_K_M's
+           // fallback for rows that are not a multiple of 256)
 };
 
 std::string_view dtypeName(DType t);

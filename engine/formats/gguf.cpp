@@ -90,6 +90,7 @@ Result<DType> mapTensorType(uint32_t t) {
         case 0: return DType::F32;
         case 1: return DType::F16;
         case 2: return DType::Q4_0;
+        case 6: return DType::Q5_0;
         case 8: return DType::Q8_0;
         case 12: return DType::Q4_K;
         case 14: return DType::Q6_K;
@@ -98,7 +99,7 @@ Result<DType> mapTensorType(uint32_t t) {
         default: break;
     }
     return makeError("unsupported tensor type " + std::to_string(t) +
-                     " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, I32)");
+                     " (supported: F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K, I32)");
 }
 
 }  // namespace

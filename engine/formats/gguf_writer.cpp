@@ -17,6 +17,8 @@ int ggmlTypeOf(DType t) {
             return 1;
         case DType::Q4_0:
             return 2;
+        case DType::Q5_0:
+            return 6;
         case DType::Q8_0:
             return 8;
         case DType::Q4_K:

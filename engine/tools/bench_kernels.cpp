@@ -3,6 +3,7 @@
 // (prompt: reports GFLOP/s), with 1 and 2 threads, next to a plain memory-read bandwidth for comparison.
 //
 // Usage: wb-bench-kernels [--dtypes F16,Q8_0,...] [--m 1,128,512] [--threads 1,2] [--reps N] [--isa avx512|avx2|scalar]
+//                         [--shapes 4096x4096,13696x4096,4096x13696]   (rows x cols, replacing the 1B shapes)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -33,7 +34,8 @@ std::vector<std::string> split(const std::string& s) {
 }
 
 bool parseDType(const std::string& s, DType& t) {
-    for (DType d : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::I8})
+    for (DType d : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K,
+                    DType::I8})
         if (s == dtypeName(d) || (s == "I8" && d == DType::I8)) {
             t = d;
             return true;
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
     std::vector<int64_t> ms = {1, 128, 512};
     std::vector<int> threadCounts = {1, 2};
     int reps = 5;
+    std::vector<std::pair<int64_t, int64_t>> customShapes;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--dtypes") {
@@ -83,6 +86,15 @@ int main(int argc, char** argv) {
         } else if (a == "--threads") {
             threadCounts.clear();
             for (const auto& s : split(v)) threadCounts.push_back(std::stoi(s));
+        } else if (a == "--shapes") {
+            for (const auto& sh : split(v)) {
+                const size_t x = sh.find('x');
+                if (x == std::string::npos) {
+                    std::fprintf(stderr, "--shapes takes ROWSxCOLS,...\n");
+                    return 2;
+                }
+                customShapes.emplace_back(std::stoll(sh.substr(0, x)), std::stoll(sh.substr(x + 1)));
+            }
         } else if (a == "--reps") {
             reps = std::stoi(v);
         } else if (a == "--isa") {
@@ -95,8 +107,12 @@ int main(int argc, char** argv) {
         int64_t rows, cols;
         const char* what;
     };
-    const Shape shapes[] = {{2048, 2048, "attn q/o"}, {5632, 2048, "ffn gate/up"}, {2048, 5632, "ffn down"},
-                            {32000, 2048, "lm head"}};
+    std::vector<Shape> shapes = {{2048, 2048, "attn q/o"}, {5632, 2048, "ffn gate/up"}, {2048, 5632, "ffn down"},
+                                 {32000, 2048, "lm head"}};
+    if (!customShapes.empty()) {
+        shapes.clear();
+        for (const auto& [rows, cols] : customShapes) shapes.push_back({rows, cols, "custom"});
+    }
 
     for (int nt : threadCounts) {
         ThreadPool pool(nt);
@@ -118,19 +134,9 @@ int main(int argc, char** argv) {
         std::vector<float> x(static_cast<size_t>(maxM * s.cols)), y(size_t(maxM * s.rows));
         for (float& v : x) v = dist(rng) * 20.0f;
         for (DType t : dtypes) {
-            WeightMatrix w;
-            if (t == DType::Q4_0) {  // no converter target: encode rows directly
-                w = f32;
-                w.dtype = t;
-                w.owned.resize(size_t(s.rows * w.rowBytes()));
-                for (int64_t r = 0; r < s.rows; ++r)
-                    quantizeRow(t, wf.data() + r * s.cols, w.owned.data() + r * w.rowBytes(), s.cols);
-                w.data = w.owned.data();
-            } else {
-                auto c = convertWeight(f32, t);
-                if (!c.ok()) continue;
-                w = std::move(c.value());
-            }
+            auto c = convertWeight(f32, t);
+            if (!c.ok()) continue;
+            WeightMatrix w = std::move(c.value());
             // Generation streams a 2 GB model from DRAM, so at m = 1 cycle through enough copies of the weight to
             // overflow the 32 MB L3; otherwise the small shapes would be timed from cache.
             std::vector<WeightMatrix> copies;

@@ -142,7 +142,8 @@ private slots:
     // A Q4_0 GGUF file end to end, as llama.cpp's quantizer would write one: stories260K with every matrix whose
     // rows are whole 32-value blocks stored as Q4_0 (the rest, like the 172-wide down projections, stay F32), loaded
     // as it is (native precision: the Q4_0 kernels). It must give the logits of the same weights dequantized to F32
-    // (1e-4: only summation order may differ), keep the bytes its blocks take, and differ from the original FP32
+    // within 3x the 0.00896 of max |logit| measured (the integer kernels quantize the activations to int8 in blocks
+    // of 32, as llama.cpp does; the same 0.00896 with WB_CPU_ISA=scalar, avx2, avx512), keep the bytes its blocks take, and differ from the original FP32
     // model by 1/3 to 3x the error measured (0.231 of max |logit|, 4 bits on a 260K-parameter model; the same with
     // WB_CPU_ISA=scalar, avx2, avx512). Q4_K and Q6_K files, which the engine cannot encode, are held with random
     // blocks in tst_model_layouts::kQuantFilesEndToEnd.
@@ -204,7 +205,7 @@ private slots:
         qInfo("q4_0: max |logit diff| / max |logit| = %.5f vs fp32 (measured before: %.4f), %.6f vs its own weights "
               "dequantized; weights %lld bytes (fp32 %lld)",
               rel, measured, kernel, (long long)(*q)->weightBytes(), (long long)ref->weightBytes());
-        QVERIFY2(kernel <= 1e-4, qPrintable(QString("Q4_0 kernels vs its weights in F32: %1").arg(kernel)));
+        QVERIFY2(kernel <= 0.00896 * 3, qPrintable(QString("Q4_0 kernels vs its weights in F32: %1").arg(kernel)));
         QVERIFY2(rel >= measured / 3 && rel <= measured * 3, qPrintable(QString::number(rel)));
     }
 

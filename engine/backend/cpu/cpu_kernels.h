@@ -19,6 +19,12 @@ struct QuantizedActs {
     const int32_t* bias = nullptr;
     int64_t ldq = 0;  // bytes per token in q
     int64_t ldb = 0;  // entries per token in d and sum (ldq / 32)
+    /// Only for the block types whose values are offset or carry mins (filled by cpu_ops.cpp from q, d, bias):
+    /// xsum[t·ldb + b] = d·Σq of block b (the dequantized block's sum, for Q4_K's mins), and
+    /// bias16[t·ldq/16 + g] = -8·Σq of 16-value group g (Q6_K's offset -32 spread over the group's 4 int32
+    /// lanes, since its scales change every 16 values).
+    const float* xsum = nullptr;
+    const int32_t* bias16 = nullptr;
 };
 
 struct MatmulJob {
@@ -38,6 +44,11 @@ struct KernelTable {
     RowRangeFn matmulBF16 = nullptr;
     RowRangeFn matmulQ8_0 = nullptr;
     RowRangeFn matmulI8 = nullptr;
+    /// Dot products on the blocks against the quantized activations (never a row decoded to f32).
+    RowRangeFn matmulQ4_0 = nullptr;
+    RowRangeFn matmulQ5_0 = nullptr;
+    RowRangeFn matmulQ4_K = nullptr;
+    RowRangeFn matmulQ6_K = nullptr;
     /// Any dtype: dequantizes a few rows at a time to f32 (thread-local scratch) and runs the f32 tile kernel.
     RowRangeFn matmulPanel = nullptr;
     /// quantizeActs (below), vectorized where the ISA allows.

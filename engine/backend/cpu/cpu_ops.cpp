@@ -70,7 +70,14 @@ struct ActScratch {
     std::vector<int8_t> q;
     std::vector<float> d;
     std::vector<int32_t> bias;
+    std::vector<float> xsum;
+    std::vector<int32_t> bias16;
 };
+
+bool usesQuantizedActs(DType t) {
+    return t == DType::Q8_0 || t == DType::I8 || t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q4_K ||
+           t == DType::Q6_K;
+}
 
 }  // namespace
 
@@ -122,11 +129,16 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         case DType::BF16: fn = k.matmulBF16; break;
         case DType::Q8_0: fn = k.matmulQ8_0; break;
         case DType::I8: fn = k.matmulI8; break;
+        case DType::Q4_0: fn = k.matmulQ4_0; break;
+        case DType::Q5_0: fn = k.matmulQ5_0; break;
+        case DType::Q4_K: fn = k.matmulQ4_K; break;
+        case DType::Q6_K: fn = k.matmulQ6_K; break;
         default: fn = k.matmulPanel; break;
     }
 
     const int nThreads = pool.size();
-    if (w.dtype == DType::Q8_0 || w.dtype == DType::I8) {
+    if (!fn) fn = k.matmulPanel;
+    if (fn != k.matmulPanel && usesQuantizedActs(w.dtype)) {
         thread_local ActScratch scratch;
         ActScratch& s = scratch;  // a lambda naming the thread_local would see each worker's own instance
         const int64_t ldq = (w.cols + 63) / 64 * 64;
@@ -144,6 +156,21 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
             });
         } else {
             k.quantizeActs(x, m, w.cols, s.q.data(), s.d.data(), s.bias.data(), ldq, ldb);
+        }
+        // O(m·cols) scalar passes: small next to the O(rows·m·cols) matmul even at m = 1.
+        if (w.dtype == DType::Q4_K) {
+            if (int64_t(s.xsum.size()) < m * ldb) s.xsum.resize(size_t(m * ldb));
+            for (int64_t i = 0; i < m * ldb; ++i) s.xsum[size_t(i)] = s.d[size_t(i)] * float(-s.bias[size_t(i)] / 16);
+            job.qa.xsum = s.xsum.data();
+        } else if (w.dtype == DType::Q6_K) {
+            const int64_t n16 = m * ldq / 16;
+            if (int64_t(s.bias16.size()) < n16) s.bias16.resize(size_t(n16));
+            for (int64_t g = 0; g < n16; ++g) {
+                int32_t sum = 0;
+                for (int l = 0; l < 16; ++l) sum += s.q[size_t(g * 16 + l)];
+                s.bias16[size_t(g)] = -8 * sum;
+            }
+            job.qa.bias16 = s.bias16.data();
         }
     }
 

@@ -293,6 +293,208 @@ void matmulIntRows(const MatmulJob& job, int64_t r0, int64_t r1) {
 void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1); }
 void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1); }
 
+// --- 4-bit, 5-bit and K-quant blocks --------------------------------------------------------------------------
+//
+// The weights' integer values are unsigned here (0..15, 0..31, 0..63), so maddubs takes them as they are; each
+// 32-value step gives 8 int32 lanes of 4 values, scaled per lane in f32. The offsets (Q4_0 -8, Q5_0 -16, Q6_K -32)
+// come back through the activations' sums and Q4_K's mins through their dequantized block sums, as in the
+// AVX-512 file.
+
+inline __m256i dotU8(__m256i w, __m256i x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1));
+}
+
+inline uint32_t loadU32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// The 32 bits of a Q5_0 block's qh as 32 bytes of 0x10 or 0.
+inline __m256i highBits5(uint32_t qh) {
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0);
+    const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int(qh)), shuf);  // byte i = qh byte i/8
+    const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+template <int kBits, int RM, int RN>
+void tileQ45(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t nb, float* y, int64_t ldy) {
+    constexpr int64_t kBB = kBits == 4 ? 18 : 22;
+    constexpr int kQs = kBits == 4 ? 2 : 6;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    __m256 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m256i wv[RM];
+        float wd[RM];
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) {
+            const uint8_t* p = w + i * ldw + b * kBB;
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kQs));
+            wv[i] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m4), _mm_and_si128(v, m4));
+            if constexpr (kBits == 5) wv[i] = _mm256_or_si256(wv[i], highBits5(loadU32(p + 2)));
+            wd[i] = _cvtsh_ss(loadU16(p));
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa.q + (t + j) * qa.ldq + b * 32));
+            const float xd = qa.d[(t + j) * qa.ldb + b];
+            // Per lane: the offset times the lane's share of Σx (bias = -16·Σx per lane of 8).
+            const __m256i off = _mm256_set1_epi32(qa.bias[(t + j) * qa.ldb + b] / (kBits == 4 ? 16 : 8));
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i)
+                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(dotU8(wv[i], xv), off)),
+                                            _mm256_set1_ps(wd[i] * xd), acc[i][j]);
+        }
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) y[j * ldy + i] = hsum(acc[i][j]);
+}
+
+template <int RM, int RN>
+void tileQ4K(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t nsb, float* y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        alignas(32) float scl[RM][8];
+        __m256 mins[RM];
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) {
+            const uint8_t* p = w + i * ldw + sb * 144;
+            const uint32_t w0 = loadU32(p + 4), w1 = loadU32(p + 8), w2 = loadU32(p + 12);
+            const uint32_t sLo = w0 & 0x3f3f3f3fu, mLo = w1 & 0x3f3f3f3fu;
+            const uint32_t sHi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+            const uint32_t mHi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+            const __m256 sc = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, int(sHi), int(sLo))));
+            const __m256 mn = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_set_epi32(0, 0, int(mHi), int(mLo))));
+            _mm256_store_ps(scl[i], _mm256_mul_ps(sc, _mm256_set1_ps(_cvtsh_ss(loadU16(p)))));
+            mins[i] = _mm256_mul_ps(mn, _mm256_set1_ps(_cvtsh_ss(loadU16(p + 2))));
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m256 xs = _mm256_loadu_ps(qa.xsum + (t + j) * qa.ldb + sb * 8);
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) acc[i][j] = _mm256_fnmadd_ps(mins[i], xs, acc[i][j]);
+        }
+        for (int c = 0; c < 4; ++c) {
+            __m256i lo[RM], hi[RM];
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) {
+                const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i * ldw + sb * 144 + 16 + c * 32));
+                lo[i] = _mm256_and_si256(q, m4);
+                hi[i] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            }
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; ++j) {
+                const int64_t b = sb * 8 + c * 2;
+                const int8_t* xq = qa.q + (t + j) * qa.ldq + b * 32;
+                const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+                const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 32));
+                const float xd0 = qa.d[(t + j) * qa.ldb + b], xd1 = qa.d[(t + j) * qa.ldb + b + 1];
+#pragma GCC unroll 8
+                for (int i = 0; i < RM; ++i) {
+                    acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dotU8(lo[i], x0)), _mm256_set1_ps(scl[i][2 * c] * xd0), acc[i][j]);
+                    acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dotU8(hi[i], x1)), _mm256_set1_ps(scl[i][2 * c + 1] * xd1), acc[i][j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) y[j * ldy + i] = hsum(acc[i][j]);
+}
+
+template <int RM, int RN>
+void tileQ6K(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t nsb, float* y, int64_t ldy) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x03);
+    const __m256i pairIdx = _mm256_set_epi32(1, 1, 1, 1, 0, 0, 0, 0);
+    __m256 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm256_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        for (int half = 0; half < 2; ++half) {
+            // Chunk c of the half (32 values): ql bytes (c & 1)·32.., nibble c / 2, qh bits 2c, 2c+1.
+            for (int c = 0; c < 4; ++c) {
+                __m256i wv[RM];
+                __m256 ws[RM];
+#pragma GCC unroll 8
+                for (int i = 0; i < RM; ++i) {
+                    const uint8_t* p = w + i * ldw + sb * 210;
+                    const __m256i ql = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + half * 64 + (c & 1) * 32));
+                    const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + half * 32));
+                    const __m256i lo = _mm256_and_si256(c < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+                    const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), m2);
+                    wv[i] = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 4));
+                    const auto* sc = reinterpret_cast<const int8_t*>(p + 192 + half * 8 + c * 2);
+                    const float d = _cvtsh_ss(loadU16(p + 208));
+                    ws[i] = _mm256_set_m128(_mm_set1_ps(d * float(sc[1])), _mm_set1_ps(d * float(sc[0])));
+                }
+#pragma GCC unroll 8
+                for (int j = 0; j < RN; ++j) {
+                    const int64_t v0 = sb * 256 + half * 128 + c * 32;
+                    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qa.q + (t + j) * qa.ldq + v0));
+                    const __m256 xd = _mm256_set1_ps(qa.d[(t + j) * qa.ldb + v0 / 32]);
+                    const __m256i off = _mm256_permutevar8x32_epi32(
+                        _mm256_castsi128_si256(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(qa.bias16 + (t + j) * (qa.ldq / 16) + v0 / 16))),
+                        pairIdx);
+#pragma GCC unroll 8
+                    for (int i = 0; i < RM; ++i)
+                        acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(dotU8(wv[i], xv), off)),
+                                                    _mm256_mul_ps(ws[i], xd), acc[i][j]);
+                }
+            }
+        }
+    }
+    for (int j = 0; j < RN; ++j)
+        for (int i = 0; i < RM; ++i) y[j * ldy + i] = hsum(acc[i][j]);
+}
+
+template <int RM, int RN>
+struct Q4_0Tile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ45<4, RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 32, y, ldy);
+    }
+};
+
+template <int RM, int RN>
+struct Q5_0Tile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ45<5, RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 32, y, ldy);
+    }
+};
+
+template <int RM, int RN>
+struct Q4KTile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ4K<RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 256, y, ldy);
+    }
+};
+
+template <int RM, int RN>
+struct Q6KTile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ6K<RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 256, y, ldy);
+    }
+};
+
+void matmulQ4_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q4_0Tile>(job, r0, r1); }
+void matmulQ5_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q5_0Tile>(job, r0, r1); }
+void matmulQ4_K(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q4KTile>(job, r0, r1); }
+void matmulQ6_K(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q6KTile>(job, r0, r1); }
+
 float dotAvx2(const float* a, const float* b, int64_t n) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     int64_t i = 0;
@@ -429,6 +631,10 @@ const KernelTable& avx2Kernels() {
         t.matmulBF16 = matmulFloat<LoadBF16>;
         t.matmulQ8_0 = matmulQ8_0;
         t.matmulI8 = matmulI8;
+        t.matmulQ4_0 = matmulQ4_0;
+        t.matmulQ5_0 = matmulQ5_0;
+        t.matmulQ4_K = matmulQ4_K;
+        t.matmulQ6_K = matmulQ6_K;
         t.matmulPanel = matmulPanel;
         t.quantizeActs = quantizeActs;
         t.dot = dotAvx2;

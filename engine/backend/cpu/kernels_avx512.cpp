@@ -390,6 +390,274 @@ struct I8Tile {
 void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1, job.w->rowBytes()); }
 void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1, job.w->rowBytes()); }
 
+// --- 4-bit, 5-bit and K-quant blocks --------------------------------------------------------------------------
+//
+// The same dot-product form as Q8_0: weights become 64 unsigned bytes per step (their integer values, no offset),
+// vpdpbusd multiplies them with 64 int8 activations into 16 int32 lanes (4 values per lane), and each lane is
+// scaled by (weight scale × activation block scale) into an f32 accumulator. What the unsigned form leaves out
+// comes back through the activations' sums:
+//   Q4_0 / Q5_0: value = q - 8 (q - 16), one scale per 32 -> lanes start at -8·Σx / 8 (-16·Σx / 8) of their
+//     block, i.e. bias/16 (bias/8) of the Q8 bias (= -16·Σx per lane);
+//   Q6_K: value = q - 32, scales per 16 -> lanes start at -8·Σx of their 16-group (bias16);
+//   Q4_K: value = d·sc·q - dmin·mn per 32 -> the mins are subtracted in f32 once per super-block, dmin·mn times
+//     the activation block's sum (xsum), in the low 8 lanes of the same accumulator.
+
+inline void storeTile(float* y, int64_t ldy, const auto& acc, auto rmTag, auto rnTag) {
+    constexpr int RM = decltype(rmTag)::value, RN = decltype(rnTag)::value;
+    if constexpr (RM == 4) {
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) _mm_storeu_ps(y + j * ldy, reduce4(acc[0][j], acc[1][j], acc[2][j], acc[3][j]));
+    } else {
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j)
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) y[j * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+    }
+}
+
+// 16 bytes of nibbles -> 32 bytes: low nibbles, then high nibbles (the order of a Q4_0/Q5_0 block's values).
+inline __m256i nibbles16(const uint8_t* p) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i m = _mm_set1_epi8(0x0F);
+    return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), m), _mm_and_si128(v, m));
+}
+
+inline uint32_t loadU32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+// Q4_0 (kBits 4, 18-byte blocks) and Q5_0 (kBits 5, 22-byte blocks: d, 32 high bits, 16 bytes of nibbles).
+template <int kBits, int RM, int RN, bool kFull>
+inline void stepQ45(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t b, __m512 (&acc)[RM][RN],
+                    __m512i idx) {
+    constexpr int64_t kBB = kBits == 4 ? 18 : 22;
+    constexpr int kQs = kBits == 4 ? 2 : 6;
+    __m512i wv[RM];
+    __m512 wd[RM];
+    if constexpr (RM == 1)
+        _mm_prefetch(reinterpret_cast<const char*>(w + b * kBB + kGemvPrefetchBytes), _MM_HINT_T0);
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i) {
+        const uint8_t* p = w + i * ldw + b * kBB;
+        const __m256i lo = nibbles16(p + kQs);
+        const __m256i hi = kFull ? nibbles16(p + kBB + kQs) : _mm256_setzero_si256();
+        wv[i] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+        if constexpr (kBits == 5) {
+            const uint64_t bits = uint64_t(loadU32(p + 2)) | (kFull ? uint64_t(loadU32(p + kBB + 2)) << 32 : 0);
+            wv[i] = _mm512_or_si512(wv[i], _mm512_maskz_set1_epi8(__mmask64(bits), 0x10));
+        }
+        const uint32_t dd = uint32_t(loadU16(p)) | (kFull ? uint32_t(loadU16(p + kBB)) << 16 : 0u);
+        wd[i] = _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_cvtph_ps(_mm_cvtsi32_si128(int(dd)))));
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < RN; ++j) {
+        const __m512i xv = _mm512_loadu_si512(qa.q + (t + j) * qa.ldq + b * 32);
+        const __m512 xd = loadScalePair(qa.d + (t + j) * qa.ldb + b, idx);
+        const __m512i bias = _mm512_srai_epi32(loadBiasPair(qa.bias + (t + j) * qa.ldb + b, idx), kBits == 4 ? 4 : 3);
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) {
+            const __m512i dot = _mm512_dpbusd_epi32(bias, wv[i], xv);
+            acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(wd[i], xd), acc[i][j]);
+        }
+    }
+}
+
+template <int kBits, int RM, int RN>
+void tileQ45(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t nb, float* y, int64_t ldy) {
+    const __m512i idx = halvesIndex();
+    __m512 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) stepQ45<kBits, RM, RN, true>(w, ldw, qa, t, b, acc, idx);
+    if (b < nb) stepQ45<kBits, RM, RN, false>(w, ldw, qa, t, b, acc, idx);
+    storeTile(y, ldy, acc, std::integral_constant<int, RM>{}, std::integral_constant<int, RN>{});
+}
+
+// Q4_K's eight 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a super-block, from its 12 packed bytes: scales
+// 0-3 and mins 0-3 are the low 6 bits of bytes 0-3 / 4-7; scales and mins 4-7 take their low 4 bits from the
+// nibbles of bytes 8-11 and their top 2 bits from the top of bytes 0-3 / 4-7.
+inline __m128i unpackScalesMinsK4(const uint8_t* p) {
+    const uint32_t w0 = loadU32(p), w1 = loadU32(p + 4), w2 = loadU32(p + 8);
+    const uint32_t sLo = w0 & 0x3f3f3f3fu, mLo = w1 & 0x3f3f3f3fu;
+    const uint32_t sHi = (w2 & 0x0f0f0f0fu) | (((w0 >> 6) & 0x03030303u) << 4);
+    const uint32_t mHi = ((w2 >> 4) & 0x0f0f0f0fu) | (((w1 >> 6) & 0x03030303u) << 4);
+    return _mm_set_epi32(int(mHi), int(mLo), int(sHi), int(sLo));
+}
+
+template <int RM, int RN>
+void tileQ4K(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t nsb, float* y, int64_t ldy) {
+    const __m512i mask4 = _mm512_set1_epi8(0x0F);
+    // Step s of a super-block covers sub-blocks 2s (lanes 0-7) and 2s+1 (lanes 8-15).
+    const __m512i pairIdx[4] = {_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+                                _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2),
+                                _mm512_set_epi32(5, 5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 4),
+                                _mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, 6, 6)};
+    const __m512i idx = halvesIndex();
+    __m512 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+        __m512 scl[RM], mins[RM];
+#pragma GCC unroll 8
+        for (int i = 0; i < RM; ++i) {
+            const uint8_t* p = w + i * ldw + sb * 144;
+            if constexpr (RM == 1) {
+                _mm_prefetch(reinterpret_cast<const char*>(p + kGemvPrefetchBytes), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(p + kGemvPrefetchBytes + 64), _MM_HINT_T0);
+                _mm_prefetch(reinterpret_cast<const char*>(p + kGemvPrefetchBytes + 128), _MM_HINT_T0);
+            }
+            const __m512 sm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(unpackScalesMinsK4(p + 4)));
+            // lanes 0-7: d·scale_j; lanes 8-15: dmin·min_j
+            const __m512 dd = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(loadU16(p))), _mm256_set1_ps(_cvtsh_ss(loadU16(p + 2))), 1);
+            const __m512 prod = _mm512_mul_ps(sm, dd);
+            scl[i] = prod;
+            mins[i] = _mm512_zextps256_ps512(_mm512_extractf32x8_ps(prod, 1));
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) {
+            const __m512 xs = _mm512_zextps256_ps512(_mm256_loadu_ps(qa.xsum + (t + j) * qa.ldb + sb * 8));
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) acc[i][j] = _mm512_fnmadd_ps(mins[i], xs, acc[i][j]);
+        }
+#pragma GCC unroll 4
+        for (int s = 0; s < 4; ++s) {
+            __m512i wv[RM];
+            __m512 ws[RM];
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) {
+                const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + i * ldw + sb * 144 + 16 + s * 32));
+                const __m512i qq = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
+                wv[i] = _mm512_and_si512(qq, mask4);
+                ws[i] = _mm512_permutexvar_ps(pairIdx[s], scl[i]);
+            }
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; ++j) {
+                const int64_t b = sb * 8 + s * 2;
+                const __m512i xv = _mm512_loadu_si512(qa.q + (t + j) * qa.ldq + b * 32);
+                const __m512 xd = loadScalePair(qa.d + (t + j) * qa.ldb + b, idx);
+#pragma GCC unroll 8
+                for (int i = 0; i < RM; ++i) {
+                    const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[i], xv);
+                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws[i], xd), acc[i][j]);
+                }
+            }
+        }
+    }
+    storeTile(y, ldy, acc, std::integral_constant<int, RM>{}, std::integral_constant<int, RN>{});
+}
+
+template <int RM, int RN>
+void tileQ6K(const uint8_t* w, int64_t ldw, const QuantizedActs& qa, int64_t t, int64_t nsb, float* y, int64_t ldy) {
+    const __m512i mask4 = _mm512_set1_epi8(0x0F), mask2 = _mm512_set1_epi8(0x03);
+    // qh's 2-bit fields: the first 32 bytes of a step read bits (0,1) / (4,5), the second 32 bytes (2,3) / (6,7).
+    const __m512i shA = _mm512_set_epi16(2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0);
+    const __m512i shB = _mm512_add_epi16(shA, _mm512_set1_epi16(4));
+    // Lanes 4g..4g+3 take group g's scale; the step's 4 groups are element 0-3 (first step) or 4-7 (second).
+    const __m512i quadA = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i quadB = _mm512_add_epi32(quadA, _mm512_set1_epi32(4));
+    const __m512i idx = halvesIndex();
+    __m512 acc[RM][RN];
+#pragma GCC unroll 8
+    for (int i = 0; i < RM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < RN; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+#pragma GCC unroll 2
+        for (int half = 0; half < 2; ++half) {
+            __m512i wa[RM], wb[RM];
+            __m512 sa[RM], sbv[RM];
+#pragma GCC unroll 8
+            for (int i = 0; i < RM; ++i) {
+                const uint8_t* p = w + i * ldw + sb * 210;
+                if constexpr (RM == 1) {
+                    if (half == 0) {
+                        _mm_prefetch(reinterpret_cast<const char*>(p + kGemvPrefetchBytes), _MM_HINT_T0);
+                        _mm_prefetch(reinterpret_cast<const char*>(p + kGemvPrefetchBytes + 64), _MM_HINT_T0);
+                        _mm_prefetch(reinterpret_cast<const char*>(p + kGemvPrefetchBytes + 128), _MM_HINT_T0);
+                        _mm_prefetch(reinterpret_cast<const char*>(p + kGemvPrefetchBytes + 192), _MM_HINT_T0);
+                    }
+                }
+                const __m512i ql = _mm512_loadu_si512(p + half * 64);
+                const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 128 + half * 32));
+                const __m512i qh2 = _mm512_inserti64x4(_mm512_castsi256_si512(qh), qh, 1);
+                const __m512i hA = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh2, shA), mask2), 4);
+                const __m512i hB = _mm512_slli_epi16(_mm512_and_si512(_mm512_srlv_epi16(qh2, shB), mask2), 4);
+                wa[i] = _mm512_or_si512(_mm512_and_si512(ql, mask4), hA);
+                wb[i] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), mask4), hB);
+                const __m512 d = _mm512_set1_ps(_cvtsh_ss(loadU16(p + 208)));
+                const __m128i sc8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 192 + half * 8));
+                const __m512 sc = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8)));
+                sa[i] = _mm512_permutexvar_ps(quadA, sc);
+                sbv[i] = _mm512_permutexvar_ps(quadB, sc);
+            }
+#pragma GCC unroll 8
+            for (int j = 0; j < RN; ++j) {
+                const int64_t v0 = sb * 256 + half * 128;  // first value of this half
+                const int8_t* xq = qa.q + (t + j) * qa.ldq + v0;
+                const float* xdp = qa.d + (t + j) * qa.ldb + v0 / 32;
+                const int32_t* b16 = qa.bias16 + (t + j) * (qa.ldq / 16) + v0 / 16;
+                const __m512i xa = _mm512_loadu_si512(xq), xb = _mm512_loadu_si512(xq + 64);
+                const __m512 xda = loadScalePair(xdp, idx), xdb = loadScalePair(xdp + 2, idx);
+                const __m512i ba = _mm512_permutexvar_epi32(quadA, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b16))));
+                const __m512i bb = _mm512_permutexvar_epi32(quadB, _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b16))));
+#pragma GCC unroll 8
+                for (int i = 0; i < RM; ++i) {
+                    const __m512i da = _mm512_dpbusd_epi32(ba, wa[i], xa);
+                    const __m512i db = _mm512_dpbusd_epi32(bb, wb[i], xb);
+                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(da), _mm512_mul_ps(sa[i], xda), acc[i][j]);
+                    acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(db), _mm512_mul_ps(sbv[i], xdb), acc[i][j]);
+                }
+            }
+        }
+    }
+    storeTile(y, ldy, acc, std::integral_constant<int, RM>{}, std::integral_constant<int, RN>{});
+}
+
+template <int RM, int RN>
+struct Q4_0Tile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ45<4, RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 32, y, ldy);
+    }
+};
+
+template <int RM, int RN>
+struct Q5_0Tile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ45<5, RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 32, y, ldy);
+    }
+};
+
+template <int RM, int RN>
+struct Q4KTile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ4K<RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 256, y, ldy);
+    }
+};
+
+template <int RM, int RN>
+struct Q6KTile {
+    static void run(const MatmulJob& job, int64_t r, int64_t t, float* y, int64_t ldy) {
+        const WeightMatrix& w = *job.w;
+        tileQ6K<RM, RN>(w.data + r * w.rowBytes(), w.rowBytes(), job.qa, t, w.cols / 256, y, ldy);
+    }
+};
+
+void matmulQ4_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q4_0Tile>(job, r0, r1, job.w->rowBytes()); }
+void matmulQ5_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q5_0Tile>(job, r0, r1, job.w->rowBytes()); }
+void matmulQ4_K(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q4KTile>(job, r0, r1, job.w->rowBytes()); }
+void matmulQ6_K(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q6KTile>(job, r0, r1, job.w->rowBytes()); }
+
 // Per token, blocks of 32: scale = max|x|/127, q = round-to-nearest-even(x/scale), bias = -16·Σq; full blocks
 // with vector code, a partial last block and the zero padding up to ldq through the portable routine's rules.
 void quantizeActsAvx512(const float* x, int64_t m, int64_t cols, int8_t* q, float* d, int32_t* bias, int64_t ldq,
@@ -558,6 +826,10 @@ const KernelTable& avx512Kernels() {
         t.matmulBF16 = matmulFloat<LoadBF16>;
         t.matmulQ8_0 = matmulQ8_0;
         t.matmulI8 = matmulI8;
+        t.matmulQ4_0 = matmulQ4_0;
+        t.matmulQ5_0 = matmulQ5_0;
+        t.matmulQ4_K = matmulQ4_K;
+        t.matmulQ6_K = matmulQ6_K;
         t.matmulPanel = matmulPanel;
         t.quantizeActs = quantizeActsAvx512;
         t.dot = dotAvx512;

@@ -26,6 +26,13 @@ struct BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ4_0) == 18);
 
+struct BlockQ5_0 {
+    uint16_t d;
+    uint8_t qh[4];  // bit i: the fifth bit of value i
+    uint8_t qs[kQK / 2];
+};
+static_assert(sizeof(BlockQ5_0) == 22);
+
 struct BlockQ4K {
     uint16_t d;
     uint16_t dmin;
@@ -72,6 +79,23 @@ void dequantQ4_0(const uint8_t* src, float* dst, int64_t n) {
         for (int i = 0; i < kQK / 2; ++i) {
             y[i] = d * float(int(blk.qs[i] & 0xF) - 8);
             y[i + kQK / 2] = d * float(int(blk.qs[i] >> 4) - 8);
+        }
+    }
+}
+
+void dequantQ5_0(const uint8_t* src, float* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        BlockQ5_0 blk;
+        std::memcpy(&blk, src + b * sizeof(BlockQ5_0), sizeof blk);
+        const float d = fp16ToFp32(blk.d);
+        uint32_t qh;
+        std::memcpy(&qh, blk.qh, 4);
+        float* y = dst + b * kQK;
+        for (int i = 0; i < kQK / 2; ++i) {
+            const int lo = int(blk.qs[i] & 0xF) | int(((qh >> i) & 1u) << 4);
+            const int hi = int(blk.qs[i] >> 4) | int(((qh >> (i + 16)) & 1u) << 4);
+            y[i] = d * float(lo - 16);
+            y[i + kQK / 2] = d * float(hi - 16);
         }
     }
 }
@@ -165,6 +189,124 @@ void quantQ4_0(const float* src, uint8_t* dst, int64_t n) {
     }
 }
 
+// ggml's quantize_row_q5_0_ref rounding: the value of largest magnitude maps to -16.
+void quantQ5_0(const float* src, uint8_t* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        const float* x = src + b * kQK;
+        float amax = 0.0f, vmax = 0.0f;
+        for (int i = 0; i < kQK; ++i) {
+            if (std::fabs(x[i]) > amax) {
+                amax = std::fabs(x[i]);
+                vmax = x[i];
+            }
+        }
+        const float d = vmax / -16.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        BlockQ5_0 blk;
+        blk.d = fp32ToFp16(d);
+        uint32_t qh = 0;
+        for (int i = 0; i < kQK / 2; ++i) {
+            const int x0 = std::min(31, int(int8_t(x[i] * id + 16.5f)));
+            const int x1 = std::min(31, int(int8_t(x[i + kQK / 2] * id + 16.5f)));
+            blk.qs[i] = uint8_t((x0 & 0xF) | ((x1 & 0xF) << 4));
+            qh |= uint32_t((x0 >> 4) & 1) << i;
+            qh |= uint32_t((x1 >> 4) & 1) << (i + kQK / 2);
+        }
+        std::memcpy(blk.qh, &qh, 4);
+        std::memcpy(dst + b * sizeof(BlockQ5_0), &blk, sizeof blk);
+    }
+}
+
+// Plain K-quant encoders (no importance search, unlike llama.cpp's): enough for files to benchmark and test with.
+// Q4_K: per 32-value sub-block, the range [min, max] maps onto 0..15; the 6-bit scales and mins are relative to
+// the super-block's largest.
+void quantQ4K(const float* src, uint8_t* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* x = src + b * kQKK;
+        float sc[8], mn[8];
+        for (int j = 0; j < 8; ++j) {
+            float lo = x[j * 32], hi = x[j * 32];
+            for (int l = 1; l < 32; ++l) {
+                lo = std::min(lo, x[j * 32 + l]);
+                hi = std::max(hi, x[j * 32 + l]);
+            }
+            lo = std::min(lo, 0.0f);  // the stored min is subtracted, so it is >= 0
+            sc[j] = (hi - lo) / 15.0f;
+            mn[j] = -lo;
+        }
+        const float maxSc = *std::max_element(sc, sc + 8), maxMn = *std::max_element(mn, mn + 8);
+        const float d = maxSc / 63.0f, dmin = maxMn / 63.0f;
+        BlockQ4K blk{};
+        blk.d = fp32ToFp16(d);
+        blk.dmin = fp32ToFp16(dmin);
+        uint8_t L[8], M[8];
+        for (int j = 0; j < 8; ++j) {
+            L[j] = uint8_t(std::min(63L, std::lround(d > 0 ? sc[j] / d : 0.0f)));
+            M[j] = uint8_t(std::min(63L, std::lround(dmin > 0 ? mn[j] / dmin : 0.0f)));
+            if (j < 4) {
+                blk.scales[j] = L[j];
+                blk.scales[j + 4] = M[j];
+            } else {
+                blk.scales[j + 4] = uint8_t((L[j] & 0xF) | ((M[j] & 0xF) << 4));
+                blk.scales[j - 4] |= uint8_t((L[j] >> 4) << 6);
+                blk.scales[j] |= uint8_t((M[j] >> 4) << 6);
+            }
+        }
+        const float dq = fp16ToFp32(blk.d), dmq = fp16ToFp32(blk.dmin);
+        uint8_t q[kQKK];
+        for (int j = 0; j < 8; ++j) {
+            const float s = dq * float(L[j]), m = dmq * float(M[j]);
+            for (int l = 0; l < 32; ++l) {
+                const long v = s > 0 ? std::lround((x[j * 32 + l] + m) / s) : 0;
+                q[j * 32 + l] = uint8_t(std::clamp(v, 0L, 15L));
+            }
+        }
+        for (int c = 0; c < 4; ++c)
+            for (int l = 0; l < 32; ++l) blk.qs[c * 32 + l] = uint8_t(q[c * 64 + l] | (q[c * 64 + 32 + l] << 4));
+        std::memcpy(dst + b * sizeof(BlockQ4K), &blk, sizeof blk);
+    }
+}
+
+// Q6_K: per 16-value group, max|x| maps to 31 (values -32..31), the int8 group scales relative to the largest.
+void quantQ6K(const float* src, uint8_t* dst, int64_t n) {
+    for (int64_t b = 0; b < n / kQKK; ++b) {
+        const float* x = src + b * kQKK;
+        float sc[16];
+        for (int g = 0; g < 16; ++g) {
+            float amax = 0.0f;
+            for (int l = 0; l < 16; ++l) amax = std::max(amax, std::fabs(x[g * 16 + l]));
+            sc[g] = amax / 31.0f;
+        }
+        const float maxSc = *std::max_element(sc, sc + 16);
+        const float d = maxSc / 127.0f;
+        BlockQ6K blk{};
+        blk.d = fp32ToFp16(d);
+        const float dq = fp16ToFp32(blk.d);
+        uint8_t q[kQKK];
+        for (int g = 0; g < 16; ++g) {
+            blk.scales[g] = int8_t(std::min(127L, std::lround(d > 0 ? sc[g] / d : 0.0f)));
+            const float s = dq * float(blk.scales[g]);
+            for (int l = 0; l < 16; ++l) {
+                const long v = s > 0 ? std::lround(x[g * 16 + l] / s) : 0;
+                q[g * 16 + l] = uint8_t(std::clamp(v, -32L, 31L) + 32);
+            }
+        }
+        // Inverse of dequantQ6K's layout: per 128-value half, ql holds low nibbles of values l and l+32 (low
+        // nibble) and l+64, l+96 (high nibble); qh the top two bits of all four.
+        for (int half = 0; half < 2; ++half) {
+            const uint8_t* v = q + half * 128;
+            uint8_t* ql = blk.ql + half * 64;
+            uint8_t* qh = blk.qh + half * 32;
+            for (int l = 0; l < 32; ++l) {
+                ql[l] = uint8_t((v[l] & 0xF) | ((v[l + 64] & 0xF) << 4));
+                ql[l + 32] = uint8_t((v[l + 32] & 0xF) | ((v[l + 96] & 0xF) << 4));
+                qh[l] = uint8_t((v[l] >> 4) | ((v[l + 32] >> 4) << 2) | ((v[l + 64] >> 4) << 4) | ((v[l + 96] >> 4) << 6));
+            }
+        }
+        std::memcpy(dst + b * sizeof(BlockQ6K), &blk, sizeof blk);
+    }
+}
+
 // Converted bytes live behind keepAlive rather than in WeightMatrix::owned, so that copying a WeightMatrix
 // (which copies `owned` but not the `data` pointer into it) can never leave a dangling pointer.
 struct OwnedStorage {
@@ -197,6 +339,7 @@ void dequantizeRow(DType dtype, const uint8_t* src, float* dst, int64_t n) {
         }
         case DType::Q8_0: dequantQ8_0(src, dst, n); return;
         case DType::Q4_0: dequantQ4_0(src, dst, n); return;
+        case DType::Q5_0: dequantQ5_0(src, dst, n); return;
         case DType::Q4_K: dequantQ4K(src, dst, n); return;
         case DType::Q6_K: dequantQ6K(src, dst, n); return;
         case DType::I8: {  // without its row scale: callers multiply by WeightMatrix::rowScales[row]
@@ -227,6 +370,9 @@ void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n) {
         }
         case DType::Q8_0: quantQ8_0(src, dst, n); return;
         case DType::Q4_0: quantQ4_0(src, dst, n); return;
+        case DType::Q5_0: quantQ5_0(src, dst, n); return;
+        case DType::Q4_K: quantQ4K(src, dst, n); return;
+        case DType::Q6_K: quantQ6K(src, dst, n); return;
         default: std::memset(dst, 0, size_t(dtypeRowBytes(dtype, n))); return;  // not encodable here
     }
 }
@@ -255,6 +401,7 @@ Result<WeightMatrix> weightFromTensor(const TensorInfo& t, std::shared_ptr<void>
 
 Result<WeightMatrix> convertWeight(const WeightMatrix& src, DType target) {
     if (target != DType::F32 && target != DType::F16 && target != DType::BF16 && target != DType::Q8_0 &&
+        target != DType::Q4_0 && target != DType::Q5_0 && target != DType::Q4_K && target != DType::Q6_K &&
         target != DType::I8)
         return makeError("cannot convert " + src.name + " to " + std::string(dtypeName(target)));
     if (target == src.dtype) {

@@ -1,5 +1,5 @@
 // A 2-D weight as the CPU kernels consume it: W is [rows = out features, cols = in features], each row stored
-// contiguously in `dtype` (block-quantized rows for Q8_0/Q4_0/Q4_K/Q6_K; int8 with one f32 scale per row for I8).
+// contiguously in `dtype` (block-quantized rows for Q8_0/Q4_0/Q5_0/Q4_K/Q6_K; int8 with one f32 scale per row for I8).
 // The bytes either point into a memory-mapped file (used in place) or are owned after a load-time conversion.
 #pragma once
 
@@ -32,13 +32,14 @@ struct WeightMatrix {
 /// Wraps a file tensor of shape {rows, cols} (or {n} treated as one row) without copying.
 Result<WeightMatrix> weightFromTensor(const TensorInfo& t, std::shared_ptr<void> keepAlive);
 
-/// Converts to `target` (F32, F16, BF16, Q8_0 or I8) into owned memory; a no-op copy-free view when equal.
+/// Converts to `target` (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K or I8) into owned memory; a no-op copy-free view when equal.
 /// I8 is per-output-row symmetric: scale = max|w| / 127.
 Result<WeightMatrix> convertWeight(const WeightMatrix& src, DType target);
 
 /// Decodes `n` values of one row (n a multiple of the block size) into f32.
 void dequantizeRow(DType dtype, const uint8_t* src, float* dst, int64_t n);
-/// Encodes `n` f32 values into one row of `dtype` (F32, F16, BF16, Q8_0, Q4_0). Used by converters and writers.
+/// Encodes `n` f32 values into one row of `dtype` (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K; the K-quants
+/// with a plain min/max fit, not llama.cpp's search). Used by converters and writers.
 void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n);
 
 /// Copies the weight's bytes (and row scales) into anonymous memory backed by transparent huge pages, so that
