@@ -25,6 +25,7 @@
 #include "backend/cpu/weight_matrix.h"
 #include "core/dtype.h"
 #include "formats/gguf.h"
+#include "formats/kquant_encode.h"
 #include "formats/gguf_writer.h"
 
 using namespace wb;
@@ -47,9 +48,6 @@ const std::map<std::string, Scheme>& schemes() {
 
 bool isKQuant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
 
-// llama.cpp's use_more_bits: the first and last eighth of n, and every third in between.
-bool moreBits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
-
 int layerOf(const std::string& name) {
     if (name.rfind("blk.", 0) != 0) return -1;
     return std::atoi(name.c_str() + 4);
@@ -60,12 +58,8 @@ DType chooseType(const Scheme& s, const TensorInfo& t, int numLayers) {
     DType type = s.base;
     const bool quantized = s.base != DType::F16 && s.base != DType::BF16;
     if (quantized && t.name == "output.weight" && s.base != DType::Q8_0) type = DType::Q6_K;
-    if (s.mixed) {
-        const bool promoted = t.name.find("attn_v.weight") != std::string::npos ||
-                              t.name.find("ffn_down.weight") != std::string::npos;
-        if (promoted && moreBits(layerOf(t.name), numLayers)) type = DType::Q6_K;
-    }
     const int64_t cols = t.shape[1];
+    if (s.mixed) return q4KMTypeFor(t.name, layerOf(t.name), numLayers, cols);
     if (isKQuant(type) && cols % 256 != 0) type = type == DType::Q4_K ? DType::Q5_0 : DType::Q8_0;
     if (cols % dtypeBlockSize(type) != 0) type = DType::F16;
     return type;

@@ -75,12 +75,6 @@ void encodeValues(DType dtype, const float* src, uint8_t* dst, int64_t n) {
             for (int64_t i = 0; i < n; ++i) d[i] = fp32ToBf16(src[i]);
             break;
         }
-        case DType::Q4_K:
-            quantizeRowQ4K(src, dst, n);
-            break;
-        case DType::Q6_K:
-            quantizeRowQ6K(src, dst, n);
-            break;
         default:
             quantizeRow(dtype, src, dst, n);
             break;
