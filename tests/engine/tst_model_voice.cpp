@@ -1,0 +1,126 @@
+// Speech input against the fixtures (../shared/fixtures/audio): whisper.cpp's model file (its header, hparams,
+// mel filterbank and vocabulary) and the filterbank the engine computes, Whisper's log-mel features of jfk.wav
+// against Transformers' WhisperFeatureExtractor (tests/goldens/whisper/features.json, made by
+// tools/hf-goldens/make_whisper_feature_goldens.py), and the Silero VAD v6.2.0's segments of jfk.wav.
+#include "audio/audio_decode.h"
+#include "audio/log_mel.h"
+#include "audio/resample.h"
+#include "audio/whisper_ggml.h"
+
+#include <QtTest>
+
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <cmath>
+
+#include "fixtures.h"
+
+using namespace wb;
+using namespace wb::audio;
+
+namespace {
+
+const char* const kTinyBin = "audio/for-tests-ggml-tiny.bin";
+const char* const kJfk = "audio/jfk.wav";
+const char* const kSilero = "audio/silero-v6.2.0-ggml.bin";
+
+QJsonObject featureGoldens() {
+    QFile f(QStringLiteral(WB_SOURCE_DIR "/tests/goldens/whisper/features.json"));
+    if (!f.open(QIODevice::ReadOnly)) qFatal("tests/goldens/whisper/features.json is missing");
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+std::vector<float> jfk16k() {
+    auto clip = decodeAudioFile(wbtest::fixture(kJfk));
+    if (!clip) qFatal("%s", clip.error().message.c_str());
+    auto mono = toSpeechInput(*clip);
+    if (!mono) qFatal("%s", mono.error().message.c_str());
+    return std::move(*mono);
+}
+
+}  // namespace
+
+class TstModelVoice : public QObject {
+    Q_OBJECT
+private slots:
+    void ggmlHeaderAndVocab() {
+        WB_REQUIRE_FIXTURE(kTinyBin);
+        auto f = loadWhisperGgml(wbtest::fixture(kTinyBin));
+        QVERIFY2(f.ok(), f.ok() ? "" : f.error().message.c_str());
+        // whisper-tiny: 51865 ids, 1500 audio positions of width 384, 6 heads, 4 layers; 448 text positions.
+        const auto& hp = f->hparams;
+        QCOMPARE(hp.nVocab, 51865);
+        QCOMPARE(hp.nAudioCtx, 1500);
+        QCOMPARE(hp.nAudioState, 384);
+        QCOMPARE(hp.nAudioHead, 6);
+        QCOMPARE(hp.nAudioLayer, 4);
+        QCOMPARE(hp.nTextCtx, 448);
+        QCOMPARE(hp.nTextState, 384);
+        QCOMPARE(hp.nTextHead, 6);
+        QCOMPARE(hp.nTextLayer, 4);
+        QCOMPARE(hp.nMels, 80);
+        QCOMPARE(f->filters.nMels, 80);
+        QCOMPARE(f->filters.nFreqs, 201);
+        // The multilingual byte-level vocabulary as raw bytes: "!" first, " the" at 264, a UTF-8 CJK token at 50255
+        // and an empty entry where <|endoftext|> is (whisper.cpp names the special tokens itself).
+        QCOMPARE(int(f->vocab.size()), 50257);
+        QCOMPARE(f->vocab[0], std::string("!"));
+        QCOMPARE(f->vocab[264], std::string(" the"));
+        QCOMPARE(f->vocab[50255], std::string("\xe5\x9c\xba"));
+        QVERIFY(f->vocab[50256].empty());
+        QVERIFY(f->tensors.empty());  // the test file has no weights
+    }
+
+    void filterbankEqualsWhisperCpps() {
+        WB_REQUIRE_FIXTURE(kTinyBin);
+        auto f = loadWhisperGgml(wbtest::fixture(kTinyBin));
+        QVERIFY(f.ok());
+        const auto mine = whisperMelFilters(80);
+        QCOMPARE(mine.weights.size(), f->filters.weights.size());
+        double maxErr = 0;
+        int nonZero = 0;
+        for (size_t i = 0; i < mine.weights.size(); ++i) {
+            maxErr = std::max(maxErr, double(std::fabs(mine.weights[i] - f->filters.weights[i])));
+            nonZero += f->filters.weights[i] != 0.0f;
+        }
+        // librosa computed the stored filters in float64 and rounded them to float32: the same rounding here leaves
+        // at most one float32 ulp of the largest weight (~0.026, ulp 1.9e-9).
+        QVERIFY2(maxErr < 4e-9, qPrintable(QString::number(maxErr)));
+        QVERIFY(nonZero > 300);  // not a table of zeros
+    }
+
+    void featuresEqualTransformers() {
+        WB_REQUIRE_FIXTURE(kJfk);
+        const QJsonObject g = featureGoldens();
+        const auto pcm = jfk16k();
+        QCOMPARE(qint64(pcm.size()), g["samples"].toInteger());
+        for (int nMels : {80, 128}) {
+            const QJsonObject gm = g[QString::number(nMels)].toObject();
+            const auto fb = whisperMelFilters(nMels);
+            double fbSum = 0;
+            for (float w : fb.weights) fbSum += w;
+            QVERIFY(std::fabs(fbSum - gm["filters_sum"].toDouble()) < 1e-5);
+            const auto mel = whisperLogMel(pcm, fb);
+            QCOMPARE(mel.nMels, nMels);
+            QCOMPARE(mel.nFrames, 3000);
+            double sum = 0, sumSq = 0, maxAbs = 0;
+            for (float v : mel.data) sum += v, sumSq += double(v) * v;
+            // Float32 DFT against Transformers' float64 numpy STFT: values agree to ~1e-5 where the signal is; the
+            // sums over 240000 (384000) values to 1e-5 relative.
+            QVERIFY2(std::fabs(sum - gm["sum"].toDouble()) < 1e-5 * std::fabs(gm["sum"].toDouble()),
+                     qPrintable(QString("%1 vs %2").arg(sum).arg(gm["sum"].toDouble())));
+            QVERIFY(std::fabs(sumSq - gm["sum_sq"].toDouble()) < 1e-5 * gm["sum_sq"].toDouble());
+            for (const auto& v : gm["values"].toArray()) {
+                const auto a = v.toArray();
+                const float got = mel.data[size_t(a[0].toInt()) * 3000 + size_t(a[1].toInt())];
+                maxAbs = std::max(maxAbs, std::fabs(double(got) - a[2].toDouble()));
+            }
+            QVERIFY2(maxAbs < 1e-4, qPrintable(QString("%1 bins: max error %2").arg(nMels).arg(maxAbs)));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TstModelVoice)
+#include "tst_model_voice.moc"
