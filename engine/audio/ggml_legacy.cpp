@@ -71,9 +71,9 @@ Result<std::vector<GgmlTensorRecord>> readGgmlTensorRecords(ByteCursor& cur, siz
         if (!nameLen) return nameLen.error();
         auto type = cur.i32("tensor type");
         if (!type) return type.error();
-        if (*nDims < 1 || *nDims > 4)
+        if (*nDims < 0 || *nDims > 4)
             return makeError(cur.what() + ": tensor record " + std::to_string(out.size()) + " has " +
-                             std::to_string(*nDims) + " dimensions (1 to 4)");
+                             std::to_string(*nDims) + " dimensions (0 to 4)");
         if (*nameLen < 1 || *nameLen > 512)
             return makeError(cur.what() + ": tensor record " + std::to_string(out.size()) + " has a name of " +
                              std::to_string(*nameLen) + " bytes");

@@ -5,6 +5,7 @@
 #include "audio/audio_decode.h"
 #include "audio/log_mel.h"
 #include "audio/resample.h"
+#include "audio/silero_vad.h"
 #include "audio/whisper_ggml.h"
 
 #include <QtTest>
@@ -119,6 +120,60 @@ private slots:
             }
             QVERIFY2(maxAbs < 1e-4, qPrintable(QString("%1 bins: max error %2").arg(nMels).arg(maxAbs)));
         }
+    }
+
+    void sileroSegmentsOfJfk() {
+        WB_REQUIRE_FIXTURE(kSilero);
+        WB_REQUIRE_FIXTURE(kJfk);
+        auto vad = SileroVad::load(wbtest::fixture(kSilero));
+        QVERIFY2(vad.ok(), vad.ok() ? "" : vad.error().message.c_str());
+        QCOMPARE(vad->modelType(), std::string("silero-16k"));
+        QCOMPARE(vad->version(), std::string("6.2.0"));
+        const auto pcm = jfk16k();
+        const auto probs = vad->probabilities(pcm);
+        QCOMPARE(probs.size(), (pcm.size() + 511) / 512);
+        for (float p : probs) QVERIFY(p >= 0.0f && p <= 1.0f);
+        const auto segs = vad->segments(probs);
+        // The fixtures README's segments, which whisper.cpp's VAD (through @fugood/whisper.node) gives exactly.
+        const double want[4][2] = {{0.32, 2.27}, {3.27, 4.41}, {5.38, 7.68}, {8.16, 10.62}};
+        QString got;
+        for (const auto& s : segs) got += QString(" %1-%2").arg(s.startSec).arg(s.endSec);
+        QVERIFY2(segs.size() == 4, qPrintable(got));
+        for (int i = 0; i < 4; ++i) {
+            QVERIFY2(std::fabs(segs[size_t(i)].startSec - want[i][0]) <= 0.05, qPrintable(got));
+            QVERIFY2(std::fabs(segs[size_t(i)].endSec - want[i][1]) <= 0.05, qPrintable(got));
+        }
+        qInfo("segments:%s", qPrintable(got));
+        // Silence has no speech; the state does not leak between calls (same input, same probabilities).
+        QVERIFY(vad->detect(std::vector<float>(16000 * 3, 0.0f)).empty());
+        QCOMPARE(vad->probabilities(pcm), probs);
+    }
+
+    void corruptVadModelIsAnError() {
+        WB_REQUIRE_FIXTURE(kSilero);
+        QFile f(QString::fromStdString(wbtest::fixture(kSilero)));
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const QByteArray all = f.readAll();
+        for (qsizetype cut : {qsizetype(0), qsizetype(3), qsizetype(40), all.size() / 2, all.size() - 1}) {
+            auto v = SileroVad::parse({reinterpret_cast<const uint8_t*>(all.constData()), size_t(cut)}, "vad.bin");
+            QVERIFY2(!v.ok(), qPrintable(QString::number(cut)));
+            QVERIFY(v.error().message.find("vad.bin") != std::string::npos);
+        }
+    }
+
+    void windowsForLongAudio() {
+        // 70 s of speech segments: packed into windows of at most 30 s cut between segments.
+        std::vector<SpeechSegment> segs;
+        for (int i = 0; i < 14; ++i) segs.push_back({i * 5.0, i * 5.0 + 4.0});
+        segs.push_back({70.0, 140.0});  // one 70 s segment: cut into 30 + 30 + 10
+        const auto w = packSpeechWindows(segs, 30.0);
+        for (const auto& x : w) QVERIFY(x.endSec - x.startSec <= 30.0 + 1e-9);
+        QCOMPARE(w.front().startSec, 0.0);
+        QCOMPARE(w.front().endSec, 29.0);  // segments 0..5 (0-4 ... 25-29)
+        QCOMPARE(w.back().endSec, 140.0);
+        double covered = 0;
+        for (const auto& x : w) covered += x.endSec - x.startSec;
+        QVERIFY(covered >= 14 * 4.0 + 70.0);
     }
 };
 
