@@ -55,6 +55,9 @@ const Command kCommands[] = {
     {"agent",
      "-m MODEL|--url URL    the phone agent over a folder of screenshots (--task, --screens, --out;\n`wb agent --help`)",
      nullptr, runAgentCommand},
+    {"transcribe",
+     "FILE                  speech segments of an audio file (--vad-model SILERO --vad-only,\n--json; `wb transcribe --help`)",
+     nullptr, runTranscribeCommand},
 };
 
 const char* kUsageOptions = R"(

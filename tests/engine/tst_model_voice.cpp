@@ -11,6 +11,7 @@
 #include <QtTest>
 
 #include <QFile>
+#include <QProcess>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
@@ -174,6 +175,50 @@ private slots:
         double covered = 0;
         for (const auto& x : w) covered += x.endSec - x.startSec;
         QVERIFY(covered >= 14 * 4.0 + 70.0);
+    }
+
+    void cliVadOnly() {
+#ifndef WB_EXE
+        QSKIP("wb is not built in this configuration");
+#else
+        WB_REQUIRE_FIXTURE(kSilero);
+        WB_REQUIRE_FIXTURE(kJfk);
+        QProcess p;
+        p.start(QStringLiteral(WB_EXE), {"transcribe", QString::fromStdString(wbtest::fixture(kJfk)), "--vad-model",
+                                         QString::fromStdString(wbtest::fixture(kSilero)), "--vad-only", "--json"});
+        QVERIFY(p.waitForFinished(60000));
+        QCOMPARE(p.exitCode(), 0);
+        const QJsonObject j = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        QCOMPARE(j["vad_model"].toString(), QString("silero-16k 6.2.0"));
+        QCOMPARE(j["duration"].toDouble(), 11.0);
+        const QJsonArray segs = j["segments"].toArray();
+        QCOMPARE(segs.size(), 4);
+        // The library's segments for the same input.
+        auto vad = SileroVad::load(wbtest::fixture(kSilero));
+        QVERIFY(vad.ok());
+        const auto want = vad->detect(jfk16k());
+        for (int i = 0; i < 4; ++i) {
+            QCOMPARE(segs[i].toObject()["start"].toDouble(), want[size_t(i)].startSec);
+            QCOMPARE(segs[i].toObject()["end"].toDouble(), want[size_t(i)].endSec);
+        }
+        // Errors: a missing file, a model that is not a VAD, no model at all.
+        QProcess bad;
+        bad.start(QStringLiteral(WB_EXE), {"transcribe", "/nonexistent.wav", "--vad-model",
+                                           QString::fromStdString(wbtest::fixture(kSilero)), "--vad-only"});
+        QVERIFY(bad.waitForFinished(60000));
+        QCOMPARE(bad.exitCode(), 1);
+        QVERIFY(bad.readAllStandardError().contains("/nonexistent.wav"));
+        QProcess notVad;
+        notVad.start(QStringLiteral(WB_EXE), {"transcribe", QString::fromStdString(wbtest::fixture(kJfk)),
+                                              "--vad-model", QString::fromStdString(wbtest::fixture(kTinyBin)),
+                                              "--vad-only"});
+        QVERIFY(notVad.waitForFinished(60000));
+        QCOMPARE(notVad.exitCode(), 1);
+        QProcess none;
+        none.start(QStringLiteral(WB_EXE), {"transcribe", QString::fromStdString(wbtest::fixture(kJfk)), "--vad-only"});
+        QVERIFY(none.waitForFinished(60000));
+        QCOMPARE(none.exitCode(), 2);
+#endif
     }
 };
 
