@@ -1,0 +1,34 @@
+// Audio files as a request's input_audio part or a dropped clip goes: decodeAudio (libsndfile: WAV, FLAC, OGG
+// Vorbis, MP3 by content; a length limit checked while decoding), then the 16 kHz mono resampling (libsoxr) and,
+// for short clips, Whisper's log-mel features. The limit is lowered from 4 hours to 20 s so that one input stays
+// within -rss_limit_mb; the checks are the same. Seeds: the fixtures' jfk.wav (tools/fuzz.sh) and
+// tests/fuzz/seeds/fuzz_audio.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "audio/audio_decode.h"
+#include "audio/log_mel.h"
+#include "audio/resample.h"
+#include "fuzz_common.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    wb::audio::AudioLimits limits;
+    limits.maxDurationSec = 20.0;
+    auto clip = wb::audio::decodeAudio(std::span<const uint8_t>(data, size), "fuzz audio", limits);
+    if (!clip) return wbfuzz::note(clip.error().message), 0;
+    if (clip->channels <= 0 || clip->sampleRate <= 0 || clip->samples.size() % size_t(clip->channels) != 0)
+        __builtin_trap();
+    for (float s : clip->samples)
+        if (!(s >= -1.0f && s <= 1.0f)) __builtin_trap();
+    auto mono = wb::audio::toSpeechInput(*clip);
+    if (!mono) return wbfuzz::note(mono.error().message), 0;
+    if (mono->size() > 16000 * 2) return wbfuzz::note("decoded, resampled"), 0;
+    static const auto filters = wb::audio::whisperMelFilters(80);
+    const auto mel = wb::audio::whisperLogMel(*mono, filters);
+    for (float v : mel.data)
+        if (!std::isfinite(v)) __builtin_trap();
+    wbfuzz::note("decoded, resampled, features");
+    return 0;
+}
