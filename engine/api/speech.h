@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <span>
@@ -59,6 +60,51 @@ public:
 
 private:
     explicit SpeechDetector(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+/// Options of one transcription.
+struct TranscribeOptions {
+    std::string language;    // "en", "de", ...; empty: detected from the first window (multilingual models)
+    bool timestamps = true;  // segment timestamps (otherwise one segment per 30 s window)
+    int maxTokensPerWindow = 224;
+};
+
+struct TranscriptSegment {
+    double startSec = 0;
+    double endSec = 0;
+    std::string text;
+};
+
+struct Transcript {
+    std::string language;
+    std::string text;
+    std::vector<TranscriptSegment> segments;
+    double durationSec = 0;
+    double speechSec = 0;  // what was transcribed: the VAD's windows, or the whole clip
+};
+
+/// Whisper (a Hugging Face WhisperForConditionalGeneration folder or a whisper.cpp ggml-*.bin) on the CPU.
+/// `transcribe` runs one transcription at a time (calls from several threads queue on a mutex).
+class SpeechRecognizer {
+public:
+    static Result<std::unique_ptr<SpeechRecognizer>> load(const std::string& path, int numThreads = 0);
+    ~SpeechRecognizer();
+
+    /// "whisper d384 4+4 layers, multilingual"
+    std::string description() const;
+
+    /// Transcribes 16 kHz mono audio. With a detector, leading and trailing silence is trimmed and the speech is
+    /// cut at speech boundaries into windows of at most 30 s; without one, the clip is cut every 30 s.
+    /// `progress` (optional) gets the fraction done after each window, on the calling thread.
+    Result<Transcript> transcribe(const SpeechAudio& audio, const TranscribeOptions& options = {},
+                                  const SpeechDetector* detector = nullptr,
+                                  const std::function<void(double)>& progress = {}) const;
+
+    struct Impl;
+
+private:
+    explicit SpeechRecognizer(std::unique_ptr<Impl> impl);
     std::unique_ptr<Impl> m_impl;
 };
 

@@ -55,15 +55,23 @@ LogMel whisperLogMel(std::span<const float> samples, const MelFilterbank& filter
         x[size_t(pad - 1 - i)] = x[size_t(pad + 1 + i)];
         x[size_t(pad + len + i)] = x[size_t(pad + len - 2 - i)];
     }
-    // DFT tables: n = 400 is not a power of two; a table-driven real DFT over 201 bins is small and exact enough.
-    std::vector<float> cosT(size_t(nBins) * n), sinT(size_t(nBins) * n), window(n);
-    for (int i = 0; i < n; ++i) window[size_t(i)] = float(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / n));
-    for (int k = 0; k < nBins; ++k)
-        for (int i = 0; i < n; ++i) {
-            const double a = 2.0 * std::numbers::pi * double((int64_t(k) * i) % n) / n;
-            cosT[size_t(k) * n + size_t(i)] = float(std::cos(a));
-            sinT[size_t(k) * n + size_t(i)] = float(std::sin(a));
-        }
+    // DFT tables, made once: n = 400 is not a power of two; a table-driven real DFT over 201 bins is small and
+    // exact enough.
+    struct Tables {
+        std::vector<float> cosT, sinT, window;
+    };
+    static const Tables tables = [] {
+        Tables t{std::vector<float>(size_t(nBins) * n), std::vector<float>(size_t(nBins) * n), std::vector<float>(n)};
+        for (int i = 0; i < n; ++i) t.window[size_t(i)] = float(0.5 - 0.5 * std::cos(2.0 * std::numbers::pi * i / n));
+        for (int k = 0; k < nBins; ++k)
+            for (int i = 0; i < n; ++i) {
+                const double a = 2.0 * std::numbers::pi * double((int64_t(k) * i) % n) / n;
+                t.cosT[size_t(k) * n + size_t(i)] = float(std::cos(a));
+                t.sinT[size_t(k) * n + size_t(i)] = float(std::sin(a));
+            }
+        return t;
+    }();
+    const std::vector<float>&cosT = tables.cosT, &sinT = tables.sinT, &window = tables.window;
     LogMel out;
     out.nMels = filters.nMels;
     out.nFrames = kWhisperChunkFrames;

@@ -21,7 +21,12 @@ const char* kTranscribeUsage = R"(usage: wb transcribe FILE [options]
   --vad-model PATH      Silero VAD in whisper.cpp's ggml layout (e.g. ggml-silero-v6.2.0.bin)
   --vad-only            print the speech segments alone (needs --vad-model)
   --vad-threshold P     speech probability threshold (default 0.5)
-  -m, --model PATH      Whisper model (HF folder or whisper.cpp ggml-*.bin)
+  -m, --model PATH      Whisper model (HF folder or whisper.cpp ggml-*.bin): prints segments
+                        "[start --> end] text" (greedy, with timestamps); with --vad-model the speech is
+                        trimmed and cut at pauses into <= 30 s windows
+  -l, --language CODE   en, de, ... (default: detected)
+  -t, --threads N       CPU threads (default: all cores)
+  -n, --max-tokens N    tokens per 30 s window at most (default 224)
   --json                machine-readable output
 )";
 
@@ -33,7 +38,8 @@ int usageError(const std::string& msg) {
 }  // namespace
 
 int runTranscribeCommand(int argc, char** argv) {
-    std::string file, vadModel, model;
+    std::string file, vadModel, model, language;
+    int threads = 0, maxTokens = 224;
     bool vadOnly = false, asJson = false;
     VadSettings vs;
     for (int i = 2; i < argc; ++i) {
@@ -54,6 +60,17 @@ int runTranscribeCommand(int argc, char** argv) {
             if (!value(vadModel)) return usageError("--vad-model needs a path");
         } else if (k == "-m" || k == "--model") {
             if (!value(model)) return usageError(k + " needs a path");
+        } else if (k == "-l" || k == "--language") {
+            if (!value(language)) return usageError(k + " needs a language code");
+        } else if (k == "-n" || k == "--max-tokens") {
+            std::string v;
+            if (!value(v)) return usageError(k + " needs a number");
+            maxTokens = std::atoi(v.c_str());
+            if (maxTokens < 1) return usageError(k + " needs a positive number");
+        } else if (k == "-t" || k == "--threads") {
+            std::string v;
+            if (!value(v)) return usageError(k + " needs a number");
+            threads = std::atoi(v.c_str());
         } else if (k == "--vad-threshold") {
             std::string v;
             if (!value(v)) return usageError("--vad-threshold needs a value");
@@ -72,19 +89,43 @@ int runTranscribeCommand(int argc, char** argv) {
     if (file.empty()) return usageError("no audio file given");
     if (vadOnly && vadModel.empty()) return usageError("--vad-only needs --vad-model PATH");
     if (!vadOnly && model.empty()) return usageError("no Whisper model given (-m PATH), and not --vad-only");
-    if (!vadOnly)
-        return std::fprintf(stderr, "wb transcribe: Whisper transcription is not in this build yet (use --vad-only)\n"), 1;
-
     auto audio = loadSpeechAudio(file);
     if (!audio) return std::fprintf(stderr, "wb: error: %s\n", audio.error().message.c_str()), 1;
-    auto vad = SpeechDetector::load(vadModel);
-    if (!vad) return std::fprintf(stderr, "wb: error: %s\n", vad.error().message.c_str()), 1;
-    const auto spans = (*vad)->detect(audio->samples, vs);
+    std::shared_ptr<const SpeechDetector> detector;
+    if (!vadModel.empty()) {
+        auto vad = SpeechDetector::load(vadModel);
+        if (!vad) return std::fprintf(stderr, "wb: error: %s\n", vad.error().message.c_str()), 1;
+        detector = *vad;
+    }
+    if (!vadOnly) {
+        auto rec = SpeechRecognizer::load(model, threads);
+        if (!rec) return std::fprintf(stderr, "wb: error: %s\n", rec.error().message.c_str()), 1;
+        TranscribeOptions to;
+        to.language = language;
+        to.maxTokensPerWindow = maxTokens;
+        auto t = (*rec)->transcribe(*audio, to, detector.get());
+        if (!t) return std::fprintf(stderr, "wb: error: %s\n", t.error().message.c_str()), 1;
+        if (asJson) {
+            json j;
+            j["file"] = file;
+            j["duration"] = t->durationSec;
+            j["language"] = t->language;
+            j["text"] = t->text;
+            json segs = json::array();
+            for (const auto& s : t->segments) segs.push_back({{"start", s.startSec}, {"end", s.endSec}, {"text", s.text}});
+            j["segments"] = segs;
+            std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+        } else {
+            for (const auto& s : t->segments) std::printf("[%6.2f --> %6.2f] %s\n", s.startSec, s.endSec, s.text.c_str());
+        }
+        return 0;
+    }
+    const auto spans = detector->detect(audio->samples, vs);
     if (asJson) {
         json j;
         j["file"] = file;
         j["duration"] = audio->durationSec();
-        j["vad_model"] = (*vad)->description();
+        j["vad_model"] = detector->description();
         json segs = json::array();
         for (const auto& s : spans) segs.push_back({{"start", s.startSec}, {"end", s.endSec}});
         j["segments"] = segs;

@@ -8,6 +8,7 @@
 #include "audio/audio_decode.h"
 #include "audio/log_mel.h"
 #include "audio/resample.h"
+#include "api/speech.h"
 #include "models/whisper/whisper_decode.h"
 #include "models/whisper/whisper_model.h"
 
@@ -149,6 +150,52 @@ private slots:
         auto lang = detectLanguage(model, enc);
         QVERIFY(lang.ok());
         QCOMPARE(*lang, m_g["language_token"].toInt());
+    }
+
+    void cliAndApiAgree() {
+        // `wb transcribe -m` prints what SpeechRecognizer gives, and both layouts transcribe alike.
+        auto audio = loadSpeechAudio(wbtest::fixture(kJfk));
+        QVERIFY(audio.ok());
+        TranscribeOptions o;
+        o.language = "en";
+        o.maxTokensPerWindow = 24;
+        auto hf = SpeechRecognizer::load(m_hf, 2);
+        auto gg = SpeechRecognizer::load(m_ggml, 2);
+        QVERIFY(hf.ok() && gg.ok());
+        double lastProgress = 0;
+        auto a = (*hf)->transcribe(*audio, o, nullptr, [&](double p) { lastProgress = p; });
+        auto b = (*gg)->transcribe(*audio, o);
+        QVERIFY(a.ok() && b.ok());
+        QCOMPARE(lastProgress, 1.0);
+        QCOMPARE(a->text, b->text);
+        QVERIFY(!a->text.empty());
+        QCOMPARE(a->language, std::string("en"));
+        QCOMPARE(a->segments.size(), b->segments.size());
+        QVERIFY(a->segments.front().startSec >= 0 && a->segments.back().endSec <= 11.0 + 1e-9);
+        // Without a language: the detected one (the goldens' language token, 50300 = <|fa|> for these weights).
+        TranscribeOptions auto24;
+        auto24.maxTokensPerWindow = 24;
+        auto detected = (*gg)->transcribe(*audio, auto24);
+        QVERIFY(detected.ok());
+        QCOMPARE(QString::fromStdString(detected->language), QString("fa"));
+#ifdef WB_EXE
+        QProcess p;
+        p.start(QStringLiteral(WB_EXE), {"transcribe", QString::fromStdString(wbtest::fixture(kJfk)), "-m",
+                                         QString::fromStdString(m_ggml), "-l", "en", "-t", "2", "-n", "24", "--json"});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+        const QJsonObject j = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        QCOMPARE(j["language"].toString(), QString("en"));
+        auto full = (*gg)->transcribe(*audio, [] {
+            TranscribeOptions x;
+            x.language = "en";
+            x.maxTokensPerWindow = 24;
+            return x;
+        }());
+        QVERIFY(full.ok());
+        QCOMPARE(j["text"].toString().toStdString(), full->text);
+        QCOMPARE(j["segments"].toArray().size(), qsizetype(full->segments.size()));
+#endif
     }
 
     void badModelsAreErrors() {
