@@ -26,6 +26,7 @@ const char* kTranscribeUsage = R"(usage: wb transcribe FILE [options]
                         trimmed and cut at pauses into <= 30 s windows
   -l, --language CODE   en, de, ... (default: detected)
   -t, --threads N       CPU threads (default: all cores)
+  --no-timestamps       one segment per 30 s window (<|notimestamps|> in the prompt)
   -n, --max-tokens N    tokens per 30 s window at most (default 224)
   --json                machine-readable output
 )";
@@ -40,7 +41,7 @@ int usageError(const std::string& msg) {
 int runTranscribeCommand(int argc, char** argv) {
     std::string file, vadModel, model, language;
     int threads = 0, maxTokens = 224;
-    bool vadOnly = false, asJson = false;
+    bool vadOnly = false, asJson = false, noTimestamps = false;
     VadSettings vs;
     for (int i = 2; i < argc; ++i) {
         const std::string k = argv[i];
@@ -54,6 +55,8 @@ int runTranscribeCommand(int argc, char** argv) {
             return 0;
         } else if (k == "--vad-only") {
             vadOnly = true;
+        } else if (k == "--no-timestamps") {
+            noTimestamps = true;
         } else if (k == "--json") {
             asJson = true;
         } else if (k == "--vad-model") {
@@ -103,6 +106,7 @@ int runTranscribeCommand(int argc, char** argv) {
         TranscribeOptions to;
         to.language = language;
         to.maxTokensPerWindow = maxTokens;
+        to.timestamps = !noTimestamps;
         auto t = (*rec)->transcribe(*audio, to, detector.get());
         if (!t) return std::fprintf(stderr, "wb: error: %s\n", t.error().message.c_str()), 1;
         if (asJson) {

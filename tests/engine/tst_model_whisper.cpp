@@ -198,6 +198,50 @@ private slots:
 #endif
     }
 
+    void whisperCppParity() {
+        // whisper.cpp itself (the prebuilt linux-x64 build in the npm package @fugood/whisper.node,
+        // tools/whisper-cpp-parity) on the same ggml file: the same text, and its Silero VAD's segments of jfk.wav.
+        // Skips where npm or the registry cannot be reached.
+#ifndef WB_EXE
+        QSKIP("wb is not built in this configuration");
+#else
+        const QString tool = QStringLiteral(WB_SOURCE_DIR "/tools/whisper-cpp-parity");
+        QProcess setup;
+        setup.start("bash", {tool + "/setup.sh"});
+        if (!setup.waitForFinished(300000) || setup.exitCode() != 0)
+            QSKIP(qPrintable("whisper.cpp through npm is not available here: " + setup.readAllStandardError()));
+        auto run = [](const QString& program, const QStringList& args) {
+            QProcess p;
+            p.start(program, args);
+            p.waitForFinished(300000);
+            if (p.exitCode() != 0) qWarning("%s", p.readAllStandardError().constData());
+            return QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        };
+        const QString jfk = QString::fromStdString(wbtest::fixture(kJfk));
+        const QJsonObject theirs =
+            run("node", {tool + "/run.mjs", "transcribe", QString::fromStdString(m_ggml), jfk, "--threads", "2"});
+        QVERIFY2(!theirs.isEmpty(), "whisper.cpp gave no result");
+        // This model has two decoder layers, which whisper.cpp takes for a distilled model and decodes without
+        // timestamps; its limit is n_text_ctx / 2 - 4 = 220 tokens per window.
+        const QJsonObject ours = run(QStringLiteral(WB_EXE), {"transcribe", jfk, "-m", QString::fromStdString(m_ggml),
+                                                              "-l", "en", "--no-timestamps", "-n", "220", "-t", "2",
+                                                              "--json"});
+        QVERIFY(!theirs["text"].toString().trimmed().isEmpty());
+        QCOMPARE(ours["text"].toString(), theirs["text"].toString().trimmed());
+        const QJsonObject vad = run("node", {tool + "/run.mjs", "vad", QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")), jfk});
+        const QJsonObject ourVad =
+            run(QStringLiteral(WB_EXE), {"transcribe", jfk, "--vad-model",
+                                         QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")),
+                                         "--vad-only", "--json"});
+        const QJsonArray a = vad["segments"].toArray(), b = ourVad["segments"].toArray();
+        QCOMPARE(a.size(), b.size());
+        for (int i = 0; i < a.size(); ++i) {
+            QVERIFY(std::fabs(a[i].toArray()[0].toDouble() - b[i].toObject()["start"].toDouble()) < 0.011);
+            QVERIFY(std::fabs(a[i].toArray()[1].toDouble() - b[i].toObject()["end"].toDouble()) < 0.011);
+        }
+#endif
+    }
+
     void badModelsAreErrors() {
         // The fixture without weights, a missing folder.
         auto noWeights = WhisperModel::load(wbtest::fixture(kVocab));
