@@ -1,5 +1,6 @@
 // `wb transcribe FILE [--vad-model SILERO] [--vad-only] [--json] [-m WHISPER]`: speech in an audio file. With
 // --vad-only it prints the speech segments the Silero VAD finds (seconds); docs/VOICE.md.
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -107,7 +108,10 @@ int runTranscribeCommand(int argc, char** argv) {
         to.language = language;
         to.maxTokensPerWindow = maxTokens;
         to.timestamps = !noTimestamps;
+        const auto start = std::chrono::steady_clock::now();
         auto t = (*rec)->transcribe(*audio, to, detector.get());
+        const double transcribeMs =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         if (!t) return std::fprintf(stderr, "wb: error: %s\n", t.error().message.c_str()), 1;
         if (asJson) {
             json j;
@@ -118,6 +122,7 @@ int runTranscribeCommand(int argc, char** argv) {
             json segs = json::array();
             for (const auto& s : t->segments) segs.push_back({{"start", s.startSec}, {"end", s.endSec}, {"text", s.text}});
             j["segments"] = segs;
+            j["transcribe_ms"] = transcribeMs;  // decoding the audio and loading the model excluded
             std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         } else {
             for (const auto& s : t->segments) std::printf("[%6.2f --> %6.2f] %s\n", s.startSec, s.endSec, s.text.c_str());

@@ -100,7 +100,11 @@ Result<WindowTranscript> decodeGreedy(WhisperModel& m, const std::vector<float>&
         std::vector<float>& l = *logits;
         if (o.applyRules) {
             if (step == 0) l[220] = l[size_t(c.eot)] = kNegInf;  // begin_suppress_tokens: " " and <|endoftext|>
+            // Control tokens are never text (whisper.cpp and the checkpoints' suppress_tokens): the task,
+            // language and previous-context tokens; without timestamps, the timestamps too.
+            for (int id = c.sot; id < c.timestampBegin; ++id) l[size_t(id)] = kNegInf;
             if (o.timestamps) applyTimestampRules(c, out.tokens, l);
+            else std::fill(l.begin() + c.timestampBegin, l.end(), kNegInf);
         }
         const int next = argmax(l);
         if (next == c.eot) break;
