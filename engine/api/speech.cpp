@@ -1,14 +1,14 @@
 #include "api/speech.h"
 
+#include <algorithm>
+#include <mutex>
+
 #include "audio/audio_decode.h"
-#include "audio/resample.h"
 #include "audio/log_mel.h"
+#include "audio/resample.h"
 #include "audio/silero_vad.h"
 #include "models/whisper/whisper_decode.h"
 #include "models/whisper/whisper_model.h"
-
-#include <algorithm>
-#include <mutex>
 
 namespace wb {
 
@@ -53,7 +53,9 @@ Result<std::shared_ptr<const SpeechDetector>> SpeechDetector::load(const std::st
     return std::shared_ptr<const SpeechDetector>(new SpeechDetector(std::move(impl)));
 }
 
-std::string SpeechDetector::description() const { return m_impl->vad.modelType() + " " + m_impl->vad.version(); }
+std::string SpeechDetector::description() const {
+    return m_impl->vad.modelType() + " " + m_impl->vad.version();
+}
 
 std::vector<float> SpeechDetector::probabilities(std::span<const float> samples16k) const {
     return m_impl->vad.probabilities(samples16k);

@@ -17,7 +17,9 @@ struct MemReader {
     sf_count_t pos = 0;
 };
 
-sf_count_t vioLength(void* user) { return sf_count_t(static_cast<MemReader*>(user)->bytes.size()); }
+sf_count_t vioLength(void* user) {
+    return sf_count_t(static_cast<MemReader*>(user)->bytes.size());
+}
 sf_count_t vioSeek(sf_count_t offset, int whence, void* user) {
     auto* r = static_cast<MemReader*>(user);
     sf_count_t base = whence == SEEK_CUR ? r->pos : whence == SEEK_END ? sf_count_t(r->bytes.size()) : 0;
@@ -34,8 +36,12 @@ sf_count_t vioRead(void* ptr, sf_count_t count, void* user) {
     r->pos += n;
     return n;
 }
-sf_count_t vioWrite(const void*, sf_count_t, void*) { return 0; }
-sf_count_t vioTell(void* user) { return static_cast<MemReader*>(user)->pos; }
+sf_count_t vioWrite(const void*, sf_count_t, void*) {
+    return 0;
+}
+sf_count_t vioTell(void* user) {
+    return static_cast<MemReader*>(user)->pos;
+}
 
 struct SndCloser {
     void operator()(SNDFILE* f) const { sf_close(f); }
@@ -111,7 +117,8 @@ Result<void> writeWav16(const std::string& path, std::span<const float> samples,
     if (!f) return makeError(path + ": " + sf_strerror(nullptr));
     sf_command(f.get(), SFC_SET_CLIPPING, nullptr, SF_TRUE);
     const sf_count_t frames = sf_count_t(samples.size() / size_t(channels));
-    if (sf_writef_float(f.get(), samples.data(), frames) != frames) return makeError(path + ": " + sf_strerror(f.get()));
+    if (sf_writef_float(f.get(), samples.data(), frames) != frames)
+        return makeError(path + ": " + sf_strerror(f.get()));
     return {};
 }
 

@@ -28,8 +28,7 @@ struct AudioLimits {
 };
 
 /// Decodes an encoded file held in memory. `what` names it in errors.
-Result<AudioData> decodeAudio(std::span<const uint8_t> bytes, const std::string& what,
-                              const AudioLimits& limits = {});
+Result<AudioData> decodeAudio(std::span<const uint8_t> bytes, const std::string& what, const AudioLimits& limits = {});
 
 /// Reads and decodes a file.
 Result<AudioData> decodeAudioFile(const std::string& path, const AudioLimits& limits = {});

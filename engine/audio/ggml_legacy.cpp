@@ -47,14 +47,29 @@ Result<size_t> ggmlDataSize(int32_t type, int64_t numElements) {
     if (numElements < 0) return makeError("negative element count");
     size_t blockElems = 1, blockBytes = 0;
     switch (GgmlType(type)) {
-        case GgmlType::F32: blockBytes = 4; break;
-        case GgmlType::F16: blockBytes = 2; break;
-        case GgmlType::Q4_0: blockElems = 32, blockBytes = 18; break;
-        case GgmlType::Q4_1: blockElems = 32, blockBytes = 20; break;
-        case GgmlType::Q5_0: blockElems = 32, blockBytes = 22; break;
-        case GgmlType::Q5_1: blockElems = 32, blockBytes = 24; break;
-        case GgmlType::Q8_0: blockElems = 32, blockBytes = 34; break;
-        default: return makeError("unsupported ggml type " + std::to_string(type));
+        case GgmlType::F32:
+            blockBytes = 4;
+            break;
+        case GgmlType::F16:
+            blockBytes = 2;
+            break;
+        case GgmlType::Q4_0:
+            blockElems = 32, blockBytes = 18;
+            break;
+        case GgmlType::Q4_1:
+            blockElems = 32, blockBytes = 20;
+            break;
+        case GgmlType::Q5_0:
+            blockElems = 32, blockBytes = 22;
+            break;
+        case GgmlType::Q5_1:
+            blockElems = 32, blockBytes = 24;
+            break;
+        case GgmlType::Q8_0:
+            blockElems = 32, blockBytes = 34;
+            break;
+        default:
+            return makeError("unsupported ggml type " + std::to_string(type));
     }
     if (size_t(numElements) % blockElems != 0)
         return makeError(std::to_string(numElements) + " elements is not a whole number of blocks");
@@ -64,7 +79,8 @@ Result<size_t> ggmlDataSize(int32_t type, int64_t numElements) {
 Result<std::vector<GgmlTensorRecord>> readGgmlTensorRecords(ByteCursor& cur, size_t maxTensors) {
     std::vector<GgmlTensorRecord> out;
     while (!cur.atEnd()) {
-        if (out.size() >= maxTensors) return makeError(cur.what() + ": more than " + std::to_string(maxTensors) + " tensors");
+        if (out.size() >= maxTensors)
+            return makeError(cur.what() + ": more than " + std::to_string(maxTensors) + " tensors");
         auto nDims = cur.i32("tensor n_dims");
         if (!nDims) return nDims.error();
         auto nameLen = cur.i32("tensor name length");
@@ -131,7 +147,8 @@ Result<std::shared_ptr<const std::vector<uint8_t>>> readWholeFile(const std::str
     if (size_t(size) > maxBytes) return makeError(path + ": larger than " + std::to_string(maxBytes) + " bytes");
     auto bytes = std::make_shared<std::vector<uint8_t>>(size_t(size));
     in.seekg(0);
-    if (size > 0 && !in.read(reinterpret_cast<char*>(bytes->data()), size)) return makeError(path + ": cannot read the file");
+    if (size > 0 && !in.read(reinterpret_cast<char*>(bytes->data()), size))
+        return makeError(path + ": cannot read the file");
     return std::shared_ptr<const std::vector<uint8_t>>(std::move(bytes));
 }
 

@@ -12,7 +12,7 @@ namespace wb::audio {
 
 inline constexpr int kWhisperNfft = 400;
 inline constexpr int kWhisperHop = 160;
-inline constexpr int kWhisperChunkSamples = 30 * 16000;  // one 30 s window
+inline constexpr int kWhisperChunkSamples = 30 * 16000;                         // one 30 s window
 inline constexpr int kWhisperChunkFrames = kWhisperChunkSamples / kWhisperHop;  // 3000
 
 /// A mel filterbank, row-major [nMels][nFreqs] (nFreqs = n_fft/2 + 1): whisper.cpp's file layout, the transpose

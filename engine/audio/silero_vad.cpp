@@ -14,11 +14,15 @@ namespace {
 
 constexpr int kSampleRate = 16000;
 
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+float sigmoid(float x) {
+    return 1.0f / (1.0f + std::exp(-x));
+}
 
 // ggml_conv_1d with an F16 kernel multiplies in F16 (im2col takes the kernel's type): inputs are rounded the
 // same way so that probabilities near the threshold fall on the side whisper.cpp's do.
-float roundF16(float x) { return fp16ToFp32(fp32ToFp16(x)); }
+float roundF16(float x) {
+    return fp16ToFp32(fp32ToFp16(x));
+}
 
 }  // namespace
 
@@ -36,7 +40,8 @@ Result<SileroVad> SileroVad::parse(std::span<const uint8_t> bytes, const std::st
     SileroVad v;
     auto typeLen = cur.i32("model type length");
     if (!typeLen) return typeLen.error();
-    if (*typeLen < 0 || *typeLen > 256) return makeError(what + ": model type of " + std::to_string(*typeLen) + " bytes");
+    if (*typeLen < 0 || *typeLen > 256)
+        return makeError(what + ": model type of " + std::to_string(*typeLen) + " bytes");
     auto type = cur.string(size_t(*typeLen), "model type");
     if (!type) return type.error();
     v.m_type = *type;
@@ -97,11 +102,11 @@ Result<SileroVad> SileroVad::parse(std::span<const uint8_t> bytes, const std::st
         if (!data) return makeError(what + ": " + data.error().message);
         return data;
     };
-#define WB_VAD_TENSOR(dst, name, n)     \
-    do {                                \
-        auto t_ = tensor(name, n);      \
-        if (!t_) return t_.error();     \
-        dst = std::move(*t_);           \
+#define WB_VAD_TENSOR(dst, name, n) \
+    do {                            \
+        auto t_ = tensor(name, n);  \
+        if (!t_) return t_.error(); \
+        dst = std::move(*t_);       \
     } while (0)
     WB_VAD_TENSOR(v.m_stftBasis, "_model.stft.forward_basis_buffer", int64_t(v.m_stftOut) * v.m_stftTaps);
     for (int i = 0; i < 4; ++i) {
@@ -119,7 +124,8 @@ Result<SileroVad> SileroVad::parse(std::span<const uint8_t> bytes, const std::st
     WB_VAD_TENSOR(fb, "_model.decoder.decoder.2.bias", 1);
 #undef WB_VAD_TENSOR
     v.m_finalB = fb[0];
-    if (records->size() != 15) return makeError(what + ": " + std::to_string(records->size()) + " tensors (15 expected)");
+    if (records->size() != 15)
+        return makeError(what + ": " + std::to_string(records->size()) + " tensors (15 expected)");
     return v;
 }
 
@@ -165,7 +171,8 @@ std::vector<float> SileroVad::probabilities(std::span<const float> samples) cons
                 for (int t = 0; t < lenOut; ++t) {
                     float sum = conv.b[size_t(co)];
                     for (int ci2 = 0; ci2 < conv.cin; ++ci2) {
-                        const float* w = conv.w.data() + (size_t(co) * size_t(conv.cin) + size_t(ci2)) * size_t(conv.kernel);
+                        const float* w =
+                            conv.w.data() + (size_t(co) * size_t(conv.cin) + size_t(ci2)) * size_t(conv.kernel);
                         const float* in = a.data() + size_t(ci2) * size_t(len0);
                         for (int k = 0; k < conv.kernel; ++k) {
                             const int pos = t * conv.stride + k - 1;
@@ -238,8 +245,10 @@ std::vector<SpeechSegment> SileroVad::segments(std::span<const float> probs, con
             if (prevEnd) {
                 speeches.push_back({currStart, prevEnd});
                 hasCurr = true;
-                if (nextStart < prevEnd) inSpeech = hasCurr = false;
-                else currStart = nextStart;
+                if (nextStart < prevEnd)
+                    inSpeech = hasCurr = false;
+                else
+                    currStart = nextStart;
                 prevEnd = nextStart = tempEnd = 0;
             } else {
                 speeches.push_back({currStart, sample});
@@ -297,8 +306,10 @@ std::vector<SpeechSegment> packSpeechWindows(std::span<const SpeechSegment> segm
             out.push_back({s.startSec, s.startSec + maxSec});
             s.startSec += maxSec;
         }
-        if (!out.empty() && s.endSec - out.back().startSec <= maxSec) out.back().endSec = s.endSec;
-        else out.push_back(s);
+        if (!out.empty() && s.endSec - out.back().startSec <= maxSec)
+            out.back().endSec = s.endSec;
+        else
+            out.push_back(s);
     }
     return out;
 }

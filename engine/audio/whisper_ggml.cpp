@@ -18,9 +18,9 @@ Result<WhisperGgmlFile> parseWhisperGgml(std::shared_ptr<const std::vector<uint8
     auto magic = cur.u32("magic");
     if (!magic) return magic.error();
     if (*magic != kGgmlMagic) return makeError(what + ": not a whisper.cpp ggml model (bad magic)");
-    int32_t* fields[] = {&f.hparams.nVocab,    &f.hparams.nAudioCtx,  &f.hparams.nAudioState, &f.hparams.nAudioHead,
-                         &f.hparams.nAudioLayer, &f.hparams.nTextCtx, &f.hparams.nTextState,  &f.hparams.nTextHead,
-                         &f.hparams.nTextLayer, &f.hparams.nMels,     &f.hparams.ftype};
+    int32_t* fields[] = {&f.hparams.nVocab,      &f.hparams.nAudioCtx, &f.hparams.nAudioState, &f.hparams.nAudioHead,
+                         &f.hparams.nAudioLayer, &f.hparams.nTextCtx,  &f.hparams.nTextState,  &f.hparams.nTextHead,
+                         &f.hparams.nTextLayer,  &f.hparams.nMels,     &f.hparams.ftype};
     for (int32_t* field : fields) {
         auto v = cur.i32("hyper-parameters");
         if (!v) return v.error();
@@ -55,7 +55,8 @@ Result<WhisperGgmlFile> parseWhisperGgml(std::shared_ptr<const std::vector<uint8
     for (int32_t i = 0; i < *nVocab; ++i) {
         auto len = cur.u32("token length");
         if (!len) return len.error();
-        if (*len > 1024) return makeError(what + ": token " + std::to_string(i) + " of " + std::to_string(*len) + " bytes");
+        if (*len > 1024)
+            return makeError(what + ": token " + std::to_string(i) + " of " + std::to_string(*len) + " bytes");
         auto tok = cur.string(*len, "token");
         if (!tok) return tok.error();
         f.vocab.push_back(std::move(*tok));

@@ -120,12 +120,14 @@ int runTranscribeCommand(int argc, char** argv) {
             j["language"] = t->language;
             j["text"] = t->text;
             json segs = json::array();
-            for (const auto& s : t->segments) segs.push_back({{"start", s.startSec}, {"end", s.endSec}, {"text", s.text}});
+            for (const auto& s : t->segments)
+                segs.push_back({{"start", s.startSec}, {"end", s.endSec}, {"text", s.text}});
             j["segments"] = segs;
             j["transcribe_ms"] = transcribeMs;  // decoding the audio and loading the model excluded
             std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         } else {
-            for (const auto& s : t->segments) std::printf("[%6.2f --> %6.2f] %s\n", s.startSec, s.endSec, s.text.c_str());
+            for (const auto& s : t->segments)
+                std::printf("[%6.2f --> %6.2f] %s\n", s.startSec, s.endSec, s.text.c_str());
         }
         return 0;
     }

@@ -31,7 +31,8 @@ std::string param(std::string_view header, std::string_view key) {
             if (close == std::string_view::npos) return {};
             semi = header.find(';', close);
         }
-        std::string_view item = trim(header.substr(pos, semi == std::string_view::npos ? std::string_view::npos : semi - pos));
+        std::string_view item =
+            trim(header.substr(pos, semi == std::string_view::npos ? std::string_view::npos : semi - pos));
         const size_t eq = item.find('=');
         if (eq != std::string_view::npos && lower(trim(item.substr(0, eq))) == key) {
             std::string_view v = trim(item.substr(eq + 1));

@@ -47,8 +47,10 @@ std::string byteLevel(const std::string& bytes) {
         for (size_t i = 0; i < bs.size(); ++i) {
             const int cp = cs[i];
             std::string u;
-            if (cp < 0x80) u.push_back(char(cp));
-            else u.push_back(char(0xc0 | (cp >> 6))), u.push_back(char(0x80 | (cp & 0x3f)));
+            if (cp < 0x80)
+                u.push_back(char(cp));
+            else
+                u.push_back(char(0xc0 | (cp >> 6))), u.push_back(char(0x80 | (cp & 0x3f)));
             m[bs[i]] = u;
         }
         return m;
@@ -58,7 +60,9 @@ std::string byteLevel(const std::string& bytes) {
     return out;
 }
 
-void writeI32(std::ofstream& f, int32_t v) { f.write(reinterpret_cast<const char*>(&v), 4); }
+void writeI32(std::ofstream& f, int32_t v) {
+    f.write(reinterpret_cast<const char*>(&v), 4);
+}
 
 int fail(const std::string& m) {
     std::fprintf(stderr, "wb-make-whisper: %s\n", m.c_str());
@@ -68,15 +72,17 @@ int fail(const std::string& m) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::map<std::string, std::string> opt = {{"d", "64"}, {"layers", "2"}, {"heads", "2"}, {"mels", "80"}, {"seed", "1"}};
+    std::map<std::string, std::string> opt = {
+        {"d", "64"}, {"layers", "2"}, {"heads", "2"}, {"mels", "80"}, {"seed", "1"}};
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string k = argv[i];
         if (k.rfind("--", 0) != 0) return fail("unexpected argument " + k);
         opt[k.substr(2)] = argv[i + 1];
     }
     if (!opt.count("vocab-from") || !opt.count("hf") || !opt.count("ggml"))
-        return fail("usage: wb-make-whisper --vocab-from WHISPER.bin --hf DIR --ggml FILE [--d N] [--layers N] "
-                    "[--heads N] [--mels 80|128] [--seed S]");
+        return fail(
+            "usage: wb-make-whisper --vocab-from WHISPER.bin --hf DIR --ggml FILE [--d N] [--layers N] "
+            "[--heads N] [--mels 80|128] [--seed S]");
     const int d = std::stoi(opt["d"]), layers = std::stoi(opt["layers"]), heads = std::stoi(opt["heads"]);
     const int mels = std::stoi(opt["mels"]), ffn = 4 * d, audioCtx = 1500, textCtx = 448, vocab = 51865;
     if (d <= 0 || d % heads || layers <= 0 || (mels != 80 && mels != 128)) return fail("invalid sizes");
@@ -118,7 +124,8 @@ int main(int argc, char** argv) {
             }
     }
     auto block = [&](bool enc, int i) {
-        const std::string hp = std::string(enc ? "model.encoder.layers." : "model.decoder.layers.") + std::to_string(i) + ".";
+        const std::string hp =
+            std::string(enc ? "model.encoder.layers." : "model.decoder.layers.") + std::to_string(i) + ".";
         const std::string gp = std::string(enc ? "encoder.blocks." : "decoder.blocks.") + std::to_string(i) + ".";
         auto attn = [&](const std::string& h, const std::string& g) {
             add(hp + h + ".q_proj.weight", gp + g + ".query.weight", {d, d}, ws);
@@ -169,25 +176,57 @@ int main(int argc, char** argv) {
     json lang = json::object();
     for (size_t i = 0; i < wb::whisper::whisperLanguages().size() && int(i) < cfg.numLanguages; ++i)
         lang["<|" + wb::whisper::whisperLanguages()[i] + "|>"] = cfg.langBegin + int(i);
-    json config = {{"architectures", {"WhisperForConditionalGeneration"}}, {"model_type", "whisper"},
-                   {"d_model", d}, {"encoder_layers", layers}, {"encoder_attention_heads", heads},
-                   {"encoder_ffn_dim", ffn}, {"decoder_layers", layers}, {"decoder_attention_heads", heads},
-                   {"decoder_ffn_dim", ffn}, {"num_mel_bins", mels}, {"max_source_positions", audioCtx},
-                   {"max_target_positions", textCtx}, {"vocab_size", vocab}, {"activation_function", "gelu"},
-                   {"scale_embedding", false}, {"tie_word_embeddings", true}, {"pad_token_id", cfg.eot},
-                   {"bos_token_id", cfg.eot}, {"eos_token_id", cfg.eot}, {"decoder_start_token_id", cfg.sot},
-                   {"begin_suppress_tokens", {220, cfg.eot}}, {"suppress_tokens", json::array()},
-                   {"use_cache", true}, {"torch_dtype", "float32"}, {"layerdrop", 0.0}, {"dropout", 0.0}};
-    json gen = {{"decoder_start_token_id", cfg.sot}, {"eos_token_id", cfg.eot}, {"pad_token_id", cfg.eot},
-                {"bos_token_id", cfg.eot}, {"no_timestamps_token_id", cfg.noTimestamps},
-                {"prev_sot_token_id", cfg.prev}, {"is_multilingual", true}, {"lang_to_id", lang},
+    json config = {{"architectures", {"WhisperForConditionalGeneration"}},
+                   {"model_type", "whisper"},
+                   {"d_model", d},
+                   {"encoder_layers", layers},
+                   {"encoder_attention_heads", heads},
+                   {"encoder_ffn_dim", ffn},
+                   {"decoder_layers", layers},
+                   {"decoder_attention_heads", heads},
+                   {"decoder_ffn_dim", ffn},
+                   {"num_mel_bins", mels},
+                   {"max_source_positions", audioCtx},
+                   {"max_target_positions", textCtx},
+                   {"vocab_size", vocab},
+                   {"activation_function", "gelu"},
+                   {"scale_embedding", false},
+                   {"tie_word_embeddings", true},
+                   {"pad_token_id", cfg.eot},
+                   {"bos_token_id", cfg.eot},
+                   {"eos_token_id", cfg.eot},
+                   {"decoder_start_token_id", cfg.sot},
+                   {"begin_suppress_tokens", {220, cfg.eot}},
+                   {"suppress_tokens", json::array()},
+                   {"use_cache", true},
+                   {"torch_dtype", "float32"},
+                   {"layerdrop", 0.0},
+                   {"dropout", 0.0}};
+    json gen = {{"decoder_start_token_id", cfg.sot},
+                {"eos_token_id", cfg.eot},
+                {"pad_token_id", cfg.eot},
+                {"bos_token_id", cfg.eot},
+                {"no_timestamps_token_id", cfg.noTimestamps},
+                {"prev_sot_token_id", cfg.prev},
+                {"is_multilingual", true},
+                {"lang_to_id", lang},
                 {"task_to_id", {{"transcribe", cfg.transcribe}, {"translate", cfg.translate}}},
-                {"max_initial_timestamp_index", 50}, {"begin_suppress_tokens", {220, cfg.eot}},
-                {"suppress_tokens", json::array()}, {"max_length", textCtx}};
-    json pre = {{"feature_extractor_type", "WhisperFeatureExtractor"}, {"feature_size", mels},
-                {"sampling_rate", 16000}, {"hop_length", 160}, {"chunk_length", 30}, {"n_fft", 400},
-                {"n_samples", 480000}, {"nb_max_frames", 3000}, {"padding_side", "right"}, {"padding_value", 0.0},
-                {"return_attention_mask", false}, {"processor_class", "WhisperProcessor"}};
+                {"max_initial_timestamp_index", 50},
+                {"begin_suppress_tokens", {220, cfg.eot}},
+                {"suppress_tokens", json::array()},
+                {"max_length", textCtx}};
+    json pre = {{"feature_extractor_type", "WhisperFeatureExtractor"},
+                {"feature_size", mels},
+                {"sampling_rate", 16000},
+                {"hop_length", 160},
+                {"chunk_length", 30},
+                {"n_fft", 400},
+                {"n_samples", 480000},
+                {"nb_max_frames", 3000},
+                {"padding_side", "right"},
+                {"padding_value", 0.0},
+                {"return_attention_mask", false},
+                {"processor_class", "WhisperProcessor"}};
     json vocabJson = json::object();
     for (size_t i = 0; i < src->vocab.size() && int(i) < cfg.eot; ++i) {
         if (src->vocab[i].empty()) continue;
@@ -201,9 +240,13 @@ int main(int argc, char** argv) {
         if (id >= cfg.langBegin + cfg.numLanguages && id < cfg.translate) continue;
         added[names.tokenName(id)] = id;
     }
-    json tokCfg = {{"tokenizer_class", "WhisperTokenizer"}, {"bos_token", "<|endoftext|>"},
-                   {"eos_token", "<|endoftext|>"}, {"unk_token", "<|endoftext|>"}, {"pad_token", "<|endoftext|>"},
-                   {"model_max_length", 1024}, {"errors", "replace"}};
+    json tokCfg = {{"tokenizer_class", "WhisperTokenizer"},
+                   {"bos_token", "<|endoftext|>"},
+                   {"eos_token", "<|endoftext|>"},
+                   {"unk_token", "<|endoftext|>"},
+                   {"pad_token", "<|endoftext|>"},
+                   {"model_max_length", 1024},
+                   {"errors", "replace"}};
     auto writeJson = [&](const std::string& name, const json& j) {
         std::ofstream f(dir + "/" + name);
         f << j.dump(1) << "\n";

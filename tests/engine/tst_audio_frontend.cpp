@@ -2,17 +2,15 @@
 // resampling to 16 kHz mono (libsoxr), the Slaney mel filterbank's shape and Whisper's log-mel features of
 // synthetic signals. The fixture-backed checks (the filterbank of whisper.cpp's file, Transformers' features of
 // jfk.wav, the Silero VAD) are in tst_model_voice.
-#include "audio/audio_decode.h"
-#include "audio/log_mel.h"
-#include "audio/resample.h"
-
 #include <QtTest>
-
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <numbers>
 
+#include "audio/audio_decode.h"
+#include "audio/log_mel.h"
+#include "audio/resample.h"
 #include "fixtures.h"
 
 using namespace wb;

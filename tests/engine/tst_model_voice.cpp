@@ -2,21 +2,19 @@
 // mel filterbank and vocabulary) and the filterbank the engine computes, Whisper's log-mel features of jfk.wav
 // against Transformers' WhisperFeatureExtractor (tests/goldens/whisper/features.json, made by
 // tools/hf-goldens/make_whisper_feature_goldens.py), and the Silero VAD v6.2.0's segments of jfk.wav.
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QtTest>
+#include <cmath>
+
 #include "audio/audio_decode.h"
 #include "audio/log_mel.h"
 #include "audio/resample.h"
 #include "audio/silero_vad.h"
 #include "audio/whisper_ggml.h"
-
-#include <QtTest>
-
-#include <QFile>
-#include <QProcess>
-#include <QJsonArray>
-#include <QJsonDocument>
-#include <QJsonObject>
-#include <cmath>
-
 #include "fixtures.h"
 
 using namespace wb;
@@ -209,9 +207,9 @@ private slots:
         QCOMPARE(bad.exitCode(), 1);
         QVERIFY(bad.readAllStandardError().contains("/nonexistent.wav"));
         QProcess notVad;
-        notVad.start(QStringLiteral(WB_EXE), {"transcribe", QString::fromStdString(wbtest::fixture(kJfk)),
-                                              "--vad-model", QString::fromStdString(wbtest::fixture(kTinyBin)),
-                                              "--vad-only"});
+        notVad.start(QStringLiteral(WB_EXE),
+                     {"transcribe", QString::fromStdString(wbtest::fixture(kJfk)), "--vad-model",
+                      QString::fromStdString(wbtest::fixture(kTinyBin)), "--vad-only"});
         QVERIFY(notVad.waitForFinished(60000));
         QCOMPARE(notVad.exitCode(), 1);
         QProcess none;

@@ -5,23 +5,21 @@
 // checksum, encoder output at chosen frames, logits of the first four decoder steps, plain greedy tokens, greedy
 // tokens with timestamps (generate(return_timestamps=True)) and the detected language. Both layouts must give the
 // same numbers.
-#include "audio/audio_decode.h"
-#include "audio/log_mel.h"
-#include "audio/resample.h"
-#include "api/speech.h"
-#include "models/whisper/whisper_decode.h"
-#include "models/whisper/whisper_model.h"
-
-#include <QtTest>
-
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
+#include <QtTest>
 #include <cmath>
 
+#include "api/speech.h"
+#include "audio/audio_decode.h"
+#include "audio/log_mel.h"
+#include "audio/resample.h"
 #include "fixtures.h"
+#include "models/whisper/whisper_decode.h"
+#include "models/whisper/whisper_model.h"
 
 using namespace wb;
 using namespace wb::whisper;
@@ -58,8 +56,8 @@ private slots:
         // The arguments recorded in the goldens' "made_with".
         p.start(QStringLiteral(WB_MAKE_WHISPER),
                 {"--vocab-from", QString::fromStdString(wbtest::fixture(kVocab)), "--hf", QString::fromStdString(m_hf),
-                 "--ggml", QString::fromStdString(m_ggml), "--d", "64", "--layers", "2", "--heads", "2", "--mels",
-                 "80", "--seed", "1"});
+                 "--ggml", QString::fromStdString(m_ggml), "--d", "64", "--layers", "2", "--heads", "2", "--mels", "80",
+                 "--seed", "1"});
         QVERIFY(p.waitForFinished(120000));
         QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
         auto clip = audio::decodeAudioFile(wbtest::fixture(kJfk));
@@ -223,16 +221,18 @@ private slots:
         QVERIFY2(!theirs.isEmpty(), "whisper.cpp gave no result");
         // This model has two decoder layers, which whisper.cpp takes for a distilled model and decodes without
         // timestamps; its limit is n_text_ctx / 2 - 4 = 220 tokens per window.
-        const QJsonObject ours = run(QStringLiteral(WB_EXE), {"transcribe", jfk, "-m", QString::fromStdString(m_ggml),
-                                                              "-l", "en", "--no-timestamps", "-n", "220", "-t", "2",
-                                                              "--json"});
+        const QJsonObject ours =
+            run(QStringLiteral(WB_EXE), {"transcribe", jfk, "-m", QString::fromStdString(m_ggml), "-l", "en",
+                                         "--no-timestamps", "-n", "220", "-t", "2", "--json"});
         QVERIFY(!theirs["text"].toString().trimmed().isEmpty());
         QCOMPARE(ours["text"].toString(), theirs["text"].toString().trimmed());
-        const QJsonObject vad = run("node", {tool + "/run.mjs", "vad", QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")), jfk});
+        const QJsonObject vad = run(
+            "node",
+            {tool + "/run.mjs", "vad", QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")), jfk});
         const QJsonObject ourVad =
-            run(QStringLiteral(WB_EXE), {"transcribe", jfk, "--vad-model",
-                                         QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")),
-                                         "--vad-only", "--json"});
+            run(QStringLiteral(WB_EXE),
+                {"transcribe", jfk, "--vad-model",
+                 QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")), "--vad-only", "--json"});
         const QJsonArray a = vad["segments"].toArray(), b = ourVad["segments"].toArray();
         QCOMPARE(a.size(), b.size());
         for (int i = 0; i < a.size(); ++i) {

@@ -10,7 +10,9 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-int argmax(const std::vector<float>& v) { return int(std::max_element(v.begin(), v.end()) - v.begin()); }
+int argmax(const std::vector<float>& v) {
+    return int(std::max_element(v.begin(), v.end()) - v.begin());
+}
 
 // WhisperTimeStampLogitsProcessor over `sampled` (the tokens generated so far, prompt excluded).
 void applyTimestampRules(const WhisperConfig& c, const std::vector<int>& sampled, std::vector<float>& logits) {
@@ -20,8 +22,10 @@ void applyTimestampRules(const WhisperConfig& c, const std::vector<int>& sampled
     const bool lastTs = n >= 1 && sampled[n - 1] >= tsBegin;
     const bool penultTs = n < 2 || sampled[n - 2] >= tsBegin;
     if (lastTs) {
-        if (penultTs) std::fill(logits.begin() + tsBegin, logits.begin() + vocab, kNegInf);
-        else std::fill(logits.begin(), logits.begin() + c.eot, kNegInf);
+        if (penultTs)
+            std::fill(logits.begin() + tsBegin, logits.begin() + vocab, kNegInf);
+        else
+            std::fill(logits.begin(), logits.begin() + c.eot, kNegInf);
     }
     int lastTimestamp = -1;
     for (int t : sampled)
@@ -44,8 +48,10 @@ void applyTimestampRules(const WhisperConfig& c, const std::vector<int>& sampled
     for (int i = 0; i < vocab; ++i) {
         const double e = std::exp(double(logits[size_t(i)]) - mx);
         sumAll += e;
-        if (i >= tsBegin) sumTs += e;
-        else maxText = std::max(maxText, logits[size_t(i)]);
+        if (i >= tsBegin)
+            sumTs += e;
+        else
+            maxText = std::max(maxText, logits[size_t(i)]);
     }
     const double logSumAll = std::log(sumAll) + mx;
     const double tsLogprob = sumTs > 0 ? std::log(sumTs) + mx - logSumAll : -INFINITY;
@@ -103,8 +109,10 @@ Result<WindowTranscript> decodeGreedy(WhisperModel& m, const std::vector<float>&
             // Control tokens are never text (whisper.cpp and the checkpoints' suppress_tokens): the task,
             // language and previous-context tokens; without timestamps, the timestamps too.
             for (int id = c.sot; id < c.timestampBegin; ++id) l[size_t(id)] = kNegInf;
-            if (o.timestamps) applyTimestampRules(c, out.tokens, l);
-            else std::fill(l.begin() + c.timestampBegin, l.end(), kNegInf);
+            if (o.timestamps)
+                applyTimestampRules(c, out.tokens, l);
+            else
+                std::fill(l.begin() + c.timestampBegin, l.end(), kNegInf);
         }
         const int next = argmax(l);
         if (next == c.eot) break;

@@ -96,54 +96,84 @@ struct Names {
 };
 
 Names hfNames() {
-    static const std::map<std::string, std::string> g = {
-        {"enc.pos", "model.encoder.embed_positions.weight"}, {"conv1.w", "model.encoder.conv1.weight"},
-        {"conv1.b", "model.encoder.conv1.bias"},             {"conv2.w", "model.encoder.conv2.weight"},
-        {"conv2.b", "model.encoder.conv2.bias"},             {"enc.ln.w", "model.encoder.layer_norm.weight"},
-        {"enc.ln.b", "model.encoder.layer_norm.bias"},       {"tok", "model.decoder.embed_tokens.weight"},
-        {"dec.pos", "model.decoder.embed_positions.weight"}, {"dec.ln.w", "model.decoder.layer_norm.weight"},
-        {"dec.ln.b", "model.decoder.layer_norm.bias"}};
-    static const std::map<std::string, std::string> l = {
-        {"attn_ln.w", "self_attn_layer_norm.weight"}, {"attn_ln.b", "self_attn_layer_norm.bias"},
-        {"q.w", "self_attn.q_proj.weight"},           {"q.b", "self_attn.q_proj.bias"},
-        {"k.w", "self_attn.k_proj.weight"},           {"v.w", "self_attn.v_proj.weight"},
-        {"v.b", "self_attn.v_proj.bias"},             {"o.w", "self_attn.out_proj.weight"},
-        {"o.b", "self_attn.out_proj.bias"},           {"cross_ln.w", "encoder_attn_layer_norm.weight"},
-        {"cross_ln.b", "encoder_attn_layer_norm.bias"}, {"cq.w", "encoder_attn.q_proj.weight"},
-        {"cq.b", "encoder_attn.q_proj.bias"},         {"ck.w", "encoder_attn.k_proj.weight"},
-        {"cv.w", "encoder_attn.v_proj.weight"},       {"cv.b", "encoder_attn.v_proj.bias"},
-        {"co.w", "encoder_attn.out_proj.weight"},     {"co.b", "encoder_attn.out_proj.bias"},
-        {"mlp_ln.w", "final_layer_norm.weight"},      {"mlp_ln.b", "final_layer_norm.bias"},
-        {"fc1.w", "fc1.weight"},                      {"fc1.b", "fc1.bias"},
-        {"fc2.w", "fc2.weight"},                      {"fc2.b", "fc2.bias"}};
+    static const std::map<std::string, std::string> g = {{"enc.pos", "model.encoder.embed_positions.weight"},
+                                                         {"conv1.w", "model.encoder.conv1.weight"},
+                                                         {"conv1.b", "model.encoder.conv1.bias"},
+                                                         {"conv2.w", "model.encoder.conv2.weight"},
+                                                         {"conv2.b", "model.encoder.conv2.bias"},
+                                                         {"enc.ln.w", "model.encoder.layer_norm.weight"},
+                                                         {"enc.ln.b", "model.encoder.layer_norm.bias"},
+                                                         {"tok", "model.decoder.embed_tokens.weight"},
+                                                         {"dec.pos", "model.decoder.embed_positions.weight"},
+                                                         {"dec.ln.w", "model.decoder.layer_norm.weight"},
+                                                         {"dec.ln.b", "model.decoder.layer_norm.bias"}};
+    static const std::map<std::string, std::string> l = {{"attn_ln.w", "self_attn_layer_norm.weight"},
+                                                         {"attn_ln.b", "self_attn_layer_norm.bias"},
+                                                         {"q.w", "self_attn.q_proj.weight"},
+                                                         {"q.b", "self_attn.q_proj.bias"},
+                                                         {"k.w", "self_attn.k_proj.weight"},
+                                                         {"v.w", "self_attn.v_proj.weight"},
+                                                         {"v.b", "self_attn.v_proj.bias"},
+                                                         {"o.w", "self_attn.out_proj.weight"},
+                                                         {"o.b", "self_attn.out_proj.bias"},
+                                                         {"cross_ln.w", "encoder_attn_layer_norm.weight"},
+                                                         {"cross_ln.b", "encoder_attn_layer_norm.bias"},
+                                                         {"cq.w", "encoder_attn.q_proj.weight"},
+                                                         {"cq.b", "encoder_attn.q_proj.bias"},
+                                                         {"ck.w", "encoder_attn.k_proj.weight"},
+                                                         {"cv.w", "encoder_attn.v_proj.weight"},
+                                                         {"cv.b", "encoder_attn.v_proj.bias"},
+                                                         {"co.w", "encoder_attn.out_proj.weight"},
+                                                         {"co.b", "encoder_attn.out_proj.bias"},
+                                                         {"mlp_ln.w", "final_layer_norm.weight"},
+                                                         {"mlp_ln.b", "final_layer_norm.bias"},
+                                                         {"fc1.w", "fc1.weight"},
+                                                         {"fc1.b", "fc1.bias"},
+                                                         {"fc2.w", "fc2.weight"},
+                                                         {"fc2.b", "fc2.bias"}};
     return {[](const std::string& r) { return g.at(r); },
             [](bool enc, int i, const std::string& r) {
-                return std::string(enc ? "model.encoder.layers." : "model.decoder.layers.") + std::to_string(i) +
-                       "." + l.at(r);
+                return std::string(enc ? "model.encoder.layers." : "model.decoder.layers.") + std::to_string(i) + "." +
+                       l.at(r);
             }};
 }
 
 Names ggmlNames() {
-    static const std::map<std::string, std::string> g = {
-        {"enc.pos", "encoder.positional_embedding"}, {"conv1.w", "encoder.conv1.weight"},
-        {"conv1.b", "encoder.conv1.bias"},           {"conv2.w", "encoder.conv2.weight"},
-        {"conv2.b", "encoder.conv2.bias"},           {"enc.ln.w", "encoder.ln_post.weight"},
-        {"enc.ln.b", "encoder.ln_post.bias"},        {"tok", "decoder.token_embedding.weight"},
-        {"dec.pos", "decoder.positional_embedding"}, {"dec.ln.w", "decoder.ln.weight"},
-        {"dec.ln.b", "decoder.ln.bias"}};
-    static const std::map<std::string, std::string> l = {
-        {"attn_ln.w", "attn_ln.weight"},        {"attn_ln.b", "attn_ln.bias"},
-        {"q.w", "attn.query.weight"},           {"q.b", "attn.query.bias"},
-        {"k.w", "attn.key.weight"},             {"v.w", "attn.value.weight"},
-        {"v.b", "attn.value.bias"},             {"o.w", "attn.out.weight"},
-        {"o.b", "attn.out.bias"},               {"cross_ln.w", "cross_attn_ln.weight"},
-        {"cross_ln.b", "cross_attn_ln.bias"},   {"cq.w", "cross_attn.query.weight"},
-        {"cq.b", "cross_attn.query.bias"},      {"ck.w", "cross_attn.key.weight"},
-        {"cv.w", "cross_attn.value.weight"},    {"cv.b", "cross_attn.value.bias"},
-        {"co.w", "cross_attn.out.weight"},      {"co.b", "cross_attn.out.bias"},
-        {"mlp_ln.w", "mlp_ln.weight"},          {"mlp_ln.b", "mlp_ln.bias"},
-        {"fc1.w", "mlp.0.weight"},              {"fc1.b", "mlp.0.bias"},
-        {"fc2.w", "mlp.2.weight"},              {"fc2.b", "mlp.2.bias"}};
+    static const std::map<std::string, std::string> g = {{"enc.pos", "encoder.positional_embedding"},
+                                                         {"conv1.w", "encoder.conv1.weight"},
+                                                         {"conv1.b", "encoder.conv1.bias"},
+                                                         {"conv2.w", "encoder.conv2.weight"},
+                                                         {"conv2.b", "encoder.conv2.bias"},
+                                                         {"enc.ln.w", "encoder.ln_post.weight"},
+                                                         {"enc.ln.b", "encoder.ln_post.bias"},
+                                                         {"tok", "decoder.token_embedding.weight"},
+                                                         {"dec.pos", "decoder.positional_embedding"},
+                                                         {"dec.ln.w", "decoder.ln.weight"},
+                                                         {"dec.ln.b", "decoder.ln.bias"}};
+    static const std::map<std::string, std::string> l = {{"attn_ln.w", "attn_ln.weight"},
+                                                         {"attn_ln.b", "attn_ln.bias"},
+                                                         {"q.w", "attn.query.weight"},
+                                                         {"q.b", "attn.query.bias"},
+                                                         {"k.w", "attn.key.weight"},
+                                                         {"v.w", "attn.value.weight"},
+                                                         {"v.b", "attn.value.bias"},
+                                                         {"o.w", "attn.out.weight"},
+                                                         {"o.b", "attn.out.bias"},
+                                                         {"cross_ln.w", "cross_attn_ln.weight"},
+                                                         {"cross_ln.b", "cross_attn_ln.bias"},
+                                                         {"cq.w", "cross_attn.query.weight"},
+                                                         {"cq.b", "cross_attn.query.bias"},
+                                                         {"ck.w", "cross_attn.key.weight"},
+                                                         {"cv.w", "cross_attn.value.weight"},
+                                                         {"cv.b", "cross_attn.value.bias"},
+                                                         {"co.w", "cross_attn.out.weight"},
+                                                         {"co.b", "cross_attn.out.bias"},
+                                                         {"mlp_ln.w", "mlp_ln.weight"},
+                                                         {"mlp_ln.b", "mlp_ln.bias"},
+                                                         {"fc1.w", "mlp.0.weight"},
+                                                         {"fc1.b", "mlp.0.bias"},
+                                                         {"fc2.w", "mlp.2.weight"},
+                                                         {"fc2.b", "mlp.2.bias"}};
     return {[](const std::string& r) { return g.at(r); },
             [](bool enc, int i, const std::string& r) {
                 return std::string(enc ? "encoder.blocks." : "decoder.blocks.") + std::to_string(i) + "." + l.at(r);
@@ -153,12 +183,12 @@ Names ggmlNames() {
 Result<void> loadWeights(WhisperModel& m, const Names& names, const Getter& get) {
     const auto& c = m.m_cfg;
     const int64_t d = c.dModel;
-#define WB_GET(var, name, n)          \
-    std::vector<float> var;           \
-    {                                 \
-        auto r_ = get(name, n);       \
-        if (!r_) return r_.error();   \
-        var = std::move(*r_);         \
+#define WB_GET(var, name, n)        \
+    std::vector<float> var;         \
+    {                               \
+        auto r_ = get(name, n);     \
+        if (!r_) return r_.error(); \
+        var = std::move(*r_);       \
     }
     auto lin = [&](Linear& l, const std::string& wName, const std::string& bName, int64_t rows,
                    int64_t cols) -> Result<void> {
@@ -292,14 +322,16 @@ Result<std::unique_ptr<WhisperModel>> loadHf(const std::string& dir, int numThre
             return makeError(dir + ": tensor " + name + " has shape " + t->shapeString() + " (" + std::to_string(n) +
                              " values expected)");
         std::vector<float> out(static_cast<size_t>(n));
-        if (t->dtype == DType::F32) std::memcpy(out.data(), t->data, size_t(n) * 4);
+        if (t->dtype == DType::F32)
+            std::memcpy(out.data(), t->data, size_t(n) * 4);
         else if (t->dtype == DType::F16 || t->dtype == DType::BF16)
             for (int64_t i = 0; i < n; ++i) {
                 uint16_t h;
                 std::memcpy(&h, t->data + i * 2, 2);
                 out[size_t(i)] = t->dtype == DType::F16 ? fp16ToFp32(h) : bf16ToFp32(h);
             }
-        else return makeError(dir + ": tensor " + name + " is not F32, F16 or BF16");
+        else
+            return makeError(dir + ": tensor " + name + " is not F32, F16 or BF16");
         return out;
     };
     WB_TRY(loadWeights(*m, hfNames(), get));
@@ -315,7 +347,8 @@ Result<std::unique_ptr<WhisperModel>> loadHf(const std::string& dir, int numThre
         const int id = it.value().get<int>();
         if (id < 0 || id >= c.eot) continue;
         std::string bytes;
-        if (!decodeByteLevel(it.key(), dec, bytes)) return makeError(dir + "/vocab.json: token " + it.key() + " is not byte-level");
+        if (!decodeByteLevel(it.key(), dec, bytes))
+            return makeError(dir + "/vocab.json: token " + it.key() + " is not byte-level");
         m->m_vocab[size_t(id)] = std::move(bytes);
     }
     m->m_pool = std::make_unique<ThreadPool>(numThreads);
@@ -326,11 +359,11 @@ Result<std::unique_ptr<WhisperModel>> loadHf(const std::string& dir, int numThre
 
 const std::vector<std::string>& whisperLanguages() {
     static const std::vector<std::string> langs = {
-        "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt", "tr", "pl", "ca", "nl", "ar", "sv", "it", "id",
-        "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro", "da", "hu", "ta", "no", "th", "ur", "hr", "bg",
-        "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv", "bn", "sr", "az", "sl", "kn", "et", "mk", "br",
-        "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw", "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
-        "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi", "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt",
+        "en", "zh", "de", "es", "ru", "ko", "fr", "ja", "pt",  "tr", "pl", "ca", "nl", "ar", "sv", "it", "id",
+        "hi", "fi", "vi", "he", "uk", "el", "ms", "cs", "ro",  "da", "hu", "ta", "no", "th", "ur", "hr", "bg",
+        "lt", "la", "mi", "ml", "cy", "sk", "te", "fa", "lv",  "bn", "sr", "az", "sl", "kn", "et", "mk", "br",
+        "eu", "is", "hy", "ne", "mn", "bs", "kk", "sq", "sw",  "gl", "mr", "pa", "si", "km", "sn", "yo", "so",
+        "af", "oc", "ka", "be", "tg", "sd", "gu", "am", "yi",  "lo", "uz", "fo", "ht", "ps", "tk", "nn", "mt",
         "sa", "lb", "my", "bo", "tl", "mg", "as", "tt", "haw", "ln", "ha", "ba", "jw", "su", "yue"};
     return langs;
 }
@@ -397,12 +430,14 @@ void WhisperModel::attention(const float* q, int nq, const float* k, const float
             const int i = int(idx / heads), h = int(idx % heads);
             const int len = causal ? std::min(nk, qPos0 + i + 1) : nk;
             const float* qi = q + size_t(i) * size_t(d) + size_t(h) * size_t(hd);
-            for (int j = 0; j < len; ++j) s[size_t(j)] = scale * cpu::dot(qi, k + size_t(j) * size_t(d) + size_t(h) * size_t(hd), hd);
+            for (int j = 0; j < len; ++j)
+                s[size_t(j)] = scale * cpu::dot(qi, k + size_t(j) * size_t(d) + size_t(h) * size_t(hd), hd);
             const float mx = *std::max_element(s.begin(), s.begin() + len);
             const float sum = cpu::expShiftSum(s.data(), mx, len);
             float* o = out + size_t(i) * size_t(d) + size_t(h) * size_t(hd);
             std::fill(o, o + hd, 0.0f);
-            for (int j = 0; j < len; ++j) cpu::axpy(s[size_t(j)] / sum, v + size_t(j) * size_t(d) + size_t(h) * size_t(hd), o, hd);
+            for (int j = 0; j < len; ++j)
+                cpu::axpy(s[size_t(j)] / sum, v + size_t(j) * size_t(d) + size_t(h) * size_t(hd), o, hd);
         }
     });
 }
@@ -417,7 +452,9 @@ std::vector<float> WhisperModel::encode(const std::vector<float>& mel) {
         for (int ci = 0; ci < cin; ++ci)
             for (int k = 0; k < 3; ++k) {
                 const int src = t + k - 1;
-                if (src >= 0 && src < T) cols[(size_t(t) * size_t(cin) + size_t(ci)) * 3 + size_t(k)] = mel[size_t(ci) * size_t(T) + size_t(src)];
+                if (src >= 0 && src < T)
+                    cols[(size_t(t) * size_t(cin) + size_t(ci)) * 3 + size_t(k)] =
+                        mel[size_t(ci) * size_t(T) + size_t(src)];
             }
     std::vector<float> y1(size_t(T) * size_t(d));
     linear(m_conv1, cols.data(), T, y1.data(), pool);
@@ -428,7 +465,8 @@ std::vector<float> WhisperModel::encode(const std::vector<float>& mel) {
         for (int k = 0; k < 3; ++k) {
             const int src = 2 * t + k - 1;
             if (src < 0 || src >= T) continue;
-            for (int ci = 0; ci < d; ++ci) cols[(size_t(t) * size_t(d) + size_t(ci)) * 3 + size_t(k)] = y1[size_t(src) * size_t(d) + size_t(ci)];
+            for (int ci = 0; ci < d; ++ci)
+                cols[(size_t(t) * size_t(d) + size_t(ci)) * 3 + size_t(k)] = y1[size_t(src) * size_t(d) + size_t(ci)];
         }
     std::vector<float> x(size_t(T2) * size_t(d));
     linear(m_conv2, cols.data(), T2, x.data(), pool);
@@ -481,7 +519,8 @@ Result<std::vector<float>> WhisperModel::decode(Session& s, const std::vector<in
         const int t = tokens[size_t(i)];
         if (t < 0 || t >= c.vocab) return makeError("whisper decode: token id out of range");
         for (int j = 0; j < d; ++j)
-            x[size_t(i) * size_t(d) + size_t(j)] = m_tokEmbF32[size_t(t) * size_t(d) + size_t(j)] + m_decPos[size_t(pos0 + i) * size_t(d) + size_t(j)];
+            x[size_t(i) * size_t(d) + size_t(j)] =
+                m_tokEmbF32[size_t(t) * size_t(d) + size_t(j)] + m_decPos[size_t(pos0 + i) * size_t(d) + size_t(j)];
     }
     std::vector<float> h(x.size()), q(x.size()), a(x.size()), o(x.size()), f(size_t(n) * size_t(c.decFfn));
     for (int li = 0; li < c.decLayers; ++li) {
@@ -492,12 +531,14 @@ Result<std::vector<float>> WhisperModel::decode(Session& s, const std::vector<in
         float* vc = s.selfV[size_t(li)].data() + size_t(pos0) * size_t(d);
         linear(l.attn.k, h.data(), n, kc, *m_pool);
         linear(l.attn.v, h.data(), n, vc, *m_pool);
-        attention(q.data(), n, s.selfK[size_t(li)].data(), s.selfV[size_t(li)].data(), pos0 + n, c.decHeads, true, pos0, a.data());
+        attention(q.data(), n, s.selfK[size_t(li)].data(), s.selfV[size_t(li)].data(), pos0 + n, c.decHeads, true, pos0,
+                  a.data());
         linear(l.attn.o, a.data(), n, o.data(), *m_pool);
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
         layerNorm(x.data(), l.crossLn, n, d, h.data());
         linear(l.cross.q, h.data(), n, q.data(), *m_pool);
-        attention(q.data(), n, s.crossK[size_t(li)].data(), s.crossV[size_t(li)].data(), c.audioCtx, c.decHeads, false, 0, a.data());
+        attention(q.data(), n, s.crossK[size_t(li)].data(), s.crossV[size_t(li)].data(), c.audioCtx, c.decHeads, false,
+                  0, a.data());
         linear(l.cross.o, a.data(), n, o.data(), *m_pool);
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
         layerNorm(x.data(), l.mlpLn, n, d, h.data());

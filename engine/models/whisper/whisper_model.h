@@ -84,7 +84,7 @@ public:
 
     // Loaded weights (public for the loaders in whisper_model.cpp).
     WhisperConfig m_cfg;
-    Linear m_conv1, m_conv2;  // as matrices [d][cin * 3]
+    Linear m_conv1, m_conv2;      // as matrices [d][cin * 3]
     std::vector<float> m_encPos;  // [audioCtx][d]
     std::vector<EncoderLayer> m_enc;
     Norm m_encLn;
