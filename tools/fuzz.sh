@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
 done
 
 all=(fuzz_gguf fuzz_safetensors fuzz_safetensors_index fuzz_config_json fuzz_tokenizer_json fuzz_tokenizer_model
-     fuzz_chat_template fuzz_image fuzz_http_request fuzz_openai_request)
+     fuzz_chat_template fuzz_image fuzz_http_request fuzz_openai_request fuzz_audio fuzz_ggml_audio fuzz_multipart)
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 for t in "${targets[@]}"; do
     [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz: unknown target $t (known: ${all[*]})" >&2; exit 2; }
