@@ -2,14 +2,13 @@
 // (wb-make-whisper) and the Silero VAD on a pool thread, progress while it runs, the GUI thread never blocked, the
 // text equal to what SpeechRecognizer gives for the same file. (ChatView puts the text into its composer through
 // transcriptionFinished; that connection is not driven here.)
-#include <QtTest>
-
 #include <QElapsedTimer>
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QTimer>
+#include <QtTest>
 
 #include "api/speech.h"
 #include "app/input_panel.h"
