@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
 done
 
 all=(fuzz_gguf fuzz_safetensors fuzz_safetensors_index fuzz_config_json fuzz_tokenizer_json fuzz_tokenizer_model
-     fuzz_chat_template fuzz_image fuzz_http_request fuzz_openai_request)
+     fuzz_chat_template fuzz_image fuzz_http_request fuzz_openai_request fuzz_audio fuzz_ggml_audio fuzz_multipart)
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 for t in "${targets[@]}"; do
     [[ " ${all[*]} " == *" $t "* ]] || { echo "fuzz: unknown target $t (known: ${all[*]})" >&2; exit 2; }
@@ -79,6 +79,8 @@ seed_files() {
         fuzz_config_json) echo models/stories260K/hf/config.json ;;
         fuzz_tokenizer_model) echo models/stories260K/tok512.model tokenizers/llama2/tokenizer.model ;;
         fuzz_image) echo images/llama_cute.jpg ;;
+        fuzz_audio) ;;  # tests/fuzz/seeds/fuzz_audio: jfk.wav's 352 KB made each input ~0.1 s under ASan
+        fuzz_ggml_audio) echo audio/for-tests-ggml-tiny.bin audio/silero-v6.2.0-ggml.bin ;;
         fuzz_chat_template) ;;  # the GLM templates of tests/goldens, below
     esac
 }
@@ -88,6 +90,7 @@ max_len() {
         fuzz_safetensors) echo 1300000 ;;
         fuzz_tokenizer_model) echo 600000 ;;
         fuzz_image) echo 200000 ;;
+        fuzz_ggml_audio) echo 900000 ;;
         *) echo 65536 ;;
     esac
 }

@@ -8,7 +8,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       qt6-base-dev libgl-dev libsentencepiece-dev nlohmann-json3-dev libqcustomplot-dev
       libcpp-httplib-dev libboost-dev curl libpng-dev libjpeg62-turbo-dev
       libqt6sql6-sqlite libqt6svg6 dpkg-dev
-      qt6-multimedia-dev libsndfile1-dev)
+      qt6-multimedia-dev libsndfile1-dev libsoxr-dev)
 if [ -n "$fuzz" ]; then
     PKGS+=(clang libclang-rt-14-dev)
 fi

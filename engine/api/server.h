@@ -8,6 +8,7 @@
 #include <string>
 
 #include "api/engine.h"
+#include "api/speech.h"
 #include "core/result.h"
 
 namespace wb {
@@ -37,6 +38,11 @@ struct ServeOptions {
     int drainSeconds = 30;            // on stop(): time running requests get to finish before streams are ended
     int64_t maxImagePixelsInFlight = 100'000'000;  // images being decoded at once, summed; beyond: 503 + Retry-After
     bool logRequests = false;         // one stderr line per request
+    /// Speech recognition beside the chat model (`wb serve --asr-model`): POST /v1/audio/transcriptions, and
+    /// input_audio parts of chat requests transcribed into the prompt for a model without audio input.
+    std::shared_ptr<const SpeechRecognizer> asr;
+    std::shared_ptr<const SpeechDetector> vad;  // optional: trims silence, cuts long audio at pauses
+    double maxAudioSeconds = 3 * 3600.0;        // longer uploads are refused (400)
 };
 
 /// Applies `wb serve`'s limit options (the keys without "--") to `o`; an error names the bad option.

@@ -14,6 +14,7 @@ int cmdBench(const Args& a);         // bench_command.cpp
 int cmdServe(const Args& a);         // serve_command.cpp
 int runDevicesCommand(int argc, char** argv);  // devices_command.cpp: reads argv itself
 int runAgentCommand(int argc, char** argv);    // agent_command.cpp: reads argv itself
+int runTranscribeCommand(int argc, char** argv);  // transcribe_command.cpp: reads argv itself (FILE first)
 
 // bench_serving_command.cpp: the parts of `wb bench` that cmdBench hands on to.
 int cmdBenchServing(const Args& a);

@@ -55,6 +55,9 @@ const Command kCommands[] = {
     {"agent",
      "-m MODEL|--url URL    the phone agent over a folder of screenshots (--task, --screens, --out;\n`wb agent --help`)",
      nullptr, runAgentCommand},
+    {"transcribe",
+     "FILE                  speech segments of an audio file (--vad-model SILERO --vad-only,\n--json; `wb transcribe --help`)",
+     nullptr, runTranscribeCommand},
 };
 
 const char* kUsageOptions = R"(
@@ -120,6 +123,8 @@ serve options:
   --max-queued N          requests waiting beyond the batch before 429 (default 256)
   --max-num-seqs N        engine batch limit (default 64); --kv-cache-mb N: KV pool size
   --log-requests          one line per request on stderr
+  --asr-model PATH        a Whisper model beside the chat model: POST /v1/audio/transcriptions, and input_audio
+                          chat parts transcribed into the prompt (--vad-model SILERO trims silence)
 )";
 
 std::string usage() {

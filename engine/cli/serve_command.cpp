@@ -47,6 +47,17 @@ int cmdServe(const Args& a) {
     so.maxQueued = int(queued);
     so.logRequests = a.has("log-requests");
     if (auto lim = wb::applyServeLimitOptions(a.opt, so); !lim) return fail(lim.error().message);
+    if (a.has("asr-model")) {
+        std::fprintf(stderr, "wb serve: loading the speech model %s\n", a.get("asr-model").c_str());
+        auto asr = wb::SpeechRecognizer::load(a.get("asr-model"), int(threads));
+        if (!asr) return fail(asr.error().message);
+        so.asr = std::shared_ptr<const wb::SpeechRecognizer>(std::move(*asr));
+    }
+    if (a.has("vad-model")) {
+        auto vad = wb::SpeechDetector::load(a.get("vad-model"));
+        if (!vad) return fail(vad.error().message);
+        so.vad = *vad;
+    }
 
     // SIGINT/SIGTERM are taken by one thread with sigwait so the shutdown runs outside a signal handler; they
     // are blocked before any other thread exists so every thread inherits the mask.

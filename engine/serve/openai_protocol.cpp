@@ -221,14 +221,13 @@ std::optional<ApiError> checkImage(const json& part, const std::string& param, s
     return std::nullopt;
 }
 
-std::optional<ApiError> checkAudio(const json& part, const std::string& param) {
+std::optional<ApiError> checkAudio(const json& part, const std::string& param, std::string& bytes) {
     auto ia = part.find("input_audio");
     if (ia == part.end() || !ia->is_object() || !ia->contains("data") || !(*ia)["data"].is_string())
         return badRequest("an input_audio part needs an 'input_audio' object with string 'data'", param + ".input_audio");
     const std::string format = ia->value("format", "");
     if (format != "wav" && format != "mp3")
         return badRequest("input_audio.format must be 'wav' or 'mp3'", param + ".input_audio.format");
-    std::string bytes;
     const std::string& data = (*ia)["data"].get_ref<const std::string&>();
     if (!decodeBase64Strict(data, bytes))
         return badRequest("the audio's base64 data is invalid", param + ".input_audio.data", "invalid_base64");
@@ -422,8 +421,19 @@ std::optional<ApiError> parseChatRequest(const json& body, const MediaLimits& li
                     // would let a client make the engine read any file on this machine.
                     parts.push_back(ContentPart::makeImage(std::vector<uint8_t>(bytes.begin(), bytes.end())));
                 } else if (type == "input_audio") {
-                    if (auto e = checkAudio(p, pp)) return e;
+                    std::string bytes;
+                    if (auto e = checkAudio(p, pp, bytes)) return e;
                     if (firstAudioParam.empty()) firstAudioParam = pp;
+                    if (!caps.audio && caps.transcribe) {
+                        // A model without audio input gets what was said, as text in the part's place.
+                        auto text = caps.transcribe(bytes);
+                        if (!text)
+                            return badRequest("the audio could not be transcribed: " + text.error().message,
+                                              pp + ".input_audio.data", "invalid_audio");
+                        if (!cm.content.empty()) cm.content += "\n";
+                        cm.content += *text;
+                        parts.push_back(ContentPart::makeText(*text));
+                    }
                 } else {
                     return badRequest("unsupported content part type '" + type + "'", pp + ".type");
                 }
@@ -440,7 +450,7 @@ std::optional<ApiError> parseChatRequest(const json& body, const MediaLimits& li
         return badRequest("the model '" + out.model + "' does not accept images (it is a text-only model); remove "
                               "the image_url parts or serve a vision model",
                           firstImageParam, "model_does_not_support_images");
-    if (!firstAudioParam.empty() && !caps.audio)
+    if (!firstAudioParam.empty() && !caps.audio && !caps.transcribe)
         return badRequest("the model '" + out.model + "' does not accept audio (it is a text-only model)",
                           firstAudioParam, "model_does_not_support_audio");
     return std::nullopt;

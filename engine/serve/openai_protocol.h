@@ -2,9 +2,12 @@
 // data-URL media checks. Kept apart from the server so the rules can be tested (and reused) on their own.
 #pragma once
 
+#include "core/result.h"
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <functional>
 #include <string>
 #include <span>
 #include <string_view>
@@ -37,6 +40,9 @@ std::string sanitizeUtf8(std::string_view s);
 struct ModelCaps {
     bool images = false;
     bool audio = false;
+    /// Set when the server has a speech model: input_audio parts (already checked) are replaced by their
+    /// transcript for a model without audio input. Returns the text or an error.
+    std::function<Result<std::string>(std::string_view audioBytes)> transcribe;
 };
 
 /// A chat or completion request, parsed and checked, before its prompt is tokenized.

@@ -1,4 +1,5 @@
 #include "api/server.h"
+#include "serve/multipart.h"
 #include "serve/openai_protocol.h"
 #include "api/units.h"
 
@@ -155,6 +156,7 @@ struct OpenAiServer::Impl {
 
     void handle(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res);
     void handleGenerate(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res, bool chat);
+    void handleTranscription(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res);
     void cancelLive() {
         std::lock_guard lock(liveMutex);
         for (RequestId id : live) engine.cancel(id);
@@ -367,9 +369,10 @@ void OpenAiServer::Impl::handle(const HttpRequest& req, const std::shared_ptr<Ht
     }
     if (req.path == "/v1/chat/completions" && req.method == "POST") return handleGenerate(req, res, true);
     if (req.path == "/v1/completions" && req.method == "POST") return handleGenerate(req, res, false);
+    if (req.path == "/v1/audio/transcriptions" && req.method == "POST") return handleTranscription(req, res);
     ApiError e{404, "no route for " + req.method + " " + req.path, "invalid_request_error", "", "not_found"};
     static const std::set<std::string> known = {"/v1/models", "/v1/chat/completions", "/v1/completions", "/health",
-                                                "/metrics"};
+                                                "/metrics", "/v1/audio/transcriptions"};
     if (known.count(req.path)) {
         e.status = 405;
         e.message = "method " + req.method + " is not allowed on " + req.path;
@@ -399,6 +402,15 @@ void OpenAiServer::Impl::handleGenerate(const HttpRequest& req, const std::share
     ar.model = modelName;
     ModelCaps caps;
     caps.images = engine.acceptsImages();
+    if (opt.asr)
+        caps.transcribe = [this](std::string_view bytes) -> Result<std::string> {
+            auto audio = decodeSpeechAudio({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()},
+                                           "input_audio", opt.maxAudioSeconds);
+            if (!audio) return audio.error();
+            auto t = opt.asr->transcribe(*audio, {}, opt.vad.get());
+            if (!t) return t.error();
+            return t->text;
+        };
     if (auto e = chat ? parseChatRequest(body, opt.media, caps, ar) : parseCompletionRequest(body, ar))
         return sendError(*res, *e);
     ar.model = modelName;
@@ -662,6 +674,59 @@ const char* serveLimitOptionsHelp() {
            "  --max-image-mpix-in-flight N  megapixels of images decoded at once, all requests together\n"
            "                          (default 100; beyond: 503 + Retry-After; 0: no limit)\n"
            "  (bodies: chunked bodies count against --max-body-mb; compressed bodies are refused with 415)\n";
+}
+
+}  // namespace wb
+
+namespace wb {
+
+// OpenAI's POST /v1/audio/transcriptions: multipart/form-data with "file" (WAV, FLAC, OGG Vorbis or MP3) and
+// "model"; optional "language", "response_format" (json, text, verbose_json), "temperature" and "prompt" (both
+// accepted, not used: decoding is greedy). Runs on the handler thread: a long file holds one of them.
+void OpenAiServer::Impl::handleTranscription(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res) {
+    if (!opt.asr)
+        return sendError(*res, {404, "this server has no speech model (start it with wb serve --asr-model PATH)",
+                                "invalid_request_error", "model", "model_not_found"});
+    if (draining)
+        return sendError(*res, {503, "the server is shutting down", "server_error", "", "shutting_down"});
+    auto form = parseMultipartForm(req.header("Content-Type"), req.body);
+    if (!form) return sendError(*res, {400, form.error().message, "invalid_request_error", "", "invalid_multipart"});
+    const FormPart* file = nullptr;
+    std::string model, language, format = "json";
+    for (const auto& p : *form) {
+        if (p.name == "file") file = &p;
+        else if (p.name == "model") model = p.data;
+        else if (p.name == "language") language = p.data;
+        else if (p.name == "response_format") format = p.data;
+    }
+    if (!file) return sendError(*res, {400, "the form has no 'file' part", "invalid_request_error", "file", ""});
+    if (model.empty()) return sendError(*res, {400, "the form has no 'model' part", "invalid_request_error", "model", ""});
+    if (format != "json" && format != "text" && format != "verbose_json")
+        return sendError(*res, {400, "response_format '" + format + "' is not supported (json, text, verbose_json)",
+                                "invalid_request_error", "response_format", ""});
+    auto audio = decodeSpeechAudio({reinterpret_cast<const uint8_t*>(file->data.data()), file->data.size()},
+                                   file->filename.empty() ? "file" : sanitizeUtf8(file->filename), opt.maxAudioSeconds);
+    if (!audio) return sendError(*res, {400, audio.error().message, "invalid_request_error", "file", "invalid_audio"});
+    TranscribeOptions to;
+    to.language = language;
+    auto t = opt.asr->transcribe(*audio, to, opt.vad.get());
+    if (!t) return sendError(*res, {400, t.error().message, "invalid_request_error", "language", ""});
+    if (format == "text") return res->send(200, "text/plain; charset=utf-8", t->text + "\n");
+    json j{{"text", t->text}};
+    if (format == "verbose_json") {
+        j["task"] = "transcribe";
+        j["language"] = t->language;
+        j["duration"] = t->durationSec;
+        json segs = json::array();
+        for (size_t i = 0; i < t->segments.size(); ++i) {
+            const auto& s = t->segments[i];
+            segs.push_back({{"id", int(i)}, {"seek", 0}, {"start", s.startSec}, {"end", s.endSec}, {"text", s.text},
+                            {"tokens", json::array()}, {"temperature", 0.0}, {"avg_logprob", 0.0},
+                            {"compression_ratio", 0.0}, {"no_speech_prob", 0.0}});
+        }
+        j["segments"] = segs;
+    }
+    sendJson(*res, j);
 }
 
 }  // namespace wb

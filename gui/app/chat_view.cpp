@@ -516,6 +516,12 @@ ChatView::ChatView(EngineBridge* bridge, ChatStore* store, const QString& dataDi
         m_errorFromAttachment = true;
     });
     // A good image after a bad one: the bad one's message is stale.
+    // Voice input: the transcript goes into the composer for the person to check and send.
+    connect(m_input, &InputPanel::transcriptionFinished, this, [this](const QString& text, const QString& error) {
+        if (!error.isEmpty() || text.isEmpty()) return;
+        m_composer->insertPlainText(m_composer->toPlainText().isEmpty() ? text : " " + text);
+        m_composer->setFocus();
+    });
     connect(m_input, &InputPanel::imageReady, this, [this] {
         if (m_errorFromAttachment) showError(QString());
     });

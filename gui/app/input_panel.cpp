@@ -25,6 +25,9 @@
 #include <QStyle>
 #include <QVBoxLayout>
 #include <QtConcurrent>
+#include <QSettings>
+
+#include "api/speech.h"
 #include <span>
 
 #include "api/image_format.h"
@@ -78,6 +81,8 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
     m_record->setObjectName(QStringLiteral("recordAudio"));
     m_play = new QPushButton(tr("Play"));
     m_play->setObjectName(QStringLiteral("playAudio"));
+    m_transcribe = new QPushButton(tr("Transcribe"));
+    m_transcribe->setObjectName(QStringLiteral("transcribeAudio"));
     m_audioLabel = new QLabel;
     m_audioLabel->setObjectName(QStringLiteral("audioStatus"));
     m_audioLabel->setWordWrap(true);
@@ -95,6 +100,7 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
     auto* audioButtons = new QHBoxLayout;
     audioButtons->addWidget(m_record);
     audioButtons->addWidget(m_play);
+    audioButtons->addWidget(m_transcribe);
     audioButtons->addStretch();
     auto* audio = new QVBoxLayout;
     audio->addLayout(audioButtons);
@@ -123,6 +129,17 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
     connect(m_remove, &QPushButton::clicked, this, &InputPanel::removeSelected);
     connect(m_record, &QPushButton::clicked, this, [this] { isRecording() ? stopRecording() : void(startRecording()); });
     connect(m_play, &QPushButton::clicked, this, [this] { isPlaying() ? stopPlayback() : void(startPlayback()); });
+    connect(m_transcribe, &QPushButton::clicked, this, [this] { transcribeClip(); });
+    connect(this, &InputPanel::transcriptionProgress, this, [this](double f) {
+        if (m_transcribing) m_audioLabel->setText(tr("Transcribing… %1 %").arg(int(f * 100)));
+    });
+    {
+        QSettings settings;
+        const QString asr = qEnvironmentVariable("WB_ASR_MODEL", settings.value("voice/asrModel").toString());
+        const QString vad = qEnvironmentVariable("WB_VAD_MODEL", settings.value("voice/vadModel").toString());
+        m_asrPath = asr;
+        m_vadPath = vad;
+    }
     connect(m_recordRefresh, &QTimer::timeout, this, [this] { m_wave->setWaveform(waveformOf(m_recording)); });
     // Plugging in a headset or starting the sound server enables the buttons without a restart.
     connect(m_devices, &QMediaDevices::audioInputsChanged, this, &InputPanel::updateEnabled);
@@ -132,6 +149,7 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
 }
 
 InputPanel::~InputPanel() {
+    m_transcribeFuture.waitForFinished();
     // The sink reads m_playBuffer, a member that dies before the child objects do.
     stopPlayback();
     if (m_source) m_source->stop();
@@ -147,17 +165,22 @@ void InputPanel::setCapabilities(bool images, bool audio, const QString& reason)
 void InputPanel::updateEnabled() {
     m_addImage->setEnabled(m_images);
     m_addImage->setToolTip(m_images ? tr("Attach images (or drop or paste them here)") : m_reason);
-    m_addAudio->setEnabled(m_audio);
-    m_addAudio->setToolTip(m_audio ? tr("Attach a WAV, FLAC, OGG or MP3 file") : m_reason);
+    const bool audioIn = m_audio || !m_asrPath.isEmpty();  // for the model, or for transcription
+    m_addAudio->setEnabled(audioIn);
+    m_addAudio->setToolTip(audioIn ? tr("Attach a WAV, FLAC, OGG or MP3 file") : m_reason);
     m_list->setToolTip(m_images ? tr("Double-click for the full-size view") : m_reason);
-    setAcceptDrops(m_images || m_audio);
+    setAcceptDrops(m_images || audioIn);
+    m_transcribe->setEnabled(canTranscribe());
+    m_transcribe->setToolTip(m_asrPath.isEmpty() ? tr("No speech model (settings voice/asrModel or WB_ASR_MODEL)")
+                                                 : tr("Transcribe the clip into the prompt with %1")
+                                                       .arg(QFileInfo(m_asrPath).fileName()));
     m_remove->setEnabled(m_list->count() > 0 || !m_audioPath.isEmpty());
 
     // The model's rule comes first: a device is no use for an input the model cannot take.
     const bool haveInput = !QMediaDevices::audioInputs().isEmpty();
     m_record->setText(isRecording() ? tr("Stop") : tr("Record"));
-    m_record->setEnabled(isRecording() || (m_audio && haveInput && !m_decoding));
-    m_record->setToolTip(!m_audio      ? m_reason
+    m_record->setEnabled(isRecording() || (audioIn && haveInput && !m_decoding));
+    m_record->setToolTip(!audioIn      ? m_reason
                          : !haveInput  ? tr("No microphone: this machine has no audio input device")
                          : isRecording() ? tr("Stop recording and attach the clip")
                                          : tr("Record from %1").arg(QMediaDevices::defaultAudioInput().description()));
@@ -335,7 +358,7 @@ int InputPanel::pendingImages() const {
 }
 
 bool InputPanel::setAudioFile(const QString& path) {
-    if (!m_audio) return false;
+    if (!m_audio && m_asrPath.isEmpty()) return false;
     stopPlayback();
     if (isRecording()) stopRecording();
     clearAudio();
@@ -394,7 +417,7 @@ void InputPanel::clearAudio() {
 QString InputPanel::audioStatus() const { return m_audioLabel->text(); }
 
 bool InputPanel::startRecording() {
-    if (!m_audio || isRecording() || m_decoding) return false;
+    if ((!m_audio && m_asrPath.isEmpty()) || isRecording() || m_decoding) return false;
     const QAudioDevice device = QMediaDevices::defaultAudioInput();
     if (device.isNull()) return false;
     clearAudio();
@@ -547,8 +570,73 @@ QStringList InputPanel::attachments() const {
     for (int i = 0; i < m_list->count(); ++i)
         if (m_list->item(i)->data(kImageStateRole).toInt() != ImageFilePending)
             out.append(m_list->item(i)->data(kImagePathRole).toString());
-    if (!m_audioPath.isEmpty()) out.append(m_audioPath);
+    if (!m_audioPath.isEmpty() && m_audio) out.append(m_audioPath);  // else the clip is for transcription only
     return out;
+}
+
+void InputPanel::setSpeechModels(const QString& whisperModel, const QString& vadModel) {
+    if (whisperModel != m_asrPath) m_asr.reset();
+    if (vadModel != m_vadPath) m_vad.reset();
+    m_asrPath = whisperModel;
+    m_vadPath = vadModel;
+    updateEnabled();
+}
+
+bool InputPanel::canTranscribe() const {
+    return !m_asrPath.isEmpty() && m_clip.isValid() && !m_audioPath.isEmpty() && !m_transcribing && !isRecording() &&
+           !m_decoding;
+}
+
+bool InputPanel::transcribeClip() {
+    if (!canTranscribe()) return false;
+    m_transcribing = true;
+    updateEnabled();
+    m_audioLabel->setText(tr("Transcribing %1…").arg(QFileInfo(m_audioPath).fileName()));
+    struct Outcome {
+        QString text, error;
+        std::shared_ptr<const wb::SpeechRecognizer> asr;
+        std::shared_ptr<const wb::SpeechDetector> vad;
+    };
+    auto outcome = std::make_shared<Outcome>();
+    outcome->asr = m_asr;
+    outcome->vad = m_vad;
+    const std::string asrPath = m_asrPath.toStdString(), vadPath = m_vadPath.toStdString();
+    const std::string clipPath = m_audioPath.toStdString();
+    // Everything heavy (loading the models, decoding and resampling, the VAD, Whisper) runs on the pool thread;
+    // the GUI thread only gets progress events and the result.
+    auto job = [this, outcome, asrPath, vadPath, clipPath] {
+        if (!outcome->asr) {
+            auto r = wb::SpeechRecognizer::load(asrPath);
+            if (!r) return void(outcome->error = QString::fromStdString(r.error().message));
+            outcome->asr = std::shared_ptr<const wb::SpeechRecognizer>(std::move(*r));
+        }
+        if (!outcome->vad && !vadPath.empty()) {
+            auto v = wb::SpeechDetector::load(vadPath);
+            if (!v) return void(outcome->error = QString::fromStdString(v.error().message));
+            outcome->vad = *v;
+        }
+        auto audio = wb::loadSpeechAudio(clipPath);
+        if (!audio) return void(outcome->error = QString::fromStdString(audio.error().message));
+        auto t = outcome->asr->transcribe(*audio, {}, outcome->vad.get(), [this](double f) {
+            QMetaObject::invokeMethod(this, [this, f] { Q_EMIT transcriptionProgress(f); }, Qt::QueuedConnection);
+        });
+        if (!t) return void(outcome->error = QString::fromStdString(t.error().message));
+        outcome->text = QString::fromStdString(t->text);
+    };
+    auto* watcher = new QFutureWatcher<void>(this);
+    connect(watcher, &QFutureWatcher<void>::finished, this, [this, watcher, outcome] {
+        watcher->deleteLater();
+        m_transcribing = false;
+        m_asr = outcome->asr;
+        m_vad = outcome->vad;
+        if (outcome->error.isEmpty()) showClip(m_audioPath, m_clip);
+        else showAudioError(outcome->error);
+        updateEnabled();
+        Q_EMIT transcriptionFinished(outcome->text, outcome->error);
+    });
+    m_transcribeFuture = QtConcurrent::run(std::move(job));
+    watcher->setFuture(m_transcribeFuture);
+    return true;
 }
 
 int InputPanel::imageCount() const { return m_list->count(); }

@@ -13,6 +13,14 @@
 
 #include "app/audio_clip.h"
 
+#include <QFuture>
+#include <memory>
+
+namespace wb {
+class SpeechRecognizer;
+class SpeechDetector;
+}  // namespace wb
+
 class QAudioSink;
 class QAudioSource;
 class QIODevice;
@@ -91,6 +99,18 @@ public:
     /// Plays the clip on the default output device; false where there is none or no clip.
     bool startPlayback();
     void stopPlayback();
+    /// Voice input: a Whisper model (HF folder or whisper.cpp ggml file) and optionally a Silero VAD; empty paths
+    /// turn it off. Defaults come from the settings voice/asrModel and voice/vadModel (or WB_ASR_MODEL and
+    /// WB_VAD_MODEL). With a Whisper model a clip can be recorded or attached for transcription even when the
+    /// chat model takes no audio (the clip is then not an attachment of the message).
+    void setSpeechModels(const QString& whisperModel, const QString& vadModel);
+    QString speechModel() const { return m_asrPath; }
+    bool canTranscribe() const;
+    bool isTranscribing() const { return m_transcribing; }
+    /// Transcribes the clip on a pool thread (the models are loaded there on first use): silence trimmed and the
+    /// speech cut at pauses when a VAD is set; transcriptionProgress() while it runs, transcriptionFinished() at the
+    /// end. False when there is no clip or no speech model, or one is already running.
+    bool transcribeClip();
     QListWidget* thumbnails() const { return m_list; }
     /// Opens the full-size view of the image at `row` (non-modal; returns the dialog).
     QWidget* showFullSize(int row);
@@ -100,6 +120,10 @@ Q_SIGNALS:
     /// A setAudioFile() finished: `error` is empty when the clip was decoded.
     void audioDecoded(const QString& path, const QString& error);
     void recordingFinished(const QString& path, const QString& error);
+    /// Fraction (0..1) of a transcribeClip() done.
+    void transcriptionProgress(double fraction);
+    /// A transcribeClip() ended: the text (to put in the prompt for the person to check), or the error.
+    void transcriptionFinished(const QString& text, const QString& error);
     /// An addImageFile()/addImage() finished: `path` is the file the chat will refer to (a converted or pasted
     /// image's PNG under pasteDir).
     void imageReady(const QString& path);
@@ -135,6 +159,7 @@ private:
     QPushButton* m_remove;
     QPushButton* m_record;
     QPushButton* m_play;
+    QPushButton* m_transcribe;
     QLabel* m_audioLabel;
     WaveformWidget* m_wave;
     QString m_audioPath;
@@ -151,6 +176,12 @@ private:
 
     QAudioSink* m_sink = nullptr;
     QBuffer m_playBuffer;
+
+    QString m_asrPath, m_vadPath;
+    std::shared_ptr<const wb::SpeechRecognizer> m_asr;  // loaded on the first transcription, then kept
+    std::shared_ptr<const wb::SpeechDetector> m_vad;
+    bool m_transcribing = false;
+    QFuture<void> m_transcribeFuture;  // waited for by the destructor: its progress callback posts to this panel
 };
 
 }  // namespace wbgui

@@ -1,0 +1,70 @@
+// The official `openai` package's audio.transcriptions.create against `wb serve --asr-model` (a tiny random
+// Whisper written by wb-make-whisper beside wb): json, text and verbose_json answers equal `wb transcribe`'s
+// result for the same file; an input_audio chat part is transcribed into the prompt (docs/VOICE.md).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import OpenAI from 'openai';
+import { startServer, wbBinary, fixtureModel, MODEL } from './helpers.mjs';
+
+const fixtures = process.env.WB_FIXTURES_DIR || path.join(path.dirname(fixtureModel()), '..', '..');
+const jfk = path.join(fixtures, 'audio', 'jfk.wav');
+let server, client, whisper, cliText;
+
+before(async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'wb-whisper-'));
+    whisper = path.join(dir, 'ggml-random.bin');
+    const maker = path.join(path.dirname(wbBinary()), 'wb-make-whisper');
+    const r = spawnSync(maker, ['--vocab-from', path.join(fixtures, 'audio', 'for-tests-ggml-tiny.bin'), '--hf',
+        path.join(dir, 'hf'), '--ggml', whisper], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`wb-make-whisper failed: ${r.stderr || r.error}`);
+    const cli = spawnSync(wbBinary(), ['transcribe', jfk, '-m', whisper, '-l', 'en', '-n', '32', '--json', '-t', '1'],
+        { encoding: 'utf8' });
+    if (cli.status !== 0) throw new Error(`wb transcribe failed: ${cli.stderr}`);
+    cliText = JSON.parse(cli.stdout).text;
+    server = await startServer(['--asr-model', whisper]);
+    client = new OpenAI({ baseURL: server.baseURL, apiKey: 'EMPTY', maxRetries: 0, timeout: 120000 });
+});
+after(async () => { if (server) assert.equal(await server.stop(), 0, 'wb serve exits cleanly on SIGTERM'); });
+
+test('audio.transcriptions.create: json, text and verbose_json', async () => {
+    // The server decodes up to 224 tokens per window; the CLI run above stopped at 32: the same start.
+    const j = await client.audio.transcriptions.create({ file: fs.createReadStream(jfk), model: 'whisper-1', language: 'en' });
+    assert.ok(j.text.startsWith(cliText), `${j.text.slice(0, 80)} vs ${cliText.slice(0, 80)}`);
+    const t = await client.audio.transcriptions.create({
+        file: fs.createReadStream(jfk), model: 'whisper-1', language: 'en', response_format: 'text',
+    });
+    assert.equal(String(t).trim(), j.text);
+    const v = await client.audio.transcriptions.create({
+        file: fs.createReadStream(jfk), model: 'whisper-1', language: 'en', response_format: 'verbose_json',
+    });
+    assert.equal(v.text, j.text);
+    assert.equal(v.language, 'en');
+    assert.equal(v.duration, 11);
+    assert.ok(v.segments.length >= 1);
+    assert.ok(v.segments.every((s) => s.start >= 0 && s.end <= 11 && s.start <= s.end));
+});
+
+test('a file that is not audio is a 400 naming the problem', async () => {
+    const bad = path.join(os.tmpdir(), `wb-not-audio-${process.pid}.wav`);
+    fs.writeFileSync(bad, 'this is not audio');
+    await assert.rejects(client.audio.transcriptions.create({ file: fs.createReadStream(bad), model: 'whisper-1' }),
+        (e) => e.status === 400 && /not a WAV/.test(e.message));
+});
+
+test('an input_audio chat part becomes the transcript in the prompt', async () => {
+    const data = fs.readFileSync(jfk).toString('base64');
+    const withAudio = await client.chat.completions.create({
+        model: MODEL, max_tokens: 2, temperature: 0,
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Hi' }, { type: 'input_audio', input_audio: { data, format: 'wav' } }] }],
+    });
+    const textOnly = await client.chat.completions.create({
+        model: MODEL, max_tokens: 2, temperature: 0, messages: [{ role: 'user', content: 'Hi' }],
+    });
+    // The transcript (hundreds of tokens from the random model) is in the prompt.
+    assert.ok(withAudio.usage.prompt_tokens > textOnly.usage.prompt_tokens + 20,
+        `${withAudio.usage.prompt_tokens} vs ${textOnly.usage.prompt_tokens}`);
+});

@@ -1,0 +1,255 @@
+// The engine's Whisper against Transformers on the same random weights: wb-make-whisper writes a tiny random
+// Whisper (d 64, 2 + 2 layers, the 51865-id multilingual vocabulary of the fixtures' for-tests-ggml-tiny.bin) as a
+// Hugging Face folder and as whisper.cpp's ggml file; tests/goldens/whisper/tiny-random.json holds what
+// WhisperForConditionalGeneration (eager) gave on jfk.wav (tools/hf-goldens/make_whisper_goldens.py): features
+// checksum, encoder output at chosen frames, logits of the first four decoder steps, plain greedy tokens, greedy
+// tokens with timestamps (generate(return_timestamps=True)) and the detected language. Both layouts must give the
+// same numbers.
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QtTest>
+#include <cmath>
+
+#include "api/speech.h"
+#include "audio/audio_decode.h"
+#include "audio/log_mel.h"
+#include "audio/resample.h"
+#include "fixtures.h"
+#include "models/whisper/whisper_decode.h"
+#include "models/whisper/whisper_model.h"
+
+using namespace wb;
+using namespace wb::whisper;
+
+namespace {
+
+const char* const kVocab = "audio/for-tests-ggml-tiny.bin";
+const char* const kJfk = "audio/jfk.wav";
+
+QJsonObject goldens() {
+    QFile f(QStringLiteral(WB_SOURCE_DIR "/tests/goldens/whisper/tiny-random.json"));
+    if (!f.open(QIODevice::ReadOnly)) qFatal("tests/goldens/whisper/tiny-random.json is missing");
+    return QJsonDocument::fromJson(f.readAll()).object();
+}
+
+}  // namespace
+
+class TstModelWhisper : public QObject {
+    Q_OBJECT
+    std::string m_hf, m_ggml;
+    std::vector<float> m_mel;
+    QJsonObject m_g;
+
+private slots:
+    void initTestCase() {
+#ifndef WB_MAKE_WHISPER
+        QSKIP("wb-make-whisper is not built in this configuration");
+#else
+        WB_REQUIRE_FIXTURE(kVocab);
+        WB_REQUIRE_FIXTURE(kJfk);
+        m_hf = wbtest::tempDir() + "/whisper-hf";
+        m_ggml = wbtest::tempDir() + "/ggml-whisper-random.bin";
+        QProcess p;
+        // The arguments recorded in the goldens' "made_with".
+        p.start(QStringLiteral(WB_MAKE_WHISPER),
+                {"--vocab-from", QString::fromStdString(wbtest::fixture(kVocab)), "--hf", QString::fromStdString(m_hf),
+                 "--ggml", QString::fromStdString(m_ggml), "--d", "64", "--layers", "2", "--heads", "2", "--mels", "80",
+                 "--seed", "1"});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+        auto clip = audio::decodeAudioFile(wbtest::fixture(kJfk));
+        QVERIFY(clip.ok());
+        auto pcm = audio::toSpeechInput(*clip);
+        QVERIFY(pcm.ok());
+        m_mel = audio::whisperLogMel(*pcm, audio::whisperMelFilters(80)).data;
+        m_g = goldens();
+        double sum = 0;
+        for (float v : m_mel) sum += v;
+        QVERIFY(std::fabs(sum - m_g["features_sum"].toDouble()) < 1e-5 * std::fabs(m_g["features_sum"].toDouble()));
+#endif
+    }
+
+    void matchesTransformers_data() {
+        QTest::addColumn<QString>("layout");
+        QTest::newRow("hf-folder") << "hf";
+        QTest::newRow("whisper.cpp-ggml") << "ggml";
+    }
+
+    void matchesTransformers() {
+        QFETCH(QString, layout);
+        auto m = WhisperModel::load(layout == "hf" ? m_hf : m_ggml, 2);
+        QVERIFY2(m.ok(), m.ok() ? "" : m.error().message.c_str());
+        WhisperModel& model = **m;
+        QCOMPARE(model.config().dModel, 64);
+        QCOMPARE(model.config().sot, 50258);
+        QCOMPARE(model.config().timestampBegin, 50364);
+        QCOMPARE(model.tokenText(264), std::string(" the"));
+        const auto enc = model.encode(m_mel);
+        // Encoder: float32 here against Transformers' float32 on the CPU, summed in other orders: the values
+        // (O(1) after the final LayerNorm) agree to ~1e-5; 1e-3 leaves room for other ISAs.
+        const QJsonObject ge = m_g["encoder"].toObject();
+        double maxErr = 0;
+        const QJsonObject frames = ge["frames"].toObject();
+        for (auto it = frames.begin(); it != frames.end(); ++it) {
+            const int frame = it.key().toInt();
+            const QJsonArray want = it.value().toArray();
+            for (int i = 0; i < want.size(); ++i)
+                maxErr = std::max(maxErr, std::fabs(double(enc[size_t(frame) * 64 + size_t(i)]) - want[i].toDouble()));
+        }
+        QVERIFY2(maxErr < 1e-3, qPrintable(QString("encoder max error %1").arg(maxErr)));
+        // The first four decoder steps' logits: the same top-8 ids, values within 1e-3.
+        for (const auto& stepV : m_g["logits"].toArray()) {
+            const QJsonObject step = stepV.toObject();
+            std::vector<int> input;
+            for (const auto& t : step["input"].toArray()) input.push_back(t.toInt());
+            auto s = model.startSession(enc);
+            auto logits = model.decode(s, input);
+            QVERIFY(logits.ok());
+            const QJsonArray topIds = step["top_ids"].toArray(), topVals = step["top_values"].toArray();
+            std::vector<int> order(logits->size());
+            for (size_t i = 0; i < order.size(); ++i) order[i] = int(i);
+            std::partial_sort(order.begin(), order.begin() + 8, order.end(),
+                              [&](int a, int b) { return (*logits)[size_t(a)] > (*logits)[size_t(b)]; });
+            for (int i = 0; i < 8; ++i) {
+                QCOMPARE(order[size_t(i)], topIds[i].toInt());
+                QVERIFY(std::fabs((*logits)[size_t(order[size_t(i)])] - topVals[i].toDouble()) < 1e-3);
+            }
+            const QJsonObject vals = step["values"].toObject();
+            for (auto it = vals.begin(); it != vals.end(); ++it)
+                QVERIFY2(std::fabs((*logits)[size_t(it.key().toInt())] - it.value().toDouble()) < 1e-3,
+                         qPrintable(it.key()));
+        }
+        // Plain greedy (no logit rules) from <|startoftranscript|><|en|><|transcribe|><|notimestamps|>.
+        DecodeOptions plain;
+        plain.language = "en";
+        plain.timestamps = false;
+        plain.applyRules = false;
+        plain.maxTokens = 24;
+        auto g = decodeGreedy(model, enc, plain);
+        QVERIFY(g.ok());
+        std::vector<int> want;
+        for (const auto& t : m_g["greedy_plain"].toObject()["tokens"].toArray()) want.push_back(t.toInt());
+        QCOMPARE(g->tokens, want);
+        // Greedy with timestamps, Transformers' logit rules (generate(return_timestamps=True), 40 new tokens).
+        DecodeOptions ts;
+        ts.language = "en";
+        ts.maxTokens = 40;
+        auto t = decodeGreedy(model, enc, ts);
+        QVERIFY(t.ok());
+        want.clear();
+        for (const auto& x : m_g["greedy_timestamps"].toObject()["tokens"].toArray()) want.push_back(x.toInt());
+        QCOMPARE(t->tokens, want);
+        QVERIFY(t->tokens.front() >= model.config().timestampBegin);  // a window opens with a timestamp
+        QVERIFY(!t->segments.empty());
+        // Language detection.
+        auto lang = detectLanguage(model, enc);
+        QVERIFY(lang.ok());
+        QCOMPARE(*lang, m_g["language_token"].toInt());
+    }
+
+    void cliAndApiAgree() {
+        // `wb transcribe -m` prints what SpeechRecognizer gives, and both layouts transcribe alike.
+        auto audio = loadSpeechAudio(wbtest::fixture(kJfk));
+        QVERIFY(audio.ok());
+        TranscribeOptions o;
+        o.language = "en";
+        o.maxTokensPerWindow = 24;
+        auto hf = SpeechRecognizer::load(m_hf, 2);
+        auto gg = SpeechRecognizer::load(m_ggml, 2);
+        QVERIFY(hf.ok() && gg.ok());
+        double lastProgress = 0;
+        auto a = (*hf)->transcribe(*audio, o, nullptr, [&](double p) { lastProgress = p; });
+        auto b = (*gg)->transcribe(*audio, o);
+        QVERIFY(a.ok() && b.ok());
+        QCOMPARE(lastProgress, 1.0);
+        QCOMPARE(a->text, b->text);
+        QVERIFY(!a->text.empty());
+        QCOMPARE(a->language, std::string("en"));
+        QCOMPARE(a->segments.size(), b->segments.size());
+        QVERIFY(a->segments.front().startSec >= 0 && a->segments.back().endSec <= 11.0 + 1e-9);
+        // Without a language: the detected one (the goldens' language token, 50300 = <|fa|> for these weights).
+        TranscribeOptions auto24;
+        auto24.maxTokensPerWindow = 24;
+        auto detected = (*gg)->transcribe(*audio, auto24);
+        QVERIFY(detected.ok());
+        QCOMPARE(QString::fromStdString(detected->language), QString("fa"));
+#ifdef WB_EXE
+        QProcess p;
+        p.start(QStringLiteral(WB_EXE), {"transcribe", QString::fromStdString(wbtest::fixture(kJfk)), "-m",
+                                         QString::fromStdString(m_ggml), "-l", "en", "-t", "2", "-n", "24", "--json"});
+        QVERIFY(p.waitForFinished(120000));
+        QVERIFY2(p.exitCode() == 0, p.readAllStandardError().constData());
+        const QJsonObject j = QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        QCOMPARE(j["language"].toString(), QString("en"));
+        auto full = (*gg)->transcribe(*audio, [] {
+            TranscribeOptions x;
+            x.language = "en";
+            x.maxTokensPerWindow = 24;
+            return x;
+        }());
+        QVERIFY(full.ok());
+        QCOMPARE(j["text"].toString().toStdString(), full->text);
+        QCOMPARE(j["segments"].toArray().size(), qsizetype(full->segments.size()));
+#endif
+    }
+
+    void whisperCppParity() {
+        // whisper.cpp itself (the prebuilt linux-x64 build in the npm package @fugood/whisper.node,
+        // tools/whisper-cpp-parity) on the same ggml file: the same text, and its Silero VAD's segments of jfk.wav.
+        // Skips where npm or the registry cannot be reached.
+#ifndef WB_EXE
+        QSKIP("wb is not built in this configuration");
+#else
+        const QString tool = QStringLiteral(WB_SOURCE_DIR "/tools/whisper-cpp-parity");
+        QProcess setup;
+        setup.start("bash", {tool + "/setup.sh"});
+        if (!setup.waitForFinished(300000) || setup.exitCode() != 0)
+            QSKIP(qPrintable("whisper.cpp through npm is not available here: " + setup.readAllStandardError()));
+        auto run = [](const QString& program, const QStringList& args) {
+            QProcess p;
+            p.start(program, args);
+            p.waitForFinished(300000);
+            if (p.exitCode() != 0) qWarning("%s", p.readAllStandardError().constData());
+            return QJsonDocument::fromJson(p.readAllStandardOutput()).object();
+        };
+        const QString jfk = QString::fromStdString(wbtest::fixture(kJfk));
+        const QJsonObject theirs =
+            run("node", {tool + "/run.mjs", "transcribe", QString::fromStdString(m_ggml), jfk, "--threads", "2"});
+        QVERIFY2(!theirs.isEmpty(), "whisper.cpp gave no result");
+        // This model has two decoder layers, which whisper.cpp takes for a distilled model and decodes without
+        // timestamps; its limit is n_text_ctx / 2 - 4 = 220 tokens per window.
+        const QJsonObject ours =
+            run(QStringLiteral(WB_EXE), {"transcribe", jfk, "-m", QString::fromStdString(m_ggml), "-l", "en",
+                                         "--no-timestamps", "-n", "220", "-t", "2", "--json"});
+        QVERIFY(!theirs["text"].toString().trimmed().isEmpty());
+        QCOMPARE(ours["text"].toString(), theirs["text"].toString().trimmed());
+        const QJsonObject vad = run(
+            "node",
+            {tool + "/run.mjs", "vad", QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")), jfk});
+        const QJsonObject ourVad =
+            run(QStringLiteral(WB_EXE),
+                {"transcribe", jfk, "--vad-model",
+                 QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")), "--vad-only", "--json"});
+        const QJsonArray a = vad["segments"].toArray(), b = ourVad["segments"].toArray();
+        QCOMPARE(a.size(), b.size());
+        for (int i = 0; i < a.size(); ++i) {
+            QVERIFY(std::fabs(a[i].toArray()[0].toDouble() - b[i].toObject()["start"].toDouble()) < 0.011);
+            QVERIFY(std::fabs(a[i].toArray()[1].toDouble() - b[i].toObject()["end"].toDouble()) < 0.011);
+        }
+#endif
+    }
+
+    void badModelsAreErrors() {
+        // The fixture without weights, a missing folder.
+        auto noWeights = WhisperModel::load(wbtest::fixture(kVocab));
+        QVERIFY(!noWeights.ok());
+        QVERIFY(noWeights.error().message.find("no weights") != std::string::npos);
+        QVERIFY(!WhisperModel::load(wbtest::tempDir() + "/no-such-model").ok());
+    }
+};
+
+QTEST_GUILESS_MAIN(TstModelWhisper)
+#include "tst_model_whisper.moc"
