@@ -59,6 +59,19 @@ def peak_rss_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+def blas_library():
+    """The BLAS shared library this process mapped (torch's FP32 matmuls go through it when torch was built with
+    BLAS_INFO=generic, as Debian's python3-torch is): Debian's default libblas.so.3 alternative is the netlib
+    reference BLAS, about ten times slower than OpenBLAS here, which makes FP32 Transformers look far worse than it
+    is. A pip wheel of torch brings MKL instead."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if "blas" in line.rsplit("/", 1)[-1].lower() or "mkl" in line}
+    except OSError:
+        return "unknown"
+    return ", ".join(sorted(l for l in libs if l.startswith("/"))) or "none mapped (MKL or oneDNN inside torch)"
+
+
 def current_rss_bytes():
     try:
         with open("/proc/self/statm") as f:
@@ -198,6 +211,11 @@ class Model:
         self.load_seconds = time.time() - t0
         self.dtype = args.dtype
         self.versions = {"transformers": transformers.__version__, "torch": torch.__version__}
+        self.blas = blas_library()
+        if "/blas/libblas.so" in self.blas:
+            print("hf-serve: warning: FP32 matmuls run on the reference BLAS (%s); set LD_LIBRARY_PATH to an "
+                  "OpenBLAS libblas.so.3 folder for a fair FP32 figure (tools/hf-serve/README.md)" % self.blas,
+                  file=sys.stderr, flush=True)
         self.max_len = int(getattr(self.config, "max_position_embeddings", 0) or 1 << 30)
         self.vocab = int(self.config.vocab_size)
         self.tokenizer, self.tokenizer_kind = self._tokenizer(args.model)
@@ -407,7 +425,8 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/health":
             self.send_json(200, {"status": "ok", "model": s.name, "dtype": s.model.dtype,
                                  "serving": f"static batches of up to {s.worker.max_batch}",
-                                 "tokenizer": s.model.tokenizer_kind, "versions": s.model.versions,
+                                 "tokenizer": s.model.tokenizer_kind, "versions": s.model.versions, "blas": s.model.blas,
+                                 "torch_threads": s.model.torch.get_num_threads(),
                                  "peak_rss_bytes": peak_rss_bytes(), "rss_bytes": current_rss_bytes(),
                                  "load_seconds": round(s.model.load_seconds, 3)})
         elif path == "/metrics":
@@ -581,7 +600,8 @@ def main():
     signal.signal(signal.SIGINT, stop)
     host, port = httpd.server_address[:2]
     print(f"hf-serve: {httpd.name} ({model.dtype}, transformers {model.versions['transformers']}, torch "
-          f"{model.versions['torch']}, tokenizer: {model.tokenizer_kind}, static batches of up to {args.max_batch})",
+          f"{model.versions['torch']}, BLAS: {model.blas}, tokenizer: {model.tokenizer_kind}, static batches of up to "
+          f"{args.max_batch})",
           flush=True)
     print(f"hf-serve: listening on http://{host}:{port}/v1", flush=True)
     httpd.serve_forever(poll_interval=0.2)
