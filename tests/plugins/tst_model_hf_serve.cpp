@@ -1,7 +1,7 @@
 // The HF Transformers comparison target (issue #18): tools/hf-serve/hf_serve.py starts on the stories260K HF
 // folder, answers a streamed chat request through the engine's own SSE client with Transformers' greedy text and
-// the server's usage, serves a load test through the "transformers" plugin (reporting its own peak RSS), turns bad
-// requests into 400s, and stops cleanly on SIGTERM.
+// the server's usage, serves a load test through the "transformers" plugin (reporting its own peak RSS) and
+// `wb bench --preset article`, turns bad requests into 400s, and stops cleanly on SIGTERM.
 //
 // Needs Python with torch + transformers: WB_HF_PYTHON (default /usr/bin/python3, Debian's, which sees Debian's
 // torch) and WB_HF_PYTHONPATH (default ~/.cache/hf-reference/site when present, from ../shared/hf-reference/
@@ -12,6 +12,7 @@
 #include <QProcess>
 #include <QProcessEnvironment>
 #include <QRegularExpression>
+#include <QTemporaryDir>
 #include <QtTest>
 
 #include <nlohmann/json.hpp>
@@ -183,6 +184,37 @@ private slots:
                                                             {"max_batch", "8"}, {"port", "8001"}})),
                  QStringLiteral("python3 tools/hf-serve/hf_serve.py --model /m --dtype bfloat16 --max-batch 8 "
                                 "--port 8001"));
+    }
+
+    void cliPresetThroughThePlugin() {
+        // `wb bench --preset article` against this server: the preset's concurrency levels (1, 4, 8; the token
+        // counts made small here), the transformers plugin, its memory source, one comparison file.
+        QTemporaryDir dir;
+        const QString file = dir.filePath("article.json");
+        QProcess p;
+        p.setProcessChannelMode(QProcess::MergedChannels);
+        p.start(WB_EXE, {"bench", "--preset", "article", "--url", m_baseUrl, "--target", "transformers", "-m",
+                         QString::fromStdString(wbtest::fixture("models/stories260K/stories260K.gguf")), "--input",
+                         "8", "--output", "4", "--requests", "4", "--warmup", "0", "--precision", "fp32", "--label",
+                         "HF Transformers (fp32)", "--append-to", file});
+        QVERIFY(p.waitForFinished(180000));
+        const QByteArray out = p.readAll();
+        QVERIFY2(p.exitStatus() == QProcess::NormalExit && p.exitCode() == 0, out.constData());
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::ReadOnly));
+        const nlohmann::json doc = nlohmann::json::parse(f.readAll().toStdString());
+        QCOMPARE(int(doc["runs"].size()), 1);
+        const nlohmann::json& run = doc["runs"][0];
+        QCOMPARE(QString::fromStdString(run["preset"]), QStringLiteral("article"));
+        QCOMPARE(QString::fromStdString(run["plugin"]), QStringLiteral("transformers"));
+        QCOMPARE(int(run["results"].size()), 3);
+        const int levels[] = {1, 4, 8};
+        for (int i = 0; i < 3; ++i) {
+            QCOMPARE(run["results"][i].value("concurrency", 0), levels[i]);
+            QCOMPARE(run["results"][i].value("errors", -1), 0);
+        }
+        QCOMPARE(QString::fromStdString(run["memory"]["source"]), QStringLiteral("hf_serve_peak_rss_bytes"));
+        QVERIFY(run["memory"]["peak_bytes"].get<double>() > 50e6);
     }
 
     void badRequestsAreClearErrors() {
