@@ -8,7 +8,8 @@ of token ids (what `wb bench` sends, so every target sees the exact same prompt 
 generating to max_tokens. temperature 0 (or absent) is greedy; > 0 samples from the softmax (optionally top_p),
 seeded by `seed`.
 
-How requests are served: STATIC BATCHES. One worker thread owns the model. When it is idle it takes every waiting
+How requests are served: STATIC BATCHES (text models; a vision-language model such as GLM-4.1V serves one
+`model.generate` at a time, since its M-RoPE positions are generate's business). One worker thread owns the model. When it is idle it takes every waiting
 request (up to --max-batch) as one batch: the prompts are left-padded into one tensor, prefilled together, and
 decoded in lockstep by the model's own forward with its KV cache (what `model.generate` does for a greedy batch)
 until the batch's longest request is done. Requests that arrive meanwhile wait for the next batch: there is no
@@ -206,7 +207,25 @@ class Model:
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
         t0 = time.time()
         self.config = AutoConfig.from_pretrained(args.model)
-        self.model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=dtype, attn_implementation="eager")
+        # A vision-language model (GLM-4.1V: Glm4vForConditionalGeneration) takes images in chat messages; its text
+        # positions are M-RoPE, so its requests go through model.generate one at a time (see Worker.run_vision).
+        self.vision = hasattr(self.config, "vision_config")
+        self.image_processor = None
+        if self.vision:
+            from transformers import AutoImageProcessor, AutoModelForImageTextToText
+            self.model = AutoModelForImageTextToText.from_pretrained(args.model, torch_dtype=dtype,
+                                                                     attn_implementation="eager")
+            # torch 1.13 has no scaled_dot_product_attention: every sub-model (the vision tower too) runs eager.
+            for module in self.model.modules():
+                cfg = getattr(module, "config", None)
+                if cfg is not None and hasattr(cfg, "_attn_implementation"):
+                    cfg._attn_implementation = "eager"
+            self.image_processor = AutoImageProcessor.from_pretrained(args.model, use_fast=False)
+            self.image_token_id = int(self.config.image_token_id)
+            self.merge = int(getattr(self.config.vision_config, "spatial_merge_size", 2))
+        else:
+            self.model = AutoModelForCausalLM.from_pretrained(args.model, torch_dtype=dtype,
+                                                              attn_implementation="eager")
         self.model.eval()
         self.load_seconds = time.time() - t0
         self.dtype = args.dtype
@@ -216,10 +235,13 @@ class Model:
             print("hf-serve: warning: FP32 matmuls run on the reference BLAS (%s); set LD_LIBRARY_PATH to an "
                   "OpenBLAS libblas.so.3 folder for a fair FP32 figure (tools/hf-serve/README.md)" % self.blas,
                   file=sys.stderr, flush=True)
-        self.max_len = int(getattr(self.config, "max_position_embeddings", 0) or 1 << 30)
-        self.vocab = int(self.config.vocab_size)
+        text_cfg = getattr(self.config, "text_config", self.config)
+        self.max_len = int(getattr(text_cfg, "max_position_embeddings", 0) or 1 << 30)
+        self.vocab = int(text_cfg.vocab_size)
         self.tokenizer, self.tokenizer_kind = self._tokenizer(args.model)
         eos = getattr(self.config, "eos_token_id", None)
+        if eos is None:
+            eos = getattr(text_cfg, "eos_token_id", None)
         self.eos_ids = set(eos if isinstance(eos, list) else [] if eos is None else [eos])
 
     def _tokenizer(self, folder):
@@ -256,11 +278,12 @@ class Model:
         raise ApiError(400, "prompt must be a string or a list of token ids")
 
     def encode_chat(self, messages):
+        """(prompt ids, images: None or the processor's pixel_values and image_grid_thw)."""
         if not isinstance(messages, list) or not messages:
             raise ApiError(400, "messages must be a non-empty array")
         if self.tokenizer is None:
             raise ApiError(400, "this model folder has no tokenizer: chat needs one")
-        norm = []
+        norm, images = [], []
         for m in messages:
             if not isinstance(m, dict) or not isinstance(m.get("role"), str):
                 raise ApiError(400, "each message needs a role and content")
@@ -271,24 +294,72 @@ class Model:
                     if not isinstance(p, dict):
                         raise ApiError(400, "content parts must be objects")
                     if p.get("type") == "text" and isinstance(p.get("text"), str):
-                        parts.append(p["text"])
+                        parts.append({"type": "text", "text": p["text"]})
+                    elif p.get("type") == "image_url" and self.vision:
+                        images.append(decode_image_url(p.get("image_url")))
+                        parts.append({"type": "image"})
                     else:
-                        raise ApiError(400, f"content part type {p.get('type')!r} is not supported (text only)")
-                c = "".join(parts)
-            if not isinstance(c, str):
-                raise ApiError(400, "message content must be a string or text parts")
+                        raise ApiError(400, f"content part type {p.get('type')!r} is not supported "
+                                            f"({'text and image_url' if self.vision else 'text only'})")
+                c = parts if images else "".join(x["text"] for x in parts)
+            if not isinstance(c, (str, list)):
+                raise ApiError(400, "message content must be a string or content parts")
             norm.append({"role": m["role"], "content": c})
+        if images and not getattr(self.tokenizer, "chat_template", None):
+            raise ApiError(400, "images need the model's chat template, and this tokenizer has none")
         if getattr(self.tokenizer, "chat_template", None):
             ids = self.tokenizer.apply_chat_template(norm, add_generation_prompt=True, tokenize=True)
-            return list(ids["input_ids"] if isinstance(ids, dict) else ids)
-        return list(self.tokenizer.encode("\n".join(m["content"] for m in norm)))
+            ids = list(ids["input_ids"] if isinstance(ids, dict) else ids)
+        else:
+            ids = list(self.tokenizer.encode("\n".join(m["content"] for m in norm)))
+        if not images:
+            return ids, None
+        # The template writes one image token per image; each becomes the image's merged-patch count (what
+        # Glm4vProcessor does, which cannot be built without torchvision).
+        feats = self.image_processor(images=images, return_tensors="pt")
+        grid = feats["image_grid_thw"]
+        counts = [int(g.prod()) // (self.merge * self.merge) for g in grid]
+        if ids.count(self.image_token_id) != len(counts):
+            raise ApiError(400, f"the template placed {ids.count(self.image_token_id)} image slots for "
+                                f"{len(counts)} images")
+        out, k = [], 0
+        for t in ids:
+            if t == self.image_token_id:
+                out += [t] * counts[k]
+                k += 1
+            else:
+                out.append(t)
+        return out, {"pixel_values": feats["pixel_values"].to(self.model.dtype), "image_grid_thw": grid}
 
     def decode(self, ids):
         return self.tokenizer.decode(ids, skip_special_tokens=True) if self.tokenizer is not None else ""
 
 
+def decode_image_url(spec):
+    """A data: URL (base64 PNG/JPEG) as a PIL RGB image; remote URLs are refused (nothing is downloaded)."""
+    import base64
+    import io
+    url = spec.get("url") if isinstance(spec, dict) else spec
+    if not isinstance(url, str) or not url.startswith("data:") or ";base64," not in url[:64]:
+        raise ApiError(400, "image_url must be a data: URL with base64 PNG or JPEG bytes (nothing is downloaded)")
+    try:
+        raw = base64.b64decode(url.split(",", 1)[1], validate=True)
+        from PIL import Image
+        img = Image.open(io.BytesIO(raw))
+        if img.format not in ("PNG", "JPEG"):
+            raise ValueError(f"{img.format} is not PNG or JPEG")
+        if img.width * img.height > 64 << 20:
+            raise ValueError(f"{img.width}x{img.height} is too large")
+        return img.convert("RGB")
+    except ApiError:
+        raise
+    except Exception as e:  # noqa: BLE001 (any decoding failure is the client's bad image)
+        raise ApiError(400, f"cannot decode the image: {e}")
+
+
 class Job:
-    def __init__(self, ids, max_tokens, ignore_eos, temperature, top_p, seed, stop_ids):
+    def __init__(self, ids, max_tokens, ignore_eos, temperature, top_p, seed, stop_ids, images=None):
+        self.images = images
         self.ids, self.max_tokens, self.ignore_eos = ids, max_tokens, ignore_eos
         self.temperature, self.top_p, self.seed, self.stop_ids = temperature, top_p, seed, stop_ids
         self.events = queue.Queue()  # ("token", id) ... then ("done", finish_reason) or ("error", message)
@@ -313,6 +384,12 @@ class Worker(threading.Thread):
             try:
                 first = self.jobs.get(timeout=0.2)
             except queue.Empty:
+                continue
+            if self.m.vision:
+                try:
+                    self.run_vision(first)
+                except Exception as e:  # noqa: BLE001
+                    first.events.put(("error", f"generation failed: {type(e).__name__}: {e}"))
                 continue
             batch = [first]
             deadline = time.time() + self.wait_s
@@ -374,6 +451,47 @@ class Worker(threading.Thread):
                     break
                 mask = torch.cat([mask, torch.ones((n, 1), dtype=torch.long)], dim=1)
                 positions = torch.cat([positions, positions[:, -1:] + 1], dim=1)
+
+    def run_vision(self, job):
+        """One request through model.generate (greedy, or sampling with the request's temperature / top_p), its
+        tokens handed to the request as generate produces them."""
+        torch = self.m.torch
+        worker = self
+
+        class Streamer:
+            def __init__(self):
+                self.prompt_seen = False
+
+            def put(self, value):
+                if not self.prompt_seen:  # generate hands over the prompt first
+                    self.prompt_seen = True
+                    return
+                for tok in value.reshape(-1).tolist():
+                    job.generated.append(int(tok))
+                    job.events.put(("token", int(tok)))
+                    worker.tokens += 1
+
+            def end(self):
+                pass
+
+        ids = torch.tensor([job.ids], dtype=torch.long)
+        kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=job.max_tokens,
+                  streamer=Streamer(), do_sample=bool(job.temperature and job.temperature > 0))
+        if kw["do_sample"]:
+            kw["temperature"] = job.temperature
+            if job.top_p:
+                kw["top_p"] = job.top_p
+            if job.seed is not None:
+                torch.manual_seed(int(job.seed))
+        if job.ignore_eos:
+            kw["min_new_tokens"] = job.max_tokens
+        if job.images:
+            kw.update(job.images)
+        self.batches += 1
+        self.requests += 1
+        with torch.no_grad():
+            self.m.model.generate(**kw)
+        job.events.put(("done", "length" if len(job.generated) >= job.max_tokens else "stop"))
 
     def pick(self, logits, job, gen):
         torch = self.m.torch
@@ -475,7 +593,11 @@ class Handler(BaseHTTPRequestHandler):
     def complete(self, req, chat):
         s = self.server
         m = s.model
-        ids = m.encode_chat(req.get("messages")) if chat else m.encode_prompt(req.get("prompt"))
+        images = None
+        if chat:
+            ids, images = m.encode_chat(req.get("messages"))
+        else:
+            ids = m.encode_prompt(req.get("prompt"))
         max_tokens = req.get("max_completion_tokens", req.get("max_tokens", 16 if not chat else None))
         if max_tokens is None:
             max_tokens = m.max_len - len(ids)
@@ -496,7 +618,7 @@ class Handler(BaseHTTPRequestHandler):
         opts = req.get("stream_options") or {}
         include_usage = isinstance(opts, dict) and bool(opts.get("include_usage", False))
         job = Job(ids, max_tokens, bool(req.get("ignore_eos", False)), float(temperature), top_p,
-                  seed, set())
+                  seed, set(), images)
         s.worker.submit(job)
 
         rid = ("chatcmpl-" if chat else "cmpl-") + uuid.uuid4().hex[:24]
