@@ -41,7 +41,8 @@ int cmdBench(const Args& a) {
     if (a.has("report")) return cmdBenchReport(a);
     if (a.has("list-targets")) return cmdBenchListTargets(a);
     // Images make it a serving workload (chat messages through the engine or a server), never llama-bench's.
-    if (a.has("concurrency") || a.has("url") || a.has("request-rate") || !a.images.empty()) return cmdBenchServing(a);
+    if (a.has("concurrency") || a.has("url") || a.has("request-rate") || a.has("preset") || !a.images.empty())
+        return cmdBenchServing(a);
     auto m = loadModel(a);
     if (!m) return fail(m.error().message);
     wb::DirectModel& model = **m;

@@ -101,12 +101,18 @@ int cmdBenchServing(const Args& a) {
     const std::string format = a.has("json") ? "json" : a.get("format", "table");
     if (format != "table" && format != "json" && format != "csv" && format != "md")
         return fail("--format is table, json, csv or md");
-    const std::vector<int> levels = parseIntList(a.get("concurrency", "1"));
+    // --preset article: the article's workload, 128 in / 64 out at concurrency 1, 4, 8 (explicit flags still win);
+    // tools/article-table runs it over this engine, Transformers and llama.cpp into one comparison file.
+    const std::string preset = a.get("preset");
+    if (!preset.empty() && preset != "article")
+        return fail("unknown --preset '" + preset + "' (article: 128 in / 64 out at concurrency 1, 4, 8)");
+    const std::vector<int> levels = parseIntList(a.get("concurrency", preset == "article" ? "1,4,8" : "1"));
     for (int c : levels)
         if (c <= 0) return fail("--concurrency takes positive integers");
 
     json run{{"version", kVersion}, {"input_tokens", input}, {"output_tokens", output}, {"p99_limit_ms", p99Limit},
              {"request_rate", rate}, {"seed", seed}};
+    if (!preset.empty()) run["preset"] = preset;
     // A multimodal workload: every request carries these images before its prompt (the phone agent's shape).
     std::unique_ptr<wb::ImageWorkload> images;
     if (!a.images.empty()) {

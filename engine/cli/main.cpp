@@ -94,6 +94,8 @@ bench options (single sequence, like llama-bench):
   -d, --depth N           context already in the cache before each test (llama-bench's -d; default 0)
 bench options (serving load, continuous batching):
   --concurrency 1,4,8     requests kept in flight, one run per value
+  --preset article        the article's workload: 128 in / 64 out at concurrency 1, 4, 8 (tools/article-table
+                          runs it over this engine, HF Transformers and llama.cpp into one comparison file)
   --input N --output M    tokens in / out per request (default 128 / 64, the article's workload)
   --requests N            requests per run (default max(4 x concurrency, 8))
   --p99-limit-ms X        report the highest concurrency whose end-to-end P99 stays under X ms
@@ -105,7 +107,8 @@ bench options (serving load, continuous batching):
   --url URL --model-name N  benchmark an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) instead of
                           loading the model; -m MODEL then only supplies the tokenizer for exact prompts
   --endpoint E            completions (default: token-id prompts) or chat; --api-key K; --no-ignore-eos
-  --target ID             with --url: a comparison-target plugin (vllm, trtllm, sglang, llamacpp, ollama, openai)
+  --target ID             with --url: a comparison-target plugin (vllm, trtllm, sglang, llamacpp, ollama, openai,
+                          transformers)
                           that also reads the server's own memory and KV use while the run goes
   --list-targets          list the target plugins (launch line, health probe, metrics) and broken ones
   --plugin-dir DIR        look for plugins in DIR first (also WB_PLUGIN_PATH, colon-separated)

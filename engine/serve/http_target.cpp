@@ -147,8 +147,11 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
         ++chunks;
     };
 
+    // A detokenized prompt of random ids can hold bytes that are not UTF-8 (a byte-level BPE's partial characters):
+    // they go as U+FFFD rather than throwing out of the request thread and taking the process down.
     const http::SseOutcome res = http::postStreaming(m_hostPort, m_prefix + (o.chat ? "/chat/completions" : "/completions"),
-                                                     o.apiKey, body.dump(), onData, o.timeoutSeconds);
+                                                     o.apiKey, body.dump(-1, ' ', false, json::error_handler_t::replace),
+                                                     onData, o.timeoutSeconds);
     const int status = res.status;
     const std::string& errorBody = res.errorBody;
     fin.timings.e2eMs = msSince(t0, Clock::now());

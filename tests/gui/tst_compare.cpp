@@ -418,6 +418,29 @@ private slots:
         QCOMPARE(cell(0, CompareView::ColTtft), firstTtft);
     }
 
+    // The article's table on this machine (docs/BENCHMARKS.md, made by tools/article-table): the committed
+    // comparison of this engine, HF Transformers and llama.cpp opens with every row's numbers and a memory figure
+    // with its source; its screenshot is compare-article.png.
+    void articleTableOpens() {
+        QString error;
+        QVERIFY2(m_view->loadFile(QStringLiteral(WB_SOURCE_DIR "/docs/benchmarks/article-table.json"), &error),
+                 qPrintable(error));
+        QCOMPARE(m_view->resultsTable()->rowCount(), 7);
+        QStringList labels;
+        for (int r = 0; r < 7; ++r) {
+            labels << cell(r, CompareView::ColTarget);
+            QVERIFY2(cell(r, CompareView::ColTtft).contains(" ± "), qPrintable(cell(r, CompareView::ColTarget)));
+            QVERIFY2(cell(r, CompareView::ColMemory).front().isDigit(), qPrintable(cell(r, CompareView::ColMemory)));
+        }
+        for (const char* l : {"workbench (fp32)", "workbench (bf16)", "workbench (int8)", "HF Transformers (fp32)",
+                              "HF Transformers (bf16)", "llama.cpp via node-llama-cpp (F16)",
+                              "llama.cpp via node-llama-cpp (Q8_0)"})
+            QVERIFY2(labels.contains(QString::fromLatin1(l)), l);
+        m_window->tabs()->setCurrentWidget(m_view);
+        QApplication::processEvents();
+        wbtest::saveScreenshot(m_window.get(), "compare-article");
+    }
+
     void cleanupTestCase() {
         m_window.reset();
         m_serve.stop();

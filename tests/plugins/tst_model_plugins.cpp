@@ -50,7 +50,7 @@ private slots:
         reg.scan({WB_PLUGIN_BUILD_DIR});
         for (const auto& p : reg.problems()) qWarning("%s: %s", p.path.c_str(), p.reason.c_str());
         QVERIFY(reg.problems().empty());
-        for (const char* id : {"openai", "vllm", "trtllm", "sglang", "llamacpp", "ollama"}) {
+        for (const char* id : {"openai", "vllm", "trtllm", "sglang", "llamacpp", "ollama", "transformers"}) {
             auto p = reg.find(id);
             QVERIFY2(p, id);
             QVERIFY(!p->info().name.empty());
