@@ -89,7 +89,11 @@ struct HttpServer::Impl {
 
     asio::io_context ioc;
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-    tcp::acceptor acceptor{ioc};
+    // The acceptor is used from the io threads (its accept loop) and from stopAccepting()/stop() (its close): all
+    // of it runs on one strand, since an acceptor is not safe to use from two threads at once (a close racing the
+    // accept handler, or two closes, crashed in the reactor's deregistration).
+    asio::strand<asio::io_context::executor_type> acceptStrand{asio::make_strand(ioc)};
+    tcp::acceptor acceptor{acceptStrand};
     std::unique_ptr<asio::thread_pool> handlers;
     std::vector<std::thread> ioThreads;
 
@@ -580,13 +584,13 @@ Result<int> HttpServer::bind(const std::string& host, int port) {
 void HttpServer::start() {
     m->handlers = std::make_unique<asio::thread_pool>(size_t(m->limits.handlerThreads));
     m->work.emplace(m->ioc.get_executor());
-    asio::post(m->ioc, [this] { m->accept(); });
+    asio::post(m->acceptStrand, [this] { m->accept(); });
     for (int i = 0; i < m->limits.ioThreads; ++i) m->ioThreads.emplace_back([this] { m->ioc.run(); });
 }
 
 void HttpServer::stopAccepting() {
     if (!m->accepting.exchange(false)) return;
-    asio::post(m->ioc, [this] {
+    asio::post(m->acceptStrand, [this] {
         error_code ec;
         m->acceptor.close(ec);
     });
@@ -603,7 +607,7 @@ void HttpServer::stop() {
         for (const auto& w : m->sessions)
             if (auto s = w.lock()) s->closeNow();
     }
-    asio::post(m->ioc, [this] {
+    asio::post(m->acceptStrand, [this] {
         error_code ec;
         m->acceptor.close(ec);
     });
