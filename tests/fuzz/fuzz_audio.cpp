@@ -25,7 +25,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (clip->frames() > 4096) return wbfuzz::note("decoded"), 0;
     auto mono = wb::audio::toSpeechInput(*clip);
     if (!mono) return wbfuzz::note(mono.error().message), 0;
-    if (mono->empty() != clip->samples.empty()) __builtin_trap();
+    // A clip shorter than one 16 kHz sample (one frame at 44.1 kHz: tests/fuzz/regressions/fuzz_audio) resamples
+    // to nothing; anything of two output samples' length or more must give some.
+    const double outSamples = double(clip->frames()) * 16000.0 / double(clip->sampleRate);
+    if (mono->size() > 0 && clip->samples.empty()) __builtin_trap();
+    if (mono->empty() && outSamples >= 2.0) __builtin_trap();
     wbfuzz::note("decoded, resampled");
     return 0;
 }
