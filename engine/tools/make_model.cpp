@@ -238,27 +238,6 @@ DType modelDtype(const Options& o) {
     return DType::F16;
 }
 
-void encodeRow(DType dtype, const float* src, uint8_t* dst, int64_t n) {
-    switch (dtype) {
-        case DType::F32:
-            std::memcpy(dst, src, size_t(n) * 4);
-            break;
-        case DType::F16: {
-            auto* d = reinterpret_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) d[i] = fp32ToFp16(src[i]);
-            break;
-        }
-        case DType::BF16: {
-            auto* d = reinterpret_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) d[i] = fp32ToBf16(src[i]);
-            break;
-        }
-        default:
-            quantizeRow(dtype, src, dst, n);
-            break;
-    }
-}
-
 /// Rounds through F16/BF16 in place. GGUF keeps 1-D tensors in F32 where HF stores them in the model dtype;
 /// rounding first makes the two files hold bit-identical values.
 void roundThrough(DType dtype, float* v, int64_t n) {
@@ -294,7 +273,7 @@ TensorProducer makeProducer(const Options& o, const TensorSpec& spec, DType stor
                 roundThrough(roundType, all.data(), cols);
                 std::vector<float> out(static_cast<size_t>(cols));
                 for (int64_t i = 0; i < cols; ++i) out[size_t(i)] = all[size_t(rowSource[size_t(i)])];
-                encodeRow(storeType, out.data(), dst, cols);
+                quantizeRow(storeType, out.data(), dst, cols);
                 return;
             }
             for (int64_t r = r0; r < r1; ++r) {
@@ -304,7 +283,7 @@ TensorProducer makeProducer(const Options& o, const TensorSpec& spec, DType stor
                 else
                     normalValues(key, src * cols, cols, 0.02f, row.data());
                 roundThrough(roundType, row.data(), cols);
-                encodeRow(storeType, row.data(), dst + r * rowBytes, cols);
+                quantizeRow(storeType, row.data(), dst + r * rowBytes, cols);
             }
         };
         if (permuteScalars || rows < 64) {

@@ -20,15 +20,6 @@ using namespace wb;
 
 namespace {
 
-float bf16Round(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-    float r;
-    std::memcpy(&r, &u, 4);
-    return r;
-}
-
 struct Case {
     std::vector<float> x;
     std::vector<uint8_t> w;
@@ -85,7 +76,7 @@ private slots:
             for (int64_t t = 0; t < m; ++t) {
                 double want = 0, mag = 0;
                 for (int64_t i = 0; i < k; ++i) {
-                    const double p = double(bf16Round(c.x[size_t(t * k + i)])) * double(wf[size_t(i)]);
+                    const double p = double(bf16ToFp32(fp32ToBf16(c.x[size_t(t * k + i)]))) * double(wf[size_t(i)]);
                     want += p;
                     mag += std::abs(p);
                 }
@@ -144,7 +135,7 @@ private slots:
             for (int64_t t = 0; t < m; ++t) {
                 double want = 0, mag = 0;
                 for (int64_t i = 0; i < k; ++i) {
-                    const double p = double(bf16Round(c.x[size_t(t * k + i)])) * double(q[r * k + i]);
+                    const double p = double(bf16ToFp32(fp32ToBf16(c.x[size_t(t * k + i)]))) * double(q[r * k + i]);
                     want += p;
                     mag += std::abs(p);
                 }

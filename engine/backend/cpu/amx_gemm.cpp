@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_ops.h"
+#include "core/dtype.h"
 
 // GCC only: the clang build (the fuzz targets, docs/FUZZING.md) has no tile path and reports it unavailable.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -286,13 +287,6 @@ inline __m512 exp512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-uint16_t bf16Scalar(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
-    return uint16_t((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
-
 constexpr int64_t kKeyBlock = 256;
 
 }  // namespace
@@ -313,8 +307,8 @@ void packKv(int64_t n, int64_t d, const std::function<const float*(int64_t)>& ke
                 const float* kr = keyRow(i);
                 const float* vr = valueRow(i);
                 for (int64_t c = 0; c < d; ++c) {
-                    kv.k[size_t(i * d + c)] = bf16Scalar(kr[c]);
-                    kv.vt[size_t((st * dTiles + c / 16) * 512 + (c % 16) * 32 + (i % 32))] = bf16Scalar(vr[c]);
+                    kv.k[size_t(i * d + c)] = fp32ToBf16(kr[c]);
+                    kv.vt[size_t((st * dTiles + c / 16) * 512 + (c % 16) * 32 + (i % 32))] = fp32ToBf16(vr[c]);
                 }
             }
     });
@@ -333,8 +327,8 @@ void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, cons
                 const int64_t i = g * 16 + t;
                 for (int64_t c = 0; c < d; c += 2) {
                     uint16_t* dst = qb.data() + g * 16 * d + (c / 2) * 32 + t * 2;
-                    dst[0] = i < numQ ? bf16Scalar(q[i * qStride + c] * scale) : 0;
-                    dst[1] = i < numQ ? bf16Scalar(q[i * qStride + c + 1] * scale) : 0;
+                    dst[0] = i < numQ ? fp32ToBf16(q[i * qStride + c] * scale) : 0;
+                    dst[1] = i < numQ ? fp32ToBf16(q[i * qStride + c + 1] * scale) : 0;
                 }
             }
     });

@@ -60,27 +60,6 @@ void readValues(const TensorInfo& t, int64_t first, int64_t n, float* dst) {
     }
 }
 
-void encodeValues(DType dtype, const float* src, uint8_t* dst, int64_t n) {
-    switch (dtype) {
-        case DType::F32:
-            std::memcpy(dst, src, size_t(n) * 4);
-            break;
-        case DType::F16: {
-            auto* d = reinterpret_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) d[i] = fp32ToFp16(src[i]);
-            break;
-        }
-        case DType::BF16: {
-            auto* d = reinterpret_cast<uint16_t*>(dst);
-            for (int64_t i = 0; i < n; ++i) d[i] = fp32ToBf16(src[i]);
-            break;
-        }
-        default:
-            quantizeRow(dtype, src, dst, n);
-            break;
-    }
-}
-
 /// The type a tensor is stored in: 1-D stays F32; a block type needs whole blocks per row, else F16.
 DType storeTypeFor(DType requested, const std::vector<int64_t>& shape, const std::string& ggufName, int numLayers) {
     if (shape.size() <= 1) return DType::F32;
@@ -106,7 +85,7 @@ TensorProducer makeRowProducer(int64_t rows, int64_t cols, DType store, RowSourc
             std::vector<float> row(static_cast<size_t>(cols));
             for (int64_t r = r0; r < r1; ++r) {
                 source(r, row.data());
-                encodeValues(store, row.data(), dst + r * rowBytes, cols);
+                quantizeRow(store, row.data(), dst + r * rowBytes, cols);
             }
         };
         const int64_t nThreads =
