@@ -63,7 +63,10 @@ public:
     Result<GenerateResult> generate(const std::vector<int32_t>& prompt, const GenerateOptions& options,
                                     const std::function<void(const std::string&)>& onText = {});
     /// Replaces the private KV cache that forward() writes with one of capacityTokens positions.
-    void resetCache(int64_t capacityTokens);
+    /// kvType: F32, or F16 (half the memory; CPU only). Auto: F16 from kLongContextTokens of capacity on.
+    void resetCache(int64_t capacityTokens, KvCacheType kvType = KvCacheType::F32);
+    /// What the current cache stores (F32 or F16; F32 before resetCache).
+    KvCacheType cacheType() const;
     /// Runs tokens at positions [startPos, startPos + size) through the cache; `logits` gets the last token's
     /// vocabulary row. Errors when no cache is set or it is too small.
     Result<void> forward(std::span<const int32_t> tokens, int64_t startPos, float* logits);

@@ -22,6 +22,22 @@ const char* stopReasonName(StopReason r) {
     return "?";
 }
 
+const char* kvCacheTypeName(KvCacheType t) {
+    switch (t) {
+        case KvCacheType::Auto: return "auto";
+        case KvCacheType::F32: return "f32";
+        case KvCacheType::F16: return "f16";
+    }
+    return "?";
+}
+
+Result<KvCacheType> parseKvCacheType(const std::string& s) {
+    if (s == "auto") return KvCacheType::Auto;
+    if (s == "f32" || s == "fp32" || s == "float32") return KvCacheType::F32;
+    if (s == "f16" || s == "fp16" || s == "float16") return KvCacheType::F16;
+    return makeError("unknown KV cache type '" + s + "' (auto, f32, f16)");
+}
+
 const char* engineStateName(EngineState s) {
     switch (s) {
         case EngineState::Serving: return "serving";

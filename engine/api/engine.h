@@ -107,6 +107,7 @@ struct EngineOptions {
     int64_t numKvBlocks = 0;       // explicit pool size; 0: from kvCacheBytes or memory
     int64_t kvCacheBytes = 0;      // 0: kvMemoryFraction of the memory available after loading
     double kvMemoryFraction = 0.3;
+    KvCacheType kvCacheType = KvCacheType::Auto;
     /// On GPUs: the fraction of each GPU's free memory (after the weights are loaded) the KV cache may take; the
     /// pool is the largest that fits every rank (kvCacheBytes, when set, is then a per-GPU budget).
     double gpuKvMemoryFraction = 0.85;
@@ -172,6 +173,7 @@ struct StatsSnapshot {
     int64_t kvBlockSize = 0;
     int64_t weightBytes = 0;
     int64_t kvCacheBytes = 0;
+    std::string kvCacheType;  // what the pool stores: "f32" or "f16"
     int numWaiting = 0;    // not yet scheduled, the ones being prepared included
     int numPreparing = 0;  // images being decoded and encoded before the request can be scheduled
     int numRunning = 0;

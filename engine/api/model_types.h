@@ -19,6 +19,15 @@ enum class Precision { Native, F32, F16, BF16, Int8 };
 std::string precisionName(Precision p);
 Result<Precision> parsePrecision(const std::string& s);
 
+/// What the KV cache stores. F16 halves its memory (keys and values rounded to FP16 as written; attention in f32);
+/// Auto takes F16 when the context is long (maxModelLen >= kLongContextTokens: GLM-4.1V's 65,536, the phone
+/// agent's 25,480) and the model runs on the CPU, else F32. The CUDA kernels keep F32 (F16 there is refused).
+enum class KvCacheType { Auto, F32, F16 };
+constexpr int64_t kLongContextTokens = 16384;
+/// "auto", "f32", "f16".
+const char* kvCacheTypeName(KvCacheType t);
+Result<KvCacheType> parseKvCacheType(const std::string& s);
+
 struct LoadOptions {
     Precision precision = Precision::Native;
     int numThreads = 0;  // 0: one per core

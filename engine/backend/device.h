@@ -49,14 +49,16 @@ struct AttentionBatch {
     int64_t maxContext = 0;  // max over tokens of tokenPos + 1
 };
 
-/// One layer of a paged KV cache on a device: keys and values [numBlocks, blockSize, numKvHeads * headDim].
+/// One layer of a paged KV cache on a device: keys and values [numBlocks, blockSize, numKvHeads * headDim] of
+/// `dtype` (F32, or F16: the FP16 KV cache; a device that keeps only F32 refuses F16 with an error).
 struct KvLayer {
-    float* keys = nullptr;
-    float* values = nullptr;
+    void* keys = nullptr;
+    void* values = nullptr;
     int64_t numBlocks = 0;
     int64_t blockSize = 0;
     int64_t numKvHeads = 0;
     int64_t headDim = 0;
+    DType dtype = DType::F32;
 };
 
 enum class RopeStyle {

@@ -46,7 +46,9 @@ and drawn; on a phone they are sent only with --execute.
   --date TEXT             the date written into the system prompt (default: today)
   --on-parse-error stop|continue   an answer that does not parse ends the run (default) or is recorded
   --json                  print each step as one JSON line on stdout
-  -t, --threads N  --precision P  --device D  --max-pixels N   engine options, as for `wb ask`
+  -t, --threads N  --precision P  --device D  --max-pixels N  --kv-cache-dtype T
+                          engine options, as for `wb ask`; the context is the phone agent's 25,480 tokens
+                          (its vLLM --max-model-len), in an f16 KV cache on the CPU unless --kv-cache-dtype f32
 )";
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -75,7 +77,7 @@ int runAgentCommand(int argc, char** argv) {
     static const char* kFlags[] = {"json", "help", "execute"};
     static const char* kValues[] = {"model",   "url",       "model-name", "api-key",     "task",    "screens",
                                     "out",     "max-steps", "max-tokens", "system-file", "date",    "on-parse-error",
-                                    "threads", "precision", "device",     "max-pixels",  "confirm", "apps"};
+                                    "threads", "precision", "device",     "max-pixels",  "confirm", "apps", "kv-cache-dtype"};
     std::map<std::string, std::string> opt;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
@@ -220,8 +222,15 @@ int runAgentCommand(int argc, char** argv) {
             if (!toInt(opt["max-pixels"], n) || n < 0) return usageError("bad --max-pixels");
             eo.maxImagePixels = n;
         }
+        if (opt.count("kv-cache-dtype")) {
+            auto t = parseKvCacheType(opt["kv-cache-dtype"]);
+            if (!t) return usageError("--kv-cache-dtype: " + t.error().message);
+            eo.kvCacheType = *t;
+        }
         eo.maxNumSeqs = 1;
-        eo.kvCacheBytes = int64_t(512) << 20;
+        // The model's deployment setting (vLLM --max-model-len 25480, ../shared/SEED.md): a whole episode of
+        // screenshots fits, and the pool holds one sequence of that length (within kvMemoryFraction of memory).
+        eo.maxModelLen = 25480;
         auto e = Engine::create(eo);
         if (!e) return fail(e.error().message);
         engine = std::move(*e);

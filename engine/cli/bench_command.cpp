@@ -70,7 +70,11 @@ int cmdBench(const Args& a) {
     const std::vector<int32_t> context = randomIds(depth), prompt = randomIds(pp);
     // One cache for the whole run: `depth` tokens written once (not timed), then every test writes from position
     // `depth` on, over what the previous test left there (a causal model never reads past its own position).
-    model.resetCache(depth + std::max(pp, tg) + 1);
+    // --kv-cache-dtype: llama-bench's cache is f16 by default (its -ctk/-ctv), so deep-context runs compare
+    // like with like only with f16 here too; auto is the engine's rule (f16 on the CPU from 16,384 tokens).
+    auto kvType = wb::parseKvCacheType(a.get("kv-cache-dtype", "auto"));
+    if (!kvType) return fail("--kv-cache-dtype: " + kvType.error().message);
+    model.resetCache(depth + std::max(pp, tg) + 1, *kvType);
     if (depth > 0) {
         auto e = model.forward(context, 0, logits.data());
         if (!e) return fail(e.error().message);
@@ -106,12 +110,13 @@ int cmdBench(const Args& a) {
     j["pp"] = {{"tokens", pp}, {"tokens_per_s", sp.mean}, {"stddev", sp.sd}, {"runs", ppRates}};
     j["tg"] = {{"tokens", tg}, {"tokens_per_s", sg.mean}, {"stddev", sg.sd}, {"runs", tgRates}};
     j["depth"] = depth;
+    j["kv_cache_dtype"] = wb::kvCacheTypeName(model.cacheType());
     if (a.has("json")) {
         std::cout << j.dump(2) << "\n";
     } else {
-        std::printf("model %s, precision %s, %d threads, ISA %s, weights %s\n", model.path().c_str(),
-                    wb::precisionName(model.precision()).c_str(), model.numThreads(),
-                    wb::cpuIsaName(), humanBytes(double(model.weightBytes())).c_str());
+        std::printf("model %s, precision %s, %d threads, ISA %s, weights %s, KV cache %s\n", model.path().c_str(),
+                    wb::precisionName(model.precision()).c_str(), model.numThreads(), wb::cpuIsaName(),
+                    humanBytes(double(model.weightBytes())).c_str(), wb::kvCacheTypeName(model.cacheType()));
         const std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
         std::printf("  pp%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)pp, at.c_str(), sp.mean, sp.sd);
         std::printf("  tg%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)tg, at.c_str(), sg.mean, sg.sd);

@@ -119,6 +119,17 @@ bool deviceFromArgs(const Args& a, wb::LoadOptions& lo, std::string& err) {
     return true;
 }
 
+// --kv-cache-dtype auto|f32|f16.
+bool kvCacheFromArgs(const Args& a, wb::EngineOptions& eo, std::string& err) {
+    auto t = wb::parseKvCacheType(a.get("kv-cache-dtype", "auto"));
+    if (!t) {
+        err = "--kv-cache-dtype: " + t.error().message;
+        return false;
+    }
+    eo.kvCacheType = *t;
+    return true;
+}
+
 // The engine options shared by chat and ask: one sequence, a modest KV pool.
 bool engineOptionsFromArgs(const Args& a, wb::EngineOptions& eo, std::string& err) {
     if (!a.has("model")) {
@@ -133,7 +144,7 @@ bool engineOptionsFromArgs(const Args& a, wb::EngineOptions& eo, std::string& er
     }
     eo.load.precision = *p;
     eo.load.numThreads = std::atoi(a.get("threads", "0").c_str());
-    if (!deviceFromArgs(a, eo.load, err)) return false;
+    if (!deviceFromArgs(a, eo.load, err) || !kvCacheFromArgs(a, eo, err)) return false;
     eo.maxNumSeqs = 1;
     eo.kvCacheBytes = int64_t(256) << 20;
     if (!number(a, "max-pixels", eo.maxImagePixels)) {

@@ -74,6 +74,7 @@ std::string readPrompt(const Args& a, bool& ok);
 
 // --device cpu|cuda and --tp N onto load options (tensor parallel over N devices: GPUs, or CPU ranks).
 bool deviceFromArgs(const Args& a, wb::LoadOptions& lo, std::string& err);
+bool kvCacheFromArgs(const Args& a, wb::EngineOptions& eo, std::string& err);
 
 // The engine options shared by chat and ask: one sequence, a modest KV pool.
 bool engineOptionsFromArgs(const Args& a, wb::EngineOptions& eo, std::string& err);

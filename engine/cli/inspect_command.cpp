@@ -30,6 +30,7 @@ int inspectGlm(const Args& a, const wb::ModelInfo& info) {
     j["context_length"] = s->config.maxContext;
     j["weight_bytes_by_precision"] = s->weightBytesByPrecision;
     j["kv_bytes_per_token"] = s->kvBytesPerToken;
+    j["kv_bytes_per_token_f16"] = s->kvBytesPerToken / 2;
     for (const auto& tp : s->tensorParallel)
         j["per_gpu"][std::to_string(tp.degree)] = {{"weight_bytes_by_precision", tp.weightBytesByPrecision},
                                                    {"kv_bytes_per_token", tp.kvBytesPerToken}};
@@ -46,7 +47,10 @@ int inspectGlm(const Args& a, const wb::ModelInfo& info) {
                 (long long)s->config.maxContext);
     std::printf("  weights by precision (one device):\n");
     for (const auto& [k, v] : s->weightBytesByPrecision) std::printf("    %-7s %s\n", k.c_str(), wb::humanBytes(double(v)).c_str());
-    std::printf("  KV cache (f32) %s per token\n", wb::humanBytes(double(s->kvBytesPerToken)).c_str());
+    std::printf("  KV cache %s per token in f32, %s in f16 (--kv-cache-dtype; auto: f16 on the CPU from %lld "
+                "tokens of context)\n",
+                wb::humanBytes(double(s->kvBytesPerToken)).c_str(), wb::humanBytes(double(s->kvBytesPerToken) / 2).c_str(),
+                (long long)wb::kLongContextTokens);
     for (const auto& tp : s->tensorParallel) {
         if (tp.degree == 1) continue;
         std::printf("  per GPU at tensor parallel %d:", tp.degree);
@@ -86,6 +90,7 @@ int cmdInspect(const Args& a) {
     j["weight_bytes"] = s->weightBytesByPrecision;
     j["kv_cache_bytes_per_token_fp32"] = s->kvBytesPerToken;
     j["kv_cache_bytes_full_context_fp32"] = s->kvBytesPerToken * c.maxContext;
+    j["kv_cache_bytes_per_token_fp16"] = s->kvBytesPerToken / 2;
     if (a.has("json")) {
         std::cout << j.dump(2) << "\n";
         return 0;
@@ -103,8 +108,8 @@ int cmdInspect(const Args& a) {
     for (const auto& [k, v] : s->tensorCountByDtype) std::printf(" %s×%lld", k.c_str(), (long long)v);
     std::printf("\n  weights by precision:\n");
     for (const auto& [k, v] : s->weightBytesByPrecision) std::printf("    %-7s %s\n", k.c_str(), humanBytes(v).c_str());
-    std::printf("  KV cache (f32) %s per token, %s at full context\n", humanBytes(s->kvBytesPerToken).c_str(),
-                humanBytes(double(s->kvBytesPerToken) * c.maxContext).c_str());
+    std::printf("  KV cache (f32) %s per token, %s at full context (f16: half; --kv-cache-dtype)\n",
+                humanBytes(s->kvBytesPerToken).c_str(), humanBytes(double(s->kvBytesPerToken) * c.maxContext).c_str());
     return 0;
 }
 

@@ -87,6 +87,8 @@ generate/chat options:
                           file); default: the one mmproj*.gguf beside the text file
   --max-pixels N          vision models: resize images to at most N pixels (ask, serve, bench; default: the
                           checkpoint's preprocessor_config.json; phone screenshots: 5000000)
+  --kv-cache-dtype T      (ask, chat, serve, bench, agent) auto | f32 | f16: f16 halves the KV cache (CPU only);
+                          auto takes f16 on the CPU when the context is 16,384 tokens or more (default auto)
 bench options (single sequence, like llama-bench):
   -p, --pp N              prompt tokens (default 128)
   -n, --tg N              generated tokens (default 64)

@@ -31,7 +31,7 @@ int cmdServe(const Args& a) {
     eo.load.numThreads = int(threads);
     {
         std::string derr;
-        if (!deviceFromArgs(a, eo.load, derr)) return fail(derr);
+        if (!deviceFromArgs(a, eo.load, derr) || !kvCacheFromArgs(a, eo, derr)) return fail(derr);
     }
     eo.maxNumSeqs = int(maxSeqs);
     if (!number(a, "max-pixels", eo.maxImagePixels)) return 2;

@@ -6,22 +6,24 @@
 
 namespace wb {
 
-KvBlockPool::KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks, KvStorage storage)
+KvBlockPool::KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks, KvStorage storage,
+                         DType dtype)
     : m_numLayers(numLayers),
       m_kvDim(kvDim),
       m_blockSize(blockSize),
       m_numBlocks(numBlocks),
+      m_dtype(dtype == DType::F16 ? DType::F16 : DType::F32),
       m_numFree(numBlocks),
       m_refs(size_t(numBlocks), 0),
       m_blockHash(size_t(numBlocks), 0),
       m_hasHash(size_t(numBlocks), false) {
     if (storage == KvStorage::Host) {
-        const size_t n = size_t(numLayers * numBlocks * blockSize * kvDim);
+        const size_t bytes = size_t(numLayers * numBlocks * blockSize * kvDim * elementBytes());
         // Left empty (hasHostStorage() false) when the memory cannot be had; the owner reports it.
-        m_storage = HugeBuffer::allocate(2 * n * sizeof(float));
+        m_storage = HugeBuffer::allocate(2 * bytes);
         if (m_storage) {
-            m_k = reinterpret_cast<float*>(m_storage->data());
-            m_v = m_k + n;
+            m_k = reinterpret_cast<uint8_t*>(m_storage->data());
+            m_v = m_k + bytes;
         }
     }
     // Hand out low ids first.

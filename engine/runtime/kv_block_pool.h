@@ -10,6 +10,8 @@
 #include <optional>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace wb {
 
 class HugeBuffer;
@@ -20,17 +22,22 @@ enum class KvStorage { Host, External };
 
 class KvBlockPool {
 public:
-    /// kvDim = numKvHeads * headDim. Host storage: numLayers * numBlocks * blockSize * kvDim floats, twice.
+    /// kvDim = numKvHeads * headDim. Host storage: numLayers * numBlocks * blockSize * kvDim values of `dtype`
+    /// (F32, or F16: the FP16 KV cache, half the memory), twice.
     KvBlockPool(int64_t numLayers, int64_t kvDim, int64_t blockSize, int64_t numBlocks,
-                KvStorage storage = KvStorage::Host);
+                KvStorage storage = KvStorage::Host, DType dtype = DType::F32);
 
     int64_t blockSize() const { return m_blockSize; }
     int64_t numBlocks() const { return m_numBlocks; }
     /// Blocks with no reference (cached prefix blocks included: they are reused only until allocated again).
     int64_t numFree() const { return m_numFree; }
     int64_t numUsed() const { return m_numBlocks - numFree(); }
-    static int64_t bytesPerBlock(int64_t numLayers, int64_t kvDim, int64_t blockSize) {
-        return 2 * numLayers * kvDim * blockSize * int64_t(sizeof(float));
+    /// The type keys and values are stored in: F32 or F16.
+    DType dtype() const { return m_dtype; }
+    int64_t elementBytes() const { return kvElementBytes(m_dtype); }
+    static int64_t kvElementBytes(DType t) { return t == DType::F16 ? 2 : 4; }
+    static int64_t bytesPerBlock(int64_t numLayers, int64_t kvDim, int64_t blockSize, DType dtype = DType::F32) {
+        return 2 * numLayers * kvDim * blockSize * kvElementBytes(dtype);
     }
 
     /// A free block with reference count 1, or nothing when the pool is exhausted. A block taken this way loses
@@ -62,20 +69,22 @@ public:
         m_external = std::move(storage);
     }
 
-    float* keys(int64_t layer, int32_t block, int64_t offset) {
-        return m_k + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
+    /// The kvDim values (of dtype()) of one token slot.
+    void* keys(int64_t layer, int32_t block, int64_t offset) {
+        return m_k + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim * elementBytes();
     }
-    float* values(int64_t layer, int32_t block, int64_t offset) {
-        return m_v + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim;
+    void* values(int64_t layer, int32_t block, int64_t offset) {
+        return m_v + ((layer * m_numBlocks + block) * m_blockSize + offset) * m_kvDim * elementBytes();
     }
 
 private:
     int64_t m_numLayers, m_kvDim, m_blockSize, m_numBlocks;
+    DType m_dtype = DType::F32;
     // Anonymous mapped memory (zero pages are free until written): a pool sized for every sequence at full
     // length takes RAM only for the blocks that get filled.
     std::shared_ptr<HugeBuffer> m_storage;
-    float* m_k = nullptr;
-    float* m_v = nullptr;
+    uint8_t* m_k = nullptr;
+    uint8_t* m_v = nullptr;
     // Free blocks in the order they were freed: allocation takes the front, so the block evicted from the prefix
     // cache is the one freed longest ago (LRU) and freshly cached blocks survive longest. A cached block taken
     // back by retain() stays in the queue and is skipped when it comes up (its count is no longer zero), so

@@ -188,8 +188,9 @@ void Scheduler::publishStats() {
     s.weightBytes = model->weightBytes();
     s.kvCacheBytes = KvBlockPool::bytesPerBlock(model->config().numLayers,
                                                 model->config().numKvHeads * model->config().headDim,
-                                                pool->blockSize()) *
+                                                pool->blockSize(), pool->dtype()) *
                      pool->numBlocks();
+    s.kvCacheType = pool->dtype() == DType::F16 ? "f16" : "f32";
     s.numRunning = int(running.size());
     s.totalFinished = totalFinished;
     s.totalPreemptions = totalPreemptions;
@@ -514,7 +515,16 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const EngineOptions& option
         !r)
         return makeError("engine: cannot reserve the memory of a " + std::to_string(options.maxBatchTokens) +
                          "-token step: " + r.error().message);
-    const int64_t perBlock = KvBlockPool::bytesPerBlock(c.numLayers, c.numKvHeads * c.headDim, options.blockSize);
+    // The cache's type: F16 where asked, or on the CPU when the context is long (KvCacheType).
+    KvCacheType kvType = options.kvCacheType;
+    if (kvType == KvCacheType::Auto)
+        kvType = !m.model->onGpus() && m.maxModelLen >= kLongContextTokens ? KvCacheType::F16 : KvCacheType::F32;
+    if (kvType == KvCacheType::F16 && m.model->onGpus())
+        return makeError("engine: an f16 KV cache is CPU-only for now; the CUDA kernels keep it in f32 "
+                         "(--kv-cache-dtype f32 or auto)");
+    const DType kvDType = kvType == KvCacheType::F16 ? DType::F16 : DType::F32;
+    const int64_t perBlock = KvBlockPool::bytesPerBlock(c.numLayers, c.numKvHeads * c.headDim, options.blockSize,
+                                                        kvDType);
     int64_t blocks = options.numKvBlocks;
     if (blocks <= 0 && m.model->onGpus()) {
         // Each GPU holds its ranks' share of every block: the pool is what the tightest GPU can hold.
@@ -545,7 +555,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const EngineOptions& option
         return makeError("engine: the KV cache budget holds no block of " + std::to_string(perBlock) + " bytes");
     // A model on devices (or split across ranks) keeps the keys and values itself: the pool only allocates blocks.
     m.pool = std::make_unique<KvBlockPool>(c.numLayers, c.numKvHeads * c.headDim, options.blockSize, blocks,
-                                           m.model->kvOnHost() ? KvStorage::Host : KvStorage::External);
+                                           m.model->kvOnHost() ? KvStorage::Host : KvStorage::External, kvDType);
     if (m.model->kvOnHost() && !m.pool->hasHostStorage())
         return makeError("engine: cannot allocate the KV cache (" + std::to_string(blocks) + " blocks of " +
                          std::to_string(perBlock) + " bytes)");

@@ -310,7 +310,7 @@ std::string OpenAiServer::startupSummary() const {
     std::snprintf(buf, sizeof buf,
                   "model '%s' loaded from %s with %s precision\n"
                   "device: %s; weights %s\n"
-                  "KV cache: %lld blocks x %lld tokens = %lld tokens, %s (%lld bytes); max model length %lld, "
+                  "KV cache: %lld blocks x %lld tokens = %lld tokens, %s (%lld bytes, %s); max model length %lld, "
                   "max %d sequences\n"
                   "limits: body %s, header %s / %zu lines, %zu images / %zu audio per request, %lld image pixels "
                   "in flight, %d queued, %d connections (backlog %d); timeouts: header %d s, body %d s, keep-alive "
@@ -318,7 +318,7 @@ std::string OpenAiServer::startupSummary() const {
                   m->modelName.c_str(), eo.modelPath.c_str(), p.c_str(), s.device.c_str(),
                   humanBytes(double(s.weightBytes)).c_str(), (long long)s.kvBlocksTotal, (long long)s.kvBlockSize,
                   (long long)(s.kvBlocksTotal * s.kvBlockSize), humanBytes(double(s.kvCacheBytes)).c_str(),
-                  (long long)s.kvCacheBytes, (long long)m->maxModelLen, eo.maxNumSeqs,
+                  (long long)s.kvCacheBytes, s.kvCacheType.c_str(), (long long)m->maxModelLen, eo.maxNumSeqs,
                   humanBytes(double(m->opt.maxBodyBytes)).c_str(), humanBytes(double(m->opt.maxHeaderBytes)).c_str(),
                   m->opt.maxHeaderCount, m->opt.media.maxImages, m->opt.media.maxAudios,
                   (long long)m->opt.maxImagePixelsInFlight, m->opt.maxQueued, m->opt.maxConnections,

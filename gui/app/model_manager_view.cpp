@@ -458,7 +458,14 @@ void ModelManagerView::updatePlan() {
     const qint64 values[] = {p.weightBytes, p.kvCacheBytes, p.workspaceBytes, p.totalBytes(), p.availableBytes};
     for (int r = 0; r < 5; ++r) {
         auto* item = new QTableWidgetItem(humanBytes(values[r]));
-        if (r == 1) item->setToolTip(tr("%1 tokens × %2 sequences, f32 keys and values").arg(p.contextLength).arg(p.numSequences));
+        if (r == 1)
+            item->setToolTip(tr("%1 tokens × %2 sequences, %3 keys and values%4")
+                                     .arg(p.contextLength)
+                                     .arg(p.numSequences)
+                                     .arg(p.kvCacheType)
+                                     .arg(p.kvCacheType == QLatin1String("f16")
+                                                  ? tr(" (the engine's choice on the CPU for a long context)")
+                                                  : QString()));
         if (r == 3 && !p.fits()) {
             item->setForeground(theme::errorText());
             QFont f = item->font();

@@ -108,6 +108,9 @@ struct MemoryPlan {
     int numSequences = 1;
     qint64 weightBytes = 0;
     qint64 kvCacheBytes = 0;
+    /// What the engine will keep keys and values in on the CPU: "f16" from a long context on (its auto rule,
+    /// wb::KvCacheType), else "f32". The per-GPU figures stay f32 (the CUDA kernels' cache).
+    QString kvCacheType = QStringLiteral("f32");
     qint64 workspaceBytes = 0;
     qint64 availableBytes = 0;
     /// One GPU at tensor-parallel degree 2: its weights, its KV heads' cache and the same workspace; 0 when the

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/devices.h"
+#include "api/engine.h"
 #include "api/model_info.h"
 
 namespace wbgui {
@@ -120,7 +121,10 @@ MemoryPlan planMemory(const ModelCard& card, const QString& precision, qint64 co
     plan.contextLength = contextLength > 0 ? qMin(contextLength, card.contextLength) : card.contextLength;
     plan.numSequences = qMax(1, numSequences);
     plan.weightBytes = card.weightBytesByPrecision.value(precision, card.weightBytesByPrecision.value("native"));
-    plan.kvCacheBytes = card.kvBytesPerToken * plan.contextLength * plan.numSequences;
+    // The engine's auto rule on the CPU: an f16 cache (half the bytes of the card's f32 figure) for long contexts.
+    const bool f16Kv = plan.contextLength >= wb::kLongContextTokens;
+    plan.kvCacheType = f16Kv ? QStringLiteral("f16") : QStringLiteral("f32");
+    plan.kvCacheBytes = card.kvBytesPerToken / (f16Kv ? 2 : 1) * plan.contextLength * plan.numSequences;
     // The step scratch the model grows to (activations of a full 512-token step, f32) plus one row of logits
     // per sequence: the engine's default per-step token budget bounds it.
     const qint64 stepTokens = 512;

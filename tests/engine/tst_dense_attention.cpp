@@ -4,6 +4,7 @@
 #include <QtTest>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "backend/cpu/amx_gemm.h"
@@ -125,9 +126,12 @@ private slots:
         std::mt19937 rng(uint32_t(L * 7 + d));
         std::normal_distribution<float> dist(0.0f, 1.0f);
         std::vector<float> keys(size_t(L * kvDim)), values(size_t(L * kvDim)), q(size_t(tokens * qDim));
-        for (float& x : keys) x = dist(rng);
-        for (float& x : values) x = dist(rng);
+        // Keys and values exact in FP16, so that the definition holds for an f16 cache of the same rows too.
+        for (float& x : keys) x = fp16ToFp32(fp32ToFp16(dist(rng)));
+        for (float& x : values) x = fp16ToFp32(fp32ToFp16(dist(rng)));
         for (float& x : q) x = dist(rng);
+        std::vector<uint16_t> keys16(keys.size()), values16(values.size());
+        for (size_t i = 0; i < keys.size(); ++i) keys16[i] = fp32ToFp16(keys[i]), values16[i] = fp32ToFp16(values[i]);
         const float scale = 1.0f / std::sqrt(float(d));
         // The definition, in double: token r sees positions [0, firstPos + r].
         std::vector<float> want(q.size());
@@ -171,6 +175,20 @@ private slots:
             float worst = 0;
             for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
             QVERIFY2(worst < 2e-5f, qPrintable(QString("%1: max |diff| %2").arg(cpu::isaName(isa)).arg(worst)));
+            // The same rows from an FP16 cache (widened as they are packed): the same bound.
+            {
+                cpu::CausalRunArgs h = a;
+                h.kvType = DType::F16;
+                h.keyRow = [&](int64_t p) { return keys16.data() + p * kvDim; };
+                h.valueRow = [&](int64_t p) { return values16.data() + p * kvDim; };
+                std::vector<float> got16(q.size(), -7.0f);
+                h.out = got16.data();
+                cpu::causalAttentionTiled(h, pool);
+                float worst16 = 0;
+                for (size_t i = 0; i < got16.size(); ++i) worst16 = std::max(worst16, std::fabs(got16[i] - want[i]));
+                QVERIFY2(worst16 < 2e-5f,
+                         qPrintable(QString("%1, f16 cache: max |diff| %2").arg(cpu::isaName(isa)).arg(worst16)));
+            }
             // The fused BF16 tile path (a reduced-precision model's prefill): every position's mask, the GQA
             // sharing of one packed KV head, a chunk starting mid-cache. Values ~N(0, 1): measured worst 0.0078
             // over these cases; bound 0.04. Widths it does not take (16) run in f32.
@@ -183,6 +201,15 @@ private slots:
                 for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]));
                 QVERIFY2(worst < (tiled ? 0.04f : 2e-5f), qPrintable(QString("bf16: max |diff| %1").arg(worst)));
                 if (tiled) QVERIFY2(worst > 1e-6f, "bf16 requested but the f32 path ran");
+                // From an FP16 cache: the rows widen to the same f32 values, so the same BF16 tiles, the same output.
+                std::vector<float> got16(q.size(), -7.0f);
+                cpu::CausalRunArgs h = a;
+                h.kvType = DType::F16;
+                h.keyRow = [&](int64_t p) { return keys16.data() + p * kvDim; };
+                h.valueRow = [&](int64_t p) { return values16.data() + p * kvDim; };
+                h.out = got16.data();
+                cpu::causalAttentionTiled(h, pool);
+                QVERIFY2(got16 == got, "bf16 tiles from an f16 cache differ from the same rows in f32");
             }
         }
         cpu::setIsa(cpu::detectedIsa());
@@ -224,9 +251,12 @@ private slots:
         for (size_t i = 0; i < tables.size(); ++i) tables[i] = int32_t(rng() % uint32_t(numBlocks));  // shared blocks are fine: read only
         std::normal_distribution<float> dist(0.0f, 1.0f);
         std::vector<float> keys(size_t(numBlocks * bs * kvDim)), values(keys.size()), q(size_t(n * qDim));
-        for (float& x : keys) x = 2.0f * dist(rng);
-        for (float& x : values) x = dist(rng);
+        // Exact in FP16, so that the definition holds for the f16 cache of the same rows.
+        for (float& x : keys) x = fp16ToFp32(fp32ToFp16(2.0f * dist(rng)));
+        for (float& x : values) x = fp16ToFp32(fp32ToFp16(dist(rng)));
         for (float& x : q) x = dist(rng);
+        std::vector<uint16_t> keys16(keys.size()), values16(values.size());
+        for (size_t i = 0; i < keys.size(); ++i) keys16[i] = fp32ToFp16(keys[i]), values16[i] = fp32ToFp16(values[i]);
         const float scale = 1.0f / std::sqrt(float(d));
         std::vector<float> want(q.size());
         for (int64_t i = 0; i < n; ++i) {
@@ -255,19 +285,92 @@ private slots:
         AttentionBatch b{n, seq.data(), pos.data(), tables.data(), maxBlocks, 0};
         for (int32_t p : pos) b.maxContext = std::max<int64_t>(b.maxContext, p + 1);
         const KvLayer cache{keys.data(), values.data(), numBlocks, bs, kvHeads, d};
+        const KvLayer cache16{keys16.data(), values16.data(), numBlocks, bs, kvHeads, d, DType::F16};
         CpuDevice dev(threads);
         for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512}) {
             if (cpu::setIsa(isa) != isa) continue;
-            std::vector<float> got(q.size(), -7.0f);
-            QVERIFY(dev.pagedAttention(q.data(), heads, scale, b, cache, got.data()).ok());
-            float worst = 0;
-            int64_t at = 0;
-            for (size_t i = 0; i < got.size(); ++i)
-                if (!(std::fabs(got[i] - want[i]) <= worst)) worst = std::fabs(got[i] - want[i]), at = int64_t(i);
-            QVERIFY2(worst < 2e-5f, qPrintable(QString("%1: max |diff| %2 at token %3 head %4")
-                                                   .arg(cpu::isaName(isa)).arg(worst).arg(at / qDim).arg(at % qDim / d)));
+            for (const KvLayer* c : {&cache, &cache16}) {
+                std::vector<float> got(q.size(), -7.0f);
+                QVERIFY(dev.pagedAttention(q.data(), heads, scale, b, *c, got.data()).ok());
+                float worst = 0;
+                int64_t at = 0;
+                for (size_t i = 0; i < got.size(); ++i)
+                    if (!(std::fabs(got[i] - want[i]) <= worst)) worst = std::fabs(got[i] - want[i]), at = int64_t(i);
+                QVERIFY2(worst < 2e-5f, qPrintable(QString("%1, %2 cache: max |diff| %3 at token %4 head %5")
+                                                       .arg(cpu::isaName(isa))
+                                                       .arg(c->dtype == DType::F16 ? "f16" : "f32")
+                                                       .arg(worst)
+                                                       .arg(at / qDim)
+                                                       .arg(at % qDim / d)));
+            }
         }
         cpu::setIsa(cpu::detectedIsa());
+    }
+
+    // The FP16 KV cache's conversions: F16C (AVX2 and up) and the scalar definition give the same bits for every
+    // f16 value widened, and for f32 values rounded (ties to even, subnormals, overflow to inf, NaN stays NaN).
+    void kvRowConversions() {
+        std::vector<float> src;
+        for (uint32_t h = 0; h < 65536; ++h) src.push_back(fp16ToFp32(uint16_t(h)));
+        std::mt19937 rng(5);
+        std::uniform_int_distribution<uint32_t> bits;
+        for (int i = 0; i < 200000; ++i) {
+            const uint32_t b = bits(rng);
+            float f;
+            std::memcpy(&f, &b, 4);
+            src.push_back(f);
+        }
+        for (float f : {65504.0f, 65520.0f, 65519.99f, 1e-8f, -6.1e-5f, 5.96e-8f, 2.98e-8f, 0.0f, -0.0f, INFINITY})
+            src.push_back(f);
+        src.push_back(1.0f + 1.0f / 2048);  // a tie: rounds to even (1.0)
+        std::vector<uint16_t> want(src.size());
+        for (size_t i = 0; i < src.size(); ++i) want[i] = fp32ToFp16(src[i]);
+        for (cpu::Isa isa : {cpu::Isa::Scalar, cpu::Isa::Avx2, cpu::Isa::Avx512}) {
+            if (cpu::setIsa(isa) != isa) continue;
+            std::vector<uint16_t> got(src.size() + 3, 0xabcd);
+            cpu::storeKvRow(src.data(), got.data(), DType::F16, int64_t(src.size()));
+            for (size_t i = 0; i < src.size(); ++i) {
+                const bool nan = std::isnan(src[i]);
+                if (nan ? (got[i] & 0x7c00) != 0x7c00 || (got[i] & 0x3ff) == 0 : got[i] != want[i])
+                    QFAIL(qPrintable(QString("%1: %2 stored as %3, want %4").arg(cpu::isaName(isa)).arg(double(src[i]))
+                                             .arg(got[i], 4, 16).arg(want[i], 4, 16)));
+            }
+            QCOMPARE(got[src.size()], uint16_t(0xabcd));  // nothing past n
+            std::vector<float> back(65536 + 1, -3.0f);
+            cpu::loadKvRow(got.data(), DType::F16, back.data(), 65536);
+            for (size_t i = 0; i < 65536; ++i)
+                if (!(std::isnan(src[i]) ? std::isnan(back[i]) : std::memcmp(&back[i], &src[i], 4) == 0))
+                    QFAIL(qPrintable(QString("%1: f16 %2 widened wrong").arg(cpu::isaName(isa)).arg(i, 4, 16)));
+            QCOMPARE(back[65536], -3.0f);
+            // F32 rows are copied.
+            std::vector<float> copy(17);
+            cpu::storeKvRow(src.data() + 1000, copy.data(), DType::F32, 17);
+            QVERIFY(std::memcmp(copy.data(), src.data() + 1000, 17 * 4) == 0);
+        }
+        cpu::setIsa(cpu::detectedIsa());
+    }
+
+    // CpuDevice::writeKv into an f16 cache: each token's row at its slot, rounded, nothing else written.
+    void writeKvF16() {
+        const int64_t bs = 4, numBlocks = 3, kvHeads = 2, d = 8, kvDim = kvHeads * d;
+        std::vector<uint16_t> keys(size_t(numBlocks * bs * kvDim), 0x7e00), values(keys.size(), 0x7e00);
+        const KvLayer cache{keys.data(), values.data(), numBlocks, bs, kvHeads, d, DType::F16};
+        const std::vector<int32_t> seq = {0, 0, 0}, pos = {3, 4, 5}, table = {2, 0, 1};
+        AttentionBatch b{3, seq.data(), pos.data(), table.data(), 3, 6};
+        std::vector<float> k(size_t(3 * kvDim)), v(k.size());
+        for (size_t i = 0; i < k.size(); ++i) k[i] = 0.1f * float(i) + 1e-4f, v[i] = -0.37f * float(i);
+        CpuDevice dev(1);
+        QVERIFY(dev.writeKv(k.data(), v.data(), b, cache).ok());
+        for (int64_t t = 0; t < 3; ++t) {
+            const int64_t p = pos[size_t(t)], slot = (table[size_t(p / bs)] * bs + p % bs) * kvDim;
+            for (int64_t c = 0; c < kvDim; ++c) {
+                QCOMPARE(keys[size_t(slot + c)], fp32ToFp16(k[size_t(t * kvDim + c)]));
+                QCOMPARE(values[size_t(slot + c)], fp32ToFp16(v[size_t(t * kvDim + c)]));
+            }
+        }
+        int64_t untouched = 0;
+        for (uint16_t x : keys) untouched += x == 0x7e00;
+        QCOMPARE(untouched, numBlocks * bs * kvDim - 3 * kvDim);
     }
 
     // The SIMD exp behind every softmax: relative error against std::exp over the range softmax feeds it.

@@ -874,6 +874,13 @@ private Q_SLOTS:
         QCOMPARE(plan.perGpuTp2WeightBytes, qint64(11'810'146'304));
         QCOMPARE(plan.perGpuTp2KvCacheBytes, qint64(40'960) * 4096);
         QVERIFY(plan.perGpuTp2Bytes() < qint64(24'000'000'000));
+        QCOMPARE(plan.kvCacheType, QStringLiteral("f32"));
+        // The phone agent's 25,480 tokens: the engine keeps an f16 cache on the CPU for a context that long, and
+        // the plan counts it so (half the f32 figure); one GPU of the TP-2 split stays f32.
+        const MemoryPlan agent = planMemory(card, "int8", 25'480, 1, qint64(64) << 30);
+        QCOMPARE(agent.kvCacheType, QStringLiteral("f16"));
+        QCOMPARE(agent.kvCacheBytes, qint64(40'960) * 25'480);
+        QCOMPARE(agent.perGpuTp2KvCacheBytes, qint64(40'960) * 25'480);
         // The context a load starts from: the phone agent's 25,480 where it fits, lowered until it does, and why.
         const ContextChoice roomy = suggestContextLength(card, "int8", 4, qint64(64) << 30);
         QCOMPARE(roomy.tokens, qint64(25'480));

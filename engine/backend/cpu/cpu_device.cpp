@@ -162,8 +162,8 @@ Result<void> CpuDevice::writeKv(const float* k, const float* v, const AttentionB
         const int64_t pos = b.tokenPos[i];
         const int32_t block = b.blockTables[int64_t(b.tokenSeq[i]) * b.maxBlocksPerSeq + pos / c.blockSize];
         const int64_t slot = (int64_t(block) * c.blockSize + pos % c.blockSize) * kvDim;
-        std::memcpy(c.keys + slot, k + i * kvDim, size_t(kvDim) * 4);
-        std::memcpy(c.values + slot, v + i * kvDim, size_t(kvDim) * 4);
+        cpu::storeKvRow(k + i * kvDim, const_cast<void*>(cpu::kvElement(c.keys, c.dtype, slot)), c.dtype, kvDim);
+        cpu::storeKvRow(v + i * kvDim, const_cast<void*>(cpu::kvElement(c.values, c.dtype, slot)), c.dtype, kvDim);
     }
     return {};
 }
@@ -195,8 +195,11 @@ Result<void> CpuDevice::pagedAttention(const float* qAll, int numHeads, float sc
             r.numKvHeads = int(c.numKvHeads);
             r.headDim = hd;
             r.scale = scale;
-            r.keyRow = [&](int64_t p) { return c.keys + (int64_t(table[p / bs]) * bs + p % bs) * kvDim; };
-            r.valueRow = [&](int64_t p) { return c.values + (int64_t(table[p / bs]) * bs + p % bs) * kvDim; };
+            r.keyRow = [&](int64_t p) { return cpu::kvElement(c.keys, c.dtype, (int64_t(table[p / bs]) * bs + p % bs) * kvDim); };
+            r.valueRow = [&](int64_t p) {
+                return cpu::kvElement(c.values, c.dtype, (int64_t(table[p / bs]) * bs + p % bs) * kvDim);
+            };
+            r.kvType = c.dtype;
             cpu::causalAttentionTiled(r, m_pool);
         } else {
             for (int64_t k = i; k < j; ++k) single.push_back(k);
@@ -216,10 +219,11 @@ Result<void> CpuDevice::pagedAttention(const float* qAll, int numHeads, float sc
     d.scale = scale;
     d.blockSize = bs;
     d.rowStride = kvDim;
-    auto row = [&](const float* base, int64_t k, int64_t p) {
+    auto row = [&](const void* base, int64_t k, int64_t p) {
         const int32_t* table = b.blockTables + int64_t(b.tokenSeq[single[size_t(k)]]) * b.maxBlocksPerSeq;
-        return base + (int64_t(table[p / bs]) * bs + p % bs) * kvDim;
+        return cpu::kvElement(base, c.dtype, (int64_t(table[p / bs]) * bs + p % bs) * kvDim);
     };
+    d.kvType = c.dtype;
     d.length = [&](int64_t k) { return int64_t(b.tokenPos[single[size_t(k)]]) + 1; };
     d.keyRow = [&](int64_t k, int64_t p) { return row(c.keys, k, p); };
     d.valueRow = [&](int64_t k, int64_t p) { return row(c.values, k, p); };

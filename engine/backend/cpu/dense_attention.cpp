@@ -1,5 +1,7 @@
 #include "backend/cpu/dense_attention.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,6 +12,51 @@
 #include "backend/cpu/weight_matrix.h"
 
 namespace wb::cpu {
+
+namespace {
+
+__attribute__((target("avx2,f16c"))) void storeF16C(const float* src, uint16_t* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; ++i) dst[i] = fp32ToFp16(src[i]);
+}
+
+__attribute__((target("avx2,f16c"))) void loadF16C(const uint16_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    for (; i < n; ++i) dst[i] = fp16ToFp32(src[i]);
+}
+
+}  // namespace
+
+void storeKvRow(const float* src, void* dst, DType t, int64_t n) {
+    if (t != DType::F16) {
+        std::memcpy(dst, src, size_t(n) * sizeof(float));
+        return;
+    }
+    auto* d = static_cast<uint16_t*>(dst);
+    if (activeIsa() >= Isa::Avx2) {
+        storeF16C(src, d, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i) d[i] = fp32ToFp16(src[i]);
+}
+
+void loadKvRow(const void* src, DType t, float* dst, int64_t n) {
+    if (t != DType::F16) {
+        std::memcpy(dst, src, size_t(n) * sizeof(float));
+        return;
+    }
+    const auto* s = static_cast<const uint16_t*>(src);
+    if (activeIsa() >= Isa::Avx2) {
+        loadF16C(s, dst, n);
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i) dst[i] = fp16ToFp32(s[i]);
+}
 
 namespace {
 
@@ -64,11 +111,31 @@ void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool) {
     const int64_t d = a.headDim, L = a.firstPos + a.numTokens;
     if (a.numTokens <= 0 || d <= 0 || a.numKvHeads <= 0) return;
     const int group = a.numHeads / a.numKvHeads;
+    const DType t = a.kvType;
     if (a.bf16 && d % 32 == 0 && d <= 256 && a.numTokens >= amx::kMinTokens && amx::enabled()) {
         amx::PackedKv kv;
         for (int kvh = 0; kvh < a.numKvHeads; ++kvh) {
-            amx::packKv(L, d, [&](int64_t p) { return a.keyRow(p) + kvh * d; },
-                        [&](int64_t p) { return a.valueRow(p) + kvh * d; }, kv, pool);
+            if (t == DType::F32) {
+                amx::packKv(L, d, [&](int64_t p) { return static_cast<const float*>(a.keyRow(p)) + kvh * d; },
+                            [&](int64_t p) { return static_cast<const float*>(a.valueRow(p)) + kvh * d; }, kv, pool);
+            } else {
+                // F16 rows widened into a per-thread row each (packKv reads a key and a value row, then the next).
+                amx::packKv(
+                        L, d,
+                        [&](int64_t p) {
+                            thread_local std::vector<float> row;
+                            row.resize(size_t(d));
+                            loadKvRow(kvElement(a.keyRow(p), t, kvh * d), t, row.data(), d);
+                            return static_cast<const float*>(row.data());
+                        },
+                        [&](int64_t p) {
+                            thread_local std::vector<float> row;
+                            row.resize(size_t(d));
+                            loadKvRow(kvElement(a.valueRow(p), t, kvh * d), t, row.data(), d);
+                            return static_cast<const float*>(row.data());
+                        },
+                        kv, pool);
+            }
             for (int g = 0; g < group; ++g) {
                 const int64_t h = int64_t(kvh) * group + g;
                 amx::attendBf16(a.q + h * d, a.qStride, a.numTokens, a.scale, kv, a.firstPos, a.out + h * d,
@@ -83,8 +150,8 @@ void causalAttentionTiled(const CausalRunArgs& a, ThreadPool& pool) {
     for (int kvh = 0; kvh < a.numKvHeads; ++kvh) {
         pool.parallelFor(L, 64, [&](int64_t b, int64_t e, int) {
             for (int64_t p = b; p < e; ++p) {
-                std::copy(a.keyRow(p) + kvh * d, a.keyRow(p) + (kvh + 1) * d, keys.data() + p * d);
-                std::copy(a.valueRow(p) + kvh * d, a.valueRow(p) + (kvh + 1) * d, values.data() + p * d);
+                loadKvRow(kvElement(a.keyRow(p), t, kvh * d), t, keys.data() + p * d, d);
+                loadKvRow(kvElement(a.valueRow(p), t, kvh * d), t, values.data() + p * d, d);
             }
         });
         pool.parallelFor(d, 1, [&](int64_t b, int64_t e, int) {
@@ -130,7 +197,21 @@ void pagedDecodeAttention(const PagedDecodeArgs& a, ThreadPool& pool) {
     const int64_t sliceHeads = (group + slices - 1) / slices;
     const int64_t perPair = (group + sliceHeads - 1) / sliceHeads;
     pool.parallelFor(pairs * perPair, 1, [&](int64_t begin, int64_t end, int) {
-        thread_local std::vector<float> scores, inv;
+        thread_local std::vector<float> scores, inv, rows;
+        const DType t = a.kvType;
+        const bool wide = t != DType::F32;
+        if (wide) rows.resize(size_t(16 * hd));
+        // A run of n rows of one KV head, at its stride in the cache, or widened to f32 (stride hd) first.
+        auto run = [&](const void* first, int64_t kvh, int64_t n, int64_t& stride) -> const float* {
+            if (!wide) {
+                stride = a.rowStride;
+                return static_cast<const float*>(first) + kvh * hd;
+            }
+            for (int64_t r = 0; r < n; ++r)
+                loadKvRow(kvElement(first, t, r * a.rowStride + kvh * hd), t, rows.data() + r * hd, hd);
+            stride = hd;
+            return rows.data();
+        };
         for (int64_t item = begin; item < end; ++item) {
             const int64_t k = item / (a.numKvHeads * perPair);
             const int64_t kvh = item / perPair % a.numKvHeads, g0 = item % perPair * sliceHeads;
@@ -142,7 +223,9 @@ void pagedDecodeAttention(const PagedDecodeArgs& a, ThreadPool& pool) {
             // Runs of <= 16 positions that never cross a KV block.
             for (int64_t p0 = 0, n = 0; p0 < len; p0 += n) {
                 n = std::min<int64_t>({16, len - p0, bs - p0 % bs});
-                groupScores(q, gn, a.keyRow(k, p0) + kvh * hd, a.rowStride, n, hd, a.scale, scores.data() + p0, len);
+                int64_t stride = 0;
+                const float* keys = run(a.keyRow(k, p0), kvh, n, stride);
+                groupScores(q, gn, keys, stride, n, hd, a.scale, scores.data() + p0, len);
             }
             for (int64_t g = 0; g < gn; ++g) {
                 float* r = scores.data() + g * len;
@@ -151,7 +234,9 @@ void pagedDecodeAttention(const PagedDecodeArgs& a, ThreadPool& pool) {
             std::fill(out, out + gn * hd, 0.0f);
             for (int64_t p0 = 0, n = 0; p0 < len; p0 += n) {
                 n = std::min<int64_t>({16, len - p0, bs - p0 % bs});
-                groupAccum(scores.data() + p0, len, gn, a.valueRow(k, p0) + kvh * hd, a.rowStride, n, hd, out);
+                int64_t stride = 0;
+                const float* values = run(a.valueRow(k, p0), kvh, n, stride);
+                groupAccum(scores.data() + p0, len, gn, values, stride, n, hd, out);
             }
             for (int64_t g = 0; g < gn; ++g)
                 for (int64_t d = 0; d < hd; ++d) out[g * hd + d] *= inv[size_t(g)];

@@ -7,9 +7,19 @@
 #include <cstdint>
 #include <functional>
 
+#include "core/dtype.h"
 #include "core/thread_pool.h"
 
 namespace wb::cpu {
+
+/// KV cache rows: stores n f32 values as `t` (F32 copies, F16 rounds to nearest even) and loads them back to f32.
+/// F16C where the active ISA has it (AVX2 and up), else the scalar conversions of core/dtype.h: the same bits.
+void storeKvRow(const float* src, void* dst, DType t, int64_t n);
+void loadKvRow(const void* src, DType t, float* dst, int64_t n);
+/// The address of element `index` of a row of `t` values.
+inline const void* kvElement(const void* row, DType t, int64_t index) {
+    return static_cast<const uint8_t*>(row) + index * (t == DType::F16 ? 2 : 4);
+}
 
 struct DenseAttentionArgs {
     const float* q = nullptr;  // row i of the queries at q + i * qStride (headDim floats)
@@ -46,8 +56,10 @@ struct CausalRunArgs {
     int numHeads = 0, numKvHeads = 0;
     int64_t headDim = 0;
     float scale = 1.0f;
-    /// The row of position p holding every KV head (KV head g at + g * headDim).
-    std::function<const float*(int64_t)> keyRow, valueRow;
+    /// The row of position p holding every KV head (KV head g at + g * headDim values of kvType).
+    std::function<const void*(int64_t)> keyRow, valueRow;
+    /// What the cache rows hold: F32, or F16 (widened to f32 when packed; BF16 tiles as before).
+    DType kvType = DType::F32;
     /// As DenseAttentionArgs::bf16: both products on BF16 tiles (AMX), fused (amx::attendBf16), when available.
     bool bf16 = false;
 };
@@ -69,12 +81,15 @@ struct PagedDecodeArgs {
     int numHeads = 0, numKvHeads = 0;
     int64_t headDim = 0;
     float scale = 1.0f;
-    /// Positions per KV block: rows of one block are consecutive, rowStride floats apart.
+    /// Positions per KV block: rows of one block are consecutive, rowStride values apart.
     int64_t blockSize = 0;
     int64_t rowStride = 0;
     std::function<int64_t(int64_t k)> length;
     /// The row of position p (every KV head; KV head g at + g * headDim) for the k-th token's sequence.
-    std::function<const float*(int64_t k, int64_t p)> keyRow, valueRow;
+    std::function<const void*(int64_t k, int64_t p)> keyRow, valueRow;
+    /// What the cache rows hold: F32, or F16 (a run of <= 16 rows of one KV head is widened to f32 in a
+    /// per-thread buffer before the kernels read it: the cache is streamed at half the bytes).
+    DType kvType = DType::F32;
 };
 
 void pagedDecodeAttention(const PagedDecodeArgs& a, ThreadPool& pool);

@@ -74,7 +74,17 @@ AttnBatch attnBatch(const AttentionBatch& b) {
     return {b.numTokens, b.tokenSeq, b.tokenPos, b.blockTables, b.maxBlocksPerSeq, b.maxContext};
 }
 
-AttnCache attnCache(const KvLayer& c) { return {c.keys, c.values, c.blockSize, c.numKvHeads, c.headDim}; }
+AttnCache attnCache(const KvLayer& c) {
+    return {static_cast<float*>(c.keys), static_cast<float*>(c.values), c.blockSize, c.numKvHeads, c.headDim};
+}
+
+// The CUDA kernels keep keys and values in f32 (the FP16 KV cache is the CPU backend's for now).
+Result<void> kvF32Only(const KvLayer& c) {
+    if (c.dtype != DType::F32)
+        return makeError("the CUDA backend keeps its KV cache in f32; a " + std::string(dtypeName(c.dtype)) +
+                         " cache is CPU-only (--kv-cache-dtype f32)");
+    return {};
+}
 
 // Above this many tokens an INT8 matmul expands the weight to FP16 and lets cuBLAS's tensor cores do it; below,
 // the register-dequant GEMV reads the weights fewer times than the expansion writes them.
@@ -387,11 +397,13 @@ Result<void> CudaDevice::gatherRows(const float* src, const int32_t* rows, int64
 }
 
 Result<void> CudaDevice::writeKv(const float* k, const float* v, const AttentionBatch& b, const KvLayer& c) {
+    WB_TRY(kvF32Only(c));
     return tracked(cuda::writeKv(k, v, attnBatch(b), attnCache(c), m_stream));
 }
 
 Result<void> CudaDevice::pagedAttention(const float* q, int numHeads, float scale, const AttentionBatch& b,
                                         const KvLayer& c, float* out) {
+    WB_TRY(kvF32Only(c));
     const AttnBatch ab = attnBatch(b);
     const int64_t need = pagedAttentionWorkspaceBytes(ab, numHeads, c.headDim);
     void* ws = nullptr;

@@ -33,9 +33,14 @@ Result<GenerateResult> DirectModel::generate(const std::vector<int32_t>& prompt,
     return wb::generate(*m->model, prompt, options, onText);
 }
 
-void DirectModel::resetCache(int64_t capacityTokens) {
+void DirectModel::resetCache(int64_t capacityTokens, KvCacheType kvType) {
     m->cache.reset();  // the old cache's blocks go before the new one's are taken
-    m->cache = std::make_unique<KvCache>(m->model->config(), capacityTokens);
+    const bool f16 = kvType == KvCacheType::F16 || (kvType == KvCacheType::Auto && capacityTokens >= kLongContextTokens && !m->model->onGpus());
+    m->cache = std::make_unique<KvCache>(m->model->config(), capacityTokens, 16, f16 ? DType::F16 : DType::F32);
+}
+
+KvCacheType DirectModel::cacheType() const {
+    return m->cache && m->cache->pool().dtype() == DType::F16 ? KvCacheType::F16 : KvCacheType::F32;
 }
 
 Result<void> DirectModel::forward(std::span<const int32_t> tokens, int64_t startPos, float* logits) {

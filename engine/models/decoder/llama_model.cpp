@@ -232,9 +232,10 @@ Range splitRange(int64_t total, int n, int r, int64_t align) {
 
 }  // namespace
 
-KvCache::KvCache(const ModelConfig& c, int64_t capacityTokens, int64_t blockSize)
+KvCache::KvCache(const ModelConfig& c, int64_t capacityTokens, int64_t blockSize, DType dtype)
     : m_capacity(capacityTokens),
-      m_pool(c.numLayers, c.numKvHeads * c.headDim, blockSize, BlockTable::blocksFor(capacityTokens, blockSize)) {
+      m_pool(c.numLayers, c.numKvHeads * c.headDim, blockSize, BlockTable::blocksFor(capacityTokens, blockSize),
+             KvStorage::Host, dtype) {
     for (int64_t i = 0; i < m_pool.numBlocks(); ++i) m_table.blocks.push_back(*m_pool.allocate());
 }
 
@@ -331,9 +332,10 @@ struct LlamaModel::Step {
     int64_t numSeqs = 0, maxBlocks = 0, maxCtx = 0;
     bool allLogits = false;
     float* logits = nullptr;
-    // Each rank's KV cache: layer l at keys[r] + l * layerStride[r].
-    std::vector<float*> keys, values;
+    // Each rank's KV cache: layer l at keys[r] + l * layerStride[r] bytes, values of kvType.
+    std::vector<uint8_t*> keys, values;
     std::vector<int64_t> layerStride;
+    DType kvType = DType::F32;
     int64_t numBlocks = 0, blockSize = 0;
 };
 
@@ -807,7 +809,8 @@ Result<LlamaModel::ShardedKv*> LlamaModel::shardedKv(KvBlockPool& pool) {
     kv->numBlocks = pool.numBlocks();
     kv->blockSize = pool.blockSize();
     for (auto& sh : m_shards) {
-        const int64_t bytes = c.numLayers * pool.numBlocks() * pool.blockSize() * sh->kvHeads * c.headDim * 4;
+        const int64_t bytes =
+                c.numLayers * pool.numBlocks() * pool.blockSize() * sh->kvHeads * c.headDim * pool.elementBytes();
         auto k = sh->device->allocate(bytes);
         if (!k) return makeError("KV cache on " + sh->device->name() + ": " + k.error().message);
         auto v = sh->device->allocate(bytes);
@@ -898,18 +901,19 @@ Result<void> LlamaModel::forwardImpl(std::span<const BatchSequence> batch, KvBlo
     }
     st.numBlocks = pool.numBlocks();
     st.blockSize = bs;
+    st.kvType = pool.dtype();
     if (kvOnHost()) {
         if (!pool.hasHostStorage()) return makeError("forward: the KV pool has no storage");
-        st.keys = {pool.keys(0, 0, 0)};
-        st.values = {pool.values(0, 0, 0)};
-        st.layerStride = {pool.numBlocks() * bs * pool.kvDim()};
+        st.keys = {static_cast<uint8_t*>(pool.keys(0, 0, 0))};
+        st.values = {static_cast<uint8_t*>(pool.values(0, 0, 0))};
+        st.layerStride = {pool.numBlocks() * bs * pool.kvDim() * pool.elementBytes()};
     } else {
         auto kv = shardedKv(pool);
         if (!kv) return kv.error();
         for (auto& sh : m_shards) {
-            st.keys.push_back((*kv)->keys[size_t(sh->rank)]->f32());
-            st.values.push_back((*kv)->values[size_t(sh->rank)]->f32());
-            st.layerStride.push_back(pool.numBlocks() * bs * sh->kvHeads * c.headDim);
+            st.keys.push_back(static_cast<uint8_t*>((*kv)->keys[size_t(sh->rank)]->data()));
+            st.values.push_back(static_cast<uint8_t*>((*kv)->values[size_t(sh->rank)]->data()));
+            st.layerStride.push_back(pool.numBlocks() * bs * sh->kvHeads * c.headDim * pool.elementBytes());
         }
     }
     Result<void> r = !m_workers ? runShard(*m_shards[0], st)
@@ -1009,6 +1013,7 @@ Result<void> LlamaModel::runShard(Shard& sh, const Step& st) {
         kl.blockSize = st.blockSize;
         kl.numKvHeads = sh.kvHeads;
         kl.headDim = hd;
+        kl.dtype = st.kvType;
         WB_TRY(d.writeKv(k, v, ab, kl));
         WB_TRY(d.pagedAttention(q, int(sh.heads), attnScale, ab, kl, att));
         WB_TRY(d.matmul(*L.wo, att, n, h));

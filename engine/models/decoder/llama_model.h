@@ -52,9 +52,11 @@ Result<ModelSummary> summarizeModel(const std::string& path);
 /// The KV cache of one sequence on its own: a private block pool whose blocks all belong to it.
 class KvCache {
 public:
-    KvCache(const ModelConfig& config, int64_t capacityTokens, int64_t blockSize = 16);
+    /// dtype: F32, or F16 (the FP16 KV cache; CPU devices only).
+    KvCache(const ModelConfig& config, int64_t capacityTokens, int64_t blockSize = 16, DType dtype = DType::F32);
     int64_t capacity() const { return m_capacity; }
     KvBlockPool& pool() { return m_pool; }
+    const KvBlockPool& pool() const { return m_pool; }
     const BlockTable& table() const { return m_table; }
 
 private:

@@ -547,6 +547,7 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
     if (n == 0) return makeError("forward: no tokens");
     ThreadPool& pool = *m_pool;
     const int64_t hd = c.headDim, qDim = c.numHeads * hd, kvDim = c.numKvHeads * hd;
+    const DType kvType = kv.dtype();
     const float attnScale = 1.0f / std::sqrt(float(hd));
     // A BF16 or INT8 load takes prefill attention's products on BF16 tiles too (where the CPU has them).
     const bool bf16Attention =
@@ -587,8 +588,8 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
             ropeInterleaved(ki, c.numKvHeads, hd, m_invFreq, m_pairAxis, pos);
             const int64_t slot = tokSlot[size_t(i)];
             const int32_t block = batch[size_t(tokSeq[size_t(i)])].blocks->blocks[size_t(slot / bs)];
-            std::memcpy(kv.keys(l, block, slot % bs), ki, size_t(kvDim) * 4);
-            std::memcpy(kv.values(l, block, slot % bs), vi, size_t(kvDim) * 4);
+            cpu::storeKvRow(ki, kv.keys(l, block, slot % bs), kvType, kvDim);
+            cpu::storeKvRow(vi, kv.values(l, block, slot % bs), kvType, kvDim);
         }
         // Entries with many tokens (prefill chunks: an image prompt is thousands) in query tiles through GEMMs;
         // decodes and short chunks one token and KV head at a time (cpu::pagedDecodeAttention).
@@ -609,8 +610,9 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
                 r.headDim = hd;
                 r.scale = attnScale;
                 r.bf16 = bf16Attention;
-                r.keyRow = [&](int64_t p) { return kv.keys(l, table[size_t(p / bs)], p % bs); };
-                r.valueRow = [&](int64_t p) { return kv.values(l, table[size_t(p / bs)], p % bs); };
+                r.keyRow = [&](int64_t p) -> const void* { return kv.keys(l, table[size_t(p / bs)], p % bs); };
+                r.valueRow = [&](int64_t p) -> const void* { return kv.values(l, table[size_t(p / bs)], p % bs); };
+                r.kvType = kvType;
                 cpu::causalAttentionTiled(r, pool);
             } else {
                 for (int64_t k = i; k < i + len; ++k) single.push_back(k);
@@ -634,8 +636,11 @@ Result<void> GlmModel::forward(std::span<const GlmSequenceStep> batch, KvBlockPo
         auto table = [&](int64_t k) -> const std::vector<int32_t>& {
             return batch[size_t(tokSeq[size_t(single[size_t(k)])])].blocks->blocks;
         };
-        d.keyRow = [&](int64_t k, int64_t p) { return kv.keys(l, table(k)[size_t(p / bs)], p % bs); };
-        d.valueRow = [&](int64_t k, int64_t p) { return kv.values(l, table(k)[size_t(p / bs)], p % bs); };
+        d.keyRow = [&](int64_t k, int64_t p) -> const void* { return kv.keys(l, table(k)[size_t(p / bs)], p % bs); };
+        d.valueRow = [&](int64_t k, int64_t p) -> const void* {
+            return kv.values(l, table(k)[size_t(p / bs)], p % bs);
+        };
+        d.kvType = kvType;
         cpu::pagedDecodeAttention(d, pool);
         cpu::matmul(L.wo, att.data(), n, h.data(), pool);
         byRows(n, [&](int64_t b, int64_t e) {
