@@ -4,6 +4,8 @@
 //
 // Usage: wb-bench-kernels [--dtypes F16,Q8_0,...] [--m 1,128,512] [--threads 1,2] [--reps N] [--isa avx512|avx2|scalar]
 //                         [--shapes 4096x4096,13696x4096,4096x13696]   (rows x cols, replacing the 1B shapes)
+//                         [--amx on|off|both]   (both: each m >= 16 line timed with the AMX tiles and without,
+//                                               back to back, so the ratio sees one machine load; path column)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/cpu/amx_gemm.h"
 #include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/weight_matrix.h"
 #include "core/thread_pool.h"
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
     std::vector<int> threadCounts = {1, 2};
     int reps = 5;
     std::vector<std::pair<int64_t, int64_t>> customShapes;
+    std::vector<bool> amxModes = {true};
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--dtypes") {
@@ -97,11 +101,20 @@ int main(int argc, char** argv) {
             }
         } else if (a == "--reps") {
             reps = std::stoi(v);
+        } else if (a == "--amx") {
+            amxModes.clear();
+            if (v == "on" || v == "both") amxModes.push_back(true);
+            if (v == "off" || v == "both") amxModes.push_back(false);
+            if (amxModes.empty()) {
+                std::fprintf(stderr, "--amx takes on, off or both\n");
+                return 2;
+            }
         } else if (a == "--isa") {
             cpu::setIsa(v == "scalar" ? cpu::Isa::Scalar : v == "avx2" ? cpu::Isa::Avx2 : cpu::Isa::Avx512);
         }
     }
-    std::printf("isa %s\n", cpu::isaName(cpu::activeIsa()));
+    std::printf("isa %s, AMX tiles %s\n", cpu::isaName(cpu::activeIsa()),
+                cpu::amx::available() ? (cpu::amx::enabled() ? "on" : "present, switched off") : "absent");
 
     struct Shape {
         int64_t rows, cols;
@@ -118,8 +131,8 @@ int main(int argc, char** argv) {
         ThreadPool pool(nt);
         std::printf("threads %d: memory read %.1f GB/s\n", nt, readBandwidth(pool, 3));
     }
-    std::printf("%-6s %-12s %6s %6s %4s %3s %10s %9s %8s\n", "dtype", "shape", "rows", "cols", "m", "thr", "ms",
-                "GFLOP/s", "GB/s");
+    std::printf("%-6s %-12s %6s %6s %4s %3s %-6s %10s %9s %8s\n", "dtype", "shape", "rows", "cols", "m", "thr",
+                "path", "ms", "GFLOP/s", "GB/s");
     std::mt19937 rng(42);
     std::normal_distribution<float> dist(0.0f, 0.05f);
     for (const Shape& s : shapes) {
@@ -172,23 +185,34 @@ int main(int argc, char** argv) {
                             best = std::min(best, (now() - t0) / inner);
                         }
                         const double flops = 2.0 * double(s.rows) * double(s.cols);
-                        std::printf("%-6s %-12s %6lld %6lld %4lld %3d %10.3f %9.1f %8.1f\n",
+                        std::printf("%-6s %-12s %6lld %6lld %4lld %3d %-6s %10.3f %9.1f %8.1f\n",
                                     std::string(dtypeName(t)).c_str(), s.what, (long long)s.rows, (long long)s.cols,
-                                    (long long)m, nt, best * 1e3, flops / best / 1e9, double(w.numBytes()) / best / 1e9);
+                                    (long long)m, nt, "vector", best * 1e3, flops / best / 1e9,
+                                    double(w.numBytes()) / best / 1e9);
                         continue;
                     }
-                    // Enough repetitions for ~0.3 s of work; best-of, since the machine is shared.
-                    double best = 1e30;
+                    // Enough repetitions for ~0.3 s of work; best-of, since the machine is shared. With both
+                    // paths the repetitions alternate between them.
                     const double flops = 2.0 * double(m) * double(s.rows) * double(s.cols);
                     const int inner = std::max(1, int(2e9 / flops / 8));
-                    for (int r = 0; r < reps; ++r) {
-                        const double t0 = now();
-                        for (int i = 0; i < inner; ++i) cpu::matmul(w, x.data(), m, y.data(), pool);
-                        best = std::min(best, (now() - t0) / inner);
+                    std::vector<double> best(amxModes.size(), 1e30);
+                    for (int r = 0; r < reps; ++r)
+                        for (size_t p = 0; p < amxModes.size(); ++p) {
+                            cpu::amx::setEnabled(amxModes[p]);
+                            const double t0 = now();
+                            for (int i = 0; i < inner; ++i) cpu::matmul(w, x.data(), m, y.data(), pool);
+                            best[p] = std::min(best[p], (now() - t0) / inner);
+                        }
+                    cpu::amx::setEnabled(true);
+                    for (size_t p = 0; p < amxModes.size(); ++p) {
+                        cpu::amx::setEnabled(amxModes[p]);
+                        const char* path = cpu::amx::suits(w, m) ? "amx" : "vector";
+                        cpu::amx::setEnabled(true);
+                        std::printf("%-6s %-12s %6lld %6lld %4lld %3d %-6s %10.3f %9.1f %8.1f\n",
+                                    std::string(dtypeName(t)).c_str(), s.what, (long long)s.rows, (long long)s.cols,
+                                    (long long)m, nt, path, best[p] * 1e3, flops / best[p] / 1e9,
+                                    double(w.numBytes()) / best[p] / 1e9);
                     }
-                    std::printf("%-6s %-12s %6lld %6lld %4lld %3d %10.3f %9.1f %8.1f\n",
-                                std::string(dtypeName(t)).c_str(), s.what, (long long)s.rows, (long long)s.cols,
-                                (long long)m, nt, best * 1e3, flops / best / 1e9, double(w.numBytes()) / best / 1e9);
                     std::fflush(stdout);
                 }
             }
