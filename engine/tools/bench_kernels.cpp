@@ -6,6 +6,7 @@
 //                         [--shapes 4096x4096,13696x4096,4096x13696]   (rows x cols, replacing the 1B shapes)
 //                         [--amx on|off|both]   (both: each m >= 16 line timed with the AMX tiles and without,
 //                                               back to back, so the ratio sees one machine load; path column)
+//                         [--amx-int8-probe]   (times BF16 tiles against per-32-block int8 tiles + f32 rescale)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -63,6 +64,124 @@ double readBandwidth(ThreadPool& pool, int reps) {
     return double(n) / best / 1e9;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WB_BENCH_AMX_PROBE 1
+#include <immintrin.h>
+#pragma GCC push_options
+// GCC 12 flags the deliberately undefined lanes of some AVX-512 intrinsics as uninitialized (as in amx_gemm.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16,amx-int8")
+
+struct alignas(64) ProbeTileConfig {
+    uint8_t palette = 1, startRow = 0, reserved[14] = {};
+    uint16_t colsb[16] = {};
+    uint8_t rows[16] = {};
+};
+
+// --amx-int8-probe: why the block types go to the BF16 tiles. One 32-k step of a 32-row × 32-token block (L1
+// data, one thread): `tdpbf16ps` with the scales already folded into the weights, against `tdpbssd` on one
+// 32-value block of int8 weights and activations, whose int32 products must then be stored and added into f32
+// with the block's weight scale × activation scale (each block has its own), with and without that rescale.
+// Requires available() (the tile state is granted by it).
+void amxInt8Probe() {
+    static uint16_t wa[16 * 1024] __attribute__((aligned(64))), xb[16 * 1024] __attribute__((aligned(64)));
+    static int8_t wq[16 * 1024] __attribute__((aligned(64))), xq[16 * 1024] __attribute__((aligned(64)));
+    static float dw[32 * 32], dx[32 * 32];
+    static int32_t cbuf[4][256] __attribute__((aligned(64)));
+    static float acc[4][256] __attribute__((aligned(64)));
+    for (int i = 0; i < 16 * 1024; ++i) {
+        wa[i] = uint16_t(0x3f80 + i % 7);
+        xb[i] = uint16_t(0x3f00 + i % 5);
+        wq[i] = int8_t(i * 37);
+        xq[i] = int8_t(i * 91);
+    }
+    for (int i = 0; i < 32 * 32; ++i) {
+        dw[i] = 0.01f * float(i % 13 + 1);
+        dx[i] = 0.02f * float(i % 11 + 1);
+    }
+    constexpr int kSteps = 64, kOuter = 1000;
+    auto timeIt = [](auto&& body) {
+        double best = 1e30;
+        for (int r = 0; r < 5; ++r) {
+            const double t0 = now();
+            body();
+            best = std::min(best, now() - t0);
+        }
+        return best / (kOuter * kSteps) * 1e9;
+    };
+    ProbeTileConfig bf;
+    for (int t = 0; t < 8; ++t) {
+        bf.colsb[t] = 64;
+        bf.rows[t] = 16;
+    }
+    _tile_loadconfig(&bf);
+    const double nsBf16 = timeIt([&] {
+        for (int o = 0; o < kOuter; ++o) {
+            _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+            for (int s = 0; s < kSteps; ++s) {
+                const uint16_t* a = wa + (s % 16) * 1024;
+                const uint16_t* b = xb + (s % 16) * 1024;
+                _tile_loadd(4, a, 64); _tile_loadd(5, a + 512, 64); _tile_loadd(6, b, 64); _tile_loadd(7, b + 512, 64);
+                _tile_dpbf16ps(0, 4, 6); _tile_dpbf16ps(1, 4, 7); _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7);
+            }
+            _tile_stored(0, acc[0], 64); _tile_stored(1, acc[1], 64); _tile_stored(2, acc[2], 64); _tile_stored(3, acc[3], 64);
+        }
+    });
+    ProbeTileConfig i8;
+    for (int t = 0; t < 4; ++t) {
+        i8.colsb[t] = 64;
+        i8.rows[t] = 16;
+    }
+    for (int t = 4; t < 6; ++t) {  // A: 16 weight rows × 32 int8 (one block)
+        i8.colsb[t] = 32;
+        i8.rows[t] = 16;
+    }
+    for (int t = 6; t < 8; ++t) {  // B: 8 rows of 4-value groups × 16 tokens
+        i8.colsb[t] = 64;
+        i8.rows[t] = 8;
+    }
+    _tile_loadconfig(&i8);
+    auto int8Steps = [&](bool rescale) {
+        for (int o = 0; o < kOuter; ++o)
+            for (int s = 0; s < kSteps; ++s) {
+                const int8_t* a = wq + (s % 16) * 1024;
+                const int8_t* b = xq + (s % 16) * 1024;
+                _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
+                _tile_loadd(4, a, 32); _tile_loadd(5, a + 512, 32); _tile_loadd(6, b, 64); _tile_loadd(7, b + 512, 64);
+                _tile_dpbssd(0, 4, 6); _tile_dpbssd(1, 4, 7); _tile_dpbssd(2, 5, 6); _tile_dpbssd(3, 5, 7);
+                _tile_stored(0, cbuf[0], 64); _tile_stored(1, cbuf[1], 64); _tile_stored(2, cbuf[2], 64); _tile_stored(3, cbuf[3], 64);
+                if (!rescale) continue;
+                const float* dws = dw + (s % 32) * 32;
+                const float* dxs = dx + (s % 32) * 32;
+                for (int t = 0; t < 4; ++t) {
+                    const __m512 vx = _mm512_loadu_ps(dxs + 16 * (t & 1));
+                    for (int i = 0; i < 16; ++i) {
+                        const __m512 sc = _mm512_mul_ps(vx, _mm512_set1_ps(dws[16 * (t >> 1) + i]));
+                        const __m512 v = _mm512_cvtepi32_ps(_mm512_load_si512(cbuf[t] + 16 * i));
+                        _mm512_store_ps(acc[t] + 16 * i, _mm512_fmadd_ps(v, sc, _mm512_load_ps(acc[t] + 16 * i)));
+                    }
+                }
+            }
+    };
+    const double nsInt8 = timeIt([&] { int8Steps(false); });
+    const double nsInt8Rescale = timeIt([&] { int8Steps(true); });
+    _tile_release();
+    const double flops = 2.0 * 32 * 32 * 32;
+    std::printf("AMX probe, one thread, ns per 32-k step of 32 rows x 32 tokens (GFLOP/s):\n"
+                "  tdpbf16ps, scales folded into the weights   %8.1f ns (%6.0f)\n"
+                "  tdpbssd per 32-block, no rescale            %8.1f ns (%6.0f)\n"
+                "  tdpbssd per 32-block + f32 rescale          %8.1f ns (%6.0f)\n",
+                nsBf16, flops / nsBf16, nsInt8, flops / nsInt8, nsInt8Rescale, flops / nsInt8Rescale);
+    std::printf("  (checksum %g)\n", double(acc[1][5]));
+}
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+#else
+#define WB_BENCH_AMX_PROBE 0
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +191,17 @@ int main(int argc, char** argv) {
     int reps = 5;
     std::vector<std::pair<int64_t, int64_t>> customShapes;
     std::vector<bool> amxModes = {true};
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--amx-int8-probe") != 0) continue;
+#if WB_BENCH_AMX_PROBE
+        if (cpu::amx::available()) {
+            amxInt8Probe();
+            return 0;
+        }
+#endif
+        std::fprintf(stderr, "no AMX tiles on this CPU (or build)\n");
+        return 1;
+    }
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i], v = argv[i + 1];
         if (a == "--dtypes") {
