@@ -2,7 +2,7 @@
 // activations are rounded to BF16 exactly as the tile path rounds them, so the only difference left is f32
 // accumulation order (bound: 1e-5 relative to the row's sum of |products|). Shapes around the tile edges
 // (16-row and 32-row weight blocks, odd token counts, more tokens than one packed block of 256), per-row int8
-// weights (exact in the tiles, scaled on output), and
+// weights (exact in the tiles, scaled on output), block-quantized weights (decoded to BF16 per panel), and
 // cpu::matmul's dispatch: it takes the tile path for BF16 weights and many tokens, and agrees with the AVX-512
 // path (f32 activations) within BF16 rounding of the activations. Skipped on a CPU without AMX.
 #include <QtTest>
@@ -144,6 +144,63 @@ private slots:
                 worst = std::max(worst, std::abs(double(y[size_t(t * n + r)]) - want) / mag);
             }
         QVERIFY2(worst < 1e-5, qPrintable(QString("worst relative error %1").arg(worst)));
+    }
+
+    // Block-quantized weights (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K): each weight decoded (scale × quant, K-quant mins
+    // subtracted) and rounded to BF16 per panel. Definition: bf16(x) · bf16(dequantizeRow(W)) in double, same bound
+    // as the BF16 path. Against the block kernels (int8 activations per 32, f32 weights) through cpu::matmul with
+    // the tiles switched off: the two differ by the activations' int8 / BF16 rounding and the weights' BF16
+    // rounding, bound 1e-2 of the row's sum of |products| (the int8 step alone is up to 2^-8 of a block's max).
+    void blockWeights_data() {
+        QTest::addColumn<int>("dtype");
+        QTest::addColumn<int>("m");
+        QTest::addColumn<int>("n");
+        QTest::addColumn<int>("k");
+        for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
+            const bool kq = t == DType::Q4_K || t == DType::Q6_K;
+            for (int m : {16, 33, 300})
+                for (auto [n, k] : {std::pair{16, 256}, std::pair{48, kq ? 768 : 544}, std::pair{96, 1536}})
+                    QTest::newRow(qPrintable(QString("%1_m%2_n%3_k%4").arg(QString::fromUtf8(dtypeName(t).data(), qsizetype(dtypeName(t).size()))).arg(m).arg(n).arg(k)))
+                            << int(t) << m << n << k;
+        }
+    }
+    void blockWeights() {
+        QFETCH(int, dtype);
+        QFETCH(int, m);
+        QFETCH(int, n);
+        QFETCH(int, k);
+        const DType t = DType(dtype);
+        Case c = makeCase(m, n, k, uint32_t(dtype * 131 + m + n + k));
+        auto w = convertWeight(c.W, t);
+        QVERIFY(w.ok());
+        QCOMPARE(int(w->dtype), dtype);
+        QVERIFY(cpu::amx::suits(*w, m));
+        ThreadPool pool(2);
+        std::vector<float> y(size_t(m * n), -1.0f), block(size_t(m * n), -1.0f);
+        QVERIFY(cpu::amx::setEnabled(true));
+        cpu::matmul(*w, c.x.data(), m, y.data(), pool);
+        QVERIFY(!cpu::amx::setEnabled(false));
+        cpu::matmul(*w, c.x.data(), m, block.data(), pool);
+        cpu::amx::setEnabled(true);
+        std::vector<float> wf(static_cast<size_t>(k));
+        double worst = 0, worstBlock = 0;
+        for (int64_t r = 0; r < n; ++r) {
+            dequantizeRow(t, w->data + r * w->rowBytes(), wf.data(), k);
+            for (int64_t i = 0; i < k; ++i) wf[size_t(i)] = bf16ToFp32(fp32ToBf16(wf[size_t(i)]));
+            for (int64_t tok = 0; tok < m; ++tok) {
+                double want = 0, mag = 0;
+                for (int64_t i = 0; i < k; ++i) {
+                    const double p = double(bf16ToFp32(fp32ToBf16(c.x[size_t(tok * k + i)]))) * double(wf[size_t(i)]);
+                    want += p;
+                    mag += std::abs(p);
+                }
+                const double got = y[size_t(tok * n + r)];
+                worst = std::max(worst, std::abs(got - want) / mag);
+                worstBlock = std::max(worstBlock, std::abs(got - double(block[size_t(tok * n + r)])) / mag);
+            }
+        }
+        QVERIFY2(worst < 1e-5, qPrintable(QString("worst relative error %1").arg(worst)));
+        QVERIFY2(worstBlock < 1e-2, qPrintable(QString("block kernel differs by %1").arg(worstBlock)));
     }
 
     void refusesWhatItCannotTake() {

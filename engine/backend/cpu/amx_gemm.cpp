@@ -69,8 +69,15 @@ bool setEnabled(bool on) {
     return enabled();
 }
 
+namespace {
+// Block-quantized types whose weights the tile path decodes to BF16 per panel.
+bool takesBlocks(DType t) {
+    return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q4_K || t == DType::Q6_K;
+}
+}  // namespace
+
 bool suits(const WeightMatrix& w, int64_t m) {
-    const bool type = w.dtype == DType::BF16 || (w.dtype == DType::I8 && w.rowScales);
+    const bool type = w.dtype == DType::BF16 || (w.dtype == DType::I8 && w.rowScales) || takesBlocks(w.dtype);
     return type && m >= kMinTokens && w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 &&
            w.cols % 32 == 0 && enabled();
 }
@@ -82,9 +89,12 @@ bool suits(const WeightMatrix& w, int64_t m) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,amx-tile,amx-bf16")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,amx-tile,amx-bf16")
 
 namespace {
+
+// k values per weight chunk held in L1 (a multiple of 256, the K-quants' super-block).
+constexpr int64_t kChunkMax = 512;
 
 struct alignas(64) TileConfig {
     uint8_t palette = 1;
@@ -154,6 +164,153 @@ void copyWeightTilesI8(const int8_t* w, int64_t K, int ra, int64_t k0, int64_t k
             }
 }
 
+// The same for block-quantized weights (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K): each value decoded to f32 (scale ×
+// quant, the mins of the K-quants subtracted) and rounded to BF16. k0 falls on a block boundary (kChunk is a
+// multiple of every block's width). The decode is paid once per weight value and token block (up to 256 tokens).
+inline __m512i bf16Pair(__m512 lo, __m512 hi) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)); }
+
+// 32 int8 quants times a scale per 16 (dLo for the first 16, dHi for the rest), as 32 BF16 values.
+inline __m512i scaleBlock(__m256i q, float dLo, float dHi) {
+    const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))),
+                                    _mm512_set1_ps(dLo));
+    const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))),
+                                    _mm512_set1_ps(dHi));
+    return bf16Pair(lo, hi);
+}
+inline __m512i scaleBlock(__m256i q, float d) { return scaleBlock(q, d, d); }
+
+// 32 unsigned quants (0..15) as d·q - m, 32 BF16 values (a Q4_K sub-block).
+inline __m512i scaleMinBlock(__m256i q, float d, float m) {
+    const __m512 vd = _mm512_set1_ps(d), vm = _mm512_set1_ps(m);
+    const __m512 lo = _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_castsi256_si128(q))), vd, vm);
+    const __m512 hi =
+            _mm512_fmsub_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm256_extracti128_si256(q, 1))), vd, vm);
+    return bf16Pair(lo, hi);
+}
+
+// The 6-bit scale and min of sub-block j of a Q4_K super-block (ggml's get_scale_min_k4).
+inline void scaleMinK4(int j, const uint8_t* q, int& sc, int& mn) {
+    if (j < 4) {
+        sc = q[j] & 63;
+        mn = q[j + 4] & 63;
+    } else {
+        sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        mn = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+inline float halfToFloat(const uint8_t* p) {
+    uint16_t h;
+    std::memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+// One row's k values [k0, k1) into `out` (BF16, contiguous).
+void decodeRowBf16(DType dtype, const uint8_t* row, int64_t k0, int64_t k1, uint16_t* out, float* scratch) {
+    switch (dtype) {
+        case DType::Q8_0: {
+            const uint8_t* b = row + (k0 / 32) * 34;
+            for (int64_t k = k0; k < k1; k += 32, b += 34, out += 32) {
+                const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2));
+                _mm512_storeu_si512(out, scaleBlock(q, halfToFloat(b)));
+            }
+            return;
+        }
+        case DType::Q4_0: {
+            const uint8_t* b = row + (k0 / 32) * 18;
+            const __m128i mask = _mm_set1_epi8(0xF);
+            const __m256i eight = _mm256_set1_epi8(8);
+            for (int64_t k = k0; k < k1; k += 32, b += 18, out += 32) {
+                const __m128i p = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 2));
+                const __m256i q = _mm256_sub_epi8(
+                        _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(p, 4), mask), _mm_and_si128(p, mask)), eight);
+                _mm512_storeu_si512(out, scaleBlock(q, halfToFloat(b)));
+            }
+            return;
+        }
+        case DType::Q5_0: {
+            const uint8_t* b = row + (k0 / 32) * 22;
+            const __m128i mask = _mm_set1_epi8(0xF);
+            const __m256i sixteen = _mm256_set1_epi8(16);
+            for (int64_t k = k0; k < k1; k += 32, b += 22, out += 32) {
+                uint32_t qh;
+                std::memcpy(&qh, b + 2, 4);
+                const __m128i p = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 6));
+                __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(p, 4), mask), _mm_and_si128(p, mask));
+                q = _mm256_mask_add_epi8(q, __mmask32(qh), q, sixteen);
+                _mm512_storeu_si512(out, scaleBlock(_mm256_sub_epi8(q, sixteen), halfToFloat(b)));
+            }
+            return;
+        }
+        case DType::Q4_K: {  // 144-byte super-blocks of 256: d, dmin, 12 bytes of 6-bit scales/mins, 128 of nibbles
+            const uint8_t* b = row + (k0 / 256) * 144;
+            const __m256i mask = _mm256_set1_epi8(0xF);
+            for (int64_t k = k0; k < k1; k += 256, b += 144) {
+                const float d = halfToFloat(b), dmin = halfToFloat(b + 2);
+                const uint8_t* sc = b + 4;
+                for (int j = 0; j < 4; ++j, out += 64) {
+                    const __m256i p = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 16 + 32 * j));
+                    int s1, m1, s2, m2;
+                    scaleMinK4(2 * j, sc, s1, m1);
+                    scaleMinK4(2 * j + 1, sc, s2, m2);
+                    _mm512_storeu_si512(out, scaleMinBlock(_mm256_and_si256(p, mask), d * float(s1), dmin * float(m1)));
+                    _mm512_storeu_si512(out + 32, scaleMinBlock(_mm256_and_si256(_mm256_srli_epi16(p, 4), mask),
+                                                                d * float(s2), dmin * float(m2)));
+                }
+            }
+            return;
+        }
+        case DType::Q6_K: {  // 210-byte super-blocks of 256: 128 bytes of low nibbles, 64 of high bit pairs,
+                             // 16 int8 scales (one per 16 values), d
+            const uint8_t* b = row + (k0 / 256) * 210;
+            const __m256i mask = _mm256_set1_epi8(0xF), hmask = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+            for (int64_t k = k0; k < k1; k += 256, b += 210) {
+                const float d = halfToFloat(b + 208);
+                const auto* scales = reinterpret_cast<const int8_t*>(b + 192);
+                for (int half = 0; half < 2; ++half, out += 128) {
+                    const uint8_t* ql = b + 64 * half;
+                    const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+                    const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+                    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 128 + 32 * half));
+                    const __m256i q[4] = {
+                            _mm256_or_si256(_mm256_and_si256(l0, mask), _mm256_and_si256(_mm256_slli_epi16(h, 4), hmask)),
+                            _mm256_or_si256(_mm256_and_si256(l1, mask), _mm256_and_si256(_mm256_slli_epi16(h, 2), hmask)),
+                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), mask), _mm256_and_si256(h, hmask)),
+                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), mask),
+                                            _mm256_and_si256(_mm256_srli_epi16(h, 2), hmask))};
+                    const int8_t* sc = scales + 8 * half;
+                    for (int i = 0; i < 4; ++i)
+                        _mm512_storeu_si512(out + 32 * i, scaleBlock(_mm256_sub_epi8(q[i], off), d * float(sc[2 * i]),
+                                                                     d * float(sc[2 * i + 1])));
+                }
+            }
+            return;
+        }
+        default: {
+            // Any other block type: the reference decoder to f32, then rounded to BF16.
+            const int64_t n = k1 - k0;
+            dequantizeRow(dtype, row + dtypeRowBytes(dtype, k0), scratch, n);
+            for (int64_t i = 0; i < n; i += 32)
+                _mm512_storeu_si512(out + i, bf16Pair(_mm512_loadu_ps(scratch + i), _mm512_loadu_ps(scratch + i + 16)));
+            return;
+        }
+    }
+}
+
+// Rows [r0, r0 + 16·ra) of w, k [k0, k1), decoded into tile order as copyWeightTiles lays them out.
+void copyWeightTilesBlocks(const WeightMatrix& w, int64_t r0, int ra, int64_t k0, int64_t k1, uint16_t* dst) {
+    alignas(64) uint16_t row[kChunkMax];
+    alignas(64) float scratch[kChunkMax];
+    const int64_t rb = w.rowBytes();
+    for (int a = 0; a < ra; ++a)
+        for (int r = 0; r < 16; ++r) {
+            decodeRowBf16(w.dtype, w.data + (r0 + 16 * a + r) * rb, k0, k1, row, scratch);
+            uint16_t* d = dst + a * 512 + r * 32;
+            for (int64_t k = 0; k < k1 - k0; k += 32, d += 1024)
+                _mm512_store_si512(d, _mm512_load_si512(row + k));
+        }
+}
+
 // One k chunk [k0, k1) of the C tiles of RA (1 or 2) × 16 weight rows and RB (1 or 2) token groups starting at
 // xa. The weights come copied tile by tile (see copyWeightTiles): tile (step s, rows 16a) at ab + (2s + a)·512. The accumulators start at zero (first chunk) or from `acc` (4 tiles of 16 × 16 f32), and end in
 // `acc` or, after the last chunk, transposed into y (token t of group b at y + (16·b + t)·ldy, features
@@ -212,13 +369,14 @@ void tileBlock(const uint16_t* ab, int64_t K, const uint16_t* xa, int64_t k0, in
 void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool) {
     const int64_t K = w.cols, N = w.rows;
     const bool i8 = w.dtype == DType::I8;
+    const bool blocks = takesBlocks(w.dtype);
     const auto* W = reinterpret_cast<const uint16_t*>(w.data);
     const auto* W8 = reinterpret_cast<const int8_t*>(w.data);
     // Tokens per packed block: the block is reused by every weight row, so the larger the fewer passes over the
     // weights (each pass streams all of W); 256 tokens make a pass cost far less than its arithmetic.
     constexpr int64_t kBlockTokens = 256;
     constexpr int64_t kMaxGroups = kBlockTokens / 16;
-    constexpr int64_t kChunk = 512;
+    constexpr int64_t kChunk = kChunkMax;
     thread_local std::vector<uint16_t> packed;
     const int64_t maxGroups = (std::min(m, kBlockTokens) + 15) / 16;
     if (int64_t(packed.size()) < maxGroups * 16 * K) packed.resize(size_t(maxGroups * 16 * K));
@@ -245,7 +403,8 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
                 for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
                     const int64_t k1 = std::min(K, k0 + kChunk);
                     const bool first = k0 == 0, last = k1 == K;
-                    if (i8) copyWeightTilesI8(W8 + r0 * K, K, two ? 2 : 1, k0, k1, ab);
+                    if (blocks) copyWeightTilesBlocks(w, r0, two ? 2 : 1, k0, k1, ab);
+                    else if (i8) copyWeightTilesI8(W8 + r0 * K, K, two ? 2 : 1, k0, k1, ab);
                     else copyWeightTiles(W + r0 * K, K, two ? 2 : 1, k0, k1, ab);
                     for (int64_t g = 0; g < groups; g += 2) {
                         const uint16_t* xg = xp + g * 16 * K;

@@ -29,13 +29,16 @@ bool setEnabled(bool on);
 /// Fewest tokens for which the tile path pays (below it the GEMV kernels are bound by reading the weights).
 constexpr int64_t kMinTokens = 16;
 
-/// Whether matmulBf16 takes this matrix and token count: BF16 or I8 (per-row int8), rows a multiple of 16, cols of
-/// 32, m >= kMinTokens, and enabled().
+/// Whether matmulBf16 takes this matrix and token count: BF16, I8 (per-row int8) or a block type (Q8_0, Q4_0,
+/// Q5_0, Q4_K, Q6_K), rows a multiple of 16, cols of 32, m >= kMinTokens, and enabled().
 bool suits(const WeightMatrix& w, int64_t m);
 
 /// y[m, w.rows] = x[m, w.cols] · Wᵀ (row-major f32 x and y). Requires suits(w, m). I8 weights go into the tiles
 /// as BF16 exactly (|q| <= 127), their row scales applied to the output: the same weights as the int8 vector
-/// kernels, with BF16 activations instead of int8 ones per 32-block.
+/// kernels, with BF16 activations instead of int8 ones per 32-block. Block-quantized weights are decoded
+/// (scale × quant, K-quant mins subtracted) and rounded to BF16 per 32-row × 512-column panel as the panel is
+/// used, never stored whole: BF16 weights (2^-9 relative) and BF16 activations against the block kernels'
+/// f32 weights and int8 activations per 32.
 void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool);
 
 /// Non-causal attention over one span of n tokens, one head (the vision tower's frames), fused on AMX tiles as
