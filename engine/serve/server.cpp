@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <deque>
 #include <filesystem>
@@ -681,8 +682,10 @@ const char* serveLimitOptionsHelp() {
 namespace wb {
 
 // OpenAI's POST /v1/audio/transcriptions: multipart/form-data with "file" (WAV, FLAC, OGG Vorbis or MP3) and
-// "model"; optional "language", "response_format" (json, text, verbose_json), "temperature" and "prompt" (both
-// accepted, not used: decoding is greedy). Runs on the handler thread: a long file holds one of them.
+// "model"; optional "language", "response_format" (json, text, verbose_json), "temperature" (0, the default:
+// beam search with the fallback from 0.0; T in (0, 1]: sampling from T, the fallback climbing by 0.2) and "prompt"
+// (accepted, not used); "seed" (not OpenAI's) seeds the sampling. Runs on the handler thread: a long file holds
+// one of them.
 void OpenAiServer::Impl::handleTranscription(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res) {
     if (!opt.asr)
         return sendError(*res, {404, "this server has no speech model (start it with wb serve --asr-model PATH)",
@@ -692,12 +695,14 @@ void OpenAiServer::Impl::handleTranscription(const HttpRequest& req, const std::
     auto form = parseMultipartForm(req.header("Content-Type"), req.body);
     if (!form) return sendError(*res, {400, form.error().message, "invalid_request_error", "", "invalid_multipart"});
     const FormPart* file = nullptr;
-    std::string model, language, format = "json";
+    std::string model, language, format = "json", temperature, seed;
     for (const auto& p : *form) {
         if (p.name == "file") file = &p;
         else if (p.name == "model") model = p.data;
         else if (p.name == "language") language = p.data;
         else if (p.name == "response_format") format = p.data;
+        else if (p.name == "temperature") temperature = p.data;
+        else if (p.name == "seed") seed = p.data;
     }
     if (!file) return sendError(*res, {400, "the form has no 'file' part", "invalid_request_error", "file", ""});
     if (model.empty()) return sendError(*res, {400, "the form has no 'model' part", "invalid_request_error", "model", ""});
@@ -709,6 +714,20 @@ void OpenAiServer::Impl::handleTranscription(const HttpRequest& req, const std::
     if (!audio) return sendError(*res, {400, audio.error().message, "invalid_request_error", "file", "invalid_audio"});
     TranscribeOptions to;
     to.language = language;
+    if (!temperature.empty()) {
+        char* end = nullptr;
+        const float v = std::strtof(temperature.c_str(), &end);
+        if (end == temperature.c_str() || *end || !(v >= 0.0f && v <= 1.0f))
+            return sendError(*res, {400, "temperature must be a number from 0 to 1", "invalid_request_error",
+                                    "temperature", ""});
+        to.temperature = v;
+    }
+    if (!seed.empty()) {
+        char* end = nullptr;
+        to.seed = std::strtoull(seed.c_str(), &end, 10);
+        if (end == seed.c_str() || *end || seed[0] == '-')
+            return sendError(*res, {400, "seed must be a non-negative integer", "invalid_request_error", "seed", ""});
+    }
     auto t = opt.asr->transcribe(*audio, to, opt.vad.get());
     if (!t) return sendError(*res, {400, t.error().message, "invalid_request_error", "language", ""});
     if (format == "text") return res->send(200, "text/plain; charset=utf-8", t->text + "\n");
@@ -721,8 +740,8 @@ void OpenAiServer::Impl::handleTranscription(const HttpRequest& req, const std::
         for (size_t i = 0; i < t->segments.size(); ++i) {
             const auto& s = t->segments[i];
             segs.push_back({{"id", int(i)}, {"seek", 0}, {"start", s.startSec}, {"end", s.endSec}, {"text", s.text},
-                            {"tokens", json::array()}, {"temperature", 0.0}, {"avg_logprob", 0.0},
-                            {"compression_ratio", 0.0}, {"no_speech_prob", 0.0}});
+                            {"tokens", json::array()}, {"temperature", s.temperature}, {"avg_logprob", s.avgLogprob},
+                            {"compression_ratio", s.compressionRatio}, {"no_speech_prob", s.noSpeechProb}});
         }
         j["segments"] = segs;
     }

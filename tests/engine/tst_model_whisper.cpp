@@ -148,6 +148,102 @@ private slots:
         auto lang = detectLanguage(model, enc);
         QVERIFY(lang.ok());
         QCOMPARE(*lang, m_g["language_token"].toInt());
+        // Beam search, 5 beams, as generate(num_beams=5): with timestamps (the tokens) and without (the tokens
+        // and sequences_scores, the length-normalised sum of log-probabilities).
+        auto tokensOf = [&](const char* key, bool dropPrompt) {
+            std::vector<int> v;
+            for (const auto& x : m_g[key].toObject()["tokens"].toArray()) v.push_back(x.toInt());
+            if (dropPrompt) v.erase(v.begin(), v.begin() + 4);  // <|sot|><|en|><|transcribe|><|notimestamps|>
+            while (!v.empty() && v.back() == model.config().eot) v.pop_back();
+            return v;
+        };
+        DecodeOptions beams = ts;
+        beams.beamSize = 5;
+        auto bt = decodeOnce(model, enc, beams);
+        QVERIFY2(bt.ok(), bt.ok() ? "" : bt.error().message.c_str());
+        QCOMPARE(bt->tokens, tokensOf("beam5_timestamps", false));
+        QVERIFY(bt->tokens != t->tokens);  // the goldens' beams differ from greedy: the search is exercised
+        beams.timestamps = false;
+        auto bn = decodeOnce(model, enc, beams);
+        QVERIFY(bn.ok());
+        QCOMPARE(bn->tokens, tokensOf("beam5_notimestamps", true));
+        const double wantScore = m_g["beam5_notimestamps"].toObject()["sequences_score"].toDouble();
+        QVERIFY2(std::fabs(bn->avgLogprob - wantScore) < 1e-3,
+                 qPrintable(QString("beam score %1, Transformers %2").arg(bn->avgLogprob).arg(wantScore)));
+        // What the temperature fallback looks at, on greedy without timestamps: Transformers'
+        // _retrieve_compression_ratio, _retrieve_avg_logprobs and WhisperNoSpeechDetection.
+        const QJsonObject fi = m_g["fallback_inputs"].toObject();
+        DecodeOptions gn = ts;
+        gn.timestamps = false;
+        auto gr = decodeOnce(model, enc, gn);
+        QVERIFY(gr.ok());
+        std::vector<int> gen;
+        for (const auto& x : fi["generated"].toArray()) gen.push_back(x.toInt());
+        QCOMPARE(gr->tokens, gen);
+        QVERIFY(std::fabs(gr->compressionRatio - fi["compression_ratio"].toDouble()) < 1e-9);
+        QVERIFY(std::fabs(tokenCompressionRatio(gen, model.config().vocab) - fi["compression_ratio"].toDouble()) <
+                1e-9);
+        QVERIFY2(std::fabs(gr->avgLogprob - fi["avg_logprob"].toDouble()) < 1e-3,
+                 qPrintable(QString("avg log-prob %1").arg(gr->avgLogprob)));
+        QVERIFY(std::fabs(gr->noSpeechProb - fi["no_speech_prob"].toDouble()) <
+                1e-3 * fi["no_speech_prob"].toDouble() + 1e-12);
+    }
+
+    void temperatureFallback() {
+        auto m = WhisperModel::load(m_ggml, 2);
+        QVERIFY(m.ok());
+        WhisperModel& model = **m;
+        const auto enc = model.encode(m_mel);
+        DecodeOptions o;
+        o.language = "en";
+        o.timestamps = false;
+        o.maxTokens = 40;
+        // Greedy on these random weights repeats itself (compression ratio 2.29, mean log-prob -0.49): with
+        // Transformers' thresholds it is kept at temperature 0.
+        FallbackOptions f;
+        auto keep = decodeWithFallback(model, enc, o, f);
+        QVERIFY(keep.ok());
+        QCOMPARE(keep->attempts, 1);
+        QCOMPARE(keep->temperature, 0.0f);
+        // A compression-ratio threshold below that: every temperature is tried and the last (1.0) is kept.
+        f.compressionRatioThreshold = 1.01;
+        o.seed = 7;
+        auto climb = decodeWithFallback(model, enc, o, f);
+        QVERIFY(climb.ok());
+        QCOMPARE(climb->attempts, 6);
+        QCOMPARE(climb->temperature, 1.0f);
+        QVERIFY(climb->tokens != keep->tokens);  // sampled at 1.0, not the greedy text
+        // Seeded: the same seed gives the same sample, another seed (almost surely) another one.
+        auto again = decodeWithFallback(model, enc, o, f);
+        QVERIFY(again.ok());
+        QCOMPARE(again->tokens, climb->tokens);
+        o.seed = 8;
+        auto other = decodeWithFallback(model, enc, o, f);
+        QVERIFY(other.ok());
+        QVERIFY(other->tokens != climb->tokens);
+        // A log-prob threshold above every decoding's, with the no-speech threshold below this window's
+        // no-speech probability: the window is silence after the first attempt.
+        FallbackOptions silent;
+        silent.logprobThreshold = 1.0;
+        silent.noSpeechThreshold = keep->noSpeechProb / 2;
+        auto quiet = decodeWithFallback(model, enc, o, silent);
+        QVERIFY(quiet.ok());
+        QVERIFY(quiet->noSpeech);
+        QCOMPARE(quiet->attempts, 1);
+        QVERIFY(quiet->text.empty() && quiet->segments.empty());
+        // Cancel: an error, not a partial text.
+        std::atomic<bool> stop{true};
+        o.cancel = &stop;
+        auto c = decodeOnce(model, enc, o);
+        QVERIFY(!c.ok());
+        QCOMPARE(QString::fromStdString(c.error().message), QString("cancelled"));
+        o.cancel = nullptr;
+        o.beamSize = 0;
+        QVERIFY(!decodeOnce(model, enc, o).ok());
+        // The API's temperature ladder.
+        QCOMPARE(fallbackTemperatures(0.0f, true).size(), size_t(6));
+        QCOMPARE(fallbackTemperatures(0.5f, true), (std::vector<float>{0.5f, 0.7f, 0.9f}));
+        QCOMPARE(fallbackTemperatures(0.5f, false), (std::vector<float>{0.5f}));
     }
 
     void cliAndApiAgree() {
@@ -223,9 +319,11 @@ private slots:
         // timestamps; its limit is n_text_ctx / 2 - 4 = 220 tokens per window.
         const QJsonObject ours =
             run(QStringLiteral(WB_EXE), {"transcribe", jfk, "-m", QString::fromStdString(m_ggml), "-l", "en",
-                                         "--no-timestamps", "-n", "220", "-t", "2", "--json"});
+                                         "--no-timestamps", "-n", "220", "-t", "2", "-bs", "1", "-nf", "--json"});
         QVERIFY(!theirs["text"].toString().trimmed().isEmpty());
         QCOMPARE(ours["text"].toString(), theirs["text"].toString().trimmed());
+        // (No beam comparison: @fugood/whisper.node 1.1.3 takes beamSize but always runs whisper.cpp's
+        // WHISPER_SAMPLING_GREEDY strategy, src/common.cpp, so its "beams" are greedy.)
         const QJsonObject vad = run(
             "node",
             {tool + "/run.mjs", "vad", QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")), jfk});

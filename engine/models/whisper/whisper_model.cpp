@@ -497,21 +497,39 @@ WhisperModel::Session WhisperModel::startSession(const std::vector<float>& enc) 
     Session s;
     s.selfK.assign(size_t(c.decLayers), std::vector<float>(size_t(c.textCtx) * size_t(c.dModel)));
     s.selfV = s.selfK;
-    s.crossK.resize(size_t(c.decLayers));
-    s.crossV.resize(size_t(c.decLayers));
+    auto cross = std::make_shared<CrossCache>();
+    cross->k.resize(size_t(c.decLayers));
+    cross->v.resize(size_t(c.decLayers));
     for (int i = 0; i < c.decLayers; ++i) {
-        s.crossK[size_t(i)].resize(enc.size());
-        s.crossV[size_t(i)].resize(enc.size());
-        linear(m_dec[size_t(i)].cross.k, enc.data(), c.audioCtx, s.crossK[size_t(i)].data(), *m_pool);
-        linear(m_dec[size_t(i)].cross.v, enc.data(), c.audioCtx, s.crossV[size_t(i)].data(), *m_pool);
+        cross->k[size_t(i)].resize(enc.size());
+        cross->v[size_t(i)].resize(enc.size());
+        linear(m_dec[size_t(i)].cross.k, enc.data(), c.audioCtx, cross->k[size_t(i)].data(), *m_pool);
+        linear(m_dec[size_t(i)].cross.v, enc.data(), c.audioCtx, cross->v[size_t(i)].data(), *m_pool);
     }
+    s.cross = std::move(cross);
     return s;
+}
+
+void WhisperModel::copySession(Session& dst, const Session& src) const {
+    const size_t rows = size_t(src.length) * size_t(m_cfg.dModel);
+    const size_t full = size_t(m_cfg.textCtx) * size_t(m_cfg.dModel);
+    dst.selfK.resize(src.selfK.size());
+    dst.selfV.resize(src.selfV.size());
+    for (size_t l = 0; l < src.selfK.size(); ++l) {
+        dst.selfK[l].resize(full);
+        dst.selfV[l].resize(full);
+        std::copy_n(src.selfK[l].begin(), rows, dst.selfK[l].begin());
+        std::copy_n(src.selfV[l].begin(), rows, dst.selfV[l].begin());
+    }
+    dst.cross = src.cross;
+    dst.length = src.length;
 }
 
 Result<std::vector<float>> WhisperModel::decode(Session& s, const std::vector<int>& tokens) {
     const auto& c = m_cfg;
     const int d = c.dModel;
     if (tokens.empty()) return makeError("whisper decode: no tokens");
+    if (!s.cross) return makeError("whisper decode: a session without an encoder output");
     if (s.length + int(tokens.size()) > c.textCtx) return makeError("whisper decode: past the text context");
     const int n = int(tokens.size()), pos0 = s.length;
     std::vector<float> x(size_t(n) * size_t(d));
@@ -537,7 +555,7 @@ Result<std::vector<float>> WhisperModel::decode(Session& s, const std::vector<in
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
         layerNorm(x.data(), l.crossLn, n, d, h.data());
         linear(l.cross.q, h.data(), n, q.data(), *m_pool);
-        attention(q.data(), n, s.crossK[size_t(li)].data(), s.crossV[size_t(li)].data(), c.audioCtx, c.decHeads, false,
+        attention(q.data(), n, s.cross->k[size_t(li)].data(), s.cross->v[size_t(li)].data(), c.audioCtx, c.decHeads, false,
                   0, a.data());
         linear(l.cross.o, a.data(), n, o.data(), *m_pool);
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
