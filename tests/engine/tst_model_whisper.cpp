@@ -11,8 +11,18 @@
 #include <QJsonObject>
 #include <QProcess>
 #include <QtTest>
-#include <cmath>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "api/engine.h"
+#include "api/server.h"
 #include "api/speech.h"
 #include "audio/audio_decode.h"
 #include "audio/log_mel.h"
@@ -338,6 +348,102 @@ private slots:
             QVERIFY(std::fabs(a[i].toArray()[1].toDouble() - b[i].toObject()["end"].toDouble()) < 0.011);
         }
 #endif
+    }
+
+    void serverTranscriptionDoesNotHoldAHandler() {
+        // wb serve with one handler thread: a long transcription (jfk.wav 20 times, on 30 s windows with the
+        // fallback, minutes on these random weights) runs on the transcription worker, so /health and /v1/models
+        // are answered while it runs; the client leaving cancels it (stop() then drains at once).
+        using Clock = std::chrono::steady_clock;
+        const std::string gguf = "models/stories260K/stories260K.gguf";
+        WB_REQUIRE_FIXTURE(gguf);
+        wb::EngineOptions eo;
+        eo.modelPath = wbtest::fixture(gguf);
+        eo.load.numThreads = 1;
+        auto e = wb::Engine::create(eo);
+        QVERIFY2(e.ok(), e.ok() ? "" : e.error().message.c_str());
+        auto asr = SpeechRecognizer::load(m_ggml, 1);
+        QVERIFY(asr.ok());
+        wb::ServeOptions so;
+        so.port = 0;
+        so.handlerThreads = 1;
+        so.drainSeconds = 30;
+        so.asr = std::shared_ptr<const SpeechRecognizer>(std::move(*asr));
+        auto srv = wb::OpenAiServer::create(**e, so);
+        QVERIFY(srv.ok());
+        auto port = (*srv)->bind();
+        QVERIFY(port.ok());
+        std::thread runner([&] { (void)(*srv)->run(); });
+        auto clip = audio::decodeAudioFile(wbtest::fixture(kJfk));
+        QVERIFY(clip.ok());
+        std::vector<float> longClip;
+        for (int i = 0; i < 20; ++i) longClip.insert(longClip.end(), clip->samples.begin(), clip->samples.end());
+        const std::string wavPath = wbtest::tempDir() + "/jfk-x20.wav";
+        QVERIFY(audio::writeWav16(wavPath, longClip, clip->sampleRate, clip->channels).ok());
+        QFile wf(QString::fromStdString(wavPath));
+        QVERIFY(wf.open(QIODevice::ReadOnly));
+        const QByteArray wav = wf.readAll();
+        const std::string b = "wbtestboundary";
+        std::string body = "--" + b + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--" + b +
+                           "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"long.wav\"\r\n"
+                           "Content-Type: audio/wav\r\n\r\n" + std::string(wav.constData(), size_t(wav.size())) +
+                           "\r\n--" + b + "--\r\n";
+        auto connectTo = [](int p) {
+            const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(uint16_t(p));
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+                ::close(fd);
+                return -1;
+            }
+            return fd;
+        };
+        auto sendAll = [](int fd, const std::string& data) {
+            for (size_t off = 0; off < data.size();) {
+                const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+                if (n <= 0) return false;
+                off += size_t(n);
+            }
+            return true;
+        };
+        auto recvFor = [](int fd, const std::string& until, int ms) {
+            std::string out;
+            const auto end = Clock::now() + std::chrono::milliseconds(ms);
+            while (Clock::now() < end && out.find(until) == std::string::npos) {
+                pollfd pf{fd, POLLIN, 0};
+                if (::poll(&pf, 1, 20) <= 0) continue;
+                char buf[4096];
+                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                out.append(buf, size_t(n));
+            }
+            return out;
+        };
+        const int post = connectTo(*port);
+        QVERIFY(post >= 0);
+        QVERIFY(sendAll(post, "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                              "boundary=" + b + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                              body));
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the handler has taken it by now
+        for (const char* path : {"/health", "/v1/models", "/health"}) {
+            const int fd = connectTo(*port);
+            QVERIFY(fd >= 0);
+            QVERIFY(sendAll(fd, std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+            const std::string r = recvFor(fd, "}", 3000);
+            ::close(fd);
+            QVERIFY2(r.rfind("HTTP/1.1 200", 0) == 0, (std::string(path) + ": " + r).c_str());
+        }
+        // The transcription is still running (nothing answered yet): the GETs did not wait behind it.
+        QVERIFY(recvFor(post, "HTTP/1.1", 50).empty());
+        ::close(post);  // leaving cancels it
+        const auto t0 = Clock::now();
+        (*srv)->stop();
+        runner.join();
+        const double stopSec = std::chrono::duration<double>(Clock::now() - t0).count();
+        QVERIFY2(stopSec < 10.0, std::to_string(stopSec).c_str());  // not the 30 s drain, not the whole file
+        srv->reset();
     }
 
     void badModelsAreErrors() {
