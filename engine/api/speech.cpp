@@ -40,6 +40,14 @@ Result<SpeechAudio> decodeSpeechAudio(std::span<const uint8_t> bytes, const std:
     return toSpeech(audio::decodeAudio(bytes, what, limits), what);
 }
 
+Result<DecodedAudio> loadAudioFile(const std::string& path, double maxDurationSec) {
+    audio::AudioLimits limits;
+    limits.maxDurationSec = maxDurationSec;
+    auto clip = audio::decodeAudioFile(path, limits);
+    if (!clip) return clip.error();
+    return DecodedAudio{std::move(clip->samples), clip->sampleRate, clip->channels};
+}
+
 struct SpeechDetector::Impl {
     audio::SileroVad vad;
 };

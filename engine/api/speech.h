@@ -29,6 +29,17 @@ Result<SpeechAudio> loadSpeechAudio(const std::string& path, double maxDurationS
 Result<SpeechAudio> decodeSpeechAudio(std::span<const uint8_t> bytes, const std::string& what,
                                       double maxDurationSec = 4 * 3600.0);
 
+/// A file decoded as it is (its own rate and channels, interleaved, -1..1), for front ends that show or play it.
+struct DecodedAudio {
+    std::vector<float> samples;
+    int sampleRate = 0;
+    int channels = 0;
+};
+
+/// Decodes WAV, FLAC, OGG Vorbis or MP3 (by content) without resampling: the decoder loadSpeechAudio uses, with
+/// its checks (a lying header, truncation, the length limit). Errors name the file. Blocking; thread-safe.
+Result<DecodedAudio> loadAudioFile(const std::string& path, double maxDurationSec = 4 * 3600.0);
+
 /// One stretch of speech, in seconds from the start of the clip.
 struct SpeechSpan {
     double startSec = 0;

@@ -6,7 +6,7 @@
 #include <memory>
 #include <sndfile.h>
 
-#include "audio/audio_decode.h"
+#include "api/speech.h"
 
 namespace wbgui {
 
@@ -20,9 +20,9 @@ using SndFile = std::unique_ptr<SNDFILE, SndCloser>;
 }  // namespace
 
 AudioClip decodeAudioFile(const QString& path) {
-    // The engine's decoder (engine/audio/audio_decode: libsndfile from memory, the length limit, a WAV header
-    // that lies refused): one decoder for the GUI, `wb transcribe` and the server.
-    auto r = wb::audio::decodeAudioFile(QFile::encodeName(path).toStdString());
+    // The engine's decoder (engine/audio/audio_decode through api/speech.h: libsndfile from memory, the length
+    // limit, a WAV header that lies refused): one decoder for the GUI, `wb transcribe` and the server.
+    auto r = wb::loadAudioFile(QFile::encodeName(path).toStdString());
     AudioClip clip;
     if (!r) {
         clip.error = QString::fromStdString(r.error().message);

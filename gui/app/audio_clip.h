@@ -1,9 +1,9 @@
 // Decoded audio held in memory: what the input panel shows as a waveform, plays and hands to the chat. Files are
-// decoded by the engine's decoder (engine/audio/audio_decode, libsndfile: WAV, FLAC, OGG Vorbis, MP3) and
-// recordings written with libsndfile, rather than QAudioDecoder, because on Debian 12's Qt 6.4 the default
-// GStreamer backend fails MP3 unless the output format is forced (losing the file's own rate and channels) and the
-// FFmpeg backend never reports an error for a corrupt file. Qt Multimedia is used for the devices: the microphone
-// (QAudioSource) and playback (QAudioSink).
+// decoded by the engine's decoder (wb::loadAudioFile over engine/audio/audio_decode, libsndfile: WAV, FLAC, OGG
+// Vorbis, MP3) and recordings written with libsndfile, rather than QAudioDecoder, because on Debian 12's Qt 6.4
+// the default GStreamer backend fails MP3 unless the output format is forced (losing the file's own rate and
+// channels) and the FFmpeg backend never reports an error for a corrupt file. Qt Multimedia is used for the
+// devices: the microphone (QAudioSource) and playback (QAudioSink).
 #pragma once
 
 #include <QString>
