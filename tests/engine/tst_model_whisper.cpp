@@ -199,6 +199,39 @@ private slots:
                 1e-3 * fi["no_speech_prob"].toDouble() + 1e-12);
     }
 
+    void batchedStepEqualsOneByOne() {
+        // The beams' batched decoder step gives each session what decode() gives it alone.
+        auto m = WhisperModel::load(m_hf, 2);
+        QVERIFY(m.ok());
+        WhisperModel& model = **m;
+        const auto enc = model.encode(m_mel);
+        auto base = model.startSession(enc);
+        QVERIFY(model.decode(base, {50258, 50259, 50359}).ok());
+        std::vector<WhisperModel::Session> batch(3), single(3);
+        const std::vector<int> next = {50364, 264, 9037};
+        std::vector<WhisperModel::Session*> rows;
+        for (int i = 0; i < 3; ++i) {
+            model.copySession(batch[size_t(i)], base);
+            model.copySession(single[size_t(i)], base);
+            rows.push_back(&batch[size_t(i)]);
+        }
+        auto step = model.decodeStep(rows, next);
+        QVERIFY(step.ok());
+        for (int i = 0; i < 3; ++i) {
+            auto one = model.decode(single[size_t(i)], {next[size_t(i)]});
+            QVERIFY(one.ok());
+            double maxErr = 0;
+            for (size_t v = 0; v < one->size(); ++v)
+                maxErr = std::max(maxErr, std::fabs(double((*step)[size_t(i)][v]) - double((*one)[v])));
+            QVERIFY2(maxErr < 1e-4, qPrintable(QString("row %1: %2").arg(i).arg(maxErr)));
+            QCOMPARE(batch[size_t(i)].length, single[size_t(i)].length);
+        }
+        // Sessions of other lengths, or one token short: errors.
+        rows[1]->length += 1;
+        QVERIFY(!model.decodeStep(rows, next).ok());
+        QVERIFY(!model.decodeStep({rows[0]}, next).ok());
+    }
+
     void temperatureFallback() {
         auto m = WhisperModel::load(m_ggml, 2);
         QVERIFY(m.ok());

@@ -279,11 +279,16 @@ Result<Decoded> decodeBeams(WhisperModel& m, const Prepared& p, const DecodeOpti
         const double bestPossible = curScore[0] / double(step + 1);
         if (int(done.size()) >= B && !(bestPossible > done.back().score)) improvable = false;
         if (!improvable) break;
+        // All beams' next token in one batched step (the weights read once for the B rows).
+        std::vector<WhisperModel::Session*> rows;
+        std::vector<int> last;
         for (int b = 0; b < B; ++b) {
-            auto r = m.decode(cur[size_t(b)], {curTok[size_t(b)].back()});
-            if (!r) return r.error();
-            logits[size_t(b)] = std::move(*r);
+            rows.push_back(&cur[size_t(b)]);
+            last.push_back(curTok[size_t(b)].back());
         }
+        auto r = m.decodeStep(rows, last);
+        if (!r) return r.error();
+        logits = std::move(*r);
     }
     Decoded out;
     if (done.empty()) return out;  // no tokens allowed at all

@@ -86,6 +86,10 @@ public:
     void copySession(Session& dst, const Session& src) const;
     /// Feeds `tokens` at the session's end; returns the logits of the last one [vocab].
     Result<std::vector<float>> decode(Session& s, const std::vector<int>& tokens);
+    /// One token for each of several sessions of the same length over the same encoder output (the beams of a
+    /// beam search): the weights are read once for all rows. Returns each session's logits [vocab].
+    Result<std::vector<std::vector<float>>> decodeStep(const std::vector<Session*>& sessions,
+                                                      const std::vector<int>& tokens);
 
     ThreadPool& pool() { return *m_pool; }
 
