@@ -1,6 +1,7 @@
 #include "api/speech.h"
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 
 #include "audio/audio_decode.h"
@@ -37,6 +38,14 @@ Result<SpeechAudio> decodeSpeechAudio(std::span<const uint8_t> bytes, const std:
     audio::AudioLimits limits;
     limits.maxDurationSec = maxDurationSec;
     return toSpeech(audio::decodeAudio(bytes, what, limits), what);
+}
+
+Result<DecodedAudio> loadAudioFile(const std::string& path, double maxDurationSec) {
+    audio::AudioLimits limits;
+    limits.maxDurationSec = maxDurationSec;
+    auto clip = audio::decodeAudioFile(path, limits);
+    if (!clip) return clip.error();
+    return DecodedAudio{std::move(clip->samples), clip->sampleRate, clip->channels};
 }
 
 struct SpeechDetector::Impl {
@@ -110,24 +119,37 @@ Result<Transcript> SpeechRecognizer::transcribe(const SpeechAudio& audio, const 
     } else {
         for (double t = 0; t < out.durationSec; t += 30.0) windows.push_back({t, std::min(t + 30.0, out.durationSec)});
     }
+    if (options.beamSize < 1 || options.beamSize > 16) return makeError("the beam size must be 1 to 16");
+    if (!std::isfinite(options.temperature) || options.temperature < 0 || options.temperature > 2)
+        return makeError("the temperature must be 0 to 2");
     whisper::DecodeOptions d;
     d.language = options.language;
     d.timestamps = options.timestamps;
     d.maxTokens = options.maxTokensPerWindow;
+    d.beamSize = options.beamSize;
+    d.cancel = options.cancel;
+    whisper::FallbackOptions fallback;
+    fallback.temperatures = fallbackTemperatures(options.temperature, options.temperatureFallback);
+    if (!options.temperatureFallback) fallback.compressionRatioThreshold = fallback.noSpeechThreshold = 0;
     for (size_t w = 0; w < windows.size(); ++w) {
+        if (options.cancel && options.cancel->load()) return makeError("cancelled");
+        d.seed = options.seed + 1000003ull * w;
         const size_t from = std::min(audio.samples.size(), size_t(windows[w].startSec * 16000.0));
         const size_t to = std::min(audio.samples.size(), size_t(windows[w].endSec * 16000.0 + 0.5));
         out.speechSec += double(to - from) / 16000.0;
         const std::span<const float> part(audio.samples.data() + from, to - from);
         const auto mel = audio::whisperLogMel(part, m_impl->filters);
-        auto r = whisper::transcribeWindow(*m_impl->model, mel.data, d);
+        auto r = whisper::transcribeWindow(*m_impl->model, mel.data, d, fallback);
         if (!r) return r.error();
+        out.fallbacks += r->attempts - 1;
+        out.silentWindows += r->noSpeech ? 1 : 0;
         if (out.language.empty()) out.language = r->language;
         d.language = out.language;  // the first window's language for the rest
         const double offset = double(from) / 16000.0, windowLen = double(to - from) / 16000.0;
         for (const auto& seg : r->segments) {
             TranscriptSegment s{offset + std::min(seg.startSec, windowLen), offset + std::min(seg.endSec, windowLen),
-                                seg.text};
+                                seg.text,        r->temperature, r->avgLogprob, r->compressionRatio,
+                                r->noSpeechProb};
             out.segments.push_back(std::move(s));
         }
         out.text += r->text;
@@ -137,6 +159,13 @@ Result<Transcript> SpeechRecognizer::transcribe(const SpeechAudio& audio, const 
     const size_t first = out.text.find_first_not_of(' ');
     out.text = first == std::string::npos ? std::string() : out.text.substr(first);
     return out;
+}
+
+std::vector<float> fallbackTemperatures(float first, bool fallback) {
+    std::vector<float> t = {first};
+    if (fallback)
+        for (int i = 1; first + 0.2f * float(i) <= 1.0f + 1e-4f; ++i) t.push_back(first + 0.2f * float(i));
+    return t;
 }
 
 std::vector<SpeechSpan> speechWindows(std::span<const SpeechSpan> spans, double maxSec) {

@@ -2,6 +2,7 @@
 // with the Silero VAD (whisper.cpp's ggml file), docs/VOICE.md. Implemented over engine/audio/.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -27,6 +28,17 @@ struct SpeechAudio {
 Result<SpeechAudio> loadSpeechAudio(const std::string& path, double maxDurationSec = 4 * 3600.0);
 Result<SpeechAudio> decodeSpeechAudio(std::span<const uint8_t> bytes, const std::string& what,
                                       double maxDurationSec = 4 * 3600.0);
+
+/// A file decoded as it is (its own rate and channels, interleaved, -1..1), for front ends that show or play it.
+struct DecodedAudio {
+    std::vector<float> samples;
+    int sampleRate = 0;
+    int channels = 0;
+};
+
+/// Decodes WAV, FLAC, OGG Vorbis or MP3 (by content) without resampling: the decoder loadSpeechAudio uses, with
+/// its checks (a lying header, truncation, the length limit). Errors name the file. Blocking; thread-safe.
+Result<DecodedAudio> loadAudioFile(const std::string& path, double maxDurationSec = 4 * 3600.0);
 
 /// One stretch of speech, in seconds from the start of the clip.
 struct SpeechSpan {
@@ -68,12 +80,20 @@ struct TranscribeOptions {
     std::string language;    // "en", "de", ...; empty: detected from the first window (multilingual models)
     bool timestamps = true;  // segment timestamps (otherwise one segment per 30 s window)
     int maxTokensPerWindow = 224;
+    int beamSize = 5;                   // whisper.cpp's CLI default (whisper-cli -bs 5); 1: greedy
+    float temperature = 0;              // the first temperature; > 0 samples (one sample, no beams)
+    bool temperatureFallback = true;    // retry at +0.2 up to 1.0 while the text looks wrong (docs/VOICE.md)
+    uint64_t seed = 0;                  // sampling seed: the same seed, the same text
+    const std::atomic<bool>* cancel = nullptr;  // set from any thread: transcribe returns the error "cancelled"
 };
 
 struct TranscriptSegment {
     double startSec = 0;
     double endSec = 0;
     std::string text;
+    // Of the 30 s window the segment came from (as OpenAI's verbose_json reports them).
+    float temperature = 0;
+    double avgLogprob = 0, compressionRatio = 0, noSpeechProb = 0;
 };
 
 struct Transcript {
@@ -82,7 +102,12 @@ struct Transcript {
     std::vector<TranscriptSegment> segments;
     double durationSec = 0;
     double speechSec = 0;  // what was transcribed: the VAD's windows, or the whole clip
+    int fallbacks = 0;     // windows decoded again at a higher temperature
+    int silentWindows = 0; // windows judged silence (no-speech probability)
 };
+
+/// The temperatures a transcription tries: `first`, then +0.2 up to 1.0 with `fallback`, else `first` alone.
+std::vector<float> fallbackTemperatures(float first, bool fallback);
 
 /// Whisper (a Hugging Face WhisperForConditionalGeneration folder or a whisper.cpp ggml-*.bin) on the CPU.
 /// `transcribe` runs one transcription at a time (calls from several threads queue on a mutex).

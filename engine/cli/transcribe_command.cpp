@@ -23,12 +23,17 @@ const char* kTranscribeUsage = R"(usage: wb transcribe FILE [options]
   --vad-only            print the speech segments alone (needs --vad-model)
   --vad-threshold P     speech probability threshold (default 0.5)
   -m, --model PATH      Whisper model (HF folder or whisper.cpp ggml-*.bin): prints segments
-                        "[start --> end] text" (greedy, with timestamps); with --vad-model the speech is
+                        "[start --> end] text" (with timestamps); with --vad-model the speech is
                         trimmed and cut at pauses into <= 30 s windows
   -l, --language CODE   en, de, ... (default: detected)
   -t, --threads N       CPU threads (default: all cores)
   --no-timestamps       one segment per 30 s window (<|notimestamps|> in the prompt)
   -n, --max-tokens N    tokens per 30 s window at most (default 224)
+  -bs, --beam-size N    beam search with N beams (default 5, as whisper.cpp's whisper-cli; 1: greedy)
+  --temperature T       first decoding temperature (default 0; > 0 samples)
+  -nf, --no-fallback    no temperature fallback (default: +0.2 up to 1.0 while the compression ratio
+                        is > 2.4 or the mean log-probability < -1.0)
+  --seed N              sampling seed (default 0)
   --json                machine-readable output
 )";
 
@@ -41,8 +46,10 @@ int usageError(const std::string& msg) {
 
 int runTranscribeCommand(int argc, char** argv) {
     std::string file, vadModel, model, language;
-    int threads = 0, maxTokens = 224;
-    bool vadOnly = false, asJson = false, noTimestamps = false;
+    int threads = 0, maxTokens = 224, beamSize = 5;
+    float temperature = 0;
+    unsigned long long seed = 0;
+    bool vadOnly = false, asJson = false, noTimestamps = false, noFallback = false;
     VadSettings vs;
     for (int i = 2; i < argc; ++i) {
         const std::string k = argv[i];
@@ -71,6 +78,27 @@ int runTranscribeCommand(int argc, char** argv) {
             if (!value(v)) return usageError(k + " needs a number");
             maxTokens = std::atoi(v.c_str());
             if (maxTokens < 1) return usageError(k + " needs a positive number");
+        } else if (k == "-bs" || k == "--beam-size") {
+            std::string v;
+            if (!value(v)) return usageError(k + " needs a number");
+            char* end = nullptr;
+            beamSize = int(std::strtol(v.c_str(), &end, 10));
+            if (end == v.c_str() || *end || beamSize < 1 || beamSize > 16) return usageError(k + " takes 1 to 16");
+        } else if (k == "--temperature") {
+            std::string v;
+            if (!value(v)) return usageError(k + " needs a value");
+            char* end = nullptr;
+            temperature = std::strtof(v.c_str(), &end);
+            if (end == v.c_str() || *end || !(temperature >= 0.0f && temperature <= 2.0f))
+                return usageError(k + " takes 0 to 2");
+        } else if (k == "-nf" || k == "--no-fallback") {
+            noFallback = true;
+        } else if (k == "--seed") {
+            std::string v;
+            if (!value(v)) return usageError(k + " needs a number");
+            char* end = nullptr;
+            seed = std::strtoull(v.c_str(), &end, 10);
+            if (end == v.c_str() || *end) return usageError(k + " needs a number");
         } else if (k == "-t" || k == "--threads") {
             std::string v;
             if (!value(v)) return usageError(k + " needs a number");
@@ -108,6 +136,10 @@ int runTranscribeCommand(int argc, char** argv) {
         to.language = language;
         to.maxTokensPerWindow = maxTokens;
         to.timestamps = !noTimestamps;
+        to.beamSize = beamSize;
+        to.temperature = temperature;
+        to.temperatureFallback = !noFallback;
+        to.seed = seed;
         const auto start = std::chrono::steady_clock::now();
         auto t = (*rec)->transcribe(*audio, to, detector.get());
         const double transcribeMs =
@@ -123,6 +155,9 @@ int runTranscribeCommand(int argc, char** argv) {
             for (const auto& s : t->segments)
                 segs.push_back({{"start", s.startSec}, {"end", s.endSec}, {"text", s.text}});
             j["segments"] = segs;
+            j["beam_size"] = beamSize;
+            j["fallbacks"] = t->fallbacks;
+            j["silent_windows"] = t->silentWindows;
             j["transcribe_ms"] = transcribeMs;  // decoding the audio and loading the model excluded
             std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
         } else {

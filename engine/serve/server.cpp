@@ -8,12 +8,15 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <deque>
 #include <filesystem>
 #include <mutex>
 #include <random>
+#include <functional>
 #include <set>
+#include <thread>
 
 #include "api/chat_prompt.h"
 #include "serve/http_server.h"
@@ -145,9 +148,24 @@ struct OpenAiServer::Impl {
     std::condition_variable stopCv;
     bool stopRequested = false;
     bool running = false;
+    std::mutex asrMutex;
+    std::condition_variable asrCv;
+    std::deque<std::function<void()>> asrJobs;
+    std::set<std::shared_ptr<std::atomic<bool>>> asrLive;
+    bool asrStop = false;
+    std::thread asrWorker;
     std::unique_ptr<HttpServer> http;  // last: destroyed first, while the rest is still there
 
     Impl(Engine& e, ServeOptions o) : engine(e), opt(std::move(o)), pixels(opt.maxImagePixelsInFlight) {}
+    ~Impl() {
+        {
+            std::lock_guard lock(asrMutex);
+            asrStop = true;
+            for (const auto& c : asrLive) c->store(true);
+        }
+        asrCv.notify_all();
+        if (asrWorker.joinable()) asrWorker.join();
+    }
 
     static void sendError(HttpResponder& res, const ApiError& e, const HttpResponder::Headers& extra = {}) {
         res.send(e.status, "application/json", apiErrorBody(e), extra);
@@ -157,9 +175,18 @@ struct OpenAiServer::Impl {
     void handle(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res);
     void handleGenerate(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res, bool chat);
     void handleTranscription(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res);
+    // Transcriptions: one worker thread of their own (SpeechRecognizer runs one at a time anyway), started on
+    // the first request; each queued or running one has a stop flag (client gone, shutdown).
+    void enqueueTranscription(const std::shared_ptr<std::atomic<bool>>& cancel, std::function<void()> job);
+    void answerTranscription(HttpResponder& res, const FormPart& file, const TranscribeOptions& to,
+                             const std::string& format);
     void cancelLive() {
-        std::lock_guard lock(liveMutex);
-        for (RequestId id : live) engine.cancel(id);
+        {
+            std::lock_guard lock(liveMutex);
+            for (RequestId id : live) engine.cancel(id);
+        }
+        std::lock_guard lock(asrMutex);
+        for (const auto& c : asrLive) c->store(true);
     }
     json usageJson(const Event& fin) const {
         return {{"prompt_tokens", fin.usage.promptTokens},
@@ -681,8 +708,10 @@ const char* serveLimitOptionsHelp() {
 namespace wb {
 
 // OpenAI's POST /v1/audio/transcriptions: multipart/form-data with "file" (WAV, FLAC, OGG Vorbis or MP3) and
-// "model"; optional "language", "response_format" (json, text, verbose_json), "temperature" and "prompt" (both
-// accepted, not used: decoding is greedy). Runs on the handler thread: a long file holds one of them.
+// "model"; optional "language", "response_format" (json, text, verbose_json), "temperature" (0, the default:
+// beam search with the fallback from 0.0; T in (0, 1]: sampling from T, the fallback climbing by 0.2) and "prompt"
+// (accepted, not used); "seed" (not OpenAI's) seeds the sampling. The handler only reads the form: the audio is
+// decoded and transcribed on the transcription worker, which answers (a client that goes away cancels it).
 void OpenAiServer::Impl::handleTranscription(const HttpRequest& req, const std::shared_ptr<HttpResponder>& res) {
     if (!opt.asr)
         return sendError(*res, {404, "this server has no speech model (start it with wb serve --asr-model PATH)",
@@ -692,26 +721,92 @@ void OpenAiServer::Impl::handleTranscription(const HttpRequest& req, const std::
     auto form = parseMultipartForm(req.header("Content-Type"), req.body);
     if (!form) return sendError(*res, {400, form.error().message, "invalid_request_error", "", "invalid_multipart"});
     const FormPart* file = nullptr;
-    std::string model, language, format = "json";
+    std::string model, language, format = "json", temperature, seed;
     for (const auto& p : *form) {
         if (p.name == "file") file = &p;
         else if (p.name == "model") model = p.data;
         else if (p.name == "language") language = p.data;
         else if (p.name == "response_format") format = p.data;
+        else if (p.name == "temperature") temperature = p.data;
+        else if (p.name == "seed") seed = p.data;
     }
     if (!file) return sendError(*res, {400, "the form has no 'file' part", "invalid_request_error", "file", ""});
     if (model.empty()) return sendError(*res, {400, "the form has no 'model' part", "invalid_request_error", "model", ""});
     if (format != "json" && format != "text" && format != "verbose_json")
         return sendError(*res, {400, "response_format '" + format + "' is not supported (json, text, verbose_json)",
                                 "invalid_request_error", "response_format", ""});
-    auto audio = decodeSpeechAudio({reinterpret_cast<const uint8_t*>(file->data.data()), file->data.size()},
-                                   file->filename.empty() ? "file" : sanitizeUtf8(file->filename), opt.maxAudioSeconds);
-    if (!audio) return sendError(*res, {400, audio.error().message, "invalid_request_error", "file", "invalid_audio"});
     TranscribeOptions to;
     to.language = language;
+    if (!temperature.empty()) {
+        char* end = nullptr;
+        const float v = std::strtof(temperature.c_str(), &end);
+        if (end == temperature.c_str() || *end || !(v >= 0.0f && v <= 1.0f))
+            return sendError(*res, {400, "temperature must be a number from 0 to 1", "invalid_request_error",
+                                    "temperature", ""});
+        to.temperature = v;
+    }
+    if (!seed.empty()) {
+        char* end = nullptr;
+        to.seed = std::strtoull(seed.c_str(), &end, 10);
+        if (end == seed.c_str() || *end || seed[0] == '-')
+            return sendError(*res, {400, "seed must be a non-negative integer", "invalid_request_error", "seed", ""});
+    }
+    // Decoding and transcribing run on the transcription worker, not here: a long file must not hold one of the
+    // handler threads (as a chat request's generation runs on the engine's thread). The form's bytes move along.
+    auto cancel = std::make_shared<std::atomic<bool>>(false);
+    res->onClientGone([cancel] { cancel->store(true); });
+    to.cancel = cancel.get();
+    auto parts = std::make_shared<std::vector<FormPart>>(std::move(*form));
+    const FormPart* filePart = nullptr;
+    for (const auto& p : *parts)
+        if (p.name == "file") filePart = &p;
+    enqueueTranscription(cancel, [this, res, parts, filePart, to, format] {
+        answerTranscription(*res, *filePart, to, format);
+    });
+}
+
+void OpenAiServer::Impl::enqueueTranscription(const std::shared_ptr<std::atomic<bool>>& cancel,
+                                              std::function<void()> job) {
+    std::unique_lock lock(asrMutex);
+    ++outstanding;  // run() and the destructor wait for it; cancelLive() stops it
+    asrLive.insert(cancel);
+    asrJobs.push_back([this, cancel, job = std::move(job)] {
+        job();
+        {
+            std::lock_guard l(asrMutex);
+            asrLive.erase(cancel);
+        }
+        --outstanding;  // last: after this the server may be destroyed
+    });
+    if (!asrWorker.joinable())
+        asrWorker = std::thread([this] {
+            std::unique_lock l(asrMutex);
+            for (;;) {
+                asrCv.wait(l, [&] { return asrStop || !asrJobs.empty(); });
+                if (asrJobs.empty()) return;  // asked to stop, nothing left
+                auto next = std::move(asrJobs.front());
+                asrJobs.pop_front();
+                l.unlock();
+                next();
+                l.lock();
+            }
+        });
+    lock.unlock();
+    asrCv.notify_one();
+}
+
+void OpenAiServer::Impl::answerTranscription(HttpResponder& res, const FormPart& file, const TranscribeOptions& to,
+                                             const std::string& format) {
+    if (to.cancel && to.cancel->load())
+        return sendError(res, {503, "the server is shutting down", "server_error", "", "shutting_down"});
+    auto audio = decodeSpeechAudio({reinterpret_cast<const uint8_t*>(file.data.data()), file.data.size()},
+                                   file.filename.empty() ? "file" : sanitizeUtf8(file.filename), opt.maxAudioSeconds);
+    if (!audio) return sendError(res, {400, audio.error().message, "invalid_request_error", "file", "invalid_audio"});
     auto t = opt.asr->transcribe(*audio, to, opt.vad.get());
-    if (!t) return sendError(*res, {400, t.error().message, "invalid_request_error", "language", ""});
-    if (format == "text") return res->send(200, "text/plain; charset=utf-8", t->text + "\n");
+    if (!t && to.cancel && to.cancel->load())
+        return sendError(res, {503, "the server is shutting down", "server_error", "", "shutting_down"});
+    if (!t) return sendError(res, {400, t.error().message, "invalid_request_error", "language", ""});
+    if (format == "text") return res.send(200, "text/plain; charset=utf-8", t->text + "\n");
     json j{{"text", t->text}};
     if (format == "verbose_json") {
         j["task"] = "transcribe";
@@ -721,12 +816,12 @@ void OpenAiServer::Impl::handleTranscription(const HttpRequest& req, const std::
         for (size_t i = 0; i < t->segments.size(); ++i) {
             const auto& s = t->segments[i];
             segs.push_back({{"id", int(i)}, {"seek", 0}, {"start", s.startSec}, {"end", s.endSec}, {"text", s.text},
-                            {"tokens", json::array()}, {"temperature", 0.0}, {"avg_logprob", 0.0},
-                            {"compression_ratio", 0.0}, {"no_speech_prob", 0.0}});
+                            {"tokens", json::array()}, {"temperature", s.temperature}, {"avg_logprob", s.avgLogprob},
+                            {"compression_ratio", s.compressionRatio}, {"no_speech_prob", s.noSpeechProb}});
         }
         j["segments"] = segs;
     }
-    sendJson(*res, j);
+    sendJson(res, j);
 }
 
 }  // namespace wb

@@ -1,4 +1,5 @@
 #include "app/agent_view.h"
+#include "app/input_panel.h"
 
 #include "app/theme.h"
 
@@ -135,6 +136,23 @@ AgentView::AgentView(EngineBridge* bridge, QWidget* parent) : QWidget(parent), m
     m_modelName->setPlaceholderText(tr("model id (default: the first listed)"));
     m_task = static_cast<QLineEdit*>(named(new QLineEdit, "agentTask"));
     m_task->setPlaceholderText(tr("What the agent should do on the phone, e.g. “Turn on Wi-Fi”"));
+    // Voice input: the chat composer's (InputPanel) without images; each clip is transcribed into the task.
+    m_voice = new InputPanel(QDir::tempPath() + QStringLiteral("/workbench-voice"));
+    m_voice->setObjectName(QStringLiteral("agentVoice"));
+    m_voice->setVoiceOnly(true);
+    m_voice->setCapabilities(false, false,
+                             tr("Speaking the task needs a speech model (settings voice/asrModel or WB_ASR_MODEL)"));
+    connect(m_voice, &InputPanel::transcriptionFinished, this, [this](const QString& text, const QString& error) {
+        if (!error.isEmpty()) {
+            if (error != QLatin1String("cancelled")) m_runStatus->setText(tr("Voice input: %1").arg(error));
+            return;
+        }
+        const QString said = text.trimmed();
+        if (said.isEmpty()) return;
+        // Into the field for the person to check and edit; nothing runs until Run.
+        m_task->setText(m_task->text().trimmed().isEmpty() ? said : m_task->text().trimmed() + QLatin1Char(' ') + said);
+        m_task->setFocus();
+    });
     m_sourceKind = static_cast<QComboBox*>(named(new QComboBox, "agentSourceKind"));
     m_sourceKind->addItem(tr("Replay folder"));
     m_sourceKind->addItem(tr("Android phone (adb)"));
@@ -181,7 +199,10 @@ AgentView::AgentView(EngineBridge* bridge, QWidget* parent) : QWidget(parent), m
     g->addWidget(m_url, 0, 2, 1, 2);
     g->addWidget(m_modelName, 0, 4, 1, 2);
     g->addWidget(new QLabel(tr("Task")), 1, 0);
-    g->addWidget(m_task, 1, 1, 1, 5);
+    auto* taskColumn = new QVBoxLayout;
+    taskColumn->addWidget(m_task);
+    taskColumn->addWidget(m_voice);
+    g->addLayout(taskColumn, 1, 1, 1, 5);
     g->addWidget(new QLabel(tr("Screen")), 2, 0);
     g->addWidget(m_sourceKind, 2, 1);
     auto* sourceRow = new QHBoxLayout;

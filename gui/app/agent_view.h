@@ -36,6 +36,7 @@ struct AgentStep;
 namespace wbgui {
 
 class EngineBridge;
+class InputPanel;
 struct AgentRunControl;
 
 /// One step of a run as the view shows it: Qt value types only, made on the worker.
@@ -87,6 +88,10 @@ public:
     const AgentRunView& run() const { return m_run; }
     int currentStep() const;  // -1: none
     void showStep(int index);
+    /// Voice input for the task: a clip recorded or attached here is trimmed by the VAD and transcribed (off the
+    /// GUI thread, with progress and Cancel) into the task field, for the person to edit before Run. The speech
+    /// models are the chat's (settings voice/asrModel, voice/vadModel or WB_ASR_MODEL, WB_VAD_MODEL).
+    InputPanel* voiceInput() const { return m_voice; }
 
 signals:
     void runLoaded(bool ok);
@@ -118,6 +123,7 @@ private:
     QLineEdit* m_url = nullptr;
     QLineEdit* m_modelName = nullptr;
     QLineEdit* m_task = nullptr;
+    InputPanel* m_voice = nullptr;
     QComboBox* m_sourceKind = nullptr;
     QLineEdit* m_screens = nullptr;
     QPushButton* m_browse = nullptr;

@@ -6,6 +6,8 @@
 #include <memory>
 #include <sndfile.h>
 
+#include "api/speech.h"
+
 namespace wbgui {
 
 namespace {
@@ -18,38 +20,17 @@ using SndFile = std::unique_ptr<SNDFILE, SndCloser>;
 }  // namespace
 
 AudioClip decodeAudioFile(const QString& path) {
+    // The engine's decoder (engine/audio/audio_decode through api/speech.h: libsndfile from memory, the length
+    // limit, a WAV header that lies refused): one decoder for the GUI, `wb transcribe` and the server.
+    auto r = wb::loadAudioFile(QFile::encodeName(path).toStdString());
     AudioClip clip;
-    auto fail = [&](const QString& why) {
-        AudioClip bad;
-        bad.error = path + QStringLiteral(": ") + why;
-        return bad;
-    };
-    // libsndfile's own message for a file it cannot place is sometimes "does not exist" even when it does (its
-    // MP3 probe overwrites the error), so the file itself is checked first and its message kept only then.
-    QFile probe(path);
-    if (!probe.open(QIODevice::ReadOnly)) return fail(probe.errorString());
-    if (probe.size() == 0) return fail(QStringLiteral("the file is empty"));
-    probe.close();
-
-    SF_INFO info{};
-    SndFile f(sf_open(QFile::encodeName(path).constData(), SFM_READ, &info));
-    if (!f) return fail(QStringLiteral("not a WAV, FLAC, OGG Vorbis or MP3 file that can be decoded"));
-    if (info.channels <= 0 || info.samplerate <= 0)
-        return fail(QStringLiteral("no audio stream (%1 Hz, %2 channels)").arg(info.samplerate).arg(info.channels));
-    // Read to the end rather than trusting info.frames: for MP3 it is an estimate.
-    clip.sampleRate = info.samplerate;
-    clip.channels = info.channels;
-    if (info.frames > 0 && info.frames < (sf_count_t(1) << 31)) clip.samples.reserve(info.frames * info.channels);
-    QVector<float> chunk(4096 * info.channels);
-    sf_count_t read = 0;
-    while ((read = sf_readf_float(f.get(), chunk.data(), 4096)) > 0)
-        clip.samples.append(chunk.cbegin(), chunk.cbegin() + read * info.channels);
-    if (sf_error(f.get()) != SF_ERR_NO_ERROR) return fail(QString::fromLocal8Bit(sf_strerror(f.get())));
-    if (clip.frames() == 0) return fail(QStringLiteral("no audio frames could be decoded"));
-    // A truncated file decodes its first part without complaint; a clip far shorter than the header promises
-    // would be attached silently cut, so it is refused.
-    if (info.frames > 0 && clip.frames() < info.frames * 9 / 10)
-        return fail(QStringLiteral("corrupt or truncated: decoded %1 of %2 frames").arg(clip.frames()).arg(info.frames));
+    if (!r) {
+        clip.error = QString::fromStdString(r.error().message);
+        return clip;
+    }
+    clip.samples = QVector<float>(r->samples.begin(), r->samples.end());
+    clip.sampleRate = r->sampleRate;
+    clip.channels = r->channels;
     return clip;
 }
 

@@ -1,7 +1,8 @@
 // Decoded audio held in memory: what the input panel shows as a waveform, plays and hands to the chat. Files are
-// read and written with libsndfile (WAV, FLAC, OGG Vorbis, MP3) rather than QAudioDecoder, because on Debian 12's
-// Qt 6.4 the default GStreamer backend fails MP3 unless the output format is forced (losing the file's own rate
-// and channels) and the FFmpeg backend never reports an error for a corrupt file. Qt Multimedia is used for the
+// decoded by the engine's decoder (wb::loadAudioFile over engine/audio/audio_decode, libsndfile: WAV, FLAC, OGG
+// Vorbis, MP3) and recordings written with libsndfile, rather than QAudioDecoder, because on Debian 12's Qt 6.4
+// the default GStreamer backend fails MP3 unless the output format is forced (losing the file's own rate and
+// channels) and the FFmpeg backend never reports an error for a corrupt file. Qt Multimedia is used for the
 // devices: the microphone (QAudioSource) and playback (QAudioSink).
 #pragma once
 
@@ -30,9 +31,9 @@ struct Waveform {
     QString error;
 };
 
-/// Decodes a WAV, FLAC, OGG Vorbis or MP3 file (the format is taken from the content, not the name). Blocking:
-/// the panel runs it on a pool thread. A file that cannot be read, is not audio, or ends before the length its
-/// header gives comes back with `error` naming the file and the cause.
+/// Decodes a WAV, FLAC, OGG Vorbis or MP3 file (the format is taken from the content, not the name) with the
+/// engine's decoder. Blocking: the panel runs it on a pool thread. A file that cannot be read, is not audio, or
+/// ends before the length its header gives comes back with `error` naming the file and the cause.
 AudioClip decodeAudioFile(const QString& path);
 
 /// Writes `clip` in the format the suffix names (wav: 16-bit PCM, flac, ogg: Vorbis, mp3). Returns an empty string

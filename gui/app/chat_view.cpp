@@ -273,11 +273,16 @@ void Composer::keyPressEvent(QKeyEvent* e) {
 }
 
 bool Composer::canInsertFromMimeData(const QMimeData* source) const {
-    return (inputPanel && inputPanel->acceptsImages() && source->hasImage()) ||
-           QPlainTextEdit::canInsertFromMimeData(source);
+    return (inputPanel && inputPanel->canAccept(source)) || QPlainTextEdit::canInsertFromMimeData(source);
 }
 
 void Composer::insertFromMimeData(const QMimeData* source) {
+    // Image and audio files dropped on the prompt box are attachments, not their paths as text; audio is then
+    // transcribed into the prompt (InputPanel::dropMime, setting voice/transcribeOnDrop).
+    if (inputPanel && source->hasUrls() && inputPanel->canAccept(source)) {
+        inputPanel->dropMime(source);
+        return;
+    }
     if (inputPanel && source->hasImage()) {
         if (inputPanel->acceptsImages()) inputPanel->addImage(qvariant_cast<QImage>(source->imageData()));
         return;

@@ -129,7 +129,8 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
     connect(m_remove, &QPushButton::clicked, this, &InputPanel::removeSelected);
     connect(m_record, &QPushButton::clicked, this, [this] { isRecording() ? stopRecording() : void(startRecording()); });
     connect(m_play, &QPushButton::clicked, this, [this] { isPlaying() ? stopPlayback() : void(startPlayback()); });
-    connect(m_transcribe, &QPushButton::clicked, this, [this] { transcribeClip(); });
+    connect(m_transcribe, &QPushButton::clicked, this,
+            [this] { m_transcribing ? cancelTranscription() : void(transcribeClip()); });
     connect(this, &InputPanel::transcriptionProgress, this, [this](double f) {
         if (m_transcribing) m_audioLabel->setText(tr("Transcribing… %1 %").arg(int(f * 100)));
     });
@@ -139,6 +140,7 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
         const QString vad = qEnvironmentVariable("WB_VAD_MODEL", settings.value("voice/vadModel").toString());
         m_asrPath = asr;
         m_vadPath = vad;
+        m_transcribeOnDrop = settings.value("voice/transcribeOnDrop", true).toBool();
     }
     connect(m_recordRefresh, &QTimer::timeout, this, [this] { m_wave->setWaveform(waveformOf(m_recording)); });
     // Plugging in a headset or starting the sound server enables the buttons without a restart.
@@ -149,6 +151,7 @@ InputPanel::InputPanel(const QString& pasteDir, QWidget* parent) : QWidget(paren
 }
 
 InputPanel::~InputPanel() {
+    if (m_cancel) m_cancel->store(true);  // closing does not wait for the whole transcription
     m_transcribeFuture.waitForFinished();
     // The sink reads m_playBuffer, a member that dies before the child objects do.
     stopPlayback();
@@ -156,7 +159,7 @@ InputPanel::~InputPanel() {
 }
 
 void InputPanel::setCapabilities(bool images, bool audio, const QString& reason) {
-    m_images = images;
+    m_images = images && !m_voiceOnly;
     m_audio = audio;
     m_reason = reason;
     updateEnabled();
@@ -170,10 +173,12 @@ void InputPanel::updateEnabled() {
     m_addAudio->setToolTip(audioIn ? tr("Attach a WAV, FLAC, OGG or MP3 file") : m_reason);
     m_list->setToolTip(m_images ? tr("Double-click for the full-size view") : m_reason);
     setAcceptDrops(m_images || audioIn);
-    m_transcribe->setEnabled(canTranscribe());
-    m_transcribe->setToolTip(m_asrPath.isEmpty() ? tr("No speech model (settings voice/asrModel or WB_ASR_MODEL)")
-                                                 : tr("Transcribe the clip into the prompt with %1")
-                                                       .arg(QFileInfo(m_asrPath).fileName()));
+    m_transcribe->setEnabled(canTranscribe() || m_transcribing);
+    m_transcribe->setText(m_transcribing ? tr("Cancel") : tr("Transcribe"));
+    m_transcribe->setToolTip(m_transcribing        ? tr("Stop the transcription")
+                             : m_asrPath.isEmpty() ? tr("No speech model (settings voice/asrModel or WB_ASR_MODEL)")
+                                                   : tr("Transcribe the clip into the prompt with %1")
+                                                         .arg(QFileInfo(m_asrPath).fileName()));
     m_remove->setEnabled(m_list->count() > 0 || !m_audioPath.isEmpty());
 
     // The model's rule comes first: a device is no use for an input the model cannot take.
@@ -375,8 +380,12 @@ bool InputPanel::setAudioFile(const QString& path) {
         const AudioClip clip = watcher->result();
         if (clip.isValid()) showClip(path, clip);
         else showAudioError(clip.error);
+        const bool transcribe = clip.isValid() && (m_voiceOnly || m_autoTranscribe == path);
+        m_autoTranscribe.clear();
         Q_EMIT audioDecoded(path, clip.error);
+        if (transcribe) transcribeClip();
     });
+    m_autoTranscribe.clear();
     watcher->setFuture(QtConcurrent::run(&decodeAudioFile, path));
     return true;
 }
@@ -491,6 +500,7 @@ void InputPanel::stopRecording() {
         if (error.isEmpty()) showClip(path, clip);
         else showAudioError(error);
         Q_EMIT recordingFinished(path, error);
+        if (error.isEmpty() && m_voiceOnly) transcribeClip();
     });
     watcher->setFuture(QtConcurrent::run([clip, path] { return writeAudioFile(clip, path); }));
 }
@@ -590,6 +600,7 @@ bool InputPanel::canTranscribe() const {
 bool InputPanel::transcribeClip() {
     if (!canTranscribe()) return false;
     m_transcribing = true;
+    m_cancel = std::make_shared<std::atomic<bool>>(false);
     updateEnabled();
     m_audioLabel->setText(tr("Transcribing %1…").arg(QFileInfo(m_audioPath).fileName()));
     struct Outcome {
@@ -602,9 +613,10 @@ bool InputPanel::transcribeClip() {
     outcome->vad = m_vad;
     const std::string asrPath = m_asrPath.toStdString(), vadPath = m_vadPath.toStdString();
     const std::string clipPath = m_audioPath.toStdString();
+    auto cancel = m_cancel;
     // Everything heavy (loading the models, decoding and resampling, the VAD, Whisper) runs on the pool thread;
     // the GUI thread only gets progress events and the result.
-    auto job = [this, outcome, asrPath, vadPath, clipPath] {
+    auto job = [this, outcome, asrPath, vadPath, clipPath, cancel] {
         if (!outcome->asr) {
             auto r = wb::SpeechRecognizer::load(asrPath);
             if (!r) return void(outcome->error = QString::fromStdString(r.error().message));
@@ -617,7 +629,10 @@ bool InputPanel::transcribeClip() {
         }
         auto audio = wb::loadSpeechAudio(clipPath);
         if (!audio) return void(outcome->error = QString::fromStdString(audio.error().message));
-        auto t = outcome->asr->transcribe(*audio, {}, outcome->vad.get(), [this](double f) {
+        if (cancel->load()) return void(outcome->error = QStringLiteral("cancelled"));
+        wb::TranscribeOptions options;
+        options.cancel = cancel.get();
+        auto t = outcome->asr->transcribe(*audio, options, outcome->vad.get(), [this](double f) {
             QMetaObject::invokeMethod(this, [this, f] { Q_EMIT transcriptionProgress(f); }, Qt::QueuedConnection);
         });
         if (!t) return void(outcome->error = QString::fromStdString(t.error().message));
@@ -627,16 +642,36 @@ bool InputPanel::transcribeClip() {
     connect(watcher, &QFutureWatcher<void>::finished, this, [this, watcher, outcome] {
         watcher->deleteLater();
         m_transcribing = false;
+        m_cancel.reset();
         m_asr = outcome->asr;
         m_vad = outcome->vad;
-        if (outcome->error.isEmpty()) showClip(m_audioPath, m_clip);
-        else showAudioError(outcome->error);
+        if (outcome->error.isEmpty()) {
+            showClip(m_audioPath, m_clip);
+        } else if (outcome->error == QLatin1String("cancelled")) {
+            showClip(m_audioPath, m_clip);  // the clip stays, to transcribe again
+            m_audioLabel->setText(tr("Transcription cancelled — %1").arg(m_audioLabel->text()));
+        } else {
+            showAudioError(outcome->error);
+        }
         updateEnabled();
         Q_EMIT transcriptionFinished(outcome->text, outcome->error);
     });
     m_transcribeFuture = QtConcurrent::run(std::move(job));
     watcher->setFuture(m_transcribeFuture);
     return true;
+}
+
+void InputPanel::cancelTranscription() {
+    if (m_cancel) m_cancel->store(true);
+}
+
+void InputPanel::setVoiceOnly(bool on) {
+    m_voiceOnly = on;
+    m_list->setVisible(!on);
+    m_addImage->setVisible(!on);
+    m_remove->setVisible(!on);
+    if (on) m_images = false;
+    updateEnabled();
 }
 
 int InputPanel::imageCount() const { return m_list->count(); }
@@ -646,22 +681,34 @@ QWidget* InputPanel::showFullSize(int row) {
     return ImageViewer::open(m_list->item(row)->data(kImagePathRole).toString(), this);
 }
 
-void InputPanel::dragEnterEvent(QDragEnterEvent* e) {
-    const QMimeData* md = e->mimeData();
+bool InputPanel::canAccept(const QMimeData* md) const {
+    if (!md) return false;
+    const bool audioIn = m_audio || !m_asrPath.isEmpty();
     bool ok = m_images && md->hasImage();
     for (const QUrl& u : md->urls())
-        ok = ok || (m_images && isImagePath(u.toLocalFile())) || (m_audio && isAudioPath(u.toLocalFile()));
-    if (ok) e->acceptProposedAction();
+        ok = ok || (m_images && isImagePath(u.toLocalFile())) || (audioIn && isAudioPath(u.toLocalFile()));
+    return ok;
+}
+
+void InputPanel::dropMime(const QMimeData* md) {
+    for (const QUrl& u : md->urls()) {
+        const QString f = u.toLocalFile();
+        if (isImagePath(f)) {
+            addImageFile(f);
+        } else if (isAudioPath(f) && setAudioFile(f)) {
+            // Speech dropped in is meant as words: transcribed into the prompt unless the setting says not.
+            if (m_transcribeOnDrop && !m_asrPath.isEmpty()) m_autoTranscribe = f;
+        }
+    }
+    if (md->urls().isEmpty() && md->hasImage()) addImage(qvariant_cast<QImage>(md->imageData()));
+}
+
+void InputPanel::dragEnterEvent(QDragEnterEvent* e) {
+    if (canAccept(e->mimeData())) e->acceptProposedAction();
 }
 
 void InputPanel::dropEvent(QDropEvent* e) {
-    const QMimeData* md = e->mimeData();
-    for (const QUrl& u : md->urls()) {
-        const QString f = u.toLocalFile();
-        if (isImagePath(f)) addImageFile(f);
-        else if (isAudioPath(f)) setAudioFile(f);
-    }
-    if (md->urls().isEmpty() && md->hasImage()) addImage(qvariant_cast<QImage>(md->imageData()));
+    dropMime(e->mimeData());
     e->acceptProposedAction();
 }
 

@@ -14,6 +14,7 @@
 #include "app/audio_clip.h"
 
 #include <QFuture>
+#include <atomic>
 #include <memory>
 
 namespace wb {
@@ -28,6 +29,7 @@ class QLabel;
 class QListWidget;
 class QListWidgetItem;
 class QMediaDevices;
+class QMimeData;
 class QPushButton;
 class QTimer;
 
@@ -111,6 +113,21 @@ public:
     /// speech cut at pauses when a VAD is set; transcriptionProgress() while it runs, transcriptionFinished() at the
     /// end. False when there is no clip or no speech model, or one is already running.
     bool transcribeClip();
+    /// Stops a running transcription (at the next decoder step): transcriptionFinished follows with the error
+    /// "cancelled". The Transcribe button reads "Cancel" while one runs.
+    void cancelTranscription();
+    /// Voice input alone (the agent view's task): no images (their list and buttons hidden), and every clip
+    /// recorded or attached is transcribed as soon as it is there.
+    void setVoiceOnly(bool on);
+    bool isVoiceOnly() const { return m_voiceOnly; }
+    /// Audio dropped here (or on the chat composer, through dropMime) is transcribed as soon as it is decoded,
+    /// when a speech model is set. Default from the setting voice/transcribeOnDrop (on).
+    void setTranscribeOnDrop(bool on) { m_transcribeOnDrop = on; }
+    bool transcribeOnDrop() const { return m_transcribeOnDrop; }
+    /// Whether a drag carries what this panel takes (images for an image model, audio for an audio model or a
+    /// speech model); dropMime() takes it as a drop here would.
+    bool canAccept(const QMimeData* md) const;
+    void dropMime(const QMimeData* md);
     QListWidget* thumbnails() const { return m_list; }
     /// Opens the full-size view of the image at `row` (non-modal; returns the dialog).
     QWidget* showFullSize(int row);
@@ -181,6 +198,10 @@ private:
     std::shared_ptr<const wb::SpeechRecognizer> m_asr;  // loaded on the first transcription, then kept
     std::shared_ptr<const wb::SpeechDetector> m_vad;
     bool m_transcribing = false;
+    std::shared_ptr<std::atomic<bool>> m_cancel;  // the running transcription's stop flag
+    bool m_voiceOnly = false;
+    bool m_transcribeOnDrop = true;
+    QString m_autoTranscribe;  // a clip being decoded that is to be transcribed once it is there
     QFuture<void> m_transcribeFuture;  // waited for by the destructor: its progress callback posts to this panel
 };
 

@@ -11,8 +11,18 @@
 #include <QJsonObject>
 #include <QProcess>
 #include <QtTest>
-#include <cmath>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cmath>
+#include <thread>
+
+#include "api/engine.h"
+#include "api/server.h"
 #include "api/speech.h"
 #include "audio/audio_decode.h"
 #include "audio/log_mel.h"
@@ -148,6 +158,135 @@ private slots:
         auto lang = detectLanguage(model, enc);
         QVERIFY(lang.ok());
         QCOMPARE(*lang, m_g["language_token"].toInt());
+        // Beam search, 5 beams, as generate(num_beams=5): with timestamps (the tokens) and without (the tokens
+        // and sequences_scores, the length-normalised sum of log-probabilities).
+        auto tokensOf = [&](const char* key, bool dropPrompt) {
+            std::vector<int> v;
+            for (const auto& x : m_g[key].toObject()["tokens"].toArray()) v.push_back(x.toInt());
+            if (dropPrompt) v.erase(v.begin(), v.begin() + 4);  // <|sot|><|en|><|transcribe|><|notimestamps|>
+            while (!v.empty() && v.back() == model.config().eot) v.pop_back();
+            return v;
+        };
+        DecodeOptions beams = ts;
+        beams.beamSize = 5;
+        auto bt = decodeOnce(model, enc, beams);
+        QVERIFY2(bt.ok(), bt.ok() ? "" : bt.error().message.c_str());
+        QCOMPARE(bt->tokens, tokensOf("beam5_timestamps", false));
+        QVERIFY(bt->tokens != t->tokens);  // the goldens' beams differ from greedy: the search is exercised
+        beams.timestamps = false;
+        auto bn = decodeOnce(model, enc, beams);
+        QVERIFY(bn.ok());
+        QCOMPARE(bn->tokens, tokensOf("beam5_notimestamps", true));
+        const double wantScore = m_g["beam5_notimestamps"].toObject()["sequences_score"].toDouble();
+        QVERIFY2(std::fabs(bn->avgLogprob - wantScore) < 1e-3,
+                 qPrintable(QString("beam score %1, Transformers %2").arg(bn->avgLogprob).arg(wantScore)));
+        // What the temperature fallback looks at, on greedy without timestamps: Transformers'
+        // _retrieve_compression_ratio, _retrieve_avg_logprobs and WhisperNoSpeechDetection.
+        const QJsonObject fi = m_g["fallback_inputs"].toObject();
+        DecodeOptions gn = ts;
+        gn.timestamps = false;
+        auto gr = decodeOnce(model, enc, gn);
+        QVERIFY(gr.ok());
+        std::vector<int> gen;
+        for (const auto& x : fi["generated"].toArray()) gen.push_back(x.toInt());
+        QCOMPARE(gr->tokens, gen);
+        QVERIFY(std::fabs(gr->compressionRatio - fi["compression_ratio"].toDouble()) < 1e-9);
+        QVERIFY(std::fabs(tokenCompressionRatio(gen, model.config().vocab) - fi["compression_ratio"].toDouble()) <
+                1e-9);
+        QVERIFY2(std::fabs(gr->avgLogprob - fi["avg_logprob"].toDouble()) < 1e-3,
+                 qPrintable(QString("avg log-prob %1").arg(gr->avgLogprob)));
+        QVERIFY(std::fabs(gr->noSpeechProb - fi["no_speech_prob"].toDouble()) <
+                1e-3 * fi["no_speech_prob"].toDouble() + 1e-12);
+    }
+
+    void batchedStepEqualsOneByOne() {
+        // The beams' batched decoder step gives each session what decode() gives it alone.
+        auto m = WhisperModel::load(m_hf, 2);
+        QVERIFY(m.ok());
+        WhisperModel& model = **m;
+        const auto enc = model.encode(m_mel);
+        auto base = model.startSession(enc);
+        QVERIFY(model.decode(base, {50258, 50259, 50359}).ok());
+        std::vector<WhisperModel::Session> batch(3), single(3);
+        const std::vector<int> next = {50364, 264, 9037};
+        std::vector<WhisperModel::Session*> rows;
+        for (int i = 0; i < 3; ++i) {
+            model.copySession(batch[size_t(i)], base);
+            model.copySession(single[size_t(i)], base);
+            rows.push_back(&batch[size_t(i)]);
+        }
+        auto step = model.decodeStep(rows, next);
+        QVERIFY(step.ok());
+        for (int i = 0; i < 3; ++i) {
+            auto one = model.decode(single[size_t(i)], {next[size_t(i)]});
+            QVERIFY(one.ok());
+            double maxErr = 0;
+            for (size_t v = 0; v < one->size(); ++v)
+                maxErr = std::max(maxErr, std::fabs(double((*step)[size_t(i)][v]) - double((*one)[v])));
+            QVERIFY2(maxErr < 1e-4, qPrintable(QString("row %1: %2").arg(i).arg(maxErr)));
+            QCOMPARE(batch[size_t(i)].length, single[size_t(i)].length);
+        }
+        // Sessions of other lengths, or one token short: errors.
+        rows[1]->length += 1;
+        QVERIFY(!model.decodeStep(rows, next).ok());
+        QVERIFY(!model.decodeStep({rows[0]}, next).ok());
+    }
+
+    void temperatureFallback() {
+        auto m = WhisperModel::load(m_ggml, 2);
+        QVERIFY(m.ok());
+        WhisperModel& model = **m;
+        const auto enc = model.encode(m_mel);
+        DecodeOptions o;
+        o.language = "en";
+        o.timestamps = false;
+        o.maxTokens = 40;
+        // Greedy on these random weights repeats itself (compression ratio 2.29, mean log-prob -0.49): with
+        // Transformers' thresholds it is kept at temperature 0.
+        FallbackOptions f;
+        auto keep = decodeWithFallback(model, enc, o, f);
+        QVERIFY(keep.ok());
+        QCOMPARE(keep->attempts, 1);
+        QCOMPARE(keep->temperature, 0.0f);
+        // A compression-ratio threshold below that: every temperature is tried and the last (1.0) is kept.
+        f.compressionRatioThreshold = 1.01;
+        o.seed = 7;
+        auto climb = decodeWithFallback(model, enc, o, f);
+        QVERIFY(climb.ok());
+        QCOMPARE(climb->attempts, 6);
+        QCOMPARE(climb->temperature, 1.0f);
+        QVERIFY(climb->tokens != keep->tokens);  // sampled at 1.0, not the greedy text
+        // Seeded: the same seed gives the same sample, another seed (almost surely) another one.
+        auto again = decodeWithFallback(model, enc, o, f);
+        QVERIFY(again.ok());
+        QCOMPARE(again->tokens, climb->tokens);
+        o.seed = 8;
+        auto other = decodeWithFallback(model, enc, o, f);
+        QVERIFY(other.ok());
+        QVERIFY(other->tokens != climb->tokens);
+        // A log-prob threshold above every decoding's, with the no-speech threshold below this window's
+        // no-speech probability: the window is silence after the first attempt.
+        FallbackOptions silent;
+        silent.logprobThreshold = 1.0;
+        silent.noSpeechThreshold = keep->noSpeechProb / 2;
+        auto quiet = decodeWithFallback(model, enc, o, silent);
+        QVERIFY(quiet.ok());
+        QVERIFY(quiet->noSpeech);
+        QCOMPARE(quiet->attempts, 1);
+        QVERIFY(quiet->text.empty() && quiet->segments.empty());
+        // Cancel: an error, not a partial text.
+        std::atomic<bool> stop{true};
+        o.cancel = &stop;
+        auto c = decodeOnce(model, enc, o);
+        QVERIFY(!c.ok());
+        QCOMPARE(QString::fromStdString(c.error().message), QString("cancelled"));
+        o.cancel = nullptr;
+        o.beamSize = 0;
+        QVERIFY(!decodeOnce(model, enc, o).ok());
+        // The API's temperature ladder.
+        QCOMPARE(fallbackTemperatures(0.0f, true).size(), size_t(6));
+        QCOMPARE(fallbackTemperatures(0.5f, true), (std::vector<float>{0.5f, 0.7f, 0.9f}));
+        QCOMPARE(fallbackTemperatures(0.5f, false), (std::vector<float>{0.5f}));
     }
 
     void cliAndApiAgree() {
@@ -223,9 +362,11 @@ private slots:
         // timestamps; its limit is n_text_ctx / 2 - 4 = 220 tokens per window.
         const QJsonObject ours =
             run(QStringLiteral(WB_EXE), {"transcribe", jfk, "-m", QString::fromStdString(m_ggml), "-l", "en",
-                                         "--no-timestamps", "-n", "220", "-t", "2", "--json"});
+                                         "--no-timestamps", "-n", "220", "-t", "2", "-bs", "1", "-nf", "--json"});
         QVERIFY(!theirs["text"].toString().trimmed().isEmpty());
         QCOMPARE(ours["text"].toString(), theirs["text"].toString().trimmed());
+        // (No beam comparison: @fugood/whisper.node 1.1.3 takes beamSize but always runs whisper.cpp's
+        // WHISPER_SAMPLING_GREEDY strategy, src/common.cpp, so its "beams" are greedy.)
         const QJsonObject vad = run(
             "node",
             {tool + "/run.mjs", "vad", QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")), jfk});
@@ -240,6 +381,102 @@ private slots:
             QVERIFY(std::fabs(a[i].toArray()[1].toDouble() - b[i].toObject()["end"].toDouble()) < 0.011);
         }
 #endif
+    }
+
+    void serverTranscriptionDoesNotHoldAHandler() {
+        // wb serve with one handler thread: a long transcription (jfk.wav 20 times, on 30 s windows with the
+        // fallback, minutes on these random weights) runs on the transcription worker, so /health and /v1/models
+        // are answered while it runs; the client leaving cancels it (stop() then drains at once).
+        using Clock = std::chrono::steady_clock;
+        const std::string gguf = "models/stories260K/stories260K.gguf";
+        WB_REQUIRE_FIXTURE(gguf);
+        wb::EngineOptions eo;
+        eo.modelPath = wbtest::fixture(gguf);
+        eo.load.numThreads = 1;
+        auto e = wb::Engine::create(eo);
+        QVERIFY2(e.ok(), e.ok() ? "" : e.error().message.c_str());
+        auto asr = SpeechRecognizer::load(m_ggml, 1);
+        QVERIFY(asr.ok());
+        wb::ServeOptions so;
+        so.port = 0;
+        so.handlerThreads = 1;
+        so.drainSeconds = 30;
+        so.asr = std::shared_ptr<const SpeechRecognizer>(std::move(*asr));
+        auto srv = wb::OpenAiServer::create(**e, so);
+        QVERIFY(srv.ok());
+        auto port = (*srv)->bind();
+        QVERIFY(port.ok());
+        std::thread runner([&] { (void)(*srv)->run(); });
+        auto clip = audio::decodeAudioFile(wbtest::fixture(kJfk));
+        QVERIFY(clip.ok());
+        std::vector<float> longClip;
+        for (int i = 0; i < 20; ++i) longClip.insert(longClip.end(), clip->samples.begin(), clip->samples.end());
+        const std::string wavPath = wbtest::tempDir() + "/jfk-x20.wav";
+        QVERIFY(audio::writeWav16(wavPath, longClip, clip->sampleRate, clip->channels).ok());
+        QFile wf(QString::fromStdString(wavPath));
+        QVERIFY(wf.open(QIODevice::ReadOnly));
+        const QByteArray wav = wf.readAll();
+        const std::string b = "wbtestboundary";
+        std::string body = "--" + b + "\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--" + b +
+                           "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"long.wav\"\r\n"
+                           "Content-Type: audio/wav\r\n\r\n" + std::string(wav.constData(), size_t(wav.size())) +
+                           "\r\n--" + b + "--\r\n";
+        auto connectTo = [](int p) {
+            const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(uint16_t(p));
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+                ::close(fd);
+                return -1;
+            }
+            return fd;
+        };
+        auto sendAll = [](int fd, const std::string& data) {
+            for (size_t off = 0; off < data.size();) {
+                const ssize_t n = ::send(fd, data.data() + off, data.size() - off, MSG_NOSIGNAL);
+                if (n <= 0) return false;
+                off += size_t(n);
+            }
+            return true;
+        };
+        auto recvFor = [](int fd, const std::string& until, int ms) {
+            std::string out;
+            const auto end = Clock::now() + std::chrono::milliseconds(ms);
+            while (Clock::now() < end && out.find(until) == std::string::npos) {
+                pollfd pf{fd, POLLIN, 0};
+                if (::poll(&pf, 1, 20) <= 0) continue;
+                char buf[4096];
+                const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+                if (n <= 0) break;
+                out.append(buf, size_t(n));
+            }
+            return out;
+        };
+        const int post = connectTo(*port);
+        QVERIFY(post >= 0);
+        QVERIFY(sendAll(post, "POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                              "boundary=" + b + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                              body));
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the handler has taken it by now
+        for (const char* path : {"/health", "/v1/models", "/health"}) {
+            const int fd = connectTo(*port);
+            QVERIFY(fd >= 0);
+            QVERIFY(sendAll(fd, std::string("GET ") + path + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+            const std::string r = recvFor(fd, "}", 3000);
+            ::close(fd);
+            QVERIFY2(r.rfind("HTTP/1.1 200", 0) == 0, (std::string(path) + ": " + r).c_str());
+        }
+        // The transcription is still running (nothing answered yet): the GETs did not wait behind it.
+        QVERIFY(recvFor(post, "HTTP/1.1", 50).empty());
+        ::close(post);  // leaving cancels it
+        const auto t0 = Clock::now();
+        (*srv)->stop();
+        runner.join();
+        const double stopSec = std::chrono::duration<double>(Clock::now() - t0).count();
+        QVERIFY2(stopSec < 10.0, std::to_string(stopSec).c_str());  // not the 30 s drain, not the whole file
+        srv->reset();
     }
 
     void badModelsAreErrors() {

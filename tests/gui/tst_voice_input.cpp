@@ -1,8 +1,14 @@
-// Voice input in the desktop app's input panel: a clip (jfk.wav) transcribed with a tiny random Whisper
-// (wb-make-whisper) and the Silero VAD on a pool thread, progress while it runs, the GUI thread never blocked, the
-// text equal to what SpeechRecognizer gives for the same file. (ChatView puts the text into its composer through
-// transcriptionFinished; that connection is not driven here.)
+// Voice input in the desktop app: a clip (jfk.wav) transcribed with a tiny random Whisper (wb-make-whisper) and
+// the Silero VAD on a pool thread, progress while it runs, the GUI thread never blocked, the text equal to what
+// SpeechRecognizer gives for the same file; in the agent view a clip becomes the task text (editable, nothing run)
+// and Cancel stops it; an audio file dropped on the chat's prompt box becomes the prompt (and with the setting
+// voice/transcribeOnDrop off, is only attached).
+#include <QDragEnterEvent>
+#include <QDropEvent>
 #include <QElapsedTimer>
+#include <QLineEdit>
+#include <QMimeData>
+#include <QTemporaryDir>
 #include <QPlainTextEdit>
 #include <QProcess>
 #include <QPushButton>
@@ -11,12 +17,35 @@
 #include <QtTest>
 
 #include "api/speech.h"
+#include "app/agent_view.h"
+#include "app/chat_store.h"
+#include "app/chat_view.h"
 #include "app/input_panel.h"
+#include "bridge/engine_bridge.h"
 #include "fixtures.h"
 
 class TstVoiceInput : public QObject {
     Q_OBJECT
     QString m_model;
+
+    static QString jfk() { return QString::fromStdString(wbtest::fixture("audio/jfk.wav")); }
+    static QString vad() { return QString::fromStdString(wbtest::fixture("audio/silero-v6.2.0-ggml.bin")); }
+    // What the library gives for jfk.wav with the same models and its default options.
+    QString libraryText() const {
+        auto rec = wb::SpeechRecognizer::load(m_model.toStdString());
+        auto det = wb::SpeechDetector::load(vad().toStdString());
+        auto audio = wb::loadSpeechAudio(jfk().toStdString());
+        if (!rec.ok() || !det.ok() || !audio.ok()) return QStringLiteral("<library failed>");
+        auto t = (*rec)->transcribe(*audio, {}, det->get());
+        return t.ok() ? QString::fromStdString(t->text) : QStringLiteral("<library failed>");
+    }
+    static void dropOn(QWidget* target, QMimeData* mime) {
+        QDragEnterEvent enter(QPoint(5, 5), Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(target, &enter);
+        QVERIFY(enter.isAccepted());
+        QDropEvent drop(QPointF(5, 5), Qt::CopyAction, mime, Qt::LeftButton, Qt::NoModifier);
+        QCoreApplication::sendEvent(target, &drop);
+    }
 
 private slots:
     void initTestCase() {
@@ -82,6 +111,78 @@ private slots:
         QVERIFY(want.ok());
         QCOMPARE(done.at(0).at(0).toString(), QString::fromStdString(want->text));
         QVERIFY(!done.at(0).at(0).toString().isEmpty());
+    }
+
+    void agentTaskFromClip() {
+        wbgui::AgentView view;
+        auto* task = view.findChild<QLineEdit*>("agentTask");
+        wbgui::InputPanel* voice = view.voiceInput();
+        QVERIFY(task && voice && voice->isVoiceOnly());
+        voice->setSpeechModels(QString(), QString());
+        QVERIFY(!voice->setAudioFile(jfk()));  // no speech model: nothing to speak into
+        voice->setSpeechModels(m_model, vad());
+        QSignalSpy progress(voice, &wbgui::InputPanel::transcriptionProgress);
+        QSignalSpy done(voice, &wbgui::InputPanel::transcriptionFinished);
+        // Attached: trimmed and transcribed at once (no Transcribe press), on a pool thread.
+        QVERIFY(voice->setAudioFile(jfk()));
+        QVERIFY(done.wait(120000));
+        QVERIFY2(done.at(0).at(1).toString().isEmpty(), qPrintable(done.at(0).at(1).toString()));
+        QVERIFY(!progress.isEmpty());
+        QCOMPARE(progress.last().at(0).toDouble(), 1.0);
+        const QString want = libraryText();
+        QVERIFY(!want.isEmpty());
+        QCOMPARE(task->text(), want.trimmed());
+        QVERIFY(!task->isReadOnly());  // the person edits it
+        QVERIFY(!view.isRunning());    // and nothing runs until Run
+        // Cancel while it runs: the error "cancelled", the (edited) task untouched.
+        task->setText(QStringLiteral("open Settings"));
+        done.clear();
+        QVERIFY(voice->setAudioFile(jfk()));
+        QTRY_VERIFY_WITH_TIMEOUT(voice->isTranscribing(), 30000);
+        auto* button = voice->findChild<QPushButton*>("transcribeAudio");
+        QVERIFY(button && button->isEnabled());
+        QCOMPARE(button->text(), QStringLiteral("Cancel"));
+        button->click();
+        QVERIFY(done.wait(120000));
+        QCOMPARE(done.at(0).at(1).toString(), QStringLiteral("cancelled"));
+        QCOMPARE(task->text(), QStringLiteral("open Settings"));
+        QCOMPARE(button->text(), QStringLiteral("Transcribe"));
+        QVERIFY(!voice->isTranscribing());
+    }
+
+    void droppedFileBecomesPrompt() {
+        QTemporaryDir dir;
+        QVERIFY(dir.isValid());
+        wbgui::EngineBridge bridge;
+        wbgui::ChatStore store;
+        QVERIFY(store.open(dir.path() + "/chats.sqlite"));
+        wbgui::ChatView chat(&bridge, &store, dir.path());
+        wbgui::InputPanel* panel = chat.inputPanel();
+        panel->setSpeechModels(m_model, vad());
+        panel->setTranscribeOnDrop(true);
+        auto* composer = chat.composer();
+        QMimeData mime;
+        mime.setUrls({QUrl::fromLocalFile(jfk())});
+        QSignalSpy done(panel, &wbgui::InputPanel::transcriptionFinished);
+        dropOn(composer->viewport(), &mime);  // as Qt delivers a drop on the prompt box
+        QVERIFY(done.wait(120000));
+        QVERIFY2(done.at(0).at(1).toString().isEmpty(), qPrintable(done.at(0).at(1).toString()));
+        const QString want = libraryText();
+        QVERIFY(!want.isEmpty());
+        QCOMPARE(composer->toPlainText(), want);  // the prompt, not the file's path
+        QVERIFY(panel->attachments().isEmpty());  // no model that takes audio: the clip was for the words only
+        // The setting off: the clip is attached, not transcribed.
+        composer->clear();
+        panel->setTranscribeOnDrop(false);
+        done.clear();
+        QSignalSpy decoded(panel, &wbgui::InputPanel::audioDecoded);
+        dropOn(composer->viewport(), &mime);
+        QVERIFY(decoded.wait(30000));
+        QTest::qWait(300);
+        QVERIFY(!panel->isTranscribing());
+        QVERIFY(done.isEmpty());
+        QVERIFY(composer->toPlainText().isEmpty());
+        QCOMPARE(panel->audioFile(), jfk());
     }
 };
 

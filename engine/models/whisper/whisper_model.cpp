@@ -497,21 +497,103 @@ WhisperModel::Session WhisperModel::startSession(const std::vector<float>& enc) 
     Session s;
     s.selfK.assign(size_t(c.decLayers), std::vector<float>(size_t(c.textCtx) * size_t(c.dModel)));
     s.selfV = s.selfK;
-    s.crossK.resize(size_t(c.decLayers));
-    s.crossV.resize(size_t(c.decLayers));
+    auto cross = std::make_shared<CrossCache>();
+    cross->k.resize(size_t(c.decLayers));
+    cross->v.resize(size_t(c.decLayers));
     for (int i = 0; i < c.decLayers; ++i) {
-        s.crossK[size_t(i)].resize(enc.size());
-        s.crossV[size_t(i)].resize(enc.size());
-        linear(m_dec[size_t(i)].cross.k, enc.data(), c.audioCtx, s.crossK[size_t(i)].data(), *m_pool);
-        linear(m_dec[size_t(i)].cross.v, enc.data(), c.audioCtx, s.crossV[size_t(i)].data(), *m_pool);
+        cross->k[size_t(i)].resize(enc.size());
+        cross->v[size_t(i)].resize(enc.size());
+        linear(m_dec[size_t(i)].cross.k, enc.data(), c.audioCtx, cross->k[size_t(i)].data(), *m_pool);
+        linear(m_dec[size_t(i)].cross.v, enc.data(), c.audioCtx, cross->v[size_t(i)].data(), *m_pool);
     }
+    s.cross = std::move(cross);
     return s;
+}
+
+void WhisperModel::copySession(Session& dst, const Session& src) const {
+    const size_t rows = size_t(src.length) * size_t(m_cfg.dModel);
+    const size_t full = size_t(m_cfg.textCtx) * size_t(m_cfg.dModel);
+    dst.selfK.resize(src.selfK.size());
+    dst.selfV.resize(src.selfV.size());
+    for (size_t l = 0; l < src.selfK.size(); ++l) {
+        dst.selfK[l].resize(full);
+        dst.selfV[l].resize(full);
+        std::copy_n(src.selfK[l].begin(), rows, dst.selfK[l].begin());
+        std::copy_n(src.selfV[l].begin(), rows, dst.selfV[l].begin());
+    }
+    dst.cross = src.cross;
+    dst.length = src.length;
+}
+
+Result<std::vector<std::vector<float>>> WhisperModel::decodeStep(const std::vector<Session*>& ss,
+                                                                const std::vector<int>& tokens) {
+    const auto& c = m_cfg;
+    const int d = c.dModel, n = int(ss.size());
+    if (n == 0 || tokens.size() != ss.size()) return makeError("whisper decodeStep: one token per session");
+    const int pos0 = ss[0]->length;
+    for (const Session* s : ss) {
+        if (!s->cross || s->cross != ss[0]->cross)
+            return makeError("whisper decodeStep: the sessions must share one encoder output");
+        if (s->length != pos0) return makeError("whisper decodeStep: the sessions must be equally long");
+    }
+    if (pos0 + 1 > c.textCtx) return makeError("whisper decode: past the text context");
+    std::vector<float> x(size_t(n) * size_t(d));
+    for (int i = 0; i < n; ++i) {
+        const int t = tokens[size_t(i)];
+        if (t < 0 || t >= c.vocab) return makeError("whisper decode: token id out of range");
+        for (int j = 0; j < d; ++j)
+            x[size_t(i) * size_t(d) + size_t(j)] =
+                m_tokEmbF32[size_t(t) * size_t(d) + size_t(j)] + m_decPos[size_t(pos0) * size_t(d) + size_t(j)];
+    }
+    std::vector<float> h(x.size()), q(x.size()), kv(x.size()), a(x.size()), o(x.size()),
+        f(size_t(n) * size_t(c.decFfn));
+    const CrossCache& cross = *ss[0]->cross;
+    for (int li = 0; li < c.decLayers; ++li) {
+        const auto& l = m_dec[size_t(li)];
+        layerNorm(x.data(), l.attnLn, n, d, h.data());
+        linear(l.attn.q, h.data(), n, q.data(), *m_pool);
+        linear(l.attn.k, h.data(), n, kv.data(), *m_pool);
+        for (int i = 0; i < n; ++i)
+            std::copy_n(kv.begin() + ptrdiff_t(i) * d, d, ss[size_t(i)]->selfK[size_t(li)].begin() + ptrdiff_t(pos0) * d);
+        linear(l.attn.v, h.data(), n, kv.data(), *m_pool);
+        for (int i = 0; i < n; ++i)
+            std::copy_n(kv.begin() + ptrdiff_t(i) * d, d, ss[size_t(i)]->selfV[size_t(li)].begin() + ptrdiff_t(pos0) * d);
+        // Self-attention over each session's own cache (one query row each).
+        for (int i = 0; i < n; ++i)
+            attention(q.data() + size_t(i) * size_t(d), 1, ss[size_t(i)]->selfK[size_t(li)].data(),
+                      ss[size_t(i)]->selfV[size_t(li)].data(), pos0 + 1, c.decHeads, true, pos0,
+                      a.data() + size_t(i) * size_t(d));
+        linear(l.attn.o, a.data(), n, o.data(), *m_pool);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+        // Cross-attention: the same keys and values for every row.
+        layerNorm(x.data(), l.crossLn, n, d, h.data());
+        linear(l.cross.q, h.data(), n, q.data(), *m_pool);
+        attention(q.data(), n, cross.k[size_t(li)].data(), cross.v[size_t(li)].data(), c.audioCtx, c.decHeads, false,
+                  0, a.data());
+        linear(l.cross.o, a.data(), n, o.data(), *m_pool);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+        layerNorm(x.data(), l.mlpLn, n, d, h.data());
+        linear(l.fc1, h.data(), n, f.data(), *m_pool);
+        gelu(f.data(), int64_t(f.size()));
+        linear(l.fc2, f.data(), n, o.data(), *m_pool);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    }
+    for (Session* s : ss) s->length += 1;
+    std::vector<float> last(x.size());
+    layerNorm(x.data(), m_decLn, n, d, last.data());
+    std::vector<float> all(size_t(n) * size_t(c.vocab));
+    cpu::matmul(m_tokEmb, last.data(), n, all.data(), *m_pool);
+    std::vector<std::vector<float>> out(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i)
+        out[size_t(i)].assign(all.begin() + ptrdiff_t(i) * c.vocab, all.begin() + ptrdiff_t(i + 1) * c.vocab);
+    return out;
 }
 
 Result<std::vector<float>> WhisperModel::decode(Session& s, const std::vector<int>& tokens) {
     const auto& c = m_cfg;
     const int d = c.dModel;
     if (tokens.empty()) return makeError("whisper decode: no tokens");
+    if (!s.cross) return makeError("whisper decode: a session without an encoder output");
     if (s.length + int(tokens.size()) > c.textCtx) return makeError("whisper decode: past the text context");
     const int n = int(tokens.size()), pos0 = s.length;
     std::vector<float> x(size_t(n) * size_t(d));
@@ -537,7 +619,7 @@ Result<std::vector<float>> WhisperModel::decode(Session& s, const std::vector<in
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
         layerNorm(x.data(), l.crossLn, n, d, h.data());
         linear(l.cross.q, h.data(), n, q.data(), *m_pool);
-        attention(q.data(), n, s.crossK[size_t(li)].data(), s.crossV[size_t(li)].data(), c.audioCtx, c.decHeads, false,
+        attention(q.data(), n, s.cross->k[size_t(li)].data(), s.cross->v[size_t(li)].data(), c.audioCtx, c.decHeads, false,
                   0, a.data());
         linear(l.cross.o, a.data(), n, o.data(), *m_pool);
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];

@@ -71,14 +71,25 @@ public:
     std::vector<float> encode(const std::vector<float>& mel);
 
     /// Decoder state for one sequence over one encoder output.
+    /// Cross-attention keys and values of one encoder output, shared by the sessions (beams) over it.
+    struct CrossCache {
+        std::vector<std::vector<float>> k, v;  // per layer [audioCtx][d]
+    };
     struct Session {
-        std::vector<std::vector<float>> selfK, selfV;    // per layer [textCtx][d]
-        std::vector<std::vector<float>> crossK, crossV;  // per layer [audioCtx][d]
+        std::vector<std::vector<float>> selfK, selfV;  // per layer [textCtx][d]
+        std::shared_ptr<const CrossCache> cross;
         int length = 0;
     };
     Session startSession(const std::vector<float>& encoderOut);
+    /// `dst` becomes `src` (its first `src.length` positions copied, the cross cache shared); `dst` keeps its
+    /// buffers when it has them, so a beam search reorders its beams without allocating.
+    void copySession(Session& dst, const Session& src) const;
     /// Feeds `tokens` at the session's end; returns the logits of the last one [vocab].
     Result<std::vector<float>> decode(Session& s, const std::vector<int>& tokens);
+    /// One token for each of several sessions of the same length over the same encoder output (the beams of a
+    /// beam search): the weights are read once for all rows. Returns each session's logits [vocab].
+    Result<std::vector<std::vector<float>>> decodeStep(const std::vector<Session*>& sessions,
+                                                      const std::vector<int>& tokens);
 
     ThreadPool& pool() { return *m_pool; }
 
