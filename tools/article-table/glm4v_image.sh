@@ -49,7 +49,9 @@ url = "data:%s;base64,%s" % (mime, base64.b64encode(open(img, "rb").read()).deco
 msgs = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}},
                                      {"type": "text", "text": "What is in this picture?"}]}]
 def ask(base, label):
-    body = {"model": "m", "messages": msgs, "max_tokens": 16, "temperature": 0, "ignore_eos": True, "stream": False}
+    with urllib.request.urlopen(base + "/models", timeout=60) as r:
+        model = json.load(r)["data"][0]["id"]  # each server's own id (wb serve refuses another)
+    body = {"model": model, "messages": msgs, "max_tokens": 16, "temperature": 0, "ignore_eos": True, "stream": False}
     req = urllib.request.Request(base + "/chat/completions", json.dumps(body).encode(), {"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=600) as r:
         j = json.load(r)
