@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "api/load_test.h"
 #include "core/result.h"
 
@@ -38,12 +40,17 @@ public:
     /// Images go as image_url parts (base64 data URLs) of a chat message: the chat endpoint only.
     bool acceptsImages() const override { return m_options.chat; }
     void start(const BenchRequest& request, std::function<void(const Event&)> onEvent) override;
+    /// One request of the caller's own chat (OpenAI "messages": text and image_url parts) to /chat/completions,
+    /// whatever the endpoint option, timed as start()'s; promptTokens is the event's prompt count until the
+    /// server reports its own.
+    void startChat(nlohmann::json messages, int64_t maxTokens, int64_t promptTokens,
+                   std::function<void(const Event&)> onEvent);
     /// The model ids the server listed.
     const std::vector<std::string>& models() const { return m_models; }
 
 private:
     explicit HttpTarget(HttpTargetOptions o) : m_options(std::move(o)) {}
-    void runOne(BenchRequest request, std::function<void(const Event&)> onEvent);
+    void runOne(BenchRequest request, std::function<void(const Event&)> onEvent, nlohmann::json messages = nullptr);
     HttpTargetOptions m_options;
     std::string m_hostPort;  // scheme://host:port
     std::string m_prefix;    // path before /completions, e.g. /v1

@@ -12,7 +12,12 @@
  * Any change to a struct below bumps WB_TARGET_PLUGIN_API_VERSION, except functions appended at the end of the
  * table: those are optional, and the host uses one only when the plugin's structSize covers it and it is not NULL
  * (so plugins built before it still load). Strings returned by a plugin are freed with its freeString; strings
- * and buffers passed in belong to the host and are only valid during the call. */
+ * and buffers passed in belong to the host and are only valid during the call.
+ *
+ * Versions: 1 had token-id prompts (start) and images + ids (startImages); 2 adds startChat, the workload's own
+ * chat messages (text and image parts) as JSON, required of a version-2 plugin. The host loads both: a version-1
+ * plugin's table is the prefix of version 2's up to startChat, and its chat and image requests go as before
+ * (ids, or startImages). Any other version is refused with the versions the host speaks. */
 #ifndef WB_TARGET_PLUGIN_API_H
 #define WB_TARGET_PLUGIN_API_H
 
@@ -23,7 +28,9 @@
 extern "C" {
 #endif
 
-#define WB_TARGET_PLUGIN_API_VERSION 1u
+#define WB_TARGET_PLUGIN_API_VERSION 2u
+/* The oldest plugin API version this host still loads. */
+#define WB_TARGET_PLUGIN_API_VERSION_MIN 1u
 
 #if defined(_WIN32)
 #define WB_TARGET_PLUGIN_EXPORT __declspec(dllexport)
@@ -55,9 +62,9 @@ typedef struct WbTargetImage {
 /* Called once per request, from any thread the plugin chooses. */
 typedef void (*WbTargetEventFn)(void* user, const WbTargetEvent* event);
 
-typedef struct WbTargetPluginV1 {
+typedef struct WbTargetPlugin {
     uint32_t apiVersion; /* WB_TARGET_PLUGIN_API_VERSION */
-    uint32_t structSize; /* sizeof(WbTargetPluginV1) as the plugin saw it */
+    uint32_t structSize; /* sizeof(WbTargetPlugin) as the plugin saw it */
     const char* metadataJson;
 
     /* Opens a target from a JSON config {"url","model","api_key","endpoint":"completions"|"chat",
@@ -81,14 +88,27 @@ typedef struct WbTargetPluginV1 {
      * as image_url data URLs, then the prompt as text): multimodal workloads. The plugin copies what it keeps. */
     void (*startImages)(void* target, const int32_t* promptTokens, size_t numPromptTokens, const WbTargetImage* images,
                         size_t numImages, int64_t maxTokens, WbTargetEventFn fn, void* user);
-} WbTargetPluginV1;
 
-/* The table's size before its optional functions: what every plugin of this API version has. */
-#define WB_TARGET_PLUGIN_V1_BASE_SIZE (offsetof(WbTargetPluginV1, startImages))
+    /* Version 2 (required of a version-2 plugin). One request carrying the workload's real chat, as JSON:
+     *   {"messages": [...], "max_tokens": N, "prompt_token_ids": [...]}
+     * "messages" is the OpenAI chat layout: each {"role", "content"} with content a string or a list of
+     * {"type":"text","text"} and {"type":"image_url","image_url":{"url":"data:image/png;base64,..."}} parts (the
+     * images inline, so nothing refers to host memory); "prompt_token_ids" is what the host tokenized the text
+     * parts to, for reference only. The plugin sends the messages to its chat endpoint as they are. */
+    void (*startChat)(void* target, const char* requestJson, WbTargetEventFn fn, void* user);
+} WbTargetPlugin;
+
+/* Version 1's table: version 2's without startChat (the name a version-1 plugin's source uses). */
+typedef WbTargetPlugin WbTargetPluginV1;
+
+/* The table's size before its optional functions: what every version-1 plugin has. */
+#define WB_TARGET_PLUGIN_V1_BASE_SIZE (offsetof(WbTargetPlugin, startImages))
+/* What every version-2 plugin has. */
+#define WB_TARGET_PLUGIN_V2_SIZE (offsetof(WbTargetPlugin, startChat) + sizeof(void (*)(void)))
 
 /* The two exported symbols. */
 typedef uint32_t (*WbTargetPluginApiVersionFn)(void);
-typedef const WbTargetPluginV1* (*WbTargetPluginEntryFn)(void);
+typedef const WbTargetPlugin* (*WbTargetPluginEntryFn)(void);
 #define WB_TARGET_PLUGIN_API_VERSION_SYMBOL "wbTargetPluginApiVersion"
 #define WB_TARGET_PLUGIN_ENTRY_SYMBOL "wbTargetPluginEntry"
 

@@ -3,6 +3,8 @@
 // reported (problems()) and skipped, never fatal: one bad file must not take `wb bench` or the GUI down with it.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -44,6 +46,10 @@ struct RemoteTargetConfig {
     std::string apiKey;
     std::string endpoint;  // empty: the flavour's default
     bool ignoreEos = true;
+    /// Prompt ids -> text with the model's own tokenizer. Given, a chat or image request reaches a version-2
+    /// plugin as the chat the engine target gets (one user message: the images, then this text) through
+    /// startChat; without it (or with a version-1 plugin) requests go as token ids (startImages with images).
+    std::function<std::string(const std::vector<int32_t>&)> detokenize;
 };
 
 /// One reading of what the server itself reports; nullopt where it reports nothing (never an estimate).
@@ -73,7 +79,10 @@ public:
 private:
     friend class TargetPlugin;
     PluginTarget(std::shared_ptr<const TargetPlugin> plugin, void* handle, std::string url);
+    bool chatCapable() const;
     std::shared_ptr<const TargetPlugin> m_plugin;
+    std::function<std::string(const std::vector<int32_t>&)> m_detokenize;
+    bool m_chat = false;  // opened for the chat endpoint
     void* m_handle;
     std::string m_url;
     std::string m_model;
@@ -82,6 +91,9 @@ private:
 class TargetPlugin : public std::enable_shared_from_this<TargetPlugin> {
 public:
     const TargetPluginInfo& info() const { return m_info; }
+    /// The plugin API version the library was built for (WB_TARGET_PLUGIN_API_VERSION_MIN ..
+    /// WB_TARGET_PLUGIN_API_VERSION).
+    uint32_t apiVersion() const { return m_apiVersion; }
     /// Connects to a server; an unreachable one is an error here (reported as unreachable, not as numbers).
     Result<std::unique_ptr<PluginTarget>> open(const RemoteTargetConfig& config) const;
     /// The launch template with {key} replaced from `values`; keys not given stay as {key}.
@@ -91,7 +103,8 @@ private:
     friend class TargetPluginRegistry;
     friend class PluginTarget;
     TargetPluginInfo m_info;
-    const WbTargetPluginV1* m_table = nullptr;
+    const WbTargetPlugin* m_table = nullptr;
+    uint32_t m_apiVersion = 0;
     void* m_library = nullptr;  // never closed: see TargetPluginRegistry::loadFile
 };
 
@@ -113,6 +126,49 @@ private:
     std::vector<std::shared_ptr<TargetPlugin>> m_plugins;
     std::vector<PluginProblem> m_problems;
 };
+
+/// A server the workbench starts itself (the Compare view's launched targets): one child process in its own
+/// process group, stdout and stderr to a log file, stopped with SIGTERM to the group (then SIGKILL after a grace
+/// period) when this object dies, so python/node servers and their children never outlive the run.
+struct ServerLaunch {
+    std::vector<std::string> argv;  // argv[0] is looked up on PATH
+    std::vector<std::string> env;   // "KEY=VALUE" set on top of this process's environment
+    std::string workDir;            // empty: this process's
+    std::string logPath;            // empty: a file under the temp folder
+};
+
+class LaunchedServer {
+public:
+    static Result<std::unique_ptr<LaunchedServer>> start(const ServerLaunch& launch);
+    ~LaunchedServer();  // stop()
+    int pid() const { return m_pid; }
+    /// False once the process has exited (then exitDescription() says how).
+    bool running();
+    std::string exitDescription() const { return m_exit; }
+    /// The process's peak resident set (VmHWM in /proc/PID/status); -1 when it cannot be read (exited, not Linux).
+    int64_t peakRssBytes() const;
+    /// The last `maxBytes` of its log.
+    std::string logTail(size_t maxBytes = 2000) const;
+    const std::string& logPath() const { return m_log; }
+    /// SIGTERM to its group, SIGKILL after graceMs; idempotent.
+    void stop(int graceMs = 20000);
+
+private:
+    LaunchedServer() = default;
+    int m_pid = -1;
+    bool m_reaped = false;
+    std::string m_exit;
+    std::string m_log;
+};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick), or -1.
+int freeLocalPort();
+
+/// Opens a target on a server that is still starting: retries plugin.open every 500 ms until it answers, the
+/// server exits (an error with its log's tail), `cancel` is set or timeoutSeconds pass.
+Result<std::unique_ptr<PluginTarget>> openWhenReady(const TargetPlugin& plugin, const RemoteTargetConfig& config,
+                                                    LaunchedServer& server, int timeoutSeconds,
+                                                    const std::atomic<bool>* cancel = nullptr);
 
 /// "1.2.3" compared part by part; false from parseVersion when it is not dotted numbers.
 bool parseVersion(const std::string& s, std::vector<int>& out);

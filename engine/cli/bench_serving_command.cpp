@@ -152,6 +152,19 @@ int cmdBenchServing(const Args& a) {
         rc.apiKey = a.get("api-key");
         rc.endpoint = images ? "chat" : a.get("endpoint");
         rc.ignoreEos = !a.has("no-ignore-eos");
+        // A chat or image workload goes to a version-2 plugin as the chat the engine gets: one user message, the
+        // images, then the prompt ids decoded by the model's own tokenizer (-m), not ids or filler words.
+        const bool chatWorkload = rc.endpoint == "chat" || (rc.endpoint.empty() && plugin->info().endpoint == "chat");
+        if (remoteTok && chatWorkload) {
+            const wb::Tokenizer* tk = remoteTok.get();
+            rc.detokenize = [tk](const std::vector<int32_t>& ids) { return tk->decode(ids); };
+        }
+        run["request_format"] =
+            !chatWorkload ? "token ids (/completions)"
+            : rc.detokenize && plugin->apiVersion() >= 2
+                ? "chat messages: the images, then the prompt decoded by the model's tokenizer (plugin startChat)"
+                : (plugin->apiVersion() < 2 ? "chat with filler text (a version-1 plugin has no startChat)"
+                                            : "chat with filler text (no -m: no tokenizer to decode the prompt)");
         run["target"] = "http";
         run["plugin"] = plugin->info().id;
         run["plugin_version"] = plugin->info().version;

@@ -1,16 +1,26 @@
 #include "api/target_plugins.h"
 
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <chrono>
 
 using nlohmann::json;
 
@@ -18,7 +28,7 @@ namespace wb {
 
 namespace {
 
-std::string takeString(const WbTargetPluginV1* t, char* s) {
+std::string takeString(const WbTargetPlugin* t, char* s) {
     if (!s) return {};
     std::string out(s);
     if (t->freeString) t->freeString(s);
@@ -81,16 +91,58 @@ void relayEvent(void* user, const WbTargetEvent* e) {
     ev.usage.completionTokens = e->completionTokens;
     p->onEvent(ev);
 }
+
+std::string base64(const std::vector<uint8_t>& in) {
+    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    out.reserve((in.size() + 2) / 3 * 4);
+    for (size_t i = 0; i < in.size(); i += 3) {
+        const uint32_t n = uint32_t(in[i]) << 16 | (i + 1 < in.size() ? uint32_t(in[i + 1]) << 8 : 0u) |
+                           (i + 2 < in.size() ? uint32_t(in[i + 2]) : 0u);
+        out += k[n >> 18 & 63];
+        out += k[n >> 12 & 63];
+        out += i + 1 < in.size() ? k[n >> 6 & 63] : '=';
+        out += i + 2 < in.size() ? k[n & 63] : '=';
+    }
+    return out;
+}
 }  // namespace
 
+bool PluginTarget::chatCapable() const {
+    return m_plugin->m_apiVersion >= 2 && m_plugin->m_table->startChat && m_detokenize;
+}
+
 bool PluginTarget::acceptsImages() const {
-    const WbTargetPluginV1* t = m_plugin->m_table;
-    return t->structSize >= offsetof(WbTargetPluginV1, startImages) + sizeof(t->startImages) && t->startImages;
+    const WbTargetPlugin* t = m_plugin->m_table;
+    if (m_chat && chatCapable()) return true;
+    return t->structSize >= offsetof(WbTargetPlugin, startImages) + sizeof(t->startImages) && t->startImages;
+}
+
+static std::string chatRequestJson(const BenchRequest& b, const std::string& text) {
+    // The engine target's chat (EngineTarget::start): one user message, the images, then the prompt as text.
+    json content = json::array();
+    for (const ImageBytes& img : b.images) {
+        const bool jpeg = img->size() >= 3 && (*img)[0] == 0xFF && (*img)[1] == 0xD8 && (*img)[2] == 0xFF;
+        content.push_back({{"type", "image_url"},
+                           {"image_url", {{"url", std::string("data:image/") + (jpeg ? "jpeg" : "png") +
+                                                      ";base64," + base64(*img)}}}});
+    }
+    content.push_back({{"type", "text"}, {"text", text}});
+    const json req{{"messages", json::array({{{"role", "user"}, {"content", std::move(content)}}})},
+                   {"max_tokens", b.maxTokens},
+                   {"prompt_token_ids", b.promptTokens}};
+    // A decoded prompt of random ids may hold bytes that are not UTF-8: they go as U+FFFD.
+    return req.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 void PluginTarget::start(const BenchRequest& b, std::function<void(const Event&)> onEvent) {
     auto* p = new Pending{std::move(onEvent)};  // owned by relayEvent once the plugin calls it
-    const WbTargetPluginV1* t = m_plugin->m_table;
+    const WbTargetPlugin* t = m_plugin->m_table;
+    if (m_chat && chatCapable()) {
+        const std::string req = chatRequestJson(b, m_detokenize(b.promptTokens));
+        t->startChat(m_handle, req.c_str(), &relayEvent, p);
+        return;
+    }
     if (b.images.empty()) {
         t->start(m_handle, b.promptTokens.data(), b.promptTokens.size(), b.maxTokens, &relayEvent, p);
         return;
@@ -144,7 +196,10 @@ Result<std::unique_ptr<PluginTarget>> TargetPlugin::open(const RemoteTargetConfi
     void* h = m_table->open(cfg.dump().c_str(), &err);
     std::string e = takeString(m_table, err);
     if (!h) return makeError(e.empty() ? m_info.id + ": cannot open " + c.url : e);
-    return std::unique_ptr<PluginTarget>(new PluginTarget(shared_from_this(), h, c.url));
+    std::unique_ptr<PluginTarget> t(new PluginTarget(shared_from_this(), h, c.url));
+    t->m_detokenize = c.detokenize;
+    t->m_chat = cfg["endpoint"] == "chat";
+    return t;
 }
 
 std::string TargetPlugin::launchLine(const std::map<std::string, std::string>& values) const {
@@ -207,18 +262,22 @@ bool TargetPluginRegistry::loadFile(const std::string& path) {
     auto versionFn = reinterpret_cast<WbTargetPluginApiVersionFn>(dlsym(lib, WB_TARGET_PLUGIN_API_VERSION_SYMBOL));
     if (!versionFn) return reject("missing symbol " WB_TARGET_PLUGIN_API_VERSION_SYMBOL " (not a workbench plugin)");
     const uint32_t api = versionFn();
-    if (api != WB_TARGET_PLUGIN_API_VERSION)
-        return reject("incompatible API version " + std::to_string(api) + " (this workbench speaks " +
-                      std::to_string(WB_TARGET_PLUGIN_API_VERSION) + ")");
+    if (api < WB_TARGET_PLUGIN_API_VERSION_MIN || api > WB_TARGET_PLUGIN_API_VERSION)
+        return reject("incompatible API version " + std::to_string(api) + " (this workbench loads versions " +
+                      std::to_string(WB_TARGET_PLUGIN_API_VERSION_MIN) + " to " +
+                      std::to_string(WB_TARGET_PLUGIN_API_VERSION) + "; rebuild the plugin against this "
+                      "workbench's target_plugin_api.h)");
     auto entryFn = reinterpret_cast<WbTargetPluginEntryFn>(dlsym(lib, WB_TARGET_PLUGIN_ENTRY_SYMBOL));
     if (!entryFn) return reject("missing symbol " WB_TARGET_PLUGIN_ENTRY_SYMBOL);
-    const WbTargetPluginV1* t = entryFn();
+    const WbTargetPlugin* t = entryFn();
     if (!t) return reject(WB_TARGET_PLUGIN_ENTRY_SYMBOL " returned no table");
-    if (t->apiVersion != WB_TARGET_PLUGIN_API_VERSION || t->structSize < WB_TARGET_PLUGIN_V1_BASE_SIZE)
+    const size_t minSize = api >= 2 ? WB_TARGET_PLUGIN_V2_SIZE : WB_TARGET_PLUGIN_V1_BASE_SIZE;
+    if (t->apiVersion != api || t->structSize < minSize)
         return reject("its table is for API version " + std::to_string(t->apiVersion) + " (size " +
-                      std::to_string(t->structSize) + ")");
+                      std::to_string(t->structSize) + "), its library says " + std::to_string(api));
     if (!t->open || !t->close || !t->modelName || !t->start || !t->health || !t->sampleMetrics || !t->freeString)
         return reject("its table lacks a function");
+    if (api >= 2 && !t->startChat) return reject("its version-2 table lacks startChat");
     if (!t->metadataJson) return reject("no metadata");
     json m = json::parse(t->metadataJson, nullptr, false);
     if (m.is_discarded() || !m.is_object()) return reject("its metadata is not valid JSON");
@@ -232,8 +291,9 @@ bool TargetPluginRegistry::loadFile(const std::string& path) {
     for (const auto& [k, v] : {std::pair{"id", &i.id}, {"name", &i.name}, {"version", &i.version},
                                {"compatVersion", &i.compatVersion}})
         if (v->empty()) return reject(std::string("its metadata lacks \"") + k + "\"");
-    if (m.value("apiVersion", 0u) != WB_TARGET_PLUGIN_API_VERSION)
-        return reject("its metadata says apiVersion " + m.value("apiVersion", json(nullptr)).dump());
+    if (!m.contains("apiVersion") || !m["apiVersion"].is_number_unsigned() || m["apiVersion"].get<uint32_t>() != api)
+        return reject("its metadata says apiVersion " + m.value("apiVersion", json(nullptr)).dump() +
+                      ", its library " + std::to_string(api));
     std::vector<int> ver, compat;
     if (!parseVersion(i.version, ver) || !parseVersion(i.compatVersion, compat))
         return reject("version \"" + i.version + "\" / compatVersion \"" + i.compatVersion + "\" not dotted numbers");
@@ -250,6 +310,7 @@ bool TargetPluginRegistry::loadFile(const std::string& path) {
     i.path = path;
     i.metadata = m;
     plugin->m_table = t;
+    plugin->m_apiVersion = api;
     plugin->m_library = lib;
 
     // Two plugins with one id: the newer one wins, as when a user drops an update next to the shipped copy.
@@ -316,6 +377,153 @@ ServerSample ServerSampler::stop() {
     if (m_state->thread.joinable()) m_state->thread.join();
     std::lock_guard lock(m_state->mutex);
     return m_state->peak;
+}
+
+// ---- LaunchedServer
+
+extern "C" char** environ;
+
+Result<std::unique_ptr<LaunchedServer>> LaunchedServer::start(const ServerLaunch& l) {
+    if (l.argv.empty() || l.argv[0].empty()) return makeError("launch: no command");
+    std::unique_ptr<LaunchedServer> s(new LaunchedServer);
+    s->m_log = l.logPath;
+    if (s->m_log.empty()) {
+        std::error_code ec;
+        const auto dir = std::filesystem::temp_directory_path(ec);
+        s->m_log = (ec ? std::string("/tmp") : dir.string()) + "/wb-launch-" + std::to_string(getpid()) + "-" +
+                   std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()) + ".log";
+    }
+    // The environment: ours, with the launch's KEY=VALUE entries replacing same-named ones.
+    std::vector<std::string> env;
+    auto keyOf = [](const std::string& kv) { return kv.substr(0, kv.find('=')); };
+    for (char** e = environ; e && *e; ++e) {
+        const std::string kv(*e);
+        bool overridden = false;
+        for (const auto& o : l.env) overridden = overridden || keyOf(o) == keyOf(kv);
+        if (!overridden) env.push_back(kv);
+    }
+    for (const auto& o : l.env)
+        if (o.find('=') != std::string::npos) env.push_back(o);
+    std::vector<char*> argv, envp;
+    for (const auto& a : l.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, s->m_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    if (!l.workDir.empty()) posix_spawn_file_actions_addchdir_np(&fa, l.workDir.c_str());
+    // Its own process group, so stop() reaches the children a launcher script starts; default signal handling.
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    const int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) return makeError("launch: cannot start " + l.argv[0] + ": " + std::strerror(rc));
+    s->m_pid = pid;
+    return s;
+}
+
+LaunchedServer::~LaunchedServer() { stop(); }
+
+bool LaunchedServer::running() {
+    if (m_reaped || m_pid <= 0) return false;
+    int status = 0;
+    const pid_t r = waitpid(m_pid, &status, WNOHANG);
+    if (r == 0) return true;
+    m_reaped = true;
+    if (r < 0)
+        m_exit = "its state cannot be read";
+    else if (WIFEXITED(status))
+        m_exit = "exited with status " + std::to_string(WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        m_exit = "killed by signal " + std::to_string(WTERMSIG(status));
+    return false;
+}
+
+int64_t LaunchedServer::peakRssBytes() const {
+    if (m_reaped || m_pid <= 0) return -1;
+    std::ifstream f("/proc/" + std::to_string(m_pid) + "/status");
+    std::string line;
+    while (std::getline(f, line))
+        if (line.rfind("VmHWM:", 0) == 0) return std::atoll(line.c_str() + 6) * 1024;
+    return -1;
+}
+
+std::string LaunchedServer::logTail(size_t maxBytes) const {
+    std::ifstream f(m_log, std::ios::binary);
+    if (!f) return {};
+    f.seekg(0, std::ios::end);
+    const auto size = size_t(std::max<std::streamoff>(0, f.tellg()));
+    const size_t from = size > maxBytes ? size - maxBytes : 0;
+    f.seekg(std::streamoff(from));
+    std::string out(size - from, '\0');
+    f.read(out.data(), std::streamsize(out.size()));
+    return out;
+}
+
+void LaunchedServer::stop(int graceMs) {
+    if (m_pid <= 0 || m_reaped) return;
+    kill(-m_pid, SIGTERM);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(graceMs);
+    while (running() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (!m_reaped) {
+        kill(-m_pid, SIGKILL);
+        int status = 0;
+        waitpid(m_pid, &status, 0);
+        m_reaped = true;
+        m_exit = "killed after " + std::to_string(graceMs) + " ms without exiting on SIGTERM";
+    }
+    kill(-m_pid, SIGKILL);  // whatever of its group is left (children that ignored SIGTERM)
+}
+
+int freeLocalPort() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+Result<std::unique_ptr<PluginTarget>> openWhenReady(const TargetPlugin& plugin, const RemoteTargetConfig& config,
+                                                    LaunchedServer& server, int timeoutSeconds,
+                                                    const std::atomic<bool>* cancel) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(std::max(1, timeoutSeconds));
+    std::string last;
+    for (;;) {
+        if (!server.running())
+            return makeError(plugin.info().id + ": the launched server " + server.exitDescription() +
+                             " before it answered; its log (" + server.logPath() + ") ends:\n" + server.logTail(1200));
+        auto t = plugin.open(config);
+        if (t) return t;
+        last = t.error().message;
+        if (cancel && *cancel) return makeError("cancelled while the launched server was starting");
+        if (std::chrono::steady_clock::now() >= deadline)
+            return makeError(plugin.info().id + ": the launched server did not answer within " +
+                             std::to_string(timeoutSeconds) + " s (" + last + "); its log (" + server.logPath() +
+                             ") ends:\n" + server.logTail(1200));
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
 }
 
 }  // namespace wb

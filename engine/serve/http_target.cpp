@@ -72,11 +72,21 @@ std::string HttpTarget::name() const { return m_options.modelName + " @ " + m_op
 
 void HttpTarget::start(const BenchRequest& request, std::function<void(const Event&)> onEvent) {
     std::lock_guard lock(m_mutex);
-    m_threads.emplace_back(&HttpTarget::runOne, this, request, std::move(onEvent));
+    m_threads.emplace_back(&HttpTarget::runOne, this, request, std::move(onEvent), json(nullptr));
 }
 
-void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> onEvent) {
+void HttpTarget::startChat(json messages, int64_t maxTokens, int64_t promptTokens,
+                           std::function<void(const Event&)> onEvent) {
+    BenchRequest b;
+    b.maxTokens = maxTokens;
+    b.promptTokens.assign(size_t(std::max<int64_t>(0, promptTokens)), 0);  // the count only
+    std::lock_guard lock(m_mutex);
+    m_threads.emplace_back(&HttpTarget::runOne, this, std::move(b), std::move(onEvent), std::move(messages));
+}
+
+void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> onEvent, json messages) {
     const HttpTargetOptions& o = m_options;
+    const bool ownChat = !messages.is_null();
     const std::vector<int32_t>& prompt = request.promptTokens;
     const int64_t maxTokens = request.maxTokens;
     json body{{"model", o.modelName},
@@ -85,7 +95,9 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
               {"stream", true},
               {"stream_options", {{"include_usage", true}}}};
     if (o.ignoreEos) body["ignore_eos"] = true;
-    if (o.chat && !request.images.empty()) {
+    if (ownChat) {
+        body["messages"] = std::move(messages);
+    } else if (o.chat && !request.images.empty()) {
         // The images as data URLs, then the prompt: the layout of the model's own examples and of the phone agent.
         json content = json::array();
         for (const ImageBytes& img : request.images) {
@@ -149,7 +161,7 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
 
     // A detokenized prompt of random ids can hold bytes that are not UTF-8 (a byte-level BPE's partial characters):
     // they go as U+FFFD rather than throwing out of the request thread and taking the process down.
-    const http::SseOutcome res = http::postStreaming(m_hostPort, m_prefix + (o.chat ? "/chat/completions" : "/completions"),
+    const http::SseOutcome res = http::postStreaming(m_hostPort, m_prefix + (o.chat || ownChat ? "/chat/completions" : "/completions"),
                                                      o.apiKey, body.dump(-1, ' ', false, json::error_handler_t::replace),
                                                      onData, o.timeoutSeconds);
     const int status = res.status;

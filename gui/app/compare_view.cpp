@@ -281,6 +281,13 @@ QWidget* CompareView::buildTargetsBox() {
     auto* addRemote = new QPushButton(tr("Add remote"));
     addRemote->setObjectName(QStringLiteral("compareAddRemote"));
     auto* remove = new QPushButton(tr("Remove"));
+    auto* article = new QPushButton(tr("Article targets"));
+    article->setObjectName(QStringLiteral("compareArticleTargets"));
+    article->setToolTip(tr("Replaces the list with the article's targets for the model above (a folder with hf/, "
+                           "f32.gguf, f16.gguf, q8_0.gguf as tools/article-table makes, or a GGUF with hf/ beside "
+                           "it): this engine at FP32/BF16/INT8, HF Transformers at FP32/BF16 (tools/hf-serve) and "
+                           "llama.cpp at F16/Q8_0 (tools/llamacpp-yardstick), each server started and stopped by "
+                           "the run; and the article's workload"));
     m_pluginHint = new QLabel;
     m_pluginHint->setWordWrap(true);
     m_pluginHint->setTextInteractionFlags(Qt::TextSelectableByMouse);
@@ -305,6 +312,7 @@ QWidget* CompareView::buildTargetsBox() {
     remoteRow2->addWidget(m_vocab);
     remoteRow2->addWidget(addRemote);
     remoteRow2->addWidget(remove);
+    remoteRow2->addWidget(article);
     auto* layout = new QVBoxLayout(box);
     layout->addWidget(m_targets);
     layout->addLayout(engineRow);
@@ -319,6 +327,7 @@ QWidget* CompareView::buildTargetsBox() {
     connect(addEngine, &QPushButton::clicked, this, &CompareView::addEngineTarget);
     connect(addRemote, &QPushButton::clicked, this, &CompareView::addRemoteTarget);
     connect(remove, &QPushButton::clicked, this, &CompareView::removeSelectedTargets);
+    connect(article, &QPushButton::clicked, this, [this] { applyArticleTargets(); });
     connect(m_plugin, &QComboBox::currentIndexChanged, this, &CompareView::refreshPluginHint);
     return box;
 }
@@ -378,6 +387,7 @@ QWidget* CompareView::buildWorkloadBox() {
     });
     auto* preset = new QPushButton(tr("Article preset: 128 in / 64 out, concurrency 1, 4, 8"));
     preset->setObjectName(QStringLiteral("comparePreset"));
+    preset->setToolTip(tr("The article's workload; \"Article targets\" (beside the target list) also sets its targets"));
     auto* tokens = new QHBoxLayout;
     tokens->addWidget(m_input);
     tokens->addWidget(new QLabel(tr("in /")));
@@ -401,6 +411,32 @@ void CompareView::applyArticlePreset() {
     m_output->setValue(64);
     m_concurrency->setText(QStringLiteral("1, 4, 8"));
     m_rate->setValue(0);
+}
+
+int CompareView::applyArticleTargets(const QString& models) {
+    applyArticlePreset();
+    const QString path = models.isEmpty() ? m_modelPath->text().trimmed() : models;
+    ArticleModels found;
+    QString why;
+    if (path.isEmpty() || !findArticleModels(path, &found, &why)) {
+        m_statusLabel->setText(path.isEmpty() ? tr("Article workload set; give the model (a folder with hf/ and "
+                                                   "f32.gguf, or a GGUF with hf/ beside it) for its targets.")
+                                              : tr("Article workload set; no targets: %1").arg(why));
+        m_statusLabel->setToolTip(m_statusLabel->text());
+        saveState();
+        return 0;
+    }
+    QStringList notes;
+    const CompareWorkload w = workload();
+    int maxConc = 1;
+    for (int c : w.concurrency) maxConc = std::max(maxConc, c);
+    m_specs = articlePresetTargets(found, maxConc, w.inputTokens + w.outputTokens, &notes);
+    refreshTargetsTable();
+    m_statusLabel->setText(tr("Article preset: %n target(s)", nullptr, int(m_specs.size())) +
+                           (notes.isEmpty() ? QString() : QStringLiteral(" (") + notes.join(QStringLiteral("; ")) + ")"));
+    m_statusLabel->setToolTip(m_statusLabel->text());
+    saveState();
+    return int(m_specs.size());
 }
 
 CompareWorkload CompareView::workload() const {
@@ -469,11 +505,19 @@ void CompareView::refreshTargetsTable() {
         QString pluginName = s.pluginId;
         for (const auto& p : m_runner->plugins())
             if (p.id == s.pluginId) pluginName = p.name;
-        m_targets->setItem(i, 0, new QTableWidgetItem(engine ? tr("workbench (%1)").arg(s.precision) : pluginName));
-        m_targets->setItem(i, 1, new QTableWidgetItem(engine ? QFileInfo(s.modelPath).fileName()
-                                                             : s.url + (s.modelName.isEmpty() ? "" : " · " + s.modelName)));
-        m_targets->setItem(i, 2, new QTableWidgetItem(engine ? tr("in process, own engine") : tr("plugin %1").arg(s.pluginId)));
-        m_targets->item(i, 1)->setToolTip(engine ? s.modelPath : s.url);
+        const bool launched = !engine && !s.launchCommand.isEmpty();
+        // A launched server's model is the argument after --model (both preset servers take one).
+        const qsizetype mi = s.launchCommand.indexOf(QStringLiteral("--model"));
+        const QString launchedModel = mi >= 0 && mi + 1 < s.launchCommand.size() ? s.launchCommand[mi + 1] : QString();
+        m_targets->setItem(i, 0, new QTableWidgetItem(!s.label.isEmpty() ? s.label
+                                                      : engine ? tr("workbench (%1)").arg(s.precision) : pluginName));
+        m_targets->setItem(i, 1, new QTableWidgetItem(engine     ? QFileInfo(s.modelPath).fileName()
+                                                      : launched ? QFileInfo(launchedModel).fileName()
+                                                                 : s.url + (s.modelName.isEmpty() ? "" : " · " + s.modelName)));
+        m_targets->setItem(i, 2, new QTableWidgetItem(engine     ? tr("in process, own engine")
+                                                      : launched ? tr("plugin %1, server started by the run").arg(s.pluginId)
+                                                                 : tr("plugin %1").arg(s.pluginId)));
+        m_targets->item(i, 1)->setToolTip(engine ? s.modelPath : launched ? s.launchCommand.join(QLatin1Char(' ')) : s.url);
     }
 }
 
@@ -509,8 +553,9 @@ bool CompareView::run() {
     m_runBase = int(m_runs.size());
     for (int i = 0; i < m_specs.size(); ++i) {
         const CompareTargetSpec& s = m_specs[i];
-        const QString label = s.kind == CompareTargetSpec::Kind::Engine ? tr("workbench (%1)").arg(s.precision)
-                                                                        : s.pluginId + " @ " + s.url;
+        const QString label = !s.label.isEmpty() ? s.label
+                              : s.kind == CompareTargetSpec::Kind::Engine ? tr("workbench (%1)").arg(s.precision)
+                                                                           : s.pluginId + " @ " + s.url;
         setRow(m_runBase + i, QJsonObject{{"label", label}}, tr("waiting"));
     }
     if (!m_runner->start(m_specs, w)) return false;
@@ -638,6 +683,13 @@ QJsonObject specToJson(const CompareTargetSpec& s) {
         o["url"] = s.url;
         o["model"] = s.modelName;
         o["vocab_size"] = s.vocabSize;  // the API key stays in memory only
+        if (!s.launchCommand.isEmpty()) {
+            o["launch"] = QJsonArray::fromStringList(s.launchCommand);
+            o["launch_env"] = QJsonArray::fromStringList(s.launchEnv);
+            o["launch_dir"] = s.launchWorkDir;
+            o["launch_timeout_s"] = s.launchTimeoutS;
+        }
+        if (!s.tokenizerPath.isEmpty()) o["tokenizer"] = s.tokenizerPath;
     }
     return o;
 }
@@ -654,6 +706,11 @@ CompareTargetSpec specFromJson(const QJsonObject& o) {
     s.url = o.value("url").toString();
     s.modelName = o.value("model").toString();
     s.vocabSize = o.value("vocab_size").toInt();
+    for (const QJsonValue& v : o.value("launch").toArray()) s.launchCommand << v.toString();
+    for (const QJsonValue& v : o.value("launch_env").toArray()) s.launchEnv << v.toString();
+    s.launchWorkDir = o.value("launch_dir").toString();
+    s.launchTimeoutS = o.value("launch_timeout_s").toInt(s.launchTimeoutS);
+    s.tokenizerPath = o.value("tokenizer").toString();
     return s;
 }
 }  // namespace

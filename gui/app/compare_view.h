@@ -50,6 +50,12 @@ public:
     bool isRunning() const;
 
     void setDefaultModelPath(const QString& path);
+    /// The "Article targets" button: the article's workload (128 in / 64 out, concurrency 1, 4, 8, as the Article
+    /// preset button) and, when `models` (else the model field) names the article's inputs (findArticleModels), its
+    /// targets in place of the list:
+    /// this engine at FP32/BF16/INT8, HF Transformers at FP32/BF16 and llama.cpp at F16/Q8_0, the servers launched
+    /// by the run itself. Returns how many targets it set (0: the workload only, the status line says why).
+    int applyArticleTargets(const QString& models = QString());
     /// Runs the targets with the workload (the Run button).
     bool run();
     void cancel();

@@ -1,6 +1,11 @@
 #include "bridge/compare_runner.h"
 
+#include <QDir>
+#include <QFile>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcessEnvironment>
 #include <QThreadPool>
 #include <atomic>
 #include <fstream>
@@ -13,6 +18,7 @@
 #include "api/devices.h"
 #include "api/model_types.h"
 #include "api/target_plugins.h"
+#include "api/tokenizer.h"
 
 using nlohmann::json;
 
@@ -22,6 +28,133 @@ int CompareWorkload::requestsPerTarget() const {
     int n = 0;
     for (int c : concurrency) n += requestsPerLevel > 0 ? requestsPerLevel : qMax(4 * c, 8);
     return n;
+}
+
+QString toolsDir() {
+    const QString env = qEnvironmentVariable("WB_TOOLS_DIR");
+    if (!env.isEmpty()) return env;
+#ifdef WB_TOOLS_SOURCE_DIR
+    if (QFileInfo(QStringLiteral(WB_TOOLS_SOURCE_DIR)).isDir()) return QStringLiteral(WB_TOOLS_SOURCE_DIR);
+#endif
+    return QString();
+}
+
+bool findArticleModels(const QString& path, ArticleModels* out, QString* error) {
+    ArticleModels m;
+    const QFileInfo fi(path);
+    QString dir;
+    if (fi.isDir()) {
+        dir = fi.absoluteFilePath();
+        auto file = [&](const char* name) {
+            const QString f = dir + QLatin1Char('/') + QLatin1String(name);
+            return QFileInfo(f).isFile() ? f : QString();
+        };
+        m.engineGguf = file("f32.gguf");
+        if (m.engineGguf.isEmpty()) m.engineGguf = file("f16.gguf");
+        m.llamaF16 = file("f16.gguf");
+        m.llamaQ8 = file("q8_0.gguf");
+    } else if (fi.isFile() && fi.suffix().compare(QLatin1String("gguf"), Qt::CaseInsensitive) == 0) {
+        dir = fi.absolutePath();
+        m.engineGguf = fi.absoluteFilePath();
+        m.llamaOnEngineFile = true;
+    }
+    if (m.engineGguf.isEmpty()) {
+        if (error)
+            *error = QStringLiteral("%1: give a folder with hf/ and f32.gguf (f16.gguf, q8_0.gguf) as "
+                                    "tools/article-table makes, or a GGUF file with an hf/ folder beside it")
+                         .arg(path);
+        return false;
+    }
+    if (QFileInfo(dir + QStringLiteral("/hf/config.json")).isFile()) {
+        m.hfDir = dir + QStringLiteral("/hf");
+        QFile f(m.hfDir + QStringLiteral("/config.json"));
+        if (f.open(QIODevice::ReadOnly)) {
+            const QJsonObject cfg = QJsonDocument::fromJson(f.read(1 << 20)).object();
+            QJsonObject text = cfg.value(QStringLiteral("text_config")).toObject();
+            m.vocabSize = cfg.value(QStringLiteral("vocab_size")).toInt(text.value(QStringLiteral("vocab_size")).toInt());
+        }
+    }
+    *out = m;
+    return true;
+}
+
+QList<CompareTargetSpec> articlePresetTargets(const ArticleModels& m, int maxConc, qint64 maxContext,
+                                              QStringList* notes) {
+    QList<CompareTargetSpec> out;
+    for (const char* prec : {"fp32", "bf16", "int8"}) {
+        CompareTargetSpec s;
+        s.kind = CompareTargetSpec::Kind::Engine;
+        s.modelPath = m.engineGguf;
+        s.precision = QString::fromLatin1(prec);
+        s.numThreads = m.threads;
+        s.label = QStringLiteral("workbench (%1)").arg(s.precision);
+        out << s;
+    }
+    const QString tools = toolsDir();
+    const QString threads = QString::number(std::max(1, m.threads));
+    maxConc = std::max(1, maxConc);
+    if (m.hfDir.isEmpty()) {
+        if (notes) *notes << QStringLiteral("no hf/ folder beside the GGUF: no HF Transformers rows");
+    } else if (tools.isEmpty() || !QFileInfo(tools + QStringLiteral("/hf-serve/hf_serve.py")).isFile()) {
+        if (notes) *notes << QStringLiteral("tools/hf-serve/hf_serve.py not found (set WB_TOOLS_DIR): no HF Transformers rows");
+    } else {
+        QString python = qEnvironmentVariable("WB_HF_PYTHON");
+        if (python.isEmpty())
+            python = QFileInfo::exists(QStringLiteral("/usr/bin/python3")) ? QStringLiteral("/usr/bin/python3")
+                                                                          : QStringLiteral("python3");
+        QString site = qEnvironmentVariable("WB_HF_PYTHONPATH");
+        if (site.isEmpty() && QFileInfo(QDir::homePath() + QStringLiteral("/.cache/hf-reference/site")).isDir())
+            site = QDir::homePath() + QStringLiteral("/.cache/hf-reference/site");
+        for (const auto& [prec, dtype] : {std::pair{"fp32", "float32"}, std::pair{"bf16", "bfloat16"}}) {
+            CompareTargetSpec s;
+            s.kind = CompareTargetSpec::Kind::Remote;
+            s.pluginId = QStringLiteral("transformers");
+            s.label = QStringLiteral("HF Transformers (%1)").arg(QLatin1String(prec));
+            s.vocabSize = m.vocabSize;
+            s.tokenizerPath = m.hfDir;  // an image workload's chat text
+            s.launchCommand = {python, tools + QStringLiteral("/hf-serve/hf_serve.py"), QStringLiteral("--model"),
+                               m.hfDir, QStringLiteral("--dtype"), QLatin1String(dtype), QStringLiteral("--threads"),
+                               threads, QStringLiteral("--max-batch"), QString::number(maxConc),
+                               QStringLiteral("--port"), QStringLiteral("{port}")};
+            s.launchEnv << QStringLiteral("OMP_NUM_THREADS=") + threads;
+            if (!site.isEmpty()) {
+                const QString old = qEnvironmentVariable("PYTHONPATH");
+                s.launchEnv << QStringLiteral("PYTHONPATH=") + site + (old.isEmpty() ? QString() : ":" + old);
+            }
+            const QString blas = qEnvironmentVariable("WB_HF_BLAS_DIR");
+            if (!blas.isEmpty()) {
+                const QString old = qEnvironmentVariable("LD_LIBRARY_PATH");
+                s.launchEnv << QStringLiteral("LD_LIBRARY_PATH=") + blas + (old.isEmpty() ? QString() : ":" + old);
+            }
+            out << s;
+        }
+    }
+    QList<std::pair<QString, QString>> llama;  // (label precision, file)
+    if (!m.llamaF16.isEmpty()) llama.append({QStringLiteral("F16"), m.llamaF16});
+    if (!m.llamaQ8.isEmpty()) llama.append({QStringLiteral("Q8_0"), m.llamaQ8});
+    if (llama.isEmpty() && m.llamaOnEngineFile) llama.append({QFileInfo(m.engineGguf).fileName(), m.engineGguf});
+    const QString serveMjs = tools + QStringLiteral("/llamacpp-yardstick/serve.mjs");
+    if (llama.isEmpty()) {
+        if (notes) *notes << QStringLiteral("no f16.gguf / q8_0.gguf: no llama.cpp rows");
+    } else if (tools.isEmpty() || !QFileInfo(serveMjs).isFile()) {
+        if (notes) *notes << QStringLiteral("tools/llamacpp-yardstick/serve.mjs not found (set WB_TOOLS_DIR): no llama.cpp rows");
+    } else {
+        const qint64 ctx = std::max<qint64>(4096, qint64(maxConc) * maxContext * 2);
+        for (const auto& [prec, file] : llama) {
+            CompareTargetSpec s;
+            s.kind = CompareTargetSpec::Kind::Remote;
+            s.pluginId = QStringLiteral("llamacpp");
+            s.label = QStringLiteral("llama.cpp via node-llama-cpp (%1)").arg(prec);
+            s.vocabSize = m.vocabSize;
+            s.tokenizerPath = file;
+            s.launchCommand = {QStringLiteral("node"), serveMjs, QStringLiteral("--model"), file,
+                               QStringLiteral("--threads"), threads, QStringLiteral("--parallel"),
+                               QString::number(maxConc), QStringLiteral("--ctx"), QString::number(ctx),
+                               QStringLiteral("--port"), QStringLiteral("{port}")};
+            out << s;
+        }
+    }
+    return out;
 }
 
 /// Shared by the runner and its pool thread: the thread posts to `target` only under the mutex, and the runner
@@ -176,6 +309,8 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
             std::unique_ptr<wb::Engine> engine;
             std::unique_ptr<wb::PluginTarget> remote;
             std::unique_ptr<wb::ServerSampler> sampler;
+            std::unique_ptr<wb::LaunchedServer> server;  // declared before `remote`: outlives it
+            std::unique_ptr<wb::Tokenizer> tokenizer;     // the remote target's detokenizer uses it
             wb::BenchTarget* target = nullptr;
             int64_t baselineRss = 0;
             bool peakReset = false;
@@ -218,7 +353,50 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                     rc.model = spec.modelName.toStdString();
                     rc.apiKey = spec.apiKey.toStdString();
                     if (!w.images.isEmpty()) rc.endpoint = "chat";  // images go as image_url parts
-                    auto t = plugin->open(rc);
+                    wb::Result<std::unique_ptr<wb::PluginTarget>> t = wb::makeError("not opened");
+                    if (!w.images.isEmpty() && !spec.tokenizerPath.isEmpty()) {
+                        // The engine target's chat (images, then the decoded prompt), not ids.
+                        auto tk = wb::Tokenizer::fromModelPath(spec.tokenizerPath.toStdString());
+                        if (tk) {
+                            tokenizer = std::move(*tk);
+                            const wb::Tokenizer* raw = tokenizer.get();
+                            rc.detokenize = [raw](const std::vector<int32_t>& ids) { return raw->decode(ids); };
+                            vocab = int(raw->vocabSize());
+                        } else {
+                            run["tokenizer_error"] = tk.error().message;
+                        }
+                    }
+                    if (!spec.launchCommand.isEmpty()) {
+                        // The run starts this server itself, on a port the kernel just handed out.
+                        const int port = wb::freeLocalPort();
+                        wb::ServerLaunch sl;
+                        std::string line;
+                        for (QString a : spec.launchCommand) {
+                            a.replace(QStringLiteral("{port}"), QString::number(port));
+                            sl.argv.push_back(a.toStdString());
+                            line += (line.empty() ? "" : " ") + sl.argv.back();
+                        }
+                        for (const QString& e : spec.launchEnv) sl.env.push_back(e.toStdString());
+                        sl.workDir = spec.launchWorkDir.toStdString();
+                        rc.url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+                        run["url"] = rc.url;
+                        shared->post([shared, doneBefore, total, startLabel] {
+                            if (auto* t = shared->target)
+                                Q_EMIT t->progress(doneBefore, total, QStringLiteral("%1: starting its server").arg(startLabel));
+                        });
+                        auto started = port > 0 ? wb::LaunchedServer::start(sl)
+                                                : wb::Result<std::unique_ptr<wb::LaunchedServer>>(
+                                                      wb::makeError("no free local port for the server"));
+                        if (!started) {
+                            t = wb::makeError(started.error().message);
+                        } else {
+                            server = std::move(*started);
+                            run["launch"] = {{"command", line}, {"log", server->logPath()}, {"pid", server->pid()}};
+                            t = wb::openWhenReady(*plugin, rc, *server, spec.launchTimeoutS, &shared->cancel);
+                        }
+                    } else {
+                        t = plugin->open(rc);
+                    }
                     if (!t) {
                         run["error"] = t.error().message;
                     } else {
@@ -230,6 +408,11 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                         sampler = std::make_unique<wb::ServerSampler>(*remote);
                         target = remote.get();
                         if (spec.vocabSize > 0) vocab = spec.vocabSize;
+                        if (!w.images.isEmpty())
+                            run["request_format"] = rc.detokenize && plugin->apiVersion() >= 2
+                                                        ? "chat messages: the images, then the prompt decoded by the "
+                                                          "model's tokenizer (plugin startChat)"
+                                                        : "images with the prompt as ids (no tokenizer or a version-1 plugin)";
                     }
                 }
             }
@@ -293,10 +476,27 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                        {"kv_usage_peak", peak.kvUsage ? json(*peak.kvUsage) : json(nullptr)},
                        {"kv_source", peak.kvSource}};
             }
+            if (server) {
+                // A launched server's own peak RSS, read before it stops: used for the table only where the server
+                // reports no memory itself, and then named as what it is.
+                const int64_t hwm = server->peakRssBytes();
+                if (hwm > 0) {
+                    if (mem.is_null()) mem = json::object();
+                    mem["process_peak_rss_bytes"] = hwm;
+                    if (!mem.contains("peak_bytes") || mem["peak_bytes"].is_null()) {
+                        mem["peak_bytes"] = hwm;
+                        mem["source"] = "process peak RSS (VmHWM of the launched server, read from /proc; the "
+                                        "server reports none)";
+                    }
+                }
+            }
             if (!mem.is_null()) run["memory"] = mem;
             sampler.reset();
             ownedEngineTarget.reset();
             remote.reset();   // joins its request threads
+            if (server) server->stop();  // before the next target starts: they would share the cores
+            server.reset();
+            tokenizer.reset();
             engine.reset();   // joins the engine's loop: this is a pool thread, never the GUI's
             shared->post([shared, i, rj = QByteArray::fromStdString(run.dump())] {
                 if (auto* t = shared->target) Q_EMIT t->targetUpdated(i, rj, true);

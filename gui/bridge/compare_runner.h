@@ -30,7 +30,47 @@ struct CompareTargetSpec {
     /// Prompts are random token ids below this (the server's vocabulary size); 0: 32000, as wb bench. A small
     /// model behind the URL needs its own, or the server rejects the ids.
     int vocabSize = 0;
+    /// A server the run starts itself (Kind::Remote): its command line, "{port}" replaced by a free port; the URL
+    /// then is http://127.0.0.1:PORT/v1. The run waits for the plugin's probe to answer (up to launchTimeoutS),
+    /// runs the levels, and stops the server (SIGTERM to its process group) before the next target starts.
+    /// Empty: `url` names a server someone else runs.
+    QStringList launchCommand;
+    /// Kind::Remote: a model (GGUF or HF folder) whose tokenizer turns an image workload's prompt ids into the
+    /// chat text the engine target gets, sent through the plugin's startChat (API version 2). Empty: ids only.
+    QString tokenizerPath;
+    QStringList launchEnv;  // KEY=VALUE on top of the workbench's environment
+    QString launchWorkDir;
+    int launchTimeoutS = 900;
 };
+
+/// The article's inputs (issue #18): one model as an HF folder (Transformers) and as GGUF files of the same weights
+/// (this engine; llama.cpp at F16 and Q8_0).
+struct ArticleModels {
+    QString hfDir;       // empty: no Transformers rows
+    QString engineGguf;  // this engine at FP32, BF16, INT8 (converted at load)
+    QString llamaF16;    // llama.cpp's F16 row; empty: none
+    QString llamaQ8;     // llama.cpp's Q8_0 row; empty: none
+    /// Neither F16 nor Q8_0 file: one llama.cpp row on engineGguf as it is (a small fixture).
+    bool llamaOnEngineFile = false;
+    int threads = 2;
+    int vocabSize = 0;  // of the HF config; the remote targets' prompt ids stay below it
+};
+
+/// Finds the article's inputs at `path`: a folder laid out as tools/article-table's (hf/, f32.gguf, f16.gguf,
+/// q8_0.gguf), or a GGUF file with an hf/ folder beside it (one llama.cpp row on that file). False with *error
+/// when neither.
+bool findArticleModels(const QString& path, ArticleModels* out, QString* error);
+
+/// The article's targets: this engine at FP32, BF16 and INT8; HF Transformers at FP32 and BF16
+/// (tools/hf-serve/hf_serve.py, launched); llama.cpp at F16 and Q8_0 (tools/llamacpp-yardstick/serve.mjs,
+/// launched). Servers come from toolsDir (WB_TOOLS_DIR, else the source tree's tools/); Python from WB_HF_PYTHON
+/// (else /usr/bin/python3) with WB_HF_PYTHONPATH (else ~/.cache/hf-reference/site when present) and, for FP32,
+/// WB_HF_BLAS_DIR on LD_LIBRARY_PATH (tools/hf-serve/README.md: Debian's torch and the reference BLAS).
+/// `notes` gets one line per row left out and why.
+QList<CompareTargetSpec> articlePresetTargets(const ArticleModels& models, int maxConcurrency, qint64 maxContext,
+                                              QStringList* notes = nullptr);
+/// Where the launched servers' scripts are: WB_TOOLS_DIR, else the source tree's tools/ when it exists.
+QString toolsDir();
 
 struct CompareWorkload {
     qint64 inputTokens = 128;  // the article's workload

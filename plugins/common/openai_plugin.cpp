@@ -233,6 +233,26 @@ void startImages(void* handle, const int32_t* prompt, size_t n, const WbTargetIm
     http.start(b, relayTo(fn, user));
 }
 
+// Version 2: the host's own chat ({"messages", "max_tokens", "prompt_token_ids"}), sent as it is.
+void startChat(void* handle, const char* requestJson, WbTargetEventFn fn, void* user) {
+    json r = json::parse(requestJson ? requestJson : "", nullptr, false);
+    if (!r.is_object() || !r.contains("messages") || !r["messages"].is_array() || !r.contains("max_tokens") ||
+        !r["max_tokens"].is_number_integer()) {
+        wb::Event e;
+        e.type = wb::EventType::Error;
+        e.reason = wb::StopReason::Error;
+        e.timings.ttftMs = -1;
+        e.text = "startChat: the request is not {\"messages\": [...], \"max_tokens\": N}";
+        relayTo(fn, user)(e);
+        return;
+    }
+    const int64_t promptTokens = r.contains("prompt_token_ids") && r["prompt_token_ids"].is_array()
+                                     ? int64_t(r["prompt_token_ids"].size())
+                                     : 0;
+    static_cast<Target*>(handle)->http->startChat(std::move(r["messages"]), r["max_tokens"].get<int64_t>(),
+                                                  promptTokens, relayTo(fn, user));
+}
+
 int32_t health(void* handle, char** detail) {
     const Target& t = *static_cast<Target*>(handle);
     const std::string probe = metadata().value("health", std::string("{base}/models"));
@@ -252,10 +272,10 @@ int32_t health(void* handle, char** detail) {
 
 }  // namespace
 
-const WbTargetPluginV1* openAiPluginTable(const char* metadataJson) {
+const WbTargetPlugin* openAiPluginTable(const char* metadataJson) {
     g_metadata = metadataJson;
-    static const WbTargetPluginV1 table{WB_TARGET_PLUGIN_API_VERSION,
-                                        uint32_t(sizeof(WbTargetPluginV1)),
+    static const WbTargetPlugin table{WB_TARGET_PLUGIN_API_VERSION,
+                                        uint32_t(sizeof(WbTargetPlugin)),
                                         metadataJson,
                                         &openTarget,
                                         &closeTarget,
@@ -264,7 +284,8 @@ const WbTargetPluginV1* openAiPluginTable(const char* metadataJson) {
                                         &health,
                                         &sampleMetrics,
                                         &freeString,
-                                        &startImages};
+                                        &startImages,
+                                        &startChat};
     return &table;
 }
 

@@ -9,6 +9,6 @@
 namespace wbplugin {
 
 /// The plugin's table; `metadataJson` must outlive it (a static in the plugin).
-const WbTargetPluginV1* openAiPluginTable(const char* metadataJson);
+const WbTargetPlugin* openAiPluginTable(const char* metadataJson);
 
 }  // namespace wbplugin

@@ -9,7 +9,9 @@
 #include <QTemporaryDir>
 #include <QtTest>
 
+#include <cmath>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <utility>
@@ -18,6 +20,7 @@
 #include "media/image.h"
 #include "fixtures.h"
 #include "api/target_plugins.h"
+#include "api/tokenizer.h"
 #include "serve_process.h"
 
 namespace {
@@ -77,12 +80,20 @@ private slots:
                 if (QString::fromStdString(p.path).endsWith(file)) return QString::fromStdString(p.reason);
             return QString();
         };
-        QVERIFY2(reasonFor("libwb_broken_plugin_1.so").contains("incompatible API version 42"),
+        QVERIFY2(reasonFor("libwb_broken_plugin_1.so").contains("incompatible API version 43"),
                  qPrintable(reasonFor("libwb_broken_plugin_1.so")));
         QVERIFY(reasonFor("libwb_broken_plugin_2.so").contains("missing symbol wbTargetPluginEntry"));
         QVERIFY(reasonFor("libwb_broken_plugin_3.so").contains("not valid JSON"));
         QVERIFY(reasonFor("libwb_broken_plugin_4.so").contains("compatVersion 2.0.0 is newer"));
         QVERIFY(reasonFor("libwb_broken_plugin_5.so").contains("lacks a function"));
+        QVERIFY2(reasonFor("libwb_broken_plugin_6.so").contains("version-2 table lacks startChat"),
+                 qPrintable(reasonFor("libwb_broken_plugin_6.so")));
+        // A version-1 plugin (built before startChat) still loads, as version 1: ids and images only.
+        QVERIFY2(reasonFor("libwb_broken_plugin_7.so").isEmpty(), qPrintable(reasonFor("libwb_broken_plugin_7.so")));
+        auto legacy = reg.find("legacy1");
+        QVERIFY(legacy);
+        QCOMPARE(legacy->apiVersion(), 1u);
+        QCOMPARE(reg.find("openai")->apiVersion(), uint32_t(WB_TARGET_PLUGIN_API_VERSION));
         QVERIFY(reasonFor("libnot_a_library.so").contains("cannot load"));
         // A second copy of a plugin of the same version is reported, not loaded twice.
         QVERIFY(!reg.loadFile(std::string(WB_PLUGIN_BUILD_DIR) + "/libwbtarget_vllm.so"));
@@ -179,6 +190,70 @@ private slots:
         QVERIFY2(got->text.find("chat endpoint") != std::string::npos, got->text.c_str());
     }
 
+    // API version 2: with the model's tokenizer, a chat workload reaches the server as the chat the engine target
+    // gets (startChat): the prompt ids decoded to text, not the ids or filler words. wb serve's own prompt count
+    // proves it: the decoded sentence costs as many tokens as it was made of (±1 for the SentencePiece space),
+    // against an empty text; with images, the same chat carries them as image_url parts (stories260K is text-only,
+    // so wb serve's 400 naming images is the proof they were sent).
+    void pluginSendsTheWorkloadsChat() {
+        wb::TargetPluginRegistry reg;
+        reg.scan({WB_PLUGIN_BUILD_DIR});
+        auto plugin = reg.find("openai");
+        QVERIFY(plugin);
+        QCOMPARE(plugin->apiVersion(), 2u);
+        auto tok = wb::Tokenizer::fromModelPath(wbtest::fixture(kModel));
+        QVERIFY2(tok, tok ? "" : tok.error().message.c_str());
+        const wb::Tokenizer* tk = tok->get();
+        const std::vector<int32_t> ids =
+            tk->encode("Once upon a time there was a little girl named Lily", false, wb::SpecialTokens::Plain);
+        QVERIFY(ids.size() > 5);
+
+        auto ask = [&](std::function<std::string(const std::vector<int32_t>&)> detok, bool withImage,
+                       wb::Event* out) -> bool {
+            wb::RemoteTargetConfig rc;
+            rc.url = m_serve.baseUrl().toStdString();
+            rc.endpoint = "chat";
+            rc.detokenize = std::move(detok);
+            auto t = plugin->open(rc);
+            if (!t) return false;
+            wb::BenchRequest b;
+            b.promptTokens = ids;
+            b.maxTokens = 2;
+            if (withImage) {
+                wb::Image img;
+                img.width = 16;
+                img.height = 16;
+                img.rgb.assign(size_t(16 * 16 * 3), 40);
+                auto png = wb::encodePng(img);
+                if (!png) return false;
+                b.images = {std::make_shared<const std::vector<uint8_t>>(*png)};
+            }
+            std::mutex mu;
+            std::condition_variable cv;
+            std::optional<wb::Event> got;
+            (*t)->start(b, [&](const wb::Event& e) {
+                std::lock_guard l(mu);
+                got = e;
+                cv.notify_all();
+            });
+            std::unique_lock l(mu);
+            if (!cv.wait_for(l, std::chrono::seconds(60), [&] { return got.has_value(); })) return false;
+            *out = *got;
+            return true;
+        };
+        wb::Event real, empty, image;
+        QVERIFY(ask([tk](const std::vector<int32_t>& v) { return tk->decode(v); }, false, &real));
+        QVERIFY2(real.type == wb::EventType::Finished, real.text.c_str());
+        QVERIFY(ask([](const std::vector<int32_t>&) { return std::string(); }, false, &empty));
+        QVERIFY2(empty.type == wb::EventType::Finished, empty.text.c_str());
+        const int64_t textTokens = real.usage.promptTokens - empty.usage.promptTokens;
+        QVERIFY2(std::abs(textTokens - int64_t(ids.size())) <= 1,
+                 qPrintable(QStringLiteral("%1 text tokens for %2 ids").arg(textTokens).arg(ids.size())));
+        QVERIFY(ask([tk](const std::vector<int32_t>& v) { return tk->decode(v); }, true, &image));
+        QVERIFY(image.type == wb::EventType::Error);
+        QVERIFY2(image.text.find("does not accept images") != std::string::npos, image.text.c_str());
+    }
+
     void vllmFlavourSaysNaWhereNotReported() {
         wb::TargetPluginRegistry reg;
         reg.scan({WB_PLUGIN_BUILD_DIR});
@@ -253,7 +328,7 @@ private slots:
         QCOMPARE(rc, 0);
         QVERIFY2(out.contains("vllm") && out.contains("vllm serve {model} --tensor-parallel-size {tp}"), qPrintable(out));
         QVERIFY(out.contains("trtllm") && out.contains("kvCacheStats"));
-        QVERIFY(out.contains("skipped") && out.contains("incompatible API version 42"));
+        QVERIFY(out.contains("skipped") && out.contains("incompatible API version 43"));
 
         const QString file = m_tmp.filePath("cmp.json");
         out = runWb({"bench", "--target", "vllm", "--url", m_serve.baseUrl(), "--concurrency", "1,2", "--requests",

@@ -108,6 +108,11 @@ def main():
     ap.add_argument("--dir", required=True, help="holds hf/, f32.gguf, f16.gguf, q8_0.gguf")
     ap.add_argument("--out", required=True, help="the comparison file (JSON); the table goes beside it as .md")
     ap.add_argument("--wb", default=os.path.join(ROOT, "build-ci/engine/wb"))
+    ap.add_argument("--deadline", default="", help="HH:MM UTC: rows not started by then are left out (and listed "
+                                                    "as not run), so a shared machine's run ends with its table")
+    ap.add_argument("--load-log", default="", help="also write the load-average samples (every 10 s: time, 1/5/15-"
+                                                    "minute load) to this file; their summary goes into the .md and "
+                                                    "the comparison file either way")
     ap.add_argument("--python", default="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--concurrency", default="1,4,8")
@@ -115,6 +120,11 @@ def main():
     ap.add_argument("--output", type=int, default=64)
     ap.add_argument("--requests", type=int, default=0, help="per level (0: wb bench's default, max(4c, 8))")
     ap.add_argument("--greedy-tokens", type=int, default=24)
+    ap.add_argument("--warmup", type=int, default=1, help="warm-up requests before each level (wb bench --warmup)")
+    ap.add_argument("--greedy-first", action="store_true",
+                    help="ask each server for its greedy continuation before its benchmark and count that request "
+                         "as its warm-up (its rows then run with --warmup 0): saves one full request per server "
+                         "row where a request takes minutes")
     ap.add_argument("--hf-blas-dir", default="",
                     help="a folder with an OpenBLAS libblas.so.3 for the Transformers server (LD_LIBRARY_PATH): "
                          "Debian's torch does FP32 matmuls through the libblas.so.3 alternative, by default the "
@@ -147,7 +157,12 @@ def main():
         ("llama-f16", "llama.cpp via node-llama-cpp (F16)", f16, "llama"),
         ("llama-q8_0", "llama.cpp via node-llama-cpp (Q8_0)", q8, "llama"),
     ]
-    only = set(filter(None, args.only.split(",")))
+    only = [k for k in args.only.split(",") if k]
+    if only:  # the order given is the order run
+        unknown = [k for k in only if k not in [r[0] for r in rows]]
+        if unknown:
+            ap.error("unknown --only keys: " + ",".join(unknown))
+        rows = sorted((r for r in rows if r[0] in only), key=lambda r: only.index(r[0]))
     rng = 1234567
     prompt = []
     for _ in range(32):  # one fixed token-id prompt for every target's greedy continuation
@@ -161,14 +176,45 @@ def main():
         r = subprocess.run(argv, cwd=ROOT, env=env)
         return r.returncode
 
+    # The machine is shared: the 1-minute load average every 10 s, from the first row to the last.
+    load_samples, load_stop = [], threading.Event()
+
+    def sample_load():
+        while True:
+            try:
+                one, five, fifteen = open("/proc/loadavg").read().split()[:3]
+                load_samples.append((time.strftime("%H:%M:%S", time.gmtime()), float(one), float(five),
+                                     float(fifteen)))
+                if args.load_log:
+                    with open(args.load_log, "a") as f:
+                        f.write("%s %s %s %s\n" % load_samples[-1])
+            except OSError:
+                pass
+            if load_stop.wait(10):
+                return
+
+    threading.Thread(target=sample_load, daemon=True).start()
+
+    def bench_args(server_row):
+        w = 0 if (server_row and args.greedy_first) else args.warmup
+        return common + ["--warmup", str(w)]
+
+    def ask_greedy(url, label):
+        t0 = time.time()
+        text = greedy(url, prompt, args.greedy_tokens)
+        agreement.append({"label": label, "text": text, "seconds": round(time.time() - t0, 2)})
+
+    not_run = []
     for key, label, prec, kind in rows:
-        if only and key not in only:
+        if args.deadline and time.strftime("%H:%M", time.gmtime()) >= args.deadline:
+            not_run.append(label)
+            print(f"article_table: {label}: not run (past the --deadline {args.deadline} UTC)", flush=True)
             continue
         server = None
         try:
             if kind is None:
                 run([args.wb, "bench", "-m", f32, "--precision", prec, "--threads", str(args.threads), "--label",
-                     label] + common)
+                     label] + bench_args(False))
                 server = Server(label, [args.wb, "serve", "-m", f32, "--precision", prec, "--port", "0", "-t",
                                         str(args.threads)], env)
             elif kind == "hf":
@@ -182,21 +228,24 @@ def main():
                                 (f"LD_LIBRARY_PATH={args.hf_blas_dir} " if args.hf_blas_dir else "") +
                                 " ".join(map(shlex.quote, argv)) + " &")
                 server = Server(label, argv, hf_env)
+                if args.greedy_first:
+                    ask_greedy(server.url, label)
                 run([args.wb, "bench", "--url", server.url, "--target", "transformers", "-m", f32, "--precision",
-                     "fp32" if prec == "float32" else "bf16", "--label", label] + common)
+                     "fp32" if prec == "float32" else "bf16", "--label", label] + bench_args(True))
             else:
                 port = free_port()
                 argv = ["node", node_mjs, "--model", prec, "--threads", str(args.threads), "--parallel",
                         str(conc_max), "--ctx", str(ctx), "--port", str(port)]
                 commands.append(" ".join(map(shlex.quote, argv)) + " &")
                 server = Server(label, argv, env)
+                if args.greedy_first:
+                    ask_greedy(server.url, label)
                 run([args.wb, "bench", "--url", server.url, "--target", "llamacpp", "-m", f32, "--precision",
-                     "f16" if prec == f16 else "q8_0", "--label", label] + common)
+                     "f16" if prec == f16 else "q8_0", "--label", label] + bench_args(True))
             if kind is not None:
                 hwm[label] = peak_rss(server.proc.pid)
-            t0 = time.time()
-            text = greedy(server.url, prompt, args.greedy_tokens)
-            agreement.append({"label": label, "text": text, "seconds": round(time.time() - t0, 2)})
+            if not (kind is not None and args.greedy_first):
+                ask_greedy(server.url, label)
         except Exception as e:  # noqa: BLE001 (recorded, the other rows still run)
             print(f"article_table: {label}: {e}", file=sys.stderr)
             agreement.append({"label": label, "error": str(e)})
@@ -206,9 +255,11 @@ def main():
 
     # Compared without whitespace: the three detokenizers place SentencePiece's spaces differently (a leading space
     # kept or dropped; serve.mjs joins pieces without them), which says nothing about the tokens chosen.
-    # The reference framework's FP32 output is the reference, as in the article; else the first target that answered.
+    # The reference framework's FP32 output is the reference, as in the article; else this engine's FP32; else the first
+    # target that answered.
     ref = next((a for a in agreement if "text" in a and a["label"] == "HF Transformers (fp32)"),
-               next((a for a in agreement if "text" in a), None))
+               next((a for a in agreement if "text" in a and a["label"] == "workbench (fp32)"),
+                    next((a for a in agreement if "text" in a), None)))
     squash = lambda t: "".join(t.split())  # noqa: E731
     for a in agreement:
         if "text" in a and ref:
@@ -232,6 +283,14 @@ def main():
                 mem["peak_bytes"] = hwm[label]
                 mem["source"] = ("process peak RSS (VmHWM of the server process, read from /proc by "
                                  "article_table.py; the server reports none)")
+    load_stop.set()
+    ones = [x[1] for x in load_samples]
+    load = ({"samples": len(ones), "every_s": 10, "from_utc": load_samples[0][0], "to_utc": load_samples[-1][0],
+             "min_1m": min(ones), "max_1m": max(ones), "mean_1m": round(sum(ones) / len(ones), 2),
+             "cpus": os.cpu_count()} if ones else None)
+    doc["load_average"] = load
+    if not_run:
+        doc["not_run"] = not_run
     doc["greedy_agreement"] = {"prompt_ids": prompt, "max_tokens": args.greedy_tokens,
                                "reference": ref["label"] if ref else None, "targets": agreement}
     json.dump(doc, open(args.out, "w"), indent=1)
@@ -245,6 +304,13 @@ def main():
                       f"{len(squash(ref['text']))} | `{a['text'][:60].replace('|', '/').replace('`', chr(39))}...` |")
         else:
             md.append(f"| {a['label']} | error: {a['error'][:80]} | | |")
+    if not_run:
+        doc_note = "Not run (past the --deadline): " + ", ".join(not_run) + "."
+        md += ["", doc_note]
+    if load:
+        md += ["", f"1-minute load average on this {load['cpus']}-CPU machine, sampled every 10 s from "
+                   f"{load['from_utc']} to {load['to_utc']} UTC ({load['samples']} samples): {load['min_1m']:.2f}-"
+                   f"{load['max_1m']:.2f}, mean {load['mean_1m']:.2f}."]
     md += ["", "Commands:", "", "```sh"] + commands + ["```", ""]
     open(os.path.splitext(args.out)[0] + ".md", "w").write("\n".join(md))
     print("\n".join(md))
