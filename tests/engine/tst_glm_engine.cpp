@@ -74,6 +74,25 @@ Request imageQuestion(std::vector<std::vector<uint8_t>> images, const std::strin
     return r;
 }
 
+// What the engine feeds GlmModel for one user message (an image, then the question): the template's output
+// [gMASK]<sop><|user|>\n <image> text <|assistant|>\n, tokenized with the image's grid, and the image's features.
+Result<std::pair<GlmPrompt, std::vector<float>>> directImagePrompt(GlmModel& model, const std::vector<uint8_t>& png,
+                                                                  const std::string& question) {
+    auto img = decodeImage(png, "png");
+    if (!img) return img.error();
+    auto in = glm4vPreprocess(*img, model.processorConfig());
+    if (!in) return in.error();
+    auto feats = model.encodeImage(*in);
+    if (!feats) return feats.error();
+    const std::vector<GlmPromptPart> parts = {{GlmPromptPart::Kind::Template, "[gMASK]<sop><|user|>\n", -1},
+                                              {GlmPromptPart::Kind::Image, "", 0},
+                                              {GlmPromptPart::Kind::Text, question, -1},
+                                              {GlmPromptPart::Kind::Template, "<|assistant|>\n", -1}};
+    auto p = buildGlmPrompt(model.tokenizer(), model.config(), parts, {{in->gridT, in->gridH, in->gridW}});
+    if (!p) return p.error();
+    return std::make_pair(std::move(*p), std::move(*feats));
+}
+
 struct Outcome {
     std::vector<int32_t> tokens;
     std::string text, reasoning, error;
@@ -160,19 +179,10 @@ private slots:
         auto m = GlmModel::load(m_vision);
         QVERIFY(m.ok());
         GlmModel& model = **m;
-        auto img = decodeImage(bytes, "png");
-        QVERIFY(img.ok());
-        auto in = glm4vPreprocess(*img, model.processorConfig());
-        QVERIFY(in.ok());
-        auto feats = model.encodeImage(*in);
-        QVERIFY(feats.ok());
-        // The template's output for one user message: [gMASK]<sop><|user|>\n <image> text <|assistant|>\n
-        std::vector<GlmPromptPart> parts = {{GlmPromptPart::Kind::Template, "[gMASK]<sop><|user|>\n", -1},
-                                            {GlmPromptPart::Kind::Image, "", 0},
-                                            {GlmPromptPart::Kind::Text, "What is it?", -1},
-                                            {GlmPromptPart::Kind::Template, "<|assistant|>\n", -1}};
-        auto p = buildGlmPrompt(model.tokenizer(), model.config(), parts, {{in->gridT, in->gridH, in->gridW}});
-        QVERIFY(p.ok());
+        auto direct = directImagePrompt(model, bytes, "What is it?");
+        QVERIFY2(direct.ok(), direct.ok() ? "" : direct.error().message.c_str());
+        const GlmPrompt* p = &direct->first;
+        const std::vector<float>* feats = &direct->second;
         QCOMPARE(o.usage.promptTokens, int64_t(p->ids.size()));
         const int64_t V = model.config().text.vocabSize, n = int64_t(p->ids.size());
         KvBlockPool pool(model.config().text.numLayers, model.kvDim(), 16, 8);
@@ -214,18 +224,10 @@ private slots:
             auto m = GlmModel::load(m_vision, lo);
             QVERIFY(m.ok());
             GlmModel& model = **m;
-            auto img = decodeImage(png(112, 84, 5), "png");
-            QVERIFY(img.ok());
-            auto in = glm4vPreprocess(*img, model.processorConfig());
-            QVERIFY(in.ok());
-            auto feats = model.encodeImage(*in);
-            QVERIFY(feats.ok());
-            std::vector<GlmPromptPart> parts = {{GlmPromptPart::Kind::Template, "[gMASK]<sop><|user|>\n", -1},
-                                                {GlmPromptPart::Kind::Image, "", 0},
-                                                {GlmPromptPart::Kind::Text, "What is in this picture?", -1},
-                                                {GlmPromptPart::Kind::Template, "<|assistant|>\n", -1}};
-            auto p = buildGlmPrompt(model.tokenizer(), model.config(), parts, {{in->gridT, in->gridH, in->gridW}});
-            QVERIFY(p.ok());
+            auto direct = directImagePrompt(model, png(112, 84, 5), "What is in this picture?");
+            QVERIFY2(direct.ok(), direct.ok() ? "" : direct.error().message.c_str());
+            const GlmPrompt* p = &direct->first;
+            const std::vector<float>* feats = &direct->second;
             const int64_t V = model.config().text.vocabSize, n = int64_t(p->ids.size());
             QVERIFY2(n >= 32, "the prompt should take the causal tile path");
             KvBlockPool pool32(model.config().text.numLayers, model.kvDim(), 16, 16, KvStorage::Host, DType::F32);
