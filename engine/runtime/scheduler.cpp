@@ -213,8 +213,10 @@ void Scheduler::publishStats() {
             d.freeBytes = hostMemInfoBytes("MemAvailable:");
             deviceStats.push_back(d);
         }
+        // A share's KV bytes per token are the f32 figure; an f16 pool holds half.
         for (const auto& sh : shares)
-            deviceStats.push_back({sh.name, sh.weightBytes, sh.kvBytesPerToken * pool->blockSize() * pool->numBlocks(),
+            deviceStats.push_back({sh.name, sh.weightBytes,
+                                   sh.kvBytesPerToken * pool->elementBytes() / 4 * pool->blockSize() * pool->numBlocks(),
                                    sh.memory.totalBytes, sh.memory.freeBytes, sh.workspaceBytes});
     }
     s.devices = deviceStats;

@@ -365,14 +365,22 @@ private slots:
         QVERIFY2(cmp.isEmpty(), qPrintable(cmp));
     }
 
+    // With the f32 cache and with the f16 one (each rank keeps its KV heads' share in the pool's type).
+    void engineAtDegreeTwoGivesSameTokens_data() {
+        QTest::addColumn<bool>("f16");
+        QTest::newRow("f32 KV cache") << false;
+        QTest::newRow("f16 KV cache") << true;
+    }
     void engineAtDegreeTwoGivesSameTokens() {
         WB_REQUIRE_FIXTURE(kGguf);
-        auto tokens = [](int degree) {
+        QFETCH(bool, f16);
+        auto tokens = [f16](int degree) {
             wb::EngineOptions o;
             o.modelPath = wbtest::fixture(kGguf);
             o.load.numThreads = 2;
             o.load.parallelDegree = degree;
             o.numKvBlocks = 64;
+            o.kvCacheType = f16 ? wb::KvCacheType::F16 : wb::KvCacheType::F32;
             auto e = wb::Engine::create(o);
             if (!e) {
                 qWarning("engine: %s", e.error().message.c_str());
@@ -413,6 +421,10 @@ private slots:
             }
             if (weights < st.weightBytes) {  // ranks hold the whole model between them (some parts twice)
                 qWarning("device weights %lld < model %lld", (long long)weights, (long long)st.weightBytes);
+                return std::vector<std::vector<int32_t>>{};
+            }
+            if (st.kvCacheType != (f16 ? "f16" : "f32")) {
+                qWarning("KV cache type %s", st.kvCacheType.c_str());
                 return std::vector<std::vector<int32_t>>{};
             }
             if (kv != st.kvCacheBytes || (degree > 1 && st.devices[0].kvCacheBytes != st.devices[1].kvCacheBytes)) {
