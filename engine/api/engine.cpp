@@ -38,6 +38,11 @@ Result<KvCacheType> parseKvCacheType(const std::string& s) {
     return makeError("unknown KV cache type '" + s + "' (auto, f32, f16)");
 }
 
+KvCacheType resolveKvCacheType(KvCacheType t, int64_t contextTokens, bool onGpus) {
+    if (t != KvCacheType::Auto) return t;
+    return !onGpus && contextTokens >= kLongContextTokens ? KvCacheType::F16 : KvCacheType::F32;
+}
+
 const char* engineStateName(EngineState s) {
     switch (s) {
         case EngineState::Serving: return "serving";

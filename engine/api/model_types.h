@@ -27,6 +27,9 @@ constexpr int64_t kLongContextTokens = 16384;
 /// "auto", "f32", "f16".
 const char* kvCacheTypeName(KvCacheType t);
 Result<KvCacheType> parseKvCacheType(const std::string& s);
+/// What a request for `t` becomes for a cache of `contextTokens` tokens on the CPU or on GPUs: Auto's rule above,
+/// in one place for the engine, DirectModel and the GUI's memory plan (F32 or F16, never Auto).
+KvCacheType resolveKvCacheType(KvCacheType t, int64_t contextTokens, bool onGpus);
 
 struct LoadOptions {
     Precision precision = Precision::Native;

@@ -518,9 +518,7 @@ Result<std::unique_ptr<Scheduler>> Scheduler::create(const EngineOptions& option
         return makeError("engine: cannot reserve the memory of a " + std::to_string(options.maxBatchTokens) +
                          "-token step: " + r.error().message);
     // The cache's type: F16 where asked, or on the CPU when the context is long (KvCacheType).
-    KvCacheType kvType = options.kvCacheType;
-    if (kvType == KvCacheType::Auto)
-        kvType = !m.model->onGpus() && m.maxModelLen >= kLongContextTokens ? KvCacheType::F16 : KvCacheType::F32;
+    const KvCacheType kvType = resolveKvCacheType(options.kvCacheType, m.maxModelLen, m.model->onGpus());
     if (kvType == KvCacheType::F16 && m.model->onGpus())
         return makeError("engine: an f16 KV cache is CPU-only for now; the CUDA kernels keep it in f32 "
                          "(--kv-cache-dtype f32 or auto)");

@@ -122,7 +122,8 @@ MemoryPlan planMemory(const ModelCard& card, const QString& precision, qint64 co
     plan.numSequences = qMax(1, numSequences);
     plan.weightBytes = card.weightBytesByPrecision.value(precision, card.weightBytesByPrecision.value("native"));
     // The engine's auto rule on the CPU: an f16 cache (half the bytes of the card's f32 figure) for long contexts.
-    const bool f16Kv = plan.contextLength >= wb::kLongContextTokens;
+    const bool f16Kv =
+            wb::resolveKvCacheType(wb::KvCacheType::Auto, plan.contextLength, false) == wb::KvCacheType::F16;
     plan.kvCacheType = f16Kv ? QStringLiteral("f16") : QStringLiteral("f32");
     plan.kvCacheBytes = card.kvBytesPerToken / (f16Kv ? 2 : 1) * plan.contextLength * plan.numSequences;
     // The step scratch the model grows to (activations of a full 512-token step, f32) plus one row of logits

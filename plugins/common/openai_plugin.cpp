@@ -213,16 +213,21 @@ void start(void* handle, const int32_t* prompt, size_t n, int64_t maxTokens, WbT
     static_cast<Target*>(handle)->http->start(b, relayTo(fn, user));
 }
 
+// A request refused before it is sent: one Error event naming why.
+void refuse(WbTargetEventFn fn, void* user, const std::string& why) {
+    wb::Event e;
+    e.type = wb::EventType::Error;
+    e.reason = wb::StopReason::Error;
+    e.timings.ttftMs = -1;
+    e.text = why;
+    relayTo(fn, user)(e);
+}
+
 void startImages(void* handle, const int32_t* prompt, size_t n, const WbTargetImage* images, size_t numImages,
                  int64_t maxTokens, WbTargetEventFn fn, void* user) {
     wb::HttpTarget& http = *static_cast<Target*>(handle)->http;
     if (!http.acceptsImages()) {  // opened for /completions: images need the chat endpoint
-        wb::Event e;
-        e.type = wb::EventType::Error;
-        e.reason = wb::StopReason::Error;
-        e.timings.ttftMs = -1;
-        e.text = "images need the chat endpoint (open the target with \"endpoint\": \"chat\")";
-        relayTo(fn, user)(e);
+        refuse(fn, user, "images need the chat endpoint (open the target with \"endpoint\": \"chat\")");
         return;
     }
     wb::BenchRequest b;
@@ -238,12 +243,7 @@ void startChat(void* handle, const char* requestJson, WbTargetEventFn fn, void* 
     json r = json::parse(requestJson ? requestJson : "", nullptr, false);
     if (!r.is_object() || !r.contains("messages") || !r["messages"].is_array() || !r.contains("max_tokens") ||
         !r["max_tokens"].is_number_integer()) {
-        wb::Event e;
-        e.type = wb::EventType::Error;
-        e.reason = wb::StopReason::Error;
-        e.timings.ttftMs = -1;
-        e.text = "startChat: the request is not {\"messages\": [...], \"max_tokens\": N}";
-        relayTo(fn, user)(e);
+        refuse(fn, user, "startChat: the request is not {\"messages\": [...], \"max_tokens\": N}");
         return;
     }
     const int64_t promptTokens = r.contains("prompt_token_ids") && r["prompt_token_ids"].is_array()

@@ -35,7 +35,7 @@ Result<GenerateResult> DirectModel::generate(const std::vector<int32_t>& prompt,
 
 void DirectModel::resetCache(int64_t capacityTokens, KvCacheType kvType) {
     m->cache.reset();  // the old cache's blocks go before the new one's are taken
-    const bool f16 = kvType == KvCacheType::F16 || (kvType == KvCacheType::Auto && capacityTokens >= kLongContextTokens && !m->model->onGpus());
+    const bool f16 = resolveKvCacheType(kvType, capacityTokens, m->model->onGpus()) == KvCacheType::F16;
     m->cache = std::make_unique<KvCache>(m->model->config(), capacityTokens, 16, f16 ? DType::F16 : DType::F32);
 }
 

@@ -525,6 +525,33 @@ void WhisperModel::copySession(Session& dst, const Session& src) const {
     dst.length = src.length;
 }
 
+bool WhisperModel::embedToken(int token, int pos, float* x) const {
+    const int d = m_cfg.dModel;
+    if (token < 0 || token >= m_cfg.vocab) return false;
+    for (int j = 0; j < d; ++j)
+        x[j] = m_tokEmbF32[size_t(token) * size_t(d) + size_t(j)] + m_decPos[size_t(pos) * size_t(d) + size_t(j)];
+    return true;
+}
+
+void WhisperModel::crossAndMlp(int li, const CrossCache& cross, int n, std::vector<float>& x, std::vector<float>& h,
+                               std::vector<float>& q, std::vector<float>& a, std::vector<float>& o,
+                               std::vector<float>& f) {
+    const auto& c = m_cfg;
+    const int d = c.dModel;
+    const auto& l = m_dec[size_t(li)];
+    layerNorm(x.data(), l.crossLn, n, d, h.data());
+    linear(l.cross.q, h.data(), n, q.data(), *m_pool);
+    attention(q.data(), n, cross.k[size_t(li)].data(), cross.v[size_t(li)].data(), c.audioCtx, c.decHeads, false, 0,
+              a.data());
+    linear(l.cross.o, a.data(), n, o.data(), *m_pool);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    layerNorm(x.data(), l.mlpLn, n, d, h.data());
+    linear(l.fc1, h.data(), n, f.data(), *m_pool);
+    gelu(f.data(), int64_t(f.size()));
+    linear(l.fc2, f.data(), n, o.data(), *m_pool);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+}
+
 Result<std::vector<std::vector<float>>> WhisperModel::decodeStep(const std::vector<Session*>& ss,
                                                                 const std::vector<int>& tokens) {
     const auto& c = m_cfg;
@@ -538,13 +565,9 @@ Result<std::vector<std::vector<float>>> WhisperModel::decodeStep(const std::vect
     }
     if (pos0 + 1 > c.textCtx) return makeError("whisper decode: past the text context");
     std::vector<float> x(size_t(n) * size_t(d));
-    for (int i = 0; i < n; ++i) {
-        const int t = tokens[size_t(i)];
-        if (t < 0 || t >= c.vocab) return makeError("whisper decode: token id out of range");
-        for (int j = 0; j < d; ++j)
-            x[size_t(i) * size_t(d) + size_t(j)] =
-                m_tokEmbF32[size_t(t) * size_t(d) + size_t(j)] + m_decPos[size_t(pos0) * size_t(d) + size_t(j)];
-    }
+    for (int i = 0; i < n; ++i)
+        if (!embedToken(tokens[size_t(i)], pos0, x.data() + size_t(i) * size_t(d)))
+            return makeError("whisper decode: token id out of range");
     std::vector<float> h(x.size()), q(x.size()), kv(x.size()), a(x.size()), o(x.size()),
         f(size_t(n) * size_t(c.decFfn));
     const CrossCache& cross = *ss[0]->cross;
@@ -566,17 +589,7 @@ Result<std::vector<std::vector<float>>> WhisperModel::decodeStep(const std::vect
         linear(l.attn.o, a.data(), n, o.data(), *m_pool);
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
         // Cross-attention: the same keys and values for every row.
-        layerNorm(x.data(), l.crossLn, n, d, h.data());
-        linear(l.cross.q, h.data(), n, q.data(), *m_pool);
-        attention(q.data(), n, cross.k[size_t(li)].data(), cross.v[size_t(li)].data(), c.audioCtx, c.decHeads, false,
-                  0, a.data());
-        linear(l.cross.o, a.data(), n, o.data(), *m_pool);
-        for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-        layerNorm(x.data(), l.mlpLn, n, d, h.data());
-        linear(l.fc1, h.data(), n, f.data(), *m_pool);
-        gelu(f.data(), int64_t(f.size()));
-        linear(l.fc2, f.data(), n, o.data(), *m_pool);
-        for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+        crossAndMlp(li, cross, n, x, h, q, a, o, f);
     }
     for (Session* s : ss) s->length += 1;
     std::vector<float> last(x.size());
@@ -597,13 +610,9 @@ Result<std::vector<float>> WhisperModel::decode(Session& s, const std::vector<in
     if (s.length + int(tokens.size()) > c.textCtx) return makeError("whisper decode: past the text context");
     const int n = int(tokens.size()), pos0 = s.length;
     std::vector<float> x(size_t(n) * size_t(d));
-    for (int i = 0; i < n; ++i) {
-        const int t = tokens[size_t(i)];
-        if (t < 0 || t >= c.vocab) return makeError("whisper decode: token id out of range");
-        for (int j = 0; j < d; ++j)
-            x[size_t(i) * size_t(d) + size_t(j)] =
-                m_tokEmbF32[size_t(t) * size_t(d) + size_t(j)] + m_decPos[size_t(pos0 + i) * size_t(d) + size_t(j)];
-    }
+    for (int i = 0; i < n; ++i)
+        if (!embedToken(tokens[size_t(i)], pos0 + i, x.data() + size_t(i) * size_t(d)))
+            return makeError("whisper decode: token id out of range");
     std::vector<float> h(x.size()), q(x.size()), a(x.size()), o(x.size()), f(size_t(n) * size_t(c.decFfn));
     for (int li = 0; li < c.decLayers; ++li) {
         const auto& l = m_dec[size_t(li)];
@@ -617,17 +626,7 @@ Result<std::vector<float>> WhisperModel::decode(Session& s, const std::vector<in
                   a.data());
         linear(l.attn.o, a.data(), n, o.data(), *m_pool);
         for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-        layerNorm(x.data(), l.crossLn, n, d, h.data());
-        linear(l.cross.q, h.data(), n, q.data(), *m_pool);
-        attention(q.data(), n, s.cross->k[size_t(li)].data(), s.cross->v[size_t(li)].data(), c.audioCtx, c.decHeads, false,
-                  0, a.data());
-        linear(l.cross.o, a.data(), n, o.data(), *m_pool);
-        for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-        layerNorm(x.data(), l.mlpLn, n, d, h.data());
-        linear(l.fc1, h.data(), n, f.data(), *m_pool);
-        gelu(f.data(), int64_t(f.size()));
-        linear(l.fc2, f.data(), n, o.data(), *m_pool);
-        for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+        crossAndMlp(li, *s.cross, n, x, h, q, a, o, f);
     }
     s.length += n;
     std::vector<float> last(static_cast<size_t>(d));

@@ -110,6 +110,12 @@ public:
 private:
     void attention(const float* q, int nq, const float* k, const float* v, int nk, int heads, bool causal, int qPos0,
                    float* out);
+    /// x row = token embedding + position embedding; false when the id is outside the vocabulary.
+    bool embedToken(int token, int pos, float* x) const;
+    /// Decoder layer li after its self-attention, for n rows of x over one encoder output: cross-attention and the
+    /// MLP, each added to x. h, q, a, o hold n × d floats and f n × decFfn (scratch).
+    void crossAndMlp(int li, const CrossCache& cross, int n, std::vector<float>& x, std::vector<float>& h,
+                     std::vector<float>& q, std::vector<float>& a, std::vector<float>& o, std::vector<float>& f);
 };
 
 }  // namespace wb::whisper
