@@ -1,6 +1,6 @@
-// A Llama-family model run directly, one sequence at a time, without the scheduler: what `wb generate` (one
-// prompt, streamed) and `wb bench` (llama-bench's prompt-processing and generation figures over a private KV
-// cache) measure. Everything else — chat, images, batching, the server — goes through Engine (api/engine.h).
+// A model run directly, one sequence at a time, without the scheduler: what `wb generate` (one prompt, streamed;
+// Llama-family models) and `wb bench` (llama-bench's prompt-processing and generation figures over a private KV
+// cache; any family, GLM-4 / GLM-4.1V text included) measure. Everything else — chat, images, batching, the server — goes through Engine (api/engine.h).
 // Not thread-safe: one thread drives a DirectModel.
 #pragma once
 
@@ -46,7 +46,8 @@ const char* finishReasonName(FinishReason r);
 
 class DirectModel {
 public:
-    /// A .gguf file or a Llama-family folder (models/decoder/LlamaModel); other families are an error.
+    /// A .gguf file or a model folder. Llama-family models run on models/decoder's LlamaModel; other families (GLM-4,
+    /// GLM-4.1V) through their engine model, forward() only and on one CPU device (canGenerate() is false).
     static Result<std::unique_ptr<DirectModel>> load(const std::string& path, const LoadOptions& options = {});
     ~DirectModel();
     DirectModel(const DirectModel&) = delete;
@@ -58,6 +59,8 @@ public:
     const std::string& path() const;
     int numThreads() const;
     int64_t weightBytes() const;
+    /// generate() is there for Llama-family models only.
+    bool canGenerate() const;
 
     /// Generates from `prompt`, calling onText with each UTF-8-complete piece of text.
     Result<GenerateResult> generate(const std::vector<int32_t>& prompt, const GenerateOptions& options,

@@ -15,6 +15,7 @@
 #include "api/units.h"
 #include "api/devices.h"
 #include "api/direct_model.h"
+#include "api/tokenizer.h"
 
 using nlohmann::json;
 
@@ -43,7 +44,7 @@ int cmdBench(const Args& a) {
     // Images make it a serving workload (chat messages through the engine or a server), never llama-bench's.
     if (a.has("concurrency") || a.has("url") || a.has("request-rate") || a.has("preset") || !a.images.empty())
         return cmdBenchServing(a);
-    auto m = loadModel(a);
+    auto m = loadModel(a, /*anyFamily=*/true);
     if (!m) return fail(m.error().message);
     wb::DirectModel& model = **m;
     const wb::ModelConfig& c = model.config();
@@ -57,13 +58,17 @@ int cmdBench(const Args& a) {
         return fail("depth + max(pp, tg) exceeds the model's context of " + std::to_string(c.maxContext));
     using Clock = std::chrono::steady_clock;
     std::vector<float> logits(static_cast<size_t>(c.vocabSize));
-    // Deterministic pseudo-random ids, as llama-bench uses random tokens.
+    // Deterministic pseudo-random ids, as llama-bench uses random tokens; control tokens are drawn again (a vision
+    // model's image placeholder would ask for image features that a text benchmark does not have).
     uint64_t st = 42;
+    const wb::Tokenizer& tok = model.tokenizer();
     auto randomIds = [&](int64_t n) {
         std::vector<int32_t> ids(static_cast<size_t>(n));
         for (auto& id : ids) {
-            st = st * 6364136223846793005ull + 1442695040888963407ull;
-            id = int32_t((st >> 33) % uint64_t(c.vocabSize));
+            do {
+                st = st * 6364136223846793005ull + 1442695040888963407ull;
+                id = int32_t((st >> 33) % uint64_t(c.vocabSize));
+            } while (id < tok.vocabSize() && tok.isControl(id));
         }
         return ids;
     };

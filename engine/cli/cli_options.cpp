@@ -57,14 +57,15 @@ wb::Result<std::unique_ptr<wb::Tokenizer>> loadTokenizerOnly(const std::string& 
     return wb::Tokenizer::fromModelPath(path);
 }
 
-wb::Result<std::unique_ptr<wb::DirectModel>> loadModel(const Args& a) {
+wb::Result<std::unique_ptr<wb::DirectModel>> loadModel(const Args& a, bool anyFamily) {
     if (!a.has("model")) return wb::makeError("no model given (-m PATH)");
     wb::LoadOptions lo;
     auto p = wb::parsePrecision(a.get("precision", "native"));
     if (!p) return p.error();
     lo.precision = *p;
     lo.numThreads = std::atoi(a.get("threads", "0").c_str());
-    if (auto family = wb::modelFamily(a.get("model")); family && *family == "glm")
+    if (a.has("mmproj")) lo.mmprojPath = a.get("mmproj");
+    if (auto family = wb::modelFamily(a.get("model")); !anyFamily && family && *family == "glm")
         return wb::makeError(a.get("model") + " is a GLM-4 / GLM-4.1V checkpoint: use `wb chat`, `wb ask` (images "
                              "with --image) or `wb serve`, which run it through the engine");
     return wb::DirectModel::load(a.get("model"), lo);

@@ -62,7 +62,9 @@ wb::Result<std::unique_ptr<wb::Tokenizer>> loadTokenizerOnly(const std::string& 
 
 // -m, --precision and -t for the single-sequence commands (generate, bench); GLM folders are refused with a pointer
 // to the engine-backed commands.
-wb::Result<std::unique_ptr<wb::DirectModel>> loadModel(const Args& a);
+// The model of -m, --precision, --threads (and --mmproj). anyFamily: any family's model, forward() only where not
+// Llama (`wb bench`); otherwise a GLM checkpoint is refused with the commands that run it.
+wb::Result<std::unique_ptr<wb::DirectModel>> loadModel(const Args& a, bool anyFamily = false);
 
 // The sampling flags (--temp, --top-k, --top-p, --min-p, penalties, --seed) and -n, for generate, chat and ask.
 bool samplingFlags(const Args& a, wb::SamplingParams& s, int64_t& maxTokens);

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "api/direct_model.h"
 #include "api/engine.h"
 #include "fixtures.h"
 #include "test_images.h"
@@ -210,6 +211,64 @@ private slots:
             QVERIFY(model.forward(std::span<const GlmSequenceStep>(&d, 1), pool, logits.data()).ok());
         }
         QCOMPARE(o.tokens, want);
+    }
+
+    // `wb bench`'s single-sequence path (DirectModel) on a GLM model: a prompt and decode steps give GlmModel's
+    // own logits, bit for bit, through the engine-model adapter; generate() is refused with the commands to use.
+    void directModelRunsGlmForward() {
+        for (const std::string& dir : {m_text, m_vision}) {
+            LoadOptions lo;
+            lo.numThreads = 1;
+            auto d = DirectModel::load(dir, lo);
+            QVERIFY2(d.ok(), d.ok() ? "" : d.error().message.c_str());
+            DirectModel& dm = **d;
+            QVERIFY(!dm.canGenerate());
+            auto g = dm.generate({1, 2, 3}, GenerateOptions{});
+            QVERIFY(!g.ok());
+            QVERIFY2(g.error().message.find("wb chat") != std::string::npos, g.error().message.c_str());
+            QVERIFY(!dm.forward(std::vector<int32_t>{1}, 0, nullptr).ok());  // no cache yet: an error, no crash
+
+            GlmLoadOptions go;
+            go.numThreads = 1;
+            auto m = GlmModel::load(dir, go);
+            QVERIFY(m.ok());
+            GlmModel& model = **m;
+            const int64_t V = model.config().text.vocabSize;
+            QCOMPARE(dm.config().vocabSize, V);
+            const std::vector<int32_t> prompt = {5, 17, 42, 8, 99, 3, 64, 21, 7};
+            dm.resetCache(32);
+            std::vector<float> got(static_cast<size_t>(V)), want(static_cast<size_t>(V));
+            QVERIFY(dm.forward(prompt, 0, got.data()).ok());
+            KvBlockPool pool(model.config().text.numLayers, model.kvDim(), 16, 2);
+            BlockTable table;
+            for (int i = 0; i < 2; ++i) table.blocks.push_back(*pool.allocate());
+            GlmSequenceStep st;
+            st.tokens = prompt;
+            st.blocks = &table;
+            QVERIFY(model.forward(std::span<const GlmSequenceStep>(&st, 1), pool, want.data()).ok());
+            // The engine model of a vision checkpoint never lets the image placeholders be generated (their logits
+            // are -inf), the rest is GlmModel's row.
+            auto banned = [&](std::vector<float>& row) {
+                if (dir == m_vision)
+                    for (int32_t b : {kTinyGlmImage, kTinyGlmBeginImage, kTinyGlmEndImage, kTinyGlmBeginVideo,
+                                      kTinyGlmEndVideo})
+                        row[size_t(b)] = -INFINITY;
+            };
+            banned(want);
+            QCOMPARE(got, want);
+            for (int step = 0; step < 3; ++step) {
+                const int32_t next = int32_t(std::max_element(want.begin(), want.end()) - want.begin());
+                QVERIFY(dm.forward(std::span<const int32_t>(&next, 1), int64_t(prompt.size()) + step, got.data()).ok());
+                GlmSequenceStep dstep;
+                dstep.tokens = std::span<const int32_t>(&next, 1);
+                dstep.startIndex = int64_t(prompt.size()) + step;
+                dstep.blocks = &table;
+                QVERIFY(model.forward(std::span<const GlmSequenceStep>(&dstep, 1), pool, want.data()).ok());
+                banned(want);
+                QCOMPARE(got, want);
+            }
+            QVERIFY(!dm.forward(prompt, 30, got.data()).ok());  // past the cache: an error naming it
+        }
     }
 
     // The FP16 KV cache on GLM-4.1V (the model whose long context it is for): an image prompt (prefill through
