@@ -18,6 +18,9 @@ struct TensorInfo {
     const uint8_t* data = nullptr;  // points into a memory-mapped file
     int64_t numBytes = 0;
     std::string file;  // the file it comes from, for error messages
+    /// false: `data` is a heap copy made by a reader (reordered rows, a joined kernel), not the file's pages, so
+    /// it must never be released with MappedFile::releasePages (MADV_DONTNEED zeroes anonymous memory).
+    bool mapped = true;
 
     int64_t numElements() const {
         int64_t n = 1;

@@ -37,11 +37,15 @@ namespace {
 // Logits of the GGUF pair against the HF folder it was written from, as the largest |difference| in a logits row
 // relative to that row's spread (max - min; the tiny models' rows spread over about 8-10). F32: the same numbers
 // (measured 0 text, 7.3e-7 image: the image mean / std are stored as f32). F16: each weight rounded to fp16 once
-// (relative 2^-11); measured 6.2e-4 text, 1.2e-3 image; 5e-3 allowed. Q8_0: 32-value blocks with an fp16 scale
+// (relative 2^-11); measured 6.2e-4 text; 5e-3 allowed. The F16 pair's image: its vision tower is held as BF16
+// (GlmModel::loadWeights: F16 has no tile path; exact for an mmproj written from BF16 weights, but these tiny
+// weights are random f32, so fp16 then bf16 rounding, plus BF16 activations on the tiles where AMX runs it);
+// measured 1.2e-3 before that, 1.0e-2 with it; 2e-2 allowed. Q8_0: 32-value blocks with an fp16 scale
 // (error up to 1/254 of a block's largest value, the embedding and output included); measured 1.9e-2 text, 4.4e-2
 // image (the vision tower's 2 blocks are quantized too); 8e-2 allowed.
 constexpr double kF32Tolerance = 1e-5;
 constexpr double kF16Tolerance = 5e-3;
+constexpr double kF16ImageTolerance = 2e-2;
 constexpr double kQ8Tolerance = 8e-2;
 
 
@@ -293,7 +297,7 @@ private slots:
         QVERIFY(feats.ok());
         const auto ref = logitsOf(**hf, p->ids, p->positions, *feats);
         QVERIFY(!ref.empty());
-        for (auto [name, tol] : {std::pair{"f32", kF32Tolerance}, {"f16", kF16Tolerance}, {"q8_0", kQ8Tolerance}}) {
+        for (auto [name, tol] : {std::pair{"f32", kF32Tolerance}, {"f16", kF16ImageTolerance}, {"q8_0", kQ8Tolerance}}) {
             auto g = GlmModel::loadGguf(m_dir + "/glm4v-" + name + ".gguf", m_dir + "/mmproj-" + name + ".gguf");
             QVERIFY2(g.ok(), g.ok() ? "" : g.error().message.c_str());
             GlmModel& gm = **g;

@@ -130,6 +130,7 @@ Result<void> restoreInterleavedRows(State& s, const GlmTextConfig& c) {
                 TensorInfo copy = *t;
                 s.storage.push_back(std::move(out));
                 copy.data = s.storage.back().data();
+                copy.mapped = false;
                 s.reordered[name] = copy;
             }
         }
@@ -165,6 +166,7 @@ Result<void> joinPatchKernel(State& s) {
     s.patchKernel.data = reinterpret_cast<const uint8_t*>(s.patchValues.data());
     s.patchKernel.numBytes = int64_t(s.patchValues.size() * 4);
     s.patchKernel.file = s.mmproj->path();
+    s.patchKernel.mapped = false;
     return {};
 }
 

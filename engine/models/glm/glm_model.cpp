@@ -36,8 +36,10 @@ struct TensorSource {
     std::string dir;
     std::vector<std::string> textPrefixes, visionPrefixes;
     std::optional<DType> target;
-    /// Drop a tensor's file pages once copied (mapped files only: a GGUF pair's reordered Q/K and joined patch
-    /// kernel are heap copies, which MADV_DONTNEED would zero).
+    /// Without a target: F16 matrices become this type (the vision tower of an mmproj file: see loadWeights).
+    std::optional<DType> f16Target;
+    /// Drop a tensor's file pages once copied (mapped tensors only: a GGUF pair's reordered Q/K and joined patch
+    /// kernel are heap copies, TensorInfo::mapped false, which MADV_DONTNEED would zero).
     bool releasePages = true;
 
     Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,
@@ -65,12 +67,14 @@ struct TensorSource {
         flat.shape = {shape[0], cols};
         auto w = weightFromTensor(flat, set);
         if (!w) return makeError(flat.file + ": tensor " + flat.name + ": " + w.error().message);
-        if (target && *target != w->dtype) {
-            auto conv = convertWeight(*w, *target);
+        std::optional<DType> want = target;
+        if (!want && f16Target && w->dtype == DType::F16) want = f16Target;
+        if (want && *want != w->dtype) {
+            auto conv = convertWeight(*w, *want);
             if (!conv) return makeError(flat.file + ": tensor " + flat.name + ": " + conv.error().message);
             // The converted copy is what stays: the file's pages leave the process's memory (they were counted in
             // its RSS as long as they stayed mapped in, doubling a checkpoint's footprint at load).
-            if (releasePages) MappedFile::releasePages(flat.data, size_t(flat.numBytes));
+            if (releasePages && flat.mapped) MappedFile::releasePages(flat.data, size_t(flat.numBytes));
             return std::move(*conv);
         }
         return std::move(*w);
@@ -184,7 +188,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
     if (!set) return set.error();
     m->m_source = *set;
     std::shared_ptr<SafetensorsSet> st = *set;
-    TensorSource src{[st](const std::string& n) { return st->find(n); }, st, dir, {}, {}, options.weightType};
+    TensorSource src{[st](const std::string& n) { return st->find(n); }, st, dir, {}, {}, options.weightType, {}};
     if (c.hasVision) {
         src.textPrefixes = {"model.language_model.", "model."};
         src.visionPrefixes = {"model.visual.", "visual."};
@@ -209,7 +213,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::loadGguf(const std::string& textPath
                          " tokens but token_embd.weight " + std::to_string(m->m_config.text.vocabSize) + " rows");
     m->m_source = g->keepAlive;
     TensorSource src{g->lookup, g->keepAlive, textPath, {"model.language_model."}, {"model.visual."},
-                     options.weightType, false};
+                     options.weightType, {}};
     WB_TRY(m->loadWeights(&src));
     m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
     return m;
@@ -223,8 +227,13 @@ Result<void> GlmModel::loadWeights(const void* source) {
     const GlmTextConfig& t = c.text;
     // The vision tower at INT8 keeps BF16 matrices: its GEMMs run over thousands of patches, where BF16 tiles
     // (AMX) are both faster and closer to the reference than per-row int8; other precisions as asked.
+    // In the file's own types (no target), an F16 tower (llama.cpp's mmproj-f16, converted from the BF16
+    // checkpoint) is held as BF16 too, as the HF folder's is: F16 has no tile path and ran its GEMMs at the f32
+    // kernels' rate, 3x slower; the conversion is exact for values that came from BF16 (an mmproj made from an f32
+    // checkpoint loses F16's three extra mantissa bits).
     TensorSource vsrc = src;
     if (src.target == DType::I8) vsrc.target = DType::BF16;
+    if (!src.target) vsrc.f16Target = DType::BF16;
     const auto& TP = src.textPrefixes;
     const auto& VP = src.visionPrefixes;
     const int64_t q = t.numHeads * t.headDim, kv = t.numKvHeads * t.headDim;
