@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "api/load_test.h"
 #include "core/result.h"
@@ -21,8 +22,20 @@ nlohmann::json imageWorkloadJson(const ImageWorkload& w);
 /// RSS growth (mapped files, allocator caches) hid the difference.
 nlohmann::json engineMemoryJson(int64_t weightsBytes, int64_t kvCacheBytes, int64_t rssGrowthBytes);
 
+/// Prompt token counts of two runs of one workload (same input/output lengths, seed, images; per concurrency level)
+/// further apart than this per request mean they did not process the same prompt.
+inline constexpr double kPromptTokenTolerance = 2.0;
+/// What a run's prompts were and how their tokens are counted (its "prompts"): token ids, or text that round-trips
+/// through the model's tokenizer in a chat (roundTrip), or text that was not drawn to (filler words).
+std::string promptsNote(bool roundTrip, const std::string& requestFormat);
+/// One line per workload level where the runs' own prompt counts ("prompt_tokens_per_request") differ by more than
+/// kPromptTokenTolerance, naming each run's count and how a chat's template tokens are counted, and per run that
+/// reported none beside others that did. Runs recorded without counts are left out.
+std::vector<std::string> promptTokenWarnings(const nlohmann::json& comparison);
+
 /// Appends `run` to the comparison file (created when missing: {"format":"wb-bench-comparison","version":1,
-/// "runs":[...]}); a file that is not such a comparison is left alone and reported.
+/// "runs":[...]}); a file that is not such a comparison is left alone and reported. The file's
+/// "prompt_token_warnings" is recomputed (promptTokenWarnings).
 Result<void> appendRun(const std::string& path, const nlohmann::json& run);
 Result<nlohmann::json> loadComparison(const std::string& path);
 

@@ -73,7 +73,7 @@ enum class StopReason { Stop, Length, Cancelled, Error };
 const char* stopReasonName(StopReason r);
 
 struct Usage {
-    int64_t promptTokens = 0;
+    int64_t promptTokens = 0;  // < 0: not known (a benchmarked server that reported no usage)
     int64_t completionTokens = 0;
     int64_t cachedPromptTokens = 0;  // prompt tokens whose keys/values came from the prefix cache
 };

@@ -1,5 +1,6 @@
 // A BenchTarget for any OpenAI-compatible server (vLLM, trtllm-serve, SGLang, llama-server, Ollama, wb serve):
-// streams /v1/completions or /v1/chat/completions and times the SSE chunks as they arrive, client-side.
+// streams /v1/completions or /v1/chat/completions and times the SSE chunks as they arrive, client-side. A request's
+// prompt tokens are the server's own usage.prompt_tokens, or -1 (not reported), never the count of ids sent.
 #pragma once
 
 #include <functional>
@@ -41,10 +42,8 @@ public:
     bool acceptsImages() const override { return m_options.chat; }
     void start(const BenchRequest& request, std::function<void(const Event&)> onEvent) override;
     /// One request of the caller's own chat (OpenAI "messages": text and image_url parts) to /chat/completions,
-    /// whatever the endpoint option, timed as start()'s; promptTokens is the event's prompt count until the
-    /// server reports its own.
-    void startChat(nlohmann::json messages, int64_t maxTokens, int64_t promptTokens,
-                   std::function<void(const Event&)> onEvent);
+    /// whatever the endpoint option, timed as start()'s.
+    void startChat(nlohmann::json messages, int64_t maxTokens, std::function<void(const Event&)> onEvent);
     /// The model ids the server listed.
     const std::vector<std::string>& models() const { return m_models; }
 

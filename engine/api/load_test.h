@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <random>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +15,8 @@
 #include "core/result.h"
 
 namespace wb {
+
+class Tokenizer;
 
 /// An encoded image (PNG or JPEG bytes) sent with a benchmark request.
 using ImageBytes = std::shared_ptr<const std::vector<uint8_t>>;
@@ -42,13 +45,43 @@ public:
 
 class EngineTarget : public BenchTarget {
 public:
-    explicit EngineTarget(Engine& engine) : m_engine(engine) {}
+    /// chat: every request goes as an HTTP chat request carries it (one user message: its images, then the prompt
+    /// decoded to text, through the model's chat template), so it counts the same prompt tokens as a server's chat
+    /// endpoint given the same workload. Otherwise a text request's ids are the prompt itself (an image request is
+    /// always a chat).
+    explicit EngineTarget(Engine& engine, bool chat = false) : m_engine(engine), m_chat(chat) {}
     std::string name() const override { return "workbench (in process)"; }
     bool acceptsImages() const override { return m_engine.acceptsImages(); }
     void start(const BenchRequest& request, std::function<void(const Event&)> onEvent) override;
 
 private:
     Engine& m_engine;
+    bool m_chat = false;
+};
+
+/// Prompts for workloads that go as text (chat requests, images + text), drawn so that every target counts the
+/// same tokens. Random ids decoded to text do not survive the trip: ids that decode to nothing (control and unused
+/// ids), byte tokens that are not UTF-8 on their own (sent in JSON as U+FFFD, three bytes that a byte-level
+/// tokenizer counts as up to three tokens), and pieces that re-tokenize differently when joined. These prompts are
+/// random tokens of the model's own vocabulary whose text is printable ASCII, re-tokenized until the text
+/// encodes (no BOS, special tokens not parsed) back to exactly the ids: the text, whoever tokenizes it with this
+/// vocabulary, is `n` tokens (plus what a chat template adds around it).
+class RoundTripPrompts {
+public:
+    explicit RoundTripPrompts(const Tokenizer& tokenizer);
+    /// Whether the vocabulary has printable-ASCII tokens to draw from (else make() falls back to random ids).
+    bool usable() const { return !m_pool.empty() && !m_first.empty(); }
+    /// A prompt of n tokens (n > 0) as above; deterministic for one tokenizer and rng state. Falls back to random
+    /// ids from [min(100, vocab - 1), vocab) when !usable().
+    std::vector<int32_t> make(std::mt19937_64& rng, int64_t n) const;
+    /// Whether ids round-trip: their text is printable ASCII with no special-token text and no whitespace at
+    /// either end, and encodes back to the same ids.
+    bool roundTrips(const std::vector<int32_t>& ids) const;
+
+private:
+    const Tokenizer& m_tok;
+    std::vector<int32_t> m_pool;   // ids whose text is printable ASCII (no trailing whitespace)
+    std::vector<int32_t> m_first;  // of those, ids whose text as a prompt's first token has no leading whitespace
 };
 
 /// The images of a multimodal workload. By default every request gets images of its own: the same pictures with
@@ -101,6 +134,10 @@ struct LoadTestOptions {
     std::function<void(int, int)> onProgress;
     /// A multimodal workload: each request carries these images before its prompt. Not owned.
     ImageWorkload* images = nullptr;
+    /// Set when the workload's prompts go as text (chat or image requests): the model's tokenizer, which every
+    /// target of the comparison must share, to draw RoundTripPrompts from (same seed and level, same prompts on
+    /// every target). Unset: random ids from [min(100, vocabSize - 1), vocabSize), for targets that take ids.
+    const Tokenizer* textPrompts = nullptr;
 };
 
 struct Summary {
@@ -121,7 +158,12 @@ struct LoadTestResult {
     double outputTokensPerSecond = 0;  // all requests' output tokens / wall time
     double requestsPerSecond = 0;
     int64_t outputTokens = 0;
-    int64_t promptTokens = 0;  // as the target reported them (image tokens included), over measured requests
+    /// Prompt tokens as each target reported them in its usage (a chat's template and image tokens included),
+    /// summed over the measured requests that reported a count; never the requested length standing in for one.
+    int64_t promptTokens = 0;
+    int promptTokensReported = 0;  // requests whose target reported a prompt count
+    int64_t promptTokensMin = 0, promptTokensMax = 0;
+    bool textPrompts = false;  // the prompts were RoundTripPrompts (LoadTestOptions::textPrompts, usable)
     bool cancelled = false;
     /// Per request, in finishing order: what a latency CDF is drawn from (summaries alone cannot give one).
     std::vector<double> ttftSamplesMs;

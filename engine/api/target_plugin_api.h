@@ -48,7 +48,7 @@ typedef struct WbTargetEvent {
     double e2eMs;
     const double* interTokenMs; /* gaps between successive tokens (or streamed chunks) */
     size_t numInterToken;
-    int64_t promptTokens;
+    int64_t promptTokens;       /* the server's own count (usage.prompt_tokens); < 0: not reported */
     int64_t completionTokens;
     const char* error;          /* UTF-8, NULL unless type is ERROR */
 } WbTargetEvent;

@@ -11,7 +11,9 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <random>
+#include <string_view>
 #include <thread>
 
 namespace wb {
@@ -20,7 +22,7 @@ void EngineTarget::start(const BenchRequest& b, std::function<void(const Event&)
     Request r;
     r.maxTokens = b.maxTokens;
     r.ignoreEos = true;
-    if (b.images.empty()) {
+    if (b.images.empty() && !m_chat) {
         r.promptTokens = b.promptTokens;
     } else {
         // As an HTTP chat request carries it: one user message, the images, then the prompt as text.
@@ -30,6 +32,74 @@ void EngineTarget::start(const BenchRequest& b, std::function<void(const Event&)
         r.messages.push_back(std::move(m));
     }
     m_engine.submit(std::move(r), std::move(onEvent));
+}
+
+namespace {
+
+bool printableAscii(std::string_view s) {
+    if (s.empty()) return false;
+    for (unsigned char c : s)
+        if (c < 0x20 || c > 0x7E) return false;
+    return true;
+}
+
+}  // namespace
+
+RoundTripPrompts::RoundTripPrompts(const Tokenizer& tokenizer) : m_tok(tokenizer) {
+    const int32_t vocab = m_tok.vocabSize();
+    for (int32_t id = 0; id < vocab; ++id) {
+        if (m_tok.isControl(id)) continue;
+        const std::string bytes = m_tok.tokenBytes(id);
+        if (!printableAscii(bytes) || bytes.back() == ' ') continue;
+        // Added tokens that are not control tokens ("<think>"): their text parses back to them, not to plain text.
+        if (m_tok.encode(bytes, false, SpecialTokens::Parse) != m_tok.encode(bytes, false, SpecialTokens::Plain))
+            continue;
+        m_pool.push_back(id);
+        // As a prompt's first token: SentencePiece's decode drops the space of "▁word", byte-level BPE keeps it.
+        const std::string alone = m_tok.decode({id});
+        if (!alone.empty() && alone.front() != ' ') m_first.push_back(id);
+    }
+}
+
+bool RoundTripPrompts::roundTrips(const std::vector<int32_t>& ids) const {
+    const std::string text = m_tok.decode(ids);
+    if (!printableAscii(text) || text.front() == ' ' || text.back() == ' ') return false;
+    const std::vector<int32_t> plain = m_tok.encode(text, false, SpecialTokens::Plain);
+    // Parsed as a server's tokenizer may parse it: no special-token text ("<|user|>") hides in it.
+    return plain == ids && m_tok.encode(text, false, SpecialTokens::Parse) == plain;
+}
+
+std::vector<int32_t> RoundTripPrompts::make(std::mt19937_64& rng, int64_t n) const {
+    std::vector<int32_t> ids;
+    if (n <= 0) return ids;
+    const size_t want = size_t(n);
+    if (!usable()) {
+        const int32_t vocab = std::max(1, m_tok.vocabSize());
+        std::uniform_int_distribution<int32_t> d(std::min(100, vocab - 1), vocab - 1);
+        for (size_t i = 0; i < want; ++i) ids.push_back(d(rng));
+        return ids;
+    }
+    auto draw = [&](const std::vector<int32_t>& from) {
+        return from[std::uniform_int_distribution<size_t>(0, from.size() - 1)(rng)];
+    };
+    // Draw, then re-tokenize the text and top up or cut back to n until the ids are the text's own tokenization:
+    // joined pieces may merge (BPE) or split differently (a SentencePiece word's ▁), so a few rounds are needed.
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        ids.assign(1, draw(m_first));
+        while (ids.size() < want) ids.push_back(draw(m_pool));
+        for (int round = 0; round < 16; ++round) {
+            if (roundTrips(ids)) return ids;
+            const std::string text = m_tok.decode(ids);
+            std::vector<int32_t> again = m_tok.encode(text, false, SpecialTokens::Plain);
+            if (again.empty() || m_tok.encode(text, false, SpecialTokens::Parse) != again) break;  // draw anew
+            if (again.size() > want) again.resize(want);
+            while (again.size() < want) again.push_back(draw(m_pool));
+            const std::string head = m_tok.decode({again.front()});
+            if (head.empty() || head.front() == ' ') again.front() = draw(m_first);
+            ids = std::move(again);
+        }
+    }
+    return ids;  // not seen here (tests hold each tokenizer kind to round trips); the target's count is reported
 }
 
 ImageWorkload::ImageWorkload() = default;
@@ -139,8 +209,15 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
     // level, a server with a prefix cache (this one, vLLM, SGLang, llama-server) would answer the later levels'
     // prompts from the cache and look faster for it. The same seed and level give the same prompts on every target.
     std::mt19937_64 rng(o.seed ^ (uint64_t(o.concurrency) * 0x9E3779B97F4A7C15ull));
-    // Random token ids away from the special ids at the start of most vocabularies, like llama-bench.
+    // Token-id targets: random ids away from the special ids at the start of most vocabularies, like llama-bench.
+    // Text workloads: prompts whose text round-trips through the model's tokenizer (RoundTripPrompts).
+    std::optional<RoundTripPrompts> text;
+    if (o.textPrompts) {
+        text.emplace(*o.textPrompts);
+        if (!text->usable()) text.reset();
+    }
     auto makePrompt = [&] {
+        if (text) return text->make(rng, o.inputTokens);
         std::vector<int32_t> p(size_t(o.inputTokens));
         std::uniform_int_distribution<int32_t> d(std::min(100, o.vocabSize - 1), o.vocabSize - 1);
         for (auto& t : p) t = d(rng);
@@ -152,6 +229,7 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
     int inFlight = 0, started = 0, finished = 0;
     LoadTestResult res;
     res.concurrency = o.concurrency;
+    res.textPrompts = text.has_value();
     std::vector<double> ttft, e2e, itl, tpot;
 
     if (o.images && !target.acceptsImages()) {
@@ -173,10 +251,14 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
         }
         imageSets = std::move(*sets);
     }
-    size_t nextSet = 0;
+    // Every prompt is made before anything is timed too (a text prompt takes a few tokenizer passes), in the order
+    // the requests go: warm-ups first.
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < std::max(0, o.warmupRequests) + total; ++i) prompts.push_back(makePrompt());
+    size_t nextSet = 0, nextPrompt = 0;
     auto request = [&](int64_t maxTokens) {
         BenchRequest b;
-        b.promptTokens = makePrompt();
+        b.promptTokens = std::move(prompts[nextPrompt++]);
         b.maxTokens = maxTokens;
         if (nextSet < imageSets.size()) b.images = std::move(imageSets[nextSet++]);
         return b;
@@ -234,7 +316,13 @@ LoadTestResult runLoadTest(BenchTarget& target, const LoadTestOptions& o) {
                     e2e.push_back(e.timings.e2eMs);
                     itl.insert(itl.end(), e.timings.interTokenMs.begin(), e.timings.interTokenMs.end());
                     res.outputTokens += e.usage.completionTokens;
-                    res.promptTokens += e.usage.promptTokens;
+                    if (e.usage.promptTokens >= 0) {  // < 0: the target reported none
+                        const int64_t n = e.usage.promptTokens;
+                        res.promptTokensMin = res.promptTokensReported ? std::min(res.promptTokensMin, n) : n;
+                        res.promptTokensMax = res.promptTokensReported ? std::max(res.promptTokensMax, n) : n;
+                        res.promptTokens += n;
+                        ++res.promptTokensReported;
+                    }
                     if (e.usage.completionTokens > 1)
                         tpot.push_back((e.timings.e2eMs - e.timings.ttftMs) / double(e.usage.completionTokens - 1));
                 }

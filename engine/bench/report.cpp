@@ -3,80 +3,13 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <sstream>
 
 using nlohmann::json;
 
 namespace wb {
-
-json summaryJson(const Summary& s) {
-    return json{{"mean", s.mean}, {"stddev", s.stddev}, {"p50", s.p50}, {"p90", s.p90},
-                {"p99", s.p99},   {"min", s.min},       {"max", s.max}};
-}
-
-json loadTestJson(const LoadTestResult& r, bool withinLimit) {
-    // Raw per-request latencies (rounded to microseconds) so a latency CDF can be drawn from a saved file.
-    auto samples = [](const std::vector<double>& v) {
-        json a = json::array();
-        for (double x : v) a.push_back(std::round(x * 1000.0) / 1000.0);
-        return a;
-    };
-    json j{{"concurrency", r.concurrency},
-                {"requests", r.requests},
-                {"errors", r.errors},
-                {"first_error", r.firstError},
-                {"wall_s", r.wallSeconds},
-                {"ttft_ms", summaryJson(r.ttftMs)},
-                {"tpot_ms", summaryJson(r.tpotMs)},
-                {"itl_ms", summaryJson(r.itlMs)},
-                {"e2e_ms", summaryJson(r.e2eMs)},
-                {"output_tokens", r.outputTokens},
-                {"output_tokens_per_s", r.outputTokensPerSecond},
-                {"requests_per_s", r.requestsPerSecond},
-                {"within_limit", withinLimit},
-                {"ttft_samples_ms", samples(r.ttftSamplesMs)},
-                {"e2e_samples_ms", samples(r.e2eSamplesMs)}};
-    if (r.cancelled) j["cancelled"] = true;
-    return j;
-}
-
-json imageWorkloadJson(const ImageWorkload& w) {
-    json list = json::array();
-    for (const ImageWorkload::Info& in : w.info())
-        list.push_back({{"file", in.name}, {"bytes", in.bytes}, {"width", in.width}, {"height", in.height}});
-    return list;
-}
-
-Result<json> loadComparison(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return makeError("cannot read " + path);
-    json j = json::parse(in, nullptr, false);
-    if (j.is_discarded()) return makeError(path + " is not valid JSON");
-    if (!j.is_object() || j.value("format", "") != "wb-bench-comparison" || !j.contains("runs") ||
-        !j["runs"].is_array())
-        return makeError(path + " is not a wb bench comparison file");
-    return j;
-}
-
-Result<void> appendRun(const std::string& path, const json& run) {
-    json doc{{"format", "wb-bench-comparison"}, {"version", 1}, {"runs", json::array()}};
-    if (std::ifstream(path).good()) {
-        auto existing = loadComparison(path);
-        if (!existing) return existing.error();
-        doc = std::move(*existing);
-    }
-    doc["runs"].push_back(run);
-    // Write next to it and rename, so an interrupted run never leaves half a comparison file.
-    const std::string tmp = path + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::trunc);
-        if (!out) return makeError("cannot write " + tmp);
-        out << doc.dump(2) << "\n";
-        if (!out) return makeError("cannot write " + tmp);
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) return makeError("cannot replace " + path);
-    return {};
-}
 
 namespace {
 
@@ -129,6 +62,159 @@ std::string peakGb(const json& run) {
 }
 
 }  // namespace
+
+json summaryJson(const Summary& s) {
+    return json{{"mean", s.mean}, {"stddev", s.stddev}, {"p50", s.p50}, {"p90", s.p90},
+                {"p99", s.p99},   {"min", s.min},       {"max", s.max}};
+}
+
+json loadTestJson(const LoadTestResult& r, bool withinLimit) {
+    // Raw per-request latencies (rounded to microseconds) so a latency CDF can be drawn from a saved file.
+    auto samples = [](const std::vector<double>& v) {
+        json a = json::array();
+        for (double x : v) a.push_back(std::round(x * 1000.0) / 1000.0);
+        return a;
+    };
+    json j{{"concurrency", r.concurrency},
+                {"requests", r.requests},
+                {"errors", r.errors},
+                {"first_error", r.firstError},
+                {"wall_s", r.wallSeconds},
+                {"ttft_ms", summaryJson(r.ttftMs)},
+                {"tpot_ms", summaryJson(r.tpotMs)},
+                {"itl_ms", summaryJson(r.itlMs)},
+                {"e2e_ms", summaryJson(r.e2eMs)},
+                {"output_tokens", r.outputTokens},
+                // The target's own counts (usage.prompt_tokens), over the requests that reported one; null: none did.
+                {"prompt_tokens_per_request",
+                 r.promptTokensReported > 0 ? json(double(r.promptTokens) / double(r.promptTokensReported))
+                                            : json(nullptr)},
+                {"prompt_tokens_min", r.promptTokensReported > 0 ? json(r.promptTokensMin) : json(nullptr)},
+                {"prompt_tokens_max", r.promptTokensReported > 0 ? json(r.promptTokensMax) : json(nullptr)},
+                {"prompt_tokens_reported", r.promptTokensReported},
+                {"round_trip_prompts", r.textPrompts},
+                {"output_tokens_per_s", r.outputTokensPerSecond},
+                {"requests_per_s", r.requestsPerSecond},
+                {"within_limit", withinLimit},
+                {"ttft_samples_ms", samples(r.ttftSamplesMs)},
+                {"e2e_samples_ms", samples(r.e2eSamplesMs)}};
+    if (r.cancelled) j["cancelled"] = true;
+    return j;
+}
+
+json imageWorkloadJson(const ImageWorkload& w) {
+    json list = json::array();
+    for (const ImageWorkload::Info& in : w.info())
+        list.push_back({{"file", in.name}, {"bytes", in.bytes}, {"width", in.width}, {"height", in.height}});
+    return list;
+}
+
+Result<json> loadComparison(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return makeError("cannot read " + path);
+    json j = json::parse(in, nullptr, false);
+    if (j.is_discarded()) return makeError(path + " is not valid JSON");
+    if (!j.is_object() || j.value("format", "") != "wb-bench-comparison" || !j.contains("runs") ||
+        !j["runs"].is_array())
+        return makeError(path + " is not a wb bench comparison file");
+    return j;
+}
+
+std::string promptsNote(bool roundTrip, const std::string& requestFormat) {
+    if (requestFormat.find("chat") == std::string::npos)
+        return "token ids: each request's prompt is --input random ids of the vocabulary, sent as ids (no BOS, no "
+               "template); prompt tokens: the target's own count of them";
+    if (roundTrip)
+        return "text: each request's prompt is --input tokens of the model's vocabulary whose text (printable ASCII) "
+               "round-trips through its tokenizer, sent as one user chat message after the images; prompt tokens: "
+               "the target's own count of the rendered chat, its chat template's tokens (role markers, generation "
+               "prompt) and the images' tokens included";
+    return "chat text not drawn to round-trip (filler words, or no usable tokenizer): targets may count it "
+           "differently; prompt tokens: the target's own count of the rendered chat";
+}
+
+std::vector<std::string> promptTokenWarnings(const json& doc) {
+    struct Count {
+        std::string label;
+        std::optional<double> perRequest;  // nullopt: the target reported none
+    };
+    // One workload, one level: the runs' counts side by side. Runs written before counts were recorded are left out.
+    std::map<std::string, std::vector<Count>> groups;
+    std::vector<std::string> order;
+    for (const auto& run : doc.value("runs", json::array())) {
+        if (!run.is_object()) continue;
+        for (const auto& r : run.value("results", json::array())) {
+            if (!r.is_object() || !r.contains("prompt_tokens_per_request")) continue;
+            if (r.value("requests", 0) <= r.value("errors", 0)) continue;
+            const std::string key = "concurrency " + std::to_string(r.value("concurrency", 0)) + ", input " +
+                                    run.value("input_tokens", json(nullptr)).dump() + ", output " +
+                                    run.value("output_tokens", json(nullptr)).dump() + ", seed " +
+                                    run.value("seed", json(nullptr)).dump() +
+                                    (run.contains("images") ? ", images " + run["images"].dump() : std::string());
+            if (!groups.count(key)) order.push_back(key);
+            const json& n = r["prompt_tokens_per_request"];
+            groups[key].push_back({label(run), n.is_number() ? std::optional<double>(n.get<double>()) : std::nullopt});
+        }
+    }
+    std::vector<std::string> out;
+    for (const std::string& key : order) {
+        const auto& counts = groups[key];
+        if (counts.size() < 2) continue;
+        double lo = 0, hi = 0;
+        bool any = false;
+        std::string list, unreported;
+        for (const Count& c : counts) {
+            if (!c.perRequest) {
+                unreported += (unreported.empty() ? "" : ", ") + c.label;
+                continue;
+            }
+            lo = any ? std::min(lo, *c.perRequest) : *c.perRequest;
+            hi = any ? std::max(hi, *c.perRequest) : *c.perRequest;
+            any = true;
+            list += (list.empty() ? "" : ", ") + c.label + " " + fmt("%.1f", *c.perRequest);
+        }
+        if (any && hi - lo > kPromptTokenTolerance) {
+            const std::string images = key.find(", images ") != std::string::npos ? " (images included)" : "";
+            out.push_back("prompt tokens per request differ at " + key.substr(0, key.find(", images ")) + ": " +
+                          list + images + ". More than " + fmt("%.0f", kPromptTokenTolerance) +
+                          " apart: these targets did not process the same prompt tokens. Each is the target's own "
+                          "usage.prompt_tokens; a chat request's count includes its chat template's tokens (and the "
+                          "images'), so targets with different templates, or a chat target beside a token-id one, "
+                          "differ by those (see each run's \"prompts\").");
+        }
+        if (!unreported.empty() && any)
+            out.push_back("prompt tokens not reported by " + unreported + " at " +
+                          key.substr(0, key.find(", images ")) + ": its prompts cannot be checked against the others'");
+    }
+    return out;
+}
+
+Result<void> appendRun(const std::string& path, const json& run) {
+    json doc{{"format", "wb-bench-comparison"}, {"version", 1}, {"runs", json::array()}};
+    if (std::ifstream(path).good()) {
+        auto existing = loadComparison(path);
+        if (!existing) return existing.error();
+        doc = std::move(*existing);
+    }
+    doc["runs"].push_back(run);
+    // Recomputed with every run: the record says which targets' prompt counts disagree.
+    const std::vector<std::string> warnings = promptTokenWarnings(doc);
+    if (warnings.empty())
+        doc.erase("prompt_token_warnings");
+    else
+        doc["prompt_token_warnings"] = warnings;
+    // Write next to it and rename, so an interrupted run never leaves half a comparison file.
+    const std::string tmp = path + ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        if (!out) return makeError("cannot write " + tmp);
+        out << doc.dump(2) << "\n";
+        if (!out) return makeError("cannot write " + tmp);
+    }
+    if (std::rename(tmp.c_str(), path.c_str()) != 0) return makeError("cannot replace " + path);
+    return {};
+}
+
 
 json engineMemoryJson(int64_t weightsBytes, int64_t kvCacheBytes, int64_t rssGrowthBytes) {
     const double gb = 1e9;
@@ -188,6 +274,7 @@ std::string comparisonMarkdown(const json& doc) {
          "limit when one was set), \"≥N\" when every level tried held (the limit lies above, untested); memory: what "
          "each target holds by its own report (this engine: weights + KV cache; a server: what its /metrics or "
          "plugin reports), each row's source below; n/a: not reported, never estimated.\n";
+    for (const std::string& w : promptTokenWarnings(doc)) notes.push_back("**Warning:** " + w);
     for (const auto& n : notes) o << "\n- " << n;
     if (!notes.empty()) o << "\n";
     return o.str();

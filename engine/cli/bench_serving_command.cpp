@@ -127,6 +127,9 @@ int cmdBenchServing(const Args& a) {
     std::unique_ptr<wb::Engine> engine;
     std::unique_ptr<wb::BenchTarget> target;
     std::unique_ptr<wb::Tokenizer> remoteTok;
+    // A workload whose prompts go as text (chat, images) draws them so that they round-trip through the model's
+    // tokenizer (wb::RoundTripPrompts): every target then counts the same prompt tokens.
+    const wb::Tokenizer* textPrompts = nullptr;
     wb::PluginTarget* pluginTarget = nullptr;
     wb::TargetPluginRegistry plugins;
     const bool remote = a.has("url");
@@ -158,6 +161,7 @@ int cmdBenchServing(const Args& a) {
         if (remoteTok && chatWorkload) {
             const wb::Tokenizer* tk = remoteTok.get();
             rc.detokenize = [tk](const std::vector<int32_t>& ids) { return tk->decode(ids); };
+            textPrompts = tk;
         }
         run["request_format"] =
             !chatWorkload ? "token ids (/completions)"
@@ -165,6 +169,7 @@ int cmdBenchServing(const Args& a) {
                 ? "chat messages: the images, then the prompt decoded by the model's tokenizer (plugin startChat)"
                 : (plugin->apiVersion() < 2 ? "chat with filler text (a version-1 plugin has no startChat)"
                                             : "chat with filler text (no -m: no tokenizer to decode the prompt)");
+        if (chatWorkload && plugin->apiVersion() < 2) textPrompts = nullptr;  // ids or filler words, not that text
         run["target"] = "http";
         run["plugin"] = plugin->info().id;
         run["plugin_version"] = plugin->info().version;
@@ -208,11 +213,16 @@ int cmdBenchServing(const Args& a) {
             if (ho.chat) {
                 const wb::Tokenizer* tk = remoteTok.get();
                 ho.detokenize = [tk](const std::vector<int32_t>& ids) { return tk->decode(ids); };
+                textPrompts = tk;
             }
         } else {
             ho.sendTokenIds = vocab > 0;
         }
         run["target"] = "http";
+        run["request_format"] = !ho.chat ? (remoteTok || ho.sendTokenIds ? "token ids (/completions)"
+                                                                         : "filler text (/completions)")
+                                : remoteTok ? "chat messages: the images, then the prompt decoded by the model's tokenizer"
+                                            : "chat with filler text (no -m: no tokenizer to decode the prompt)";
         run["url"] = ho.baseUrl;
         run["engine"] = a.get("label", "remote");
         run["precision"] = a.get("precision", "");
@@ -250,9 +260,18 @@ int cmdBenchServing(const Args& a) {
         auto e = wb::Engine::create(eo);
         if (!e) return fail(e.error().message);
         engine = std::move(*e);
+        // Ids the tokenizer knows: a padded embedding's rows past it are no token (the tiny GLM-4.1V: 300 rows, 269
+        // tokens), and a server's run, which draws from the tokenizer (-m), must draw the same ids.
         vocab = engine->modelConfig().vocabSize;
-        target = std::make_unique<wb::EngineTarget>(*engine);
+        if (engine->tokenizer().vocabSize() > 0) vocab = std::min<int64_t>(vocab, engine->tokenizer().vocabSize());
+        // --endpoint chat in process: the chat a server's chat endpoint would get, so the two compare.
+        const bool chat = images || a.get("endpoint") == "chat";
+        target = std::make_unique<wb::EngineTarget>(*engine, chat);
+        if (chat) textPrompts = &engine->tokenizer();
         run["target"] = "engine";
+        run["request_format"] = !chat ? "token ids (in process)"
+                                      : "chat messages: the images, then the prompt decoded by the model's tokenizer "
+                                        "(in process)";
         run["engine"] = "workbench";
         run["model"] = eo.modelPath;
         run["precision"] = wb::precisionName(*prec);
@@ -272,6 +291,7 @@ int cmdBenchServing(const Args& a) {
                     "conc", "requests", "TTFT ms (±sd)", "TPOT ms", "out tok/s", "req/s", "P50 ms", "P90 ms",
                     "P99 ms", "errors");
     int best = 0;
+    bool roundTrip = false;
     json results = json::array();
     // A plugin target's server is read while the load runs: peaks, not the idle state after it.
     std::unique_ptr<wb::ServerSampler> sampler;
@@ -287,7 +307,9 @@ int cmdBenchServing(const Args& a) {
         lo.warmupRequests = int(warmup);
         lo.requestRate = rate;
         lo.images = images.get();
+        lo.textPrompts = textPrompts;
         auto r = wb::runLoadTest(*target, lo);
+        roundTrip = roundTrip || r.textPrompts;
         const bool stable = r.errors == 0 && (p99Limit <= 0 || r.e2eMs.p99 <= p99Limit);
         if (stable) best = std::max(best, conc);
         results.push_back(wb::loadTestJson(r, stable));
@@ -296,14 +318,22 @@ int cmdBenchServing(const Args& a) {
                         r.ttftMs.mean, r.ttftMs.stddev, r.tpotMs.mean, r.outputTokensPerSecond, r.requestsPerSecond,
                         r.e2eMs.p50, r.e2eMs.p90, r.e2eMs.p99, r.errors);
             if (r.errors) std::printf("       first error: %s\n", r.firstError.c_str());
-            if (images && r.requests > r.errors)
-                std::printf("       prompt tokens per request (images included): %.1f\n",
-                            double(r.promptTokens) / double(r.requests - r.errors));
+            if (r.promptTokensReported > 0)
+                std::printf("       prompt tokens per request, the target's own count%s: %.1f (%lld-%lld)\n",
+                            images ? " (images and chat template included)"
+                            : run.value("request_format", "").find("chat") != std::string::npos
+                                ? " (chat template included)"
+                                : "",
+                            double(r.promptTokens) / double(r.promptTokensReported), (long long)r.promptTokensMin,
+                            (long long)r.promptTokensMax);
+            else if (r.requests > r.errors)
+                std::printf("       prompt tokens per request: not reported by the target\n");
             std::fflush(stdout);
         }
     }
     run["max_stable_concurrency"] = best;
     run["results"] = results;
+    run["prompts"] = wb::promptsNote(roundTrip, run.value("request_format", ""));
     json mem;
     if (engine) {
         const wb::StatsSnapshot st = engine->stats();
@@ -327,6 +357,10 @@ int cmdBenchServing(const Args& a) {
     if (a.has("append-to")) {
         auto w = wb::appendRun(a.get("append-to"), run);
         if (!w) return fail(w.error().message);
+        // The comparison's prompt counts, as they now stand: a target that counted other prompt tokens is named.
+        if (auto doc = wb::loadComparison(a.get("append-to")))
+            for (const std::string& warning : wb::promptTokenWarnings(*doc))
+                std::fprintf(stderr, "warning: %s\n", warning.c_str());
     }
     const json single{{"format", "wb-bench-comparison"}, {"version", 1}, {"runs", json::array({run})}};
     if (format == "json") {

@@ -108,7 +108,11 @@ bench options (serving load, continuous batching):
                           cache answers, unless --same-image. Vision models; servers through the chat endpoint
   --url URL --model-name N  benchmark an OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1) instead of
                           loading the model; -m MODEL then only supplies the tokenizer for exact prompts
-  --endpoint E            completions (default: token-id prompts) or chat; --api-key K; --no-ignore-eos
+  --endpoint E            completions (default: token-id prompts) or chat (also in process: the chat a server
+                          gets; with images, always chat); --api-key K; --no-ignore-eos. Chat and image prompts are
+                          text that round-trips through the model's tokenizer (needs -m for a server), so every
+                          target counts the same prompt tokens; each run prints the target's own count, and
+                          --append-to warns when runs of one workload counted more than 2 apart
   --target ID             with --url: a comparison-target plugin (vllm, trtllm, sglang, llamacpp, ollama, openai,
                           transformers)
                           that also reads the server's own memory and KV use while the run goes

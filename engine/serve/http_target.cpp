@@ -75,11 +75,9 @@ void HttpTarget::start(const BenchRequest& request, std::function<void(const Eve
     m_threads.emplace_back(&HttpTarget::runOne, this, request, std::move(onEvent), json(nullptr));
 }
 
-void HttpTarget::startChat(json messages, int64_t maxTokens, int64_t promptTokens,
-                           std::function<void(const Event&)> onEvent) {
+void HttpTarget::startChat(json messages, int64_t maxTokens, std::function<void(const Event&)> onEvent) {
     BenchRequest b;
     b.maxTokens = maxTokens;
-    b.promptTokens.assign(size_t(std::max<int64_t>(0, promptTokens)), 0);  // the count only
     std::lock_guard lock(m_mutex);
     m_threads.emplace_back(&HttpTarget::runOne, this, std::move(b), std::move(onEvent), std::move(messages));
 }
@@ -121,7 +119,9 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
     Event fin;
     fin.type = EventType::Finished;
     fin.reason = StopReason::Stop;
-    fin.usage.promptTokens = int64_t(prompt.size());
+    // The server's own count (usage.prompt_tokens) or none: the ids sent are not what a chat request costs (its
+    // template, its images), and a text prompt's count is the server tokenizer's business.
+    fin.usage.promptTokens = -1;
     int64_t chunks = 0, reportedTokens = -1;
     std::string streamError;
     bool sawDone = false;
@@ -137,7 +137,8 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
         const json& j = chunk.object;
         if (j.contains("usage") && j["usage"].is_object()) {
             reportedTokens = j["usage"].value("completion_tokens", int64_t(-1));
-            if (j["usage"].contains("prompt_tokens")) fin.usage.promptTokens = j["usage"]["prompt_tokens"];
+            if (j["usage"].contains("prompt_tokens") && j["usage"]["prompt_tokens"].is_number_integer())
+                fin.usage.promptTokens = j["usage"]["prompt_tokens"].get<int64_t>();
         }
         if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty()) return;
         const json& c = j["choices"][0];
@@ -160,7 +161,8 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
     };
 
     // A detokenized prompt of random ids can hold bytes that are not UTF-8 (a byte-level BPE's partial characters):
-    // they go as U+FFFD rather than throwing out of the request thread and taking the process down.
+    // they go as U+FFFD rather than throwing out of the request thread and taking the process down. (The bench's
+    // text prompts are printable ASCII, RoundTripPrompts; a caller's own ids may not be.)
     const http::SseOutcome res = http::postStreaming(m_hostPort, m_prefix + (o.chat || ownChat ? "/chat/completions" : "/completions"),
                                                      o.apiKey, body.dump(-1, ' ', false, json::error_handler_t::replace),
                                                      onData, o.timeoutSeconds);
@@ -182,7 +184,13 @@ void HttpTarget::runOne(BenchRequest request, std::function<void(const Event&)> 
     } else if (chunks == 0) {
         fin.type = EventType::Error;
         fin.reason = StopReason::Error;
-        fin.text = sawDone ? "the stream carried no tokens" : "the stream ended without tokens or [DONE]";
+        // A server that generated tokens none of which is text (special ids, bytes of an unfinished character)
+        // streams nothing to time a first token by.
+        fin.text = reportedTokens > 0 ? "the stream carried no text (the server reported " +
+                                            std::to_string(reportedTokens) +
+                                            " completion tokens, none of them visible text: no first token to time)"
+                   : sawDone ? "the stream carried no tokens"
+                             : "the stream ended without tokens or [DONE]";
     }
     // The server's own count when it reports usage; else one token per content chunk (what the client saw).
     fin.usage.completionTokens = reportedTokens >= 0 ? reportedTokens : chunks;

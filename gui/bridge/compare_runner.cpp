@@ -312,6 +312,7 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
             std::unique_ptr<wb::LaunchedServer> server;  // declared before `remote`: outlives it
             std::unique_ptr<wb::Tokenizer> tokenizer;     // the remote target's detokenizer uses it
             wb::BenchTarget* target = nullptr;
+            const wb::Tokenizer* textPrompts = nullptr;  // an image workload's text prompts round-trip through it
             int64_t baselineRss = 0;
             bool peakReset = false;
             int vocab = 32000;
@@ -326,7 +327,14 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                     run = runEngineTarget(spec, run, engine, maxConc, baselineRss, peakReset);
                     if (engine) {
                         vocab = int(engine->modelConfig().vocabSize);
+                        // Ids the tokenizer knows, as a server's run draws them (wb bench does the same).
+                        if (engine->tokenizer().vocabSize() > 0)
+                            vocab = std::min(vocab, int(engine->tokenizer().vocabSize()));
                         target = new wb::EngineTarget(*engine);
+                        if (!w.images.isEmpty()) textPrompts = &engine->tokenizer();
+                        run["request_format"] = w.images.isEmpty() ? "token ids (in process)"
+                                                                   : "chat messages: the images, then the prompt "
+                                                                     "decoded by the model's tokenizer (in process)";
                     }
                 }
             } else {
@@ -362,6 +370,7 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                             const wb::Tokenizer* raw = tokenizer.get();
                             rc.detokenize = [raw](const std::vector<int32_t>& ids) { return raw->decode(ids); };
                             vocab = int(raw->vocabSize());
+                            textPrompts = raw;
                         } else {
                             run["tokenizer_error"] = tk.error().message;
                         }
@@ -413,6 +422,9 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                                                         ? "chat messages: the images, then the prompt decoded by the "
                                                           "model's tokenizer (plugin startChat)"
                                                         : "images with the prompt as ids (no tokenizer or a version-1 plugin)";
+                        else
+                            run["request_format"] = "token ids (/completions)";
+                        if (plugin->apiVersion() < 2) textPrompts = nullptr;  // its images go with ids, not text
                     }
                 }
             }
@@ -439,6 +451,7 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                     lo.requestRate = w.requestRate;
                     lo.cancel = &shared->cancel;
                     lo.images = images.get();
+                    lo.textPrompts = textPrompts;
                     const QString what = QStringLiteral("%1, concurrency %2")
                                              .arg(QString::fromStdString(run["label"].get<std::string>()))
                                              .arg(conc);
@@ -448,6 +461,7 @@ bool CompareRunner::start(const QList<CompareTargetSpec>& targets, const Compare
                         });
                     };
                     const wb::LoadTestResult r = wb::runLoadTest(*target, lo);
+                    run["prompts"] = wb::promptsNote(r.textPrompts, run.value("request_format", ""));
                     doneLevels += w.requestsPerLevel > 0 ? w.requestsPerLevel : std::max(4 * conc, 8);
                     const bool stable = !r.cancelled && r.errors == 0 && r.requests > 0 &&
                                         (w.p99LimitMs <= 0 || r.e2eMs.p99 <= w.p99LimitMs);

@@ -246,11 +246,9 @@ void startChat(void* handle, const char* requestJson, WbTargetEventFn fn, void* 
         refuse(fn, user, "startChat: the request is not {\"messages\": [...], \"max_tokens\": N}");
         return;
     }
-    const int64_t promptTokens = r.contains("prompt_token_ids") && r["prompt_token_ids"].is_array()
-                                     ? int64_t(r["prompt_token_ids"].size())
-                                     : 0;
+    // "prompt_token_ids" is the host's reference only: the count reported is the server's own usage.
     static_cast<Target*>(handle)->http->startChat(std::move(r["messages"]), r["max_tokens"].get<int64_t>(),
-                                                  promptTokens, relayTo(fn, user));
+                                                  relayTo(fn, user));
 }
 
 int32_t health(void* handle, char** detail) {

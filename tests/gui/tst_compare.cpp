@@ -444,15 +444,17 @@ private slots:
         probe.setProcessEnvironment(env);
         probe.setProcessChannelMode(QProcess::MergedChannels);
         probe.start(python, {"-c", "import torch, transformers"});
+        // QSKIP / QFAIL inside the lambda only leave the lambda: each call is followed by a return, or the test
+        // would go on to launch servers that cannot start (a worktree without the yardstick hung here).
         if (!probe.waitForFinished(120000) || probe.exitStatus() != QProcess::NormalExit || probe.exitCode() != 0)
-            unavailable(QStringLiteral("HF Transformers kit not set up (%1: import torch, transformers failed: %2); "
-                                       "run bash ../shared/hf-reference/setup.sh")
-                            .arg(python, QString::fromUtf8(probe.readAll()).trimmed().right(200)));
+            return unavailable(QStringLiteral("HF Transformers kit not set up (%1: import torch, transformers failed: "
+                                              "%2); run bash ../shared/hf-reference/setup.sh")
+                                   .arg(python, QString::fromUtf8(probe.readAll()).trimmed().right(200)));
         if (!QFileInfo::exists(WB_SOURCE_DIR "/tools/llamacpp-yardstick/node_modules/node-llama-cpp/package.json"))
-            unavailable(QStringLiteral("llama.cpp yardstick not set up: run bash tools/llamacpp-yardstick/setup.sh"));
+            return unavailable(QStringLiteral("llama.cpp yardstick not set up: run bash tools/llamacpp-yardstick/setup.sh"));
         QProcess node;
         node.start("node", {"--version"});
-        if (!node.waitForFinished(30000) || node.exitCode() != 0) unavailable(QStringLiteral("node is not on PATH"));
+        if (!node.waitForFinished(30000) || node.exitCode() != 0) return unavailable(QStringLiteral("node is not on PATH"));
 
         m_view->clearResults();
         child<QLineEdit>("compareModelPath")->setText(QString::fromStdString(wbtest::fixture(kModel)));

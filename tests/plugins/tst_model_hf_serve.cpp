@@ -1,7 +1,9 @@
 // The HF Transformers comparison target (issue #18): tools/hf-serve/hf_serve.py starts on the stories260K HF
 // folder, answers a streamed chat request through the engine's own SSE client with Transformers' greedy text and
 // the server's usage, serves a load test through the "transformers" plugin (reporting its own peak RSS) and
-// `wb bench --preset article`, turns bad requests into 400s, and stops cleanly on SIGTERM.
+// `wb bench --preset article`, turns bad requests into 400s, and stops cleanly on SIGTERM. One workload counts the
+// same prompt tokens here as in this engine: token ids (stories260K), and the image workload on a tiny GLM-4.1V
+// (made by wb-make-model), whose random ids once became 58.5 prompt tokens in process and 97.5 at Transformers.
 //
 // Needs Python with torch + transformers: WB_HF_PYTHON (default /usr/bin/python3, Debian's, which sees Debian's
 // torch) and WB_HF_PYTHONPATH (default ~/.cache/hf-reference/site when present, from ../shared/hf-reference/
@@ -17,9 +19,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/bench_report.h"
+#include "api/engine.h"
 #include "api/http_target.h"
 #include "api/load_test.h"
 #include "api/target_plugins.h"
+#include "api/tokenizer.h"
 #include "fixtures.h"
 #include "serve/sse_client.h"
 
@@ -47,11 +52,56 @@ QProcessEnvironment pythonEnv() {
 }
 }  // namespace
 
+/// Starts hf_serve.py on a model folder; the base URL it announced, or empty (with its output in `out`).
+QString startHfServe(QProcess& proc, const QString& model, const QString& name, QString& out) {
+    proc.setProcessEnvironment(pythonEnv());
+    proc.setProcessChannelMode(QProcess::MergedChannels);
+    proc.start(python(), {QStringLiteral(WB_SOURCE_DIR "/tools/hf-serve/hf_serve.py"), "--model", model, "--port", "0",
+                          "--threads", "1", "--max-batch", "4", "--name", name});
+    if (!proc.waitForStarted(10000)) return {};
+    static const QRegularExpression re("listening on (http://(\\S+))/v1");
+    QElapsedTimer t;
+    t.start();
+    while (t.elapsed() < 180000 && proc.state() == QProcess::Running) {
+        proc.waitForReadyRead(200);
+        out += QString::fromUtf8(proc.readAll());
+        const auto m = re.match(out);
+        if (m.hasMatch()) return m.captured(1) + "/v1";
+    }
+    return {};
+}
+
+/// Mean prompt tokens per request, as the target reported them (-1: not every finished request reported one).
+/// A request whose few random-model tokens held no visible text ends as an error over HTTP (no first token to
+/// time); the others still carry the prompt's count.
+double promptPerRequest(const wb::LoadTestResult& r) {
+    if (r.promptTokensReported != r.requests - r.errors || r.promptTokensReported == 0) return -1;
+    return double(r.promptTokens) / double(r.promptTokensReported);
+}
+
+/// The warnings a comparison of these two runs of one workload would carry.
+std::vector<std::string> warningsOf(const wb::LoadTestResult& a, const wb::LoadTestResult& b, const wb::LoadTestOptions& o) {
+    auto run = [&](const char* label, const wb::LoadTestResult& r) {
+        return nlohmann::json{{"label", label}, {"input_tokens", o.inputTokens}, {"output_tokens", o.outputTokens},
+                              {"seed", o.seed}, {"results", {wb::loadTestJson(r, true)}}};
+    };
+    return wb::promptTokenWarnings({{"runs", {run("workbench", a), run("HF Transformers", b)}}});
+}
+
 class TstModelHfServe : public QObject {
     Q_OBJECT
 private:
     QProcess m_proc;
     QString m_baseUrl, m_hostPort, m_out;
+
+    std::unique_ptr<wb::PluginTarget> openPlugin(wb::TargetPluginRegistry& reg, const wb::RemoteTargetConfig& rc) {
+        reg.scan({WB_PLUGIN_BUILD_DIR});
+        auto plugin = reg.find("transformers");
+        if (!plugin) return nullptr;
+        auto t = plugin->open(rc);
+        if (!t) qWarning("%s", t.error().message.c_str());
+        return t ? std::move(*t) : nullptr;
+    }
 
     nlohmann::json postJson(const std::string& path, const std::string& body, int* status) {
         // A non-streamed answer: the SSE client hands back the start of a non-200 body; a 200 JSON body has no
@@ -81,26 +131,9 @@ private slots:
             QSKIP(qPrintable(why));
         }
 
-        m_proc.setProcessEnvironment(pythonEnv());
-        m_proc.setProcessChannelMode(QProcess::MergedChannels);
-        m_proc.start(python(), {QStringLiteral(WB_SOURCE_DIR "/tools/hf-serve/hf_serve.py"), "--model",
-                                QString::fromStdString(wbtest::fixture(kModel)), "--port", "0", "--threads", "1",
-                                "--max-batch", "4", "--name", "stories260K-hf"});
-        QVERIFY(m_proc.waitForStarted(10000));
-        static const QRegularExpression re("listening on (http://(\\S+))/v1");
-        QElapsedTimer t;
-        t.start();
-        while (t.elapsed() < 120000 && m_proc.state() == QProcess::Running) {
-            m_proc.waitForReadyRead(200);
-            m_out += QString::fromUtf8(m_proc.readAll());
-            const auto m = re.match(m_out);
-            if (m.hasMatch()) {
-                m_baseUrl = m.captured(1) + "/v1";
-                m_hostPort = m.captured(1);
-                break;
-            }
-        }
+        m_baseUrl = startHfServe(m_proc, QString::fromStdString(wbtest::fixture(kModel)), "stories260K-hf", m_out);
         QVERIFY2(!m_baseUrl.isEmpty(), qPrintable("hf_serve.py did not start:\n" + m_out));
+        m_hostPort = m_baseUrl.chopped(3);
     }
 
     void streamedChatThroughTheEngineClient() {
@@ -215,6 +248,121 @@ private slots:
         }
         QCOMPARE(QString::fromStdString(run["memory"]["source"]), QStringLiteral("hf_serve_peak_rss_bytes"));
         QVERIFY(run["memory"]["peak_bytes"].get<double>() > 50e6);
+    }
+
+    // The article's workload shape (token ids) on stories260K: this engine in process and Transformers through the
+    // plugin get the same ids and each reports its own count of them: the same.
+    void tokenIdWorkloadCountsTheSamePromptTokens() {
+        wb::EngineOptions eo;
+        eo.modelPath = wbtest::fixture("models/stories260K/stories260K.gguf");
+        eo.load.numThreads = 1;
+        eo.kvCacheBytes = 16 << 20;
+        auto engine = wb::Engine::create(eo);
+        QVERIFY2(engine, engine ? "" : engine.error().message.c_str());
+        wb::LoadTestOptions lo;
+        lo.numRequests = 3;
+        lo.inputTokens = 24;
+        lo.outputTokens = 2;
+        lo.warmupRequests = 0;
+        lo.vocabSize = 512;
+        wb::EngineTarget local(**engine);
+        const wb::LoadTestResult a = wb::runLoadTest(local, lo);
+        wb::TargetPluginRegistry reg;
+        wb::RemoteTargetConfig rc;
+        rc.url = m_baseUrl.toStdString();
+        auto remote = openPlugin(reg, rc);
+        QVERIFY(remote);
+        const wb::LoadTestResult b = wb::runLoadTest(*remote, lo);
+        QCOMPARE(a.errors, 0);
+        QCOMPARE(b.errors, 0);
+        QCOMPARE(promptPerRequest(a), 24.0);
+        QCOMPARE(promptPerRequest(b), 24.0);  // the server's usage, not the ids' count standing in for it
+        QVERIFY(warningsOf(a, b, lo).empty());
+    }
+
+    // The image workload of docs/BENCHMARKS.md on a tiny GLM-4.1V: this engine in process and Glm4v behind hf_serve
+    // get one chat (the image, then 32 tokens of text) and count the same prompt tokens, chat template and image
+    // included. Random ids decoded to text, as the bench once drew them, do not: that pair is warned about.
+    void imageWorkloadCountsTheSamePromptTokens() {
+        WB_REQUIRE_FIXTURE("images/llama_cute.jpg");
+        const QString glm = QString::fromStdString(wbtest::tempDir()) + "/glm4v";
+        QProcess make;
+        make.setProcessChannelMode(QProcess::MergedChannels);
+        make.start(WB_MAKE_MODEL, {"--arch", "glm4v", "--out", glm});
+        QVERIFY(make.waitForFinished(120000));
+        QVERIFY2(make.exitStatus() == QProcess::NormalExit && make.exitCode() == 0, make.readAll().constData());
+
+        QProcess server;
+        QString out;
+        const QString url = startHfServe(server, glm, "glm4v-tiny", out);
+        struct Stop {
+            QProcess& p;
+            ~Stop() {
+                p.terminate();
+                if (!p.waitForFinished(15000)) {
+                    p.kill();
+                    p.waitForFinished(5000);
+                }
+            }
+        } stop{server};
+        QVERIFY2(!url.isEmpty(), qPrintable("hf_serve.py did not start on the GLM folder:\n" + out));
+
+        wb::EngineOptions eo;
+        eo.modelPath = glm.toStdString();
+        eo.load.numThreads = 1;
+        eo.kvCacheBytes = 16 << 20;
+        auto engine = wb::Engine::create(eo);
+        QVERIFY2(engine, engine ? "" : engine.error().message.c_str());
+        auto tok = wb::Tokenizer::fromModelPath(glm.toStdString());  // as `wb bench -m GLM_DIR` loads it
+        QVERIFY2(tok, tok ? "" : tok.error().message.c_str());
+        const wb::Tokenizer* remoteTok = tok->get();
+        auto images = wb::ImageWorkload::fromFiles({wbtest::fixture("images/llama_cute.jpg")});
+        QVERIFY2(images, images ? "" : images.error().message.c_str());
+
+        wb::TargetPluginRegistry reg;
+        wb::RemoteTargetConfig rc;
+        rc.url = url.toStdString();
+        rc.endpoint = "chat";
+        rc.detokenize = [remoteTok](const std::vector<int32_t>& ids) { return remoteTok->decode(ids); };
+        auto remote = openPlugin(reg, rc);
+        QVERIFY(remote);
+        QVERIFY(remote->acceptsImages());
+        wb::EngineTarget local(**engine);
+
+        wb::LoadTestOptions lo;
+        lo.numRequests = 2;
+        lo.inputTokens = 32;
+        lo.outputTokens = 2;
+        lo.warmupRequests = 0;
+        lo.vocabSize = int(remoteTok->vocabSize());
+        lo.images = images->get();
+        lo.textPrompts = &(*engine)->tokenizer();
+        const wb::LoadTestResult a = wb::runLoadTest(local, lo);
+        lo.textPrompts = remoteTok;
+        const wb::LoadTestResult b = wb::runLoadTest(*remote, lo);
+        QVERIFY2(a.errors == 0 && b.errors < b.requests, (a.firstError + b.firstError).c_str());
+        QVERIFY(a.textPrompts && b.textPrompts);
+        const double pa = promptPerRequest(a), pb = promptPerRequest(b);
+        QVERIFY2(pa > 32 && pa == pb, qPrintable(QString("in process %1, Transformers %2").arg(pa).arg(pb)));
+        QCOMPARE(a.promptTokensMin, b.promptTokensMin);
+        QCOMPARE(a.promptTokensMax, b.promptTokensMax);
+        QVERIFY(warningsOf(a, b, lo).empty());
+
+        // The old prompts: random ids [100, vocab), decoded. In process their bytes stay bytes; in JSON each byte
+        // that is not UTF-8 becomes U+FFFD, three tokens of this vocabulary. The counts part, and the comparison
+        // says so.
+        lo.textPrompts = nullptr;
+        const wb::LoadTestResult c = wb::runLoadTest(local, lo);
+        const wb::LoadTestResult d = wb::runLoadTest(*remote, lo);
+        QVERIFY2(c.errors == 0 && d.errors < d.requests, (c.firstError + d.firstError).c_str());
+        const double pc = promptPerRequest(c), pd = promptPerRequest(d);
+        QVERIFY2(pd - pc > wb::kPromptTokenTolerance,
+                 qPrintable(QString("random ids: in process %1, Transformers %2").arg(pc).arg(pd)));
+        const std::vector<std::string> w = warningsOf(c, d, lo);
+        QCOMPARE(w.size(), size_t(1));
+        qInfo("prompt tokens per request: round-trip text %.1f in process, %.1f at Transformers; random ids %.1f "
+              "in process, %.1f at Transformers",
+              pa, pb, pc, pd);
     }
 
     void badRequestsAreClearErrors() {

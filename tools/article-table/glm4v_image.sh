@@ -6,8 +6,10 @@
 # Usage: tools/article-table/glm4v_image.sh GLM_DIR IMAGE OUT.json [OPENBLAS_DIR]
 # Both sides go through the comparison path: the engine in process, Transformers through the "transformers" plugin
 # (--target transformers) with -m GLM_DIR, so the plugin's startChat (API version 2) sends the chat the engine gets:
-# one user message, the image, then the prompt ids decoded by the model's own tokenizer (not ids or filler words).
-# The prompt tokens each side counted are printed per level. Transformers' memory is its server's own
+# one user message, the image, then the prompt ids decoded by the model's own tokenizer (not ids or filler words),
+# drawn so that their text round-trips through it (wb::RoundTripPrompts), so both sides count the same tokens.
+# The prompt tokens each side counted (its own usage) are printed per level and kept in the file; the file warns
+# (prompt_token_warnings) when they differ by more than 2 a request. Transformers' memory is its server's own
 # hf_serve_peak_rss_bytes (/metrics, sampled by the plugin during the run).
 # Greedy: `wb serve` and hf_serve.py each get one chat (the image + a fixed text, temperature 0, 16 tokens); both
 # texts and whether they match go into OUT.json's "greedy_agreement".
