@@ -325,10 +325,13 @@ public:
         double worst = 0;
         std::string first;
         for (int64_t t = 0; t < m; ++t) {
-            const double unit = wb::w8a8TokenErrorBound(cols, q.data() + t * nb * wb::kActBlock, d.data() + t * nb, 1.0f);
+            // The bound is linear in |wScale| except its underflow slack: scale the rest per row, add the slack.
+            const double unit = wb::w8a8TokenErrorBound(cols, q.data() + t * nb * wb::kActBlock, d.data() + t * nb,
+                                                        1.0f) - wb::w8a8UnderflowSlack(nb, 1.0);
             for (int64_t r = 0; r < rows; ++r) {
                 const float a = cpu[size_t(t * rows + r)], g = got[size_t(t * rows + r)];
-                const double tau = unit * std::fabs(double(w.rowScales[r]));
+                const double ws = std::fabs(double(w.rowScales[r]));
+                const double tau = unit * ws + wb::w8a8UnderflowSlack(nb, ws);
                 bool ok;
                 if (!std::isfinite(a) || !std::isfinite(g)) {
                     // Overflow and NaN: both sides non-finite (a CPU's lanes may give inf - inf = NaN where the
