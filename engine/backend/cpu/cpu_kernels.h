@@ -73,7 +73,8 @@ const KernelTable& scalarKernels();
 const KernelTable& avx2Kernels();
 const KernelTable& avx512Kernels();
 
-/// Quantizes m rows of `cols` f32 values into `qa`'s buffers (see QuantizedActs), ggml's Q8_0 rounding.
+/// Quantizes m rows of `cols` f32 values into `qa`'s buffers (see QuantizedActs) by the rule of
+/// backend/int8_act_quant.h (shared with the CUDA backend): ggml's Q8_0 layout, rounding to nearest even.
 void quantizeActs(const float* x, int64_t m, int64_t cols, int8_t* q, float* d, int32_t* bias, int64_t ldq,
                   int64_t ldb);
 

@@ -658,8 +658,9 @@ void matmulQ5_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q5
 void matmulQ4_K(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q4KTile>(job, r0, r1, job.w->rowBytes()); }
 void matmulQ6_K(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q6KTile>(job, r0, r1, job.w->rowBytes()); }
 
-// Per token, blocks of 32: scale = max|x|/127, q = round-to-nearest-even(x/scale), bias = -16·Σq; full blocks
-// with vector code, a partial last block and the zero padding up to ldq through the portable routine's rules.
+// Per token, blocks of 32: scale = max|x|/127, q = round-to-nearest-even(x/scale), bias = -16·Σq (the rule of
+// backend/int8_act_quant.h, bit for bit; tst_int8_act_quant holds them together); full blocks with vector code,
+// a partial last block and the zero padding up to ldq through the portable routine's rules.
 void quantizeActsAvx512(const float* x, int64_t m, int64_t cols, int8_t* q, float* d, int32_t* bias, int64_t ldq,
                         int64_t ldb) {
     const int64_t fullBlocks = cols / 32;
@@ -668,9 +669,19 @@ void quantizeActsAvx512(const float* x, int64_t m, int64_t cols, int8_t* q, floa
         int8_t* qr = q + t * ldq;
         for (int64_t b = 0; b < fullBlocks; ++b) {
             const __m512 a = _mm512_loadu_ps(xr + b * 32), c = _mm512_loadu_ps(xr + b * 32 + 16);
-            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
+            const __m512 absA = _mm512_abs_ps(a), absC = _mm512_abs_ps(c);
+            const float amax = _mm512_reduce_max_ps(_mm512_max_ps(absA, absC));
             const float scale = amax / 127.0f;
-            const __m512 inv = _mm512_set1_ps(scale != 0.0f ? 1.0f / scale : 0.0f);
+            const float invS = scale != 0.0f ? 1.0f / scale : 0.0f;
+            // NaN or inf in the block, or a subnormal scale whose inverse overflows: the shared rule's edge cases
+            // (backend/int8_act_quant.h), rare enough for the portable routine (compiled outside this ISA's pragma).
+            const __m512 fltMax = _mm512_set1_ps(3.40282347e+38f);
+            if ((_mm512_cmp_ps_mask(absA, fltMax, _CMP_NLE_UQ) | _mm512_cmp_ps_mask(absC, fltMax, _CMP_NLE_UQ)) != 0 ||
+                !(invS <= 3.40282347e+38f)) {
+                quantizeActs(xr + b * 32, 1, 32, qr + b * 32, d + t * ldb + b, bias + t * ldb + b, 32, 1);
+                continue;
+            }
+            const __m512 inv = _mm512_set1_ps(invS);
             const __m512i qa = _mm512_cvtps_epi32(_mm512_mul_ps(a, inv));  // MXCSR default: nearest even
             const __m512i qc = _mm512_cvtps_epi32(_mm512_mul_ps(c, inv));
             _mm_storeu_si128(reinterpret_cast<__m128i*>(qr + b * 32), _mm512_cvtsepi32_epi8(qa));

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/cpu/cpu_kernels.h"
+#include "backend/int8_act_quant.h"
 
 namespace wb::cpu::detail {
 namespace {
@@ -236,24 +237,15 @@ const KernelTable& scalarKernels() {
 
 void quantizeActs(const float* x, int64_t m, int64_t cols, int8_t* q, float* d, int32_t* bias, int64_t ldq,
                   int64_t ldb) {
+    // The rule shared with the CUDA backend (backend/int8_act_quant.h): blocks past `cols` are zeros, scale 0.
     for (int64_t t = 0; t < m; ++t) {
         const float* xr = x + t * cols;
         int8_t* qr = q + t * ldq;
         for (int64_t b = 0; b < ldb; ++b) {
-            const int64_t k0 = b * 32;
-            const int64_t k1 = std::min(cols, k0 + 32);
-            float amax = 0.0f;
-            for (int64_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(xr[k]));
-            const float scale = amax / 127.0f;
-            const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+            const int64_t k0 = b * kActBlock;
+            const int n = int(std::clamp<int64_t>(cols - k0, 0, kActBlock));
             int32_t s = 0;
-            for (int64_t k = k0; k < k0 + 32; ++k) {
-                // nearbyint rounds half to even where ggml's roundf rounds half away; ties are measure-zero here.
-                const int v = k < k1 ? int(std::nearbyint(xr[k] * inv)) : 0;
-                qr[k] = int8_t(v);
-                s += v;
-            }
-            d[t * ldb + b] = scale;
+            d[t * ldb + b] = quantizeActBlock(xr + k0, n, qr + k0, &s);
             bias[t * ldb + b] = -16 * s;
         }
     }

@@ -5,10 +5,11 @@
 #include <vector>
 
 #include "backend/attention_split.h"
+#include "backend/int8_act_quant.h"
 #include "backend/cuda/common.cuh"
 #include "backend/cuda/elementwise.cuh"
 #include "backend/cuda/embedding.cuh"
-#include "backend/cuda/int8_gemv.cuh"
+#include "backend/cuda/int8_matmul.cuh"
 #include "backend/cuda/paged_attention.cuh"
 #include "backend/cuda/rms_norm.cuh"
 #include "backend/cuda/rope.cuh"
@@ -85,10 +86,6 @@ Result<void> kvF32Only(const KvLayer& c) {
                          " cache is CPU-only (--kv-cache-dtype f32)");
     return {};
 }
-
-// Above this many tokens an INT8 matmul expands the weight to FP16 and lets cuBLAS's tensor cores do it; below,
-// the register-dequant GEMV reads the weights fewer times than the expansion writes them.
-constexpr int64_t kInt8GemmThreshold = 32;
 
 }  // namespace
 
@@ -270,7 +267,8 @@ int64_t CudaDevice::matmulWorkspaceBytes(const DeviceWeight& w, int64_t m) const
     switch (w.dtype) {
         case DType::F16:
         case DType::BF16: return m * w.cols * 2;
-        case DType::I8: return m <= kInt8GemmThreshold ? 0 : m * w.cols * 2 + w.rows * w.cols * 2;
+        // W8A8 at every m: the int8 activations and their block scales, never the weight (int8_matmul.cu).
+        case DType::I8: return w8a8WorkspaceBytes(m, w.cols);
         default: return 0;
     }
 }
@@ -330,27 +328,22 @@ Result<void> CudaDevice::matmulImpl(const DeviceWeight& dw, const float* x, int6
             WB_CUBLAS_CHECK(cublasSgemm(m_cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one,
                                         static_cast<const float*>(w.data->data()), K, x, K, &zero, y, N));
             return {};
-        case DType::I8:
-            if (m <= kInt8GemmThreshold)
-                return int8Gemv(static_cast<const int8_t*>(w.data->data()), w.scales->f32(), w.rows, w.cols, x, m, y,
-                                m_stream);
-            [[fallthrough]];
+        case DType::I8: {
+            // W8A8 at every token count, the CPU backend's int8 activations bit for bit (backend/int8_act_quant.h).
+            const int64_t need = w8a8WorkspaceBytes(m, w.cols);
+            auto ws = workspace(need);
+            if (!ws) return ws.error();
+            return w8a8Matmul(static_cast<const int8_t*>(w.data->data()), w.scales->f32(), w.rows, w.cols, x, m, y,
+                              *ws, need, m_stream);
+        }
         case DType::F16:
         case DType::BF16: {
             const bool bf16 = w.dtype == DType::BF16;
-            const int64_t xBytes = m * w.cols * 2;
-            const int64_t wBytes = w.dtype == DType::I8 ? w.rows * w.cols * 2 : 0;
-            auto ws = workspace(xBytes + wBytes);
+            auto ws = workspace(m * w.cols * 2);
             if (!ws) return ws.error();
             void* xh = *ws;
             WB_TRY(convertF32(x, xh, m * w.cols, bf16, m_stream));
             const void* wp = w.data->data();
-            if (w.dtype == DType::I8) {
-                void* wh = static_cast<char*>(*ws) + xBytes;
-                WB_TRY(dequantizeI8(static_cast<const int8_t*>(w.data->data()), w.scales->f32(), w.rows, w.cols, wh,
-                                    m_stream));
-                wp = wh;
-            }
             const cudaDataType_t t = bf16 ? CUDA_R_16BF : CUDA_R_16F;
             WB_CUBLAS_CHECK(cublasGemmEx(m_cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, wp, t, K, xh, t, K, &zero,
                                          y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));

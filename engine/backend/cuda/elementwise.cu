@@ -26,11 +26,6 @@ __global__ void toBf16Kernel(const float* src, __nv_bfloat16* dst, int64_t n) {
     if (i < n) dst[i] = __float2bfloat16_rn(src[i]);
 }
 
-__global__ void dequantI8Kernel(const int8_t* q, const float* scales, int64_t rows, int64_t cols, __half* dst) {
-    const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i < rows * cols) dst[i] = __float2half_rn(float(q[i]) * scales[i / cols]);
-}
-
 }  // namespace
 
 Result<void> add(float* y, const float* x, int64_t n, cudaStream_t stream) {
@@ -54,15 +49,6 @@ Result<void> convertF32(const float* src, void* dst, int64_t n, bool toBf16, cud
     else
         toF16Kernel<<<ceilDiv(n, 256), 256, 0, stream>>>(src, static_cast<__half*>(dst), n);
     WB_CUDA_CHECK_LAUNCH("convertF32");
-    return {};
-}
-
-Result<void> dequantizeI8(const int8_t* q, const float* scales, int64_t rows, int64_t cols, void* dstF16,
-                          cudaStream_t stream) {
-    if (rows * cols == 0) return {};
-    dequantI8Kernel<<<ceilDiv(rows * cols, 256), 256, 0, stream>>>(q, scales, rows, cols,
-                                                                   static_cast<__half*>(dstF16));
-    WB_CUDA_CHECK_LAUNCH("dequantI8Kernel");
     return {};
 }
 

@@ -12,7 +12,4 @@ Result<void> add(float* y, const float* x, int64_t n, cudaStream_t stream);
 Result<void> addBias(float* y, const float* bias, int64_t m, int64_t n, cudaStream_t stream);
 /// Activations to the GEMM input type: dst[n] = half(src) (toBf16: bfloat16).
 Result<void> convertF32(const float* src, void* dst, int64_t n, bool toBf16, cudaStream_t stream);
-/// Weight-only INT8 to FP16 for cuBLAS prefill GEMMs: dst[r, c] = q[r, c] * scales[r].
-Result<void> dequantizeI8(const int8_t* q, const float* scales, int64_t rows, int64_t cols, void* dstF16,
-                          cudaStream_t stream);
 }  // namespace wb::cuda
