@@ -156,6 +156,19 @@ std::vector<float> randomVector(size_t n, uint32_t seed, float scale = 1.0f) {
     return v;
 }
 
+// A rows x cols matrix of f32 `values` converted to `type` (the converted copy owns its bytes: `values` may go).
+wb::Result<std::shared_ptr<const wb::WeightMatrix>> weightFrom(const std::vector<float>& values, int64_t rows,
+                                                             int64_t cols, wb::DType type) {
+    wb::WeightMatrix w;
+    w.rows = rows;
+    w.cols = cols;
+    w.dtype = wb::DType::F32;
+    w.data = reinterpret_cast<const uint8_t*>(values.data());
+    auto conv = wb::convertWeight(w, type);
+    if (!conv) return conv.error();
+    return std::make_shared<const wb::WeightMatrix>(std::move(*conv));
+}
+
 // max |a - b| <= rel * max|a| + abs; empty when it holds, else what went wrong.
 std::string closeMessage(const std::vector<float>& ref, const std::vector<float>& got, double rel, double abs = 1e-6) {
     if (ref.size() != got.size()) return format("sizes differ (%zu vs %zu)", ref.size(), got.size());
@@ -384,16 +397,11 @@ public:
     void matmulAndEmbed(const std::string& dtype, int m, double tol) {
         const int64_t rows = 300, cols = 512;
         auto wf = randomVector(rows * cols, 5, 0.05f);
-        wb::WeightMatrix w;
-        w.rows = rows;
-        w.cols = cols;
-        w.dtype = wb::DType::F32;
-        w.data = reinterpret_cast<const uint8_t*>(wf.data());
         const wb::DType t = dtype == "f16" ? wb::DType::F16 : dtype == "bf16" ? wb::DType::BF16 : dtype == "i8" ? wb::DType::I8
                            : dtype == "q8_0" ? wb::DType::Q8_0 : wb::DType::F32;
-        auto conv = wb::convertWeight(w, t);
+        auto conv = weightFrom(wf, rows, cols, t);
         CHECK_OK(conv);
-        auto shared = std::make_shared<const wb::WeightMatrix>(std::move(*conv));
+        auto shared = *conv;
         auto cw = m_cpu.uploadWeight(shared);
         auto gw = m_gpu->uploadWeight(shared);
         CHECK_OK(cw);
@@ -471,17 +479,12 @@ public:
             m_lastCpu.reset();
             m_lastGpu.reset();
             auto wf = fastRandom(size_t(rows * cols), 21, 0.05f);
-            wb::WeightMatrix w;
-            w.rows = rows;
-            w.cols = cols;
-            w.dtype = wb::DType::F32;
-            w.data = reinterpret_cast<const uint8_t*>(wf.data());
             const wb::DType t = dtype == "f16" ? wb::DType::F16 : dtype == "bf16" ? wb::DType::BF16
                                 : dtype == "i8" ? wb::DType::I8 : wb::DType::F32;
-            auto conv = wb::convertWeight(w, t);
+            auto conv = weightFrom(wf, rows, cols, t);
             CHECK_OK(conv);
             std::vector<float>().swap(wf);
-            auto shared = std::make_shared<const wb::WeightMatrix>(std::move(*conv));
+            auto shared = *conv;
             auto cw = m_cpu.uploadWeight(shared);
             auto gw = m_gpu->uploadWeight(shared);
             CHECK_OK(cw);
@@ -556,14 +559,9 @@ public:
     void int8EdgeRows() {
         const int64_t rows = 300, cols = 100, m = 6;
         auto wf = randomVector(size_t(rows * cols), 41, 0.05f);
-        wb::WeightMatrix w;
-        w.rows = rows;
-        w.cols = cols;
-        w.dtype = wb::DType::F32;
-        w.data = reinterpret_cast<const uint8_t*>(wf.data());
-        auto conv = wb::convertWeight(w, wb::DType::I8);
+        auto conv = weightFrom(wf, rows, cols, wb::DType::I8);
         CHECK_OK(conv);
-        auto shared = std::make_shared<const wb::WeightMatrix>(std::move(*conv));
+        auto shared = *conv;
         auto cw = m_cpu.uploadWeight(shared);
         auto gw = m_gpu->uploadWeight(shared);
         CHECK_OK(cw);
@@ -903,14 +901,9 @@ public:
         CHECK_OK(d.bindCurrentThread());
         const int64_t rows = 64, cols = 512, m = 64;
         auto wf = randomVector(rows * cols, 5, 0.05f);
-        wb::WeightMatrix w;
-        w.rows = rows;
-        w.cols = cols;
-        w.dtype = wb::DType::F32;
-        w.data = reinterpret_cast<const uint8_t*>(wf.data());
-        auto conv = wb::convertWeight(w, wb::DType::F16);
+        auto conv = weightFrom(wf, rows, cols, wb::DType::F16);
         CHECK_OK(conv);
-        auto gw = d.uploadWeight(std::make_shared<const wb::WeightMatrix>(std::move(*conv)));
+        auto gw = d.uploadWeight(*conv);
         CHECK_OK(gw);
         const int64_t need = d.matmulWorkspaceBytes(**gw, m);
         CHECK_EQ(need, m * cols * 2);
