@@ -509,54 +509,6 @@ private slots:
         QCOMPARE(frameworks, (QStringList{"workbench", "HF", "llama.cpp"}));
     }
 
-    // Opt-in, for docs/BENCHMARKS.md (skipped unless WB_ARTICLE_DIR names a folder laid out as tools/article-table
-    // wants: hf/, f32.gguf, f16.gguf, q8_0.gguf): the article's preset run end to end from the Compare view on a real
-    // model, as a user runs it — "Article targets", the preset workload (128 in / 64 out at 1, 4, 8), Run — with
-    // WB_ARTICLE_REQUESTS requests a level (default: the view's auto) and the comparison saved to WB_ARTICLE_OUT.
-    // It holds the same things as articleTargetsLaunchTheirServers on the fixture: seven rows, three frameworks,
-    // every level without errors, every launched server gone. Hours on a busy 2-core machine; minutes on a quiet one.
-    // The Transformers FP32 row wants an OpenBLAS libblas.so.3 on LD_LIBRARY_PATH (tools/hf-serve/README.md).
-    void articlePresetOnARealModel() {
-        const QString dir = qEnvironmentVariable("WB_ARTICLE_DIR");
-        if (dir.isEmpty()) QSKIP("opt-in: set WB_ARTICLE_DIR (and WB_ARTICLE_OUT) to run the article's preset from the view");
-        m_view->clearResults();
-        child<QLineEdit>("compareModelPath")->setText(dir);
-        QTest::mouseClick(child<QPushButton>("compareArticleTargets"), Qt::LeftButton);
-        QCOMPARE(m_view->targets().size(), qsizetype(7));
-        QCOMPARE(m_view->workload().concurrency, (QList<int>{1, 4, 8}));
-        QCOMPARE(m_view->workload().inputTokens, 128);
-        QCOMPARE(m_view->workload().outputTokens, 64);
-        if (qEnvironmentVariableIsSet("WB_ARTICLE_REQUESTS"))
-            child<QSpinBox>("compareRequests")->setValue(qEnvironmentVariableIntValue("WB_ARTICLE_REQUESTS"));
-        QSignalSpy done(m_view, &CompareView::runFinished);
-        QTest::mouseClick(child<QPushButton>("compareRun"), Qt::LeftButton);
-        QVERIFY(done.wait(4 * 3600 * 1000));
-        const QString out = qEnvironmentVariable("WB_ARTICLE_OUT");
-        if (!out.isEmpty()) {
-            QString error;
-            QVERIFY2(m_view->saveFile(out, &error), qPrintable(error));
-        }
-        QCOMPARE(done.first().first().toBool(), false);
-        const QJsonArray runs = m_view->comparison().value("runs").toArray();
-        QCOMPARE(runs.size(), 7);
-        QStringList frameworks;
-        for (const QJsonValue& v : runs) {
-            const QJsonObject run = v.toObject();
-            const QString label = run.value("label").toString();
-            QVERIFY2(!run.contains("error"), qPrintable(label + ": " + run.value("error").toString()));
-            QCOMPARE(run.value("results").toArray().size(), 3);
-            for (const QJsonValue& level : run.value("results").toArray())
-                QCOMPARE(level.toObject().value("errors").toInt(), 0);
-            if (run.contains("launch")) {
-                const int pid = run.value("launch").toObject().value("pid").toInt();
-                QVERIFY2(!QFileInfo::exists(QStringLiteral("/proc/%1/status").arg(pid)), qPrintable(label));
-            }
-            frameworks << label.section(' ', 0, 0);
-        }
-        frameworks.removeDuplicates();
-        QCOMPARE(frameworks.size(), 3);
-    }
-
     // The article's table on this machine (docs/BENCHMARKS.md, made by tools/article-table): the committed
     // comparison of this engine, HF Transformers and llama.cpp opens with every row's numbers and a memory figure
     // with its source; its screenshot is compare-article.png.
