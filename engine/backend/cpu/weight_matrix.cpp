@@ -476,8 +476,8 @@ void moveToHugePages(WeightMatrix& w) {
     if (scaleBytes) std::memcpy(buf->data() + scaleOffset, w.rowScales, size_t(scaleBytes));
     w.data = buf->data();
     w.rowScales = scaleBytes ? reinterpret_cast<const float*>(buf->data() + scaleOffset) : nullptr;
-    w.owned.clear();
-    w.ownedScales.clear();
+    std::vector<uint8_t>().swap(w.owned);  // clear() would keep the old copy's capacity allocated
+    std::vector<float>().swap(w.ownedScales);
     w.keepAlive = std::move(buf);
 }
 

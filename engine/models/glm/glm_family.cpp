@@ -418,6 +418,7 @@ Result<std::unique_ptr<EngineModel>> loadGlm(const ModelIdentity& id, const Load
     // On devices, GlmModel keeps the tokenizer and the vision tower, in the file's own dtype (the text weights
     // stay unread in the mapping); the text model runs on the device path.
     if (!onDevices) go.weightType = precisionDType(options.precision);
+    go.hugePages = options.hugePages && !onDevices;
     if (id.format == "gguf") {
         // llama.cpp's pair: the glm4 text file and its mmproj (given, or the one beside it).
         if (onDevices)

@@ -41,6 +41,8 @@ struct TensorSource {
     /// Drop a tensor's file pages once copied (mapped tensors only: a GGUF pair's reordered Q/K and joined patch
     /// kernel are heap copies, TensorInfo::mapped false, which MADV_DONTNEED would zero).
     bool releasePages = true;
+    /// Move each matrix into huge-page memory (GlmLoadOptions::hugePages); its file pages are released.
+    bool hugePages = false;
 
     Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,
                                    const std::vector<int64_t>& shape) const {
@@ -69,15 +71,20 @@ struct TensorSource {
         if (!w) return makeError(flat.file + ": tensor " + flat.name + ": " + w.error().message);
         std::optional<DType> want = target;
         if (!want && f16Target && w->dtype == DType::F16) want = f16Target;
+        WeightMatrix out;
         if (want && *want != w->dtype) {
             auto conv = convertWeight(*w, *want);
             if (!conv) return makeError(flat.file + ": tensor " + flat.name + ": " + conv.error().message);
-            // The converted copy is what stays: the file's pages leave the process's memory (they were counted in
-            // its RSS as long as they stayed mapped in, doubling a checkpoint's footprint at load).
-            if (releasePages && flat.mapped) MappedFile::releasePages(flat.data, size_t(flat.numBytes));
-            return std::move(*conv);
+            out = std::move(*conv);
+        } else {
+            out = std::move(*w);
         }
-        return std::move(*w);
+        if (hugePages) moveToHugePages(out);
+        // A copy is what stays (converted, or moved to huge pages): the file's pages leave the process's memory
+        // (they were counted in its RSS as long as they stayed mapped in, doubling a checkpoint's footprint).
+        if (releasePages && flat.mapped && out.data != flat.data)
+            MappedFile::releasePages(flat.data, size_t(flat.numBytes));
+        return out;
     }
     Result<std::vector<float>> vector(const std::vector<std::string>& prefixes, const std::string& name,
                                       const std::vector<int64_t>& shape) const {
@@ -189,6 +196,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
     m->m_source = *set;
     std::shared_ptr<SafetensorsSet> st = *set;
     TensorSource src{[st](const std::string& n) { return st->find(n); }, st, dir, {}, {}, options.weightType, {}};
+    src.hugePages = options.hugePages;
     if (c.hasVision) {
         src.textPrefixes = {"model.language_model.", "model."};
         src.visionPrefixes = {"model.visual.", "visual."};
@@ -214,6 +222,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::loadGguf(const std::string& textPath
     m->m_source = g->keepAlive;
     TensorSource src{g->lookup, g->keepAlive, textPath, {"model.language_model."}, {"model.visual."},
                      options.weightType, {}};
+    src.hugePages = options.hugePages;
     WB_TRY(m->loadWeights(&src));
     m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
     return m;
@@ -232,6 +241,9 @@ Result<void> GlmModel::loadWeights(const void* source) {
     // kernels' rate, 3x slower; the conversion is exact for values that came from BF16 (an mmproj made from an f32
     // checkpoint loses F16's three extra mantissa bits).
     TensorSource vsrc = src;
+    vsrc.hugePages = false;
+    TensorSource esrc = src;  // the embedding table: a row per token, unless it is also the output matrix
+    esrc.hugePages = src.hugePages && t.tiedEmbeddings;
     if (src.target == DType::I8) vsrc.target = DType::BF16;
     if (!src.target) vsrc.f16Target = DType::BF16;
     const auto& TP = src.textPrefixes;
@@ -243,7 +255,7 @@ Result<void> GlmModel::loadWeights(const void* source) {
         if (!r_) return r_.error(); \
         dst = std::move(*r_);       \
     }
-    WB_SET(m->m_embedding, src.matrix(TP, "embed_tokens.weight", {t.vocabSize, t.dim}))
+    WB_SET(m->m_embedding, esrc.matrix(TP, "embed_tokens.weight", {t.vocabSize, t.dim}))
     WB_SET(m->m_outputNorm, src.vector(TP, "norm.weight", {t.dim}))
     if (!t.tiedEmbeddings) WB_SET(m->m_output, src.matrix({""}, "lm_head.weight", {t.vocabSize, t.dim}))
     m->m_layers.resize(size_t(t.numLayers));

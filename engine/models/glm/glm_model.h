@@ -39,6 +39,11 @@ struct GlmLoadOptions {
     int numThreads = 0;  // 0: one per core
     /// Tokenizer from the folder (tokenizer.json + tokenizer_config.json). Off for weight-only test folders.
     bool loadTokenizer = true;
+    /// Copy the text model's matrices out of the file mapping (or the load-time conversion's buffer) into
+    /// huge-page memory, as LlamaModel does (LoadOptions::hugePages): generation streams every one of them per
+    /// token, and 4 KiB pages cost a TLB miss every 4 KiB of the stream. The vision tower (compute bound) and an
+    /// untied embedding table (read a row at a time) stay where they are.
+    bool hugePages = false;
 };
 
 /// One sequence's share of a batched text forward step.
