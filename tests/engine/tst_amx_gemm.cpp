@@ -203,6 +203,64 @@ private slots:
         QVERIFY2(worstBlock < 1e-2, qPrintable(QString("block kernel differs by %1").arg(worstBlock)));
     }
 
+    // F16 weights on the tiles keep FP16's precision: split into BF16 hi + lo (exact) against activations split
+    // likewise, three products summed. Definition: f32 x · F16 W in double, nothing rounded to BF16; bound 1e-4 of
+    // the row's sum of |products| (the dropped lo·lo term is ~2^-16 of a product). Rounding W or x to BF16 alone
+    // errs by ~2^-9 per product, over 1e-3 on these rows: the bound tells the split path from a plain BF16 one.
+    void f16WeightsKeepTheirPrecision_data() {
+        QTest::addColumn<int>("m");
+        QTest::addColumn<int>("n");
+        QTest::addColumn<int>("k");
+        for (int m : {16, 33, 300})
+            for (auto [n, k] : {std::pair{16, 256}, std::pair{48, 544}, std::pair{96, 1536}})
+                QTest::newRow(qPrintable(QString("m%1_n%2_k%3").arg(m).arg(n).arg(k))) << m << n << k;
+    }
+    void f16WeightsKeepTheirPrecision() {
+        QFETCH(int, m);
+        QFETCH(int, n);
+        QFETCH(int, k);
+        std::mt19937 rng(uint32_t(m * 7 + n * 3 + k));
+        std::normal_distribution<float> dist(0.0f, 1.0f);
+        std::vector<float> x(size_t(m * k)), wf(size_t(n * k));
+        for (float& v : x) v = dist(rng);
+        for (float& v : wf) v = dist(rng) * 0.1f;  // f32 values: their F16 rounding keeps 11 significant bits
+        WeightMatrix f32;
+        f32.rows = n;
+        f32.cols = k;
+        f32.data = reinterpret_cast<const uint8_t*>(wf.data());
+        auto w = convertWeight(f32, DType::F16);
+        QVERIFY(w.ok());
+        QVERIFY(cpu::amx::suits(*w, m));
+        ThreadPool pool(2);
+        std::vector<float> y(size_t(m * n), -1.0f), vec(size_t(m * n), -1.0f);
+        QVERIFY(cpu::amx::setEnabled(true));
+        cpu::matmul(*w, x.data(), m, y.data(), pool);
+        QVERIFY(!cpu::amx::setEnabled(false));
+        cpu::matmul(*w, x.data(), m, vec.data(), pool);
+        cpu::amx::setEnabled(true);
+        std::vector<float> row(static_cast<size_t>(k));
+        double worst = 0, worstVec = 0;
+        bool differs = false;
+        for (int64_t r = 0; r < n; ++r) {
+            dequantizeRow(DType::F16, w->data + r * w->rowBytes(), row.data(), k);
+            for (int64_t tok = 0; tok < m; ++tok) {
+                double want = 0, mag = 0;
+                for (int64_t i = 0; i < k; ++i) {
+                    const double p = double(x[size_t(tok * k + i)]) * double(row[size_t(i)]);
+                    want += p;
+                    mag += std::abs(p);
+                }
+                const float got = y[size_t(tok * n + r)], v = vec[size_t(tok * n + r)];
+                worst = std::max(worst, std::abs(double(got) - want) / mag);
+                worstVec = std::max(worstVec, std::abs(double(v) - want) / mag);
+                differs = differs || got != v;
+            }
+        }
+        qInfo("tiles %.3g, vector kernel %.3g of the row's sum of |products|", worst, worstVec);
+        QVERIFY2(worst < 1e-4, qPrintable(QString("worst relative error %1").arg(worst)));
+        QVERIFY2(differs, "the tiles and the vector kernel gave identical bits: the tile path was not taken");
+    }
+
     void refusesWhatItCannotTake() {
         Case c = makeCase(32, 24, 64, 1);  // 24 rows: not a multiple of 16
         QVERIFY(!cpu::amx::suits(c.W, 32));

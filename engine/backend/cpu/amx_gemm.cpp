@@ -77,7 +77,8 @@ bool takesBlocks(DType t) {
 }  // namespace
 
 bool suits(const WeightMatrix& w, int64_t m) {
-    const bool type = w.dtype == DType::BF16 || (w.dtype == DType::I8 && w.rowScales) || takesBlocks(w.dtype);
+    const bool type = w.dtype == DType::BF16 || w.dtype == DType::F16 || (w.dtype == DType::I8 && w.rowScales) ||
+                      takesBlocks(w.dtype);
     return type && m >= kMinTokens && w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 &&
            w.cols % 32 == 0 && enabled();
 }
@@ -115,18 +116,26 @@ void configureTiles() {
     _tile_loadconfig(&cfg);
 }
 
-// Packs tokens [16·g0, 16·g1) of x (row stride K floats, mb real tokens) into B tiles: group g at xp + g·16·K
-// (BF16 values) laid out [K/2 pairs][16 tokens][2]. Missing tokens of the last group are zeros.
-void packTokens(const float* x, int64_t K, int64_t mb, uint16_t* xp, int64_t g0, int64_t g1) {
+// 16 f32 values less their BF16 rounding (exact in f32), the low half of a two-BF16 split v = hi + lo.
+inline __m512 bf16Residual(__m512 v) {
+    const __m256i h = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
+    return _mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
+}
+
+// Packs tokens [16·g0, 16·g1) of x (row stride K floats, mb real tokens) into B tiles: group g at xp + g·16·K·split
+// (BF16 values) laid out [K·split/2 pairs][16 tokens][2]. Missing tokens of the last group are zeros. With split 3
+// (F16 weights, see matmulBf16) a token's row is [bf16(x) | bf16(x) | bf16(x - bf16(x))].
+void packTokens(const float* x, int64_t K, int split, int64_t mb, uint16_t* xp, int64_t g0, int64_t g1) {
     const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                              _mm512_set1_epi32(16));
+    const int64_t Kv = K * split;
     for (int64_t g = g0; g < g1; ++g) {
-        uint16_t* base = xp + g * 16 * K;
+        uint16_t* base = xp + g * 16 * Kv;
         for (int64_t tok = 0; tok < 16; ++tok) {
             const int64_t t = g * 16 + tok;
             int32_t* dst = reinterpret_cast<int32_t*>(base) + tok;
             if (t >= mb) {
-                for (int64_t kk = 0; kk < K / 2; ++kk) dst[kk * 16] = 0;
+                for (int64_t kk = 0; kk < Kv / 2; ++kk) dst[kk * 16] = 0;
                 continue;
             }
             const float* row = x + t * K;
@@ -134,6 +143,12 @@ void packTokens(const float* x, int64_t K, int64_t mb, uint16_t* xp, int64_t g0,
                 const __m512 lo = _mm512_loadu_ps(row + k), hi = _mm512_loadu_ps(row + k + 16);
                 const __m512i v = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
                 _mm512_i32scatter_epi32(dst + (k / 2) * 16, index, v, 4);
+                if (split == 3) {
+                    _mm512_i32scatter_epi32(dst + ((K + k) / 2) * 16, index, v, 4);
+                    const __m512i r =
+                            reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(bf16Residual(hi), bf16Residual(lo)));
+                    _mm512_i32scatter_epi32(dst + ((2 * K + k) / 2) * 16, index, r, 4);
+                }
             }
         }
     }
@@ -311,6 +326,24 @@ void copyWeightTilesBlocks(const WeightMatrix& w, int64_t r0, int ra, int64_t k0
         }
 }
 
+// F16 weights as two BF16 matrices, w = hi + lo exactly (F16 has 11 significant bits, hi keeps 8, the rest fits
+// lo): rows [r0, r0 + 16·ra) over the virtual k range [k0, k1) of [hi | lo | hi] (3K columns, see matmulBf16),
+// laid out as copyWeightTiles lays them out. K is a multiple of 32, so no 32-wide step straddles two parts.
+void copyWeightTilesF16Split(const uint16_t* w, int64_t K, int ra, int64_t k0, int64_t k1, uint16_t* dst) {
+    for (int64_t k = k0; k < k1; k += 32, dst += 1024) {
+        const int part = int(k / K);
+        const int64_t kr = k - part * K;
+        for (int a = 0; a < ra; ++a)
+            for (int r = 0; r < 16; ++r) {
+                const uint16_t* src = w + (16 * int64_t(a) + r) * K + kr;
+                const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
+                const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16)));
+                const __m512i v = part == 1 ? bf16Pair(bf16Residual(lo), bf16Residual(hi)) : bf16Pair(lo, hi);
+                _mm512_store_si512(dst + a * 512 + r * 32, v);
+            }
+    }
+}
+
 // One k chunk [k0, k1) of the C tiles of RA (1 or 2) × 16 weight rows and RB (1 or 2) token groups starting at
 // xa. The weights come copied tile by tile (see copyWeightTiles): tile (step s, rows 16a) at ab + (2s + a)·512. The accumulators start at zero (first chunk) or from `acc` (4 tiles of 16 × 16 f32), and end in
 // `acc` or, after the last chunk, transposed into y (token t of group b at y + (16·b + t)·ldy, features
@@ -370,6 +403,12 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
     const int64_t K = w.cols, N = w.rows;
     const bool i8 = w.dtype == DType::I8;
     const bool blocks = takesBlocks(w.dtype);
+    // F16 weights keep their precision: w = hi + lo in two BF16 parts and x = xh + xl likewise, and the tiles sum
+    // xh·hi + xh·lo + xl·hi as one product over a 3K-long k ([xh | xh | xl] · [hi | lo | hi]): F16 weights exact,
+    // activations to about 2^-16 (the dropped xl·lo term), three times the tile work of BF16. Rounding the F16
+    // weights to BF16 instead moved a precision comparison's FP16 logits as far as BF16's (tst_glm_parallel).
+    const int split = w.dtype == DType::F16 ? 3 : 1;
+    const int64_t Kv = K * split;
     const auto* W = reinterpret_cast<const uint16_t*>(w.data);
     const auto* W8 = reinterpret_cast<const int8_t*>(w.data);
     // Tokens per packed block: the block is reused by every weight row, so the larger the fewer passes over the
@@ -379,13 +418,13 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
     constexpr int64_t kChunk = kChunkMax;
     thread_local std::vector<uint16_t> packed;
     const int64_t maxGroups = (std::min(m, kBlockTokens) + 15) / 16;
-    if (int64_t(packed.size()) < maxGroups * 16 * K) packed.resize(size_t(maxGroups * 16 * K));
+    if (int64_t(packed.size()) < maxGroups * 16 * Kv) packed.resize(size_t(maxGroups * 16 * Kv));
     uint16_t* xp = packed.data();
     const int64_t rowBlocks = (N + 31) / 32;
     for (int64_t t0 = 0; t0 < m; t0 += kBlockTokens) {
         const int64_t mb = std::min(kBlockTokens, m - t0), groups = (mb + 15) / 16;
         const float* xb = x + t0 * K;
-        pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) { packTokens(xb, K, mb, xp, g0, g1); });
+        pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) { packTokens(xb, K, split, mb, xp, g0, g1); });
         std::atomic<int64_t> next{0};
         pool.runOnAll([&](int, int) {
             configureTiles();
@@ -400,23 +439,24 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
                 const bool two = r0 + 32 <= N;
                 const float* scales = i8 ? w.rowScales + r0 : nullptr;
                 float* yr = y + t0 * N + r0;
-                for (int64_t k0 = 0; k0 < K; k0 += kChunk) {
-                    const int64_t k1 = std::min(K, k0 + kChunk);
-                    const bool first = k0 == 0, last = k1 == K;
+                for (int64_t k0 = 0; k0 < Kv; k0 += kChunk) {
+                    const int64_t k1 = std::min(Kv, k0 + kChunk);
+                    const bool first = k0 == 0, last = k1 == Kv;
                     if (blocks) copyWeightTilesBlocks(w, r0, two ? 2 : 1, k0, k1, ab);
                     else if (i8) copyWeightTilesI8(W8 + r0 * K, K, two ? 2 : 1, k0, k1, ab);
+                    else if (split == 3) copyWeightTilesF16Split(W + r0 * K, K, two ? 2 : 1, k0, k1, ab);
                     else copyWeightTiles(W + r0 * K, K, two ? 2 : 1, k0, k1, ab);
                     for (int64_t g = 0; g < groups; g += 2) {
-                        const uint16_t* xg = xp + g * 16 * K;
+                        const uint16_t* xg = xp + g * 16 * Kv;
                         float* yg = yr + g * 16 * N;
                         const int64_t valid = mb - g * 16;
                         float(*a)[256] = acc[g / 2];
                         if (g + 1 < groups) {
-                            if (two) tileBlock<2, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
-                            else tileBlock<1, 2>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                            if (two) tileBlock<2, 2>(ab, Kv, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                            else tileBlock<1, 2>(ab, Kv, xg, k0, k1, first, last, a, yg, N, valid, scales);
                         } else {
-                            if (two) tileBlock<2, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
-                            else tileBlock<1, 1>(ab, K, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                            if (two) tileBlock<2, 1>(ab, Kv, xg, k0, k1, first, last, a, yg, N, valid, scales);
+                            else tileBlock<1, 1>(ab, Kv, xg, k0, k1, first, last, a, yg, N, valid, scales);
                         }
                     }
                 }

@@ -29,13 +29,15 @@ bool setEnabled(bool on);
 /// Fewest tokens for which the tile path pays (below it the GEMV kernels are bound by reading the weights).
 constexpr int64_t kMinTokens = 16;
 
-/// Whether matmulBf16 takes this matrix and token count: BF16, I8 (per-row int8) or a block type (Q8_0, Q4_0,
-/// Q5_0, Q4_K, Q6_K), rows a multiple of 16, cols of 32, m >= kMinTokens, and enabled().
+/// Whether matmulBf16 takes this matrix and token count: BF16, I8 (per-row int8), F16 or a block type (Q8_0,
+/// Q4_0, Q5_0, Q4_K, Q6_K), rows a multiple of 16, cols of 32, m >= kMinTokens, and enabled().
 bool suits(const WeightMatrix& w, int64_t m);
 
 /// y[m, w.rows] = x[m, w.cols] · Wᵀ (row-major f32 x and y). Requires suits(w, m). I8 weights go into the tiles
 /// as BF16 exactly (|q| <= 127), their row scales applied to the output: the same weights as the int8 vector
-/// kernels, with BF16 activations instead of int8 ones per 32-block. Block-quantized weights are decoded
+/// kernels, with BF16 activations instead of int8 ones per 32-block. F16 weights stay exact: weights and
+/// activations are split into two BF16 parts each (v = hi + lo) and the tiles sum three of the four products
+/// (activations to about 2^-16 relative; three times BF16's tile work). Block-quantized weights are decoded
 /// (scale × quant, K-quant mins subtracted) and rounded to BF16 per 32-row × 512-column panel as the panel is
 /// used, never stored whole: BF16 weights (2^-9 relative) and BF16 activations against the block kernels'
 /// f32 weights and int8 activations per 32.

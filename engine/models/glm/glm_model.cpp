@@ -79,7 +79,8 @@ struct TensorSource {
         } else {
             out = std::move(*w);
         }
-        if (hugePages) moveToHugePages(out);
+        // Small matrices (a 2-KV-head projection is about 1 MB) would waste most of a 2 MiB page for few TLB misses.
+        if (hugePages && out.numBytes() >= (int64_t(16) << 20)) moveToHugePages(out);
         // A copy is what stays (converted, or moved to huge pages): the file's pages leave the process's memory
         // (they were counted in its RSS as long as they stayed mapped in, doubling a checkpoint's footprint).
         if (releasePages && flat.mapped && out.data != flat.data)
