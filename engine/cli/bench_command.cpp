@@ -54,6 +54,10 @@ int cmdBench(const Args& a) {
         return 2;
     if (a.has("prompt")) pp = std::atoll(a.get("prompt").c_str());
     if (depth < 0) return fail("--depth must be >= 0");
+    // As llama-bench: -p 0 or -n 0 leaves that test out (-p 0 ran an empty batch and failed in forward).
+    if (pp < 0 || tg < 0) return fail("-p and -n must be >= 0");
+    if (pp == 0 && tg == 0) return fail("nothing to measure: -p and -n are both 0");
+    if (reps < 1) return fail("-r must be >= 1");
     if (depth + std::max(pp, tg) + 1 > c.maxContext)
         return fail("depth + max(pp, tg) exceeds the model's context of " + std::to_string(c.maxContext));
     using Clock = std::chrono::steady_clock;
@@ -88,8 +92,10 @@ int cmdBench(const Args& a) {
     // One warm-up run of each (page in the weights, grow scratch buffers).
     for (int64_t r = -1; r < reps; ++r) {
         auto t0 = Clock::now();
-        auto e = model.forward(prompt, depth, logits.data());
-        if (!e) return fail(e.error().message);
+        if (pp > 0) {
+            auto e = model.forward(prompt, depth, logits.data());
+            if (!e) return fail(e.error().message);
+        }
         auto t1 = Clock::now();
         int32_t tok = c.bosTokenId >= 0 ? c.bosTokenId : 1;
         auto t2 = Clock::now();
@@ -100,8 +106,8 @@ int cmdBench(const Args& a) {
         }
         auto t3 = Clock::now();
         if (r < 0) continue;
-        ppRates.push_back(pp / std::chrono::duration<double>(t1 - t0).count());
-        tgRates.push_back(tg / std::chrono::duration<double>(t3 - t2).count());
+        if (pp > 0) ppRates.push_back(double(pp) / std::chrono::duration<double>(t1 - t0).count());
+        if (tg > 0) tgRates.push_back(double(tg) / std::chrono::duration<double>(t3 - t2).count());
     }
     const Stat sp = stats(ppRates), sg = stats(tgRates);
     json j;
@@ -112,8 +118,8 @@ int cmdBench(const Args& a) {
     j["weight_bytes"] = model.weightBytes();
     j["threads"] = model.numThreads();
     j["isa"] = wb::cpuIsaName();
-    j["pp"] = {{"tokens", pp}, {"tokens_per_s", sp.mean}, {"stddev", sp.sd}, {"runs", ppRates}};
-    j["tg"] = {{"tokens", tg}, {"tokens_per_s", sg.mean}, {"stddev", sg.sd}, {"runs", tgRates}};
+    if (pp > 0) j["pp"] = {{"tokens", pp}, {"tokens_per_s", sp.mean}, {"stddev", sp.sd}, {"runs", ppRates}};
+    if (tg > 0) j["tg"] = {{"tokens", tg}, {"tokens_per_s", sg.mean}, {"stddev", sg.sd}, {"runs", tgRates}};
     j["depth"] = depth;
     j["kv_cache_dtype"] = wb::kvCacheTypeName(model.cacheType());
     if (a.has("json")) {
@@ -123,8 +129,8 @@ int cmdBench(const Args& a) {
                     wb::precisionName(model.precision()).c_str(), model.numThreads(), wb::cpuIsaName(),
                     humanBytes(double(model.weightBytes())).c_str(), wb::kvCacheTypeName(model.cacheType()));
         const std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
-        std::printf("  pp%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)pp, at.c_str(), sp.mean, sp.sd);
-        std::printf("  tg%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)tg, at.c_str(), sg.mean, sg.sd);
+        if (pp > 0) std::printf("  pp%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)pp, at.c_str(), sp.mean, sp.sd);
+        if (tg > 0) std::printf("  tg%-5lld%s %10.2f ± %.2f tokens/s\n", (long long)tg, at.c_str(), sg.mean, sg.sd);
     }
     return 0;
 }

@@ -173,6 +173,25 @@ private slots:
         QCOMPARE(mid["max_stable_concurrency"].get<int>(), best);
     }
 
+    // llama-bench's -p 0 / -n 0 leave that test out; here -p 0 used to run an empty batch and fail.
+    void benchLeavesOutAZeroTest() {
+        const Run gen = runWb({"bench", "-m", m_model, "-t", "1", "-p", "0", "-n", "4", "-r", "1", "--json"});
+        QVERIFY2(gen.exitCode == 0, gen.err.constData());
+        const json g = parse(gen.out);
+        QVERIFY2(g.is_object() && !g.contains("pp") && g.contains("tg"), gen.out.constData());
+        QVERIFY(g["tg"]["tokens_per_s"].get<double>() > 0);
+        const Run pre = runWb({"bench", "-m", m_model, "-t", "1", "-p", "8", "-n", "0", "-r", "1", "--json"});
+        QVERIFY2(pre.exitCode == 0, pre.err.constData());
+        const json p = parse(pre.out);
+        QVERIFY2(p.is_object() && p.contains("pp") && !p.contains("tg"), pre.out.constData());
+        QVERIFY(p["pp"]["tokens_per_s"].get<double>() > 0);
+        const Run none = runWb({"bench", "-m", m_model, "-t", "1", "-p", "0", "-n", "0"});
+        QVERIFY(none.exitCode != 0);
+        QVERIFY2(none.err.contains("nothing to measure"), none.err.constData());
+        const Run neg = runWb({"bench", "-m", m_model, "-t", "1", "-p", "-3"});
+        QVERIFY(neg.exitCode != 0);
+    }
+
     void devices() {
         const Run r = runWb({"devices", "--json"});
         QVERIFY2(r.exitCode == 0, r.err.constData());
