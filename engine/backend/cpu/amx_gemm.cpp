@@ -122,33 +122,65 @@ inline __m512 bf16Residual(__m512 v) {
     return _mm512_sub_ps(v, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)));
 }
 
+// 32 f32 values as 32 BF16 (round to nearest even), lo in the low half.
+inline __m512i bf16Pair(__m512 lo, __m512 hi) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)); }
+
+// Transposes a 16 × 16 matrix of 32-bit elements held in 16 registers (row i in r[i]): 32-bit then 64-bit
+// interleaves transpose each 128-bit lane's 4 × 4 blocks, then two rounds of 128-bit lane shuffles move the blocks.
+inline void transpose16x16(__m512i (&r)[16]) {
+    __m512i t[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    // r[4i + j], lane L: column 4L + j of rows 4i .. 4i + 3.
+    for (int i = 0; i < 4; ++i) {
+        r[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    // Column 4L + j gathers lane L of r[j], r[4 + j], r[8 + j], r[12 + j].
+    for (int j = 0; j < 4; ++j) {
+        const __m512i s0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x44), s1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xEE);
+        const __m512i s2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x44),
+                      s3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xEE);
+        t[j] = _mm512_shuffle_i32x4(s0, s2, 0x88);
+        t[4 + j] = _mm512_shuffle_i32x4(s0, s2, 0xDD);
+        t[8 + j] = _mm512_shuffle_i32x4(s1, s3, 0x88);
+        t[12 + j] = _mm512_shuffle_i32x4(s1, s3, 0xDD);
+    }
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
 // Packs tokens [16·g0, 16·g1) of x (row stride K floats, mb real tokens) into B tiles: group g at xp + g·16·K·split
 // (BF16 values) laid out [K·split/2 pairs][16 tokens][2]. Missing tokens of the last group are zeros. With split 3
-// (F16 weights, see matmulBf16) a token's row is [bf16(x) | bf16(x) | bf16(x - bf16(x))].
+// (F16 weights, see matmulBf16) a token's row is [bf16(x) | bf16(x) | bf16(x - bf16(x))]. Per 32 k values the
+// group's 16 tokens × 16 pairs are converted in registers and transposed, 16 full-line stores (a scatter per
+// token and k step cost 5% of a vision tower's time).
 void packTokens(const float* x, int64_t K, int split, int64_t mb, uint16_t* xp, int64_t g0, int64_t g1) {
-    const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                             _mm512_set1_epi32(16));
     const int64_t Kv = K * split;
     for (int64_t g = g0; g < g1; ++g) {
-        uint16_t* base = xp + g * 16 * Kv;
-        for (int64_t tok = 0; tok < 16; ++tok) {
-            const int64_t t = g * 16 + tok;
-            int32_t* dst = reinterpret_cast<int32_t*>(base) + tok;
-            if (t >= mb) {
-                for (int64_t kk = 0; kk < Kv / 2; ++kk) dst[kk * 16] = 0;
-                continue;
-            }
-            const float* row = x + t * K;
-            for (int64_t k = 0; k < K; k += 32) {
-                const __m512 lo = _mm512_loadu_ps(row + k), hi = _mm512_loadu_ps(row + k + 16);
-                const __m512i v = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));
-                _mm512_i32scatter_epi32(dst + (k / 2) * 16, index, v, 4);
-                if (split == 3) {
-                    _mm512_i32scatter_epi32(dst + ((K + k) / 2) * 16, index, v, 4);
-                    const __m512i r =
-                            reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(bf16Residual(hi), bf16Residual(lo)));
-                    _mm512_i32scatter_epi32(dst + ((2 * K + k) / 2) * 16, index, r, 4);
+        int32_t* base = reinterpret_cast<int32_t*>(xp + g * 16 * Kv);
+        const int valid = int(std::min<int64_t>(16, mb - g * 16));
+        for (int64_t k = 0; k < K; k += 32) {
+            __m512i v[16], r[16];
+            for (int tok = 0; tok < 16; ++tok) {
+                if (tok >= valid) {
+                    v[tok] = r[tok] = _mm512_setzero_si512();
+                    continue;
                 }
+                const float* row = x + (g * 16 + tok) * K + k;
+                const __m512 lo = _mm512_loadu_ps(row), hi = _mm512_loadu_ps(row + 16);
+                v[tok] = bf16Pair(lo, hi);
+                if (split == 3) r[tok] = bf16Pair(bf16Residual(lo), bf16Residual(hi));
+            }
+            transpose16x16(v);
+            for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + (k / 2 + p) * 16, v[p]);
+            if (split == 3) {
+                for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + ((K + k) / 2 + p) * 16, v[p]);
+                transpose16x16(r);
+                for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + ((2 * K + k) / 2 + p) * 16, r[p]);
             }
         }
     }
@@ -182,7 +214,6 @@ void copyWeightTilesI8(const int8_t* w, int64_t K, int ra, int64_t k0, int64_t k
 // The same for block-quantized weights (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K): each value decoded to f32 (scale ×
 // quant, the mins of the K-quants subtracted) and rounded to BF16. k0 falls on a block boundary (kChunk is a
 // multiple of every block's width). The decode is paid once per weight value and token block (up to 256 tokens).
-inline __m512i bf16Pair(__m512 lo, __m512 hi) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)); }
 
 // 32 int8 quants times a scale per 16 (dLo for the first 16, dHi for the rest), as 32 BF16 values.
 inline __m512i scaleBlock(__m256i q, float dLo, float dHi) {
