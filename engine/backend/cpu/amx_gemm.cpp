@@ -566,78 +566,146 @@ void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, cons
     const __m512i column =
             _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
-        configureTiles();
-        alignas(64) float S[kKeyBlock][16];
-        alignas(64) uint16_t P[kKeyBlock / 2][32];
+    // Two query groups at a time where there are two: each K and V tile load feeds both groups' products. And key
+    // blocks outside, query groups inside, over a chunk of up to 16 groups: a block's keys and values (64 KB each
+    // at head width 128) stay in L2 while every group of the chunk passes, where one group (or pair) at a time
+    // re-read all n keys and values from L3 (at 12,432 keys, 6 MB per group: the tile loads, not the products,
+    // set the pace). The groups' running max, sum and output wait in memory between blocks.
+    struct GroupState {
         alignas(64) float O[256][16];
-        for (int64_t g = g0; g < g1; ++g) {
-            const uint16_t* qg = qb.data() + g * 16 * d;
-            // Keys this group sees: all, or (causal) up to its last query's position; lane t's query sits at
-            // firstPos + 16g + t and sees keys at or before it.
-            const int64_t seen = causal ? std::min(n, firstPos + std::min(numQ, g * 16 + 16)) : n;
-            const int64_t seenPadded = (seen + 31) / 32 * 32;
-            const __m512i qpos = _mm512_add_epi32(_mm512_set1_epi32(int32_t(causal ? firstPos + g * 16 : 0)), lane);
-            __m512 m = _mm512_set1_ps(-INFINITY), l = _mm512_setzero_ps();
-            for (int64_t c = 0; c < d; ++c) _mm512_store_ps(O[c], _mm512_setzero_ps());
-            for (int64_t k0 = 0; k0 < seenPadded; k0 += kKeyBlock) {
-                const int64_t nk = std::min(kKeyBlock, seenPadded - k0);  // a multiple of 32
-                // Scores of 32 keys at a time: two C tiles [16 keys][16 queries] sharing each query tile.
-                for (int64_t kt = 0; kt < nk; kt += 32) {
-                    _tile_zero(0);
-                    _tile_zero(1);
-                    const uint16_t* ka = kv.k.data() + (k0 + kt) * d;
-                    for (int64_t st = 0; st < dSteps; ++st) {
-                        _tile_loadd(4, ka + st * 32, d * 2);
-                        _tile_loadd(5, ka + 16 * d + st * 32, d * 2);
-                        _tile_loadd(6, qg + st * 512, 64);
-                        _tile_dpbf16ps(0, 4, 6);
-                        _tile_dpbf16ps(1, 5, 6);
+        __m512 m, l;
+        __m512i qpos;
+        int64_t g, seen;
+    };
+    struct PairScratch {
+        alignas(64) float S[2][kKeyBlock][16];
+        alignas(64) uint16_t P[2][kKeyBlock / 2][32];
+    };
+    constexpr int64_t kPairsPerChunk = 8;
+    const int64_t pairs = (groups + 1) / 2, chunks = (pairs + kPairsPerChunk - 1) / kPairsPerChunk;
+    pool.parallelFor(chunks, 1, [&](int64_t c0, int64_t c1, int) {
+        configureTiles();
+        thread_local std::vector<GroupState> states;
+        thread_local std::vector<PairScratch> scratchStore;
+        if (states.size() < size_t(2 * kPairsPerChunk)) states.resize(size_t(2 * kPairsPerChunk));
+        if (scratchStore.empty()) scratchStore.resize(1);
+        PairScratch& ps = scratchStore[0];
+        for (int64_t c = c0; c < c1; ++c) {
+            const int64_t pBegin = c * kPairsPerChunk, pEnd = std::min(pairs, pBegin + kPairsPerChunk);
+            const int64_t gBegin = pBegin * 2, gEnd = std::min(groups, pEnd * 2);
+            int64_t seenMax = 0;
+            for (int64_t g = gBegin; g < gEnd; ++g) {
+                GroupState& gs = states[size_t(g - gBegin)];
+                gs.g = g;
+                // Keys this group sees: all, or (causal) up to its last query's position; lane t's query sits at
+                // firstPos + 16g + t and sees keys at or before it.
+                gs.seen = causal ? std::min(n, firstPos + std::min(numQ, g * 16 + 16)) : n;
+                seenMax = std::max(seenMax, gs.seen);
+                gs.qpos = _mm512_add_epi32(_mm512_set1_epi32(int32_t(causal ? firstPos + g * 16 : 0)), lane);
+                gs.m = _mm512_set1_ps(-INFINITY);
+                gs.l = _mm512_setzero_ps();
+                for (int64_t ch = 0; ch < d; ++ch) _mm512_store_ps(gs.O[ch], _mm512_setzero_ps());
+            }
+            for (int64_t k0 = 0; k0 < (seenMax + 31) / 32 * 32; k0 += kKeyBlock) {
+                for (int64_t pi = pBegin; pi < pEnd; ++pi) {
+                    const int64_t gFirst = pi * 2;
+                    const int G = gFirst + 1 < groups ? 2 : 1;
+                    GroupState* gsp[2] = {&states[size_t(gFirst - gBegin)],
+                                          &states[size_t(gFirst - gBegin + (G == 2 ? 1 : 0))]};
+                    const int64_t pairSeen = gsp[G - 1]->seen;  // the later group sees at least as far
+                    const int64_t nk = std::min(kKeyBlock, (pairSeen + 31) / 32 * 32 - k0);  // a multiple of 32
+                    if (nk <= 0) continue;
+                    const uint16_t* qg0 = qb.data() + gFirst * 16 * d;
+                    const uint16_t* qg1 = qg0 + 16 * d;  // read only when G == 2
+                    // Scores of 32 keys at a time: C tiles [16 keys][16 queries], 0-1 for the first group, 2-3 for
+                    // the second, sharing the two K tiles of each step.
+                    for (int64_t kt = 0; kt < nk; kt += 32) {
+                        _tile_zero(0);
+                        _tile_zero(1);
+                        if (G == 2) {
+                            _tile_zero(2);
+                            _tile_zero(3);
+                        }
+                        const uint16_t* ka = kv.k.data() + (k0 + kt) * d;
+                        for (int64_t s = 0; s < dSteps; ++s) {
+                            _tile_loadd(4, ka + s * 32, d * 2);
+                            _tile_loadd(5, ka + 16 * d + s * 32, d * 2);
+                            _tile_loadd(6, qg0 + s * 512, 64);
+                            _tile_dpbf16ps(0, 4, 6);
+                            _tile_dpbf16ps(1, 5, 6);
+                            if (G == 2) {
+                                _tile_loadd(7, qg1 + s * 512, 64);
+                                _tile_dpbf16ps(2, 4, 7);
+                                _tile_dpbf16ps(3, 5, 7);
+                            }
+                        }
+                        _tile_stored(0, ps.S[0][kt], 64);
+                        _tile_stored(1, ps.S[0][kt + 16], 64);
+                        if (G == 2) {
+                            _tile_stored(2, ps.S[1][kt], 64);
+                            _tile_stored(3, ps.S[1][kt + 16], 64);
+                        }
                     }
-                    _tile_stored(0, S[kt], 64);
-                    _tile_stored(1, S[kt + 16], 64);
-                }
-                for (int64_t r = std::max<int64_t>(0, seen - k0); r < nk; ++r) _mm512_store_ps(S[r], _mm512_set1_ps(-INFINITY));
-                if (causal && k0 + nk > firstPos + g * 16)  // keys past some lane's position: mask them there
-                    for (int64_t r = std::max<int64_t>(0, firstPos + g * 16 - k0); r < std::min(nk, seen - k0); ++r) {
-                        const __mmask16 future = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(int32_t(k0 + r)), qpos);
-                        _mm512_store_ps(S[r], _mm512_mask_mov_ps(_mm512_load_ps(S[r]), future, _mm512_set1_ps(-INFINITY)));
+                    for (int j = 0; j < G; ++j) {
+                        GroupState& gs = *gsp[j];
+                        auto& S = ps.S[j];
+                        for (int64_t r = std::max<int64_t>(0, gs.seen - k0); r < nk; ++r)
+                            _mm512_store_ps(S[r], _mm512_set1_ps(-INFINITY));
+                        if (causal && k0 + nk > firstPos + gs.g * 16)  // keys past some lane's position: mask there
+                            for (int64_t r = std::max<int64_t>(0, firstPos + gs.g * 16 - k0);
+                                 r < std::min(nk, gs.seen - k0); ++r) {
+                                const __mmask16 future =
+                                        _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(int32_t(k0 + r)), gs.qpos);
+                                _mm512_store_ps(S[r], _mm512_mask_mov_ps(_mm512_load_ps(S[r]), future,
+                                                                         _mm512_set1_ps(-INFINITY)));
+                            }
+                        // Online softmax per query lane: new running max, rescale what was summed so far.
+                        __m512 mx = gs.m;
+                        for (int64_t r = 0; r < nk; ++r) mx = _mm512_max_ps(mx, _mm512_load_ps(S[r]));
+                        const __m512 alpha = exp2Softmax(_mm512_sub_ps(gs.m, mx));
+                        __m512 sum = _mm512_setzero_ps();
+                        for (int64_t r = 0; r < nk; r += 2) {
+                            const __m512 e0 = exp2Softmax(_mm512_sub_ps(_mm512_load_ps(S[r]), mx));
+                            const __m512 e1 = exp2Softmax(_mm512_sub_ps(_mm512_load_ps(S[r + 1]), mx));
+                            sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
+                            // B tile rows: key pair r/2, each query's two weights side by side.
+                            const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0));
+                            _mm512_store_si512(ps.P[j][r / 2], _mm512_permutexvar_epi16(interleave, both));
+                        }
+                        gs.l = _mm512_fmadd_ps(gs.l, alpha, sum);
+                        gs.m = mx;
+                        for (int64_t ch = 0; ch < d; ++ch)
+                            _mm512_store_ps(gs.O[ch], _mm512_mul_ps(_mm512_load_ps(gs.O[ch]), alpha));
                     }
-                // Online softmax per query lane: new running max, rescale what was summed so far.
-                __m512 mx = m;
-                for (int64_t r = 0; r < nk; ++r) mx = _mm512_max_ps(mx, _mm512_load_ps(S[r]));
-                const __m512 alpha = exp2Softmax(_mm512_sub_ps(m, mx));
-                __m512 sum = _mm512_setzero_ps();
-                for (int64_t r = 0; r < nk; r += 2) {
-                    const __m512 p0 = exp2Softmax(_mm512_sub_ps(_mm512_load_ps(S[r]), mx));
-                    const __m512 p1 = exp2Softmax(_mm512_sub_ps(_mm512_load_ps(S[r + 1]), mx));
-                    sum = _mm512_add_ps(sum, _mm512_add_ps(p0, p1));
-                    // B tile rows: key pair r/2, each query's two weights side by side.
-                    const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p1, p0));
-                    _mm512_store_si512(P[r / 2], _mm512_permutexvar_epi16(interleave, both));
-                }
-                l = _mm512_fmadd_ps(l, alpha, sum);
-                m = mx;
-                for (int64_t c = 0; c < d; ++c) _mm512_store_ps(O[c], _mm512_mul_ps(_mm512_load_ps(O[c]), alpha));
-                // O[dims][queries] += Vᵀ tile · P, 16 dims at a time.
-                for (int64_t t = 0; t < dTiles; ++t) {
-                    _tile_loadd(0, O[t * 16], 64);
-                    for (int64_t st = 0; st < nk / 32; ++st) {
-                        _tile_loadd(4, kv.vt.data() + ((k0 / 32 + st) * dTiles + t) * 512, 64);
-                        _tile_loadd(6, P[st * 16], 64);
-                        _tile_dpbf16ps(0, 4, 6);
+                    // O[dims][queries] += Vᵀ tile · P, 16 dims at a time; each V tile serves both groups.
+                    for (int64_t t = 0; t < dTiles; ++t) {
+                        _tile_loadd(0, gsp[0]->O[t * 16], 64);
+                        if (G == 2) _tile_loadd(1, gsp[1]->O[t * 16], 64);
+                        for (int64_t s = 0; s < nk / 32; ++s) {
+                            _tile_loadd(4, kv.vt.data() + ((k0 / 32 + s) * dTiles + t) * 512, 64);
+                            _tile_loadd(6, ps.P[0][s * 16], 64);
+                            _tile_dpbf16ps(0, 4, 6);
+                            if (G == 2) {
+                                _tile_loadd(7, ps.P[1][s * 16], 64);
+                                _tile_dpbf16ps(1, 4, 7);
+                            }
+                        }
+                        _tile_stored(0, gsp[0]->O[t * 16], 64);
+                        if (G == 2) _tile_stored(1, gsp[1]->O[t * 16], 64);
                     }
-                    _tile_stored(0, O[t * 16], 64);
                 }
             }
             // out[query][dim] = O[dim][query] / l[query].
-            alignas(64) float inv[16];
-            _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), l));
-            for (int64_t t = 0; t < 16 && g * 16 + t < numQ; ++t) {
-                float* o = out + (g * 16 + t) * outStride;
-                const __m512 sc = _mm512_set1_ps(inv[t]);
-                for (int64_t c = 0; c < d; c += 16)
-                    _mm512_storeu_ps(o + c, _mm512_mul_ps(_mm512_i32gather_ps(column, &O[c][t], 4), sc));
+            for (int64_t g = gBegin; g < gEnd; ++g) {
+                const GroupState& gs = states[size_t(g - gBegin)];
+                alignas(64) float inv[16];
+                _mm512_store_ps(inv, _mm512_div_ps(_mm512_set1_ps(1.0f), gs.l));
+                for (int64_t t = 0; t < 16 && g * 16 + t < numQ; ++t) {
+                    float* o = out + (g * 16 + t) * outStride;
+                    const __m512 sc = _mm512_set1_ps(inv[t]);
+                    for (int64_t ch = 0; ch < d; ch += 16)
+                        _mm512_storeu_ps(o + ch, _mm512_mul_ps(_mm512_i32gather_ps(column, &gs.O[ch][t], 4), sc));
+                }
             }
         }
         _tile_release();
