@@ -72,7 +72,8 @@ struct TensorSource {
         std::optional<DType> want = target;
         if (!want && f16Target && w->dtype == DType::F16) want = f16Target;
         WeightMatrix out;
-        if (want && *want != w->dtype) {
+        const bool converted = want && *want != w->dtype;
+        if (converted) {
             auto conv = convertWeight(*w, *want);
             if (!conv) return makeError(flat.file + ": tensor " + flat.name + ": " + conv.error().message);
             out = std::move(*conv);
@@ -80,7 +81,9 @@ struct TensorSource {
             out = std::move(*w);
         }
         // Small matrices (a 2-KV-head projection is about 1 MB) would waste most of a 2 MiB page for few TLB misses.
-        if (hugePages && out.numBytes() >= (int64_t(16) << 20)) moveToHugePages(out);
+        // A heap copy that the source keeps (a GGUF pair's reordered Q/K) stays where it is: a second copy would
+        // add 0.4 GiB to a Q4_K_M 9B's memory.
+        if (hugePages && (converted || flat.mapped) && out.numBytes() >= (int64_t(16) << 20)) moveToHugePages(out);
         // A copy is what stays (converted, or moved to huge pages): the file's pages leave the process's memory
         // (they were counted in its RSS as long as they stayed mapped in, doubling a checkpoint's footprint).
         if (releasePages && flat.mapped && out.data != flat.data)
