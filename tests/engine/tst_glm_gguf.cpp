@@ -282,6 +282,25 @@ private slots:
         }
     }
 
+    // CPU runs move the text matrices into huge-page memory (GlmLoadOptions::hugePages; loadGlm sets it): the same
+    // bytes, so the same logits to the bit, from a mapped GGUF file and from a load-time conversion (int8).
+    void hugePagesKeepTheLogits() {
+        for (const std::string& path : {m_dir + "/glm4-q8_0.gguf", m_dir + "/glm4"}) {
+            GlmLoadOptions plain, huge;
+            if (path.find(".gguf") == std::string::npos) plain.weightType = huge.weightType = DType::I8;
+            plain.loadTokenizer = huge.loadTokenizer = false;
+            huge.hugePages = true;
+            huge.hugePageMinBytes = 0;  // the tiny model's matrices are far under the default 16 MiB
+            const bool gguf = path.find(".gguf") != std::string::npos;
+            auto a = gguf ? GlmModel::loadGguf(path, "", plain) : GlmModel::load(path, plain);
+            auto b = gguf ? GlmModel::loadGguf(path, "", huge) : GlmModel::load(path, huge);
+            QVERIFY2(a.ok() && b.ok(), path.c_str());
+            const auto x = logitsOf(**a, kTextPrompt, {}, {}), y = logitsOf(**b, kTextPrompt, {}, {});
+            QVERIFY(!x.empty());
+            QVERIFY2(x == y, path.c_str());
+        }
+    }
+
     void imageLogitsMatchHfFolder() {
         auto hf = GlmModel::load(m_dir + "/glm4v");
         QVERIFY2(hf.ok(), hf.ok() ? "" : hf.error().message.c_str());

@@ -41,8 +41,10 @@ struct TensorSource {
     /// Drop a tensor's file pages once copied (mapped tensors only: a GGUF pair's reordered Q/K and joined patch
     /// kernel are heap copies, TensorInfo::mapped false, which MADV_DONTNEED would zero).
     bool releasePages = true;
-    /// Move each matrix into huge-page memory (GlmLoadOptions::hugePages); its file pages are released.
+    /// Move each matrix of at least hugePageMinBytes into huge-page memory (GlmLoadOptions::hugePages); its
+    /// file pages are released.
     bool hugePages = false;
+    int64_t hugePageMinBytes = 0;
 
     Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,
                                    const std::vector<int64_t>& shape) const {
@@ -80,10 +82,9 @@ struct TensorSource {
         } else {
             out = std::move(*w);
         }
-        // Small matrices (a 2-KV-head projection is about 1 MB) would waste most of a 2 MiB page for few TLB misses.
-        // A heap copy that the source keeps (a GGUF pair's reordered Q/K) stays where it is: a second copy would
-        // add 0.4 GiB to a Q4_K_M 9B's memory.
-        if (hugePages && (converted || flat.mapped) && out.numBytes() >= (int64_t(16) << 20)) moveToHugePages(out);
+        // A heap copy that the source keeps (a GGUF pair's reordered Q/K) stays where it is: moving it would hold
+        // the matrix twice.
+        if (hugePages && (converted || flat.mapped) && out.numBytes() >= hugePageMinBytes) moveToHugePages(out);
         // A copy is what stays (converted, or moved to huge pages): the file's pages leave the process's memory
         // (they were counted in its RSS as long as they stayed mapped in, doubling a checkpoint's footprint).
         if (releasePages && flat.mapped && out.data != flat.data)
@@ -201,6 +202,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
     std::shared_ptr<SafetensorsSet> st = *set;
     TensorSource src{[st](const std::string& n) { return st->find(n); }, st, dir, {}, {}, options.weightType, {}};
     src.hugePages = options.hugePages;
+    src.hugePageMinBytes = options.hugePageMinBytes;
     if (c.hasVision) {
         src.textPrefixes = {"model.language_model.", "model."};
         src.visionPrefixes = {"model.visual.", "visual."};
@@ -227,6 +229,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::loadGguf(const std::string& textPath
     TensorSource src{g->lookup, g->keepAlive, textPath, {"model.language_model."}, {"model.visual."},
                      options.weightType, {}};
     src.hugePages = options.hugePages;
+    src.hugePageMinBytes = options.hugePageMinBytes;
     WB_TRY(m->loadWeights(&src));
     m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
     return m;

@@ -44,6 +44,9 @@ struct GlmLoadOptions {
     /// token, and 4 KiB pages cost a TLB miss every 4 KiB of the stream. The vision tower (compute bound) and an
     /// untied embedding table (read a row at a time) stay where they are.
     bool hugePages = false;
+    /// Matrices smaller than this stay where they are (a 2-KV-head projection is about 1 MB: most of a 2 MiB
+    /// page wasted for few TLB misses). Tests set 0 to move the tiny models' matrices.
+    int64_t hugePageMinBytes = int64_t(16) << 20;
 };
 
 /// One sequence's share of a batched text forward step.
