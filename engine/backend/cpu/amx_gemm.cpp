@@ -586,10 +586,8 @@ void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, cons
     pool.parallelFor(chunks, 1, [&](int64_t c0, int64_t c1, int) {
         configureTiles();
         thread_local std::vector<GroupState> states;
-        thread_local std::vector<PairScratch> scratchStore;
         if (states.size() < size_t(2 * kPairsPerChunk)) states.resize(size_t(2 * kPairsPerChunk));
-        if (scratchStore.empty()) scratchStore.resize(1);
-        PairScratch& ps = scratchStore[0];
+        PairScratch ps;  // 48 KB of scores and weights for the pair in hand (the 16 groups' state, 260 KB, is not)
         for (int64_t c = c0; c < c1; ++c) {
             const int64_t pBegin = c * kPairsPerChunk, pEnd = std::min(pairs, pBegin + kPairsPerChunk);
             const int64_t gBegin = pBegin * 2, gEnd = std::min(groups, pEnd * 2);
