@@ -81,11 +81,7 @@ WeightMatrix randomBlockMatrix(DType dtype, int64_t rows, int64_t cols, uint32_t
 
 std::vector<float> dequantized(const WeightMatrix& w) {
     std::vector<float> out(static_cast<size_t>(w.rows * w.cols));
-    for (int64_t r = 0; r < w.rows; ++r) {
-        dequantizeRow(w.dtype, w.data + r * w.rowBytes(), out.data() + r * w.cols, w.cols);
-        if (w.dtype == DType::I8)
-            for (int64_t k = 0; k < w.cols; ++k) out[size_t(r * w.cols + k)] *= w.rowScales[r];
-    }
+    for (int64_t r = 0; r < w.rows; ++r) dequantizeMatrixRow(w, r, out.data() + r * w.cols);
     return out;
 }
 
@@ -468,6 +464,78 @@ private slots:
             qInfo("%s: relative RMS error %.4f", std::string(dtypeName(type)).c_str(), rel);
             if (!(rel <= bound)) QFAIL(qPrintable(QString("%1: relative RMS error %2 > %3").arg(QString::fromStdString(std::string(dtypeName(type)))).arg(rel).arg(bound)));
         }
+    }
+
+    // Q8_0 interleaved in groups of 16 rows (the AVX-512 generation layout, interleaveQ8_0): the same values
+    // (every row decodes bit for bit as before), and matmul on every ISA against the double reference on the
+    // same int8 activations (1e-5·B, as quantizedBlocksExact): m = 1 (generation), 2-5 (the 4-token tiles and a
+    // remainder), 16, 17 and 40 (where the AMX tiles take them, decoding the groups: the plain layout's result bit
+    // for bit), one thread and two.
+    void interleavedQ8_0() {
+        const Shape shapes[] = {{16, 64}, {48, 1088}, {528, 2048}};
+        for (const Shape& s : shapes) {
+            const std::vector<float> wf = randomVector(s.rows * s.cols, uint32_t(s.cols + 5));
+            auto plain = convertWeight(f32Matrix(wf, s.rows, s.cols), DType::Q8_0);
+            QVERIFY(plain.ok());
+            QVERIFY(canInterleaveQ8_0(*plain));
+            WeightMatrix inter = *plain;
+            interleaveQ8_0(inter, false);
+            QVERIFY(inter.interleaved);
+            QVERIFY(inter.data != plain->data);
+            QVERIFY(reinterpret_cast<uintptr_t>(inter.data) % 64 == 0);
+            QCOMPARE(inter.numBytes(), plain->numBytes());
+            QVERIFY(!canInterleaveQ8_0(inter));  // already
+            const std::vector<float> a = dequantized(*plain), b = dequantized(inter);
+            QVERIFY(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+            for (cpu::Isa isa : m_isas) {
+                cpu::setIsa(isa);
+                for (int threads : {1, 2}) {
+                    ThreadPool pool(threads);
+                    for (int64_t m : {1, 2, 3, 4, 5, 16, 17, 40}) {
+                        if (!cpu::amx::suits(inter, m)) {
+                            checkBlockMatmulExact(inter, m, 1e-5, pool, uint32_t(m + 9));
+                            continue;
+                        }
+                        // The AMX tiles take BF16 activations, not int8: the plain layout's result, bit for bit.
+                        const std::vector<float> x = randomVector(m * s.cols, uint32_t(m + 9));
+                        std::vector<float> y0(size_t(m * s.rows)), y1(y0.size(), std::nanf(""));
+                        cpu::matmul(*plain, x.data(), m, y0.data(), pool);
+                        cpu::matmul(inter, x.data(), m, y1.data(), pool);
+                        QVERIFY(std::memcmp(y0.data(), y1.data(), y0.size() * sizeof(float)) == 0);
+                    }
+                }
+            }
+            cpu::setIsa(cpu::detectedIsa());
+        }
+        // Huge pages keep the layout; the shapes the kernel cannot take stay plain.
+        {
+            const std::vector<float> wf = randomVector(32 * 128, 3);
+            auto q = convertWeight(f32Matrix(wf, 32, 128), DType::Q8_0);
+            QVERIFY(q.ok());
+            WeightMatrix w = *q;
+            interleaveQ8_0(w, true);
+            QVERIFY(w.interleaved);
+            const std::vector<float> before = dequantized(w);
+            moveToHugePages(w);
+            QVERIFY(w.interleaved);
+            QVERIFY(dequantized(w) == before);
+            // A split (a tensor-parallel shard) needs whole rows: refused, with a reason.
+            auto part = sliceWeight(w, 0, 16, 0, 128);
+            QVERIFY(!part.ok());
+            QVERIFY(QString::fromStdString(part.error().message).contains("interleaved"));
+        }
+        for (const Shape& s : {Shape{24, 64}, Shape{16, 96}, Shape{16, 32}}) {  // 24 rows; 3 and 1 blocks a row
+            auto q = convertWeight(f32Matrix(randomVector(s.rows * s.cols, 4), s.rows, s.cols), DType::Q8_0);
+            QVERIFY(q.ok());
+            QVERIFY(!canInterleaveQ8_0(*q));
+            WeightMatrix w = *q;
+            interleaveQ8_0(w, false);
+            QVERIFY(!w.interleaved);
+            QCOMPARE(w.data, q->data);
+        }
+        auto f = convertWeight(f32Matrix(randomVector(16 * 64, 5), 16, 64), DType::F16);
+        QVERIFY(f.ok());
+        QVERIFY(!canInterleaveQ8_0(*f));
     }
 
     void matmulI8() {

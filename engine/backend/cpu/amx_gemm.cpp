@@ -343,11 +343,33 @@ void decodeRowBf16(DType dtype, const uint8_t* row, int64_t k0, int64_t k1, uint
     }
 }
 
+// One group of an interleaved Q8_0 matrix (weight_matrix.h, interleaveQ8_0: 16 rows starting at `group`), k
+// [k0, k1), into tile order at dst (row r at r·32, a k step of 32 every 1,024). Row r's 4-byte pieces of a block
+// lie 64 bytes apart: one 8-lane gather collects its 32 quants.
+void copyInterleavedQ8Tiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t* dst) {
+    const __m256i lines = _mm256_setr_epi32(0, 64, 128, 192, 256, 320, 384, 448);
+    const __m256i flip = _mm256_set1_epi8(char(0x80));
+    for (int64_t k = k0; k < k1; k += 32, dst += 1024) {
+        const int64_t b = k / 32;
+        const uint8_t* blk = group + b / 2 * 1088;
+        const int h = int(b % 2);
+        for (int r = 0; r < 16; ++r) {
+            const __m256i q = _mm256_xor_si256(
+                    _mm256_i32gather_epi32(reinterpret_cast<const int*>(blk + 64 + 512 * h + 4 * r), lines, 1), flip);
+            _mm512_store_si512(dst + r * 32, scaleBlock(q, halfToFloat(blk + 32 * h + 2 * r)));
+        }
+    }
+}
+
 // Rows [r0, r0 + 16·ra) of w, k [k0, k1), decoded into tile order as copyWeightTiles lays them out.
 void copyWeightTilesBlocks(const WeightMatrix& w, int64_t r0, int ra, int64_t k0, int64_t k1, uint16_t* dst) {
     alignas(64) uint16_t row[kChunkMax];
     alignas(64) float scratch[kChunkMax];
     const int64_t rb = w.rowBytes();
+    if (w.interleaved) {  // r0 is a multiple of 16: whole groups
+        for (int a = 0; a < ra; ++a) copyInterleavedQ8Tiles(w.data + (r0 + 16 * a) * rb, k0, k1, dst + a * 512);
+        return;
+    }
     for (int a = 0; a < ra; ++a)
         for (int r = 0; r < 16; ++r) {
             decodeRowBf16(w.dtype, w.data + (r0 + 16 * a + r) * rb, k0, k1, row, scratch);

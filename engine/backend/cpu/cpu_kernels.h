@@ -43,6 +43,9 @@ struct KernelTable {
     RowRangeFn matmulF16 = nullptr;
     RowRangeFn matmulBF16 = nullptr;
     RowRangeFn matmulQ8_0 = nullptr;
+    /// Interleaved Q8_0 (WeightMatrix::interleaved; r0 and r1 multiples of 16). AVX-512 only: cpu_ops.cpp falls
+    /// back to decoded rows on the other ISAs.
+    RowRangeFn matmulQ8_0x16 = nullptr;
     RowRangeFn matmulI8 = nullptr;
     /// Dot products on the blocks against the quantized activations (never a row decoded to f32).
     RowRangeFn matmulQ4_0 = nullptr;

@@ -79,7 +79,38 @@ bool usesQuantizedActs(DType t) {
            t == DType::Q6_K;
 }
 
+// Interleaved Q8_0 on an ISA without its kernel (tests force scalar / AVX2): each row decoded to f32, against the
+// same int8 activations as the integer kernels (so every ISA computes the same products).
+void matmulInterleavedFallback(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    thread_local std::vector<float> row;
+    row.resize(size_t(w.cols));
+    const detail::QuantizedActs& qa = job.qa;
+    for (int64_t r = r0; r < r1; ++r) {
+        dequantizeMatrixRow(w, r, row.data());
+        for (int64_t t = 0; t < job.m; ++t) {
+            float sum = 0.0f;
+            for (int64_t b = 0; b < w.cols / 32; ++b) {
+                float block = 0.0f;
+                for (int64_t i = 0; i < 32; ++i) block += row[size_t(b * 32 + i)] * float(qa.q[t * qa.ldq + b * 32 + i]);
+                sum += block * qa.d[t * qa.ldb + b];
+            }
+            job.y[t * w.rows + r] = sum;
+        }
+    }
+}
+
 }  // namespace
+
+bool interleavesQ8_0() {
+    // WB_CPU_INTERLEAVE=0 keeps the plain layout (to compare the two kernels in one build).
+    static const bool allowed = [] {
+        const char* e = std::getenv("WB_CPU_INTERLEAVE");
+        const std::string_view v = e ? e : "";
+        return !(v == "0" || v == "off" || v == "false" || v == "no");
+    }();
+    return allowed && kernels().matmulQ8_0x16 != nullptr;
+}
 
 Isa detectedIsa() {
     static const Isa isa = probeIsa();
@@ -135,6 +166,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         case DType::Q6_K: fn = k.matmulQ6_K; break;
         default: fn = k.matmulPanel; break;
     }
+    if (w.interleaved) fn = k.matmulQ8_0x16 ? k.matmulQ8_0x16 : matmulInterleavedFallback;
 
     const int nThreads = pool.size();
     if (!fn) fn = k.matmulPanel;

@@ -481,9 +481,82 @@ void moveToHugePages(WeightMatrix& w) {
     w.keepAlive = std::move(buf);
 }
 
+bool canInterleaveQ8_0(const WeightMatrix& w) {
+    return w.dtype == DType::Q8_0 && !w.interleaved && w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 &&
+           w.cols % 64 == 0;
+}
+
+void interleaveQ8_0(WeightMatrix& w, bool hugePages) {
+    if (!canInterleaveQ8_0(w)) return;
+    const int64_t rb = w.rowBytes();  // 34 bytes a block: 16 rows of a pair of blocks are 16 · 68 = 1,088 bytes
+    const int64_t bytes = w.rows * rb;
+    std::shared_ptr<void> keep;
+    uint8_t* dst = nullptr;
+    if (hugePages) {
+        if (auto buf = HugeBuffer::allocate(size_t(bytes))) {
+            dst = buf->data();
+            keep = std::move(buf);
+        }
+    }
+    if (!dst) {
+        // 64-byte aligned, so that every one of the kernel's loads is a single cache line.
+        auto v = std::make_shared<std::vector<uint8_t>>(size_t(bytes + 64));
+        dst = v->data() + (64 - reinterpret_cast<uintptr_t>(v->data()) % 64) % 64;
+        keep = std::move(v);
+    }
+    const int64_t pairs = w.cols / 64;
+    for (int64_t g = 0; g < w.rows / 16; ++g) {
+        const uint8_t* src = w.data + g * 16 * rb;
+        uint8_t* out = dst + g * 16 * rb;
+        for (int64_t p = 0; p < pairs; ++p, out += 1088) {
+            for (int i = 0; i < 16; ++i) {
+                const uint8_t* row = src + i * rb + p * 68;
+                std::memcpy(out + 2 * i, row, 2);
+                std::memcpy(out + 32 + 2 * i, row + 34, 2);
+                for (int j = 0; j < 16; ++j) {
+                    uint32_t q;
+                    std::memcpy(&q, row + (j < 8 ? 2 + 4 * j : 36 + 4 * (j - 8)), 4);
+                    q ^= 0x80808080u;
+                    std::memcpy(out + 64 + 64 * j + 4 * i, &q, 4);
+                }
+            }
+        }
+    }
+    w.data = dst;
+    std::vector<uint8_t>().swap(w.owned);
+    w.keepAlive = std::move(keep);
+    w.interleaved = true;
+}
+
+void dequantizeMatrixRow(const WeightMatrix& w, int64_t r, float* dst) {
+    const int64_t rb = w.rowBytes();
+    if (!w.interleaved) {
+        dequantizeRow(w.dtype, w.data + r * rb, dst, w.cols);
+        if (w.dtype == DType::I8 && w.rowScales)
+            for (int64_t k = 0; k < w.cols; ++k) dst[k] *= w.rowScales[r];
+        return;
+    }
+    const uint8_t* g = w.data + r / 16 * 16 * rb;
+    const int i = int(r % 16);
+    for (int64_t p = 0; p < w.cols / 64; ++p) {
+        const uint8_t* blk = g + p * 1088;
+        for (int h = 0; h < 2; ++h) {
+            uint16_t bits;
+            std::memcpy(&bits, blk + 32 * h + 2 * i, 2);
+            const float d = fp16ToFp32(bits);
+            for (int j = 0; j < 8; ++j)
+                for (int b = 0; b < 4; ++b)
+                    dst[p * 64 + h * 32 + 4 * j + b] =
+                            d * float(int8_t(uint8_t(blk[64 + 64 * (8 * h + j) + 4 * i + b] ^ 0x80u)));
+        }
+    }
+}
+
 Result<WeightMatrix> sliceWeight(const WeightMatrix& w, int64_t rowBegin, int64_t rowEnd, int64_t colBegin,
                                  int64_t colEnd) {
     const int64_t block = dtypeBlockSize(w.dtype);
+    if (w.interleaved)
+        return makeError(w.name + ": an interleaved Q8_0 matrix (one CPU device's layout) cannot be split");
     if (rowBegin < 0 || rowEnd > w.rows || rowBegin >= rowEnd || colBegin < 0 || colEnd > w.cols || colBegin >= colEnd)
         return makeError("slice [" + std::to_string(rowBegin) + ", " + std::to_string(rowEnd) + ") x [" +
                          std::to_string(colBegin) + ", " + std::to_string(colEnd) + ") is outside the " +

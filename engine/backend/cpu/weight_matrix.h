@@ -24,6 +24,10 @@ struct WeightMatrix {
     std::shared_ptr<void> keepAlive;    // keeps mapped file or owned buffer alive
     std::vector<uint8_t> owned;         // set when converted at load time
     std::vector<float> ownedScales;
+    /// Q8_0 only: the rows are interleaved in groups of 16 for the AVX-512 VNNI kernel (see interleaveQ8_0), not
+    /// stored one after another. Group g still occupies the bytes of rows 16g..16g+15, so numBytes() holds, but a
+    /// row is no longer a contiguous run: read one through dequantizeMatrixRow.
+    bool interleaved = false;
 
     int64_t rowBytes() const { return dtypeRowBytes(dtype, cols); }
     int64_t numBytes() const { return rows * rowBytes() + (dtype == DType::I8 ? rows * 4 : 0); }
@@ -47,12 +51,29 @@ void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n);
 /// when the memory cannot be had.
 void moveToHugePages(WeightMatrix& w);
 
+/// Whether interleaveQ8_0 applies: Q8_0, rows a multiple of 16, an even number of 32-blocks per row.
+bool canInterleaveQ8_0(const WeightMatrix& w);
+
+/// Rewrites a Q8_0 matrix (canInterleaveQ8_0) in the layout of the AVX-512 generation kernel, in new memory (huge
+/// pages when `hugePages`, like moveToHugePages; the old storage is released). Per group of 16 rows and per pair
+/// of 32-blocks (64 values), 1,088 bytes: the 16 rows' f16 scales of the first block, then of the second (64
+/// bytes), then 16 lines of 64 bytes, line j holding values 4j..4j+3 of the pair for each of the 16 rows (row i
+/// at bytes 4i..4i+3), each quant stored + 128 as an unsigned byte. One 64-byte load and one vpdpbusd against a
+/// broadcast activation dword then serve 16 rows, where the row-at-a-time kernel spends about 20 instructions
+/// per 64 values of one row. Same bytes as the plain layout (16·34 per pair); a matrix that only the CPU's
+/// matmul reads (never an embedding table: rows are gathered by token). sliceWeight refuses the result.
+void interleaveQ8_0(WeightMatrix& w, bool hugePages);
+
+/// Row r of any weight (plain or interleaved) decoded into w.cols f32 values (I8 rows times their scale).
+void dequantizeMatrixRow(const WeightMatrix& w, int64_t r, float* dst);
+
 /// Reorders whole rows: out row i = in row perm[i]. Used to turn GGUF's interleaved rotary Q/K rows into the
 /// rotate-half order (works for every dtype since rows move whole).
 void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm);
 
 /// Copies rows [rowBegin, rowEnd) × columns [colBegin, colEnd) into owned memory: a tensor-parallel rank's shard.
-/// Column bounds must fall on the dtype's block boundaries (I8 rows keep their full-row scale).
+/// Column bounds must fall on the dtype's block boundaries (I8 rows keep their full-row scale). An interleaved
+/// matrix is refused (interleaving is for one CPU device, after any split).
 Result<WeightMatrix> sliceWeight(const WeightMatrix& w, int64_t rowBegin, int64_t rowEnd, int64_t colBegin,
                                  int64_t colEnd);
 

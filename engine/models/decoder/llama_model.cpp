@@ -558,6 +558,8 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
     }
     // Huge pages only pay off for weights the CPU streams; a shard is moved after slicing.
     const bool hugePages = options.hugePages && options.device == DeviceKind::Cpu;
+    const bool interleave = single && options.device == DeviceKind::Cpu && m->m_shards.front()->cpu &&
+                            cpu::interleavesQ8_0();
 
     auto loadMatrix = [&](const std::string& name, const std::vector<int64_t>& shape,
                           const std::vector<int64_t>* perm) -> Result<WeightMatrix> {
@@ -596,6 +598,9 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
     auto distribute = [&](WeightMatrix&& full, const std::string& what, const std::function<Range(int)>& rows,
                           const std::function<Range(int)>& cols,
                           const std::function<std::unique_ptr<DeviceWeight>&(Shard&)>& slot) -> Result<void> {
+        // One CPU device: Q8_0 matrices in the AVX-512 generation kernel's layout (never the embedding table,
+        // which does not come through here; gathered rows need the plain layout).
+        if (interleave) interleaveQ8_0(full, hugePages);
         auto shared = std::make_shared<const WeightMatrix>(std::move(full));
         for (auto& sh : m->m_shards) {
             std::shared_ptr<const WeightMatrix> part = shared;

@@ -45,6 +45,8 @@ struct TensorSource {
     /// file pages are released.
     bool hugePages = false;
     int64_t hugePageMinBytes = 0;
+    /// Interleave Q8_0 matrices for the AVX-512 generation kernel (GlmLoadOptions::interleaveQ8).
+    bool interleave = false;
 
     Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,
                                    const std::vector<int64_t>& shape) const {
@@ -84,7 +86,9 @@ struct TensorSource {
         }
         // A heap copy that the source keeps (a GGUF pair's reordered Q/K) stays where it is: moving it would hold
         // the matrix twice.
-        if (hugePages && (converted || flat.mapped) && out.numBytes() >= hugePageMinBytes) moveToHugePages(out);
+        const bool huge = hugePages && out.numBytes() >= hugePageMinBytes;
+        if (interleave && (converted || flat.mapped) && canInterleaveQ8_0(out)) interleaveQ8_0(out, huge);
+        else if (huge && (converted || flat.mapped)) moveToHugePages(out);
         // A copy is what stays (converted, or moved to huge pages): the file's pages leave the process's memory
         // (they were counted in its RSS as long as they stayed mapped in, doubling a checkpoint's footprint).
         if (releasePages && flat.mapped && out.data != flat.data)
@@ -203,6 +207,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
     TensorSource src{[st](const std::string& n) { return st->find(n); }, st, dir, {}, {}, options.weightType, {}};
     src.hugePages = options.hugePages;
     src.hugePageMinBytes = options.hugePageMinBytes;
+    src.interleave = options.interleaveQ8;
     if (c.hasVision) {
         src.textPrefixes = {"model.language_model.", "model."};
         src.visionPrefixes = {"model.visual.", "visual."};
@@ -230,6 +235,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::loadGguf(const std::string& textPath
                      options.weightType, {}};
     src.hugePages = options.hugePages;
     src.hugePageMinBytes = options.hugePageMinBytes;
+    src.interleave = options.interleaveQ8;
     WB_TRY(m->loadWeights(&src));
     m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
     return m;
@@ -249,8 +255,10 @@ Result<void> GlmModel::loadWeights(const void* source) {
     // checkpoint loses F16's three extra mantissa bits).
     TensorSource vsrc = src;
     vsrc.hugePages = false;
+    vsrc.interleave = false;  // thousands of patches a GEMM: the AMX tiles, which decode plain rows faster
     TensorSource esrc = src;  // the embedding table: a row per token, unless it is also the output matrix
     esrc.hugePages = src.hugePages && t.tiedEmbeddings;
+    esrc.interleave = false;  // rows gathered by token
     if (src.target == DType::I8) vsrc.target = DType::BF16;
     if (!src.target) vsrc.f16Target = DType::BF16;
     const auto& TP = src.textPrefixes;
