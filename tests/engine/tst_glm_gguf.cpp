@@ -4,6 +4,7 @@
 // image), and llama.cpp itself (node-llama-cpp's prebuilt CPU build, tools/llamacpp-yardstick) decodes the same
 // greedy tokens from the text file. That last check skips, saying why, where node or the yardstick's
 // node_modules are absent (tools/llamacpp-yardstick/setup.sh installs them from the npm registry).
+#include "backend/cpu/cpu_ops.h"
 #include "backend/cpu/weight_matrix.h"
 #include "formats/gguf.h"
 #include "formats/kquant_encode.h"
@@ -19,6 +20,7 @@
 #include <QStandardPaths>
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -298,6 +300,34 @@ private slots:
             const auto x = logitsOf(**a, kTextPrompt, {}, {}), y = logitsOf(**b, kTextPrompt, {}, {});
             QVERIFY(!x.empty());
             QVERIFY2(x == y, path.c_str());
+        }
+    }
+
+    // Q8_0 text matrices interleaved for the AVX-512 generation kernel (interleaveQ8, as loadGlm sets it on such
+    // a CPU): the same logits as the plain layout, for a prompt of 5 tokens (the 4-token integer tiles and one
+    // more) and the whole 18 (AMX tiles where present: the plain decode's values exactly), within 1e-5 of the
+    // largest logit (only the f32 order of the block sums differs), and the same greedy token.
+    void interleavedQ8KeepsTheLogits() {
+        if (!cpu::interleavesQ8_0()) QSKIP("this CPU's kernels have no interleaved Q8_0 path (AVX-512 VNNI)");
+        GlmLoadOptions plain, inter;
+        plain.loadTokenizer = inter.loadTokenizer = false;
+        inter.interleaveQ8 = true;
+        auto a = GlmModel::loadGguf(m_dir + "/glm4-q8_0.gguf", "", plain);
+        auto b = GlmModel::loadGguf(m_dir + "/glm4-q8_0.gguf", "", inter);
+        QVERIFY(a.ok() && b.ok());
+        QCOMPARE((*a)->interleavedMatrices(), int64_t(0));
+        QVERIFY((*b)->interleavedMatrices() >= 5);  // every layer matrix the tiny shapes allow
+        for (size_t n : {size_t(5), kTextPrompt.size()}) {
+            const std::vector<int32_t> prompt(kTextPrompt.begin(), kTextPrompt.begin() + std::ptrdiff_t(n));
+            const auto x = logitsOf(**a, prompt, {}, {}), y = logitsOf(**b, prompt, {}, {});
+            QVERIFY(!x.empty() && x.size() == y.size());
+            float big = 0;
+            for (float v : x) big = std::max(big, std::fabs(v));
+            QVERIFY2(maxAbsDiff(x, y) <= 1e-5 * big, qPrintable(QString("%1 tokens: %2").arg(n).arg(maxAbsDiff(x, y))));
+            const int64_t vocab = (*a)->config().text.vocabSize;
+            const auto lastX = std::vector<float>(x.end() - vocab, x.end()), lastY = std::vector<float>(y.end() - vocab, y.end());
+            QCOMPARE(std::max_element(lastY.begin(), lastY.end()) - lastY.begin(),
+                     std::max_element(lastX.begin(), lastX.end()) - lastX.begin());
         }
     }
 

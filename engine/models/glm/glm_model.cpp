@@ -733,6 +733,13 @@ int64_t GlmModel::visionWeightBytes() const {
     return total;
 }
 
+int64_t GlmModel::interleavedMatrices() const {
+    int64_t n = m_output.interleaved ? 1 : 0;
+    for (const TextLayer& l : m_layers)
+        for (const WeightMatrix* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.wGateUp, &l.wDown}) n += w->interleaved ? 1 : 0;
+    return n;
+}
+
 int64_t GlmModel::weightBytes() const {
     int64_t total = 0;
     auto vec = [&](const std::vector<float>& v) { total += int64_t(v.size()) * 4; };

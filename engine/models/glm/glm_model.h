@@ -89,6 +89,8 @@ public:
     int64_t weightBytes() const;
     /// The vision tower's share of weightBytes().
     int64_t visionWeightBytes() const;
+    /// How many matrices are held in the interleaved Q8_0 layout (GlmLoadOptions::interleaveQ8).
+    int64_t interleavedMatrices() const;
 
     /// Vision tower on one preprocessed image: numTokens × dim features (row-major). Runs on `pool` (default: the
     /// model's own). Reads weights only: with a pool of its own it may run while forward() runs on another thread.
