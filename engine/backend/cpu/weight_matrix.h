@@ -68,7 +68,8 @@ void interleaveQ8_0(WeightMatrix& w, bool hugePages);
 void dequantizeMatrixRow(const WeightMatrix& w, int64_t r, float* dst);
 
 /// Reorders whole rows: out row i = in row perm[i]. Used to turn GGUF's interleaved rotary Q/K rows into the
-/// rotate-half order (works for every dtype since rows move whole).
+/// rotate-half order (works for every dtype since rows move whole). The plain layout only: loaders permute before
+/// they interleave.
 void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm);
 
 /// Copies rows [rowBegin, rowEnd) × columns [colBegin, colEnd) into owned memory: a tensor-parallel rank's shard.
