@@ -255,7 +255,7 @@ Result<void> GlmModel::loadWeights(const void* source) {
     // checkpoint loses F16's three extra mantissa bits).
     TensorSource vsrc = src;
     vsrc.hugePages = false;
-    vsrc.interleave = false;  // thousands of patches a GEMM: the AMX tiles, which decode plain rows faster
+    vsrc.interleave = false;  // only many-patch GEMMs (AMX tiles), which the generation layout does not serve
     TensorSource esrc = src;  // the embedding table: a row per token, unless it is also the output matrix
     esrc.hugePages = src.hugePages && t.tiedEmbeddings;
     esrc.interleave = false;  // rows gathered by token
