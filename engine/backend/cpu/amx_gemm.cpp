@@ -153,13 +153,15 @@ inline void transpose16x16(__m512i (&r)[16]) {
     for (int i = 0; i < 16; ++i) r[i] = t[i];
 }
 
-// Packs tokens [16·g0, 16·g1) of x (row stride K floats, mb real tokens) into B tiles: group g at xp + g·16·K·split
-// (BF16 values) laid out [K·split/2 pairs][16 tokens][2]. Missing tokens of the last group are zeros. With split 3
-// (F16 weights, see matmulBf16) a token's row is [bf16(x) | bf16(x) | bf16(x - bf16(x))]. Per 32 k values the
-// group's 16 tokens × 16 pairs are converted in registers and transposed, 16 full-line stores (a scatter per
-// token and k step cost 5% of a vision tower's time).
-void packTokens(const float* x, int64_t K, int split, int64_t mb, uint16_t* xp, int64_t g0, int64_t g1) {
+// Packs tokens [16·g0, 16·g1) of x (K values a token, row stride ldx floats, mb real tokens; each value times
+// `scale`) into B tiles: group g at xp + g·16·K·split (BF16 values) laid out [K·split/2 pairs][16 tokens][2].
+// Missing tokens of the last group are zeros. With split 3 (F16 weights, see matmulBf16) a token's row is
+// [bf16(x) | bf16(x) | bf16(x - bf16(x))]. Per 32 k values the group's 16 tokens × 16 pairs are converted in
+// registers and transposed, 16 full-line stores (a scatter per token and k step cost 5% of a vision tower's time).
+void packTokens(const float* x, int64_t ldx, int64_t K, int split, int64_t mb, uint16_t* xp, int64_t g0, int64_t g1,
+                float scale = 1.0f) {
     const int64_t Kv = K * split;
+    const __m512 vs = _mm512_set1_ps(scale);
     for (int64_t g = g0; g < g1; ++g) {
         int32_t* base = reinterpret_cast<int32_t*>(xp + g * 16 * Kv);
         const int valid = int(std::min<int64_t>(16, mb - g * 16));
@@ -170,8 +172,12 @@ void packTokens(const float* x, int64_t K, int split, int64_t mb, uint16_t* xp, 
                     v[tok] = r[tok] = _mm512_setzero_si512();
                     continue;
                 }
-                const float* row = x + (g * 16 + tok) * K + k;
-                const __m512 lo = _mm512_loadu_ps(row), hi = _mm512_loadu_ps(row + 16);
+                const float* row = x + (g * 16 + tok) * ldx + k;
+                __m512 lo = _mm512_loadu_ps(row), hi = _mm512_loadu_ps(row + 16);
+                if (scale != 1.0f) {
+                    lo = _mm512_mul_ps(lo, vs);
+                    hi = _mm512_mul_ps(hi, vs);
+                }
                 v[tok] = bf16Pair(lo, hi);
                 if (split == 3) r[tok] = bf16Pair(bf16Residual(lo), bf16Residual(hi));
             }
@@ -506,7 +512,7 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
     for (int64_t t0 = 0; t0 < m; t0 += kBlockTokens) {
         const int64_t mb = std::min(kBlockTokens, m - t0), groups = (mb + 15) / 16;
         const float* xb = x + t0 * K;
-        pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) { packTokens(xb, K, split, mb, xp, g0, g1); });
+        pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) { packTokens(xb, K, K, split, mb, xp, g0, g1); });
         std::atomic<int64_t> next{0};
         pool.runOnAll([&](int, int) {
             configureTiles();
@@ -579,16 +585,40 @@ void packKv(int64_t n, int64_t d, const std::function<const float*(int64_t)>& ke
     // Values: transposed and in tile order, tile (key step s of 32, dims 16t) at vt + (s·dTiles + t)·512.
     kv.k.assign(size_t(np * d), 0);
     kv.vt.assign(size_t(np / 32 * dTiles * 512), 0);
+    // Per 32 keys: key rows converted 32 values at a time; values per 16 dims as 16 key pairs × 16 dims of
+    // (key 2j, key 2j + 1) dwords, transposed in registers into 16 rows of 32 keys (a scalar conversion and a
+    // 2-byte scatter per value took 4% of a 1-MP vision tower).
+    const __m512i pairUp = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                            21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     pool.parallelFor(np / 32, 1, [&](int64_t s0, int64_t s1, int) {
-        for (int64_t st = s0; st < s1; ++st)
-            for (int64_t i = st * 32; i < std::min(n, st * 32 + 32); ++i) {
+        // The accessors may return one reused buffer (F16 caches widen into a per-thread row): each row is copied
+        // or converted before the next call.
+        alignas(64) float vbuf[32 * 256];
+        const float* vrow[32];
+        for (int64_t st = s0; st < s1; ++st) {
+            const int64_t i0 = st * 32, i1 = std::min(n, i0 + 32);
+            for (int64_t i = i0; i < i1; ++i) {
                 const float* kr = keyRow(i);
-                const float* vr = valueRow(i);
-                for (int64_t c = 0; c < d; ++c) {
-                    kv.k[size_t(i * d + c)] = fp32ToBf16(kr[c]);
-                    kv.vt[size_t((st * dTiles + c / 16) * 512 + (c % 16) * 32 + (i % 32))] = fp32ToBf16(vr[c]);
-                }
+                for (int64_t c = 0; c < d; c += 32)
+                    _mm512_storeu_si512(kv.k.data() + i * d + c,
+                                        bf16Pair(_mm512_loadu_ps(kr + c), _mm512_loadu_ps(kr + c + 16)));
+                float* v = vbuf + (i - i0) * d;
+                std::memcpy(v, valueRow(i), size_t(d) * sizeof(float));
+                vrow[i - i0] = v;
             }
+            for (int64_t t = 0; t < dTiles; ++t) {
+                __m512i r[16];
+                for (int j = 0; j < 16; ++j) {
+                    const int64_t a = i0 + 2 * j, b = a + 1;
+                    const __m512 va = a < i1 ? _mm512_loadu_ps(vrow[2 * j] + 16 * t) : _mm512_setzero_ps();
+                    const __m512 vb = b < i1 ? _mm512_loadu_ps(vrow[2 * j + 1] + 16 * t) : _mm512_setzero_ps();
+                    r[j] = _mm512_permutexvar_epi16(pairUp, bf16Pair(va, vb));  // dword c: (va[c], vb[c])
+                }
+                transpose16x16(r);  // r[c]: dim 16t + c over the 16 key pairs
+                uint16_t* dst = kv.vt.data() + (st * dTiles + t) * 512;
+                for (int c = 0; c < 16; ++c) _mm512_storeu_si512(dst + c * 32, r[c]);
+            }
+        }
     });
 }
 
@@ -601,16 +631,9 @@ void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, cons
     // group of 16 (B tiles), group g at qb + g·16·d.
     std::vector<uint16_t> qb(size_t(groups * 16 * d));
     const float qScale = scale * 1.44269504088896341f;
+    // The GEMM's token packing, with the queries' row stride and scale (d is a multiple of 32).
     pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
-        for (int64_t g = g0; g < g1; ++g)
-            for (int64_t t = 0; t < 16; ++t) {
-                const int64_t i = g * 16 + t;
-                for (int64_t c = 0; c < d; c += 2) {
-                    uint16_t* dst = qb.data() + g * 16 * d + (c / 2) * 32 + t * 2;
-                    dst[0] = i < numQ ? fp32ToBf16(q[i * qStride + c] * qScale) : 0;
-                    dst[1] = i < numQ ? fp32ToBf16(q[i * qStride + c + 1] * qScale) : 0;
-                }
-            }
+        packTokens(q, qStride, d, 1, numQ, qb.data(), g0, g1, qScale);
     });
     const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
                                                 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
