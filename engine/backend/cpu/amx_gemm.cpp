@@ -125,6 +125,12 @@ inline __m512 bf16Residual(__m512 v) {
 // 32 f32 values as 32 BF16 (round to nearest even), lo in the low half.
 inline __m512i bf16Pair(__m512 lo, __m512 hi) { return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)); }
 
+// The index that turns bf16Pair(a, b) (a's 16 values, then b's) into the pairs (a[c], b[c]): dword c of the result.
+inline __m512i pairInterleaveIndex() {
+    return _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19,
+                            3, 18, 2, 17, 1, 16, 0);
+}
+
 // Transposes a 16 × 16 matrix of 32-bit elements held in 16 registers (row i in r[i]): 32-bit then 64-bit
 // interleaves transpose each 128-bit lane's 4 × 4 blocks, then two rounds of 128-bit lane shuffles move the blocks.
 inline void transpose16x16(__m512i (&r)[16]) {
@@ -588,8 +594,7 @@ void packKv(int64_t n, int64_t d, const std::function<const float*(int64_t)>& ke
     // Per 32 keys: key rows converted 32 values at a time; values per 16 dims as 16 key pairs × 16 dims of
     // (key 2j, key 2j + 1) dwords, transposed in registers into 16 rows of 32 keys (a scalar conversion and a
     // 2-byte scatter per value took 4% of a 1-MP vision tower).
-    const __m512i pairUp = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                            21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i pairUp = pairInterleaveIndex();
     pool.parallelFor(np / 32, 1, [&](int64_t s0, int64_t s1, int) {
         // The accessors may return one reused buffer (F16 caches widen into a per-thread row): each row is copied
         // or converted before the next call.
@@ -635,8 +640,7 @@ void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, cons
     pool.parallelFor(groups, 1, [&](int64_t g0, int64_t g1, int) {
         packTokens(q, qStride, d, 1, numQ, qb.data(), g0, g1, qScale);
     });
-    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22,
-                                                6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i interleave = pairInterleaveIndex();
     const __m512i column =
             _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
     const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
