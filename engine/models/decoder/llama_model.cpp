@@ -561,8 +561,10 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
     const bool interleave = single && options.device == DeviceKind::Cpu && m->m_shards.front()->cpu &&
                             cpu::interleavesQ8_0();
 
+    // wholeMatmul: this device's matmul reads the matrix whole (no embedding gather, no split after loading), so
+    // an interleavable one takes the generation layout here, in place of the huge-page copy.
     auto loadMatrix = [&](const std::string& name, const std::vector<int64_t>& shape,
-                          const std::vector<int64_t>* perm) -> Result<WeightMatrix> {
+                          const std::vector<int64_t>* perm, bool wholeMatmul) -> Result<WeightMatrix> {
         auto t = requireTensor(*src, name, shape);
         if (!t) return t.error();
         auto w = weightFromTensor(**t, src->keepAlive);
@@ -575,8 +577,10 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
             if (!conv) return makeError((*t)->file + ": tensor " + name + ": " + conv.error().message);
             wm = std::move(*conv);
         }
-        if (hugePages && single) {
-            moveToHugePages(wm);
+        const bool interleaveHere = wholeMatmul && interleave && canInterleaveQ8_0(wm);
+        if (interleaveHere) interleaveQ8_0(wm, hugePages);
+        else if (hugePages && single) moveToHugePages(wm);
+        if (interleaveHere || (hugePages && single)) {
             // The copy is all that is used from now on: without this, the file's pages stay resident beside it
             // and a 2 GB model peaks at 4 GB.
             MappedFile::releasePages((*t)->data, size_t((*t)->numBytes));
@@ -598,8 +602,8 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
     auto distribute = [&](WeightMatrix&& full, const std::string& what, const std::function<Range(int)>& rows,
                           const std::function<Range(int)>& cols,
                           const std::function<std::unique_ptr<DeviceWeight>&(Shard&)>& slot) -> Result<void> {
-        // One CPU device: Q8_0 matrices in the AVX-512 generation kernel's layout (never the embedding table,
-        // which does not come through here; gathered rows need the plain layout).
+        // One CPU device: the parts split after loading (GLM's gate_up halves) take the generation layout here;
+        // loadMatrix did the others (a no-op for them). The embedding table does not come through here.
         if (interleave) interleaveQ8_0(full, hugePages);
         auto shared = std::make_shared<const WeightMatrix>(std::move(full));
         for (auto& sh : m->m_shards) {
@@ -651,7 +655,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
     auto vocabRows = [&](int r) { return splitRange(c.vocabSize, n, r, 1); };
 
     {
-        auto e = loadMatrix(src->names.embedding, {c.vocabSize, c.dim}, nullptr);
+        auto e = loadMatrix(src->names.embedding, {c.vocabSize, c.dim}, nullptr, false);
         if (!e) return e.error();
         // Every rank gathers any token, so the table is replicated (shared, not copied, between CPU devices); a
         // tied head is split from it.
@@ -676,7 +680,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
         WB_TRY(distributeVector(*nrm, 1, {}, [](Shard& s) -> std::unique_ptr<DeviceBuffer>& { return s.outputNorm; }));
     }
     if (!c.tiedEmbeddings) {
-        auto o = loadMatrix(src->names.output, {c.vocabSize, c.dim}, nullptr);
+        auto o = loadMatrix(src->names.output, {c.vocabSize, c.dim}, nullptr, true);
         if (!o) return o.error();
         WB_TRY(distribute(std::move(*o), "output", vocabRows, {},
                           [](Shard& s) -> std::unique_ptr<DeviceWeight>& { return s.ownHead; }));
@@ -689,7 +693,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
         auto mat = [&](const char* role, const std::vector<int64_t>* perm, std::function<Range(int)> rows,
                        std::function<Range(int)> cols, std::unique_ptr<DeviceWeight> Shard::Layer::*field)
             -> Result<void> {
-            auto w = loadMatrix(name(role), expectedShape(c, role), perm);
+            auto w = loadMatrix(name(role), expectedShape(c, role), perm, true);
             if (!w) return w.error();
             return distribute(std::move(*w), name(role), rows, cols,
                               [i, field](Shard& s) -> std::unique_ptr<DeviceWeight>& {
@@ -723,7 +727,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
         if (c.fusedGateUp) {
             // GLM's gate_up_proj: the gate's rows, then the up's. Split into the two the device path runs, each
             // then cut by rank like Llama's.
-            auto gu = loadMatrix(name("gate_up"), expectedShape(c, "gate_up"), nullptr);
+            auto gu = loadMatrix(name("gate_up"), expectedShape(c, "gate_up"), nullptr, false);
             if (!gu) return gu.error();
             for (int half = 0; half < 2; ++half) {
                 auto part = sliceWeight(*gu, half * c.ffnDim, (half + 1) * c.ffnDim, 0, c.dim);

@@ -86,9 +86,10 @@ struct TensorSource {
         }
         // A heap copy that the source keeps (a GGUF pair's reordered Q/K) stays where it is: moving it would hold
         // the matrix twice.
+        const bool movable = converted || flat.mapped;
         const bool huge = hugePages && out.numBytes() >= hugePageMinBytes;
-        if (interleave && (converted || flat.mapped) && canInterleaveQ8_0(out)) interleaveQ8_0(out, huge);
-        else if (huge && (converted || flat.mapped)) moveToHugePages(out);
+        if (movable && interleave && canInterleaveQ8_0(out)) interleaveQ8_0(out, huge);
+        else if (movable && huge) moveToHugePages(out);
         // A copy is what stays (converted, or moved to huge pages): the file's pages leave the process's memory
         // (they were counted in its RSS as long as they stayed mapped in, doubling a checkpoint's footprint).
         if (releasePages && flat.mapped && out.data != flat.data)
