@@ -562,7 +562,7 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
 
 namespace {
 
-// 2^x for 16 lanes of softmax exponents (x <= 0, scores already in log2 units), for weights that are rounded
+// 2^x for 16 lanes of softmax exponents (x <= kLazyRescale, scores already in log2 units), for weights that are rounded
 // to BF16 next: x clamped at -120 (2^-120 is still a normal float; masked keys' -inf lands there), n = round(x),
 // 2^(x - n) on [-0.5, 0.5] by a degree-3 polynomial fitted for relative error (7.5e-5, against BF16's 2^-9
 // rounding of the result), scaled by 2^n. Seven instructions: the degree-6 e^x with its range reduction took
@@ -578,6 +578,8 @@ inline __m512 exp2Softmax(__m512 x) {
 }
 
 constexpr int64_t kKeyBlock = 256;
+// How far (log2 units) a block's scores may pass the running max before the fused attention rescales (see attendBf16).
+constexpr float kLazyRescale = 8.0f;
 
 }  // namespace
 
@@ -735,23 +737,50 @@ void attendBf16(const float* q, int64_t qStride, int64_t numQ, float scale, cons
                                 _mm512_store_ps(S[r], _mm512_mask_mov_ps(_mm512_load_ps(S[r]), future,
                                                                          _mm512_set1_ps(-INFINITY)));
                             }
-                        // Online softmax per query lane: new running max, rescale what was summed so far.
-                        __m512 mx = gs.m;
-                        for (int64_t r = 0; r < nk; ++r) mx = _mm512_max_ps(mx, _mm512_load_ps(S[r]));
-                        const __m512 alpha = exp2Softmax(_mm512_sub_ps(gs.m, mx));
-                        __m512 sum = _mm512_setzero_ps();
-                        for (int64_t r = 0; r < nk; r += 2) {
-                            const __m512 e0 = exp2Softmax(_mm512_sub_ps(_mm512_load_ps(S[r]), mx));
-                            const __m512 e1 = exp2Softmax(_mm512_sub_ps(_mm512_load_ps(S[r + 1]), mx));
-                            sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
-                            // B tile rows: key pair r/2, each query's two weights side by side.
-                            const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0));
-                            _mm512_store_si512(ps.P[j][r / 2], _mm512_permutexvar_epi16(interleave, both));
+                        // Online softmax per query lane, rescaled lazily: after a group's first block the weights
+                        // are taken against the running max m as it stands, the block's own max found in the same
+                        // pass; only when some lane's block max passes m + kLazyRescale is m raised, the output and
+                        // sum rescaled and the weights taken again. Weights up to 2^kLazyRescale are exact enough
+                        // (BF16 keeps its relative precision, the f32 sums their range), and a max pass over the
+                        // scores and a multiply of the whole output per block are saved.
+                        const auto weigh = [&](__m512 m, __m512& blockMax) {
+                            __m512 sum = _mm512_setzero_ps(), bm = blockMax;
+                            for (int64_t r = 0; r < nk; r += 2) {
+                                const __m512 s0 = _mm512_load_ps(S[r]), s1 = _mm512_load_ps(S[r + 1]);
+                                bm = _mm512_max_ps(bm, _mm512_max_ps(s0, s1));
+                                const __m512 e0 = exp2Softmax(_mm512_sub_ps(s0, m));
+                                const __m512 e1 = exp2Softmax(_mm512_sub_ps(s1, m));
+                                sum = _mm512_add_ps(sum, _mm512_add_ps(e0, e1));
+                                // B tile rows: key pair r/2, each query's two weights side by side.
+                                const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0));
+                                _mm512_store_si512(ps.P[j][r / 2], _mm512_permutexvar_epi16(interleave, both));
+                            }
+                            blockMax = bm;
+                            return sum;
+                        };
+                        if (k0 == 0) {  // the first block: m from its scores; the output and sum are still zero
+                            __m512 mx = _mm512_set1_ps(-INFINITY);
+                            for (int64_t r = 0; r < nk; ++r) mx = _mm512_max_ps(mx, _mm512_load_ps(S[r]));
+                            __m512 unused = mx;
+                            gs.l = weigh(mx, unused);
+                            gs.m = mx;
+                        } else {
+                            __m512 bm = _mm512_set1_ps(-INFINITY);
+                            __m512 sum = weigh(gs.m, bm);
+                            const __mmask16 over = _mm512_cmp_ps_mask(
+                                    bm, _mm512_add_ps(gs.m, _mm512_set1_ps(kLazyRescale)), _CMP_GT_OQ);
+                            if (over == 0) {
+                                gs.l = _mm512_add_ps(gs.l, sum);
+                            } else {
+                                const __m512 mx = _mm512_max_ps(gs.m, bm);
+                                const __m512 alpha = exp2Softmax(_mm512_sub_ps(gs.m, mx));
+                                sum = weigh(mx, bm);
+                                gs.l = _mm512_fmadd_ps(gs.l, alpha, sum);
+                                gs.m = mx;
+                                for (int64_t ch = 0; ch < d; ++ch)
+                                    _mm512_store_ps(gs.O[ch], _mm512_mul_ps(_mm512_load_ps(gs.O[ch]), alpha));
+                            }
                         }
-                        gs.l = _mm512_fmadd_ps(gs.l, alpha, sum);
-                        gs.m = mx;
-                        for (int64_t ch = 0; ch < d; ++ch)
-                            _mm512_store_ps(gs.O[ch], _mm512_mul_ps(_mm512_load_ps(gs.O[ch]), alpha));
                     }
                     // O[dims][queries] += Vᵀ tile · P, 16 dims at a time; each V tile serves both groups.
                     for (int64_t t = 0; t < dTiles; ++t) {
