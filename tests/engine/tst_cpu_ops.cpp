@@ -473,6 +473,7 @@ private slots:
     // for bit), one thread and two.
     void interleavedQ8_0() {
         const Shape shapes[] = {{16, 64}, {48, 1088}, {528, 2048}};
+        int tileRuns = 0;
         for (const Shape& s : shapes) {
             const std::vector<float> wf = randomVector(s.rows * s.cols, uint32_t(s.cols + 5));
             auto plain = convertWeight(f32Matrix(wf, s.rows, s.cols), DType::Q8_0);
@@ -491,7 +492,20 @@ private slots:
                 cpu::setIsa(isa);
                 for (int threads : {1, 2}) {
                     ThreadPool pool(threads);
-                    for (int64_t m : {1, 2, 3, 4, 5, 16, 17, 40}) {
+                    for (int64_t m : {1, 2, 3, 4, 5, 16, 17, 40, 64, 65}) {
+                        if (cpu::amx::suitsQ8Tiles(inter, m)) {
+                            // AMX-INT8 tiles: the VNNI kernel's int8 activations, integer dots and order of the
+                            // float steps, so its result token by token, bit for bit (padding tokens not written).
+                            ++tileRuns;
+                            checkBlockMatmulExact(inter, m, 1e-5, pool, uint32_t(m + 9));
+                            const std::vector<float> x = randomVector(m * s.cols, uint32_t(m + 11));
+                            std::vector<float> y0(size_t(m * s.rows) + 16, -3.0f), y1(y0.size(), -3.0f);
+                            cpu::matmul(inter, x.data(), m, y1.data(), pool);
+                            for (int64_t t = 0; t < m; ++t)
+                                cpu::matmul(inter, x.data() + t * s.cols, 1, y0.data() + t * s.rows, pool);
+                            QVERIFY(std::memcmp(y0.data(), y1.data(), y0.size() * sizeof(float)) == 0);
+                            continue;
+                        }
                         if (!cpu::amx::suits(inter, m)) {
                             checkBlockMatmulExact(inter, m, 1e-5, pool, uint32_t(m + 9));
                             continue;
@@ -507,6 +521,7 @@ private slots:
             }
             cpu::setIsa(cpu::detectedIsa());
         }
+        if (cpu::amx::int8Enabled()) QVERIFY(tileRuns > 0);
         // Huge pages keep the layout; the shapes the kernel cannot take stay plain.
         {
             const std::vector<float> wf = randomVector(32 * 128, 3);

@@ -39,8 +39,14 @@ bool probe() {
     constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
     return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
 }
+// AMX-INT8 (leaf 7, EDX bit 25), on top of what probe() grants.
+bool probeInt8() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((d >> 25) & 1u);
+}
 #else
 bool probe() { return false; }
+bool probeInt8() { return false; }
 #endif
 
 bool envAllows() {
@@ -64,6 +70,11 @@ bool enabled() {
     return env && available() && g_switch.load(std::memory_order_relaxed) && activeIsa() == Isa::Avx512;
 }
 
+bool int8Enabled() {
+    static const bool int8 = probeInt8();
+    return int8 && enabled();
+}
+
 bool setEnabled(bool on) {
     g_switch.store(on, std::memory_order_relaxed);
     return enabled();
@@ -75,6 +86,10 @@ bool takesBlocks(DType t) {
     return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q4_K || t == DType::Q6_K;
 }
 }  // namespace
+
+bool suitsQ8Tiles(const WeightMatrix& w, int64_t m) {
+    return w.interleaved && m >= kMinTokens && m <= kQ8TileMaxTokens && int8Enabled();
+}
 
 bool suits(const WeightMatrix& w, int64_t m) {
     const bool type = w.dtype == DType::BF16 || w.dtype == DType::F16 || (w.dtype == DType::I8 && w.rowScales) ||
@@ -90,7 +105,7 @@ bool suits(const WeightMatrix& w, int64_t m) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,amx-tile,amx-bf16")
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,amx-tile,amx-bf16,amx-int8")
 
 namespace {
 
@@ -562,6 +577,109 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
 
 namespace {
 
+// Interleaved Q8_0 on AMX-INT8 tiles. A block's 8 lines are, as they are stored, the B operand of a K = 32 int8
+// product (line l = row byte-quads for values 4l..4l+3, unsigned q + 128), and 16 tokens' int8 activations of
+// the block (cpu_ops' quantizeActs, one row per token at a stride of ldq) are its A operand: one tile product per
+// block gives the 16 × 16 int32 dots the VNNI kernel builds from 8 vpdpbusd per token. Per block the int32
+// tile goes through memory into the f32 accumulators as the VNNI kernel does it (+8·bias for the +128, times
+// the rows' scales times the token's), so the result is the same, bit for bit. The products of the next block
+// pair are issued before this pair's results are scaled, into the other two C tiles. No weight is converted:
+// at 16 tokens the BF16 tiles spent most of their time turning quants into BF16.
+void configureInt8Tiles() {
+    TileConfig cfg;
+    for (int t = 0; t < 4; ++t) {  // C: 16 tokens × 16 rows of int32
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    for (int t = 4; t < 6; ++t) {  // A: 16 tokens × 32 int8 (one block each)
+        cfg.colsb[t] = 32;
+        cfg.rows[t] = 16;
+    }
+    for (int t = 6; t < 8; ++t) {  // B: 8 lines × 64 bytes (one block's quants of the 16 rows)
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 8;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+// The products of block pair p of a group against token group q into C tiles 0-1 (C0 = 0) or 2-3 (C0 = 2),
+// stored to out[2][16][16].
+// (The tile intrinsics take literal register numbers.)
+#define WB_Q8_PAIR_PRODUCTS(CA, CB)        \
+    _tile_zero(CA);                        \
+    _tile_zero(CB);                        \
+    _tile_loadd(4, xq, 32);                \
+    _tile_loadd(5, xq + 512, 32);          \
+    _tile_loadd(6, blk + 64, 64);          \
+    _tile_loadd(7, blk + 576, 64);         \
+    _tile_dpbsud(CA, 4, 6);                \
+    _tile_dpbsud(CB, 5, 7);                \
+    _tile_stored(CA, out[0], 64);          \
+    _tile_stored(CB, out[1], 64)
+template <int C0>
+inline void q8PairProducts(const uint8_t* blk, const int8_t* xq, int32_t (*out)[16][16]) {
+    if constexpr (C0 == 0) {
+        WB_Q8_PAIR_PRODUCTS(0, 1);
+    } else {
+        WB_Q8_PAIR_PRODUCTS(2, 3);
+    }
+}
+#undef WB_Q8_PAIR_PRODUCTS
+
+}  // namespace
+
+void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    const detail::QuantizedActs& qa = job.qa;
+    const int64_t rb = w.rowBytes(), pairs = w.cols / 64, ldy = w.rows;
+    configureInt8Tiles();
+    alignas(64) int32_t prod[2][2][16][16];  // [pair parity][block of the pair][token][row]
+    for (int64_t r = r0; r < r1; r += 16) {
+        const uint8_t* g = w.data + r * rb;
+        for (int64_t t0 = 0; t0 < job.m; t0 += 16) {  // qa holds whole groups of 16 tokens (padding rows zero)
+            const int8_t* xq = qa.tiles + t0 * qa.ldq;  // block b's A tile at xq + 512·b
+            __m512 acc[16];
+            for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
+            q8PairProducts<0>(g, xq, prod[0]);
+            for (int64_t p = 0; p < pairs; ++p) {
+                const uint8_t* blk = g + p * 1088;
+                if (p + 1 < pairs) {
+                    // The group's first pass streams it from memory: fetch 4 KiB ahead. Later passes (more token
+                    // groups) find it in L2: fetch the pair after next into L1, and its activations always (the
+                    // tile loads wait on L2, in series with the products: 3-7 % at 16 and 128 tokens).
+                    if (t0 == 0)
+                        for (int l = 0; l < 17; ++l)
+                            _mm_prefetch(reinterpret_cast<const char*>(blk + 4096 + 64 * l), _MM_HINT_T0);
+                    else
+                        for (int l = 0; l < 17; ++l)
+                            _mm_prefetch(reinterpret_cast<const char*>(blk + 2 * 1088 + 64 * l), _MM_HINT_T0);
+                    for (int l = 0; l < 16; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(xq + (p + 2) * 1024 + 64 * l), _MM_HINT_T0);
+                    if (p % 2 == 0) q8PairProducts<2>(blk + 1088, xq + (p + 1) * 1024, prod[1]);
+                    else q8PairProducts<0>(blk + 1088, xq + (p + 1) * 1024, prod[0]);
+                }
+                const int32_t(*c)[16][16] = prod[p % 2];
+                for (int h = 0; h < 2; ++h) {
+                    const int64_t b = 2 * p + h;
+                    const __m512 scale =
+                            _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * h)));
+                    for (int t = 0; t < 16; ++t) {
+                        const int64_t at = (t0 + t) * qa.ldb + b;
+                        const __m512i dots =
+                                _mm512_add_epi32(_mm512_load_si512(c[h][t]), _mm512_set1_epi32(8 * qa.bias[at]));
+                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots),
+                                                 _mm512_mul_ps(scale, _mm512_set1_ps(qa.d[at])), acc[t]);
+                    }
+                }
+            }
+            for (int64_t t = 0; t < 16 && t0 + t < job.m; ++t) _mm512_storeu_ps(job.y + (t0 + t) * ldy + r, acc[t]);
+        }
+    }
+    _tile_release();
+}
+
+namespace {
+
 // 2^x for 16 lanes of softmax exponents (x <= kLazyRescale, scores already in log2 units), for weights that are rounded
 // to BF16 next: x clamped at -120 (2^-120 is still a normal float; masked keys' -inf lands there), n = round(x),
 // 2^(x - n) on [-0.5, 0.5] by a degree-3 polynomial fitted for relative error (7.5e-5, against BF16's 2^-9
@@ -831,6 +949,7 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
 #else
 
 void matmulBf16(const WeightMatrix&, const float*, int64_t, float*, ThreadPool&) { std::abort(); }
+void matmulQ8_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void attentionBf16(const float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
                    float*, int64_t, ThreadPool&) {
     std::abort();

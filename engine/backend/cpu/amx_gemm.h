@@ -14,6 +14,7 @@
 #include <functional>
 #include <vector>
 
+#include "backend/cpu/cpu_kernels.h"
 #include "backend/cpu/weight_matrix.h"
 #include "core/thread_pool.h"
 
@@ -28,6 +29,21 @@ bool setEnabled(bool on);
 
 /// Fewest tokens for which the tile path pays (below it the GEMV kernels are bound by reading the weights).
 constexpr int64_t kMinTokens = 16;
+
+/// AMX-INT8 is present too (and enabled()).
+bool int8Enabled();
+/// Most tokens for which interleaved Q8_0 takes the int8 tiles (matmulQ8_0x16Tiles). At 16 tokens they beat
+/// decoding the quants for the BF16 tiles by 12-30 %, at 24-48 they are level, past that behind (each tile
+/// product's int32 result is scaled per block on the vector units, and the products wait on their tile loads):
+/// up to 31 the small batches keep the int8 activations of the decode kernels.
+constexpr int64_t kQ8TileMaxTokens = 31;
+/// Whether matmulQ8_0x16Tiles takes this matrix and token count: interleaved Q8_0 (weight_matrix.h),
+/// kMinTokens <= m <= kQ8TileMaxTokens, int8Enabled().
+bool suitsQ8Tiles(const WeightMatrix& w, int64_t m);
+/// Output rows [r0, r1) (multiples of 16) of an interleaved Q8_0 matrix against job.qa, cpu_ops' int8
+/// activations per 32-block (rows for job.m rounded up to 16 tokens, the padding zero), on AMX-INT8 tiles: the
+/// same result as the VNNI kernel's, bit for bit. Each calling thread configures its tiles.
+void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 
 /// Whether matmulBf16 takes this matrix and token count: BF16, I8 (per-row int8), F16 or a block type (Q8_0,
 /// Q4_0, Q5_0, Q4_K, Q6_K), rows a multiple of 16, cols of 32, m >= kMinTokens, and enabled().

@@ -25,6 +25,9 @@ struct QuantizedActs {
     /// lanes, since its scales change every 16 values).
     const float* xsum = nullptr;
     const int32_t* bias16 = nullptr;
+    /// Only for interleaved Q8_0 on AMX-INT8 tiles: q in tile order, each group of 16 tokens (the last padded
+    /// with zeros) as [block][16 tokens][32 bytes] at tiles + group·16·ldq: a block's A tile is 512 bytes in a row.
+    const int8_t* tiles = nullptr;
 };
 
 struct MatmulJob {

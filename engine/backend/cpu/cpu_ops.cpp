@@ -72,6 +72,7 @@ struct ActScratch {
     std::vector<int32_t> bias;
     std::vector<float> xsum;
     std::vector<int32_t> bias16;
+    std::vector<int8_t> tiles;
 };
 
 bool usesQuantizedActs(DType t) {
@@ -142,7 +143,9 @@ const char* isaName(Isa isa) {
 void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool) {
     if (m <= 0 || w.rows <= 0) return;
     // BF16 weights and many tokens (prefill, the vision tower, attention's products): AMX tiles where present.
-    if (amx::suits(w, m)) {
+    // Interleaved Q8_0 at 16-64 tokens: its int8 quants straight into AMX-INT8 tiles (below, a row-range kernel).
+    const bool q8Tiles = amx::suitsQ8Tiles(w, m);
+    if (!q8Tiles && amx::suits(w, m)) {
         amx::matmulBf16(w, x, m, y, pool);
         return;
     }
@@ -166,7 +169,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         case DType::Q6_K: fn = k.matmulQ6_K; break;
         default: fn = k.matmulPanel; break;
     }
-    if (w.interleaved) fn = k.matmulQ8_0x16 ? k.matmulQ8_0x16 : matmulInterleavedFallback;
+    if (w.interleaved)
+        fn = q8Tiles ? amx::matmulQ8_0x16Tiles : k.matmulQ8_0x16 ? k.matmulQ8_0x16 : matmulInterleavedFallback;
 
     const int nThreads = pool.size();
     if (!fn) fn = k.matmulPanel;
@@ -175,10 +179,17 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         ActScratch& s = scratch;  // a lambda naming the thread_local would see each worker's own instance
         const int64_t ldq = (w.cols + 63) / 64 * 64;
         const int64_t ldb = ldq / 32;
-        if (int64_t(s.q.size()) < m * ldq) s.q.resize(size_t(m * ldq));
-        if (int64_t(s.d.size()) < m * ldb) {
-            s.d.resize(size_t(m * ldb));
-            s.bias.resize(size_t(m * ldb));
+        // The int8 tiles read whole groups of 16 tokens: rows up to the next multiple of 16, the padding zero.
+        const int64_t rows = q8Tiles ? (m + 15) / 16 * 16 : m;
+        if (int64_t(s.q.size()) < rows * ldq) s.q.resize(size_t(rows * ldq));
+        if (int64_t(s.d.size()) < rows * ldb) {
+            s.d.resize(size_t(rows * ldb));
+            s.bias.resize(size_t(rows * ldb));
+        }
+        if (rows > m) {
+            std::fill(s.q.begin() + m * ldq, s.q.begin() + rows * ldq, int8_t(0));
+            std::fill(s.d.begin() + m * ldb, s.d.begin() + rows * ldb, 0.0f);
+            std::fill(s.bias.begin() + m * ldb, s.bias.begin() + rows * ldb, 0);
         }
         job.qa = {s.q.data(), s.d.data(), s.bias.data(), ldq, ldb};
         if (m >= 4 * nThreads && nThreads > 1) {
@@ -188,6 +199,15 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
             });
         } else {
             k.quantizeActs(x, m, w.cols, s.q.data(), s.d.data(), s.bias.data(), ldq, ldb);
+        }
+        if (q8Tiles) {  // each block's 16 × 32 bytes in a row (row-major, an A tile touched 16 cache lines)
+            if (int64_t(s.tiles.size()) < rows * ldq) s.tiles.resize(size_t(rows * ldq));
+            for (int64_t g = 0; g < rows / 16; ++g)
+                for (int64_t t = 0; t < 16; ++t)
+                    for (int64_t b = 0; b < ldb; ++b)
+                        std::memcpy(s.tiles.data() + g * 16 * ldq + b * 512 + t * 32,
+                                    s.q.data() + (g * 16 + t) * ldq + b * 32, 32);
+            job.qa.tiles = s.tiles.data();
         }
         // O(m·cols) scalar passes: small next to the O(rows·m·cols) matmul even at m = 1.
         if (w.dtype == DType::Q4_K) {
