@@ -28,6 +28,9 @@ struct QuantizedActs {
     /// Only for interleaved Q8_0 on AMX-INT8 tiles: q in tile order, each group of 16 tokens (the last padded
     /// with zeros) as [block][16 tokens][32 bytes] at tiles + group·16·ldq: a block's A tile is 512 bytes in a row.
     const int8_t* tiles = nullptr;
+    /// With tiles: d and 8·bias of group g, block b, token t at [(g·ldb + b)·16 + t] (one memory broadcast each).
+    const float* tileD = nullptr;
+    const int32_t* tileBias8 = nullptr;
 };
 
 struct MatmulJob {

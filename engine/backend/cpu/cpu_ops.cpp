@@ -73,6 +73,8 @@ struct ActScratch {
     std::vector<float> xsum;
     std::vector<int32_t> bias16;
     std::vector<int8_t> tiles;
+    std::vector<float> tileD;
+    std::vector<int32_t> tileBias8;
 };
 
 bool usesQuantizedActs(DType t) {
@@ -202,12 +204,21 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         }
         if (q8Tiles) {  // each block's 16 × 32 bytes in a row (row-major, an A tile touched 16 cache lines)
             if (int64_t(s.tiles.size()) < rows * ldq) s.tiles.resize(size_t(rows * ldq));
+            if (int64_t(s.tileD.size()) < rows * ldb) {
+                s.tileD.resize(size_t(rows * ldb));
+                s.tileBias8.resize(size_t(rows * ldb));
+            }
             for (int64_t g = 0; g < rows / 16; ++g)
                 for (int64_t t = 0; t < 16; ++t)
-                    for (int64_t b = 0; b < ldb; ++b)
-                        std::memcpy(s.tiles.data() + g * 16 * ldq + b * 512 + t * 32,
-                                    s.q.data() + (g * 16 + t) * ldq + b * 32, 32);
+                    for (int64_t b = 0; b < ldb; ++b) {
+                        const int64_t from = (g * 16 + t) * ldb + b, to = (g * ldb + b) * 16 + t;
+                        std::memcpy(s.tiles.data() + g * 16 * ldq + b * 512 + t * 32, s.q.data() + from * 32, 32);
+                        s.tileD[size_t(to)] = s.d[size_t(from)];
+                        s.tileBias8[size_t(to)] = 8 * s.bias[size_t(from)];
+                    }
             job.qa.tiles = s.tiles.data();
+            job.qa.tileD = s.tileD.data();
+            job.qa.tileBias8 = s.tileBias8.data();
         }
         // O(m·cols) scalar passes: small next to the O(rows·m·cols) matmul even at m = 1.
         if (w.dtype == DType::Q4_K) {
