@@ -32,10 +32,11 @@ constexpr int64_t kMinTokens = 16;
 
 /// AMX-INT8 is present too (and enabled()).
 bool int8Enabled();
-/// Most tokens for which interleaved Q8_0 takes the int8 tiles (matmulQ8_0x16Tiles). Against decoding the quants
-/// for the BF16 tiles (4-layer Llama at 4,096 x 13,696, 2 threads): +11 % at 16 tokens, +27 % at 24-32, +19 % at
-/// 48, +4-10 % at 64, behind from 80 (every tile product's int32 result is scaled into f32 on the vector units,
-/// 4 operations per token and row group, where the BF16 tiles' conversion is shared by all the token groups).
+/// Most tokens for which interleaved Q8_0 takes the int8 tiles (matmulQ8_0x16Tiles). Against decoding the
+/// quants for the BF16 tiles (4-layer Llama at 4,096 x 13,696, 2 threads): +37-48 % at 16 tokens, +27 % at
+/// 24-32, +19 % at 48, +4-10 % at 64, behind from 80 (every tile product's int32 result is scaled into f32 on the
+/// vector units, 4 operations per token and row group, where the BF16 tiles' conversion is shared by all the
+/// token groups).
 constexpr int64_t kQ8TileMaxTokens = 64;
 /// Whether matmulQ8_0x16Tiles takes this matrix and token count: interleaved Q8_0 (weight_matrix.h),
 /// kMinTokens <= m <= kQ8TileMaxTokens, int8Enabled().
