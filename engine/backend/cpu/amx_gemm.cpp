@@ -579,7 +579,7 @@ namespace {
 
 // Interleaved Q8_0 on AMX-INT8 tiles. A block's 8 lines are, as they are stored, the B operand of a K = 32 int8
 // product (line l = row byte-quads for values 4l..4l+3, unsigned q + 128), and 16 tokens' int8 activations of
-// the block (cpu_ops' quantizeActs, one row per token at a stride of ldq) are its A operand: one tile product per
+// the block (cpu_ops' quantizeActs, repacked 512 bytes a block: QuantizedActs::tiles) its A operand: one product per
 // block gives the 16 × 16 int32 dots the VNNI kernel builds from 8 vpdpbusd per token. Per block the int32
 // tile goes through memory into the f32 accumulators as the VNNI kernel does it (+8·bias for the +128, times
 // the rows' scales times the token's), so the result is the same, bit for bit. The products of the next block
@@ -602,8 +602,8 @@ void configureInt8Tiles() {
     _tile_loadconfig(&cfg);
 }
 
-// The products of block pair p of a group against token group q into C tiles 0-1 (C0 = 0) or 2-3 (C0 = 2),
-// stored to out[2][16][16].
+// The products of one block pair (weights at blk, the 16 tokens' activations at xq) into C tiles 0-1 (C0 = 0)
+// or 2-3 (C0 = 2), stored to out[2][16][16].
 // (The tile intrinsics take literal register numbers.)
 #define WB_Q8_PAIR_PRODUCTS(CA, CB)        \
     _tile_zero(CA);                        \
