@@ -322,20 +322,25 @@ private slots:
         QCOMPARE((*a)->interleavedMatrices(), int64_t(0));
         QVERIFY((*b)->interleavedMatrices() >= 5);  // every layer matrix the tiny shapes allow
         const int64_t vocab = (*a)->config().text.vocabSize;
-        const bool amxWas = cpu::amx::enabled();
-        cpu::amx::setEnabled(false);
-        for (size_t n : {size_t(5), kTextPrompt.size()}) {
-            const std::vector<int32_t> prompt(kTextPrompt.begin(), kTextPrompt.begin() + std::ptrdiff_t(n));
-            const auto x = logitsOf(**a, prompt, {}, {}), y = logitsOf(**b, prompt, {}, {});
-            QVERIFY(!x.empty() && x.size() == y.size());
-            float big = 0;
-            for (float v : x) big = std::max(big, std::fabs(v));
-            QVERIFY2(maxAbsDiff(x, y) <= 1e-5 * big, qPrintable(QString("%1 tokens: %2").arg(n).arg(maxAbsDiff(x, y))));
-            const auto lastX = std::vector<float>(x.end() - vocab, x.end()), lastY = std::vector<float>(y.end() - vocab, y.end());
-            QCOMPARE(std::max_element(lastY.begin(), lastY.end()) - lastY.begin(),
-                     std::max_element(lastX.begin(), lastX.end()) - lastX.begin());
+        {
+            // The tiles off for this block, back on however it ends (a failed check returns from here).
+            struct AmxOff {
+                bool was = cpu::amx::enabled();
+                AmxOff() { cpu::amx::setEnabled(false); }
+                ~AmxOff() { cpu::amx::setEnabled(was); }
+            } off;
+            for (size_t n : {size_t(5), kTextPrompt.size()}) {
+                const std::vector<int32_t> prompt(kTextPrompt.begin(), kTextPrompt.begin() + std::ptrdiff_t(n));
+                const auto x = logitsOf(**a, prompt, {}, {}), y = logitsOf(**b, prompt, {}, {});
+                QVERIFY(!x.empty() && x.size() == y.size());
+                float big = 0;
+                for (float v : x) big = std::max(big, std::fabs(v));
+                QVERIFY2(maxAbsDiff(x, y) <= 1e-5 * big, qPrintable(QString("%1 tokens: %2").arg(n).arg(maxAbsDiff(x, y))));
+                const auto lastX = std::vector<float>(x.end() - vocab, x.end()), lastY = std::vector<float>(y.end() - vocab, y.end());
+                QCOMPARE(std::max_element(lastY.begin(), lastY.end()) - lastY.begin(),
+                         std::max_element(lastX.begin(), lastX.end()) - lastX.begin());
+            }
         }
-        cpu::amx::setEnabled(amxWas);
         if (cpu::amx::int8Enabled()) {
             const auto x = logitsOf(**a, kTextPrompt, {}, {}), y = logitsOf(**b, kTextPrompt, {}, {});
             const double d = maxRelDiff(y, x, vocab);

@@ -636,7 +636,7 @@ void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     alignas(64) int32_t prod[2][2][16][16];  // [pair parity][block of the pair][token][row]
     for (int64_t r = r0; r < r1; r += 16) {
         const uint8_t* g = w.data + r * rb;
-        for (int64_t t0 = 0; t0 < job.m; t0 += 16) {  // qa holds whole groups of 16 tokens (padding rows zero)
+        for (int64_t t0 = 0; t0 < job.m; t0 += 16) {  // qa.tiles holds whole groups of 16 tokens (padding zero)
             const int8_t* xq = qa.tiles + t0 * qa.ldq;  // block b's A tile at xq + 512·b
             __m512 acc[16];
             for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();

@@ -42,7 +42,7 @@ constexpr int64_t kQ8TileMaxTokens = 64;
 /// kMinTokens <= m <= kQ8TileMaxTokens, int8Enabled().
 bool suitsQ8Tiles(const WeightMatrix& w, int64_t m);
 /// Output rows [r0, r1) (multiples of 16) of an interleaved Q8_0 matrix against job.qa, cpu_ops' int8
-/// activations per 32-block (rows for job.m rounded up to 16 tokens, the padding zero), on AMX-INT8 tiles: the
+/// activations per 32-block in tile order (QuantizedActs::tiles, tileD, tileBias8), on AMX-INT8 tiles: the
 /// same result as the VNNI kernel's, bit for bit. Each calling thread configures its tiles.
 void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 

@@ -181,17 +181,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         ActScratch& s = scratch;  // a lambda naming the thread_local would see each worker's own instance
         const int64_t ldq = (w.cols + 63) / 64 * 64;
         const int64_t ldb = ldq / 32;
-        // The int8 tiles read whole groups of 16 tokens: rows up to the next multiple of 16, the padding zero.
-        const int64_t rows = q8Tiles ? (m + 15) / 16 * 16 : m;
-        if (int64_t(s.q.size()) < rows * ldq) s.q.resize(size_t(rows * ldq));
-        if (int64_t(s.d.size()) < rows * ldb) {
-            s.d.resize(size_t(rows * ldb));
-            s.bias.resize(size_t(rows * ldb));
-        }
-        if (rows > m) {
-            std::fill(s.q.begin() + m * ldq, s.q.begin() + rows * ldq, int8_t(0));
-            std::fill(s.d.begin() + m * ldb, s.d.begin() + rows * ldb, 0.0f);
-            std::fill(s.bias.begin() + m * ldb, s.bias.begin() + rows * ldb, 0);
+        if (int64_t(s.q.size()) < m * ldq) s.q.resize(size_t(m * ldq));
+        if (int64_t(s.d.size()) < m * ldb) {
+            s.d.resize(size_t(m * ldb));
+            s.bias.resize(size_t(m * ldb));
         }
         job.qa = {s.q.data(), s.d.data(), s.bias.data(), ldq, ldb};
         if (m >= 4 * nThreads && nThreads > 1) {
@@ -203,6 +196,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
             k.quantizeActs(x, m, w.cols, s.q.data(), s.d.data(), s.bias.data(), ldq, ldb);
         }
         if (q8Tiles) {  // each block's 16 × 32 bytes in a row (row-major, an A tile touched 16 cache lines)
+            // Whole groups of 16 tokens: the last one's missing tokens are zeros (never stored back).
+            const int64_t rows = (m + 15) / 16 * 16;
             if (int64_t(s.tiles.size()) < rows * ldq) s.tiles.resize(size_t(rows * ldq));
             if (int64_t(s.tileD.size()) < rows * ldb) {
                 s.tileD.resize(size_t(rows * ldb));
@@ -212,9 +207,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
                 for (int64_t t = 0; t < 16; ++t)
                     for (int64_t b = 0; b < ldb; ++b) {
                         const int64_t from = (g * 16 + t) * ldb + b, to = (g * ldb + b) * 16 + t;
-                        std::memcpy(s.tiles.data() + g * 16 * ldq + b * 512 + t * 32, s.q.data() + from * 32, 32);
-                        s.tileD[size_t(to)] = s.d[size_t(from)];
-                        s.tileBias8[size_t(to)] = 8 * s.bias[size_t(from)];
+                        int8_t* dst = s.tiles.data() + g * 16 * ldq + b * 512 + t * 32;
+                        const bool real = g * 16 + t < m;
+                        if (real) std::memcpy(dst, s.q.data() + from * 32, 32);
+                        else std::memset(dst, 0, 32);
+                        s.tileD[size_t(to)] = real ? s.d[size_t(from)] : 0.0f;
+                        s.tileBias8[size_t(to)] = real ? 8 * s.bias[size_t(from)] : 0;
                     }
             job.qa.tiles = s.tiles.data();
             job.qa.tileD = s.tileD.data();
