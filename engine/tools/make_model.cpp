@@ -66,7 +66,7 @@ const char* kUsage =
     "                     [--rope-theta X] [--norm-eps X] [--qkv-bias] [--tied] [--shards N] [--seed S]\n"
     "                     [--tokenizer-from GGUF_OR_TOKENIZER_MODEL] [--name NAME]\n"
     "       wb-make-model --arch glm4v|glm4 --out DIR [--preset tiny|9b] [--text-layers N] [--seed N] [--shards N]\n"
-    "                     [--format hf|gguf] [--dtype f16|q8_0|q4_k_m|bf16|f32] [--from HF_DIR]\n"
+    "                     [--format hf|gguf] [--dtype f16|q8_0|q4_0|q4_k_m|bf16|f32] [--from HF_DIR]\n"
     "Writes a random-weight Llama model (Qwen2-style with --qkv-bias). gguf: PATH is the file; hf: PATH is a\n"
     "folder. Defaults are the 1b preset (TinyLlama shape); explicit flags override the preset.\n"
     "q8_0 is GGUF-only. --shards applies to hf.\n"
@@ -825,9 +825,10 @@ int runGlm(int argc, char** argv, int archIndex) {
     if (dtype == "f32") type = DType::F32;
     else if (dtype == "bf16") type = DType::BF16;
     else if (dtype == "q8_0") type = DType::Q8_0;
+    else if (dtype == "q4_0") type = DType::Q4_0;
     else if (dtype == "q4_k_m") type = DType::Q4_K;
     else if (dtype != "f16") {
-        std::fprintf(stderr, "wb-make-model: --dtype for GLM GGUF files is f32, f16, bf16, q8_0 or q4_k_m\n");
+        std::fprintf(stderr, "wb-make-model: --dtype for GLM GGUF files is f32, f16, bf16, q8_0, q4_0 or q4_k_m\n");
         return 2;
     }
     if (format == "hf" && dtype != "f16") {
@@ -866,7 +867,8 @@ int runGlm(int argc, char** argv, int archIndex) {
     if (format == "gguf") {
         GlmGgufOptions go;
         go.textType = type;
-        go.visionType = type == DType::Q4_K ? DType::F16 : type;  // as Q4_K_M releases ship an F16 mmproj
+        // As Q4_K_M / Q4_0 releases ship an F16 mmproj.
+        go.visionType = type == DType::Q4_K || type == DType::Q4_0 ? DType::F16 : type;
         auto cfg = glmConfigFromFolder(hfDir);
         const bool vision = cfg && cfg->hasVision;
         const std::string textPath = out + "/" + (vision ? "glm4v" : "glm4") + "-" + dtype + ".gguf";

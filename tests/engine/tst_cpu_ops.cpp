@@ -466,26 +466,33 @@ private slots:
         }
     }
 
-    // Q8_0 interleaved in groups of 16 rows (the AVX-512 generation layout, interleaveQ8_0): the same values
+    // Q8_0 and Q4_0 interleaved in groups of 16 rows (the AVX-512 generation layout, interleaveBlocks): the same values
     // (every row decodes bit for bit as before), and matmul on every ISA against the double reference on the
     // same int8 activations (1e-5·B, as quantizedBlocksExact): m = 1 (generation), 2-5 (the 4-token tiles and a
     // remainder), 16, 17 and 40 (where the AMX tiles take them, decoding the groups: the plain layout's result bit
     // for bit), one thread and two.
-    void interleavedQ8_0() {
+    void interleavedBlocks_data() {
+        QTest::addColumn<int>("type");
+        QTest::newRow("Q8_0") << int(DType::Q8_0);
+        QTest::newRow("Q4_0") << int(DType::Q4_0);
+    }
+    void interleavedBlocks() {
+        QFETCH(int, type);
+        const DType dtype = DType(type);
         const Shape shapes[] = {{16, 64}, {48, 1088}, {528, 2048}};
         int tileRuns = 0;
         for (const Shape& s : shapes) {
             const std::vector<float> wf = randomVector(s.rows * s.cols, uint32_t(s.cols + 5));
-            auto plain = convertWeight(f32Matrix(wf, s.rows, s.cols), DType::Q8_0);
+            auto plain = convertWeight(f32Matrix(wf, s.rows, s.cols), dtype);
             QVERIFY(plain.ok());
-            QVERIFY(canInterleaveQ8_0(*plain));
+            QVERIFY(canInterleave(*plain));
             WeightMatrix inter = *plain;
-            interleaveQ8_0(inter, false);
+            interleaveBlocks(inter, false);
             QVERIFY(inter.interleaved);
             QVERIFY(inter.data != plain->data);
             QVERIFY(reinterpret_cast<uintptr_t>(inter.data) % 64 == 0);
             QCOMPARE(inter.numBytes(), plain->numBytes());
-            QVERIFY(!canInterleaveQ8_0(inter));  // already
+            QVERIFY(!canInterleave(inter));  // already
             const std::vector<float> a = dequantized(*plain), b = dequantized(inter);
             QVERIFY(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
             for (cpu::Isa isa : m_isas) {
@@ -493,7 +500,7 @@ private slots:
                 for (int threads : {1, 2}) {
                     ThreadPool pool(threads);
                     for (int64_t m : {1, 2, 3, 4, 5, 16, 17, 40, 64, 65}) {
-                        if (cpu::amx::suitsQ8Tiles(inter, m)) {
+                        if (cpu::amx::suitsInt8Tiles(inter, m)) {
                             // AMX-INT8 tiles: the VNNI kernel's int8 activations, integer dots and order of the
                             // float steps, so its result token by token, bit for bit (padding tokens not written).
                             ++tileRuns;
@@ -525,10 +532,10 @@ private slots:
         // Huge pages keep the layout; the shapes the kernel cannot take stay plain.
         {
             const std::vector<float> wf = randomVector(32 * 128, 3);
-            auto q = convertWeight(f32Matrix(wf, 32, 128), DType::Q8_0);
+            auto q = convertWeight(f32Matrix(wf, 32, 128), dtype);
             QVERIFY(q.ok());
             WeightMatrix w = *q;
-            interleaveQ8_0(w, true);
+            interleaveBlocks(w, true);
             QVERIFY(w.interleaved);
             const std::vector<float> before = dequantized(w);
             moveToHugePages(w);
@@ -540,17 +547,17 @@ private slots:
             QVERIFY(QString::fromStdString(part.error().message).contains("interleaved"));
         }
         for (const Shape& s : {Shape{24, 64}, Shape{16, 96}, Shape{16, 32}}) {  // 24 rows; 3 and 1 blocks a row
-            auto q = convertWeight(f32Matrix(randomVector(s.rows * s.cols, 4), s.rows, s.cols), DType::Q8_0);
+            auto q = convertWeight(f32Matrix(randomVector(s.rows * s.cols, 4), s.rows, s.cols), dtype);
             QVERIFY(q.ok());
-            QVERIFY(!canInterleaveQ8_0(*q));
+            QVERIFY(!canInterleave(*q));
             WeightMatrix w = *q;
-            interleaveQ8_0(w, false);
+            interleaveBlocks(w, false);
             QVERIFY(!w.interleaved);
             QCOMPARE(w.data, q->data);
         }
         auto f = convertWeight(f32Matrix(randomVector(16 * 64, 5), 16, 64), DType::F16);
         QVERIFY(f.ok());
-        QVERIFY(!canInterleaveQ8_0(*f));
+        QVERIFY(!canInterleave(*f));
     }
 
     void matmulI8() {

@@ -304,20 +304,33 @@ private slots:
         }
     }
 
-    // Q8_0 text matrices interleaved for the AVX-512 generation kernel (interleaveQ8, as loadGlm sets it on such
-    // a CPU): with the same kernels (the AMX tiles off, so int8 activations everywhere) the same logits as the plain
+    // Q8_0 and Q4_0 text matrices interleaved for the AVX-512 generation kernels (interleaveBlocks, as loadGlm sets
+    // it on such a CPU): with the same kernels (the AMX tiles off, so int8 activations everywhere) the same logits as the plain
     // layout, for a prompt of 5 tokens (the 4-token integer tiles and one more) and the whole 18, within 1e-5 of
     // the largest logit (only the f32 order of the block sums differs), and the same greedy token. With the tiles
     // on, 18 tokens take AMX-INT8 for the interleaved matrices (the decode kernels' int8 activations, bit for bit:
     // tst_cpu_ops) where the plain ones take BF16 tiles (BF16 activations): held to a share of the Q8_0
-    // tolerance, measured 0.0145 of the row's spread.
-    void interleavedQ8KeepsTheLogits() {
-        if (!cpu::interleavesQ8_0()) QSKIP("this CPU's kernels have no interleaved Q8_0 path (AVX-512 VNNI)");
+    // tolerance, measured 0.0145 (Q8_0) and 0.0144 (Q4_0) of the row's spread.
+    void interleavedKeepsTheLogits_data() {
+        QTest::addColumn<QString>("name");
+        QTest::newRow("Q8_0") << "q8_0";
+        QTest::newRow("Q4_0") << "q4_0";
+    }
+    void interleavedKeepsTheLogits() {
+        QFETCH(QString, name);
+        if (!cpu::interleavesBlocks()) QSKIP("this CPU's kernels have no interleaved block path (AVX-512 VNNI)");
+        const std::string file = m_dir + "/glm4-" + name.toStdString() + ".gguf";
+        if (name == "q4_0") {
+            GlmGgufOptions o;
+            o.textType = DType::Q4_0;
+            auto t = writeGlmGguf(m_dir + "/glm4", file, "", o);
+            QVERIFY2(t.ok(), t.ok() ? "" : t.error().message.c_str());
+        }
         GlmLoadOptions plain, inter;
         plain.loadTokenizer = inter.loadTokenizer = false;
-        inter.interleaveQ8 = true;
-        auto a = GlmModel::loadGguf(m_dir + "/glm4-q8_0.gguf", "", plain);
-        auto b = GlmModel::loadGguf(m_dir + "/glm4-q8_0.gguf", "", inter);
+        inter.interleaveBlocks = true;
+        auto a = GlmModel::loadGguf(file, "", plain);
+        auto b = GlmModel::loadGguf(file, "", inter);
         QVERIFY(a.ok() && b.ok());
         QCOMPARE((*a)->interleavedMatrices(), int64_t(0));
         QVERIFY((*b)->interleavedMatrices() >= 5);  // every layer matrix the tiny shapes allow

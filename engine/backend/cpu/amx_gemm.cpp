@@ -87,8 +87,8 @@ bool takesBlocks(DType t) {
 }
 }  // namespace
 
-bool suitsQ8Tiles(const WeightMatrix& w, int64_t m) {
-    return w.interleaved && m >= kMinTokens && m <= kQ8TileMaxTokens && int8Enabled();
+bool suitsInt8Tiles(const WeightMatrix& w, int64_t m) {
+    return w.interleaved && m >= kMinTokens && m <= kInt8TileMaxTokens && int8Enabled();
 }
 
 bool suits(const WeightMatrix& w, int64_t m) {
@@ -370,28 +370,39 @@ void decodeRowBf16(DType dtype, const uint8_t* row, int64_t k0, int64_t k1, uint
     }
 }
 
-// One group of an interleaved Q8_0 matrix (weight_matrix.h, interleaveQ8_0: 16 rows starting at `group`), k
-// [k0, k1), into tile order at dst (row r at r·32, a k step of 32 every 1,024). A block's 8 lines hold 4 quants
-// of each row per line (dword r of line l = values 4l..4l+3 of row r): an 8 × 16 dword transpose brings each
-// row's 32 quants together (unpacks within 128-bit lanes, then one two-source permute per pair of rows). A
-// gather per row (tried first) made Q8_0 prefill 23 % slower than the plain rows.
-constexpr int64_t kInterleavedAhead = 2 * 1088;  // two block pairs: pp64 +15-20 % over the plain rows (4 pairs: less)
+// One group of an interleaved Q8_0 or Q4_0 matrix (weight_matrix.h, interleaveBlocks: 16 rows starting at
+// `group`), k [k0, k1), into tile order at dst (row r at r·32, a k step of 32 every 1,024). A block's 8 lines
+// (Q4_0: its 4 lines' low nibbles, then their high ones, less 8) hold 4 quants of each row per line (dword r of
+// line l = values 4l..4l+3 of row r): an 8 × 16 dword transpose brings each row's 32 quants together (unpacks
+// within 128-bit lanes, then one two-source permute per pair of rows). A gather per row (tried first) made Q8_0
+// prefill 23 % slower than the plain rows.
+constexpr int64_t kInterleavedAhead = 2;  // block pairs: Q8_0 pp64 +15-20 % over the plain rows (4 pairs: less)
 
-void copyInterleavedQ8Tiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t* dst) {
-    const __m512i flip = _mm512_set1_epi8(char(0x80));
+template <bool kQ4>
+void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t* dst) {
+    constexpr int64_t kPair = kQ4 ? 576 : 1088, kBlockLines = kQ4 ? 4 : 8;
+    const __m512i flip = _mm512_set1_epi8(char(0x80)), low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
     const __m512i lanes01 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
     const __m512i lanes23 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
     for (int64_t k = k0; k < k1; k += 32, dst += 1024) {
         const int64_t b = k / 32;
-        const uint8_t* blk = group + b / 2 * 1088;
+        const uint8_t* blk = group + b / 2 * kPair;
         const int h = int(b % 2);
-        const uint8_t* q = blk + 64 + 512 * h;
+        const uint8_t* q = blk + 64 + 64 * kBlockLines * h;
         // The group's bytes are one stream across the k chunks: fetch ahead of it (without this, a quarter of
         // the decode waited on these loads at 16-64 tokens).
-        for (int l = 0; l < 9; ++l)
-            _mm_prefetch(reinterpret_cast<const char*>(q + kInterleavedAhead + 64 * l), _MM_HINT_T0);
+        for (int l = 0; l <= kBlockLines; ++l)
+            _mm_prefetch(reinterpret_cast<const char*>(q + kInterleavedAhead * kPair + 64 * l), _MM_HINT_T0);
         __m512i L[8];
-        for (int l = 0; l < 8; ++l) L[l] = _mm512_xor_si512(_mm512_loadu_si512(q + 64 * l), flip);
+        if constexpr (kQ4) {
+            for (int l = 0; l < 4; ++l) {
+                const __m512i v = _mm512_loadu_si512(q + 64 * l);
+                L[l] = _mm512_sub_epi8(_mm512_and_si512(v, low4), eight);
+                L[l + 4] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), eight);
+            }
+        } else {
+            for (int l = 0; l < 8; ++l) L[l] = _mm512_xor_si512(_mm512_loadu_si512(q + 64 * l), flip);
+        }
         __m512i T[2][4];  // T[half][j], lane i: lines 4·half..4·half+3 of row 4i + j
         for (int hf = 0; hf < 2; ++hf) {
             const __m512i a = _mm512_unpacklo_epi32(L[4 * hf], L[4 * hf + 1]);
@@ -423,7 +434,10 @@ void copyWeightTilesBlocks(const WeightMatrix& w, int64_t r0, int ra, int64_t k0
     alignas(64) float scratch[kChunkMax];
     const int64_t rb = w.rowBytes();
     if (w.interleaved) {  // r0 is a multiple of 16: whole groups
-        for (int a = 0; a < ra; ++a) copyInterleavedQ8Tiles(w.data + (r0 + 16 * a) * rb, k0, k1, dst + a * 512);
+        for (int a = 0; a < ra; ++a) {
+            if (w.dtype == DType::Q4_0) copyInterleavedTiles<true>(w.data + (r0 + 16 * a) * rb, k0, k1, dst + a * 512);
+            else copyInterleavedTiles<false>(w.data + (r0 + 16 * a) * rb, k0, k1, dst + a * 512);
+        }
         return;
     }
     for (int a = 0; a < ra; ++a)
@@ -577,14 +591,16 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
 
 namespace {
 
-// Interleaved Q8_0 on AMX-INT8 tiles. A block's 8 lines are, as they are stored, the B operand of a K = 32 int8
-// product (line l = row byte-quads for values 4l..4l+3, unsigned q + 128), and 16 tokens' int8 activations of
-// the block (cpu_ops' quantizeActs, repacked 512 bytes a block: QuantizedActs::tiles) its A operand: one product per
-// block gives the 16 × 16 int32 dots the VNNI kernel builds from 8 vpdpbusd per token. Per block the int32
-// tile goes through memory into the f32 accumulators as the VNNI kernel does it (+8·bias for the +128, times
-// the rows' scales times the token's), so the result is the same, bit for bit. The products of the next block
-// pair are issued before this pair's results are scaled, into the other two C tiles. No weight is converted:
-// at 16-64 tokens the BF16 tiles spent most of their time turning quants into BF16.
+// Interleaved Q8_0 and Q4_0 on AMX-INT8 tiles. A Q8_0 block's 8 lines are, as they are stored, the B operand of a
+// K = 32 int8 product (line l = row byte-quads for values 4l..4l+3, unsigned q + 128); a Q4_0 block's 4 lines
+// become those 8 (low nibbles, then high ones: unsigned q, value q - 8) through an AND and a shift into a 1 KB
+// buffer per block pair. 16 tokens' int8 activations of the block (cpu_ops' quantizeActs, repacked 512 bytes a
+// block: QuantizedActs::tiles) are its A operand: one product per block gives the 16 × 16 int32 dots the VNNI
+// kernel builds from 8 vpdpbusd per token. Per block the int32 tile goes through memory into the f32 accumulators
+// as the VNNI kernel does it (+ the offset's correction, times the rows' scales times the token's), so the result
+// is the same, bit for bit. The products of the next block pair are issued before this pair's results are scaled,
+// into the other two C tiles. No weight is converted to BF16: at 16-64 tokens the BF16 tiles spent most of their
+// time turning quants into BF16.
 void configureInt8Tiles() {
     TileConfig cfg;
     for (int t = 0; t < 4; ++t) {  // C: 16 tokens × 16 rows of int32
@@ -602,73 +618,96 @@ void configureInt8Tiles() {
     _tile_loadconfig(&cfg);
 }
 
-// The products of one block pair (weights at blk, the 16 tokens' activations at xq) into C tiles 0-1 (C0 = 0)
-// or 2-3 (C0 = 2), stored to out[2][16][16].
+// The products of one block pair (B operands at b0 and b1, the 16 tokens' activations at xq) into C tiles 0-1
+// (C0 = 0) or 2-3 (C0 = 2), stored to out[2][16][16].
 // (The tile intrinsics take literal register numbers.)
-#define WB_Q8_PAIR_PRODUCTS(CA, CB)        \
+#define WB_INT8_PAIR_PRODUCTS(CA, CB)      \
     _tile_zero(CA);                        \
     _tile_zero(CB);                        \
     _tile_loadd(4, xq, 32);                \
     _tile_loadd(5, xq + 512, 32);          \
-    _tile_loadd(6, blk + 64, 64);          \
-    _tile_loadd(7, blk + 576, 64);         \
+    _tile_loadd(6, b0, 64);                \
+    _tile_loadd(7, b1, 64);                \
     _tile_dpbsud(CA, 4, 6);                \
     _tile_dpbsud(CB, 5, 7);                \
     _tile_stored(CA, out[0], 64);          \
     _tile_stored(CB, out[1], 64)
 template <int C0>
-inline void q8PairProducts(const uint8_t* blk, const int8_t* xq, int32_t (*out)[16][16]) {
+inline void int8PairProducts(const uint8_t* b0, const uint8_t* b1, const int8_t* xq, int32_t (*out)[16][16]) {
     if constexpr (C0 == 0) {
-        WB_Q8_PAIR_PRODUCTS(0, 1);
+        WB_INT8_PAIR_PRODUCTS(0, 1);
     } else {
-        WB_Q8_PAIR_PRODUCTS(2, 3);
+        WB_INT8_PAIR_PRODUCTS(2, 3);
     }
 }
-#undef WB_Q8_PAIR_PRODUCTS
+#undef WB_INT8_PAIR_PRODUCTS
 
-}  // namespace
+// A block pair's B operands: Q8_0's stored lines, or Q4_0's nibbles split into `buf` (2 × 512 bytes).
+template <bool kQ4>
+inline const uint8_t* pairOperands(const uint8_t* blk, uint8_t* buf) {
+    if constexpr (!kQ4) {
+        return blk + 64;
+    } else {
+        const __m512i low4 = _mm512_set1_epi8(0x0F);
+        for (int l = 0; l < 8; ++l) {  // block l / 4, line l % 4
+            const __m512i v = _mm512_loadu_si512(blk + 64 + 64 * l);
+            uint8_t* o = buf + 512 * (l / 4) + 64 * (l % 4);
+            _mm512_store_si512(o, _mm512_and_si512(v, low4));
+            _mm512_store_si512(o + 256, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+        }
+        return buf;
+    }
+}
 
-void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+template <bool kQ4>
+void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+    constexpr int64_t kPair = kQ4 ? 576 : 1088;
+    constexpr int kPairLines = int(kPair / 64);
     const WeightMatrix& w = *job.w;
     const detail::QuantizedActs& qa = job.qa;
     const int64_t rb = w.rowBytes(), pairs = w.cols / 64, ldy = w.rows;
     configureInt8Tiles();
     alignas(64) int32_t prod[2][2][16][16];  // [pair parity][block of the pair][token][row]
+    alignas(64) uint8_t split[2][1024];      // Q4_0: [pair parity] the pair's B operands
     for (int64_t r = r0; r < r1; r += 16) {
         const uint8_t* g = w.data + r * rb;
         for (int64_t t0 = 0; t0 < job.m; t0 += 16) {  // qa.tiles holds whole groups of 16 tokens (padding zero)
             const int8_t* xq = qa.tiles + t0 * qa.ldq;  // block b's A tile at xq + 512·b
             __m512 acc[16];
             for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
-            q8PairProducts<0>(g, xq, prod[0]);
+            {
+                const uint8_t* b = pairOperands<kQ4>(g, split[0]);
+                int8PairProducts<0>(b, b + 512, xq, prod[0]);
+            }
             for (int64_t p = 0; p < pairs; ++p) {
-                const uint8_t* blk = g + p * 1088;
+                const uint8_t* blk = g + p * kPair;
                 if (p + 1 < pairs) {
                     // The group's first pass streams it from memory: fetch 4 KiB ahead. Later passes (more token
                     // groups) find it in L2: fetch the pair after next into L1, and its activations always (the
                     // tile loads wait on L2, in series with the products: 3-7 % at 16 and 128 tokens).
                     if (t0 == 0)
-                        for (int l = 0; l < 17; ++l)
+                        for (int l = 0; l < kPairLines; ++l)
                             _mm_prefetch(reinterpret_cast<const char*>(blk + 4096 + 64 * l), _MM_HINT_T0);
                     else
-                        for (int l = 0; l < 17; ++l)
-                            _mm_prefetch(reinterpret_cast<const char*>(blk + 2 * 1088 + 64 * l), _MM_HINT_T0);
+                        for (int l = 0; l < kPairLines; ++l)
+                            _mm_prefetch(reinterpret_cast<const char*>(blk + 2 * kPair + 64 * l), _MM_HINT_T0);
                     for (int l = 0; l < 16; ++l)
                         _mm_prefetch(reinterpret_cast<const char*>(xq + (p + 2) * 1024 + 64 * l), _MM_HINT_T0);
-                    if (p % 2 == 0) q8PairProducts<2>(blk + 1088, xq + (p + 1) * 1024, prod[1]);
-                    else q8PairProducts<0>(blk + 1088, xq + (p + 1) * 1024, prod[0]);
+                    const uint8_t* b = pairOperands<kQ4>(blk + kPair, split[(p + 1) % 2]);
+                    if (p % 2 == 0) int8PairProducts<2>(b, b + 512, xq + (p + 1) * 1024, prod[1]);
+                    else int8PairProducts<0>(b, b + 512, xq + (p + 1) * 1024, prod[0]);
                 }
                 const int32_t(*c)[16][16] = prod[p % 2];
                 for (int h = 0; h < 2; ++h) {
-                    const int64_t at = (t0 / 16 * qa.ldb + 2 * p + h) * 16;  // the block's 16 tokens' d and 8·bias
+                    const int64_t at = (t0 / 16 * qa.ldb + 2 * p + h) * 16;  // the block's 16 tokens' d and offset
                     const float* d = qa.tileD + at;
-                    const int32_t* bias8 = qa.tileBias8 + at;
+                    const int32_t* bias = qa.tileBias + at;
                     const __m512 scale =
                             _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * h)));
-                    // Per token: the dots less the +128's share, to f32, times the rows' scales times the token's
-                    // (both broadcasts straight from memory: 4 vector operations).
+                    // Per token: the dots corrected for the stored offset, to f32, times the rows' scales times the
+                    // token's (both broadcasts straight from memory: 4 vector operations).
                     for (int t = 0; t < 16; ++t) {
-                        const __m512i dots = _mm512_add_epi32(_mm512_load_si512(c[h][t]), _mm512_set1_epi32(bias8[t]));
+                        const __m512i dots = _mm512_add_epi32(_mm512_load_si512(c[h][t]), _mm512_set1_epi32(bias[t]));
                         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(scale, _mm512_set1_ps(d[t])),
                                                  acc[t]);
                     }
@@ -679,6 +718,11 @@ void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     }
     _tile_release();
 }
+
+}  // namespace
+
+void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) { matmulX16Tiles<false>(job, r0, r1); }
+void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) { matmulX16Tiles<true>(job, r0, r1); }
 
 namespace {
 
@@ -952,6 +996,7 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
 
 void matmulBf16(const WeightMatrix&, const float*, int64_t, float*, ThreadPool&) { std::abort(); }
 void matmulQ8_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
+void matmulQ4_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void attentionBf16(const float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
                    float*, int64_t, ThreadPool&) {
     std::abort();

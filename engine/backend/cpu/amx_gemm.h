@@ -32,19 +32,22 @@ constexpr int64_t kMinTokens = 16;
 
 /// AMX-INT8 is present too (and enabled()).
 bool int8Enabled();
-/// Most tokens for which interleaved Q8_0 takes the int8 tiles (matmulQ8_0x16Tiles). Against decoding the
+/// Most tokens for which interleaved matrices take the int8 tiles (matmulQ8_0x16Tiles). Against decoding the
 /// quants for the BF16 tiles (4-layer Llama at 4,096 x 13,696, 2 threads): +37-48 % at 16 tokens, +27 % at
 /// 24-32, +19 % at 48, +4-10 % at 64, behind from 80 (every tile product's int32 result is scaled into f32 on the
 /// vector units, 4 operations per token and row group, where the BF16 tiles' conversion is shared by all the
 /// token groups).
-constexpr int64_t kQ8TileMaxTokens = 64;
-/// Whether matmulQ8_0x16Tiles takes this matrix and token count: interleaved Q8_0 (weight_matrix.h),
-/// kMinTokens <= m <= kQ8TileMaxTokens, int8Enabled().
-bool suitsQ8Tiles(const WeightMatrix& w, int64_t m);
+constexpr int64_t kInt8TileMaxTokens = 64;
+/// Whether matmulQ8_0x16Tiles / matmulQ4_0x16Tiles take this matrix and token count: interleaved Q8_0 or Q4_0
+/// (weight_matrix.h),
+/// kMinTokens <= m <= kInt8TileMaxTokens, int8Enabled().
+bool suitsInt8Tiles(const WeightMatrix& w, int64_t m);
 /// Output rows [r0, r1) (multiples of 16) of an interleaved Q8_0 matrix against job.qa, cpu_ops' int8
-/// activations per 32-block in tile order (QuantizedActs::tiles, tileD, tileBias8), on AMX-INT8 tiles: the
+/// activations per 32-block in tile order (QuantizedActs::tiles, tileD, tileBias), on AMX-INT8 tiles: the
 /// same result as the VNNI kernel's, bit for bit. Each calling thread configures its tiles.
 void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
+/// The same for an interleaved Q4_0 matrix (each block's nibbles split into the 8 lines of the Q8_0 form).
+void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 
 /// Whether matmulBf16 takes this matrix and token count: BF16, I8 (per-row int8), F16 or a block type (Q8_0,
 /// Q4_0, Q5_0, Q4_K, Q6_K), rows a multiple of 16, cols of 32, m >= kMinTokens, and enabled().

@@ -74,7 +74,7 @@ struct ActScratch {
     std::vector<int32_t> bias16;
     std::vector<int8_t> tiles;
     std::vector<float> tileD;
-    std::vector<int32_t> tileBias8;
+    std::vector<int32_t> tileBias;
 };
 
 bool usesQuantizedActs(DType t) {
@@ -82,8 +82,8 @@ bool usesQuantizedActs(DType t) {
            t == DType::Q6_K;
 }
 
-// Interleaved Q8_0 on an ISA without its kernel (tests force scalar / AVX2): each row decoded to f32, against the
-// same int8 activations as the integer kernels (so every ISA computes the same products).
+// Interleaved Q8_0 or Q4_0 on an ISA without its kernel (tests force scalar / AVX2): each row decoded to f32,
+// against the same int8 activations as the integer kernels (so every ISA computes the same products).
 void matmulInterleavedFallback(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     const WeightMatrix& w = *job.w;
     thread_local std::vector<float> row;
@@ -105,14 +105,14 @@ void matmulInterleavedFallback(const detail::MatmulJob& job, int64_t r0, int64_t
 
 }  // namespace
 
-bool interleavesQ8_0() {
+bool interleavesBlocks() {
     // WB_CPU_INTERLEAVE=0 keeps the plain layout (to compare the two kernels in one build).
     static const bool allowed = [] {
         const char* e = std::getenv("WB_CPU_INTERLEAVE");
         const std::string_view v = e ? e : "";
         return !(v == "0" || v == "off" || v == "false" || v == "no");
     }();
-    return allowed && kernels().matmulQ8_0x16 != nullptr;
+    return allowed && kernels().matmulQ8_0x16 != nullptr && kernels().matmulQ4_0x16 != nullptr;
 }
 
 Isa detectedIsa() {
@@ -146,8 +146,8 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
     if (m <= 0 || w.rows <= 0) return;
     // BF16 weights and many tokens (prefill, the vision tower, attention's products): AMX tiles where present.
     // Interleaved Q8_0 at 16-64 tokens: its int8 quants straight into AMX-INT8 tiles (below, a row-range kernel).
-    const bool q8Tiles = amx::suitsQ8Tiles(w, m);
-    if (!q8Tiles && amx::suits(w, m)) {
+    const bool int8Tiles = amx::suitsInt8Tiles(w, m);
+    if (!int8Tiles && amx::suits(w, m)) {
         amx::matmulBf16(w, x, m, y, pool);
         return;
     }
@@ -171,8 +171,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         case DType::Q6_K: fn = k.matmulQ6_K; break;
         default: fn = k.matmulPanel; break;
     }
-    if (w.interleaved)
-        fn = q8Tiles ? amx::matmulQ8_0x16Tiles : k.matmulQ8_0x16 ? k.matmulQ8_0x16 : matmulInterleavedFallback;
+    if (w.interleaved) {
+        const bool q4 = w.dtype == DType::Q4_0;
+        if (int8Tiles) fn = q4 ? amx::matmulQ4_0x16Tiles : amx::matmulQ8_0x16Tiles;
+        else fn = q4 ? k.matmulQ4_0x16 : k.matmulQ8_0x16;
+        if (!fn) fn = matmulInterleavedFallback;
+    }
 
     const int nThreads = pool.size();
     if (!fn) fn = k.matmulPanel;
@@ -195,13 +199,13 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         } else {
             k.quantizeActs(x, m, w.cols, s.q.data(), s.d.data(), s.bias.data(), ldq, ldb);
         }
-        if (q8Tiles) {  // each block's 16 × 32 bytes in a row (row-major, an A tile touched 16 cache lines)
+        if (int8Tiles) {  // each block's 16 × 32 bytes in a row (row-major, an A tile touched 16 cache lines)
             // Whole groups of 16 tokens: the last one's missing tokens are zeros (never stored back).
             const int64_t rows = (m + 15) / 16 * 16;
             if (int64_t(s.tiles.size()) < rows * ldq) s.tiles.resize(size_t(rows * ldq));
             if (int64_t(s.tileD.size()) < rows * ldb) {
                 s.tileD.resize(size_t(rows * ldb));
-                s.tileBias8.resize(size_t(rows * ldb));
+                s.tileBias.resize(size_t(rows * ldb));
             }
             for (int64_t g = 0; g < rows / 16; ++g)
                 for (int64_t t = 0; t < 16; ++t)
@@ -212,11 +216,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
                         if (real) std::memcpy(dst, s.q.data() + from * 32, 32);
                         else std::memset(dst, 0, 32);
                         s.tileD[size_t(to)] = real ? s.d[size_t(from)] : 0.0f;
-                        s.tileBias8[size_t(to)] = real ? 8 * s.bias[size_t(from)] : 0;
+                        const int32_t bias = s.bias[size_t(from)];
+                        s.tileBias[size_t(to)] = !real ? 0 : w.dtype == DType::Q4_0 ? bias / 2 : 8 * bias;
                     }
             job.qa.tiles = s.tiles.data();
             job.qa.tileD = s.tileD.data();
-            job.qa.tileBias8 = s.tileBias8.data();
+            job.qa.tileBias = s.tileBias.data();
         }
         // O(m·cols) scalar passes: small next to the O(rows·m·cols) matmul even at m = 1.
         if (w.dtype == DType::Q4_K) {

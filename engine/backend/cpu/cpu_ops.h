@@ -19,12 +19,12 @@ Isa setIsa(Isa isa);
 /// The ISA whose kernels run now (detectedIsa() until setIsa is called).
 Isa activeIsa();
 
-/// Whether the active kernels run interleaved Q8_0 matrices (interleaveQ8_0) natively: AVX-512 VNNI. Loaders
-/// interleave only then; any ISA still computes them (rows decoded, slowly).
-bool interleavesQ8_0();
+/// Whether the active kernels run interleaved Q8_0 and Q4_0 matrices (interleaveBlocks) natively: AVX-512 VNNI.
+/// Loaders interleave only then; any ISA still computes them (rows decoded, slowly).
+bool interleavesBlocks();
 
 /// y[m, w.rows] = x[m, w.cols] · Wᵀ. x and y are row-major f32. Threads split the output rows (and for
-/// large m, tiles of rows × tokens). Supports every dtype of WeightMatrix, interleaved Q8_0 included.
+/// large m, tiles of rows × tokens). Supports every dtype of WeightMatrix, interleaved ones included.
 void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool);
 
 /// out = x / rms(x) * weight, over rows of n (m rows). out may alias x.

@@ -397,11 +397,12 @@ struct I8Tile {
     }
 };
 
-// Interleaved Q8_0 (weight_matrix.h, interleaveQ8_0): the 16 rows of one group against RN tokens. Per 64-byte
-// line one load and one vpdpbusd per token (the 4 activation bytes it needs broadcast to every row's lane), two
-// int32 chains per token to cover vpdpbusd's latency; per block one int->float conversion and one FMA with the
-// 16 rows' scales times the token's. The int32 lanes start at 8·bias = -128·Σq, which cancels the +128 of the
-// stored quants over the block's 32 values.
+// Interleaved Q8_0 and Q4_0 (weight_matrix.h, interleaveBlocks): the 16 rows of one group against RN tokens. Per
+// 64-byte line one load and one vpdpbusd per token (the 4 activation bytes it needs broadcast to every row's lane),
+// two int32 chains per token to cover vpdpbusd's latency; per block one int->float conversion and one FMA with the
+// 16 rows' scales times the token's. Q8_0's int32 lanes start at 8·bias = -128·Σq, which cancels the +128 of the
+// stored quants over the block's 32 values; Q4_0's lines are split into their low and high nibbles (an AND and a
+// shift, shared by the tokens) and its lanes start at bias/2 = -8·Σq, the -8 of its values.
 constexpr int64_t kGroupPrefetchBytes = 4096;  // 4 KiB measured 1-3 % over 8 KiB in the streaming test
 
 inline int32_t loadI32(const int8_t* p) {
@@ -410,16 +411,18 @@ inline int32_t loadI32(const int8_t* p) {
     return v;
 }
 
-template <int RN>
-void tileQ8x16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t, float* y, int64_t ldy) {
+template <bool kQ4, int RN>
+void tileX16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t, float* y, int64_t ldy) {
+    constexpr int64_t kPair = kQ4 ? 576 : 1088;
     __m512 acc[RN];
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) acc[j] = _mm512_setzero_ps();
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int64_t p = 0; p < pairs; ++p) {
-        const uint8_t* blk = g + p * 1088;
+        const uint8_t* blk = g + p * kPair;
         if constexpr (RN == 1) {
 #pragma GCC unroll 17
-            for (int l = 0; l < 17; ++l)
+            for (int l = 0; l < int(kPair / 64); ++l)
                 _mm_prefetch(reinterpret_cast<const char*>(blk + kGroupPrefetchBytes + 64 * l), kGemvHint);
         }
         const __m512 scale[2] = {_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk))),
@@ -427,22 +430,37 @@ void tileQ8x16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
             const int64_t b = 2 * p + h;
-            const uint8_t* q = blk + 64 + 512 * h;
             __m512i i0[RN], i1[RN];
             const int8_t* x[RN];
 #pragma GCC unroll 4
             for (int j = 0; j < RN; ++j) {
-                i0[j] = _mm512_set1_epi32(8 * qa.bias[(t + j) * qa.ldb + b]);
+                const int32_t bias = qa.bias[(t + j) * qa.ldb + b];
+                i0[j] = _mm512_set1_epi32(kQ4 ? bias / 2 : 8 * bias);
                 i1[j] = _mm512_setzero_si512();
                 x[j] = qa.q + (t + j) * qa.ldq + b * 32;
             }
+            if constexpr (kQ4) {
+                const uint8_t* q = blk + 64 + 256 * h;
 #pragma GCC unroll 4
-            for (int l = 0; l < 8; l += 2) {
-                const __m512i w0 = _mm512_loadu_si512(q + 64 * l), w1 = _mm512_loadu_si512(q + 64 * l + 64);
+                for (int l = 0; l < 4; ++l) {
+                    const __m512i v = _mm512_loadu_si512(q + 64 * l);
+                    const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
 #pragma GCC unroll 4
-                for (int j = 0; j < RN; ++j) {
-                    i0[j] = _mm512_dpbusd_epi32(i0[j], w0, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
-                    i1[j] = _mm512_dpbusd_epi32(i1[j], w1, _mm512_set1_epi32(loadI32(x[j] + 4 * l + 4)));
+                    for (int j = 0; j < RN; ++j) {
+                        i0[j] = _mm512_dpbusd_epi32(i0[j], lo, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
+                        i1[j] = _mm512_dpbusd_epi32(i1[j], hi, _mm512_set1_epi32(loadI32(x[j] + 16 + 4 * l)));
+                    }
+                }
+            } else {
+                const uint8_t* q = blk + 64 + 512 * h;
+#pragma GCC unroll 4
+                for (int l = 0; l < 8; l += 2) {
+                    const __m512i w0 = _mm512_loadu_si512(q + 64 * l), w1 = _mm512_loadu_si512(q + 64 * l + 64);
+#pragma GCC unroll 4
+                    for (int j = 0; j < RN; ++j) {
+                        i0[j] = _mm512_dpbusd_epi32(i0[j], w0, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
+                        i1[j] = _mm512_dpbusd_epi32(i1[j], w1, _mm512_set1_epi32(loadI32(x[j] + 4 * l + 4)));
+                    }
                 }
             }
 #pragma GCC unroll 4
@@ -456,8 +474,9 @@ void tileQ8x16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t
 }
 
 // Whole groups: r0 and r1 are multiples of 16 (the matrix's rows are). Tokens 4 at a time; a group's bytes (16
-// rows, 233 KB at 13,696 columns) stay in L2 between the token tiles.
-void matmulQ8_0x16(const MatmulJob& job, int64_t r0, int64_t r1) {
+// rows, 233 KB of Q8_0 at 13,696 columns) stay in L2 between the token tiles.
+template <bool kQ4>
+void matmulX16(const MatmulJob& job, int64_t r0, int64_t r1) {
     const WeightMatrix& w = *job.w;
     const int64_t rb = w.rowBytes(), pairs = w.cols / 64, ldy = w.rows;
     for (int64_t r = r0; r < r1; r += 16) {
@@ -465,14 +484,17 @@ void matmulQ8_0x16(const MatmulJob& job, int64_t r0, int64_t r1) {
         for (int64_t t = 0; t < job.m; t += 4) {
             float* y = job.y + t * ldy + r;
             switch (std::min<int64_t>(4, job.m - t)) {
-                case 1: tileQ8x16<1>(g, pairs, job.qa, t, y, ldy); break;
-                case 2: tileQ8x16<2>(g, pairs, job.qa, t, y, ldy); break;
-                case 3: tileQ8x16<3>(g, pairs, job.qa, t, y, ldy); break;
-                default: tileQ8x16<4>(g, pairs, job.qa, t, y, ldy); break;
+                case 1: tileX16<kQ4, 1>(g, pairs, job.qa, t, y, ldy); break;
+                case 2: tileX16<kQ4, 2>(g, pairs, job.qa, t, y, ldy); break;
+                case 3: tileX16<kQ4, 3>(g, pairs, job.qa, t, y, ldy); break;
+                default: tileX16<kQ4, 4>(g, pairs, job.qa, t, y, ldy); break;
             }
         }
     }
 }
+
+void matmulQ8_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<false>(job, r0, r1); }
+void matmulQ4_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<true>(job, r0, r1); }
 
 void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1, job.w->rowBytes()); }
 void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1, job.w->rowBytes()); }
@@ -924,6 +946,7 @@ const KernelTable& avx512Kernels() {
         t.matmulBF16 = matmulFloat<LoadBF16>;
         t.matmulQ8_0 = matmulQ8_0;
         t.matmulQ8_0x16 = matmulQ8_0x16;
+        t.matmulQ4_0x16 = matmulQ4_0x16;
         t.matmulI8 = matmulI8;
         t.matmulQ4_0 = matmulQ4_0;
         t.matmulQ5_0 = matmulQ5_0;

@@ -481,14 +481,14 @@ void moveToHugePages(WeightMatrix& w) {
     w.keepAlive = std::move(buf);
 }
 
-bool canInterleaveQ8_0(const WeightMatrix& w) {
-    return w.dtype == DType::Q8_0 && !w.interleaved && w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 &&
-           w.cols % 64 == 0;
+bool canInterleave(const WeightMatrix& w) {
+    return (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) && !w.interleaved && w.rows > 0 && w.rows % 16 == 0 &&
+           w.cols > 0 && w.cols % 64 == 0;
 }
 
-void interleaveQ8_0(WeightMatrix& w, bool hugePages) {
-    if (!canInterleaveQ8_0(w)) return;
-    const int64_t rb = w.rowBytes();  // 34 bytes a block: 16 rows of a pair of blocks are 16 · 68 = 1,088 bytes
+void interleaveBlocks(WeightMatrix& w, bool hugePages) {
+    if (!canInterleave(w)) return;
+    const int64_t rb = w.rowBytes();  // 16 rows of a pair of blocks: 16 · 68 = 1,088 bytes (Q8_0), 16 · 36 (Q4_0)
     const int64_t bytes = w.rows * rb;
     std::shared_ptr<void> keep;
     uint8_t* dst = nullptr;
@@ -504,20 +504,23 @@ void interleaveQ8_0(WeightMatrix& w, bool hugePages) {
         dst = v->data() + (64 - reinterpret_cast<uintptr_t>(v->data()) % 64) % 64;
         keep = std::move(v);
     }
-    const int64_t pairs = w.cols / 64;
+    const int64_t pairs = w.cols / 64, pb = interleavedPairBytes(w.dtype);
+    const bool q4 = w.dtype == DType::Q4_0;
     for (int64_t g = 0; g < w.rows / 16; ++g) {
         const uint8_t* src = w.data + g * 16 * rb;
         uint8_t* out = dst + g * 16 * rb;
-        for (int64_t p = 0; p < pairs; ++p, out += 1088) {
+        for (int64_t p = 0; p < pairs; ++p, out += pb) {
             for (int i = 0; i < 16; ++i) {
-                const uint8_t* row = src + i * rb + p * 68;
-                std::memcpy(out + 2 * i, row, 2);
-                std::memcpy(out + 32 + 2 * i, row + 34, 2);
-                for (int j = 0; j < 16; ++j) {
-                    uint32_t q;
-                    std::memcpy(&q, row + (j < 8 ? 2 + 4 * j : 36 + 4 * (j - 8)), 4);
-                    q ^= 0x80808080u;
-                    std::memcpy(out + 64 + 64 * j + 4 * i, &q, 4);
+                const uint8_t* row = src + i * rb + p * 2 * (q4 ? 18 : 34);
+                for (int h = 0; h < 2; ++h) {
+                    const uint8_t* block = row + h * (q4 ? 18 : 34);
+                    std::memcpy(out + 32 * h + 2 * i, block, 2);
+                    for (int j = 0; j < (q4 ? 4 : 8); ++j) {
+                        uint32_t q;
+                        std::memcpy(&q, block + 2 + 4 * j, 4);
+                        if (!q4) q ^= 0x80808080u;
+                        std::memcpy(out + 64 + (q4 ? 256 : 512) * h + 64 * j + 4 * i, &q, 4);
+                    }
                 }
             }
         }
@@ -538,16 +541,26 @@ void dequantizeMatrixRow(const WeightMatrix& w, int64_t r, float* dst) {
     }
     const uint8_t* g = w.data + r / 16 * 16 * rb;
     const int i = int(r % 16);
+    const int64_t pb = interleavedPairBytes(w.dtype);
     for (int64_t p = 0; p < w.cols / 64; ++p) {
-        const uint8_t* blk = g + p * 1088;
+        const uint8_t* blk = g + p * pb;
         for (int h = 0; h < 2; ++h) {
             uint16_t bits;
             std::memcpy(&bits, blk + 32 * h + 2 * i, 2);
             const float d = fp16ToFp32(bits);
+            float* out = dst + p * 64 + h * 32;
+            if (w.dtype == DType::Q4_0) {
+                for (int j = 0; j < 4; ++j)
+                    for (int b = 0; b < 4; ++b) {
+                        const uint8_t q = blk[64 + 256 * h + 64 * j + 4 * i + b];
+                        out[4 * j + b] = d * float(int(q & 15) - 8);
+                        out[16 + 4 * j + b] = d * float(int(q >> 4) - 8);
+                    }
+                continue;
+            }
             for (int j = 0; j < 8; ++j)
                 for (int b = 0; b < 4; ++b)
-                    dst[p * 64 + h * 32 + 4 * j + b] =
-                            d * float(int8_t(uint8_t(blk[64 + 64 * (8 * h + j) + 4 * i + b] ^ 0x80u)));
+                    out[4 * j + b] = d * float(int8_t(uint8_t(blk[64 + 512 * h + 64 * j + 4 * i + b] ^ 0x80u)));
         }
     }
 }
@@ -556,7 +569,8 @@ Result<WeightMatrix> sliceWeight(const WeightMatrix& w, int64_t rowBegin, int64_
                                  int64_t colEnd) {
     const int64_t block = dtypeBlockSize(w.dtype);
     if (w.interleaved)
-        return makeError(w.name + ": an interleaved Q8_0 matrix (one CPU device's layout) cannot be split");
+        return makeError(w.name + ": an interleaved " + std::string(dtypeName(w.dtype)) +
+                         " matrix (one CPU device's layout) cannot be split");
     if (rowBegin < 0 || rowEnd > w.rows || rowBegin >= rowEnd || colBegin < 0 || colEnd > w.cols || colBegin >= colEnd)
         return makeError("slice [" + std::to_string(rowBegin) + ", " + std::to_string(rowEnd) + ") x [" +
                          std::to_string(colBegin) + ", " + std::to_string(colEnd) + ") is outside the " +

@@ -24,9 +24,9 @@ struct WeightMatrix {
     std::shared_ptr<void> keepAlive;    // keeps mapped file or owned buffer alive
     std::vector<uint8_t> owned;         // set when converted at load time
     std::vector<float> ownedScales;
-    /// Q8_0 only: the rows are interleaved in groups of 16 for the AVX-512 VNNI kernel (see interleaveQ8_0), not
-    /// stored one after another. Group g still occupies the bytes of rows 16g..16g+15, so numBytes() holds, but a
-    /// row is no longer a contiguous run: read one through dequantizeMatrixRow.
+    /// Q8_0 and Q4_0 only: the rows are interleaved in groups of 16 for the AVX-512 VNNI kernels (see
+    /// interleaveBlocks), not stored one after another. Group g still occupies the bytes of rows 16g..16g+15, so
+    /// numBytes() holds, but a row is no longer a contiguous run: read one through dequantizeMatrixRow.
     bool interleaved = false;
 
     int64_t rowBytes() const { return dtypeRowBytes(dtype, cols); }
@@ -51,18 +51,27 @@ void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n);
 /// when the memory cannot be had.
 void moveToHugePages(WeightMatrix& w);
 
-/// Whether interleaveQ8_0 applies: Q8_0, rows a multiple of 16, an even number of 32-blocks per row.
-bool canInterleaveQ8_0(const WeightMatrix& w);
+/// Whether interleaveBlocks applies: Q8_0 or Q4_0, not interleaved yet, rows a multiple of 16, an even number of
+/// 32-blocks per row.
+bool canInterleave(const WeightMatrix& w);
 
-/// Rewrites a Q8_0 matrix (canInterleaveQ8_0) in the layout of the AVX-512 generation kernel, in new memory (huge
-/// pages when `hugePages`, like moveToHugePages; the old storage is released). Per group of 16 rows and per pair
-/// of 32-blocks (64 values), 1,088 bytes: the 16 rows' f16 scales of the first block, then of the second (64
-/// bytes), then 16 lines of 64 bytes, line j holding values 4j..4j+3 of the pair for each of the 16 rows (row i
-/// at bytes 4i..4i+3), each quant stored + 128 as an unsigned byte. One 64-byte load and one vpdpbusd against a
-/// broadcast activation dword then serve 16 rows, where the row-at-a-time kernel spends about 20 instructions
-/// per 64 values of one row. Same bytes as the plain layout (16·34 per pair); a matrix that only the CPU's
-/// matmul reads (never an embedding table: rows are gathered by token). sliceWeight refuses the result.
-void interleaveQ8_0(WeightMatrix& w, bool hugePages);
+/// Bytes of one group of 16 rows × one pair of 32-blocks in the interleaved layout: 1,088 for Q8_0, 576 for Q4_0.
+constexpr int64_t interleavedPairBytes(DType t) { return t == DType::Q4_0 ? 576 : 1088; }
+
+/// Rewrites a Q8_0 or Q4_0 matrix (canInterleave) in the layout of the AVX-512 generation kernels, in new memory
+/// (huge pages when `hugePages`, like moveToHugePages; the old storage is released). Per group of 16 rows and per
+/// pair of 32-blocks (64 values): the 16 rows' f16 scales of the first block, then of the second (64 bytes), then
+/// the quants in 64-byte lines, each holding 4 values of every one of the 16 rows (row i at bytes 4i..4i+3):
+///  - Q8_0 (1,088 bytes): 16 lines, line j = values 4j..4j+3 of the pair, each quant stored + 128 as an unsigned
+///    byte;
+///  - Q4_0 (576 bytes): per block 4 lines, line j = the block's bytes 4j..4j+3 as the file has them, so its low
+///    nibbles are values 4j..4j+3 and its high nibbles values 16+4j..16+4j+3 (unsigned, value = q - 8): an AND
+///    and a shift make the 8 lines of the Q8_0 form.
+/// One 64-byte load and one vpdpbusd against a broadcast activation dword then serve 16 rows, where the
+/// row-at-a-time kernels spend about 20 instructions per 64 values of one row, and the lines are the B operand of
+/// an AMX-INT8 product as they lie. Same bytes as the plain layout; a matrix that only the CPU's matmul reads
+/// (never an embedding table: rows are gathered by token). sliceWeight refuses the result.
+void interleaveBlocks(WeightMatrix& w, bool hugePages);
 
 /// Row r of any weight (plain or interleaved) decoded into w.cols f32 values (I8 rows times their scale).
 void dequantizeMatrixRow(const WeightMatrix& w, int64_t r, float* dst);

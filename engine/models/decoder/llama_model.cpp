@@ -559,7 +559,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
     // Huge pages only pay off for weights the CPU streams; a shard is moved after slicing.
     const bool hugePages = options.hugePages && options.device == DeviceKind::Cpu;
     const bool interleave = single && options.device == DeviceKind::Cpu && m->m_shards.front()->cpu &&
-                            cpu::interleavesQ8_0();
+                            cpu::interleavesBlocks();
 
     // wholeMatmul: this device's matmul reads the matrix whole (no embedding gather, no split after loading), so
     // an interleavable one takes the generation layout here, in place of the huge-page copy.
@@ -577,8 +577,8 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
             if (!conv) return makeError((*t)->file + ": tensor " + name + ": " + conv.error().message);
             wm = std::move(*conv);
         }
-        const bool interleaveHere = wholeMatmul && interleave && canInterleaveQ8_0(wm);
-        if (interleaveHere) interleaveQ8_0(wm, hugePages);
+        const bool interleaveHere = wholeMatmul && interleave && canInterleave(wm);
+        if (interleaveHere) interleaveBlocks(wm, hugePages);
         else if (hugePages && single) moveToHugePages(wm);
         if (interleaveHere || (hugePages && single)) {
             // The copy is all that is used from now on: without this, the file's pages stay resident beside it
@@ -604,7 +604,7 @@ Result<std::unique_ptr<LlamaModel>> LlamaModel::load(const std::string& path, co
                           const std::function<std::unique_ptr<DeviceWeight>&(Shard&)>& slot) -> Result<void> {
         // One CPU device: the parts split after loading (GLM's gate_up halves) take the generation layout here;
         // loadMatrix did the others (a no-op for them). The embedding table does not come through here.
-        if (interleave) interleaveQ8_0(full, hugePages);
+        if (interleave) interleaveBlocks(full, hugePages);
         auto shared = std::make_shared<const WeightMatrix>(std::move(full));
         for (auto& sh : m->m_shards) {
             std::shared_ptr<const WeightMatrix> part = shared;

@@ -419,7 +419,7 @@ Result<std::unique_ptr<EngineModel>> loadGlm(const ModelIdentity& id, const Load
     // stay unread in the mapping); the text model runs on the device path.
     if (!onDevices) go.weightType = precisionDType(options.precision);
     go.hugePages = options.hugePages && !onDevices;
-    go.interleaveQ8 = !onDevices && cpu::interleavesQ8_0();
+    go.interleaveBlocks = !onDevices && cpu::interleavesBlocks();
     if (id.format == "gguf") {
         // llama.cpp's pair: the glm4 text file and its mmproj (given, or the one beside it).
         if (onDevices)

@@ -29,6 +29,7 @@ uint32_t llamaFileType(DType t) {
     switch (t) {
         case DType::F32: return 0;
         case DType::F16: return 1;
+        case DType::Q4_0: return 2;
         case DType::Q8_0: return 7;
         case DType::BF16: return 32;
         case DType::Q4_K: return 15;  // MOSTLY_Q4_K_M: Q4_K is how GlmGgufOptions asks for that recipe
@@ -448,7 +449,8 @@ Result<int> writeMmproj(const SafetensorsSet& st, const GlmConfig& cfg, const st
 }
 
 bool supportedType(DType t) {
-    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_K;
+    return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0 || t == DType::Q4_0 ||
+           t == DType::Q4_K;
 }
 
 }  // namespace
@@ -456,8 +458,9 @@ bool supportedType(DType t) {
 Result<GlmGgufResult> writeGlmGguf(const std::string& hfDir, const std::string& textPath,
                                    const std::string& mmprojPath, const GlmGgufOptions& options) {
     if (!supportedType(options.textType) || !supportedType(options.visionType))
-        return makeError("GGUF export: weight types are f32, f16, bf16, q8_0 or (text) q4_k_m");
-    if (options.visionType == DType::Q4_K) return makeError("GGUF export: the mmproj file is f32, f16, bf16 or q8_0");
+        return makeError("GGUF export: weight types are f32, f16, bf16, q8_0 or (text) q4_0 / q4_k_m");
+    if (options.visionType == DType::Q4_K || options.visionType == DType::Q4_0)
+        return makeError("GGUF export: the mmproj file is f32, f16, bf16 or q8_0");
     auto cfg = glmConfigFromFolder(hfDir);
     if (!cfg) return cfg.error();
     auto st = SafetensorsSet::openFolder(hfDir);

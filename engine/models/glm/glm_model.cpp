@@ -45,7 +45,7 @@ struct TensorSource {
     /// file pages are released.
     bool hugePages = false;
     int64_t hugePageMinBytes = 0;
-    /// Interleave Q8_0 matrices for the AVX-512 generation kernel (GlmLoadOptions::interleaveQ8).
+    /// Interleave Q8_0 and Q4_0 matrices for the AVX-512 generation kernel (GlmLoadOptions::interleaveBlocks).
     bool interleave = false;
 
     Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,
@@ -88,7 +88,7 @@ struct TensorSource {
         // the matrix twice.
         const bool movable = converted || flat.mapped;
         const bool huge = hugePages && out.numBytes() >= hugePageMinBytes;
-        if (movable && interleave && canInterleaveQ8_0(out)) interleaveQ8_0(out, huge);
+        if (movable && interleave && canInterleave(out)) interleaveBlocks(out, huge);
         else if (movable && huge) moveToHugePages(out);
         // A copy is what stays (converted, or moved to huge pages): the file's pages leave the process's memory
         // (they were counted in its RSS as long as they stayed mapped in, doubling a checkpoint's footprint).
@@ -208,7 +208,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::load(const std::string& dir, const G
     TensorSource src{[st](const std::string& n) { return st->find(n); }, st, dir, {}, {}, options.weightType, {}};
     src.hugePages = options.hugePages;
     src.hugePageMinBytes = options.hugePageMinBytes;
-    src.interleave = options.interleaveQ8;
+    src.interleave = options.interleaveBlocks;
     if (c.hasVision) {
         src.textPrefixes = {"model.language_model.", "model."};
         src.visionPrefixes = {"model.visual.", "visual."};
@@ -236,7 +236,7 @@ Result<std::unique_ptr<GlmModel>> GlmModel::loadGguf(const std::string& textPath
                      options.weightType, {}};
     src.hugePages = options.hugePages;
     src.hugePageMinBytes = options.hugePageMinBytes;
-    src.interleave = options.interleaveQ8;
+    src.interleave = options.interleaveBlocks;
     WB_TRY(m->loadWeights(&src));
     m->m_pool = std::make_unique<ThreadPool>(options.numThreads);
     return m;

@@ -47,10 +47,11 @@ struct GlmLoadOptions {
     /// Matrices smaller than this stay where they are (a 2-KV-head projection is about 1 MB: most of a 2 MiB
     /// page wasted for few TLB misses). Tests set 0 to move the tiny models' matrices.
     int64_t hugePageMinBytes = int64_t(16) << 20;
-    /// Q8_0 text matrices (not the embedding table, not the vision tower) in the interleaved layout of the CPU's
-    /// AVX-512 generation kernel (interleaveQ8_0): loadGlm sets it on one CPU device when the kernels have it.
+    /// Q8_0 and Q4_0 text matrices (not the embedding table, not the vision tower) in the interleaved layout of the
+    /// CPU's AVX-512 generation kernels (interleaveBlocks): loadGlm sets it on one CPU device when the kernels have
+    /// it.
     /// Applies to the copies a load makes anyway (mapped or converted matrices).
-    bool interleaveQ8 = false;
+    bool interleaveBlocks = false;
 };
 
 /// One sequence's share of a batched text forward step.
@@ -89,7 +90,7 @@ public:
     int64_t weightBytes() const;
     /// The vision tower's share of weightBytes().
     int64_t visionWeightBytes() const;
-    /// How many matrices are held in the interleaved Q8_0 layout (GlmLoadOptions::interleaveQ8).
+    /// How many matrices are held in the interleaved layout (GlmLoadOptions::interleaveBlocks).
     int64_t interleavedMatrices() const;
 
     /// Vision tower on one preprocessed image: numTokens × dim features (row-major). Runs on `pool` (default: the
