@@ -475,11 +475,13 @@ private slots:
         QTest::addColumn<int>("type");
         QTest::newRow("Q8_0") << int(DType::Q8_0);
         QTest::newRow("Q4_0") << int(DType::Q4_0);
+        QTest::newRow("Q4_K") << int(DType::Q4_K);
     }
     void interleavedBlocks() {
         QFETCH(int, type);
         const DType dtype = DType(type);
-        const Shape shapes[] = {{16, 64}, {48, 1088}, {528, 2048}};
+        const int64_t unit = dtype == DType::Q4_K ? 4 : 1;  // Q4_K: whole 256-value super-blocks
+        const Shape shapes[] = {{16, 64 * unit}, {48, unit == 4 ? 1280 : 1088}, {528, 2048}};
         int tileRuns = 0;
         for (const Shape& s : shapes) {
             const std::vector<float> wf = randomVector(s.rows * s.cols, uint32_t(s.cols + 5));
@@ -531,8 +533,8 @@ private slots:
         if (cpu::amx::int8Enabled()) QVERIFY(tileRuns > 0);
         // Huge pages keep the layout; the shapes the kernel cannot take stay plain.
         {
-            const std::vector<float> wf = randomVector(32 * 128, 3);
-            auto q = convertWeight(f32Matrix(wf, 32, 128), dtype);
+            const std::vector<float> wf = randomVector(32 * 128 * unit, 3);
+            auto q = convertWeight(f32Matrix(wf, 32, 128 * unit), dtype);
             QVERIFY(q.ok());
             WeightMatrix w = *q;
             interleaveBlocks(w, true);
@@ -546,7 +548,10 @@ private slots:
             QVERIFY(!part.ok());
             QVERIFY(QString::fromStdString(part.error().message).contains("interleaved"));
         }
-        for (const Shape& s : {Shape{24, 64}, Shape{16, 96}, Shape{16, 32}}) {  // 24 rows; 3 and 1 blocks a row
+        // 24 rows; 3 and 1 blocks a row (Q4_K rows are whole super-blocks: only the row count applies).
+        std::vector<Shape> refused = {{24, 64 * unit}};
+        if (dtype != DType::Q4_K) refused.insert(refused.end(), {{16, 96}, {16, 32}});
+        for (const Shape& s : refused) {
             auto q = convertWeight(f32Matrix(randomVector(s.rows * s.cols, 4), s.rows, s.cols), dtype);
             QVERIFY(q.ok());
             QVERIFY(!canInterleave(*q));

@@ -107,6 +107,10 @@ bool suits(const WeightMatrix& w, int64_t m) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,amx-tile,amx-bf16,amx-int8")
 
+}  // namespace wb::cpu::amx
+#include "backend/cpu/interleaved_q4k.h"  // compiled for the target above
+namespace wb::cpu::amx {
+
 namespace {
 
 // k values per weight chunk held in L1 (a multiple of 256, the K-quants' super-block).
@@ -378,9 +382,10 @@ void decodeRowBf16(DType dtype, const uint8_t* row, int64_t k0, int64_t k1, uint
 // prefill 23 % slower than the plain rows.
 constexpr int64_t kInterleavedAhead = 2;  // block pairs: Q8_0 pp64 +15-20 % over the plain rows (4 pairs: less)
 
-template <bool kQ4>
+template <DType kType>
 void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t* dst) {
-    constexpr int64_t kPair = kQ4 ? 576 : 1088, kBlockLines = kQ4 ? 4 : 8;
+    constexpr bool kQ4 = kType == DType::Q4_0, kQ4K = kType == DType::Q4_K;
+    constexpr int64_t kPair = kQ4 ? 576 : kQ4K ? kInterleavedQ4KBytes / 4 : 1088, kBlockLines = kQ4 ? 4 : 8;
     const __m512i flip = _mm512_set1_epi8(char(0x80)), low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
     const __m512i lanes01 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
     const __m512i lanes23 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
@@ -388,7 +393,9 @@ void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t
         const int64_t b = k / 32;
         const uint8_t* blk = group + b / 2 * kPair;
         const int h = int(b % 2);
-        const uint8_t* q = blk + 64 + 64 * kBlockLines * h;
+        // Q4_K: sub-block b % 8 of super-block sb, the low (h = 0) or high nibbles of its chunk's 8 lines.
+        const uint8_t* sb = group + b / 8 * kInterleavedQ4KBytes;
+        const uint8_t* q = kQ4K ? sb + 256 + 512 * (b % 8 / 2) : blk + 64 + 64 * kBlockLines * h;
         // The group's bytes are one stream across the k chunks: fetch ahead of it (without this, a quarter of
         // the decode waited on these loads at 16-64 tokens).
         for (int l = 0; l <= kBlockLines; ++l)
@@ -399,6 +406,11 @@ void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t
                 const __m512i v = _mm512_loadu_si512(q + 64 * l);
                 L[l] = _mm512_sub_epi8(_mm512_and_si512(v, low4), eight);
                 L[l + 4] = _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi16(v, 4), low4), eight);
+            }
+        } else if constexpr (kQ4K) {
+            for (int l = 0; l < 8; ++l) {
+                const __m512i v = _mm512_loadu_si512(q + 64 * l);
+                L[l] = _mm512_and_si512(h ? _mm512_srli_epi16(v, 4) : v, low4);
             }
         } else {
             for (int l = 0; l < 8; ++l) L[l] = _mm512_xor_si512(_mm512_loadu_si512(q + 64 * l), flip);
@@ -422,7 +434,16 @@ void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t
                                      _mm512_castsi512_si256(p23), _mm512_extracti64x4_epi64(p23, 1)};
             for (int i = 0; i < 4; ++i) {
                 const int r = 4 * i + j;
-                _mm512_store_si512(dst + r * 32, scaleBlock(rows[i], halfToFloat(blk + 32 * h + 2 * r)));
+                if constexpr (kQ4K) {  // d·sc and dmin·mn of the row's sub-block, as decodeRowBf16 forms them
+                    uint8_t scales[12];
+                    for (int s = 0; s < 12; ++s) scales[s] = sb[64 + 16 * s + r];
+                    int sc, mn;
+                    scaleMinK4(int(b % 8), scales, sc, mn);
+                    _mm512_store_si512(dst + r * 32, scaleMinBlock(rows[i], halfToFloat(sb + 2 * r) * float(sc),
+                                                                   halfToFloat(sb + 32 + 2 * r) * float(mn)));
+                } else {
+                    _mm512_store_si512(dst + r * 32, scaleBlock(rows[i], halfToFloat(blk + 32 * h + 2 * r)));
+                }
             }
         }
     }
@@ -435,8 +456,10 @@ void copyWeightTilesBlocks(const WeightMatrix& w, int64_t r0, int ra, int64_t k0
     const int64_t rb = w.rowBytes();
     if (w.interleaved) {  // r0 is a multiple of 16: whole groups
         for (int a = 0; a < ra; ++a) {
-            if (w.dtype == DType::Q4_0) copyInterleavedTiles<true>(w.data + (r0 + 16 * a) * rb, k0, k1, dst + a * 512);
-            else copyInterleavedTiles<false>(w.data + (r0 + 16 * a) * rb, k0, k1, dst + a * 512);
+            const uint8_t* group = w.data + (r0 + 16 * a) * rb;
+            if (w.dtype == DType::Q4_0) copyInterleavedTiles<DType::Q4_0>(group, k0, k1, dst + a * 512);
+            else if (w.dtype == DType::Q4_K) copyInterleavedTiles<DType::Q4_K>(group, k0, k1, dst + a * 512);
+            else copyInterleavedTiles<DType::Q8_0>(group, k0, k1, dst + a * 512);
         }
         return;
     }
@@ -591,14 +614,15 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
 
 namespace {
 
-// Interleaved Q8_0 and Q4_0 on AMX-INT8 tiles. A Q8_0 block's 8 lines are, as they are stored, the B operand of a
-// K = 32 int8 product (line l = row byte-quads for values 4l..4l+3, unsigned q + 128); a Q4_0 block's 4 lines
+// Interleaved Q8_0, Q4_0 and Q4_K on AMX-INT8 tiles. A Q8_0 block's 8 lines are, as they are stored, the B operand
+// of a K = 32 int8 product (line l = row byte-quads for values 4l..4l+3, unsigned q + 128); a Q4_0 block's 4 lines
 // become those 8 (low nibbles, then high ones: unsigned q, value q - 8) through an AND and a shift into a 1 KB
-// buffer per block pair. 16 tokens' int8 activations of the block (cpu_ops' quantizeActs, repacked 512 bytes a
-// block: QuantizedActs::tiles) are its A operand: one product per block gives the 16 × 16 int32 dots the VNNI
-// kernel builds from 8 vpdpbusd per token. Per block the int32 tile goes through memory into the f32 accumulators
-// as the VNNI kernel does it (+ the offset's correction, times the rows' scales times the token's), so the result
-// is the same, bit for bit. The products of the next block pair are issued before this pair's results are scaled,
+// buffer per block pair, and so do a Q4_K chunk's 8 lines for its two sub-blocks (whose scales and mins are applied
+// per 32 values, the mins against the tokens' block sums). 16 tokens' int8 activations of the block (cpu_ops'
+// quantizeActs, repacked 512 bytes a block: QuantizedActs::tiles) are its A operand: one product per block gives
+// the 16 × 16 int32 dots the VNNI kernel builds from 8 vpdpbusd per token. Per block the int32 tile goes through
+// memory into the f32 accumulators as the VNNI kernel does it (+ the offset's correction, times the rows' scales
+// times the token's), so the result is the same, bit for bit. The products of the next block pair are issued before this pair's results are scaled,
 // into the other two C tiles. No weight is converted to BF16: at 16-64 tokens the BF16 tiles spent most of their
 // time turning quants into BF16.
 void configureInt8Tiles() {
@@ -642,33 +666,40 @@ inline void int8PairProducts(const uint8_t* b0, const uint8_t* b1, const int8_t*
 }
 #undef WB_INT8_PAIR_PRODUCTS
 
-// A block pair's B operands: Q8_0's stored lines, or Q4_0's nibbles split into `buf` (2 × 512 bytes).
-template <bool kQ4>
-inline const uint8_t* pairOperands(const uint8_t* blk, uint8_t* buf) {
-    if constexpr (!kQ4) {
-        return blk + 64;
+// A block pair's B operands: Q8_0's stored lines, or the nibbles split into `buf` (2 × 512 bytes): Q4_0's pair is
+// two blocks of 4 lines (each line's low nibbles are B rows 0-3 of its block, high nibbles rows 4-7), Q4_K's pair
+// p is one 32-byte chunk of super-block p / 4 in 8 lines (low nibbles: sub-block 2·(p % 4), high: the next).
+template <DType kType>
+inline const uint8_t* pairOperands(const uint8_t* g, int64_t p, uint8_t* buf) {
+    if constexpr (kType == DType::Q8_0) {
+        return g + p * 1088 + 64;
     } else {
         const __m512i low4 = _mm512_set1_epi8(0x0F);
-        for (int l = 0; l < 8; ++l) {  // block l / 4, line l % 4
-            const __m512i v = _mm512_loadu_si512(blk + 64 + 64 * l);
-            uint8_t* o = buf + 512 * (l / 4) + 64 * (l % 4);
+        const uint8_t* lines = kType == DType::Q4_0 ? g + p * 576 + 64
+                                                    : g + p / 4 * kInterleavedQ4KBytes + 256 + 512 * (p % 4);
+        for (int l = 0; l < 8; ++l) {
+            const __m512i v = _mm512_loadu_si512(lines + 64 * l);
+            uint8_t* o = kType == DType::Q4_0 ? buf + 512 * (l / 4) + 64 * (l % 4) : buf + 64 * l;
             _mm512_store_si512(o, _mm512_and_si512(v, low4));
-            _mm512_store_si512(o + 256, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
+            _mm512_store_si512(o + (kType == DType::Q4_0 ? 256 : 512), _mm512_and_si512(_mm512_srli_epi16(v, 4), low4));
         }
         return buf;
     }
 }
 
-template <bool kQ4>
+template <DType kType>
 void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
-    constexpr int64_t kPair = kQ4 ? 576 : 1088;
+    constexpr bool kQ4K = kType == DType::Q4_K;
+    // Bytes of the group per block pair (Q4_K: a quarter of a super-block) and the cache lines to fetch per pair.
+    constexpr int64_t kPair = kType == DType::Q8_0 ? 1088 : kType == DType::Q4_0 ? 576 : kInterleavedQ4KBytes / 4;
     constexpr int kPairLines = int(kPair / 64);
     const WeightMatrix& w = *job.w;
     const detail::QuantizedActs& qa = job.qa;
     const int64_t rb = w.rowBytes(), pairs = w.cols / 64, ldy = w.rows;
     configureInt8Tiles();
     alignas(64) int32_t prod[2][2][16][16];  // [pair parity][block of the pair][token][row]
-    alignas(64) uint8_t split[2][1024];      // Q4_0: [pair parity] the pair's B operands
+    alignas(64) uint8_t split[2][1024];      // 4-bit types: [pair parity] the pair's B operands
+    alignas(64) float sc[8][16], mn[8][16];  // Q4_K: the super-block's sub-block scales and mins (d·sc, dmin·mn)
     for (int64_t r = r0; r < r1; r += 16) {
         const uint8_t* g = w.data + r * rb;
         for (int64_t t0 = 0; t0 < job.m; t0 += 16) {  // qa.tiles holds whole groups of 16 tokens (padding zero)
@@ -676,11 +707,11 @@ void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
             __m512 acc[16];
             for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
             {
-                const uint8_t* b = pairOperands<kQ4>(g, split[0]);
+                const uint8_t* b = pairOperands<kType>(g, 0, split[0]);
                 int8PairProducts<0>(b, b + 512, xq, prod[0]);
             }
             for (int64_t p = 0; p < pairs; ++p) {
-                const uint8_t* blk = g + p * kPair;
+                const uint8_t* blk = g + p * kPair;  // (Q4_K: for the prefetches only)
                 if (p + 1 < pairs) {
                     // The group's first pass streams it from memory: fetch 4 KiB ahead. Later passes (more token
                     // groups) find it in L2: fetch the pair after next into L1, and its activations always (the
@@ -693,14 +724,30 @@ void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
                             _mm_prefetch(reinterpret_cast<const char*>(blk + 2 * kPair + 64 * l), _MM_HINT_T0);
                     for (int l = 0; l < 16; ++l)
                         _mm_prefetch(reinterpret_cast<const char*>(xq + (p + 2) * 1024 + 64 * l), _MM_HINT_T0);
-                    const uint8_t* b = pairOperands<kQ4>(blk + kPair, split[(p + 1) % 2]);
+                    const uint8_t* b = pairOperands<kType>(g, p + 1, split[(p + 1) % 2]);
                     if (p % 2 == 0) int8PairProducts<2>(b, b + 512, xq + (p + 1) * 1024, prod[1]);
                     else int8PairProducts<0>(b, b + 512, xq + (p + 1) * 1024, prod[0]);
+                }
+                if constexpr (kQ4K) {
+                    if (p % 4 == 0) detail::q4kScales16(g + p / 4 * kInterleavedQ4KBytes, sc, mn);
                 }
                 const int32_t(*c)[16][16] = prod[p % 2];
                 for (int h = 0; h < 2; ++h) {
                     const int64_t at = (t0 / 16 * qa.ldb + 2 * p + h) * 16;  // the block's 16 tokens' d and offset
                     const float* d = qa.tileD + at;
+                    if constexpr (kQ4K) {
+                        // Per token: the dots to f32 times the rows' d·sc times the token's scale, less the rows'
+                        // dmin·mn times the token's block sum (5 vector operations).
+                        const float* xs = qa.tileXsum + at;
+                        const int s = int(2 * (p % 4) + h);
+                        const __m512 scale = _mm512_load_ps(sc[s]), mins = _mm512_load_ps(mn[s]);
+                        for (int t = 0; t < 16; ++t) {
+                            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[h][t])),
+                                                     _mm512_mul_ps(scale, _mm512_set1_ps(d[t])), acc[t]);
+                            acc[t] = _mm512_fnmadd_ps(mins, _mm512_set1_ps(xs[t]), acc[t]);
+                        }
+                        continue;
+                    }
                     const int32_t* bias = qa.tileBias + at;
                     const __m512 scale =
                             _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * h)));
@@ -721,8 +768,15 @@ void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
 
 }  // namespace
 
-void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) { matmulX16Tiles<false>(job, r0, r1); }
-void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) { matmulX16Tiles<true>(job, r0, r1); }
+void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+    matmulX16Tiles<DType::Q8_0>(job, r0, r1);
+}
+void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+    matmulX16Tiles<DType::Q4_0>(job, r0, r1);
+}
+void matmulQ4_Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+    matmulX16Tiles<DType::Q4_K>(job, r0, r1);
+}
 
 namespace {
 
@@ -997,6 +1051,7 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
 void matmulBf16(const WeightMatrix&, const float*, int64_t, float*, ThreadPool&) { std::abort(); }
 void matmulQ8_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void matmulQ4_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
+void matmulQ4_Kx16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void attentionBf16(const float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
                    float*, int64_t, ThreadPool&) {
     std::abort();

@@ -46,8 +46,10 @@ bool suitsInt8Tiles(const WeightMatrix& w, int64_t m);
 /// activations per 32-block in tile order (QuantizedActs::tiles, tileD, tileBias), on AMX-INT8 tiles: the
 /// same result as the VNNI kernel's, bit for bit. Each calling thread configures its tiles.
 void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
-/// The same for an interleaved Q4_0 matrix (each block's nibbles split into the 8 lines of the Q8_0 form).
+/// The same for interleaved Q4_0 and Q4_K (each block's nibbles split into the 8 lines of the Q8_0 form; Q4_K's
+/// sub-block scales and mins applied per 32 values, its mins against QuantizedActs::tileXsum).
 void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
+void matmulQ4_Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 
 /// Whether matmulBf16 takes this matrix and token count: BF16, I8 (per-row int8), F16 or a block type (Q8_0,
 /// Q4_0, Q5_0, Q4_K, Q6_K), rows a multiple of 16, cols of 32, m >= kMinTokens, and enabled().

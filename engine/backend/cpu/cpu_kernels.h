@@ -25,13 +25,15 @@ struct QuantizedActs {
     /// lanes, since its scales change every 16 values).
     const float* xsum = nullptr;
     const int32_t* bias16 = nullptr;
-    /// Only for interleaved Q8_0 and Q4_0 on AMX-INT8 tiles: q in tile order, each group of 16 tokens (the last padded
+    /// Only for interleaved matrices on AMX-INT8 tiles: q in tile order, each group of 16 tokens (the last padded
     /// with zeros) as [block][16 tokens][32 bytes] at tiles + group·16·ldq: a block's A tile is 512 bytes in a row.
     const int8_t* tiles = nullptr;
     /// With tiles: d and the offset's correction of group g, block b, token t at [(g·ldb + b)·16 + t] (one memory
     /// broadcast each): 8·bias for Q8_0 (stored + 128), bias/2 for Q4_0 (values q - 8).
     const float* tileD = nullptr;
     const int32_t* tileBias = nullptr;
+    /// With tiles, Q4_K only: the token's d·Σq of the block (xsum) at the same place, for the sub-blocks' mins.
+    const float* tileXsum = nullptr;
 };
 
 struct MatmulJob {
@@ -53,8 +55,9 @@ struct KernelTable {
     /// Interleaved Q8_0 (WeightMatrix::interleaved; r0 and r1 multiples of 16). AVX-512 only: cpu_ops.cpp falls
     /// back to decoded rows on the other ISAs.
     RowRangeFn matmulQ8_0x16 = nullptr;
-    /// Interleaved Q4_0, likewise.
+    /// Interleaved Q4_0 and Q4_K, likewise.
     RowRangeFn matmulQ4_0x16 = nullptr;
+    RowRangeFn matmulQ4_Kx16 = nullptr;
     RowRangeFn matmulI8 = nullptr;
     /// Dot products on the blocks against the quantized activations (never a row decoded to f32).
     RowRangeFn matmulQ4_0 = nullptr;

@@ -75,6 +75,7 @@ struct ActScratch {
     std::vector<int8_t> tiles;
     std::vector<float> tileD;
     std::vector<int32_t> tileBias;
+    std::vector<float> tileXsum;
 };
 
 bool usesQuantizedActs(DType t) {
@@ -112,7 +113,8 @@ bool interleavesBlocks() {
         const std::string_view v = e ? e : "";
         return !(v == "0" || v == "off" || v == "false" || v == "no");
     }();
-    return allowed && kernels().matmulQ8_0x16 != nullptr && kernels().matmulQ4_0x16 != nullptr;
+    const detail::KernelTable& k = kernels();
+    return allowed && k.matmulQ8_0x16 && k.matmulQ4_0x16 && k.matmulQ4_Kx16;
 }
 
 Isa detectedIsa() {
@@ -172,9 +174,9 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         default: fn = k.matmulPanel; break;
     }
     if (w.interleaved) {
-        const bool q4 = w.dtype == DType::Q4_0;
-        if (int8Tiles) fn = q4 ? amx::matmulQ4_0x16Tiles : amx::matmulQ8_0x16Tiles;
-        else fn = q4 ? k.matmulQ4_0x16 : k.matmulQ8_0x16;
+        const bool q4 = w.dtype == DType::Q4_0, q4k = w.dtype == DType::Q4_K;
+        if (int8Tiles) fn = q4k ? amx::matmulQ4_Kx16Tiles : q4 ? amx::matmulQ4_0x16Tiles : amx::matmulQ8_0x16Tiles;
+        else fn = q4k ? k.matmulQ4_Kx16 : q4 ? k.matmulQ4_0x16 : k.matmulQ8_0x16;
         if (!fn) fn = matmulInterleavedFallback;
     }
 
@@ -206,6 +208,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
             if (int64_t(s.tileD.size()) < rows * ldb) {
                 s.tileD.resize(size_t(rows * ldb));
                 s.tileBias.resize(size_t(rows * ldb));
+                s.tileXsum.resize(size_t(rows * ldb));
             }
             for (int64_t g = 0; g < rows / 16; ++g)
                 for (int64_t t = 0; t < 16; ++t)
@@ -218,10 +221,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
                         s.tileD[size_t(to)] = real ? s.d[size_t(from)] : 0.0f;
                         const int32_t bias = s.bias[size_t(from)];
                         s.tileBias[size_t(to)] = !real ? 0 : w.dtype == DType::Q4_0 ? bias / 2 : 8 * bias;
+                        s.tileXsum[size_t(to)] = real ? s.d[size_t(from)] * float(-bias / 16) : 0.0f;
                     }
             job.qa.tiles = s.tiles.data();
             job.qa.tileD = s.tileD.data();
             job.qa.tileBias = s.tileBias.data();
+            job.qa.tileXsum = s.tileXsum.data();
         }
         // O(m·cols) scalar passes: small next to the O(rows·m·cols) matmul even at m = 1.
         if (w.dtype == DType::Q4_K) {

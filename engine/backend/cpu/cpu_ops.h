@@ -19,8 +19,8 @@ Isa setIsa(Isa isa);
 /// The ISA whose kernels run now (detectedIsa() until setIsa is called).
 Isa activeIsa();
 
-/// Whether the active kernels run interleaved Q8_0 and Q4_0 matrices (interleaveBlocks) natively: AVX-512 VNNI.
-/// Loaders interleave only then; any ISA still computes them (rows decoded, slowly).
+/// Whether the active kernels run interleaved Q8_0, Q4_0 and Q4_K matrices (interleaveBlocks) natively: AVX-512
+/// VNNI. Loaders interleave only then; any ISA still computes them (rows decoded, slowly).
 bool interleavesBlocks();
 
 /// y[m, w.rows] = x[m, w.cols] · Wᵀ. x and y are row-major f32. Threads split the output rows (and for

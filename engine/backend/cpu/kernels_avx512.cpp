@@ -21,6 +21,8 @@
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
 #endif
 
+#include "backend/cpu/interleaved_q4k.h"
+
 namespace wb::cpu::detail {
 namespace {
 
@@ -496,6 +498,80 @@ void matmulX16(const MatmulJob& job, int64_t r0, int64_t r1) {
 void matmulQ8_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<false>(job, r0, r1); }
 void matmulQ4_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<true>(job, r0, r1); }
 
+// Interleaved Q4_K: per super-block the 8 sub-blocks' scales and mins of the 16 rows (q4kScales16, shared by the
+// tokens), then per 32-byte chunk of nibbles its 8 lines, whose low nibbles are sub-block 2j and high nibbles
+// sub-block 2j + 1 (one int32 chain each). Per sub-block and token: the dots to f32 times the rows' d·sc times
+// the token's scale, less the rows' dmin·mn times the token's block sum (qa.xsum): the AMX kernel's steps.
+template <int RN>
+void tileQ4Kx16(const uint8_t* g, int64_t supers, const QuantizedActs& qa, int64_t t, float* y, int64_t ldy) {
+    __m512 acc[RN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; ++j) acc[j] = _mm512_setzero_ps();
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    alignas(64) float sc[8][16], mn[8][16];
+    for (int64_t s = 0; s < supers; ++s) {
+        const uint8_t* blk = g + s * kInterleavedQ4KBytes;
+        if constexpr (RN == 1) {
+            for (int l = 0; l < int(kInterleavedQ4KBytes / 64); ++l)
+                _mm_prefetch(reinterpret_cast<const char*>(blk + kGroupPrefetchBytes + 64 * l), kGemvHint);
+        }
+        q4kScales16(blk, sc, mn);
+        for (int c = 0; c < 4; ++c) {
+            const uint8_t* q = blk + 256 + 512 * c;
+            const int64_t b = 8 * s + 2 * c;  // the chunk's low-nibble sub-block (the high one is b + 1)
+            __m512i i0[RN], i1[RN];
+            const int8_t* x[RN];
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; ++j) {
+                i0[j] = _mm512_setzero_si512();
+                i1[j] = _mm512_setzero_si512();
+                x[j] = qa.q + (t + j) * qa.ldq + b * 32;
+            }
+#pragma GCC unroll 8
+            for (int l = 0; l < 8; ++l) {
+                const __m512i v = _mm512_loadu_si512(q + 64 * l);
+                const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+#pragma GCC unroll 4
+                for (int j = 0; j < RN; ++j) {
+                    i0[j] = _mm512_dpbusd_epi32(i0[j], lo, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
+                    i1[j] = _mm512_dpbusd_epi32(i1[j], hi, _mm512_set1_epi32(loadI32(x[j] + 32 + 4 * l)));
+                }
+            }
+            const __m512 s0 = _mm512_load_ps(sc[2 * c]), s1 = _mm512_load_ps(sc[2 * c + 1]);
+            const __m512 m0 = _mm512_load_ps(mn[2 * c]), m1 = _mm512_load_ps(mn[2 * c + 1]);
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; ++j) {
+                const int64_t at = (t + j) * qa.ldb + b;
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[j]), _mm512_mul_ps(s0, _mm512_set1_ps(qa.d[at])),
+                                         acc[j]);
+                acc[j] = _mm512_fnmadd_ps(m0, _mm512_set1_ps(qa.xsum[at]), acc[j]);
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1[j]), _mm512_mul_ps(s1, _mm512_set1_ps(qa.d[at + 1])),
+                                         acc[j]);
+                acc[j] = _mm512_fnmadd_ps(m1, _mm512_set1_ps(qa.xsum[at + 1]), acc[j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
+void matmulQ4_Kx16(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const WeightMatrix& w = *job.w;
+    const int64_t rb = w.rowBytes(), supers = w.cols / 256, ldy = w.rows;
+    for (int64_t r = r0; r < r1; r += 16) {
+        const uint8_t* g = w.data + r * rb;
+        for (int64_t t = 0; t < job.m; t += 4) {
+            float* y = job.y + t * ldy + r;
+            switch (std::min<int64_t>(4, job.m - t)) {
+                case 1: tileQ4Kx16<1>(g, supers, job.qa, t, y, ldy); break;
+                case 2: tileQ4Kx16<2>(g, supers, job.qa, t, y, ldy); break;
+                case 3: tileQ4Kx16<3>(g, supers, job.qa, t, y, ldy); break;
+                default: tileQ4Kx16<4>(g, supers, job.qa, t, y, ldy); break;
+            }
+        }
+    }
+}
+
 void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1, job.w->rowBytes()); }
 void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1, job.w->rowBytes()); }
 
@@ -947,6 +1023,7 @@ const KernelTable& avx512Kernels() {
         t.matmulQ8_0 = matmulQ8_0;
         t.matmulQ8_0x16 = matmulQ8_0x16;
         t.matmulQ4_0x16 = matmulQ4_0x16;
+        t.matmulQ4_Kx16 = matmulQ4_Kx16;
         t.matmulI8 = matmulI8;
         t.matmulQ4_0 = matmulQ4_0;
         t.matmulQ5_0 = matmulQ5_0;

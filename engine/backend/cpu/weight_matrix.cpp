@@ -482,8 +482,9 @@ void moveToHugePages(WeightMatrix& w) {
 }
 
 bool canInterleave(const WeightMatrix& w) {
-    return (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) && !w.interleaved && w.rows > 0 && w.rows % 16 == 0 &&
-           w.cols > 0 && w.cols % 64 == 0;
+    const int64_t unit = w.dtype == DType::Q4_K ? 256 : 64;
+    return (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 || w.dtype == DType::Q4_K) && !w.interleaved &&
+           w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 && w.cols % unit == 0;
 }
 
 void interleaveBlocks(WeightMatrix& w, bool hugePages) {
@@ -506,7 +507,24 @@ void interleaveBlocks(WeightMatrix& w, bool hugePages) {
     }
     const int64_t pairs = w.cols / 64, pb = interleavedPairBytes(w.dtype);
     const bool q4 = w.dtype == DType::Q4_0;
-    for (int64_t g = 0; g < w.rows / 16; ++g) {
+    for (int64_t g = 0; g < w.rows / 16 && w.dtype == DType::Q4_K; ++g) {
+        // Per super-block: d and dmin of the 16 rows, their 12 scale bytes transposed (byte b of row i at
+        // 64 + 16·b + i), then per 32-byte chunk of nibbles 8 lines (row i's bytes 4l..4l+3 at 64·l + 4·i).
+        const uint8_t* src = w.data + g * 16 * rb;
+        uint8_t* out = dst + g * 16 * rb;
+        for (int64_t sb = 0; sb < w.cols / 256; ++sb, out += kInterleavedQ4KBytes) {
+            for (int i = 0; i < 16; ++i) {
+                const uint8_t* block = src + i * rb + sb * 144;
+                std::memcpy(out + 2 * i, block, 2);
+                std::memcpy(out + 32 + 2 * i, block + 2, 2);
+                for (int b = 0; b < 12; ++b) out[64 + 16 * b + i] = block[4 + b];
+                for (int j = 0; j < 4; ++j)
+                    for (int l = 0; l < 8; ++l)
+                        std::memcpy(out + 256 + 512 * j + 64 * l + 4 * i, block + 16 + 32 * j + 4 * l, 4);
+            }
+        }
+    }
+    for (int64_t g = 0; g < w.rows / 16 && w.dtype != DType::Q4_K; ++g) {
         const uint8_t* src = w.data + g * 16 * rb;
         uint8_t* out = dst + g * 16 * rb;
         for (int64_t p = 0; p < pairs; ++p, out += pb) {
@@ -541,6 +559,28 @@ void dequantizeMatrixRow(const WeightMatrix& w, int64_t r, float* dst) {
     }
     const uint8_t* g = w.data + r / 16 * 16 * rb;
     const int i = int(r % 16);
+    if (w.dtype == DType::Q4_K) {
+        for (int64_t sb = 0; sb < w.cols / 256; ++sb) {
+            const uint8_t* blk = g + sb * kInterleavedQ4KBytes;
+            uint16_t bits;
+            std::memcpy(&bits, blk + 2 * i, 2);
+            const float d = fp16ToFp32(bits);
+            std::memcpy(&bits, blk + 32 + 2 * i, 2);
+            const float dmin = fp16ToFp32(bits);
+            uint8_t scales[12];
+            for (int b = 0; b < 12; ++b) scales[b] = blk[64 + 16 * b + i];
+            for (int s = 0; s < 8; ++s) {
+                uint8_t sc, mn;
+                scaleMinK4(s, scales, sc, mn);
+                const float ds = d * float(sc), dm = dmin * float(mn);
+                for (int k = 0; k < 32; ++k) {
+                    const uint8_t q = blk[256 + 512 * (s / 2) + 64 * (k / 4) + 4 * i + k % 4];
+                    dst[sb * 256 + 32 * s + k] = ds * float(s % 2 ? q >> 4 : q & 15) - dm;
+                }
+            }
+        }
+        return;
+    }
     const int64_t pb = interleavedPairBytes(w.dtype);
     for (int64_t p = 0; p < w.cols / 64; ++p) {
         const uint8_t* blk = g + p * pb;

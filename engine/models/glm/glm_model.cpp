@@ -45,7 +45,7 @@ struct TensorSource {
     /// file pages are released.
     bool hugePages = false;
     int64_t hugePageMinBytes = 0;
-    /// Interleave Q8_0 and Q4_0 matrices for the AVX-512 generation kernel (GlmLoadOptions::interleaveBlocks).
+    /// Interleave Q8_0, Q4_0 and Q4_K matrices for the AVX-512 generation kernel (GlmLoadOptions::interleaveBlocks).
     bool interleave = false;
 
     Result<const TensorInfo*> find(const std::vector<std::string>& prefixes, const std::string& name,

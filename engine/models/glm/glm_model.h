@@ -47,9 +47,9 @@ struct GlmLoadOptions {
     /// Matrices smaller than this stay where they are (a 2-KV-head projection is about 1 MB: most of a 2 MiB
     /// page wasted for few TLB misses). Tests set 0 to move the tiny models' matrices.
     int64_t hugePageMinBytes = int64_t(16) << 20;
-    /// Q8_0 and Q4_0 text matrices (not the embedding table, not the vision tower) in the interleaved layout of the
-    /// CPU's AVX-512 generation kernels (interleaveBlocks): loadGlm sets it on one CPU device when the kernels have
-    /// it.
+    /// Q8_0, Q4_0 and Q4_K text matrices (not the embedding table, not the vision tower) in the interleaved layout
+    /// of the CPU's AVX-512 generation kernels (interleaveBlocks): loadGlm sets it on one CPU device when the
+    /// kernels have it.
     /// Applies to the copies a load makes anyway (mapped or converted matrices).
     bool interleaveBlocks = false;
 };
