@@ -466,21 +466,24 @@ private slots:
         }
     }
 
-    // Q8_0 and Q4_0 interleaved in groups of 16 rows (the AVX-512 generation layout, interleaveBlocks): the same values
-    // (every row decodes bit for bit as before), and matmul on every ISA against the double reference on the
-    // same int8 activations (1e-5·B, as quantizedBlocksExact): m = 1 (generation), 2-5 (the 4-token tiles and a
-    // remainder), 16, 17 and 40 (where the AMX tiles take them, decoding the groups: the plain layout's result bit
-    // for bit), one thread and two.
+    // Q8_0, Q4_0, Q4_K and Q6_K interleaved in groups of 16 rows (the AVX-512 generation layout, interleaveBlocks):
+    // the same values (every row decodes bit for bit as before), and matmul on every ISA against the double
+    // reference on the same int8 activations (1e-5·B, as quantizedBlocksExact): m = 1 (generation), 2-5 (the
+    // 4-token tiles and a remainder), 16-64 (AMX-INT8 tiles where present: also the VNNI kernel's result token by
+    // token, bit for bit) and 65 (BF16 tiles decoding the groups: the plain layout's result bit for bit), one
+    // thread and two.
     void interleavedBlocks_data() {
         QTest::addColumn<int>("type");
         QTest::newRow("Q8_0") << int(DType::Q8_0);
         QTest::newRow("Q4_0") << int(DType::Q4_0);
         QTest::newRow("Q4_K") << int(DType::Q4_K);
+        QTest::newRow("Q6_K") << int(DType::Q6_K);
     }
     void interleavedBlocks() {
         QFETCH(int, type);
         const DType dtype = DType(type);
-        const int64_t unit = dtype == DType::Q4_K ? 4 : 1;  // Q4_K: whole 256-value super-blocks
+        const bool kQuant = dtype == DType::Q4_K || dtype == DType::Q6_K;
+        const int64_t unit = kQuant ? 4 : 1;  // K-quants: whole 256-value super-blocks
         const Shape shapes[] = {{16, 64 * unit}, {48, unit == 4 ? 1280 : 1088}, {528, 2048}};
         int tileRuns = 0;
         for (const Shape& s : shapes) {
@@ -548,9 +551,9 @@ private slots:
             QVERIFY(!part.ok());
             QVERIFY(QString::fromStdString(part.error().message).contains("interleaved"));
         }
-        // 24 rows; 3 and 1 blocks a row (Q4_K rows are whole super-blocks: only the row count applies).
+        // 24 rows; 3 and 1 blocks a row (K-quant rows are whole super-blocks: only the row count applies).
         std::vector<Shape> refused = {{24, 64 * unit}};
-        if (dtype != DType::Q4_K) refused.insert(refused.end(), {{16, 96}, {16, 32}});
+        if (!kQuant) refused.insert(refused.end(), {{16, 96}, {16, 32}});
         for (const Shape& s : refused) {
             auto q = convertWeight(f32Matrix(randomVector(s.rows * s.cols, 4), s.rows, s.cols), dtype);
             QVERIFY(q.ok());

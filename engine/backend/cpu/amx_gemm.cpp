@@ -88,7 +88,8 @@ bool takesBlocks(DType t) {
 }  // namespace
 
 bool suitsInt8Tiles(const WeightMatrix& w, int64_t m) {
-    return w.interleaved && m >= kMinTokens && m <= kInt8TileMaxTokens && int8Enabled();
+    const int64_t most = w.dtype == DType::Q6_K ? kInt8TileMaxTokensQ6K : kInt8TileMaxTokens;
+    return w.interleaved && m >= kMinTokens && m <= most && int8Enabled();
 }
 
 bool suits(const WeightMatrix& w, int64_t m) {
@@ -108,7 +109,7 @@ bool suits(const WeightMatrix& w, int64_t m) {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,amx-tile,amx-bf16,amx-int8")
 
 }  // namespace wb::cpu::amx
-#include "backend/cpu/interleaved_q4k.h"  // compiled for the target above
+#include "backend/cpu/interleaved_kquants.h"  // compiled for the target above
 namespace wb::cpu::amx {
 
 namespace {
@@ -384,8 +385,9 @@ constexpr int64_t kInterleavedAhead = 2;  // block pairs: Q8_0 pp64 +15-20 % ove
 
 template <DType kType>
 void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t* dst) {
-    constexpr bool kQ4 = kType == DType::Q4_0, kQ4K = kType == DType::Q4_K;
-    constexpr int64_t kPair = kQ4 ? 576 : kQ4K ? kInterleavedQ4KBytes / 4 : 1088, kBlockLines = kQ4 ? 4 : 8;
+    constexpr bool kQ4 = kType == DType::Q4_0, kQ4K = kType == DType::Q4_K, kQ6K = kType == DType::Q6_K;
+    constexpr int64_t kPair = kQ4 ? 576 : kQ4K ? kInterleavedQ4KBytes / 4 : kQ6K ? kInterleavedQ6KBytes / 4 : 1088;
+    constexpr int64_t kBlockLines = kQ4 ? 4 : 8;
     const __m512i flip = _mm512_set1_epi8(char(0x80)), low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
     const __m512i lanes01 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
     const __m512i lanes23 = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
@@ -393,9 +395,12 @@ void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t
         const int64_t b = k / 32;
         const uint8_t* blk = group + b / 2 * kPair;
         const int h = int(b % 2);
-        // Q4_K: sub-block b % 8 of super-block sb, the low (h = 0) or high nibbles of its chunk's 8 lines.
-        const uint8_t* sb = group + b / 8 * kInterleavedQ4KBytes;
-        const uint8_t* q = kQ4K ? sb + 256 + 512 * (b % 8 / 2) : blk + 64 + 64 * kBlockLines * h;
+        // K-quants: sub-block b % 8 of super-block sb (Q4_K: the low (h = 0) or high nibbles of its chunk's 8 lines;
+        // Q6_K: its half's 1,536 bytes, q6kLine).
+        const uint8_t* sb = group + b / 8 * (kQ6K ? kInterleavedQ6KBytes : kInterleavedQ4KBytes);
+        const uint8_t* q = kQ4K ? sb + 256 + 512 * (b % 8 / 2)
+                           : kQ6K ? sb + 288 + 1536 * (b % 8 / 4)
+                                  : blk + 64 + 64 * kBlockLines * h;
         // The group's bytes are one stream across the k chunks: fetch ahead of it (without this, a quarter of
         // the decode waited on these loads at 16-64 tokens).
         for (int l = 0; l <= kBlockLines; ++l)
@@ -412,6 +417,9 @@ void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t
                 const __m512i v = _mm512_loadu_si512(q + 64 * l);
                 L[l] = _mm512_and_si512(h ? _mm512_srli_epi16(v, 4) : v, low4);
             }
+        } else if constexpr (kQ6K) {
+            const __m512i off = _mm512_set1_epi8(32);
+            for (int l = 0; l < 8; ++l) L[l] = _mm512_sub_epi8(detail::q6kLine(q, int(b % 4), l), off);
         } else {
             for (int l = 0; l < 8; ++l) L[l] = _mm512_xor_si512(_mm512_loadu_si512(q + 64 * l), flip);
         }
@@ -441,6 +449,12 @@ void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t
                     scaleMinK4(int(b % 8), scales, sc, mn);
                     _mm512_store_si512(dst + r * 32, scaleMinBlock(rows[i], halfToFloat(sb + 2 * r) * float(sc),
                                                                    halfToFloat(sb + 32 + 2 * r) * float(mn)));
+                } else if constexpr (kQ6K) {  // d·scale of each 16, as decodeRowBf16 forms them
+                    const float d = halfToFloat(sb + 2 * r);
+                    const auto* scales = reinterpret_cast<const int8_t*>(sb + 32 + r);
+                    const int64_t s = b % 8;
+                    _mm512_store_si512(dst + r * 32, scaleBlock(rows[i], d * float(scales[16 * (2 * s)]),
+                                                                d * float(scales[16 * (2 * s + 1)])));
                 } else {
                     _mm512_store_si512(dst + r * 32, scaleBlock(rows[i], halfToFloat(blk + 32 * h + 2 * r)));
                 }
@@ -459,6 +473,7 @@ void copyWeightTilesBlocks(const WeightMatrix& w, int64_t r0, int ra, int64_t k0
             const uint8_t* group = w.data + (r0 + 16 * a) * rb;
             if (w.dtype == DType::Q4_0) copyInterleavedTiles<DType::Q4_0>(group, k0, k1, dst + a * 512);
             else if (w.dtype == DType::Q4_K) copyInterleavedTiles<DType::Q4_K>(group, k0, k1, dst + a * 512);
+            else if (w.dtype == DType::Q6_K) copyInterleavedTiles<DType::Q6_K>(group, k0, k1, dst + a * 512);
             else copyInterleavedTiles<DType::Q8_0>(group, k0, k1, dst + a * 512);
         }
         return;
@@ -642,14 +657,15 @@ void configureInt8Tiles() {
     _tile_loadconfig(&cfg);
 }
 
-// The products of one block pair (B operands at b0 and b1, the 16 tokens' activations at xq) into C tiles 0-1
-// (C0 = 0) or 2-3 (C0 = 2), stored to out[2][16][16].
+// Two products (B operands at b0 and b1, the 16 tokens' activations at a0 and a1, rows 32 bytes apart) into C
+// tiles 0-1 (C0 = 0) or 2-3 (C0 = 2), stored to out[2][16][16]: a block pair's (Q8_0, Q4_0, Q4_K), or the two
+// 16-value halves of a Q6_K sub-block (configureQ6KTiles).
 // (The tile intrinsics take literal register numbers.)
 #define WB_INT8_PAIR_PRODUCTS(CA, CB)      \
     _tile_zero(CA);                        \
     _tile_zero(CB);                        \
-    _tile_loadd(4, xq, 32);                \
-    _tile_loadd(5, xq + 512, 32);          \
+    _tile_loadd(4, a0, 32);                \
+    _tile_loadd(5, a1, 32);                \
     _tile_loadd(6, b0, 64);                \
     _tile_loadd(7, b1, 64);                \
     _tile_dpbsud(CA, 4, 6);                \
@@ -657,7 +673,8 @@ void configureInt8Tiles() {
     _tile_stored(CA, out[0], 64);          \
     _tile_stored(CB, out[1], 64)
 template <int C0>
-inline void int8PairProducts(const uint8_t* b0, const uint8_t* b1, const int8_t* xq, int32_t (*out)[16][16]) {
+inline void int8PairProducts(const uint8_t* b0, const uint8_t* b1, const int8_t* a0, const int8_t* a1,
+                             int32_t (*out)[16][16]) {
     if constexpr (C0 == 0) {
         WB_INT8_PAIR_PRODUCTS(0, 1);
     } else {
@@ -708,7 +725,7 @@ void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
             for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
             {
                 const uint8_t* b = pairOperands<kType>(g, 0, split[0]);
-                int8PairProducts<0>(b, b + 512, xq, prod[0]);
+                int8PairProducts<0>(b, b + 512, xq, xq + 512, prod[0]);
             }
             for (int64_t p = 0; p < pairs; ++p) {
                 const uint8_t* blk = g + p * kPair;  // (Q4_K: for the prefetches only)
@@ -725,8 +742,9 @@ void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
                     for (int l = 0; l < 16; ++l)
                         _mm_prefetch(reinterpret_cast<const char*>(xq + (p + 2) * 1024 + 64 * l), _MM_HINT_T0);
                     const uint8_t* b = pairOperands<kType>(g, p + 1, split[(p + 1) % 2]);
-                    if (p % 2 == 0) int8PairProducts<2>(b, b + 512, xq + (p + 1) * 1024, prod[1]);
-                    else int8PairProducts<0>(b, b + 512, xq + (p + 1) * 1024, prod[0]);
+                    const int8_t* a = xq + (p + 1) * 1024;
+                    if (p % 2 == 0) int8PairProducts<2>(b, b + 512, a, a + 512, prod[1]);
+                    else int8PairProducts<0>(b, b + 512, a, a + 512, prod[0]);
                 }
                 if constexpr (kQ4K) {
                     if (p % 4 == 0) detail::q4kScales16(g + p / 4 * kInterleavedQ4KBytes, sc, mn);
@@ -766,6 +784,90 @@ void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     _tile_release();
 }
 
+// Interleaved Q6_K: its scales change every 16 values, so each sub-block takes two K = 16 products (A: 16 tokens ×
+// 16 bytes, every other half row of the block's A tile; B: 4 of the sub-block's 8 lines, built by q6kLine into a
+// buffer), and each 16 × 16 int32 result goes into the f32 accumulators on its own: + -32·Σq of the token's 16
+// values, to f32, times d·scale of the rows times the token's scale. The VNNI kernel's steps, bit for bit. The
+// next sub-block's products are issued before this one's results are scaled.
+void configureQ6KTiles() {
+    TileConfig cfg;
+    for (int t = 0; t < 4; ++t) {  // C: 16 tokens × 16 rows of int32
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 16;
+    }
+    for (int t = 4; t < 6; ++t) {  // A: 16 tokens × 16 int8 (half a block)
+        cfg.colsb[t] = 16;
+        cfg.rows[t] = 16;
+    }
+    for (int t = 6; t < 8; ++t) {  // B: 4 lines × 64 bytes (16 values of the 16 rows)
+        cfg.colsb[t] = 64;
+        cfg.rows[t] = 4;
+    }
+    _tile_loadconfig(&cfg);
+}
+
+// Sub-block u of a group's row (super-block u / 8) as 8 lines at buf (its B operands: lines 0-3, then 4-7).
+inline const uint8_t* q6kOperands(const uint8_t* g, int64_t u, uint8_t* buf) {
+    const uint8_t* half = g + u / 8 * kInterleavedQ6KBytes + 288 + 1536 * (u % 8 / 4);
+    for (int l = 0; l < 8; ++l) _mm512_store_si512(buf + 64 * l, detail::q6kLine(half, int(u % 4), l));
+    return buf;
+}
+
+void matmulQ6Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+    constexpr int64_t kUnit = kInterleavedQ6KBytes / 8;  // bytes of the group per sub-block (for the prefetches)
+    const WeightMatrix& w = *job.w;
+    const detail::QuantizedActs& qa = job.qa;
+    const int64_t rb = w.rowBytes(), units = w.cols / 32, ldy = w.rows;
+    configureQ6KTiles();
+    alignas(64) int32_t prod[2][2][16][16];  // [unit parity][half][token][row]
+    alignas(64) uint8_t ops[2][512];         // [unit parity] the sub-block's B operands
+    alignas(64) float sc[16][16];            // the super-block's d·scale per 16 values and row
+    for (int64_t r = r0; r < r1; r += 16) {
+        const uint8_t* g = w.data + r * rb;
+        for (int64_t t0 = 0; t0 < job.m; t0 += 16) {
+            const int8_t* xq = qa.tiles + t0 * qa.ldq;  // block b's A tile at xq + 512·b
+            __m512 acc[16];
+            for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
+            {
+                const uint8_t* b = q6kOperands(g, 0, ops[0]);
+                int8PairProducts<0>(b, b + 256, xq, xq + 16, prod[0]);
+            }
+            for (int64_t u = 0; u < units; ++u) {
+                if (u + 1 < units) {
+                    const uint8_t* at = g + u * kUnit;
+                    if (t0 == 0)
+                        for (int l = 0; l < 7; ++l)
+                            _mm_prefetch(reinterpret_cast<const char*>(at + 4096 + 64 * l), _MM_HINT_T0);
+                    else
+                        for (int l = 0; l < 7; ++l)
+                            _mm_prefetch(reinterpret_cast<const char*>(at + 4 * kUnit + 64 * l), _MM_HINT_T0);
+                    for (int l = 0; l < 8; ++l)
+                        _mm_prefetch(reinterpret_cast<const char*>(xq + (u + 2) * 512 + 64 * l), _MM_HINT_T0);
+                    const uint8_t* b = q6kOperands(g, u + 1, ops[(u + 1) % 2]);
+                    const int8_t* a = xq + (u + 1) * 512;
+                    if (u % 2 == 0) int8PairProducts<2>(b, b + 256, a, a + 16, prod[1]);
+                    else int8PairProducts<0>(b, b + 256, a, a + 16, prod[0]);
+                }
+                if (u % 8 == 0) detail::q6kScales16(g + u / 8 * kInterleavedQ6KBytes, sc);
+                const int32_t(*c)[16][16] = prod[u % 2];
+                const int64_t at = t0 / 16 * qa.ldb + u;
+                const float* d = qa.tileD + at * 16;
+                for (int h = 0; h < 2; ++h) {
+                    const int32_t* bias = qa.tileBias16 + (2 * at + h) * 16;
+                    const __m512 scale = _mm512_load_ps(sc[2 * (u % 8) + h]);
+                    for (int t = 0; t < 16; ++t) {
+                        const __m512i dots = _mm512_add_epi32(_mm512_load_si512(c[h][t]), _mm512_set1_epi32(bias[t]));
+                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(scale, _mm512_set1_ps(d[t])),
+                                                 acc[t]);
+                    }
+                }
+            }
+            for (int64_t t = 0; t < 16 && t0 + t < job.m; ++t) _mm512_storeu_ps(job.y + (t0 + t) * ldy + r, acc[t]);
+        }
+    }
+    _tile_release();
+}
+
 }  // namespace
 
 void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
@@ -777,6 +879,7 @@ void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
 void matmulQ4_Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     matmulX16Tiles<DType::Q4_K>(job, r0, r1);
 }
+void matmulQ6_Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) { matmulQ6Kx16Tiles(job, r0, r1); }
 
 namespace {
 
@@ -1052,6 +1155,7 @@ void matmulBf16(const WeightMatrix&, const float*, int64_t, float*, ThreadPool&)
 void matmulQ8_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void matmulQ4_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void matmulQ4_Kx16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
+void matmulQ6_Kx16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void attentionBf16(const float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
                    float*, int64_t, ThreadPool&) {
     std::abort();

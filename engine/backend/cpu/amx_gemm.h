@@ -32,15 +32,19 @@ constexpr int64_t kMinTokens = 16;
 
 /// AMX-INT8 is present too (and enabled()).
 bool int8Enabled();
-/// Most tokens for which interleaved matrices take the int8 tiles (matmulQ8_0x16Tiles). Against decoding the
+/// Most tokens for which interleaved matrices take the int8 tiles (matmulQ8_0x16Tiles). Q8_0 against decoding the
 /// quants for the BF16 tiles (4-layer Llama at 4,096 x 13,696, 2 threads): +37-48 % at 16 tokens, +27 % at
 /// 24-32, +19 % at 48, +4-10 % at 64, behind from 80 (every tile product's int32 result is scaled into f32 on the
 /// vector units, 4 operations per token and row group, where the BF16 tiles' conversion is shared by all the
 /// token groups).
+/// The same for Q4_0 and Q4_K (4-layer files, int8 against BF16 tiles in one build: Q4_0 even at 64, Q4_K_M
+/// +14 % at 64, even at 96).
 constexpr int64_t kInt8TileMaxTokens = 64;
-/// Whether matmulQ8_0x16Tiles / matmulQ4_0x16Tiles take this matrix and token count: interleaved Q8_0 or Q4_0
-/// (weight_matrix.h),
-/// kMinTokens <= m <= kInt8TileMaxTokens, int8Enabled().
+/// Q6_K pays twice the scaling (a scale per 16 values): 309 against 234 tokens/s at 32 tokens (BF16 tiles on the
+/// plain rows), 4 % behind the BF16 tiles at 48.
+constexpr int64_t kInt8TileMaxTokensQ6K = 40;
+/// Whether the int8-tile kernels (below) take this matrix and token count: interleaved (weight_matrix.h),
+/// kMinTokens <= m <= kInt8TileMaxTokens (Q6_K: kInt8TileMaxTokensQ6K), int8Enabled().
 bool suitsInt8Tiles(const WeightMatrix& w, int64_t m);
 /// Output rows [r0, r1) (multiples of 16) of an interleaved Q8_0 matrix against job.qa, cpu_ops' int8
 /// activations per 32-block in tile order (QuantizedActs::tiles, tileD, tileBias), on AMX-INT8 tiles: the
@@ -50,6 +54,9 @@ void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 /// sub-block scales and mins applied per 32 values, its mins against QuantizedActs::tileXsum).
 void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 void matmulQ4_Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
+/// Interleaved Q6_K: two K = 16 products per 32-value sub-block (a scale per 16 values), against
+/// QuantizedActs::tileBias16 for its -32 offset.
+void matmulQ6_Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 
 /// Whether matmulBf16 takes this matrix and token count: BF16, I8 (per-row int8), F16 or a block type (Q8_0,
 /// Q4_0, Q5_0, Q4_K, Q6_K), rows a multiple of 16, cols of 32, m >= kMinTokens, and enabled().

@@ -34,6 +34,8 @@ struct QuantizedActs {
     const int32_t* tileBias = nullptr;
     /// With tiles, Q4_K only: the token's d·Σq of the block (xsum) at the same place, for the sub-blocks' mins.
     const float* tileXsum = nullptr;
+    /// With tiles, Q6_K only: -32·Σq of each 16-value half of the block at [((g·ldb + b)·2 + half)·16 + t].
+    const int32_t* tileBias16 = nullptr;
 };
 
 struct MatmulJob {
@@ -55,9 +57,10 @@ struct KernelTable {
     /// Interleaved Q8_0 (WeightMatrix::interleaved; r0 and r1 multiples of 16). AVX-512 only: cpu_ops.cpp falls
     /// back to decoded rows on the other ISAs.
     RowRangeFn matmulQ8_0x16 = nullptr;
-    /// Interleaved Q4_0 and Q4_K, likewise.
+    /// Interleaved Q4_0, Q4_K and Q6_K, likewise.
     RowRangeFn matmulQ4_0x16 = nullptr;
     RowRangeFn matmulQ4_Kx16 = nullptr;
+    RowRangeFn matmulQ6_Kx16 = nullptr;
     RowRangeFn matmulI8 = nullptr;
     /// Dot products on the blocks against the quantized activations (never a row decoded to f32).
     RowRangeFn matmulQ4_0 = nullptr;

@@ -76,6 +76,7 @@ struct ActScratch {
     std::vector<float> tileD;
     std::vector<int32_t> tileBias;
     std::vector<float> tileXsum;
+    std::vector<int32_t> tileBias16;
 };
 
 bool usesQuantizedActs(DType t) {
@@ -114,7 +115,7 @@ bool interleavesBlocks() {
         return !(v == "0" || v == "off" || v == "false" || v == "no");
     }();
     const detail::KernelTable& k = kernels();
-    return allowed && k.matmulQ8_0x16 && k.matmulQ4_0x16 && k.matmulQ4_Kx16;
+    return allowed && k.matmulQ8_0x16 && k.matmulQ4_0x16 && k.matmulQ4_Kx16 && k.matmulQ6_Kx16;
 }
 
 Isa detectedIsa() {
@@ -174,9 +175,12 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         default: fn = k.matmulPanel; break;
     }
     if (w.interleaved) {
-        const bool q4 = w.dtype == DType::Q4_0, q4k = w.dtype == DType::Q4_K;
-        if (int8Tiles) fn = q4k ? amx::matmulQ4_Kx16Tiles : q4 ? amx::matmulQ4_0x16Tiles : amx::matmulQ8_0x16Tiles;
-        else fn = q4k ? k.matmulQ4_Kx16 : q4 ? k.matmulQ4_0x16 : k.matmulQ8_0x16;
+        switch (w.dtype) {
+            case DType::Q4_0: fn = int8Tiles ? amx::matmulQ4_0x16Tiles : k.matmulQ4_0x16; break;
+            case DType::Q4_K: fn = int8Tiles ? amx::matmulQ4_Kx16Tiles : k.matmulQ4_Kx16; break;
+            case DType::Q6_K: fn = int8Tiles ? amx::matmulQ6_Kx16Tiles : k.matmulQ6_Kx16; break;
+            default: fn = int8Tiles ? amx::matmulQ8_0x16Tiles : k.matmulQ8_0x16; break;
+        }
         if (!fn) fn = matmulInterleavedFallback;
     }
 
@@ -209,6 +213,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
                 s.tileD.resize(size_t(rows * ldb));
                 s.tileBias.resize(size_t(rows * ldb));
                 s.tileXsum.resize(size_t(rows * ldb));
+                s.tileBias16.resize(size_t(2 * rows * ldb));
             }
             for (int64_t g = 0; g < rows / 16; ++g)
                 for (int64_t t = 0; t < 16; ++t)
@@ -222,11 +227,17 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
                         const int32_t bias = s.bias[size_t(from)];
                         s.tileBias[size_t(to)] = !real ? 0 : w.dtype == DType::Q4_0 ? bias / 2 : 8 * bias;
                         s.tileXsum[size_t(to)] = real ? s.d[size_t(from)] * float(-bias / 16) : 0.0f;
+                        for (int h = 0; h < 2 && w.dtype == DType::Q6_K; ++h) {  // -32·Σq per 16 (Q6_K's offset)
+                            int32_t sum = 0;
+                            for (int l = 0; l < 16 && real; ++l) sum += s.q[size_t(from * 32 + 16 * h + l)];
+                            s.tileBias16[size_t(2 * to - t + 16 * h)] = -32 * sum;
+                        }
                     }
             job.qa.tiles = s.tiles.data();
             job.qa.tileD = s.tileD.data();
             job.qa.tileBias = s.tileBias.data();
             job.qa.tileXsum = s.tileXsum.data();
+            job.qa.tileBias16 = s.tileBias16.data();
         }
         // O(m·cols) scalar passes: small next to the O(rows·m·cols) matmul even at m = 1.
         if (w.dtype == DType::Q4_K) {

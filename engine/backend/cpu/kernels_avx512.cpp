@@ -21,7 +21,7 @@
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
 #endif
 
-#include "backend/cpu/interleaved_q4k.h"
+#include "backend/cpu/interleaved_kquants.h"
 
 namespace wb::cpu::detail {
 namespace {
@@ -555,22 +555,81 @@ void tileQ4Kx16(const uint8_t* g, int64_t supers, const QuantizedActs& qa, int64
     for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy, acc[j]);
 }
 
-void matmulQ4_Kx16(const MatmulJob& job, int64_t r0, int64_t r1) {
+// Interleaved Q6_K: per super-block the 16 scales of the 16 rows times d (q6kScales16), then per sub-block its 8
+// lines built from the low and high bits (q6kLine, shared by the tokens), one int32 chain per 16 values (each its
+// own scale), starting at 4·bias16 = -32·Σq of the 16 (the values' -32). The AMX kernel's steps.
+template <int RN>
+void tileQ6Kx16(const uint8_t* g, int64_t supers, const QuantizedActs& qa, int64_t t, float* y, int64_t ldy) {
+    __m512 acc[RN];
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; ++j) acc[j] = _mm512_setzero_ps();
+    alignas(64) float sc[16][16];
+    const int64_t ld16 = qa.ldq / 16;
+    for (int64_t s = 0; s < supers; ++s) {
+        const uint8_t* blk = g + s * kInterleavedQ6KBytes;
+        if constexpr (RN == 1) {
+            for (int l = 0; l < int(kInterleavedQ6KBytes / 64) + 1; ++l)
+                _mm_prefetch(reinterpret_cast<const char*>(blk + kGroupPrefetchBytes + 64 * l), kGemvHint);
+        }
+        q6kScales16(blk, sc);
+#pragma GCC unroll 8
+        for (int u = 0; u < 8; ++u) {
+            const uint8_t* half = blk + 288 + 1536 * (u / 4);
+            const int64_t b = 8 * s + u;
+            __m512i i0[RN], i1[RN];
+            const int8_t* x[RN];
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; ++j) {
+                i0[j] = _mm512_set1_epi32(4 * qa.bias16[(t + j) * ld16 + 2 * b]);
+                i1[j] = _mm512_set1_epi32(4 * qa.bias16[(t + j) * ld16 + 2 * b + 1]);
+                x[j] = qa.q + (t + j) * qa.ldq + b * 32;
+            }
+#pragma GCC unroll 4
+            for (int l = 0; l < 4; ++l) {
+                const __m512i v0 = q6kLine(half, u % 4, l), v1 = q6kLine(half, u % 4, l + 4);
+#pragma GCC unroll 4
+                for (int j = 0; j < RN; ++j) {
+                    i0[j] = _mm512_dpbusd_epi32(i0[j], v0, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
+                    i1[j] = _mm512_dpbusd_epi32(i1[j], v1, _mm512_set1_epi32(loadI32(x[j] + 16 + 4 * l)));
+                }
+            }
+            const __m512 s0 = _mm512_load_ps(sc[2 * u]), s1 = _mm512_load_ps(sc[2 * u + 1]);
+#pragma GCC unroll 4
+            for (int j = 0; j < RN; ++j) {
+                const __m512 d = _mm512_set1_ps(qa.d[(t + j) * qa.ldb + b]);
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0[j]), _mm512_mul_ps(s0, d), acc[j]);
+                acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1[j]), _mm512_mul_ps(s1, d), acc[j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; ++j) _mm512_storeu_ps(y + j * ldy, acc[j]);
+}
+
+template <bool kQ6>
+void matmulKx16(const MatmulJob& job, int64_t r0, int64_t r1) {
     const WeightMatrix& w = *job.w;
     const int64_t rb = w.rowBytes(), supers = w.cols / 256, ldy = w.rows;
     for (int64_t r = r0; r < r1; r += 16) {
         const uint8_t* g = w.data + r * rb;
         for (int64_t t = 0; t < job.m; t += 4) {
             float* y = job.y + t * ldy + r;
+            const auto tile = [&]<int RN>() {
+                if constexpr (kQ6) tileQ6Kx16<RN>(g, supers, job.qa, t, y, ldy);
+                else tileQ4Kx16<RN>(g, supers, job.qa, t, y, ldy);
+            };
             switch (std::min<int64_t>(4, job.m - t)) {
-                case 1: tileQ4Kx16<1>(g, supers, job.qa, t, y, ldy); break;
-                case 2: tileQ4Kx16<2>(g, supers, job.qa, t, y, ldy); break;
-                case 3: tileQ4Kx16<3>(g, supers, job.qa, t, y, ldy); break;
-                default: tileQ4Kx16<4>(g, supers, job.qa, t, y, ldy); break;
+                case 1: tile.template operator()<1>(); break;
+                case 2: tile.template operator()<2>(); break;
+                case 3: tile.template operator()<3>(); break;
+                default: tile.template operator()<4>(); break;
             }
         }
     }
 }
+
+void matmulQ4_Kx16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulKx16<false>(job, r0, r1); }
+void matmulQ6_Kx16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulKx16<true>(job, r0, r1); }
 
 void matmulQ8_0(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<Q8Tile>(job, r0, r1, job.w->rowBytes()); }
 void matmulI8(const MatmulJob& job, int64_t r0, int64_t r1) { matmulIntRows<I8Tile>(job, r0, r1, job.w->rowBytes()); }
@@ -1024,6 +1083,7 @@ const KernelTable& avx512Kernels() {
         t.matmulQ8_0x16 = matmulQ8_0x16;
         t.matmulQ4_0x16 = matmulQ4_0x16;
         t.matmulQ4_Kx16 = matmulQ4_Kx16;
+        t.matmulQ6_Kx16 = matmulQ6_Kx16;
         t.matmulI8 = matmulI8;
         t.matmulQ4_0 = matmulQ4_0;
         t.matmulQ5_0 = matmulQ5_0;

@@ -482,8 +482,9 @@ void moveToHugePages(WeightMatrix& w) {
 }
 
 bool canInterleave(const WeightMatrix& w) {
-    const int64_t unit = w.dtype == DType::Q4_K ? 256 : 64;
-    return (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 || w.dtype == DType::Q4_K) && !w.interleaved &&
+    const int64_t unit = w.dtype == DType::Q4_K || w.dtype == DType::Q6_K ? 256 : 64;
+    return (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 || w.dtype == DType::Q4_K || w.dtype == DType::Q6_K) &&
+           !w.interleaved &&
            w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 && w.cols % unit == 0;
 }
 
@@ -524,7 +525,29 @@ void interleaveBlocks(WeightMatrix& w, bool hugePages) {
             }
         }
     }
-    for (int64_t g = 0; g < w.rows / 16 && w.dtype != DType::Q4_K; ++g) {
+    for (int64_t g = 0; g < w.rows / 16 && w.dtype == DType::Q6_K; ++g) {
+        // Per super-block: d of the 16 rows, their 16 scales transposed (scale s of row i at 32 + 16·s + i), then
+        // per 128-value half its two 32-byte chunks of low bits and its 32 bytes of high bit pairs, 8 lines each
+        // (line l = row bytes 4l..4l+3).
+        const uint8_t* src = w.data + g * 16 * rb;
+        uint8_t* out = dst + g * 16 * rb;
+        for (int64_t sb = 0; sb < w.cols / 256; ++sb, out += kInterleavedQ6KBytes) {
+            for (int i = 0; i < 16; ++i) {
+                const uint8_t* block = src + i * rb + sb * 210;  // ql[128], qh[64], scales[16], d
+                std::memcpy(out + 2 * i, block + 208, 2);
+                for (int s = 0; s < 16; ++s) out[32 + 16 * s + i] = block[192 + s];
+                for (int n = 0; n < 2; ++n) {
+                    uint8_t* half = out + 288 + 1536 * n;
+                    for (int l = 0; l < 8; ++l) {
+                        std::memcpy(half + 64 * l + 4 * i, block + 64 * n + 4 * l, 4);
+                        std::memcpy(half + 512 + 64 * l + 4 * i, block + 64 * n + 32 + 4 * l, 4);
+                        std::memcpy(half + 1024 + 64 * l + 4 * i, block + 128 + 32 * n + 4 * l, 4);
+                    }
+                }
+            }
+        }
+    }
+    for (int64_t g = 0; g < w.rows / 16 && w.dtype != DType::Q4_K && w.dtype != DType::Q6_K; ++g) {
         const uint8_t* src = w.data + g * 16 * rb;
         uint8_t* out = dst + g * 16 * rb;
         for (int64_t p = 0; p < pairs; ++p, out += pb) {
@@ -576,6 +599,26 @@ void dequantizeMatrixRow(const WeightMatrix& w, int64_t r, float* dst) {
                 for (int k = 0; k < 32; ++k) {
                     const uint8_t q = blk[256 + 512 * (s / 2) + 64 * (k / 4) + 4 * i + k % 4];
                     dst[sb * 256 + 32 * s + k] = ds * float(s % 2 ? q >> 4 : q & 15) - dm;
+                }
+            }
+        }
+        return;
+    }
+    if (w.dtype == DType::Q6_K) {
+        for (int64_t sb = 0; sb < w.cols / 256; ++sb) {
+            const uint8_t* blk = g + sb * kInterleavedQ6KBytes;
+            uint16_t bits;
+            std::memcpy(&bits, blk + 2 * i, 2);
+            const float d = fp16ToFp32(bits);
+            for (int s = 0; s < 8; ++s) {  // sub-block s: half n, low (k < 2) or high nibbles of chunk k % 2
+                const int n = s / 4, k = s % 4;
+                const uint8_t* half = blk + 288 + 1536 * n;
+                for (int v = 0; v < 32; ++v) {
+                    const int at = 64 * (v / 4) + 4 * i + v % 4;
+                    const int lo = (half[512 * (k % 2) + at] >> (4 * (k / 2))) & 0xF;
+                    const int hi = (half[1024 + at] >> (2 * k)) & 3;
+                    const int8_t sc = int8_t(blk[32 + 16 * (2 * s + v / 16) + i]);
+                    dst[sb * 256 + 32 * s + v] = d * float(sc) * float((lo | (hi << 4)) - 32);
                 }
             }
         }

@@ -24,7 +24,7 @@ struct WeightMatrix {
     std::shared_ptr<void> keepAlive;    // keeps mapped file or owned buffer alive
     std::vector<uint8_t> owned;         // set when converted at load time
     std::vector<float> ownedScales;
-    /// Q8_0, Q4_0 and Q4_K only: the rows are interleaved in groups of 16 for the AVX-512 VNNI kernels (see
+    /// Q8_0, Q4_0, Q4_K and Q6_K only: the rows are interleaved in groups of 16 for the AVX-512 VNNI kernels (see
     /// interleaveBlocks), not stored one after another. Group g still occupies the bytes of rows 16g..16g+15, so
     /// numBytes() holds, but a row is no longer a contiguous run: read one through dequantizeMatrixRow.
     bool interleaved = false;
@@ -51,28 +51,34 @@ void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n);
 /// when the memory cannot be had.
 void moveToHugePages(WeightMatrix& w);
 
-/// Whether interleaveBlocks applies: Q8_0, Q4_0 or Q4_K, not interleaved yet, rows a multiple of 16, an even number
-/// of 32-blocks per row.
+/// Whether interleaveBlocks applies: Q8_0, Q4_0, Q4_K or Q6_K, not interleaved yet, rows a multiple of 16, an even
+/// number of 32-blocks per row (the K-quants: whole super-blocks, as they always are).
 bool canInterleave(const WeightMatrix& w);
 
 /// Bytes of one group of 16 rows × one pair of 32-blocks in the interleaved layout: 1,088 for Q8_0, 576 for Q4_0.
 constexpr int64_t interleavedPairBytes(DType t) { return t == DType::Q4_0 ? 576 : 1088; }
-/// Bytes of one group of 16 rows × one 256-value super-block of interleaved Q4_K.
+/// Bytes of one group of 16 rows × one 256-value super-block of interleaved Q4_K and Q6_K.
 constexpr int64_t kInterleavedQ4KBytes = 2304;
+constexpr int64_t kInterleavedQ6KBytes = 3360;
 
-/// Rewrites a Q8_0, Q4_0 or Q4_K matrix (canInterleave) in the layout of the AVX-512 generation kernels, in new memory
-/// (huge pages when `hugePages`, like moveToHugePages; the old storage is released). Per group of 16 rows and per
-/// pair of 32-blocks (64 values): the 16 rows' f16 scales of the first block, then of the second (64 bytes), then
-/// the quants in 64-byte lines, each holding 4 values of every one of the 16 rows (row i at bytes 4i..4i+3):
-///  - Q8_0 (1,088 bytes): 16 lines, line j = values 4j..4j+3 of the pair, each quant stored + 128 as an unsigned
-///    byte;
-///  - Q4_0 (576 bytes): per block 4 lines, line j = the block's bytes 4j..4j+3 as the file has them, so its low
-///    nibbles are values 4j..4j+3 and its high nibbles values 16+4j..16+4j+3 (unsigned, value = q - 8): an AND
-///    and a shift make the 8 lines of the Q8_0 form;
+/// Rewrites a Q8_0, Q4_0, Q4_K or Q6_K matrix (canInterleave) in the layout of the AVX-512 generation kernels, in
+/// new memory (huge pages when `hugePages`, like moveToHugePages; the old storage is released). Per group of 16
+/// rows and per pair of 32-blocks (64 values; the K-quants per super-block): the 16 rows' scales, then the quants
+/// in 64-byte lines, each holding 4 values of every one of the 16 rows (row i at bytes 4i..4i+3):
+///  - Q8_0 (1,088 bytes): the 16 rows' f16 scales of the first block, then of the second (64 bytes), then 16
+///    lines, line j = values 4j..4j+3 of the pair, each quant stored + 128 as an unsigned byte;
+///  - Q4_0 (576 bytes): the scales as Q8_0's, then per block 4 lines, line j = the block's bytes 4j..4j+3 as the
+///    file has them, so its low nibbles are values 4j..4j+3 and its high nibbles values 16+4j..16+4j+3 (unsigned,
+///    value = q - 8): an AND and a shift make the 8 lines of the Q8_0 form;
 ///  - Q4_K (per 256-value super-block, 2,304 bytes): the 16 rows' d, then dmin (64 bytes), their 12 scale bytes
 ///    transposed (byte b of row i at 64 + 16·b + i: 192 bytes), then per 32-byte chunk j of nibbles 8 lines (line
 ///    l = row bytes 4l..4l+3 of the chunk), whose low nibbles are sub-block 2j's values 4l..4l+3 and high nibbles
-///    sub-block 2j + 1's (unsigned, value = d·sc·q - dmin·mn).
+///    sub-block 2j + 1's (unsigned, value = d·sc·q - dmin·mn);
+///  - Q6_K (per super-block, 3,360 bytes): the 16 rows' d (32 bytes), their 16 int8 scales transposed (scale s of
+///    row i at 32 + 16·s + i: 256 bytes), then per 128-value half n 8 lines of each of its two 32-byte chunks of
+///    low 4 bits and 8 lines of its 32 bytes of high bit pairs (1,536 bytes): sub-block 4n + k takes the low
+///    (k < 2) or high nibbles of chunk k % 2 and bits 2k..2k+1 of the high pairs (unsigned, value = d·sc·(q - 32),
+///    a scale per 16 values).
 /// One 64-byte load and one vpdpbusd against a broadcast activation dword then serve 16 rows, where the
 /// row-at-a-time kernels spend about 20 instructions per 64 values of one row, and the lines are the B operand of
 /// an AMX-INT8 product as they lie. Same bytes as the plain layout; a matrix that only the CPU's matmul reads
