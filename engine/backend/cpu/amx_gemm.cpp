@@ -181,8 +181,8 @@ inline void transpose16x16(__m512i (&r)[16]) {
 
 // Packs tokens [16·g0, 16·g1) of x (K values a token, row stride ldx floats, mb real tokens; each value times
 // `scale`) into B tiles: group g at xp + g·16·K·split (BF16 values) laid out [K·split/2 pairs][16 tokens][2].
-// Missing tokens of the last group are zeros. With split 3 (F16 weights, see matmulBf16) a token's row is
-// [bf16(x) | bf16(x) | bf16(x - bf16(x))]. Per 32 k values the group's 16 tokens × 16 pairs are converted in
+// Missing tokens of the last group are zeros. With split 3 (F16 weights, see matmulBf16) each 32 values of a
+// token's row become three steps of 32: bf16(x), bf16(x), bf16(x - bf16(x)). Per 32 k values the group's 16 tokens × 16 pairs are converted in
 // registers and transposed, 16 full-line stores (a scatter per token and k step cost 5% of a vision tower's time).
 void packTokens(const float* x, int64_t ldx, int64_t K, int split, int64_t mb, uint16_t* xp, int64_t g0, int64_t g1,
                 float scale = 1.0f) {
@@ -208,11 +208,12 @@ void packTokens(const float* x, int64_t ldx, int64_t K, int split, int64_t mb, u
                 if (split == 3) r[tok] = bf16Pair(bf16Residual(lo), bf16Residual(hi));
             }
             transpose16x16(v);
-            for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + (k / 2 + p) * 16, v[p]);
+            const int64_t kv = split * k;  // the step's first virtual k
+            for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + (kv / 2 + p) * 16, v[p]);
             if (split == 3) {
-                for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + ((K + k) / 2 + p) * 16, v[p]);
+                for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + ((kv + 32) / 2 + p) * 16, v[p]);
                 transpose16x16(r);
-                for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + ((2 * K + k) / 2 + p) * 16, r[p]);
+                for (int p = 0; p < 16; ++p) _mm512_storeu_si512(base + ((kv + 64) / 2 + p) * 16, r[p]);
             }
         }
     }
@@ -488,20 +489,32 @@ void copyWeightTilesBlocks(const WeightMatrix& w, int64_t r0, int ra, int64_t k0
 }
 
 // F16 weights as two BF16 matrices, w = hi + lo exactly (F16 has 11 significant bits, hi keeps 8, the rest fits
-// lo): rows [r0, r0 + 16·ra) over the virtual k range [k0, k1) of [hi | lo | hi] (3K columns, see matmulBf16),
-// laid out as copyWeightTiles lays them out. K is a multiple of 32, so no 32-wide step straddles two parts.
+// lo): rows [r0, r0 + 16·ra) over the virtual k range [k0, k1) (3K columns, see matmulBf16: each 32 values of a
+// row become the steps hi, lo, hi), laid out as copyWeightTiles lays them out. A whole triple comes from one
+// load and one conversion (each step converted on its own, the three parts K apart: F16 16-token prompts at
+// 81-82 tokens/s against 100-103, 4-layer file, 2 threads).
 void copyWeightTilesF16Split(const uint16_t* w, int64_t K, int ra, int64_t k0, int64_t k1, uint16_t* dst) {
-    for (int64_t k = k0; k < k1; k += 32, dst += 1024) {
-        const int part = int(k / K);
-        const int64_t kr = k - part * K;
+    for (int64_t k = k0; k < k1;) {
+        const int part = int(k % 96 / 32);
+        const int64_t kr = k / 96 * 32;
+        const bool triple = part == 0 && k + 96 <= k1;
         for (int a = 0; a < ra; ++a)
             for (int r = 0; r < 16; ++r) {
                 const uint16_t* src = w + (16 * int64_t(a) + r) * K + kr;
                 const __m512 lo = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src)));
                 const __m512 hi = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + 16)));
-                const __m512i v = part == 1 ? bf16Pair(bf16Residual(lo), bf16Residual(hi)) : bf16Pair(lo, hi);
-                _mm512_store_si512(dst + a * 512 + r * 32, v);
+                uint16_t* d = dst + a * 512 + r * 32;
+                if (triple) {
+                    const __m512i h = bf16Pair(lo, hi);
+                    _mm512_store_si512(d, h);
+                    _mm512_store_si512(d + 1024, bf16Pair(bf16Residual(lo), bf16Residual(hi)));
+                    _mm512_store_si512(d + 2048, h);
+                } else {
+                    _mm512_store_si512(d, part == 1 ? bf16Pair(bf16Residual(lo), bf16Residual(hi)) : bf16Pair(lo, hi));
+                }
             }
+        k += triple ? 96 : 32;
+        dst += triple ? 3072 : 1024;
     }
 }
 
@@ -565,8 +578,8 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
     const bool i8 = w.dtype == DType::I8;
     const bool blocks = takesBlocks(w.dtype);
     // F16 weights keep their precision: w = hi + lo in two BF16 parts and x = xh + xl likewise, and the tiles sum
-    // xh·hi + xh·lo + xl·hi as one product over a 3K-long k ([xh | xh | xl] · [hi | lo | hi]): F16 weights exact,
-    // activations to about 2^-16 (the dropped xl·lo term), three times the tile work of BF16. Rounding the F16
+    // xh·hi + xh·lo + xl·hi as one product over a 3K-long k (each 32 values: [xh, xh, xl] · [hi, lo, hi]): F16
+    // weights exact, activations to about 2^-16 (the dropped xl·lo term), three times the tile work of BF16. Rounding the F16
     // weights to BF16 instead moved a precision comparison's FP16 logits as far as BF16's (tst_glm_parallel).
     const int split = w.dtype == DType::F16 ? 3 : 1;
     const int64_t Kv = K * split;
