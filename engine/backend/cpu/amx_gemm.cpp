@@ -182,8 +182,9 @@ inline void transpose16x16(__m512i (&r)[16]) {
 // Packs tokens [16·g0, 16·g1) of x (K values a token, row stride ldx floats, mb real tokens; each value times
 // `scale`) into B tiles: group g at xp + g·16·K·split (BF16 values) laid out [K·split/2 pairs][16 tokens][2].
 // Missing tokens of the last group are zeros. With split 3 (F16 weights, see matmulBf16) each 32 values of a
-// token's row become three steps of 32: bf16(x), bf16(x), bf16(x - bf16(x)). Per 32 k values the group's 16 tokens × 16 pairs are converted in
-// registers and transposed, 16 full-line stores (a scatter per token and k step cost 5% of a vision tower's time).
+// token's row become three steps of 32: bf16(x), bf16(x), bf16(x - bf16(x)). Per 32 k values the group's 16
+// tokens × 16 pairs are converted in registers and transposed, 16 full-line stores (a scatter per token and k step
+// cost 5% of a vision tower's time).
 void packTokens(const float* x, int64_t ldx, int64_t K, int split, int64_t mb, uint16_t* xp, int64_t g0, int64_t g1,
                 float scale = 1.0f) {
     const int64_t Kv = K * split;
@@ -579,8 +580,9 @@ void matmulBf16(const WeightMatrix& w, const float* x, int64_t m, float* y, Thre
     const bool blocks = takesBlocks(w.dtype);
     // F16 weights keep their precision: w = hi + lo in two BF16 parts and x = xh + xl likewise, and the tiles sum
     // xh·hi + xh·lo + xl·hi as one product over a 3K-long k (each 32 values: [xh, xh, xl] · [hi, lo, hi]): F16
-    // weights exact, activations to about 2^-16 (the dropped xl·lo term), three times the tile work of BF16. Rounding the F16
-    // weights to BF16 instead moved a precision comparison's FP16 logits as far as BF16's (tst_glm_parallel).
+    // weights exact, activations to about 2^-16 (the dropped xl·lo term), three times the tile work of BF16.
+    // Rounding the F16 weights to BF16 instead moved a precision comparison's FP16 logits as far as BF16's
+    // (tst_glm_parallel).
     const int split = w.dtype == DType::F16 ? 3 : 1;
     const int64_t Kv = K * split;
     const auto* W = reinterpret_cast<const uint16_t*>(w.data);
@@ -650,8 +652,8 @@ namespace {
 // quantizeActs, repacked 512 bytes a block: QuantizedActs::tiles) are its A operand: one product per block gives
 // the 16 × 16 int32 dots the VNNI kernel builds from 8 vpdpbusd per token. Per block the int32 tile goes through
 // memory into the f32 accumulators as the VNNI kernel does it (+ the offset's correction, times the rows' scales
-// times the token's), so the result is the same, bit for bit. The products of the next block pair are issued before this pair's results are scaled,
-// into the other two C tiles. No weight is converted to BF16: at 16-64 tokens the BF16 tiles spent most of their
+// times the token's), so the result is the same, bit for bit. The products of the next block pair are issued
+// before this pair's results are scaled, into the other two C tiles. No weight is converted to BF16: at 16-64 tokens the BF16 tiles spent most of their
 // time turning quants into BF16.
 void configureInt8Tiles() {
     TileConfig cfg;
