@@ -306,11 +306,11 @@ private slots:
 
     // Q8_0 and Q4_0 text matrices interleaved for the AVX-512 generation kernels (interleaveBlocks, as loadGlm sets
     // it on such a CPU): with the same kernels (the AMX tiles off, so int8 activations everywhere) the same logits as
-    // the plain layout, for a prompt of 5 tokens (the 4-token integer tiles and one more) and the whole 18, within 1e-5 of
-    // the largest logit (only the f32 order of the block sums differs), and the same greedy token. With the tiles
+    // the plain layout, for a prompt of 5 tokens (the 4-token integer tiles and one more) and the whole 18, within 1e-5
+    // of the largest logit (only the f32 order of the block sums differs), and the same greedy token. With the tiles
     // on, 18 tokens take AMX-INT8 for the interleaved matrices (the decode kernels' int8 activations, bit for bit:
-    // tst_cpu_ops) where the plain ones take BF16 tiles (BF16 activations): held to a share of the Q8_0
-    // tolerance, measured 0.0145 (Q8_0) and 0.0144 (Q4_0) of the row's spread.
+    // tst_cpu_ops) where the plain ones take BF16 tiles (BF16 activations): held to a share of the Q8_0 tolerance,
+    // measured 0.0145 (Q8_0) and 0.0144 (Q4_0) of the row's spread.
     void interleavedKeepsTheLogits_data() {
         QTest::addColumn<QString>("name");
         QTest::newRow("Q8_0") << "q8_0";

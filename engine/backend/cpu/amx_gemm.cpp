@@ -520,10 +520,10 @@ void copyWeightTilesF16Split(const uint16_t* w, int64_t K, int ra, int64_t k0, i
 }
 
 // One k chunk [k0, k1) of the C tiles of RA (1 or 2) × 16 weight rows and RB (1 or 2) token groups starting at
-// xa. The weights come copied tile by tile (see copyWeightTiles): tile (step s, rows 16a) at ab + (2s + a)·512. The accumulators start at zero (first chunk) or from `acc` (4 tiles of 16 × 16 f32), and end in
-// `acc` or, after the last chunk, transposed into y (token t of group b at y + (16·b + t)·ldy, features
-// contiguous), times rowScale[row] when given (int8 weights); tokens at or past `valid` (counted from the first
-// group) are not written.
+// xa. The weights come copied tile by tile (see copyWeightTiles): tile (step s, rows 16a) at ab + (2s + a)·512. The
+// accumulators start at zero (first chunk) or from `acc` (4 tiles of 16 × 16 f32), and end in `acc` or, after the last
+// chunk, transposed into y (token t of group b at y + (16·b + t)·ldy, features contiguous), times rowScale[row] when
+// given (int8 weights); tokens at or past `valid` (counted from the first group) are not written.
 template <int RA, int RB>
 void tileBlock(const uint16_t* ab, int64_t K, const uint16_t* xa, int64_t k0, int64_t k1, bool first, bool last,
                float (*acc)[256], float* y, int64_t ldy, int64_t valid, const float* rowScale) {
@@ -653,8 +653,8 @@ namespace {
 // the 16 × 16 int32 dots the VNNI kernel builds from 8 vpdpbusd per token. Per block the int32 tile goes through
 // memory into the f32 accumulators as the VNNI kernel does it (+ the offset's correction, times the rows' scales
 // times the token's), so the result is the same, bit for bit. The products of the next block pair are issued
-// before this pair's results are scaled, into the other two C tiles. No weight is converted to BF16: at 16-64 tokens the BF16 tiles spent most of their
-// time turning quants into BF16.
+// before this pair's results are scaled, into the other two C tiles. No weight is converted to BF16: at 16-64 tokens
+// the BF16 tiles spent most of their time turning quants into BF16.
 void configureInt8Tiles() {
     TileConfig cfg;
     for (int t = 0; t < 4; ++t) {  // C: 16 tokens × 16 rows of int32
