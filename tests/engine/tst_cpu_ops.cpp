@@ -466,16 +466,17 @@ private slots:
         }
     }
 
-    // Q8_0, Q4_0, Q4_K and Q6_K interleaved in groups of 16 rows (the AVX-512 generation layout, interleaveBlocks):
-    // the same values (every row decodes bit for bit as before), and matmul on every ISA against the double
-    // reference on the same int8 activations (1e-5·B, as quantizedBlocksExact): m = 1 (generation), 2-5 (the
+    // Q8_0, Q4_0, Q5_0, Q4_K and Q6_K interleaved in groups of 16 rows (the AVX-512 generation layout,
+    // interleaveBlocks): the same values (every row decodes bit for bit as before), and matmul on every ISA against the
+    // double reference on the same int8 activations (1e-5·B, as quantizedBlocksExact): m = 1 (generation), 2-5 (the
     // 4-token tiles and a remainder), 16-64 (AMX-INT8 tiles where present: also the VNNI kernel's result token by
-    // token, bit for bit) and 65 (BF16 tiles decoding the groups: the plain layout's result bit for bit), one
-    // thread and two.
+    // token, bit for bit) and 65 (BF16 tiles decoding the groups: the plain layout's result bit for bit), one thread
+    // and two.
     void interleavedBlocks_data() {
         QTest::addColumn<int>("type");
         QTest::newRow("Q8_0") << int(DType::Q8_0);
         QTest::newRow("Q4_0") << int(DType::Q4_0);
+        QTest::newRow("Q5_0") << int(DType::Q5_0);
         QTest::newRow("Q4_K") << int(DType::Q4_K);
         QTest::newRow("Q6_K") << int(DType::Q6_K);
     }

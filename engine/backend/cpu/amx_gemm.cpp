@@ -109,7 +109,7 @@ bool suits(const WeightMatrix& w, int64_t m) {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,f16c,amx-tile,amx-bf16,amx-int8")
 
 }  // namespace wb::cpu::amx
-#include "backend/cpu/interleaved_kquants.h"  // compiled for the target above
+#include "backend/cpu/interleaved_lines.h"  // compiled for the target above
 namespace wb::cpu::amx {
 
 namespace {
@@ -387,8 +387,11 @@ constexpr int64_t kInterleavedAhead = 2;  // block pairs: Q8_0 pp64 +15-20 % ove
 
 template <DType kType>
 void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t* dst) {
-    constexpr bool kQ4 = kType == DType::Q4_0, kQ4K = kType == DType::Q4_K, kQ6K = kType == DType::Q6_K;
-    constexpr int64_t kPair = kQ4 ? 576 : kQ4K ? kInterleavedQ4KBytes / 4 : kQ6K ? kInterleavedQ6KBytes / 4 : 1088;
+    constexpr bool kQ4 = kType == DType::Q4_0, kQ5 = kType == DType::Q5_0, kQ4K = kType == DType::Q4_K;
+    constexpr bool kQ6K = kType == DType::Q6_K;
+    constexpr int64_t kPair = kQ4K   ? kInterleavedQ4KBytes / 4
+                              : kQ6K ? kInterleavedQ6KBytes / 4
+                                     : interleavedPairBytes(kType);
     constexpr int64_t kBlockLines = kQ4 ? 4 : 8;
     const __m512i flip = _mm512_set1_epi8(char(0x80)), low4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
     const __m512i lanes01 = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
@@ -402,6 +405,7 @@ void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t
         const uint8_t* sb = group + b / 8 * (kQ6K ? kInterleavedQ6KBytes : kInterleavedQ4KBytes);
         const uint8_t* q = kQ4K ? sb + 256 + 512 * (b % 8 / 2)
                            : kQ6K ? sb + 288 + 1536 * (b % 8 / 4)
+                           : kQ5  ? blk + 64 + 320 * h
                                   : blk + 64 + 64 * kBlockLines * h;
         // The group's bytes are one stream across the k chunks: fetch ahead of it (without this, a quarter of
         // the decode waited on these loads at 16-64 tokens).
@@ -419,6 +423,8 @@ void copyInterleavedTiles(const uint8_t* group, int64_t k0, int64_t k1, uint16_t
                 const __m512i v = _mm512_loadu_si512(q + 64 * l);
                 L[l] = _mm512_and_si512(h ? _mm512_srli_epi16(v, 4) : v, low4);
             }
+        } else if constexpr (kQ5) {
+            for (int l = 0; l < 8; ++l) L[l] = _mm512_sub_epi8(detail::q5Line(q, l), _mm512_set1_epi8(16));
         } else if constexpr (kQ6K) {
             const __m512i off = _mm512_set1_epi8(32);
             for (int l = 0; l < 8; ++l) L[l] = _mm512_sub_epi8(detail::q6kLine(q, int(b % 4), l), off);
@@ -474,6 +480,7 @@ void copyWeightTilesBlocks(const WeightMatrix& w, int64_t r0, int ra, int64_t k0
         for (int a = 0; a < ra; ++a) {
             const uint8_t* group = w.data + (r0 + 16 * a) * rb;
             if (w.dtype == DType::Q4_0) copyInterleavedTiles<DType::Q4_0>(group, k0, k1, dst + a * 512);
+            else if (w.dtype == DType::Q5_0) copyInterleavedTiles<DType::Q5_0>(group, k0, k1, dst + a * 512);
             else if (w.dtype == DType::Q4_K) copyInterleavedTiles<DType::Q4_K>(group, k0, k1, dst + a * 512);
             else if (w.dtype == DType::Q6_K) copyInterleavedTiles<DType::Q6_K>(group, k0, k1, dst + a * 512);
             else copyInterleavedTiles<DType::Q8_0>(group, k0, k1, dst + a * 512);
@@ -698,13 +705,18 @@ inline void int8PairProducts(const uint8_t* b0, const uint8_t* b1, const int8_t*
 }
 #undef WB_INT8_PAIR_PRODUCTS
 
-// A block pair's B operands: Q8_0's stored lines, or the nibbles split into `buf` (2 × 512 bytes): Q4_0's pair is
+// A block pair's B operands: Q8_0's stored lines, or built into `buf` (2 × 512 bytes): Q5_0's by q5Line, Q4_0's pair is
 // two blocks of 4 lines (each line's low nibbles are B rows 0-3 of its block, high nibbles rows 4-7), Q4_K's pair
 // p is one 32-byte chunk of super-block p / 4 in 8 lines (low nibbles: sub-block 2·(p % 4), high: the next).
 template <DType kType>
 inline const uint8_t* pairOperands(const uint8_t* g, int64_t p, uint8_t* buf) {
     if constexpr (kType == DType::Q8_0) {
         return g + p * 1088 + 64;
+    } else if constexpr (kType == DType::Q5_0) {  // per block, 8 lines with their fifth bits (q5Line)
+        for (int h = 0; h < 2; ++h)
+            for (int l = 0; l < 8; ++l)
+                _mm512_store_si512(buf + 512 * h + 64 * l, detail::q5Line(g + p * 704 + 64 + 320 * h, l));
+        return buf;
     } else {
         const __m512i low4 = _mm512_set1_epi8(0x0F);
         const uint8_t* lines = kType == DType::Q4_0 ? g + p * 576 + 64
@@ -723,7 +735,7 @@ template <DType kType>
 void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     constexpr bool kQ4K = kType == DType::Q4_K;
     // Bytes of the group per block pair (Q4_K: a quarter of a super-block) and the cache lines to fetch per pair.
-    constexpr int64_t kPair = kType == DType::Q8_0 ? 1088 : kType == DType::Q4_0 ? 576 : kInterleavedQ4KBytes / 4;
+    constexpr int64_t kPair = kQ4K ? kInterleavedQ4KBytes / 4 : interleavedPairBytes(kType);
     constexpr int kPairLines = int(kPair / 64);
     const WeightMatrix& w = *job.w;
     const detail::QuantizedActs& qa = job.qa;
@@ -890,6 +902,9 @@ void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
 }
 void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     matmulX16Tiles<DType::Q4_0>(job, r0, r1);
+}
+void matmulQ5_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
+    matmulX16Tiles<DType::Q5_0>(job, r0, r1);
 }
 void matmulQ4_Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     matmulX16Tiles<DType::Q4_K>(job, r0, r1);
@@ -1169,6 +1184,7 @@ void attentionBf16(const float* q, int64_t qStride, const float* k, int64_t kStr
 void matmulBf16(const WeightMatrix&, const float*, int64_t, float*, ThreadPool&) { std::abort(); }
 void matmulQ8_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void matmulQ4_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
+void matmulQ5_0x16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void matmulQ4_Kx16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void matmulQ6_Kx16Tiles(const detail::MatmulJob&, int64_t, int64_t) { std::abort(); }
 void attentionBf16(const float*, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,

@@ -1,8 +1,8 @@
 // BF16 GEMM on Intel AMX tiles (Sapphire Rapids and later): y[m, w.rows] = x[m, w.cols] · Wᵀ for BF16 (and
-// per-row int8) weights and many tokens (prefill, the vision tower, attention's two products). The activations are rounded to BF16 once
-// per call (round to nearest even, as Transformers' bfloat16 path does to every activation), products accumulate in
-// f32 inside the tile unit. Decode steps (few tokens) stay on the AVX-512 kernels, which are memory bound anyway
-// and keep activations in f32.
+// per-row int8) weights and many tokens (prefill, the vision tower, attention's two products). The activations are
+// rounded to BF16 once per call (round to nearest even, as Transformers' bfloat16 path does to every activation),
+// products accumulate in f32 inside the tile unit. Decode steps (few tokens) stay on the AVX-512 kernels, which are
+// memory bound anyway and keep activations in f32.
 //
 // Layout: the weight matrix is used as it is stored (row-major BF16, k contiguous), as the tiles' A operand: a
 // tile is 16 weight rows × 32 k values. The activations are packed per call into the B operand's pair-interleaved
@@ -50,9 +50,10 @@ bool suitsInt8Tiles(const WeightMatrix& w, int64_t m);
 /// activations per 32-block in tile order (QuantizedActs::tiles, tileD, tileBias), on AMX-INT8 tiles: the
 /// same result as the VNNI kernel's, bit for bit. Each calling thread configures its tiles.
 void matmulQ8_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
-/// The same for interleaved Q4_0 and Q4_K (each block's nibbles split into the 8 lines of the Q8_0 form; Q4_K's
+/// The same for interleaved Q4_0, Q5_0 and Q4_K (each block's nibbles split into the 8 lines of the Q8_0 form; Q4_K's
 /// sub-block scales and mins applied per 32 values, its mins against QuantizedActs::tileXsum).
 void matmulQ4_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
+void matmulQ5_0x16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 void matmulQ4_Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1);
 /// Interleaved Q6_K: two K = 16 products per 32-value sub-block (a scale per 16 values), against
 /// QuantizedActs::tileBias16 for its -32 offset.

@@ -29,7 +29,7 @@ struct QuantizedActs {
     /// with zeros) as [block][16 tokens][32 bytes] at tiles + group·16·ldq: a block's A tile is 512 bytes in a row.
     const int8_t* tiles = nullptr;
     /// With tiles: d and the offset's correction of group g, block b, token t at [(g·ldb + b)·16 + t] (one memory
-    /// broadcast each): 8·bias for Q8_0 (stored + 128), bias/2 for Q4_0 (values q - 8).
+    /// broadcast each): 8·bias for Q8_0 (stored + 128), bias/2 for Q4_0 (values q - 8), bias for Q5_0 (q - 16).
     const float* tileD = nullptr;
     const int32_t* tileBias = nullptr;
     /// With tiles, Q4_K only: the token's d·Σq of the block (xsum) at the same place, for the sub-blocks' mins.
@@ -57,8 +57,9 @@ struct KernelTable {
     /// Interleaved Q8_0 (WeightMatrix::interleaved; r0 and r1 multiples of 16). AVX-512 only: cpu_ops.cpp falls
     /// back to decoded rows on the other ISAs.
     RowRangeFn matmulQ8_0x16 = nullptr;
-    /// Interleaved Q4_0, Q4_K and Q6_K, likewise.
+    /// Interleaved Q4_0, Q5_0, Q4_K and Q6_K, likewise.
     RowRangeFn matmulQ4_0x16 = nullptr;
+    RowRangeFn matmulQ5_0x16 = nullptr;
     RowRangeFn matmulQ4_Kx16 = nullptr;
     RowRangeFn matmulQ6_Kx16 = nullptr;
     RowRangeFn matmulI8 = nullptr;

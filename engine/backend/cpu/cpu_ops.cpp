@@ -115,7 +115,7 @@ bool interleavesBlocks() {
         return !(v == "0" || v == "off" || v == "false" || v == "no");
     }();
     const detail::KernelTable& k = kernels();
-    return allowed && k.matmulQ8_0x16 && k.matmulQ4_0x16 && k.matmulQ4_Kx16 && k.matmulQ6_Kx16;
+    return allowed && k.matmulQ8_0x16 && k.matmulQ4_0x16 && k.matmulQ5_0x16 && k.matmulQ4_Kx16 && k.matmulQ6_Kx16;
 }
 
 Isa detectedIsa() {
@@ -177,6 +177,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
     if (w.interleaved) {
         switch (w.dtype) {
             case DType::Q4_0: fn = int8Tiles ? amx::matmulQ4_0x16Tiles : k.matmulQ4_0x16; break;
+            case DType::Q5_0: fn = int8Tiles ? amx::matmulQ5_0x16Tiles : k.matmulQ5_0x16; break;
             case DType::Q4_K: fn = int8Tiles ? amx::matmulQ4_Kx16Tiles : k.matmulQ4_Kx16; break;
             case DType::Q6_K: fn = int8Tiles ? amx::matmulQ6_Kx16Tiles : k.matmulQ6_Kx16; break;
             default: fn = int8Tiles ? amx::matmulQ8_0x16Tiles : k.matmulQ8_0x16; break;
@@ -225,7 +226,10 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
                         else std::memset(dst, 0, 32);
                         s.tileD[size_t(to)] = real ? s.d[size_t(from)] : 0.0f;
                         const int32_t bias = s.bias[size_t(from)];
-                        s.tileBias[size_t(to)] = !real ? 0 : w.dtype == DType::Q4_0 ? bias / 2 : 8 * bias;
+                        s.tileBias[size_t(to)] = !real                       ? 0
+                                                 : w.dtype == DType::Q4_0 ? bias / 2
+                                                 : w.dtype == DType::Q5_0 ? bias
+                                                                          : 8 * bias;
                         s.tileXsum[size_t(to)] = real ? s.d[size_t(from)] * float(-bias / 16) : 0.0f;
                         for (int h = 0; h < 2 && w.dtype == DType::Q6_K; ++h) {  // -32·Σq per 16 (Q6_K's offset)
                             int32_t sum = 0;

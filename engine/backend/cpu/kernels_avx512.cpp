@@ -21,7 +21,7 @@
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
 #endif
 
-#include "backend/cpu/interleaved_kquants.h"
+#include "backend/cpu/interleaved_lines.h"
 
 namespace wb::cpu::detail {
 namespace {
@@ -399,12 +399,13 @@ struct I8Tile {
     }
 };
 
-// Interleaved Q8_0 and Q4_0 (weight_matrix.h, interleaveBlocks): the 16 rows of one group against RN tokens. Per
-// 64-byte line one load and one vpdpbusd per token (the 4 activation bytes it needs broadcast to every row's lane),
-// two int32 chains per token to cover vpdpbusd's latency; per block one int->float conversion and one FMA with the
-// 16 rows' scales times the token's. Q8_0's int32 lanes start at 8·bias = -128·Σq, which cancels the +128 of the
-// stored quants over the block's 32 values; Q4_0's lines are split into their low and high nibbles (an AND and a
-// shift, shared by the tokens) and its lanes start at bias/2 = -8·Σq, the -8 of its values.
+// Interleaved Q8_0, Q4_0 and Q5_0 (weight_matrix.h, interleaveBlocks): the 16 rows of one group against RN
+// tokens. Per 64-byte line one load and one vpdpbusd per token (the 4 activation bytes it needs broadcast to every
+// row's lane), two int32 chains per token to cover vpdpbusd's latency; per block one int->float conversion and one
+// FMA with the 16 rows' scales times the token's. Q8_0's int32 lanes start at 8·bias = -128·Σq, which cancels the
+// +128 of the stored quants over the block's 32 values; Q4_0's lines are split into their low and high nibbles (an
+// AND and a shift, shared by the tokens) and its lanes start at bias/2 = -8·Σq, the -8 of its values; Q5_0's lines
+// get their fifth bits too (q5Line) and start at bias = -16·Σq.
 constexpr int64_t kGroupPrefetchBytes = 4096;  // 4 KiB measured 1-3 % over 8 KiB in the streaming test
 
 inline int32_t loadI32(const int8_t* p) {
@@ -413,9 +414,10 @@ inline int32_t loadI32(const int8_t* p) {
     return v;
 }
 
-template <bool kQ4, int RN>
+template <DType kType, int RN>
 void tileX16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t, float* y, int64_t ldy) {
-    constexpr int64_t kPair = kQ4 ? 576 : 1088;
+    constexpr bool kQ4 = kType == DType::Q4_0, kQ5 = kType == DType::Q5_0;
+    constexpr int64_t kPair = interleavedPairBytes(kType);
     __m512 acc[RN];
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) acc[j] = _mm512_setzero_ps();
@@ -437,11 +439,22 @@ void tileX16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t
 #pragma GCC unroll 4
             for (int j = 0; j < RN; ++j) {
                 const int32_t bias = qa.bias[(t + j) * qa.ldb + b];
-                i0[j] = _mm512_set1_epi32(kQ4 ? bias / 2 : 8 * bias);
+                i0[j] = _mm512_set1_epi32(kQ4 ? bias / 2 : kQ5 ? bias : 8 * bias);
                 i1[j] = _mm512_setzero_si512();
                 x[j] = qa.q + (t + j) * qa.ldq + b * 32;
             }
-            if constexpr (kQ4) {
+            if constexpr (kQ5) {
+                const uint8_t* q = blk + 64 + 320 * h;
+#pragma GCC unroll 4
+                for (int l = 0; l < 4; ++l) {
+                    const __m512i lo = q5Line(q, l), hi = q5Line(q, l + 4);
+#pragma GCC unroll 4
+                    for (int j = 0; j < RN; ++j) {
+                        i0[j] = _mm512_dpbusd_epi32(i0[j], lo, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
+                        i1[j] = _mm512_dpbusd_epi32(i1[j], hi, _mm512_set1_epi32(loadI32(x[j] + 16 + 4 * l)));
+                    }
+                }
+            } else if constexpr (kQ4) {
                 const uint8_t* q = blk + 64 + 256 * h;
 #pragma GCC unroll 4
                 for (int l = 0; l < 4; ++l) {
@@ -477,7 +490,7 @@ void tileX16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t
 
 // Whole groups: r0 and r1 are multiples of 16 (the matrix's rows are). Tokens 4 at a time; a group's bytes (16
 // rows, 233 KB of Q8_0 at 13,696 columns) stay in L2 between the token tiles.
-template <bool kQ4>
+template <DType kType>
 void matmulX16(const MatmulJob& job, int64_t r0, int64_t r1) {
     const WeightMatrix& w = *job.w;
     const int64_t rb = w.rowBytes(), pairs = w.cols / 64, ldy = w.rows;
@@ -486,17 +499,18 @@ void matmulX16(const MatmulJob& job, int64_t r0, int64_t r1) {
         for (int64_t t = 0; t < job.m; t += 4) {
             float* y = job.y + t * ldy + r;
             switch (std::min<int64_t>(4, job.m - t)) {
-                case 1: tileX16<kQ4, 1>(g, pairs, job.qa, t, y, ldy); break;
-                case 2: tileX16<kQ4, 2>(g, pairs, job.qa, t, y, ldy); break;
-                case 3: tileX16<kQ4, 3>(g, pairs, job.qa, t, y, ldy); break;
-                default: tileX16<kQ4, 4>(g, pairs, job.qa, t, y, ldy); break;
+                case 1: tileX16<kType, 1>(g, pairs, job.qa, t, y, ldy); break;
+                case 2: tileX16<kType, 2>(g, pairs, job.qa, t, y, ldy); break;
+                case 3: tileX16<kType, 3>(g, pairs, job.qa, t, y, ldy); break;
+                default: tileX16<kType, 4>(g, pairs, job.qa, t, y, ldy); break;
             }
         }
     }
 }
 
-void matmulQ8_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<false>(job, r0, r1); }
-void matmulQ4_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<true>(job, r0, r1); }
+void matmulQ8_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<DType::Q8_0>(job, r0, r1); }
+void matmulQ4_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<DType::Q4_0>(job, r0, r1); }
+void matmulQ5_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<DType::Q5_0>(job, r0, r1); }
 
 // Interleaved Q4_K: per super-block the 8 sub-blocks' scales and mins of the 16 rows (q4kScales16, shared by the
 // tokens), then per 32-byte chunk of nibbles its 8 lines, whose low nibbles are sub-block 2j and high nibbles
@@ -1082,6 +1096,7 @@ const KernelTable& avx512Kernels() {
         t.matmulQ8_0 = matmulQ8_0;
         t.matmulQ8_0x16 = matmulQ8_0x16;
         t.matmulQ4_0x16 = matmulQ4_0x16;
+        t.matmulQ5_0x16 = matmulQ5_0x16;
         t.matmulQ4_Kx16 = matmulQ4_Kx16;
         t.matmulQ6_Kx16 = matmulQ6_Kx16;
         t.matmulI8 = matmulI8;

@@ -483,7 +483,8 @@ void moveToHugePages(WeightMatrix& w) {
 
 bool canInterleave(const WeightMatrix& w) {
     const int64_t unit = w.dtype == DType::Q4_K || w.dtype == DType::Q6_K ? 256 : 64;
-    return (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 || w.dtype == DType::Q4_K || w.dtype == DType::Q6_K) &&
+    return (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0 || w.dtype == DType::Q5_0 || w.dtype == DType::Q4_K ||
+            w.dtype == DType::Q6_K) &&
            !w.interleaved &&
            w.rows > 0 && w.rows % 16 == 0 && w.cols > 0 && w.cols % unit == 0;
 }
@@ -553,6 +554,16 @@ void interleaveBlocks(WeightMatrix& w, bool hugePages) {
         for (int64_t p = 0; p < pairs; ++p, out += pb) {
             for (int i = 0; i < 16; ++i) {
                 const uint8_t* row = src + i * rb + p * 2 * (q4 ? 18 : 34);
+                if (w.dtype == DType::Q5_0) {  // d, qh[4], qs[16] a block
+                    for (int h = 0; h < 2; ++h) {
+                        const uint8_t* block = src + i * rb + (2 * p + h) * 22;
+                        std::memcpy(out + 32 * h + 2 * i, block, 2);
+                        std::memcpy(out + 64 + 320 * h + 4 * i, block + 2, 4);
+                        for (int j = 0; j < 4; ++j)
+                            std::memcpy(out + 128 + 320 * h + 64 * j + 4 * i, block + 6 + 4 * j, 4);
+                    }
+                    continue;
+                }
                 for (int h = 0; h < 2; ++h) {
                     const uint8_t* block = row + h * (q4 ? 18 : 34);
                     std::memcpy(out + 32 * h + 2 * i, block, 2);
@@ -632,6 +643,18 @@ void dequantizeMatrixRow(const WeightMatrix& w, int64_t r, float* dst) {
             std::memcpy(&bits, blk + 32 * h + 2 * i, 2);
             const float d = fp16ToFp32(bits);
             float* out = dst + p * 64 + h * 32;
+            if (w.dtype == DType::Q5_0) {
+                uint32_t qh;
+                std::memcpy(&qh, blk + 64 + 320 * h + 4 * i, 4);
+                for (int j = 0; j < 4; ++j)
+                    for (int b = 0; b < 4; ++b) {
+                        const uint8_t q = blk[128 + 320 * h + 64 * j + 4 * i + b];
+                        const int k = 4 * j + b;
+                        out[k] = d * float((int(q & 15) | int(((qh >> k) & 1u) << 4)) - 16);
+                        out[16 + k] = d * float((int(q >> 4) | int(((qh >> (k + 16)) & 1u) << 4)) - 16);
+                    }
+                continue;
+            }
             if (w.dtype == DType::Q4_0) {
                 for (int j = 0; j < 4; ++j)
                     for (int b = 0; b < 4; ++b) {

@@ -24,9 +24,9 @@ struct WeightMatrix {
     std::shared_ptr<void> keepAlive;    // keeps mapped file or owned buffer alive
     std::vector<uint8_t> owned;         // set when converted at load time
     std::vector<float> ownedScales;
-    /// Q8_0, Q4_0, Q4_K and Q6_K only: the rows are interleaved in groups of 16 for the AVX-512 VNNI kernels (see
-    /// interleaveBlocks), not stored one after another. Group g still occupies the bytes of rows 16g..16g+15, so
-    /// numBytes() holds, but a row is no longer a contiguous run: read one through dequantizeMatrixRow.
+    /// Block types only (Q8_0, Q4_0, Q5_0, Q4_K, Q6_K): the rows are interleaved in groups of 16 for the AVX-512 VNNI
+    /// kernels (see interleaveBlocks), not stored one after another. Group g still occupies the bytes of rows
+    /// 16g..16g+15, so numBytes() holds, but a row is no longer a contiguous run: read one through dequantizeMatrixRow.
     bool interleaved = false;
 
     int64_t rowBytes() const { return dtypeRowBytes(dtype, cols); }
@@ -36,8 +36,8 @@ struct WeightMatrix {
 /// Wraps a file tensor of shape {rows, cols} (or {n} treated as one row) without copying.
 Result<WeightMatrix> weightFromTensor(const TensorInfo& t, std::shared_ptr<void> keepAlive);
 
-/// Converts to `target` (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K or I8) into owned memory; a no-op copy-free view when equal.
-/// I8 is per-output-row symmetric: scale = max|w| / 127.
+/// Converts to `target` (F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K, Q6_K or I8) into owned memory; a no-op copy-free view
+/// when equal. I8 is per-output-row symmetric: scale = max|w| / 127.
 Result<WeightMatrix> convertWeight(const WeightMatrix& src, DType target);
 
 /// Decodes `n` values of one row (n a multiple of the block size) into f32.
@@ -51,17 +51,18 @@ void quantizeRow(DType dtype, const float* src, uint8_t* dst, int64_t n);
 /// when the memory cannot be had.
 void moveToHugePages(WeightMatrix& w);
 
-/// Whether interleaveBlocks applies: Q8_0, Q4_0, Q4_K or Q6_K, not interleaved yet, rows a multiple of 16, an even
-/// number of 32-blocks per row (the K-quants: whole super-blocks, as they always are).
+/// Whether interleaveBlocks applies: Q8_0, Q4_0, Q5_0, Q4_K or Q6_K, not interleaved yet, rows a multiple of 16, an
+/// even number of 32-blocks per row (the K-quants: whole super-blocks, as they always are).
 bool canInterleave(const WeightMatrix& w);
 
-/// Bytes of one group of 16 rows × one pair of 32-blocks in the interleaved layout: 1,088 for Q8_0, 576 for Q4_0.
-constexpr int64_t interleavedPairBytes(DType t) { return t == DType::Q4_0 ? 576 : 1088; }
+/// Bytes of one group of 16 rows × one pair of 32-blocks in the interleaved layout: 1,088 for Q8_0, 576 for Q4_0,
+/// 704 for Q5_0.
+constexpr int64_t interleavedPairBytes(DType t) { return t == DType::Q4_0 ? 576 : t == DType::Q5_0 ? 704 : 1088; }
 /// Bytes of one group of 16 rows × one 256-value super-block of interleaved Q4_K and Q6_K.
 constexpr int64_t kInterleavedQ4KBytes = 2304;
 constexpr int64_t kInterleavedQ6KBytes = 3360;
 
-/// Rewrites a Q8_0, Q4_0, Q4_K or Q6_K matrix (canInterleave) in the layout of the AVX-512 generation kernels, in
+/// Rewrites a Q8_0, Q4_0, Q5_0, Q4_K or Q6_K matrix (canInterleave) in the layout of the AVX-512 generation kernels, in
 /// new memory (huge pages when `hugePages`, like moveToHugePages; the old storage is released). Per group of 16
 /// rows and per pair of 32-blocks (64 values; the K-quants per super-block): the 16 rows' scales, then the quants
 /// in 64-byte lines, each holding 4 values of every one of the 16 rows (row i at bytes 4i..4i+3):
@@ -70,6 +71,9 @@ constexpr int64_t kInterleavedQ6KBytes = 3360;
 ///  - Q4_0 (576 bytes): the scales as Q8_0's, then per block 4 lines, line j = the block's bytes 4j..4j+3 as the
 ///    file has them, so its low nibbles are values 4j..4j+3 and its high nibbles values 16+4j..16+4j+3 (unsigned,
 ///    value = q - 8): an AND and a shift make the 8 lines of the Q8_0 form;
+///  - Q5_0 (704 bytes): the scales as Q8_0's, then per block the 16 rows' 4 bytes of fifth bits (64 bytes) and 4
+///    nibble lines as Q4_0's (unsigned, value = q - 16: the fifth bits are spread over the lines' bytes by a
+///    shift, a byte shuffle and a bit test);
 ///  - Q4_K (per 256-value super-block, 2,304 bytes): the 16 rows' d, then dmin (64 bytes), their 12 scale bytes
 ///    transposed (byte b of row i at 64 + 16·b + i: 192 bytes), then per 32-byte chunk j of nibbles 8 lines (line
 ///    l = row bytes 4l..4l+3 of the chunk), whose low nibbles are sub-block 2j's values 4l..4l+3 and high nibbles

@@ -1,7 +1,7 @@
-// Interleaved Q4_K and Q6_K (weight_matrix.h, interleaveBlocks): a super-block's scales for the group's 16 rows as
-// f32 vectors (each product rounded as dequantizeRow rounds it), and Q6_K's 6-bit lines. Shared by the AVX-512
-// VNNI kernels and the AMX ones; include it only below an AVX-512 target pragma (the functions are compiled for
-// the including file's ISA, and internal to it).
+// Interleaved Q5_0, Q4_K and Q6_K (weight_matrix.h, interleaveBlocks): a K-quant super-block's scales for the
+// group's 16 rows as f32 vectors (each product rounded as dequantizeRow rounds it), and the 5- and 6-bit lines. Shared
+// by the AVX-512 VNNI kernels and the AMX ones; include it only below an AVX-512 target pragma (the functions are
+// compiled for the including file's ISA, and internal to it).
 #pragma once
 
 #include <immintrin.h>
@@ -59,6 +59,20 @@ inline __m512i q6kLine(const uint8_t* half, int k, int l) {
         default: hi = _mm512_srli_epi16(qh, 2); break;
     }
     return _mm512_or_si512(lo, _mm512_and_si512(hi, _mm512_set1_epi8(0x30)));
+}
+
+// Q5_0: B line l (0-7) of a block (`b`: its 64 bytes of high bits, 4 a row, then its 4 nibble lines): values
+// v0..v0+3 of the 16 rows, v0 = 4l (low nibbles of line l) or 16 + 4(l - 4) (high nibbles of line l - 4), each
+// with its fifth bit (bit v0 + j of the row's high-bit dword) as 16, unsigned (value q - 16).
+inline __m512i q5Line(const uint8_t* b, int l) {
+    const __m512i v = _mm512_loadu_si512(b + 64 + 64 * (l % 4));
+    const __m512i nib = _mm512_and_si512(l < 4 ? v : _mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0F));
+    const int v0 = l < 4 ? 4 * l : 16 + 4 * (l - 4);
+    // The 4 bits each dword needs, its low byte copied to all 4 bytes, byte j tested against bit j.
+    const __m512i bits = _mm512_srli_epi32(_mm512_loadu_si512(b), unsigned(v0));
+    const __m512i spread = _mm512_shuffle_epi8(bits, _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0));
+    const __mmask64 high = _mm512_test_epi8_mask(spread, _mm512_set1_epi32(0x08040201));
+    return _mm512_mask_add_epi8(nib, high, nib, _mm512_set1_epi8(16));
 }
 
 }  // namespace
