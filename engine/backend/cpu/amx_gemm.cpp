@@ -705,6 +705,16 @@ inline void int8PairProducts(const uint8_t* b0, const uint8_t* b1, const int8_t*
 }
 #undef WB_INT8_PAIR_PRODUCTS
 
+// acc[t] += f32(c[t] + bias[t]) · (scale · d[t]) for the 16 tokens of a C tile (the dots corrected for the stored
+// offset, times the rows' scales times the token's; both broadcasts straight from memory: 4 vector operations).
+inline void addScaledDots(__m512 (&acc)[16], const int32_t (*c)[16], const int32_t* bias, __m512 scale,
+                          const float* d) {
+    for (int t = 0; t < 16; ++t) {
+        const __m512i dots = _mm512_add_epi32(_mm512_load_si512(c[t]), _mm512_set1_epi32(bias[t]));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(scale, _mm512_set1_ps(d[t])), acc[t]);
+    }
+}
+
 // A block pair's B operands: Q8_0's stored lines, or built into `buf` (2 × 512 bytes): Q5_0's by q5Line, Q4_0's pair is
 // two blocks of 4 lines (each line's low nibbles are B rows 0-3 of its block, high nibbles rows 4-7), Q4_K's pair
 // p is one 32-byte chunk of super-block p / 4 in 8 lines (low nibbles: sub-block 2·(p % 4), high: the next).
@@ -793,16 +803,9 @@ void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
                         }
                         continue;
                     }
-                    const int32_t* bias = qa.tileBias + at;
                     const __m512 scale =
                             _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 32 * h)));
-                    // Per token: the dots corrected for the stored offset, to f32, times the rows' scales times the
-                    // token's (both broadcasts straight from memory: 4 vector operations).
-                    for (int t = 0; t < 16; ++t) {
-                        const __m512i dots = _mm512_add_epi32(_mm512_load_si512(c[h][t]), _mm512_set1_epi32(bias[t]));
-                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(scale, _mm512_set1_ps(d[t])),
-                                                 acc[t]);
-                    }
+                    addScaledDots(acc, c[h], qa.tileBias + at, scale, d);
                 }
             }
             for (int64_t t = 0; t < 16 && t0 + t < job.m; ++t) _mm512_storeu_ps(job.y + (t0 + t) * ldy + r, acc[t]);
@@ -880,13 +883,7 @@ void matmulQ6Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
                 const int64_t at = t0 / 16 * qa.ldb + u;
                 const float* d = qa.tileD + at * 16;
                 for (int h = 0; h < 2; ++h) {
-                    const int32_t* bias = qa.tileBias16 + (2 * at + h) * 16;
-                    const __m512 scale = _mm512_load_ps(sc[2 * (u % 8) + h]);
-                    for (int t = 0; t < 16; ++t) {
-                        const __m512i dots = _mm512_add_epi32(_mm512_load_si512(c[h][t]), _mm512_set1_epi32(bias[t]));
-                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dots), _mm512_mul_ps(scale, _mm512_set1_ps(d[t])),
-                                                 acc[t]);
-                    }
+                    addScaledDots(acc, c[h], qa.tileBias16 + (2 * at + h) * 16, _mm512_load_ps(sc[2 * (u % 8) + h]), d);
                 }
             }
             for (int64_t t = 0; t < 16 && t0 + t < job.m; ++t) _mm512_storeu_ps(job.y + (t0 + t) * ldy + r, acc[t]);

@@ -489,23 +489,31 @@ void tileX16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t
 }
 
 // Whole groups: r0 and r1 are multiples of 16 (the matrix's rows are). Tokens 4 at a time; a group's bytes (16
-// rows, 233 KB of Q8_0 at 13,696 columns) stay in L2 between the token tiles.
-template <DType kType>
-void matmulX16(const MatmulJob& job, int64_t r0, int64_t r1) {
+// rows, 233 KB of Q8_0 at 13,696 columns) stay in L2 between the token tiles. tile.operator()<RN>(group, t, y).
+template <typename Tile>
+void forGroupTiles(const MatmulJob& job, int64_t r0, int64_t r1, const Tile& tile) {
     const WeightMatrix& w = *job.w;
-    const int64_t rb = w.rowBytes(), pairs = w.cols / 64, ldy = w.rows;
+    const int64_t rb = w.rowBytes(), ldy = w.rows;
     for (int64_t r = r0; r < r1; r += 16) {
         const uint8_t* g = w.data + r * rb;
         for (int64_t t = 0; t < job.m; t += 4) {
             float* y = job.y + t * ldy + r;
             switch (std::min<int64_t>(4, job.m - t)) {
-                case 1: tileX16<kType, 1>(g, pairs, job.qa, t, y, ldy); break;
-                case 2: tileX16<kType, 2>(g, pairs, job.qa, t, y, ldy); break;
-                case 3: tileX16<kType, 3>(g, pairs, job.qa, t, y, ldy); break;
-                default: tileX16<kType, 4>(g, pairs, job.qa, t, y, ldy); break;
+                case 1: tile.template operator()<1>(g, t, y); break;
+                case 2: tile.template operator()<2>(g, t, y); break;
+                case 3: tile.template operator()<3>(g, t, y); break;
+                default: tile.template operator()<4>(g, t, y); break;
             }
         }
     }
+}
+
+template <DType kType>
+void matmulX16(const MatmulJob& job, int64_t r0, int64_t r1) {
+    const int64_t pairs = job.w->cols / 64, ldy = job.w->rows;
+    forGroupTiles(job, r0, r1, [&]<int RN>(const uint8_t* g, int64_t t, float* y) {
+        tileX16<kType, RN>(g, pairs, job.qa, t, y, ldy);
+    });
 }
 
 void matmulQ8_0x16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulX16<DType::Q8_0>(job, r0, r1); }
@@ -622,24 +630,11 @@ void tileQ6Kx16(const uint8_t* g, int64_t supers, const QuantizedActs& qa, int64
 
 template <bool kQ6>
 void matmulKx16(const MatmulJob& job, int64_t r0, int64_t r1) {
-    const WeightMatrix& w = *job.w;
-    const int64_t rb = w.rowBytes(), supers = w.cols / 256, ldy = w.rows;
-    for (int64_t r = r0; r < r1; r += 16) {
-        const uint8_t* g = w.data + r * rb;
-        for (int64_t t = 0; t < job.m; t += 4) {
-            float* y = job.y + t * ldy + r;
-            const auto tile = [&]<int RN>() {
-                if constexpr (kQ6) tileQ6Kx16<RN>(g, supers, job.qa, t, y, ldy);
-                else tileQ4Kx16<RN>(g, supers, job.qa, t, y, ldy);
-            };
-            switch (std::min<int64_t>(4, job.m - t)) {
-                case 1: tile.template operator()<1>(); break;
-                case 2: tile.template operator()<2>(); break;
-                case 3: tile.template operator()<3>(); break;
-                default: tile.template operator()<4>(); break;
-            }
-        }
-    }
+    const int64_t supers = job.w->cols / 256, ldy = job.w->rows;
+    forGroupTiles(job, r0, r1, [&]<int RN>(const uint8_t* g, int64_t t, float* y) {
+        if constexpr (kQ6) tileQ6Kx16<RN>(g, supers, job.qa, t, y, ldy);
+        else tileQ4Kx16<RN>(g, supers, job.qa, t, y, ldy);
+    });
 }
 
 void matmulQ4_Kx16(const MatmulJob& job, int64_t r0, int64_t r1) { matmulKx16<false>(job, r0, r1); }
