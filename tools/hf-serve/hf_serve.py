@@ -634,6 +634,7 @@ class Handler(BaseHTTPRequestHandler):
                     "choices": [{"index": 0, "text": text, "finish_reason": finish}]}
 
         sent_text = ""
+        seen = 0  # tokens whose events this handler has taken
         finish = None
         if stream:
             self.send_response(200)
@@ -657,8 +658,11 @@ class Handler(BaseHTTPRequestHandler):
             if kind == "done":
                 finish = val
                 break
+            seen += 1
             if stream:
-                text = m.decode(job.generated)
+                # Up to this event's token, not all of job.generated: a handler that falls behind the generation
+                # (a loaded machine) would otherwise send several tokens as one chunk and nothing for the next events.
+                text = m.decode(job.generated[:seen])
                 # Hold back an incomplete UTF-8 sequence (decoded as U+FFFD) until its last byte arrives.
                 if text.startswith(sent_text) and not text.endswith("\ufffd") and len(text) > len(sent_text):
                     self.sse(chunk_of(text[len(sent_text):], None))
