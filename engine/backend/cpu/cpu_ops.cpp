@@ -84,7 +84,7 @@ bool usesQuantizedActs(DType t) {
            t == DType::Q6_K;
 }
 
-// Interleaved Q8_0 or Q4_0 on an ISA without its kernel (tests force scalar / AVX2): each row decoded to f32,
+// An interleaved matrix on an ISA without its kernel (tests force scalar / AVX2): each row decoded to f32,
 // against the same int8 activations as the integer kernels (so every ISA computes the same products).
 void matmulInterleavedFallback(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     const WeightMatrix& w = *job.w;
@@ -148,7 +148,7 @@ const char* isaName(Isa isa) {
 void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPool& pool) {
     if (m <= 0 || w.rows <= 0) return;
     // BF16 weights and many tokens (prefill, the vision tower, attention's products): AMX tiles where present.
-    // Interleaved Q8_0 at 16-64 tokens: its int8 quants straight into AMX-INT8 tiles (below, a row-range kernel).
+    // Interleaved block types at 16-64 tokens: their quants straight into AMX-INT8 tiles (below, a row-range kernel).
     const bool int8Tiles = amx::suitsInt8Tiles(w, m);
     if (!int8Tiles && amx::suits(w, m)) {
         amx::matmulBf16(w, x, m, y, pool);
@@ -225,7 +225,7 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
                         if (real) std::memcpy(dst, s.q.data() + from * 32, 32);
                         else std::memset(dst, 0, 32);
                         s.tileD[size_t(to)] = real ? s.d[size_t(from)] : 0.0f;
-                        const int32_t bias = s.bias[size_t(from)];
+                        const int32_t bias = real ? s.bias[size_t(from)] : 0;  // (padding: past the scratch's m rows)
                         s.tileBias[size_t(to)] = !real                       ? 0
                                                  : w.dtype == DType::Q4_0 ? bias / 2
                                                  : w.dtype == DType::Q5_0 ? bias
