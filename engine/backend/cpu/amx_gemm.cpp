@@ -662,26 +662,27 @@ namespace {
 // times the token's), so the result is the same, bit for bit. The products of the next block pair are issued
 // before this pair's results are scaled, into the other two C tiles. No weight is converted to BF16: at 16-64 tokens
 // the BF16 tiles spent most of their time turning quants into BF16.
-void configureInt8Tiles() {
+// Tiles for K = `k` int8 products (32: a block; 16: half of one, Q6_K).
+void configureInt8Tiles(int k = 32) {
     TileConfig cfg;
     for (int t = 0; t < 4; ++t) {  // C: 16 tokens × 16 rows of int32
         cfg.colsb[t] = 64;
         cfg.rows[t] = 16;
     }
-    for (int t = 4; t < 6; ++t) {  // A: 16 tokens × 32 int8 (one block each)
-        cfg.colsb[t] = 32;
+    for (int t = 4; t < 6; ++t) {  // A: 16 tokens × k int8
+        cfg.colsb[t] = uint16_t(k);
         cfg.rows[t] = 16;
     }
-    for (int t = 6; t < 8; ++t) {  // B: 8 lines × 64 bytes (one block's quants of the 16 rows)
+    for (int t = 6; t < 8; ++t) {  // B: k / 4 lines × 64 bytes (k values of the 16 rows)
         cfg.colsb[t] = 64;
-        cfg.rows[t] = 8;
+        cfg.rows[t] = uint8_t(k / 4);
     }
     _tile_loadconfig(&cfg);
 }
 
 // Two products (B operands at b0 and b1, the 16 tokens' activations at a0 and a1, rows 32 bytes apart) into C
 // tiles 0-1 (C0 = 0) or 2-3 (C0 = 2), stored to out[2][16][16]: a block pair's (Q8_0, Q4_0, Q4_K), or the two
-// 16-value halves of a Q6_K sub-block (configureQ6KTiles).
+// 16-value halves of a Q6_K sub-block (configureInt8Tiles(16)).
 // (The tile intrinsics take literal register numbers.)
 #define WB_INT8_PAIR_PRODUCTS(CA, CB)      \
     _tile_zero(CA);                        \
@@ -816,26 +817,9 @@ void matmulX16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
 
 // Interleaved Q6_K: its scales change every 16 values, so each sub-block takes two K = 16 products (A: 16 tokens ×
 // 16 bytes, every other half row of the block's A tile; B: 4 of the sub-block's 8 lines, built by q6kLine into a
-// buffer), and each 16 × 16 int32 result goes into the f32 accumulators on its own: + -32·Σq of the token's 16
-// values, to f32, times d·scale of the rows times the token's scale. The VNNI kernel's steps, bit for bit. The
-// next sub-block's products are issued before this one's results are scaled.
-void configureQ6KTiles() {
-    TileConfig cfg;
-    for (int t = 0; t < 4; ++t) {  // C: 16 tokens × 16 rows of int32
-        cfg.colsb[t] = 64;
-        cfg.rows[t] = 16;
-    }
-    for (int t = 4; t < 6; ++t) {  // A: 16 tokens × 16 int8 (half a block)
-        cfg.colsb[t] = 16;
-        cfg.rows[t] = 16;
-    }
-    for (int t = 6; t < 8; ++t) {  // B: 4 lines × 64 bytes (16 values of the 16 rows)
-        cfg.colsb[t] = 64;
-        cfg.rows[t] = 4;
-    }
-    _tile_loadconfig(&cfg);
-}
-
+// buffer; configureInt8Tiles(16)), and each 16 × 16 int32 result goes into the f32 accumulators on its own: +
+// -32·Σq of the token's 16 values, to f32, times d·scale of the rows times the token's scale. The VNNI kernel's
+// steps, bit for bit. The next sub-block's products are issued before this one's results are scaled.
 // Sub-block u of a group's row (super-block u / 8) as 8 lines at buf (its B operands: lines 0-3, then 4-7).
 inline const uint8_t* q6kOperands(const uint8_t* g, int64_t u, uint8_t* buf) {
     const uint8_t* half = g + u / 8 * kInterleavedQ6KBytes + 288 + 1536 * (u % 8 / 4);
@@ -848,7 +832,7 @@ void matmulQ6Kx16Tiles(const detail::MatmulJob& job, int64_t r0, int64_t r1) {
     const WeightMatrix& w = *job.w;
     const detail::QuantizedActs& qa = job.qa;
     const int64_t rb = w.rowBytes(), units = w.cols / 32, ldy = w.rows;
-    configureQ6KTiles();
+    configureInt8Tiles(16);
     alignas(64) int32_t prod[2][2][16][16];  // [unit parity][half][token][row]
     alignas(64) uint8_t ops[2][512];         // [unit parity] the sub-block's B operands
     alignas(64) float sc[16][16];            // the super-block's d·scale per 16 values and row

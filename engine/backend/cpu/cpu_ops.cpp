@@ -206,6 +206,21 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
         } else {
             k.quantizeActs(x, m, w.cols, s.q.data(), s.d.data(), s.bias.data(), ldq, ldb);
         }
+        // O(m·cols) scalar passes: small next to the O(rows·m·cols) matmul even at m = 1.
+        if (w.dtype == DType::Q4_K) {
+            if (int64_t(s.xsum.size()) < m * ldb) s.xsum.resize(size_t(m * ldb));
+            for (int64_t i = 0; i < m * ldb; ++i) s.xsum[size_t(i)] = s.d[size_t(i)] * float(-s.bias[size_t(i)] / 16);
+            job.qa.xsum = s.xsum.data();
+        } else if (w.dtype == DType::Q6_K) {
+            const int64_t n16 = m * ldq / 16;
+            if (int64_t(s.bias16.size()) < n16) s.bias16.resize(size_t(n16));
+            for (int64_t g = 0; g < n16; ++g) {
+                int32_t sum = 0;
+                for (int l = 0; l < 16; ++l) sum += s.q[size_t(g * 16 + l)];
+                s.bias16[size_t(g)] = -8 * sum;
+            }
+            job.qa.bias16 = s.bias16.data();
+        }
         if (int8Tiles) {  // each block's 16 × 32 bytes in a row (row-major, an A tile touched 16 cache lines)
             // Whole groups of 16 tokens: the last one's missing tokens are zeros (never stored back).
             const int64_t rows = (m + 15) / 16 * 16;
@@ -230,33 +245,16 @@ void matmul(const WeightMatrix& w, const float* x, int64_t m, float* y, ThreadPo
                                                  : w.dtype == DType::Q4_0 ? bias / 2
                                                  : w.dtype == DType::Q5_0 ? bias
                                                                           : 8 * bias;
-                        s.tileXsum[size_t(to)] = real ? s.d[size_t(from)] * float(-bias / 16) : 0.0f;
-                        for (int h = 0; h < 2 && w.dtype == DType::Q6_K; ++h) {  // -32·Σq per 16 (Q6_K's offset)
-                            int32_t sum = 0;
-                            for (int l = 0; l < 16 && real; ++l) sum += s.q[size_t(from * 32 + 16 * h + l)];
-                            s.tileBias16[size_t(2 * to - t + 16 * h)] = -32 * sum;
-                        }
+                        // The sums above, in tile order (Q4_K's xsum; Q6_K's offset per 16 values, -32·Σq).
+                        if (w.dtype == DType::Q4_K) s.tileXsum[size_t(to)] = real ? s.xsum[size_t(from)] : 0.0f;
+                        for (int h = 0; h < 2 && w.dtype == DType::Q6_K; ++h)
+                            s.tileBias16[size_t(2 * to - t + 16 * h)] = real ? 4 * s.bias16[size_t(2 * from + h)] : 0;
                     }
             job.qa.tiles = s.tiles.data();
             job.qa.tileD = s.tileD.data();
             job.qa.tileBias = s.tileBias.data();
             job.qa.tileXsum = s.tileXsum.data();
             job.qa.tileBias16 = s.tileBias16.data();
-        }
-        // O(m·cols) scalar passes: small next to the O(rows·m·cols) matmul even at m = 1.
-        if (w.dtype == DType::Q4_K) {
-            if (int64_t(s.xsum.size()) < m * ldb) s.xsum.resize(size_t(m * ldb));
-            for (int64_t i = 0; i < m * ldb; ++i) s.xsum[size_t(i)] = s.d[size_t(i)] * float(-s.bias[size_t(i)] / 16);
-            job.qa.xsum = s.xsum.data();
-        } else if (w.dtype == DType::Q6_K) {
-            const int64_t n16 = m * ldq / 16;
-            if (int64_t(s.bias16.size()) < n16) s.bias16.resize(size_t(n16));
-            for (int64_t g = 0; g < n16; ++g) {
-                int32_t sum = 0;
-                for (int l = 0; l < 16; ++l) sum += s.q[size_t(g * 16 + l)];
-                s.bias16[size_t(g)] = -8 * sum;
-            }
-            job.qa.bias16 = s.bias16.data();
         }
     }
 

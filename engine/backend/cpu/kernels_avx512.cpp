@@ -414,6 +414,25 @@ inline int32_t loadI32(const int8_t* p) {
     return v;
 }
 
+// Two weight lines into the tokens' two int32 chains: w0 against the activation dword at x[j] + at, w1 against the
+// one at x[j] + at + step (the next 4 values, or the same 4 values' place in a later 16 or 32).
+template <int RN>
+inline void dotLines(__m512i w0, __m512i w1, const int8_t* const (&x)[RN], int64_t at, int64_t step, __m512i (&i0)[RN],
+                     __m512i (&i1)[RN]) {
+#pragma GCC unroll 4
+    for (int j = 0; j < RN; ++j) {
+        i0[j] = _mm512_dpbusd_epi32(i0[j], w0, _mm512_set1_epi32(loadI32(x[j] + at)));
+        i1[j] = _mm512_dpbusd_epi32(i1[j], w1, _mm512_set1_epi32(loadI32(x[j] + at + step)));
+    }
+}
+
+// A 64-byte line of nibbles as two lines of values: low nibbles, high nibbles.
+inline void splitNibbles(const uint8_t* p, __m512i& lo, __m512i& hi) {
+    const __m512i v = _mm512_loadu_si512(p), low4 = _mm512_set1_epi8(0x0F);
+    lo = _mm512_and_si512(v, low4);
+    hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+}
+
 template <DType kType, int RN>
 void tileX16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t, float* y, int64_t ldy) {
     constexpr bool kQ4 = kType == DType::Q4_0, kQ5 = kType == DType::Q5_0;
@@ -421,7 +440,6 @@ void tileX16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t
     __m512 acc[RN];
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) acc[j] = _mm512_setzero_ps();
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
     for (int64_t p = 0; p < pairs; ++p) {
         const uint8_t* blk = g + p * kPair;
         if constexpr (RN == 1) {
@@ -446,37 +464,21 @@ void tileX16(const uint8_t* g, int64_t pairs, const QuantizedActs& qa, int64_t t
             if constexpr (kQ5) {
                 const uint8_t* q = blk + 64 + 320 * h;
 #pragma GCC unroll 4
-                for (int l = 0; l < 4; ++l) {
-                    const __m512i lo = q5Line(q, l), hi = q5Line(q, l + 4);
-#pragma GCC unroll 4
-                    for (int j = 0; j < RN; ++j) {
-                        i0[j] = _mm512_dpbusd_epi32(i0[j], lo, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
-                        i1[j] = _mm512_dpbusd_epi32(i1[j], hi, _mm512_set1_epi32(loadI32(x[j] + 16 + 4 * l)));
-                    }
-                }
+                for (int l = 0; l < 4; ++l) dotLines<RN>(q5Line(q, l), q5Line(q, l + 4), x, 4 * l, 16, i0, i1);
             } else if constexpr (kQ4) {
                 const uint8_t* q = blk + 64 + 256 * h;
 #pragma GCC unroll 4
                 for (int l = 0; l < 4; ++l) {
-                    const __m512i v = _mm512_loadu_si512(q + 64 * l);
-                    const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-#pragma GCC unroll 4
-                    for (int j = 0; j < RN; ++j) {
-                        i0[j] = _mm512_dpbusd_epi32(i0[j], lo, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
-                        i1[j] = _mm512_dpbusd_epi32(i1[j], hi, _mm512_set1_epi32(loadI32(x[j] + 16 + 4 * l)));
-                    }
+                    __m512i lo, hi;
+                    splitNibbles(q + 64 * l, lo, hi);
+                    dotLines<RN>(lo, hi, x, 4 * l, 16, i0, i1);
                 }
             } else {
                 const uint8_t* q = blk + 64 + 512 * h;
 #pragma GCC unroll 4
-                for (int l = 0; l < 8; l += 2) {
-                    const __m512i w0 = _mm512_loadu_si512(q + 64 * l), w1 = _mm512_loadu_si512(q + 64 * l + 64);
-#pragma GCC unroll 4
-                    for (int j = 0; j < RN; ++j) {
-                        i0[j] = _mm512_dpbusd_epi32(i0[j], w0, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
-                        i1[j] = _mm512_dpbusd_epi32(i1[j], w1, _mm512_set1_epi32(loadI32(x[j] + 4 * l + 4)));
-                    }
-                }
+                for (int l = 0; l < 8; l += 2)
+                    dotLines<RN>(_mm512_loadu_si512(q + 64 * l), _mm512_loadu_si512(q + 64 * l + 64), x, 4 * l, 4, i0,
+                                 i1);
             }
 #pragma GCC unroll 4
             for (int j = 0; j < RN; ++j)
@@ -529,7 +531,6 @@ void tileQ4Kx16(const uint8_t* g, int64_t supers, const QuantizedActs& qa, int64
     __m512 acc[RN];
 #pragma GCC unroll 4
     for (int j = 0; j < RN; ++j) acc[j] = _mm512_setzero_ps();
-    const __m512i low4 = _mm512_set1_epi8(0x0F);
     alignas(64) float sc[8][16], mn[8][16];
     for (int64_t s = 0; s < supers; ++s) {
         const uint8_t* blk = g + s * kInterleavedQ4KBytes;
@@ -551,13 +552,9 @@ void tileQ4Kx16(const uint8_t* g, int64_t supers, const QuantizedActs& qa, int64
             }
 #pragma GCC unroll 8
             for (int l = 0; l < 8; ++l) {
-                const __m512i v = _mm512_loadu_si512(q + 64 * l);
-                const __m512i lo = _mm512_and_si512(v, low4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-#pragma GCC unroll 4
-                for (int j = 0; j < RN; ++j) {
-                    i0[j] = _mm512_dpbusd_epi32(i0[j], lo, _mm512_set1_epi32(loadI32(x[j] + 4 * l)));
-                    i1[j] = _mm512_dpbusd_epi32(i1[j], hi, _mm512_set1_epi32(loadI32(x[j] + 32 + 4 * l)));
-                }
+                __m512i lo, hi;
+                splitNibbles(q + 64 * l, lo, hi);
+                dotLines<RN>(lo, hi, x, 4 * l, 32, i0, i1);
             }
             const __m512 s0 = _mm512_load_ps(sc[2 * c]), s1 = _mm512_load_ps(sc[2 * c + 1]);
             const __m512 m0 = _mm512_load_ps(mn[2 * c]), m1 = _mm512_load_ps(mn[2 * c + 1]);
