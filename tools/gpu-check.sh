@@ -81,7 +81,8 @@ cp "$WORK/gpu-check.txt" "$OUT/" 2>/dev/null
 # compute-sanitizer (memcheck) on the op checks at small shapes: out-of-bounds and misaligned accesses, API errors.
 if [ "$HAVE_GPU" = 1 ] && command -v compute-sanitizer > /dev/null && [ "$(left 90)" -gt 20 ]; then
     log "compute-sanitizer memcheck on the op checks"
-    for f in normsAndElementwise rope/ "matmulAndEmbed/i8 m=5" int8EdgeRows "matmulAndEmbed/f16 m=64" pagedAttention/hd128 gatherAndSample; do
+    for f in normsAndElementwise rope/ "matmulAndEmbed/i8 m=5" int8EdgeRows "matmulAndEmbed/f16 m=64" \
+        pagedAttention/hd128 gatherAndSample stagedCopies; do
         timeout "$(left 60)" compute-sanitizer --tool memcheck --error-exitcode 3 "$BUILD/engine/wb-gpu-check" \
             --fixtures "$WB_FIXTURES_DIR" --filter "$f" >> "$WORK/sanitizer.txt" 2>&1
         echo "compute-sanitizer '$f' exit $?" | tee -a "$OUT/summary.txt"

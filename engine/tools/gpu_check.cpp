@@ -702,6 +702,35 @@ public:
         CHECK_CLOSE(ref, down(gg, ref.size()), 0.0);
     }
 
+    // Copies to the device through the pinned staging buffer (backend/host_staging.h): many small copies, each
+    // source overwritten as soon as the call returns, interleaved with kernels that read what was copied, enough
+    // of them to wrap the buffer several times (each wrap waits for the stream), and one larger than the buffer
+    // (copied from pageable memory). Every byte must arrive as sent.
+    void stagedCopies() {
+        std::mt19937 rng(21);
+        const int64_t rows = 600, dim = 4096;  // ~9.4 MiB of 16 KB rows: more than the 8 MiB buffer holds
+        std::vector<float> sent(static_cast<size_t>(rows * dim)), row(static_cast<size_t>(dim));
+        float* g = up(std::vector<float>(sent.size()));
+        float* sum = up(std::vector<float>(size_t(dim)));
+        std::vector<float> expect(size_t(dim), 0.0f);
+        for (int64_t r = 0; r < rows; ++r) {
+            for (auto& v : row) v = float(int(rng() % 2001) - 1000) / 8.0f;  // exact in f32 sums
+            std::copy(row.begin(), row.end(), sent.begin() + r * dim);
+            CHECK_OK(m_gpu->copyToDevice(g + r * dim, row.data(), dim * 4));
+            std::fill(row.begin(), row.end(), -7.0f);  // reused at once, as the model reuses its step vectors
+            CHECK_OK(m_gpu->add(sum, g + r * dim, dim));  // a kernel that reads the row, queued behind the copy
+            for (int64_t i = 0; i < dim; ++i) expect[size_t(i)] += sent[size_t(r * dim + i)];
+        }
+        std::vector<int32_t> ids(size_t(3 << 20));  // 12 MiB: larger than the buffer, goes from pageable memory
+        for (size_t i = 0; i < ids.size(); ++i) ids[i] = int32_t(i * 2654435761u);
+        int32_t* gi = up(ids);
+        std::fill(ids.begin(), ids.end(), 0);
+        CHECK_CLOSE(sent, down(g, sent.size()), 0.0);
+        CHECK_CLOSE(expect, down(sum, expect.size()), 0.0);
+        const std::vector<int32_t> back = down(gi, ids.size());
+        for (size_t i = 0; i < back.size(); ++i) CHECK_EQ(back[i], int32_t(i * 2654435761u));
+    }
+
     void ncclWorldSizeOne() {
         auto comms = wb::createCommunicators(m_kind, {m_gpu.get()});
         CHECK_OK(comms);
@@ -1014,6 +1043,7 @@ std::vector<Check> allChecks(GpuChecks& t) {
     c.push_back({"int8EdgeRows", [&t] { t.int8EdgeRows(); }});
     c.push_back({"batchedSequences", [&t] { t.batchedSequences(); }});
     c.push_back({"gatherAndSample", [&t] { t.gatherAndSample(); }});
+    c.push_back({"stagedCopies", [&t] { t.stagedCopies(); }});
     c.push_back({"ncclWorldSizeOne", [&t] { t.ncclWorldSizeOne(); }});
     c.push_back({"ncclAbortAndRecreate", [&t] { t.ncclAbortAndRecreate(); }});
     c.push_back({"endToEndGreedyFp16", [&t] { t.endToEndGreedyFp16(); }});

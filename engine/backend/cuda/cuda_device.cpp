@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <vector>
 
 #include "backend/attention_split.h"
@@ -112,6 +113,14 @@ Result<std::unique_ptr<CudaDevice>> CudaDevice::create(int index) {
     WB_CUDA_CHECK(cudaStreamCreateWithFlags(&d->m_stream, cudaStreamNonBlocking));
     WB_CUBLAS_CHECK(cublasCreate(&d->m_cublas));
     WB_CUBLAS_CHECK(cublasSetStream(d->m_cublas, d->m_stream));
+    // Pinned memory is a host resource the system may limit (a container's locked-memory limit): without it the
+    // device still works, its copies going from pageable memory.
+    if (cudaHostAlloc(&d->m_staging, size_t(kHostStagingBytes), cudaHostAllocDefault) == cudaSuccess) {
+        d->m_stagingPlan = HostStagingPlan(kHostStagingBytes);
+    } else {
+        cudaGetLastError();
+        d->m_staging = nullptr;
+    }
     return d;
 }
 
@@ -122,6 +131,7 @@ CudaDevice::~CudaDevice() {
     cudaSetDevice(m_index);
     if (m_stream) cudaStreamSynchronize(m_stream);
     if (m_workspace) cudaFree(m_workspace);
+    if (m_staging) cudaFreeHost(m_staging);
     if (m_cublas) cublasDestroy(m_cublas);
     if (m_stream) cudaStreamDestroy(m_stream);
 }
@@ -207,34 +217,57 @@ Result<std::unique_ptr<DeviceWeight>> CudaDevice::uploadWeightImpl(std::shared_p
         out->numBytes += w->rows * 4;
     }
     // The host copy (expanded) dies at return: wait for the transfer.
-    WB_CUDA_CHECK(cudaStreamSynchronize(m_stream));
+    WB_TRY(drainStream("cudaStreamSynchronize"));
     return std::unique_ptr<DeviceWeight>(std::move(out));
 }
 
 Result<void> CudaDevice::copyToDevice(void* dst, const void* src, int64_t numBytes) {
     if (numBytes <= 0) return {};
     WB_TRY(faultError());
-    // Pageable host memory is staged before the call returns, so the caller may reuse `src` at once.
-    const cudaError_t e = cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyHostToDevice, m_stream);
+    // Either way the caller may reuse `src` at once: the pinned path copies it before enqueuing the DMA, and the
+    // runtime stages pageable memory before the call returns.
+    std::lock_guard lock(m_stagingMutex);
+    HostStagingPlan::Slot slot = m_staging ? m_stagingPlan.take(numBytes) : HostStagingPlan::Slot{};
+    if (slot.route == HostStagingPlan::Route::DrainFirst) {
+        // Earlier DMAs may still read the buffer: wait for them (the pageable path's wait, taken once per wrap).
+        if (const cudaError_t e = cudaStreamSynchronize(m_stream); e != cudaSuccess)
+            return tracked<void>(cudaStatusError(e, "copyToDevice: cudaStreamSynchronize", __FILE__, __LINE__));
+        m_stagingPlan.drained();
+        slot = m_stagingPlan.take(numBytes);
+    }
+    const void* from = src;
+    if (slot.route != HostStagingPlan::Route::Direct) {
+        char* staged = static_cast<char*>(m_staging) + slot.offset;
+        std::memcpy(staged, src, size_t(numBytes));
+        from = staged;
+    }
+    const cudaError_t e = cudaMemcpyAsync(dst, from, size_t(numBytes), cudaMemcpyHostToDevice, m_stream);
     if (e != cudaSuccess) return tracked<void>(cudaStatusError(e, "cudaMemcpyAsync", __FILE__, __LINE__));
+    return {};
+}
+
+Result<void> CudaDevice::drainStream(const char* what) {
+    std::lock_guard lock(m_stagingMutex);
+    cudaError_t e = cudaStreamSynchronize(m_stream);
+    if (e == cudaSuccess) e = cudaGetLastError();
+    if (e != cudaSuccess) return tracked<void>(cudaStatusError(e, what, __FILE__, __LINE__));
+    m_stagingPlan.drained();
     return {};
 }
 
 Result<void> CudaDevice::copyToHost(void* dst, const void* src, int64_t numBytes) {
     if (numBytes <= 0) return {};
     WB_TRY(faultError());
-    cudaError_t e = cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyDeviceToHost, m_stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(m_stream);
+    // Into pageable memory (the caller's logits): the runtime bounces it through its own pinned buffers, which a
+    // staging copy here would only repeat.
+    const cudaError_t e = cudaMemcpyAsync(dst, src, size_t(numBytes), cudaMemcpyDeviceToHost, m_stream);
     if (e != cudaSuccess) return tracked<void>(cudaStatusError(e, "copyToHost", __FILE__, __LINE__));
-    return {};
+    return drainStream("copyToHost");
 }
 
 Result<void> CudaDevice::synchronize() {
     WB_TRY(faultError());
-    cudaError_t e = cudaStreamSynchronize(m_stream);
-    if (e == cudaSuccess) e = cudaGetLastError();
-    if (e != cudaSuccess) return tracked<void>(cudaStatusError(e, "synchronize", __FILE__, __LINE__));
-    return {};
+    return drainStream("synchronize");
 }
 
 std::string CudaDevice::fault() const {

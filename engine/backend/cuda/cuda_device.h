@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "backend/device.h"
+#include "backend/host_staging.h"
 
 namespace wb::cuda {
 
@@ -69,6 +70,8 @@ private:
     Result<void> matmulImpl(const DeviceWeight& w, const float* x, int64_t m, float* y);
     Result<std::unique_ptr<DeviceWeight>> uploadWeightImpl(std::shared_ptr<const WeightMatrix> w);
     Result<void> allocateWorkspace(int64_t numBytes);
+    /// Waits for the stream; on success every staged copy has left the pinned buffer, which is free again.
+    Result<void> drainStream(const char* what);
     /// Every op's result passes through here: a failure that left the context unusable marks the device faulted.
     template <class T>
     Result<T> tracked(Result<T> r) {
@@ -86,6 +89,11 @@ private:
     void* m_workspace = nullptr;  // activations converted for cuBLAS, INT8 expansions, attention partials
     int64_t m_workspaceBytes = 0;
     bool m_workspaceReserved = false;  // reserveWorkspace() was called: the workspace no longer grows
+    // Copies to the device go through this page-locked buffer (backend/host_staging.h); null when the pinned
+    // allocation failed, and then every copy goes from its pageable source as before.
+    std::mutex m_stagingMutex;
+    void* m_staging = nullptr;
+    HostStagingPlan m_stagingPlan;  // under m_stagingMutex
     mutable std::mutex m_faultMutex;
     std::string m_fault;  // under m_faultMutex: the first sticky error
 };
