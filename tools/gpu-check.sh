@@ -109,7 +109,11 @@ else:
     print(round(2 * n * reps / (s.elapsed_time(e) / 1e3) / 1e9, 1))  # bytes read + written
 PY
 )
-log "device-to-device copy: ${BW} GB/s (read+write)"
+if [ "$BW" = 0 ]; then
+    log "device-to-device copy: not run (no GPU, or torch sees no CUDA device)"
+else
+    log "device-to-device copy: ${BW} GB/s (read+write)"
+fi
 
 MODELS="$WORK/models"; mkdir -p "$MODELS"
 bench() {  # name path precision
@@ -144,4 +148,5 @@ hf() {  # shape precision
 hf 1b fp16
 hf 1b int8
 if [ "${WB_GPU_CHECK_LARGE:-0}" = 1 ]; then hf 7b fp16; fi
-log "done at ${SECONDS}s: summary.txt, gpu-check-logs.tgz (every log), glm-goldens.tgz in $OUT/"
+GOLDENS_TGZ=""; [ -f "$OUT/glm-goldens.tgz" ] && GOLDENS_TGZ=", glm-goldens.tgz"
+log "done at ${SECONDS}s: summary.txt, gpu-check-logs.tgz (every log)$GOLDENS_TGZ in $OUT/"

@@ -129,9 +129,13 @@ private:
 
 /// A server the workbench starts itself (the Compare view's launched targets): one child process in its own
 /// process group, stdout and stderr to a log file, stopped with SIGTERM to the group (then SIGKILL after a grace
-/// period) when this object dies, so python/node servers and their children never outlive the run.
+/// period) when this object dies, so python/node servers and their children never outlive the run. If this process
+/// dies without stopping it (a crash, SIGKILL), the child gets SIGTERM from the kernel (PR_SET_PDEATHSIG): servers
+/// such as vLLM, SGLang and trtllm-serve then stop their own workers. That signal follows the *thread* that called
+/// start(): start and stop a server on one thread that outlives it (the Compare runner's task does). Nothing but
+/// stdin (/dev/null), stdout and stderr (the log) is inherited: no socket or file of this process stays open in it.
 struct ServerLaunch {
-    std::vector<std::string> argv;  // argv[0] is looked up on PATH
+    std::vector<std::string> argv;  // argv[0] is looked up on PATH (the launch's own, when env sets one)
     std::vector<std::string> env;   // "KEY=VALUE" set on top of this process's environment
     std::string workDir;            // empty: this process's
     std::string logPath;            // empty: a file under the temp folder

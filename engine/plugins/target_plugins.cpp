@@ -5,8 +5,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -383,6 +384,30 @@ ServerSample ServerSampler::stop() {
 
 extern "C" char** environ;
 
+namespace {
+
+// execvp's search, done before fork (the child may only make async-signal-safe calls): the command itself when it
+// names a path, else the first executable regular file of that name in `path` (the launch's PATH).
+std::string resolveCommand(const std::string& cmd, const std::string& path) {
+    if (cmd.find('/') != std::string::npos) return cmd;
+    const std::string dirs = path.empty() ? std::string("/usr/local/bin:/usr/bin:/bin") : path;
+    for (size_t from = 0;;) {
+        const size_t colon = dirs.find(':', from);
+        std::string dir = dirs.substr(from, colon == std::string::npos ? std::string::npos : colon - from);
+        std::string full = dir.empty() ? std::string(".") : std::move(dir);
+        full.append("/").append(cmd);
+        struct stat st {};
+        if (stat(full.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(full.c_str(), X_OK) == 0) return full;
+        if (colon == std::string::npos) return {};
+        from = colon + 1;
+    }
+}
+
+// What the child reports through its error pipe when a step before exec fails.
+enum class LaunchStep : int { Log = 1, WorkDir, Exec, ParentGone };
+
+}  // namespace
+
 Result<std::unique_ptr<LaunchedServer>> LaunchedServer::start(const ServerLaunch& l) {
     if (l.argv.empty() || l.argv[0].empty()) return makeError("launch: no command");
     std::unique_ptr<LaunchedServer> s(new LaunchedServer);
@@ -404,33 +429,89 @@ Result<std::unique_ptr<LaunchedServer>> LaunchedServer::start(const ServerLaunch
     }
     for (const auto& o : l.env)
         if (o.find('=') != std::string::npos) env.push_back(o);
+    std::string pathVar;
+    for (const auto& kv : env)
+        if (keyOf(kv) == "PATH") pathVar = kv.substr(5);
+    const std::string program = resolveCommand(l.argv[0], pathVar);
+    if (program.empty())
+        return makeError("launch: cannot start " + l.argv[0] + ": no executable of that name on PATH (" + pathVar +
+                         ")");
     std::vector<char*> argv, envp;
     for (const auto& a : l.argv) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
 
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, s->m_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    if (!l.workDir.empty()) posix_spawn_file_actions_addchdir_np(&fa, l.workDir.c_str());
-    // Its own process group, so stop() reaches the children a launcher script starts; default signal handling.
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    pid_t pid = -1;
-    const int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    if (rc != 0) return makeError("launch: cannot start " + l.argv[0] + ": " + std::strerror(rc));
+    // fork + exec rather than posix_spawn, for one call between them: PR_SET_PDEATHSIG, so that the server gets
+    // SIGTERM when this process dies however it dies (a crash, SIGKILL), instead of holding its GPU memory and port
+    // as an orphan. The child makes async-signal-safe calls only (this process has other threads); it reports a
+    // failed step through a close-on-exec pipe, which reads end-of-file once exec has succeeded.
+    int errPipe[2];
+    if (pipe2(errPipe, O_CLOEXEC) != 0) return makeError(std::string("launch: pipe: ") + std::strerror(errno));
+    const pid_t parent = getpid();
+    const char* logPath = s->m_log.c_str();
+    const char* workDir = l.workDir.empty() ? nullptr : l.workDir.c_str();
+    const pid_t pid = fork();
+    if (pid < 0) {
+        const int e = errno;
+        close(errPipe[0]);
+        close(errPipe[1]);
+        return makeError("launch: cannot start " + l.argv[0] + ": fork: " + std::strerror(e));
+    }
+    if (pid == 0) {
+        auto fail = [&](LaunchStep step) {
+            const int report[2] = {int(step), errno};
+            [[maybe_unused]] const ssize_t n = write(errPipe[1], report, sizeof report);
+            _exit(127);
+        };
+        // Its own process group, so stop() reaches the children a launcher script starts; default signal handling.
+        setpgid(0, 0);
+        struct sigaction dfl {};
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // SIGKILL, SIGSTOP: refused, harmless
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        // The signal follows the thread that forked (see the header); a parent already gone is not waited for.
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) fail(LaunchStep::ParentGone);
+        const int in = open("/dev/null", O_RDONLY);
+        if (in >= 0 && in != 0) {
+            dup2(in, 0);
+            close(in);
+        }
+        const int out = open(logPath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out < 0) fail(LaunchStep::Log);
+        dup2(out, 1);
+        dup2(out, 2);
+        if (out > 2) close(out);
+        // Nothing else of this process travels: not the HTTP server's listening socket (which would keep the port
+        // bound after the workbench exits), not a model file's descriptor. The error pipe closes at exec.
+        if (errPipe[1] > 3) close_range(3, unsigned(errPipe[1]) - 1, 0);
+        close_range(unsigned(errPipe[1]) + 1, ~0u, 0);
+        if (workDir && chdir(workDir) != 0) fail(LaunchStep::WorkDir);
+        execve(program.c_str(), argv.data(), envp.data());
+        fail(LaunchStep::Exec);
+    }
+    close(errPipe[1]);
+    setpgid(pid, pid);  // also here, so that a stop() right after start() reaches the group (EACCES after exec)
+    int report[2] = {0, 0};
+    ssize_t n;
+    do n = read(errPipe[0], report, sizeof report);
+    while (n < 0 && errno == EINTR);
+    close(errPipe[0]);
+    if (n == ssize_t(sizeof report)) {
+        int status = 0;
+        waitpid(pid, &status, 0);
+        std::string what;
+        switch (LaunchStep(report[0])) {
+            case LaunchStep::Log: what = "cannot write its log " + s->m_log; break;
+            case LaunchStep::WorkDir: what = "cannot change to its folder " + l.workDir; break;
+            case LaunchStep::Exec: what = "cannot execute " + program; break;
+            case LaunchStep::ParentGone: return makeError("launch: cannot start " + l.argv[0] + ": exiting");
+        }
+        return makeError("launch: cannot start " + l.argv[0] + ": " + what + ": " + std::strerror(report[1]));
+    }
     s->m_pid = pid;
     return s;
 }
