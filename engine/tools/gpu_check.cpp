@@ -263,6 +263,27 @@ public:
         m_keep.clear();
     }
 
+    // The comparison every check relies on, on made-up vectors (no device): an op that wrote NaN or inf anywhere,
+    // or everywhere, fails it (std::max(maxDiff, NaN) keeps maxDiff: a NaN-blind check once passed such an op), as
+    // does a difference past the tolerance; one inside it passes.
+    void comparisonsCatchNaNAndInf() {
+        const std::vector<float> ref{1.0f, -2.0f, 3.0f, 0.5f};
+        const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+        auto fails = [&](const std::vector<float>& got, const char* with) {
+            const std::string m = closeMessage(ref, got, 1e-3);
+            return !m.empty() && m.find(with) != std::string::npos;
+        };
+        CHECK(fails({nan, nan, nan, nan}, "4 non-finite values"));
+        CHECK(fails({1.0f, -2.0f, nan, 0.5f}, "1 non-finite values (the first at 2"));
+        CHECK(fails({1.0f, -inf, 3.0f, 0.5f}, "non-finite"));
+        CHECK(fails({1.0f, -2.0f, 3.01f, 0.5f}, "max |diff|"));
+        CHECK(fails({1.0f, -2.0f, 3.0f}, "sizes differ"));
+        CHECK(closeMessage(ref, {1.0f, -2.0f, 3.002f, 0.5f}, 1e-3).empty());  // 2e-3 <= 1e-3 * 3 + 1e-6
+        CHECK(closeMessage(ref, {1.0f, nan, 3.0f, 0.5f}, 0.0).find("non-finite") != std::string::npos);
+        CHECK(std::isinf(relativeError(ref, {1.0f, nan, 3.0f, 0.5f})));
+        CHECK(relativeError(ref, ref) == 0.0);
+    }
+
     // f32 elementwise ops: |diff| <= 1e-5 * max|ref| (fast-math exp/sincos differ in the last bits).
     void normsAndElementwise() {
         const int64_t m = 7, n = 1000;
@@ -986,6 +1007,7 @@ public:
 
 std::vector<Check> allChecks(GpuChecks& t) {
     std::vector<Check> c;
+    c.push_back({"harness/comparisonsCatchNaNAndInf", [&t] { t.comparisonsCatchNaNAndInf(); }});
     c.push_back({"normsAndElementwise", [&t] { t.normsAndElementwise(); }});
 
     struct RopeRow {
