@@ -590,13 +590,15 @@ void HttpServer::start() {
 
 void HttpServer::stopAccepting() {
     if (!m->accepting.exchange(false)) return;
+    // The port closes first, then the idle connections: a client that sees its idle connection closed must find the
+    // port refusing, not a listen backlog nobody accepts from (the idle closes used to overtake the queued close).
     asio::post(m->acceptStrand, [this] {
         error_code ec;
         m->acceptor.close(ec);
+        std::lock_guard lock(m->sessionsMutex);
+        for (const auto& w : m->sessions)
+            if (auto s = w.lock()) s->closeWhenIdle();
     });
-    std::lock_guard lock(m->sessionsMutex);
-    for (const auto& w : m->sessions)
-        if (auto s = w.lock()) s->closeWhenIdle();
 }
 
 void HttpServer::stop() {
