@@ -535,6 +535,25 @@ private slots:
             cpu::setIsa(cpu::detectedIsa());
         }
         if (cpu::amx::int8Enabled()) QVERIFY(tileRuns > 0);
+        // A matrix of several MiB is copied by every core (groups split unevenly: 129 of them): the same values,
+        // in the heap and in huge pages; so is moveToHugePages' threaded copy of the plain rows.
+        {
+            const std::vector<float> wf = randomVector(2064 * 4096, 29);
+            auto plain = convertWeight(f32Matrix(wf, 2064, 4096), dtype);
+            QVERIFY(plain.ok());
+            QVERIFY(plain->numBytes() >= (int64_t(4) << 20));
+            const std::vector<float> a = dequantized(*plain);
+            for (bool huge : {false, true}) {
+                WeightMatrix inter = *plain;
+                interleaveBlocks(inter, huge);
+                QVERIFY(inter.interleaved);
+                const std::vector<float> b = dequantized(inter);
+                QVERIFY(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+            }
+            WeightMatrix moved = *plain;
+            moveToHugePages(moved);
+            QVERIFY(std::memcmp(moved.data, plain->data, size_t(plain->numBytes())) == 0);
+        }
         // Huge pages keep the layout; the shapes the kernel cannot take stay plain.
         {
             const std::vector<float> wf = randomVector(32 * 128 * unit, 3);

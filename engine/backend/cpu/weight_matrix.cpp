@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <thread>
 
 namespace wb {
 
@@ -453,6 +454,29 @@ Result<WeightMatrix> convertWeight(const WeightMatrix& src, DType target) {
     return w;
 }
 
+namespace {
+
+// Runs fn(i0, i1) over [0, n) on up to every core, for the load-time copies of a matrix (moveToHugePages,
+// interleaveBlocks): a 9B checkpoint is 5-8 GB of them, and one thread left the others idle while the copies'
+// page faults and byte shuffles took most of a load. Small matrices (under minBytes) stay on the calling thread.
+template <class Fn>
+void forChunks(int64_t n, int64_t bytes, Fn fn) {
+    constexpr int64_t kMinBytes = int64_t(4) << 20;
+    const int64_t cores = std::clamp<int64_t>(int64_t(std::thread::hardware_concurrency()), 1, 16);
+    const int64_t threads = bytes < kMinBytes ? 1 : std::min(cores, n);
+    if (threads <= 1) {
+        fn(int64_t(0), n);
+        return;
+    }
+    std::vector<std::thread> pool;
+    pool.reserve(size_t(threads - 1));
+    for (int64_t t = 1; t < threads; ++t) pool.emplace_back([=] { fn(n * t / threads, n * (t + 1) / threads); });
+    fn(int64_t(0), n / threads);
+    for (auto& th : pool) th.join();
+}
+
+}  // namespace
+
 void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm) {
     const int64_t rb = w.rowBytes();
     auto s = std::make_shared<OwnedStorage>();
@@ -471,7 +495,14 @@ void moveToHugePages(WeightMatrix& w) {
     const int64_t scaleBytes = w.rowScales ? w.rows * int64_t(sizeof(float)) : 0;
     auto buf = HugeBuffer::allocate(size_t(dataBytes + scaleBytes + 64));
     if (!buf) return;
-    std::memcpy(buf->data(), w.data, size_t(dataBytes));
+    constexpr int64_t kChunkBytes = int64_t(1) << 20;
+    const int64_t chunks = (dataBytes + kChunkBytes - 1) / kChunkBytes;
+    uint8_t* to = buf->data();
+    const uint8_t* from = w.data;
+    forChunks(chunks, dataBytes, [=](int64_t c0, int64_t c1) {
+        const int64_t b0 = c0 * kChunkBytes, b1 = std::min(dataBytes, c1 * kChunkBytes);
+        if (b1 > b0) std::memcpy(to + b0, from + b0, size_t(b1 - b0));
+    });
     const int64_t scaleOffset = (dataBytes + 63) / 64 * 64;
     if (scaleBytes) std::memcpy(buf->data() + scaleOffset, w.rowScales, size_t(scaleBytes));
     w.data = buf->data();
@@ -502,81 +533,85 @@ void interleaveBlocks(WeightMatrix& w, bool hugePages) {
         }
     }
     if (!dst) {
-        // 64-byte aligned, so that every one of the kernel's loads is a single cache line.
-        auto v = std::make_shared<std::vector<uint8_t>>(size_t(bytes + 64));
-        dst = v->data() + (64 - reinterpret_cast<uintptr_t>(v->data()) % 64) % 64;
+        // 64-byte aligned, so that every one of the kernel's loads is a single cache line. Not zeroed: every byte
+        // is written below.
+        std::shared_ptr<uint8_t[]> v(new uint8_t[size_t(bytes + 64)]);
+        dst = v.get() + (64 - reinterpret_cast<uintptr_t>(v.get()) % 64) % 64;
         keep = std::move(v);
     }
     const int64_t pairs = w.cols / 64, pb = interleavedPairBytes(w.dtype);
     const bool q4 = w.dtype == DType::Q4_0;
-    for (int64_t g = 0; g < w.rows / 16 && w.dtype == DType::Q4_K; ++g) {
-        // Per super-block: d and dmin of the 16 rows, their 12 scale bytes transposed (byte b of row i at
-        // 64 + 16·b + i), then per 32-byte chunk of nibbles 8 lines (row i's bytes 4l..4l+3 at 64·l + 4·i).
-        const uint8_t* src = w.data + g * 16 * rb;
-        uint8_t* out = dst + g * 16 * rb;
-        for (int64_t sb = 0; sb < w.cols / 256; ++sb, out += kInterleavedQ4KBytes) {
-            for (int i = 0; i < 16; ++i) {
-                const uint8_t* block = src + i * rb + sb * 144;
-                std::memcpy(out + 2 * i, block, 2);
-                std::memcpy(out + 32 + 2 * i, block + 2, 2);
-                for (int b = 0; b < 12; ++b) out[64 + 16 * b + i] = block[4 + b];
-                for (int j = 0; j < 4; ++j)
-                    for (int l = 0; l < 8; ++l)
-                        std::memcpy(out + 256 + 512 * j + 64 * l + 4 * i, block + 16 + 32 * j + 4 * l, 4);
+    // Groups of 16 rows are independent: each writes its own 16 rows' bytes.
+    forChunks(w.rows / 16, bytes, [&](int64_t g0, int64_t g1) {
+        for (int64_t g = g0; g < g1 && w.dtype == DType::Q4_K; ++g) {
+            // Per super-block: d and dmin of the 16 rows, their 12 scale bytes transposed (byte b of row i at
+            // 64 + 16·b + i), then per 32-byte chunk of nibbles 8 lines (row i's bytes 4l..4l+3 at 64·l + 4·i).
+            const uint8_t* src = w.data + g * 16 * rb;
+            uint8_t* out = dst + g * 16 * rb;
+            for (int64_t sb = 0; sb < w.cols / 256; ++sb, out += kInterleavedQ4KBytes) {
+                for (int i = 0; i < 16; ++i) {
+                    const uint8_t* block = src + i * rb + sb * 144;
+                    std::memcpy(out + 2 * i, block, 2);
+                    std::memcpy(out + 32 + 2 * i, block + 2, 2);
+                    for (int b = 0; b < 12; ++b) out[64 + 16 * b + i] = block[4 + b];
+                    for (int j = 0; j < 4; ++j)
+                        for (int l = 0; l < 8; ++l)
+                            std::memcpy(out + 256 + 512 * j + 64 * l + 4 * i, block + 16 + 32 * j + 4 * l, 4);
+                }
             }
         }
-    }
-    for (int64_t g = 0; g < w.rows / 16 && w.dtype == DType::Q6_K; ++g) {
-        // Per super-block: d of the 16 rows, their 16 scales transposed (scale s of row i at 32 + 16·s + i), then
-        // per 128-value half its two 32-byte chunks of low bits and its 32 bytes of high bit pairs, 8 lines each
-        // (line l = row bytes 4l..4l+3).
-        const uint8_t* src = w.data + g * 16 * rb;
-        uint8_t* out = dst + g * 16 * rb;
-        for (int64_t sb = 0; sb < w.cols / 256; ++sb, out += kInterleavedQ6KBytes) {
-            for (int i = 0; i < 16; ++i) {
-                const uint8_t* block = src + i * rb + sb * 210;  // ql[128], qh[64], scales[16], d
-                std::memcpy(out + 2 * i, block + 208, 2);
-                for (int s = 0; s < 16; ++s) out[32 + 16 * s + i] = block[192 + s];
-                for (int n = 0; n < 2; ++n) {
-                    uint8_t* half = out + 288 + 1536 * n;
-                    for (int l = 0; l < 8; ++l) {
-                        std::memcpy(half + 64 * l + 4 * i, block + 64 * n + 4 * l, 4);
-                        std::memcpy(half + 512 + 64 * l + 4 * i, block + 64 * n + 32 + 4 * l, 4);
-                        std::memcpy(half + 1024 + 64 * l + 4 * i, block + 128 + 32 * n + 4 * l, 4);
+        for (int64_t g = g0; g < g1 && w.dtype == DType::Q6_K; ++g) {
+            // Per super-block: d of the 16 rows, their 16 scales transposed (scale s of row i at 32 + 16·s + i), then
+            // per 128-value half its two 32-byte chunks of low bits and its 32 bytes of high bit pairs, 8 lines each
+            // (line l = row bytes 4l..4l+3).
+            const uint8_t* src = w.data + g * 16 * rb;
+            uint8_t* out = dst + g * 16 * rb;
+            for (int64_t sb = 0; sb < w.cols / 256; ++sb, out += kInterleavedQ6KBytes) {
+                for (int i = 0; i < 16; ++i) {
+                    const uint8_t* block = src + i * rb + sb * 210;  // ql[128], qh[64], scales[16], d
+                    std::memcpy(out + 2 * i, block + 208, 2);
+                    for (int s = 0; s < 16; ++s) out[32 + 16 * s + i] = block[192 + s];
+                    for (int n = 0; n < 2; ++n) {
+                        uint8_t* half = out + 288 + 1536 * n;
+                        for (int l = 0; l < 8; ++l) {
+                            std::memcpy(half + 64 * l + 4 * i, block + 64 * n + 4 * l, 4);
+                            std::memcpy(half + 512 + 64 * l + 4 * i, block + 64 * n + 32 + 4 * l, 4);
+                            std::memcpy(half + 1024 + 64 * l + 4 * i, block + 128 + 32 * n + 4 * l, 4);
+                        }
                     }
                 }
             }
         }
-    }
-    for (int64_t g = 0; g < w.rows / 16 && w.dtype != DType::Q4_K && w.dtype != DType::Q6_K; ++g) {
-        const uint8_t* src = w.data + g * 16 * rb;
-        uint8_t* out = dst + g * 16 * rb;
-        for (int64_t p = 0; p < pairs; ++p, out += pb) {
-            for (int i = 0; i < 16; ++i) {
-                const uint8_t* row = src + i * rb + p * 2 * (q4 ? 18 : 34);
-                if (w.dtype == DType::Q5_0) {  // d, qh[4], qs[16] a block
+        for (int64_t g = g0; g < g1 && w.dtype != DType::Q4_K && w.dtype != DType::Q6_K; ++g) {
+            const uint8_t* src = w.data + g * 16 * rb;
+            uint8_t* out = dst + g * 16 * rb;
+            for (int64_t p = 0; p < pairs; ++p, out += pb) {
+                for (int i = 0; i < 16; ++i) {
+                    const uint8_t* row = src + i * rb + p * 2 * (q4 ? 18 : 34);
+                    if (w.dtype == DType::Q5_0) {  // d, qh[4], qs[16] a block
+                        for (int h = 0; h < 2; ++h) {
+                            const uint8_t* block = src + i * rb + (2 * p + h) * 22;
+                            std::memcpy(out + 32 * h + 2 * i, block, 2);
+                            std::memcpy(out + 64 + 320 * h + 4 * i, block + 2, 4);
+                            for (int j = 0; j < 4; ++j)
+                                std::memcpy(out + 128 + 320 * h + 64 * j + 4 * i, block + 6 + 4 * j, 4);
+                        }
+                        continue;
+                    }
                     for (int h = 0; h < 2; ++h) {
-                        const uint8_t* block = src + i * rb + (2 * p + h) * 22;
+                        const uint8_t* block = row + h * (q4 ? 18 : 34);
                         std::memcpy(out + 32 * h + 2 * i, block, 2);
-                        std::memcpy(out + 64 + 320 * h + 4 * i, block + 2, 4);
-                        for (int j = 0; j < 4; ++j)
-                            std::memcpy(out + 128 + 320 * h + 64 * j + 4 * i, block + 6 + 4 * j, 4);
-                    }
-                    continue;
-                }
-                for (int h = 0; h < 2; ++h) {
-                    const uint8_t* block = row + h * (q4 ? 18 : 34);
-                    std::memcpy(out + 32 * h + 2 * i, block, 2);
-                    for (int j = 0; j < (q4 ? 4 : 8); ++j) {
-                        uint32_t q;
-                        std::memcpy(&q, block + 2 + 4 * j, 4);
-                        if (!q4) q ^= 0x80808080u;
-                        std::memcpy(out + 64 + (q4 ? 256 : 512) * h + 64 * j + 4 * i, &q, 4);
+                        for (int j = 0; j < (q4 ? 4 : 8); ++j) {
+                            uint32_t q;
+                            std::memcpy(&q, block + 2 + 4 * j, 4);
+                            if (!q4) q ^= 0x80808080u;
+                            std::memcpy(out + 64 + (q4 ? 256 : 512) * h + 64 * j + 4 * i, &q, 4);
+                        }
                     }
                 }
             }
         }
-    }
+    });
     w.data = dst;
     std::vector<uint8_t>().swap(w.owned);
     w.keepAlive = std::move(keep);
