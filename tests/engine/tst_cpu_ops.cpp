@@ -542,6 +542,13 @@ private slots:
             auto plain = convertWeight(f32Matrix(wf, 2064, 4096), dtype);
             QVERIFY(plain.ok());
             QVERIFY(plain->numBytes() >= (int64_t(4) << 20));
+            // convertWeight's rows are converted by every core too: each equals quantizeRow on its own.
+            std::vector<uint8_t> rowBytes(size_t(plain->rowBytes()));
+            for (int64_t r = 0; r < plain->rows; ++r) {
+                quantizeRow(dtype, wf.data() + r * 4096, rowBytes.data(), 4096);
+                QVERIFY2(std::memcmp(rowBytes.data(), plain->data + r * plain->rowBytes(), rowBytes.size()) == 0,
+                         qPrintable(QString("row %1").arg(r)));
+            }
             const std::vector<float> a = dequantized(*plain);
             for (bool huge : {false, true}) {
                 WeightMatrix inter = *plain;

@@ -310,10 +310,55 @@ void quantQ6K(const float* src, uint8_t* dst, int64_t n) {
 
 // Converted bytes live behind keepAlive rather than in WeightMatrix::owned, so that copying a WeightMatrix
 // (which copies `owned` but not the `data` pointer into it) can never leave a dangling pointer.
+// An allocator whose value-less construct() leaves the element uninitialised: resize() then costs no zeroing pass
+// (one thread touching every page) over storage that is written in full right after.
+template <class T>
+struct NoInitAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = NoInitAllocator<U>;
+    };
+    NoInitAllocator() = default;
+    template <class U>
+    NoInitAllocator(const NoInitAllocator<U>&) noexcept {}
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+
 struct OwnedStorage {
-    std::vector<uint8_t> bytes;
+    std::vector<uint8_t, NoInitAllocator<uint8_t>> bytes;  // every user writes all of it
     std::vector<float> scales;
 };
+
+namespace {
+
+// Runs fn(i0, i1) over [0, n) on up to every core, for the load-time work on a matrix of `bytes` (convertWeight,
+// moveToHugePages, interleaveBlocks): a 9B checkpoint is 5-8 GB of it, and one thread left the others idle while
+// conversions, page faults and byte shuffles took most of a load. Small matrices stay on the calling thread.
+template <class Fn>
+void forChunks(int64_t n, int64_t bytes, Fn fn) {
+    constexpr int64_t kMinBytes = int64_t(4) << 20;
+    const int64_t cores = std::clamp<int64_t>(int64_t(std::thread::hardware_concurrency()), 1, 16);
+    const int64_t threads = bytes < kMinBytes ? 1 : std::min(cores, n);
+    if (threads <= 1) {
+        fn(int64_t(0), n);
+        return;
+    }
+    std::vector<std::thread> pool;
+    pool.reserve(size_t(threads - 1));
+    for (int64_t t = 1; t < threads; ++t) pool.emplace_back([=] { fn(n * t / threads, n * (t + 1) / threads); });
+    fn(int64_t(0), n / threads);
+    for (auto& th : pool) th.join();
+}
+
+}  // namespace
+
 
 void adoptStorage(WeightMatrix& w, std::shared_ptr<OwnedStorage> s) {
     w.data = s->bytes.data();
@@ -433,49 +478,30 @@ Result<WeightMatrix> convertWeight(const WeightMatrix& src, DType target) {
     auto storage = std::make_shared<OwnedStorage>();
     storage->bytes.resize(size_t(w.rows * w.rowBytes()));
     if (target == DType::I8) storage->scales.resize(size_t(w.rows));
-    std::vector<float> row(size_t(src.cols));
-    for (int64_t r = 0; r < src.rows; ++r) {
-        dequantizeRow(src.dtype, src.data + r * src.rowBytes(), row.data(), src.cols);
-        if (src.dtype == DType::I8 && src.rowScales)
-            for (float& v : row) v *= src.rowScales[r];
-        uint8_t* out = storage->bytes.data() + r * w.rowBytes();
-        if (target == DType::I8) {
-            float amax = 0.0f;
-            for (float v : row) amax = std::max(amax, std::fabs(v));
-            const float scale = amax / 127.0f;
-            const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
-            for (int64_t i = 0; i < src.cols; ++i) out[i] = uint8_t(int8_t(std::lround(row[size_t(i)] * inv)));
-            storage->scales[size_t(r)] = scale;
-        } else {
-            quantizeRow(target, row.data(), out, src.cols);
+    // Rows are independent: every core converts its share (each with its own row buffer).
+    forChunks(src.rows, w.rows * w.rowBytes(), [&](int64_t r0, int64_t r1) {
+        std::vector<float> row(size_t(src.cols));
+        for (int64_t r = r0; r < r1; ++r) {
+            dequantizeRow(src.dtype, src.data + r * src.rowBytes(), row.data(), src.cols);
+            if (src.dtype == DType::I8 && src.rowScales)
+                for (float& v : row) v *= src.rowScales[r];
+            uint8_t* out = storage->bytes.data() + r * w.rowBytes();
+            if (target == DType::I8) {
+                float amax = 0.0f;
+                for (float v : row) amax = std::max(amax, std::fabs(v));
+                const float scale = amax / 127.0f;
+                const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
+                for (int64_t i = 0; i < src.cols; ++i) out[i] = uint8_t(int8_t(std::lround(row[size_t(i)] * inv)));
+                storage->scales[size_t(r)] = scale;
+            } else {
+                quantizeRow(target, row.data(), out, src.cols);
+            }
         }
-    }
+    });
     adoptStorage(w, std::move(storage));
     return w;
 }
 
-namespace {
-
-// Runs fn(i0, i1) over [0, n) on up to every core, for the load-time copies of a matrix (moveToHugePages,
-// interleaveBlocks): a 9B checkpoint is 5-8 GB of them, and one thread left the others idle while the copies'
-// page faults and byte shuffles took most of a load. Small matrices (under minBytes) stay on the calling thread.
-template <class Fn>
-void forChunks(int64_t n, int64_t bytes, Fn fn) {
-    constexpr int64_t kMinBytes = int64_t(4) << 20;
-    const int64_t cores = std::clamp<int64_t>(int64_t(std::thread::hardware_concurrency()), 1, 16);
-    const int64_t threads = bytes < kMinBytes ? 1 : std::min(cores, n);
-    if (threads <= 1) {
-        fn(int64_t(0), n);
-        return;
-    }
-    std::vector<std::thread> pool;
-    pool.reserve(size_t(threads - 1));
-    for (int64_t t = 1; t < threads; ++t) pool.emplace_back([=] { fn(n * t / threads, n * (t + 1) / threads); });
-    fn(int64_t(0), n / threads);
-    for (auto& th : pool) th.join();
-}
-
-}  // namespace
 
 void permuteRows(WeightMatrix& w, const std::vector<int64_t>& perm) {
     const int64_t rb = w.rowBytes();
