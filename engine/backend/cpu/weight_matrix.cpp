@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 namespace wb {
@@ -352,7 +353,16 @@ void forChunks(int64_t n, int64_t bytes, Fn fn) {
     }
     std::vector<std::thread> pool;
     pool.reserve(size_t(threads - 1));
-    for (int64_t t = 1; t < threads; ++t) pool.emplace_back([=] { fn(n * t / threads, n * (t + 1) / threads); });
+    int64_t started = 1;  // share 0 runs here
+    try {
+        for (; started < threads; ++started) {
+            const int64_t t = started;
+            pool.emplace_back([=] { fn(n * t / threads, n * (t + 1) / threads); });
+        }
+    } catch (const std::system_error&) {
+        // No more threads (a process limit): the shares not started run here too.
+    }
+    for (int64_t t = started; t < threads; ++t) fn(n * t / threads, n * (t + 1) / threads);
     fn(int64_t(0), n / threads);
     for (auto& th : pool) th.join();
 }
