@@ -2,11 +2,13 @@
 // calling thread takes part, so a pool of N threads uses N cores in total.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -48,5 +50,30 @@ private:
     std::atomic<int> m_sleepers{0};
     std::atomic<bool> m_stop{false};
 };
+
+/// Runs fn(begin, end) over [0, n) in up to `maxThreads` near-equal shares: share 0 on the calling thread, the others
+/// on threads started for this call alone. For one-shot work where no pool is at hand or the pool's size is not the
+/// point (a matrix converted or copied at load, a tensor encoded for export). A share whose thread cannot be started
+/// (a process's thread limit) runs on the caller; returns when every share is done.
+template <class Fn>
+void splitAcrossThreads(int64_t n, int64_t maxThreads, Fn fn) {
+    const int64_t threads = std::max<int64_t>(1, std::min(maxThreads, n));
+    if (threads == 1) {
+        fn(int64_t(0), n);
+        return;
+    }
+    auto share = [&](int64_t t) { fn(n * t / threads, n * (t + 1) / threads); };
+    std::vector<std::thread> pool;
+    pool.reserve(size_t(threads - 1));
+    int64_t started = 1;
+    try {
+        for (; started < threads; ++started) pool.emplace_back(share, started);
+    } catch (const std::system_error&) {
+        // The shares not started run below.
+    }
+    for (int64_t t = started; t < threads; ++t) share(t);
+    share(0);
+    for (auto& th : pool) th.join();
+}
 
 }  // namespace wb

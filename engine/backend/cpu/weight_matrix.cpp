@@ -1,12 +1,11 @@
 #include "backend/cpu/weight_matrix.h"
 
 #include "core/huge_buffer.h"
+#include "core/thread_pool.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <system_error>
-#include <thread>
 
 namespace wb {
 
@@ -345,26 +344,7 @@ namespace {
 template <class Fn>
 void forChunks(int64_t n, int64_t bytes, Fn fn) {
     constexpr int64_t kMinBytes = int64_t(4) << 20;
-    const int64_t cores = std::clamp<int64_t>(int64_t(std::thread::hardware_concurrency()), 1, 16);
-    const int64_t threads = bytes < kMinBytes ? 1 : std::min(cores, n);
-    if (threads <= 1) {
-        fn(int64_t(0), n);
-        return;
-    }
-    std::vector<std::thread> pool;
-    pool.reserve(size_t(threads - 1));
-    int64_t started = 1;  // share 0 runs here
-    try {
-        for (; started < threads; ++started) {
-            const int64_t t = started;
-            pool.emplace_back([=] { fn(n * t / threads, n * (t + 1) / threads); });
-        }
-    } catch (const std::system_error&) {
-        // No more threads (a process limit): the shares not started run here too.
-    }
-    for (int64_t t = started; t < threads; ++t) fn(n * t / threads, n * (t + 1) / threads);
-    fn(int64_t(0), n / threads);
-    for (auto& th : pool) th.join();
+    splitAcrossThreads(n, bytes < kMinBytes ? 1 : std::min(ThreadPool::hardwareThreads(), 16), fn);
 }
 
 }  // namespace

@@ -227,7 +227,7 @@ Result<void> CudaDevice::copyToDevice(void* dst, const void* src, int64_t numByt
     // Either way the caller may reuse `src` at once: the pinned path copies it before enqueuing the DMA, and the
     // runtime stages pageable memory before the call returns.
     std::lock_guard lock(m_stagingMutex);
-    HostStagingPlan::Slot slot = m_staging ? m_stagingPlan.take(numBytes) : HostStagingPlan::Slot{};
+    HostStagingPlan::Slot slot = m_stagingPlan.take(numBytes);  // Direct when there is no buffer (capacity 0)
     if (slot.route == HostStagingPlan::Route::DrainFirst) {
         // Earlier DMAs may still read the buffer: wait for them (the pageable path's wait, taken once per wrap).
         if (const cudaError_t e = cudaStreamSynchronize(m_stream); e != cudaSuccess)

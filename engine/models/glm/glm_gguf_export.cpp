@@ -8,13 +8,13 @@
 #include <map>
 #include <memory>
 #include <sstream>
-#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "backend/cpu/weight_matrix.h"
 #include "core/mapped_file.h"
+#include "core/thread_pool.h"
 #include "formats/gguf_writer.h"
 #include "formats/kquant_encode.h"
 #include "formats/safetensors.h"
@@ -89,19 +89,7 @@ TensorProducer makeRowProducer(int64_t rows, int64_t cols, DType store, RowSourc
                 quantizeRow(store, row.data(), dst + r * rowBytes, cols);
             }
         };
-        const int64_t nThreads =
-            rows * cols < (1 << 20) ? 1 : std::max<int64_t>(1, std::min<int64_t>(std::thread::hardware_concurrency(), 4));
-        if (nThreads == 1) {
-            work(0, rows);
-            return {};
-        }
-        std::vector<std::thread> pool;
-        const int64_t per = (rows + nThreads - 1) / nThreads;
-        for (int64_t t = 0; t < nThreads; ++t) {
-            const int64_t r0 = t * per, r1 = std::min(rows, r0 + per);
-            if (r0 < r1) pool.emplace_back(work, r0, r1);
-        }
-        for (auto& th : pool) th.join();
+        splitAcrossThreads(rows, rows * cols < (1 << 20) ? 1 : std::min(ThreadPool::hardwareThreads(), 4), work);
         return {};
     };
 }
